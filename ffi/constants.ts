@@ -1,0 +1,262 @@
+/**
+ * Kernel constants ctr passes to system calls, grouped by header, with
+ * name tables so plans print flags as names (MS_BIND|MS_REC), never numbers.
+ * The values are the same on x86_64 and aarch64.
+ * @module
+ */
+
+/** linux/sched.h: clone and unshare flags. */
+export const CLONE = {
+  VM: 0x100,
+  FS: 0x200,
+  FILES: 0x400,
+  SIGHAND: 0x800,
+  PIDFD: 0x1000,
+  PTRACE: 0x2000,
+  VFORK: 0x4000,
+  PARENT: 0x8000,
+  THREAD: 0x10000,
+  NEWNS: 0x20000,
+  NEWCGROUP: 0x2000000,
+  NEWUTS: 0x4000000,
+  NEWIPC: 0x8000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+  NEWTIME: 0x80,
+} as const;
+
+/** linux/mount.h: mount(2) flags. */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  SYNCHRONOUS: 16,
+  REMOUNT: 32,
+  MANDLOCK: 64,
+  DIRSYNC: 128,
+  NOSYMFOLLOW: 256,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  MOVE: 8192,
+  REC: 16384,
+  SILENT: 32768,
+  UNBINDABLE: 1 << 17,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  SHARED: 1 << 20,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
+
+/** umount2(2) flags. */
+export const MNT = { FORCE: 1, DETACH: 2, EXPIRE: 4, UMOUNT_NOFOLLOW: 8 } as const;
+
+/** fcntl.h: open(2) flags. */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  TRUNC: 0o1000,
+  APPEND: 0o2000,
+  NONBLOCK: 0o4000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+/** AT_* flags and the current-directory fd. */
+export const AT = {
+  FDCWD: -100,
+  SYMLINK_NOFOLLOW: 0x100,
+  REMOVEDIR: 0x200,
+  EMPTY_PATH: 0x1000,
+} as const;
+
+/** linux/openat2.h: RESOLVE_* flags. */
+export const RESOLVE = {
+  NO_XDEV: 1,
+  NO_MAGICLINKS: 2,
+  NO_SYMLINKS: 4,
+  BENEATH: 8,
+  IN_ROOT: 16,
+} as const;
+
+/** sys/stat.h: file type bits for mknod. */
+export const S_IF = { REG: 0o100000, CHR: 0o20000, BLK: 0o60000, FIFO: 0o10000 } as const;
+
+/** linux/prctl.h options. */
+export const PR = {
+  SET_PDEATHSIG: 1,
+  SET_KEEPCAPS: 8,
+  SET_NAME: 15,
+  CAPBSET_DROP: 24,
+  SET_CHILD_SUBREAPER: 36,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+} as const;
+
+/** close_range(2) flags. */
+export const CLOSE_RANGE = { UNSHARE: 2, CLOEXEC: 4 } as const;
+
+/** Resource limits (sys/resource.h). */
+export const RLIMIT: Record<string, number> = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  rss: 5,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  as: 9,
+  locks: 10,
+  sigpending: 11,
+  msgqueue: 12,
+  nice: 13,
+  rtprio: 14,
+  rttime: 15,
+};
+
+/** Signals (the same numbers on x86_64 and aarch64). */
+export const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
+};
+
+/** The name of a signal number, e.g. 9 → "SIGKILL". */
+export function signalName(n: number): string {
+  for (const [k, v] of Object.entries(SIGNALS)) if (v === n) return k;
+  return n >= 34 && n <= 64 ? `SIGRTMIN+${n - 34}` : `signal ${n}`;
+}
+
+/** Terminal ioctls (asm-generic/ioctls.h; the same on x86_64 and aarch64). */
+export const TIOC = {
+  GWINSZ: 0x5413,
+  SWINSZ: 0x5414,
+  SCTTY: 0x540e,
+  NOTTY: 0x5422,
+  GPTN: 0x80045430,
+  SPTLCK: 0x40045431,
+  GPTPEER: 0x5441,
+} as const;
+
+/** Network interface ioctls and flags (linux/sockios.h, linux/if.h). */
+export const SIOC = { GIFFLAGS: 0x8913, SIFFLAGS: 0x8914 } as const;
+/** Interface flags. */
+export const IFF = { UP: 1, RUNNING: 0x40 } as const;
+/** Address families and socket types. */
+export const AF = { UNIX: 1, INET: 2, NETLINK: 16 } as const;
+/** Socket types. */
+export const SOCK = { STREAM: 1, DGRAM: 2, CLOEXEC: 0o2000000 } as const;
+
+/** waitid(2) id types and options; siginfo codes for SIGCHLD. */
+export const P = { PID: 1, PIDFD: 3 } as const;
+/** wait options. */
+export const W = { NOHANG: 1, EXITED: 4 } as const;
+/** SIGCHLD si_code values. */
+export const CLD = { EXITED: 1, KILLED: 2, DUMPED: 3, TRAPPED: 4, STOPPED: 5, CONTINUED: 6 } as const;
+
+/** Capabilities (linux/capability.h) by their docker names, without CAP_. */
+export const CAPS: Record<string, number> = {
+  CHOWN: 0,
+  DAC_OVERRIDE: 1,
+  DAC_READ_SEARCH: 2,
+  FOWNER: 3,
+  FSETID: 4,
+  KILL: 5,
+  SETGID: 6,
+  SETUID: 7,
+  SETPCAP: 8,
+  LINUX_IMMUTABLE: 9,
+  NET_BIND_SERVICE: 10,
+  NET_BROADCAST: 11,
+  NET_ADMIN: 12,
+  NET_RAW: 13,
+  IPC_LOCK: 14,
+  IPC_OWNER: 15,
+  SYS_MODULE: 16,
+  SYS_RAWIO: 17,
+  SYS_CHROOT: 18,
+  SYS_PTRACE: 19,
+  SYS_PACCT: 20,
+  SYS_ADMIN: 21,
+  SYS_BOOT: 22,
+  SYS_NICE: 23,
+  SYS_RESOURCE: 24,
+  SYS_TIME: 25,
+  SYS_TTY_CONFIG: 26,
+  MKNOD: 27,
+  LEASE: 28,
+  AUDIT_WRITE: 29,
+  AUDIT_CONTROL: 30,
+  SETFCAP: 31,
+  MAC_OVERRIDE: 32,
+  MAC_ADMIN: 33,
+  SYSLOG: 34,
+  WAKE_ALARM: 35,
+  BLOCK_SUSPEND: 36,
+  AUDIT_READ: 37,
+  PERFMON: 38,
+  BPF: 39,
+  CHECKPOINT_RESTORE: 40,
+};
+
+/** _LINUX_CAPABILITY_VERSION_3 for capset(2). */
+export const CAP_VERSION_3 = 0x20080522;
+
+/** Renders `value` as NAME|NAME|0x.. using a table of single-bit flags. */
+export function flagNames(
+  value: number | bigint,
+  table: Record<string, number>,
+  prefix = "",
+): string {
+  let v = BigInt(value);
+  if (v === 0n) return "0";
+  const parts: string[] = [];
+  for (const [name, bit] of Object.entries(table)) {
+    const b = BigInt(bit);
+    if (b !== 0n && (v & b) === b) {
+      parts.push(prefix + name);
+      v &= ~b;
+    }
+  }
+  if (v !== 0n) parts.push("0x" + v.toString(16));
+  return parts.join("|");
+}

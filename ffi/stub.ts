@@ -1,0 +1,92 @@
+/**
+ * Loads the native plan executor (ffi/stub/*.S, bytes in stub_code.ts) into an
+ * executable page and binds its two entry points:
+ *   ctr_syscall(nr, a0..a5) → raw result (-errno on failure)
+ *   ctr_spawn(ctx)          → clone; the child runs the plan, no JavaScript
+ * @module
+ */
+
+import { libc, lastErrno, MAP, PROT } from "./libc.ts";
+import { SyscallError } from "./errno.ts";
+import { hostArch } from "./syscalls.ts";
+import { STUB_HEX } from "./stub_code.ts";
+
+/** Offset of ctr_spawn in the stub. */
+const SPAWN_OFFSET = 64;
+
+const SYSCALL_DEF = {
+  parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+  result: "i64",
+} as const;
+
+interface Stub {
+  call: Deno.UnsafeFnPointer<typeof SYSCALL_DEF>;
+  callAsync: Deno.UnsafeFnPointer<typeof SYSCALL_DEF & { nonblocking: true }>;
+  spawn: Deno.UnsafeFnPointer<{ parameters: ["i64"]; result: "i64" }>;
+}
+
+let stub: Stub | undefined;
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function load(): Stub {
+  const arch = hostArch();
+  const hex = STUB_HEX[arch];
+  if (!hex) throw new Error(`No native stub for ${arch}`);
+  const code = hexBytes(hex);
+  const size = 4096;
+  const { mmap, mprotect } = libc();
+  const page = mmap(null, BigInt(size), PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0n);
+  if (page === null || Deno.UnsafePointer.value(page) === 0xffffffffffffffffn) {
+    throw new SyscallError("mmap", lastErrno(), "stub page");
+  }
+  new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(page, size)).set(code);
+  // Written, then made executable: W^X hosts refuse a page that is both.
+  if (mprotect(page, BigInt(size), PROT.READ | PROT.EXEC) !== 0) {
+    throw new SyscallError("mprotect", lastErrno(), "stub page");
+  }
+  // deno-lint-ignore no-explicit-any
+  const code0 = page as Deno.PointerObject<any>;
+  // deno-lint-ignore no-explicit-any
+  const spawnPtr = Deno.UnsafePointer.offset(page, SPAWN_OFFSET) as Deno.PointerObject<any>;
+  return {
+    call: new Deno.UnsafeFnPointer(code0, SYSCALL_DEF),
+    callAsync: new Deno.UnsafeFnPointer(code0, { ...SYSCALL_DEF, nonblocking: true }),
+    spawn: new Deno.UnsafeFnPointer(spawnPtr, { parameters: ["i64"], result: "i64" }),
+  };
+}
+
+/** An argument of a raw system call: an integer or an address. */
+export type Word = number | bigint;
+
+type Words = [bigint, bigint, bigint, bigint, bigint, bigint];
+
+function words(args: Word[]): Words {
+  const w = (i: number) => BigInt(args[i] ?? 0);
+  return [w(0), w(1), w(2), w(3), w(4), w(5)];
+}
+
+/** Raw system call on the calling thread; returns the kernel's result (-errno on error). */
+export function rawSyscall(nr: number, ...args: Word[]): number {
+  stub ??= load();
+  const r = stub.call.call(BigInt(nr), ...words(args));
+  return typeof r === "bigint" ? Number(BigInt.asIntN(64, r)) : r;
+}
+
+/** Raw system call on a worker thread, for calls that block (read, waitid). */
+export async function rawSyscallAsync(nr: number, ...args: Word[]): Promise<number> {
+  stub ??= load();
+  const r = await stub.callAsync.call(BigInt(nr), ...words(args));
+  return typeof r === "bigint" ? Number(BigInt.asIntN(64, r)) : r;
+}
+
+/** ctr_spawn(ctx): returns the child's pid or -errno. */
+export function rawSpawn(ctx: bigint): number {
+  stub ??= load();
+  const r = stub.spawn.call(BigInt(ctx));
+  return typeof r === "bigint" ? Number(BigInt.asIntN(64, r)) : r;
+}

@@ -1,0 +1,95 @@
+/**
+ * System calls made by ctr's own (parent) process, as typed functions that
+ * throw SyscallError naming the call, the object and the errno. Buffers are
+ * passed as Uint8Arrays; their backing stores do not move during a call.
+ * @module
+ */
+
+import { SyscallError } from "./errno.ts";
+import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
+import { type SyscallName, sysno } from "./syscalls.ts";
+import { AT, O } from "./constants.ts";
+
+const enc = new TextEncoder();
+
+/** Address of a buffer's first byte. */
+export function addressOf(buf: Uint8Array): bigint {
+  const p = Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>);
+  return BigInt(Deno.UnsafePointer.value(p));
+}
+
+/** A NUL-terminated copy of a string. */
+export function cString(s: string): Uint8Array {
+  const b = enc.encode(s + "\0");
+  return b;
+}
+
+/** Calls `name` and returns its result; -errno results throw SyscallError. */
+export function sys(name: SyscallName, object: string | undefined, ...args: Word[]): number {
+  const r = rawSyscall(sysno(name), ...args);
+  if (r < 0 && r > -4096) throw new SyscallError(name, -r, object);
+  return r;
+}
+
+/** Like sys(), on a worker thread: for calls that may block. */
+export async function sysAsync(
+  name: SyscallName,
+  object: string | undefined,
+  ...args: Word[]
+): Promise<number> {
+  for (;;) {
+    const r = await rawSyscallAsync(sysno(name), ...args);
+    if (r === -4) continue; // EINTR: the call was interrupted, not failed
+    if (r < 0 && r > -4096) throw new SyscallError(name, -r, object);
+    return r;
+  }
+}
+
+/** Calls `name` and returns the raw result, -errno included. */
+export function sysRaw(name: SyscallName, ...args: Word[]): number {
+  return rawSyscall(sysno(name), ...args);
+}
+
+/** pipe2(O_CLOEXEC): [read end, write end]. */
+export function pipe(flags: number = O.CLOEXEC): [number, number] {
+  const fds = new Int32Array(2);
+  sys("pipe2", "pipe", addressOf(new Uint8Array(fds.buffer)), flags);
+  return [fds[0], fds[1]];
+}
+
+/** close(2), ignoring EBADF-free failures is not allowed: it throws. */
+export function close(fd: number): void {
+  sys("close", `fd ${fd}`, fd);
+}
+
+/** read(2) into `buf`; returns the byte count (0 at EOF). Blocking, on a worker thread. */
+export function readAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promise<number> {
+  return sysAsync("read", what, fd, addressOf(buf), buf.length);
+}
+
+/** read(2) on the calling thread. */
+export function readSync(fd: number, buf: Uint8Array, what = `fd ${fd}`): number {
+  return sys("read", what, fd, addressOf(buf), buf.length);
+}
+
+/** write(2) of the whole buffer. */
+export function writeAll(fd: number, buf: Uint8Array, what = `fd ${fd}`): void {
+  let off = 0;
+  while (off < buf.length) {
+    const part = buf.subarray(off);
+    const r = rawSyscall(sysno("write"), fd, addressOf(part), part.length);
+    if (r === -4) continue;
+    if (r < 0) throw new SyscallError("write", -r, what);
+    off += r;
+  }
+}
+
+/** openat(AT_FDCWD, path, flags|O_CLOEXEC, mode). */
+export function open(path: string, flags: number, mode = 0): number {
+  return sys("openat", path, AT.FDCWD, addressOf(cString(path)), flags | O.CLOEXEC, mode);
+}
+
+/** ioctl(2) with a pointer or integer argument. */
+export function ioctl(fd: number, req: number, arg: Word | Uint8Array, what = `fd ${fd}`): number {
+  return sys("ioctl", what, fd, req, arg instanceof Uint8Array ? addressOf(arg) : arg);
+}

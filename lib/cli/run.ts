@@ -1,0 +1,285 @@
+/**
+ * `ctr run`: docker's flags turned into a ContainerConfig. The pure part
+ * (runConfig) is unit-tested without root; runCommand does the work.
+ * @module
+ */
+
+import { RLIMIT } from "../../ffi/constants.ts";
+import { capSet, lastCap } from "../capabilities.ts";
+import {
+  type ContainerConfig,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_PATH,
+  DEFAULT_READONLY_PATHS,
+  type IdMap,
+  type NsMode,
+  type NsType,
+  type Rlimit,
+  type UserMount,
+} from "../config.ts";
+import { resolveUser } from "../user.ts";
+import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
+
+/** The options of `ctr run`. */
+export const RUN_OPTIONS: readonly OptionSpec[] = [
+  { name: "rootfs", type: "string", arg: "DIR", help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)" },
+  { name: "rm", type: "bool", help: "Remove the container and its changes when it exits" },
+  { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
+  { name: "name", type: "string", arg: "NAME", help: "Assign a name to the container" },
+  { name: "hostname", short: "h", type: "string", arg: "NAME", help: "Container host name" },
+  { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable (K alone: take it from ctr's environment)" },
+  { name: "workdir", short: "w", type: "string", arg: "DIR", help: "Working directory inside the container (created if missing)" },
+  { name: "user", short: "u", type: "string", arg: "USER[:GROUP]", help: "User name or uid, and optionally group name or gid" },
+  { name: "group-add", type: "list", arg: "GROUP", help: "Add a supplementary group" },
+  { name: "cap-add", type: "list", arg: "CAP", help: "Add a Linux capability (or ALL)" },
+  { name: "cap-drop", type: "list", arg: "CAP", help: "Drop a Linux capability (or ALL)" },
+  { name: "privileged", type: "bool", help: "Give every capability (namespaces and masks stay)" },
+  { name: "security-opt", type: "list", arg: "OPT", help: "Security options: no-new-privileges[=true|false]" },
+  { name: "read-only", type: "bool", help: "Mount the container's root filesystem read-only" },
+  { name: "volume", short: "v", type: "list", arg: "SRC:DST[:ro]", help: "Bind mount a host path" },
+  { name: "tmpfs", type: "list", arg: "DST[:OPTS]", help: "Mount a tmpfs (default rw,noexec,nosuid,nodev)" },
+  { name: "net", aliases: ["network"], type: "optional", arg: "MODE", help: "Network: own namespace with lo up (default, also none), or host" },
+  { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
+  { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },
+  { name: "uts", type: "string", arg: "MODE", help: "UTS namespace: private (default) or host" },
+  { name: "cgroupns", type: "string", arg: "MODE", help: "Cgroup namespace: private (default) or host" },
+  { name: "userns", type: "optional", arg: "MODE", help: "User namespace: host (default), or remap root to an unprivileged range (flag alone, or auto)" },
+  { name: "uidmap", type: "list", arg: "C:H:N", help: "Map container uids C.. to host uids H.. (N of them); implies --userns" },
+  { name: "gidmap", type: "list", arg: "C:H:N", help: "Map container gids (default: as --uidmap)" },
+  { name: "ulimit", type: "list", arg: "TYPE=SOFT[:HARD]", help: "Set a resource limit, e.g. nofile=1024:2048" },
+  { name: "pidfile", type: "string", arg: "FILE", help: "Write the container's pid (in ctr's pid namespace) to FILE" },
+  { name: "dry-run", type: "bool", help: "Print the plan of system calls and exit" },
+  { name: "help", type: "bool", help: "Print usage" },
+];
+
+/** Host facts that runConfig needs (passed in so it stays testable). */
+export interface RunHost {
+  readonly root: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly lastCap: number;
+  readonly hardNofile: bigint;
+  readonly subuidBase: number;
+  readonly newId: () => string;
+}
+
+/** What runConfig produces. */
+export interface RunRequest {
+  readonly config: ContainerConfig;
+  readonly remove: boolean;
+  readonly dryRun: boolean;
+  readonly pidfile?: string;
+  readonly name?: string;
+}
+
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
+
+function nsMode(value: string | undefined, flag: string): NsMode {
+  if (value === undefined || value === "private") return { kind: "new" };
+  if (value === "host") return { kind: "host" };
+  throw new UsageError(`invalid value for --${flag}: ${JSON.stringify(value)} (expected private or host)`);
+}
+
+function parseIdMap(spec: string, flag: string): IdMap {
+  const m = spec.match(/^(\d+):(\d+):(\d+)$/);
+  if (!m || Number(m[3]) === 0) throw new UsageError(`invalid --${flag} ${JSON.stringify(spec)}: expected CONTAINER:HOST:SIZE`);
+  return { container: Number(m[1]), host: Number(m[2]), size: Number(m[3]) };
+}
+
+function parseUlimit(spec: string): Rlimit {
+  const m = spec.match(/^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/);
+  if (!m || !(m[1] in RLIMIT)) {
+    throw new UsageError(`invalid --ulimit ${JSON.stringify(spec)}: expected TYPE=SOFT[:HARD] with TYPE one of ${Object.keys(RLIMIT).join(", ")}`);
+  }
+  const val = (s: string) => (s === "unlimited" || s === "-1" ? 0xffffffffffffffffn : BigInt(s));
+  const soft = val(m[2]), hard = m[3] ? val(m[3]) : soft;
+  if (soft > hard) throw new UsageError(`invalid --ulimit ${spec}: soft limit above hard limit`);
+  return { type: m[1], soft, hard };
+}
+
+function parseVolume(spec: string): UserMount {
+  const parts = spec.split(":");
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected HOST:CONTAINER[:ro]`);
+  }
+  const [src, dst, mode = "rw"] = parts;
+  if (!src.startsWith("/")) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: the host path must be absolute (named volumes are not supported yet)`);
+  if (!dst.startsWith("/")) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: the container path must be absolute`);
+  const flags = mode.split(",");
+  for (const f of flags) if (!["ro", "rw", "z", "Z"].includes(f)) throw new UsageError(`invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`);
+  return { type: "bind", source: src, destination: dst, readonly: flags.includes("ro") };
+}
+
+/** Turns `ctr run` arguments into a request. Reads the root filesystem's /etc files for -u. */
+export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
+  const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
+  const str = (k: string) => opts[k] as string | undefined;
+  const list = (k: string) => (opts[k] as string[] | undefined) ?? [];
+  const rootfs = str("rootfs");
+  if (!rootfs) {
+    if (positionals.length === 0) throw new UsageError(`"ctr run" requires --rootfs DIR (or an image) and a command`);
+    throw new UsageError(`images are not supported yet: use --rootfs DIR (got ${JSON.stringify(positionals[0])})`);
+  }
+  const args = positionals;
+  if (args.length === 0) throw new UsageError("no command specified");
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(rootfs);
+  } catch {
+    throw new UsageError(`root filesystem ${rootfs} does not exist`);
+  }
+  if (!st.isDirectory) throw new UsageError(`root filesystem ${rootfs} is not a directory`);
+  const layer = Deno.realPathSync(rootfs);
+
+  const hostname = str("hostname");
+  if (hostname !== undefined && !HOSTNAME.test(hostname)) {
+    throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}: at most 64 letters, digits, dots and dashes`);
+  }
+  const name = str("name");
+  if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new UsageError(`invalid container name ${JSON.stringify(name)}`);
+
+  const netOpt = opts.net;
+  let net: NsMode;
+  if (netOpt === undefined || netOpt === true || netOpt === "none" || netOpt === "private") net = { kind: "new" };
+  else if (netOpt === "host") net = { kind: "host" };
+  else throw new UsageError(`invalid value for --net: ${JSON.stringify(netOpt)} (expected none or host; bridge networks are not supported yet)`);
+
+  let uidMap = list("uidmap").map((m) => parseIdMap(m, "uidmap"));
+  let gidMap = list("gidmap").map((m) => parseIdMap(m, "gidmap"));
+  const usernsOpt = opts.userns;
+  let userns = uidMap.length > 0 || gidMap.length > 0;
+  if (usernsOpt === true || usernsOpt === "auto") userns = true;
+  else if (usernsOpt === "host") {
+    if (userns) throw new UsageError("--userns=host conflicts with --uidmap/--gidmap");
+  } else if (usernsOpt !== undefined) throw new UsageError(`invalid value for --userns: ${JSON.stringify(usernsOpt)} (expected auto or host)`);
+  if (userns) {
+    if (uidMap.length === 0) uidMap = [{ container: 0, host: host.subuidBase, size: 65536 }];
+    if (gidMap.length === 0) gidMap = uidMap;
+  }
+
+  let noNewPrivileges = false;
+  for (const o of list("security-opt")) {
+    const m = o.match(/^no-new-privileges(?:[=:](true|false))?$/);
+    if (!m) throw new UsageError(`unsupported --security-opt ${JSON.stringify(o)} (supported: no-new-privileges)`);
+    noNewPrivileges = m[1] !== "false";
+  }
+
+  const layers = [layer];
+  const user = resolveUser(str("user"), layers, list("group-add"));
+  const caps = opts.privileged ? capSet(["ALL"], [], [], host.lastCap) : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
+
+  const tty = opts.tty === true;
+  const env: string[] = [`PATH=${DEFAULT_PATH}`];
+  env.push(`HOSTNAME=${hostname ?? ""}`);
+  if (tty) env.push("TERM=xterm");
+  env.push(`HOME=${user.home}`);
+  for (const e of list("env")) {
+    const eq = e.indexOf("=");
+    if (eq === 0) throw new UsageError(`invalid environment variable ${JSON.stringify(e)}`);
+    if (eq < 0) {
+      if (host.env[e] !== undefined) env.push(`${e}=${host.env[e]}`);
+    } else env.push(e);
+  }
+  const dedup = new Map<string, string>();
+  for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
+
+  const cwd = str("workdir") ?? "/";
+  if (!cwd.startsWith("/")) throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
+
+  const mounts: UserMount[] = list("volume").map(parseVolume);
+  for (const t of list("tmpfs")) {
+    const [dst, ...rest] = t.split(":");
+    if (!dst.startsWith("/")) throw new UsageError(`invalid --tmpfs ${JSON.stringify(t)}: the path must be absolute`);
+    mounts.push({ type: "tmpfs", destination: dst, options: rest.join(":") });
+  }
+  for (const m of mounts) {
+    if (m.destination === "/" || m.destination.split("/").includes("..")) {
+      throw new UsageError(`invalid mount destination ${JSON.stringify(m.destination)}`);
+    }
+  }
+
+  const rlimits = new Map<string, Rlimit>();
+  // Docker raises nofile; ctr never asks above the hard limit it has (root may lack CAP_SYS_RESOURCE).
+  const nofile = host.hardNofile < 1048576n ? host.hardNofile : 1048576n;
+  rlimits.set("nofile", { type: "nofile", soft: nofile, hard: nofile });
+  for (const u of list("ulimit")) {
+    const r = parseUlimit(u);
+    rlimits.set(r.type, r);
+  }
+
+  const id = host.newId();
+  const namespaces: Record<NsType, NsMode> = {
+    user: userns ? { kind: "new" } : { kind: "host" },
+    mnt: { kind: "new" },
+    pid: nsMode(str("pid"), "pid"),
+    uts: nsMode(str("uts"), "uts"),
+    ipc: nsMode(str("ipc"), "ipc"),
+    net,
+    cgroup: nsMode(str("cgroupns"), "cgroupns"),
+  };
+  if (hostname && namespaces.uts.kind === "host") throw new UsageError("--hostname conflicts with --uts=host");
+  const config: ContainerConfig = {
+    id,
+    layers,
+    dir: `${host.root}/containers/${id}`,
+    readOnly: opts["read-only"] === true,
+    namespaces,
+    uidMap,
+    gidMap,
+    hostname,
+    mounts,
+    maskedPaths: opts.privileged ? [] : DEFAULT_MASKED_PATHS,
+    readonlyPaths: opts.privileged ? [] : DEFAULT_READONLY_PATHS,
+    process: {
+      args,
+      env: [...dedup.values()],
+      cwd,
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.groups,
+      caps,
+      noNewPrivileges,
+      rlimits: [...rlimits.values()],
+      terminal: tty,
+      stdin: opts.interactive === true,
+      dieWithParent: true,
+    },
+  };
+  return { config, remove: opts.rm === true, dryRun: opts["dry-run"] === true, pidfile: str("pidfile"), name };
+}
+
+/** Host facts for runConfig, read from this machine. */
+export function readRunHost(root: string): RunHost {
+  return {
+    root,
+    env: Deno.env.toObject(),
+    lastCap: lastCap(),
+    hardNofile: hardNofile(),
+    subuidBase: subuidBase(),
+    newId: () => {
+      const b = crypto.getRandomValues(new Uint8Array(32));
+      return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    },
+  };
+}
+
+function hardNofile(): bigint {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) => l.startsWith("Max open files"));
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
+  } catch {
+    return 1024n;
+  }
+}
+
+/** The first subordinate id of "ctr" or "root" in /etc/subuid, else 100000. */
+function subuidBase(): number {
+  try {
+    for (const l of Deno.readTextFileSync("/etc/subuid").split("\n")) {
+      const [who, start, count] = l.split(":");
+      if ((who === "ctr" || who === "root") && Number(count) >= 65536) return Number(start);
+    }
+  } catch { /* no subuid file */ }
+  return 100000;
+}

@@ -1,0 +1,38 @@
+/**
+ * `ctr run` execution: parse, check, print the plan or run the container.
+ * @module
+ */
+
+import type { Globals } from "../../main.ts";
+import { dryRun, runContainer } from "../container.ts";
+import { optionsHelp, UsageError } from "./args.ts";
+import { readRunHost, RUN_OPTIONS, runConfig } from "./run.ts";
+
+const USAGE = `Usage: ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
+
+Run a command in a new container.
+
+Options:
+${optionsHelp(RUN_OPTIONS)}`;
+
+/** Runs `ctr run`; returns the container's exit code. */
+export async function runCommand(argv: readonly string[], g: Globals): Promise<number> {
+  if (argv.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const req = runConfig(argv, readRunHost(g.root));
+  if (req.dryRun) {
+    console.log(dryRun(req.config));
+    return 0;
+  }
+  if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
+  return await runContainer(req.config, {
+    remove: req.remove,
+    hooks: {
+      started(pid) {
+        if (req.pidfile) Deno.writeTextFileSync(req.pidfile, `${pid}\n`);
+      },
+    },
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * The normalized description of one container, whatever it came from (the
+ * `run` command line now; an image config or an OCI config.json later). The
+ * plan builders read only this.
+ * @module
+ */
+
+/** How a namespace is set up. */
+export type NsMode =
+  | { readonly kind: "new" }
+  | { readonly kind: "host" }
+  | { readonly kind: "path"; readonly path: string };
+
+/** The namespace types, by their /proc/PID/ns names. */
+export type NsType = "user" | "mnt" | "pid" | "uts" | "ipc" | "net" | "cgroup";
+
+/** One line of a uid_map or gid_map. */
+export interface IdMap {
+  readonly container: number;
+  readonly host: number;
+  readonly size: number;
+}
+
+/** A mount the user asked for. */
+export type UserMount =
+  | {
+    readonly type: "bind";
+    readonly source: string;
+    readonly destination: string;
+    readonly readonly: boolean;
+  }
+  | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
+
+/** A resource limit for prlimit64. */
+export interface Rlimit {
+  readonly type: string;
+  readonly soft: bigint;
+  readonly hard: bigint;
+}
+
+/** Everything the plan builders need to know about one container. */
+export interface ContainerConfig {
+  /** 64 hex digits. */
+  readonly id: string;
+  /** The root filesystem's layers, top first (read-only lower dirs). */
+  readonly layers: readonly string[];
+  /** The container's own directory: upper/, work/, merged/. */
+  readonly dir: string;
+  /** Mount the root read-only. */
+  readonly readOnly: boolean;
+  /** Namespaces. */
+  readonly namespaces: Readonly<Record<NsType, NsMode>>;
+  /** uid/gid maps when the user namespace is new. */
+  readonly uidMap: readonly IdMap[];
+  readonly gidMap: readonly IdMap[];
+  /** Hostname (new uts namespace only). */
+  readonly hostname?: string;
+  /** User mounts (volumes, tmpfs). */
+  readonly mounts: readonly UserMount[];
+  /** Paths hidden from the container. */
+  readonly maskedPaths: readonly string[];
+  /** Paths made read-only. */
+  readonly readonlyPaths: readonly string[];
+  /** The process. */
+  readonly process: {
+    readonly args: readonly string[];
+    readonly env: readonly string[];
+    readonly cwd: string;
+    readonly uid: number;
+    readonly gid: number;
+    readonly groups: readonly number[];
+    readonly caps: readonly string[];
+    readonly noNewPrivileges: boolean;
+    readonly rlimits: readonly Rlimit[];
+    /** Allocate a pty. */
+    readonly terminal: boolean;
+    /** Keep stdin (else /dev/null). */
+    readonly stdin: boolean;
+    /** Kill the container when ctr dies. */
+    readonly dieWithParent: boolean;
+  };
+}
+
+/** Docker's default masked paths. */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Docker's default read-only paths. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** The PATH a container gets when its environment has none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

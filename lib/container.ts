@@ -1,0 +1,202 @@
+/**
+ * One container from start to end: its directory (upper, work, merged), the
+ * plan (namespaces, root filesystem, process), the parent's work at the sync
+ * points (uid/gid maps, the pty), signals, the wait, and the cleanup that
+ * leaves nothing behind.
+ * @module
+ */
+
+import { CLONE, SIGNALS } from "../ffi/constants.ts";
+import { close } from "../ffi/sys.ts";
+import { lastCap } from "./capabilities.ts";
+import type { ContainerConfig, IdMap } from "./config.ts";
+import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
+import { formatPlan, type Plan, PlanError, type Step, validate } from "./plan.ts";
+import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
+import { removeTree } from "./paths.ts";
+import { RootfsBuilder } from "./rootfs.ts";
+import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
+import { openContainerPty, relayPty } from "./tty.ts";
+
+/** Signals ctr passes on to the container. */
+const FORWARDED: Deno.Signal[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT"];
+
+/** An error that ends `ctr run` with a docker exit code (125, 126 or 127). */
+export class RunError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = "RunError";
+  }
+}
+
+function isDirOnHost(p: string): boolean {
+  try {
+    return Deno.statSync(p).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** The whole plan of a container. */
+export function containerPlan(cfg: ContainerConfig): Plan {
+  let cloneFlags = 0;
+  const joins: Step[] = [];
+  for (const t of NS_TYPES) {
+    const m = cfg.namespaces[t];
+    if (m.kind === "new") cloneFlags |= NS_FLAG[t];
+    if (m.kind === "path") {
+      throw new RunError(`Joining a ${t} namespace by path is not supported by run yet`, 125);
+    }
+  }
+  if (cfg.namespaces.mnt.kind !== "new") throw new RunError("A container needs its own mount namespace", 125);
+  const userns = cfg.namespaces.user.kind === "new";
+  const rootfs = new RootfsBuilder(cfg, {
+    userns,
+    netns: cfg.namespaces.net.kind === "new",
+    isDir: isDirOnHost,
+  });
+  const steps: Step[] = [
+    { call: "close", args: [{ fd: "syncWrite" }], label: "close the parent's end of the sync pipe" },
+    { call: "close", args: [{ fd: "errRead" }], label: "close the parent's end of the error pipe" },
+    {
+      call: "read",
+      args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, { int: 1 }],
+      label: "wait for the parent: uid/gid maps and cgroups",
+      expect: true,
+    },
+    ...joins,
+    ...rootfs.build(),
+  ];
+  if (cfg.namespaces.net.kind === "new") steps.push(...loopbackUp());
+  steps.push(...processSteps(cfg, { resetSignals: changedSignals(), lastCap: lastCap() }));
+  const plan = { cloneFlags, steps };
+  const problems = validate(plan);
+  if (problems.length) throw new Error(`Invalid plan:\n${problems.join("\n")}`);
+  return plan;
+}
+
+/** Brings lo up from inside the new network namespace (SIOCSIFFLAGS). */
+function loopbackUp(): Step[] {
+  const ifreq = new Uint8Array(40);
+  ifreq.set(new TextEncoder().encode("lo"));
+  new DataView(ifreq.buffer).setUint16(16, 0x1 | 0x40, true); // IFF_UP|IFF_RUNNING
+  const sock = { name: "lo_sock" };
+  return [
+    { call: "socket", args: [{ int: 2, show: "AF_INET" }, { int: 2 | 0o2000000, show: "SOCK_DGRAM|SOCK_CLOEXEC" }, { int: 0 }], label: "open a socket for lo", save: sock },
+    { call: "ioctl", args: [{ ref: sock }, { int: 0x8914, show: "SIOCSIFFLAGS" }, { bytes: ifreq, show: '{"lo", IFF_UP|IFF_RUNNING}' }], label: "bring lo up" },
+    { call: "close", args: [{ ref: sock }], label: "close the lo socket" },
+  ];
+}
+
+/** The plan as `--dry-run` prints it. */
+export function dryRun(cfg: ContainerConfig): string {
+  const plan = containerPlan(cfg);
+  return formatPlan(plan, cloneFlagNames(plan.cloneFlags | CLONE.VM | CLONE.PIDFD) + "|SIGCHLD");
+}
+
+function writeIdMap(pid: number, file: "uid_map" | "gid_map", map: readonly IdMap[]): void {
+  const text = map.map((m) => `${m.container} ${m.host} ${m.size}`).join("\n") + "\n";
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/${file}`, text);
+  } catch (e) {
+    throw new RunError(`Cannot write /proc/${pid}/${file} (${text.trim()}): ${(e as Error).message}`, 125);
+  }
+}
+
+/** Where the container's pid goes, for callers that watch it. */
+export interface RunHooks {
+  /** Called once the container has exec'd. */
+  started?(pid: number): void;
+}
+
+/** Maps a failed plan step to docker's exit codes and words. */
+export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunError {
+  if (e.step.call === "execve") {
+    const cmd = cfg.process.args[0];
+    if (e.errno === 2) {
+      const msg = cmd.includes("/")
+        ? `exec: ${JSON.stringify(cmd)}: no such file or directory`
+        : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`;
+      return new RunError(msg, 127);
+    }
+    return new RunError(`exec: ${JSON.stringify(cmd)}: ${e.message.replace(/^.*?: execve: /, "")}`, 126);
+  }
+  return new RunError(`Cannot start the container: ${e.message}`, 125);
+}
+
+/** Prepares the container's directory; upper/work belong to the container's root user. */
+function prepareDir(cfg: ContainerConfig): void {
+  for (const d of ["upper", "work", "merged"]) Deno.mkdirSync(`${cfg.dir}/${d}`, { recursive: true });
+  if (cfg.namespaces.user.kind === "new") {
+    const root = (m: readonly IdMap[]) => m.find((x) => x.container === 0 && x.size > 0)?.host;
+    const uid = root(cfg.uidMap), gid = root(cfg.gidMap);
+    if (uid === undefined || gid === undefined) throw new RunError("The user namespace maps no root user", 125);
+    for (const d of ["upper", "work"]) Deno.chownSync(`${cfg.dir}/${d}`, uid, gid);
+  }
+}
+
+/**
+ * Runs a container in the foreground and returns its exit code (128+N when
+ * killed by signal N). With `remove`, its directory is deleted afterwards.
+ */
+export async function runContainer(
+  cfg: ContainerConfig,
+  opts: { remove: boolean; hooks?: RunHooks },
+): Promise<number> {
+  let plan: Plan;
+  try {
+    plan = containerPlan(cfg);
+  } catch (e) {
+    throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+  }
+  prepareDir(cfg);
+  let master = -1;
+  let pidfd = -1;
+  const listeners: [Deno.Signal, () => void][] = [];
+  let relay: ReturnType<typeof relayPty> | undefined;
+  let started = false;
+  try {
+    let spawned;
+    try {
+      spawned = await spawn(plan, (phase, pid) => {
+        if (phase === 0 && cfg.namespaces.user.kind === "new") {
+          writeIdMap(pid, "uid_map", cfg.uidMap);
+          writeIdMap(pid, "gid_map", cfg.gidMap);
+        }
+        if (phase === PHASE_PTY) master = openContainerPty(pid);
+      });
+    } catch (e) {
+      if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
+      throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    }
+    pidfd = spawned.pidfd;
+    started = true;
+    for (const sig of FORWARDED) {
+      const fn = () => {
+        try {
+          signalPidfd(pidfd, SIGNALS[sig]);
+        } catch { /* the container is gone */ }
+      };
+      try {
+        Deno.addSignalListener(sig, fn);
+        listeners.push([sig, fn]);
+      } catch { /* not a signal this platform lets us catch */ }
+    }
+    opts.hooks?.started?.(spawned.pid);
+    if (master >= 0) relay = relayPty(master, cfg.process.stdin);
+    const status = await waitPidfd(pidfd);
+    if (relay) {
+      // Drain what the container wrote before it ended; a background process
+      // that still holds the pty must not keep ctr waiting.
+      await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+    }
+    return status.code;
+  } finally {
+    relay?.stop();
+    for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+    if (master >= 0) close(master);
+    if (pidfd >= 0) close(pidfd);
+    // A container that never started is not kept: nothing is left behind.
+    if (opts.remove || !started) removeTree(cfg.dir);
+  }
+}

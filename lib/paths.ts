@@ -1,0 +1,95 @@
+/**
+ * Paths inside a container's root, resolved from the host without ever leaving
+ * the root: symlinks are followed as the container would see them (absolute
+ * targets restart at the container's root, `..` stops at it), over a stack of
+ * layer directories (top first, as overlayfs stacks them). Also the one safe
+ * way to delete a tree: refuse while anything is mounted below it.
+ * @module
+ */
+
+const MAX_LINKS = 255;
+
+/** What is at a path across the layers. */
+export interface Found {
+  /** The host path of the entry in the topmost layer that has it. */
+  readonly hostPath: string;
+  /** Its type. */
+  readonly kind: "file" | "dir" | "symlink" | "other";
+}
+
+/** Looks a container path (already symlink-free) up in the layers, top first. */
+export function lookup(layers: readonly string[], path: string): Found | undefined {
+  for (const layer of layers) {
+    const hostPath = layer + path;
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.lstatSync(hostPath);
+    } catch {
+      continue;
+    }
+    // An overlay whiteout (char device 0/0) hides the lower layers' entry.
+    if (st.isCharDevice && st.rdev === 0) return undefined;
+    const kind = st.isFile ? "file" : st.isDirectory ? "dir" : st.isSymlink ? "symlink" : "other";
+    return { hostPath, kind };
+  }
+  return undefined;
+}
+
+function split(p: string): string[] {
+  return p.split("/").filter((c) => c !== "" && c !== ".");
+}
+
+/**
+ * Resolves `path` inside the root made of `layers`, following symlinks the way
+ * the container would. The result is absolute, free of symlinks and `..`, and
+ * never above the root. Missing components are kept as they are.
+ */
+export function resolveInRoot(layers: readonly string[], path: string): string {
+  let todo = split(path);
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === "..") {
+      done.pop();
+      continue;
+    }
+    const candidate = "/" + [...done, c].join("/");
+    const found = lookup(layers, candidate);
+    if (found?.kind === "symlink") {
+      if (++links > MAX_LINKS) throw new Error(`Too many symlinks resolving ${path} in the root`);
+      const target = Deno.readLinkSync(found.hostPath);
+      if (target.startsWith("/")) done.length = 0;
+      todo = [...split(target), ...todo];
+      continue;
+    }
+    done.push(c);
+  }
+  return "/" + done.join("/");
+}
+
+/** The mount points listed in /proc/self/mountinfo (unescaped). */
+export function mountPoints(): string[] {
+  const text = Deno.readTextFileSync("/proc/self/mountinfo");
+  return text.split("\n").filter(Boolean).map((line) =>
+    line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))
+  );
+}
+
+/**
+ * Deletes a directory tree, but only when nothing is mounted on or below it in
+ * ctr's mount namespace: deleting through a leftover bind mount would delete
+ * host files.
+ */
+export function removeTree(dir: string): void {
+  const prefix = dir.replace(/\/+$/, "");
+  const busy = mountPoints().filter((m) => m === prefix || m.startsWith(prefix + "/"));
+  if (busy.length > 0) {
+    throw new Error(`Refusing to delete ${dir}: still mounted at ${busy.join(", ")}`);
+  }
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The container's root filesystem, as plan steps: an overlay of the read-only
+ * layers and a private upper layer, the kernel filesystems (/proc, /sys, /dev,
+ * /dev/pts, /dev/shm, /dev/mqueue), user mounts, masked and read-only paths,
+ * and pivot_root. Every mount is made by the child in its own mount namespace,
+ * so none of them exists on the host and all vanish with the container.
+ * @module
+ */
+
+import { AT, flagNames, MNT, MS, S_IF } from "../ffi/constants.ts";
+import type { ContainerConfig, UserMount } from "./config.ts";
+import { lookup, resolveInRoot } from "./paths.ts";
+import { int, NULL, type Step, str } from "./plan.ts";
+
+/** Facts about the host that shape the mounts. */
+export interface RootfsHost {
+  /** The container has its own user namespace (no mknod; bind host devices instead). */
+  readonly userns: boolean;
+  /** The container has its own network namespace (sysfs can be mounted fresh). */
+  readonly netns: boolean;
+  /** Whether a masked path is a directory on this kernel (tmpfs) or a file (/dev/null). */
+  readonly isDir: (path: string) => boolean;
+}
+
+const ms = (flags: number) => int(flags, flagNames(flags, MS, "MS_"));
+const mode = (m: number) => int(m, "0" + m.toString(8));
+
+/** Standard device nodes: name, major, minor. */
+const DEVICES: readonly [string, number, number][] = [
+  ["null", 1, 3],
+  ["zero", 1, 5],
+  ["full", 1, 7],
+  ["random", 1, 8],
+  ["urandom", 1, 9],
+  ["tty", 5, 0],
+];
+
+const DEV_LINKS: readonly [string, string][] = [
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+  ["/proc/kcore", "core"],
+  ["pts/ptmx", "ptmx"],
+];
+
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12);
+}
+
+/** Overlay option values may not contain the separators overlayfs parses. */
+function overlayPath(p: string): string {
+  if (/[,:\\]/.test(p)) throw new Error(`Cannot use ${p} in an overlay: it contains , : or \\`);
+  return p;
+}
+
+/** Builds the mount steps for a container; the child runs them before pivot_root. */
+export class RootfsBuilder {
+  readonly steps: Step[] = [];
+  readonly merged: string;
+  readonly #layers: readonly string[];
+  readonly #made = new Set<string>();
+
+  constructor(readonly cfg: ContainerConfig, readonly host: RootfsHost) {
+    this.merged = `${cfg.dir}/merged`;
+    // The upper layer is searched too: a restarted container keeps its changes.
+    this.#layers = [`${cfg.dir}/upper`, ...cfg.layers];
+  }
+
+  /** Resolves a container path safely and makes sure it exists (dir or file). */
+  #target(path: string, kind: "dir" | "file"): { inner: string; host: string } {
+    const inner = resolveInRoot(this.#layers, path);
+    const parts = inner.split("/").filter(Boolean);
+    let cur = "";
+    parts.forEach((c, i) => {
+      cur += "/" + c;
+      if (this.#made.has(cur)) return;
+      const found = lookup(this.#layers, cur);
+      const last = i === parts.length - 1;
+      if (!found) {
+        if (last && kind === "file") {
+          this.steps.push({
+            call: "mknodat",
+            args: [int(AT.FDCWD, "AT_FDCWD"), str(this.merged + cur), mode(S_IF.REG | 0o644), int(0)],
+            label: `create mount point ${cur}`,
+            tolerate: ["EEXIST"],
+          });
+        } else {
+          this.steps.push({
+            call: "mkdirat",
+            args: [int(AT.FDCWD, "AT_FDCWD"), str(this.merged + cur), mode(0o755)],
+            label: `create directory ${cur}`,
+            tolerate: ["EEXIST"],
+          });
+        }
+      } else if (!last && found.kind !== "dir") {
+        throw new Error(`Cannot mount on ${path}: ${cur} is not a directory in the root filesystem`);
+      }
+      this.#made.add(cur);
+    });
+    return { inner, host: this.merged + inner };
+  }
+
+  #mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+    label: string,
+    tolerate?: string[],
+  ): void {
+    this.steps.push({
+      call: "mount",
+      args: [source === null ? NULL : str(source), str(target), fstype === null ? NULL : str(fstype), ms(flags), data === null ? NULL : str(data)],
+      label,
+      tolerate,
+      hints: { ENOENT: "the source or the mount point is missing", ENOTDIR: "a file and a directory were mixed up" },
+    });
+  }
+
+  /** All mount steps, in order. */
+  build(): Step[] {
+    const { cfg, host } = this;
+    const M = this.merged;
+    // Modes of device nodes and mount points are exact: no umask applies until the process sets its own.
+    this.steps.push({ call: "umask", args: [int(0, "0")], label: "umask 0 while building the root" });
+    this.#mount(null, "/", null, MS.REC | MS.SLAVE, null, "keep the container's mounts from reaching the host");
+    const lower = cfg.layers.map(overlayPath).join(":");
+    let opts = `lowerdir=${lower},upperdir=${overlayPath(cfg.dir + "/upper")},workdir=${overlayPath(cfg.dir + "/work")}`;
+    if (host.userns) opts += ",userxattr";
+    if (opts.length > 4000) throw new Error(`Overlay options too long (${opts.length} bytes)`);
+    this.#mount("overlay", M, "overlay", 0, opts, "mount the root filesystem (overlay)");
+    this.steps[this.steps.length - 1] = {
+      ...this.steps[this.steps.length - 1],
+      hints: { EINVAL: "a layer directory is missing or the upper layer's filesystem cannot hold an overlay" },
+    };
+
+    const proc = this.#target("/proc", "dir");
+    this.#mount("proc", proc.host, "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount proc on /proc");
+    const sys = this.#target("/sys", "dir");
+    if (host.userns && !host.netns) {
+      // sysfs needs the network namespace's owner: bind the host's, read-only.
+      this.#mount("/sys", sys.host, null, MS.BIND | MS.REC, null, "bind /sys from the host");
+      this.#mount(null, sys.host, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "make /sys read-only");
+    } else {
+      this.#mount("sysfs", sys.host, "sysfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount sysfs on /sys (read-only)");
+    }
+    this.#dev();
+    const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
+    for (const m of sorted) this.#userMount(m);
+    this.#target(cfg.process.cwd, "dir");
+    for (const p of cfg.maskedPaths) {
+      if (host.isDir(p)) {
+        this.#mount("tmpfs", M + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
+      } else {
+        this.#mount("/dev/null", M + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
+      }
+    }
+    for (const p of cfg.readonlyPaths) {
+      this.#mount(M + p, M + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, ["ENOENT"]);
+      this.#mount(M + p, M + p, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, `make ${p} read-only`, ["ENOENT"]);
+    }
+    if (cfg.readOnly) {
+      this.#mount(M, M, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null, "make the root filesystem read-only");
+    }
+    this.steps.push(
+      { call: "chdir", args: [str(M)], label: "enter the new root" },
+      { call: "pivot_root", args: [str("."), str(".")], label: "pivot_root to the container's root" },
+      { call: "umount2", args: [str("."), int(MNT.DETACH, "MNT_DETACH")], label: "detach the host's root" },
+      { call: "chdir", args: [str("/")], label: "chdir /" },
+    );
+    return this.steps;
+  }
+
+  #dev(): void {
+    const dev = this.#target("/dev", "dir").host;
+    this.#mount("tmpfs", dev, "tmpfs", MS.NOSUID | MS.STRICTATIME, "mode=755,size=65536k", "mount tmpfs on /dev");
+    for (const [name, major, minor] of DEVICES) {
+      if (this.host.userns) {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        this.steps.push({
+          call: "mknodat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
+          label: `create /dev/${name} for a bind mount`,
+        });
+        this.#mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND, null, `bind /dev/${name}`);
+      } else {
+        this.steps.push({
+          call: "mknodat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.CHR | 0o666), int(makedev(major, minor), `makedev(${major}, ${minor})`)],
+          label: `create /dev/${name}`,
+        });
+      }
+    }
+    for (const [target, name] of DEV_LINKS) {
+      this.steps.push({
+        call: "symlinkat",
+        args: [str(target), int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`)],
+        label: `link /dev/${name} -> ${target}`,
+      });
+    }
+    for (const d of ["pts", "shm", "mqueue"]) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${d}`), mode(0o755)],
+        label: `create /dev/${d}`,
+      });
+    }
+    this.#mount("devpts", `${dev}/pts`, "devpts", MS.NOSUID | MS.NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", "mount devpts on /dev/pts");
+    this.#mount("shm", `${dev}/shm`, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=1777,size=65536k", "mount tmpfs on /dev/shm");
+    this.#mount("mqueue", `${dev}/mqueue`, "mqueue", MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount mqueue on /dev/mqueue");
+  }
+
+  #userMount(m: UserMount): void {
+    if (m.type === "tmpfs") {
+      const t = this.#target(m.destination, "dir");
+      const { flags, data } = tmpfsOptions(m.options);
+      this.#mount("tmpfs", t.host, "tmpfs", flags, data, `mount tmpfs on ${m.destination}`);
+      return;
+    }
+    let isDir = true;
+    try {
+      isDir = Deno.statSync(m.source).isDirectory;
+    } catch (e) {
+      throw new Error(`Cannot bind ${m.source}: ${(e as Error).message}`);
+    }
+    const t = this.#target(m.destination, isDir ? "dir" : "file");
+    this.#mount(m.source, t.host, null, MS.BIND | MS.REC, null, `bind ${m.source} on ${m.destination}`);
+    if (m.readonly) {
+      this.#mount(null, t.host, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null, `make ${m.destination} read-only`);
+    }
+  }
+}
+
+function depth(p: string): number {
+  return p.split("/").filter(Boolean).length;
+}
+
+const TMPFS_FLAGS: Record<string, [number, boolean]> = {
+  ro: [MS.RDONLY, true],
+  rw: [MS.RDONLY, false],
+  nosuid: [MS.NOSUID, true],
+  suid: [MS.NOSUID, false],
+  nodev: [MS.NODEV, true],
+  dev: [MS.NODEV, false],
+  noexec: [MS.NOEXEC, true],
+  exec: [MS.NOEXEC, false],
+};
+
+/** Docker's --tmpfs options (default rw,noexec,nosuid,nodev) as flags and data. */
+export function tmpfsOptions(options: string): { flags: number; data: string } {
+  let flags = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const data: string[] = [];
+  for (const o of options.split(",").filter(Boolean)) {
+    const f = TMPFS_FLAGS[o];
+    if (f) flags = f[1] ? flags | f[0] : flags & ~f[0];
+    else if (/^(size|mode|nr_inodes|uid|gid)=[\w%]+$/.test(o)) data.push(o);
+    else throw new Error(`Unknown tmpfs option: ${o}`);
+  }
+  return { flags, data: data.join(",") || "mode=1777" };
+}

@@ -1,0 +1,2 @@
+/** The version of ctr. */
+export const VERSION = "0.1.0";

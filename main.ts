@@ -1,0 +1,85 @@
+/**
+ * ctr: the command line. Parses global options and dispatches to a command;
+ * the kernel work lives in lib/ and ffi/.
+ * @module
+ */
+
+import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./lib/cli/args.ts";
+import { VERSION } from "./lib/version.ts";
+
+const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { name: "root", type: "string", arg: "DIR", help: "Store of containers and images (default /var/lib/ctr)" },
+  { name: "state-dir", type: "string", arg: "DIR", help: "Runtime state (default /run/ctr)" },
+  { name: "log-level", type: "string", arg: "LEVEL", help: "error, warn, info or debug (default warn)" },
+  { name: "help", type: "bool", help: "Print usage" },
+  { name: "version", short: "v", type: "bool", help: "Print the version" },
+];
+
+const USAGE = `Usage: ctr [OPTIONS] COMMAND
+
+A container runtime: namespaces, cgroups and copy-on-write root filesystems.
+
+Commands:
+  run       Run a command in a new container
+  enter     Run a command in the namespaces of a process (like nsenter)
+  ns        List the namespaces of processes; pin or unpin one
+  version   Show the version of ctr and the Deno it carries
+
+Global options:
+${optionsHelp(GLOBAL_OPTIONS)}
+
+Run 'ctr COMMAND --help' for more on a command.`;
+
+/** Global settings every command sees. */
+export interface Globals {
+  readonly root: string;
+  readonly stateDir: string;
+  readonly logLevel: string;
+}
+
+async function dispatch(argv: readonly string[]): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
+  if (opts.version) {
+    console.log(`ctr version ${VERSION}`);
+    return 0;
+  }
+  const [cmd, ...rest] = positionals;
+  if (opts.help || cmd === undefined || cmd === "help") {
+    console.log(USAGE);
+    return cmd === undefined && !opts.help ? 125 : 0;
+  }
+  const logLevel = (opts["log-level"] as string | undefined) ?? "warn";
+  if (!["error", "warn", "info", "debug"].includes(logLevel)) throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}`);
+  const globals: Globals = {
+    root: ((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
+    stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
+    logLevel,
+  };
+  switch (cmd) {
+    case "run":
+      return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "enter":
+      return (await import("./lib/cli/enter.ts")).enterCommand(rest);
+    case "ns":
+      return (await import("./lib/cli/ns.ts")).nsCommand(rest);
+    case "version":
+      console.log(`ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${Deno.env.get("CTR_SELF") ? `packed file: ${Deno.env.get("CTR_SELF")}` : `run by: ${Deno.execPath()}`}\narch: ${Deno.build.arch}`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr --help')`);
+  }
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    const err = e as Error & { exitCode?: number };
+    console.error(`ctr: ${err.message}`);
+    if (Deno.env.get("CTR_DEBUG") && err.stack) console.error(err.stack);
+    return typeof err.exitCode === "number" ? err.exitCode : 125;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
