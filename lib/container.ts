@@ -65,6 +65,7 @@ export function containerPlan(cfg: ContainerConfig): Plan {
       expect: true,
     },
     ...joins,
+    ...(userns ? becomeRoot() : []),
     ...rootfs.build(),
   ];
   if (cfg.namespaces.net.kind === "new") steps.push(...loopbackUp());
@@ -73,6 +74,19 @@ export function containerPlan(cfg: ContainerConfig): Plan {
   const problems = validate(plan);
   if (problems.length) throw new Error(`Invalid plan:\n${problems.join("\n")}`);
   return plan;
+}
+
+/**
+ * In a new user namespace the child still holds the host's ids, which the
+ * maps do not name; it becomes the namespace's root first, so the files it
+ * makes while building the root belong to the container's root user.
+ */
+function becomeRoot(): Step[] {
+  return [
+    { call: "setgroups", args: [{ int: 0 }, { int: 0, show: "NULL" }], label: "drop the host's supplementary groups" },
+    { call: "setresgid", args: [{ int: 0 }, { int: 0 }, { int: 0 }], label: "become gid 0 of the user namespace", hints: { EINVAL: "gid 0 is not mapped" } },
+    { call: "setresuid", args: [{ int: 0 }, { int: 0 }, { int: 0 }], label: "become uid 0 of the user namespace", hints: { EINVAL: "uid 0 is not mapped" } },
+  ];
 }
 
 /** Brings lo up from inside the new network namespace (SIOCSIFFLAGS). */

@@ -33,9 +33,20 @@ export interface EnterRequest {
 
 /** Parses `ctr enter` arguments (pure except for reading /proc). */
 export function enterRequest(argv: readonly string[]): EnterRequest {
-  const { opts, positionals } = parseArgs(argv, ENTER_OPTIONS, { stopAfterPositionals: 2 });
+  // Options may come before and after the PID: `enter --ns net PID` and `enter PID --ns net`.
+  const first = parseArgs(argv, ENTER_OPTIONS, { stopAfterPositionals: 1 });
+  let pidArg: string | undefined;
+  let args = first.positionals;
+  const opts = { ...first.opts };
+  if (args.length > 0 && /^\d+$/.test(args[0])) {
+    pidArg = args[0];
+    const rest = parseArgs(args.slice(1), ENTER_OPTIONS, { stopAfterPositionals: 1 });
+    for (const [k, v] of Object.entries(rest.opts)) {
+      opts[k] = Array.isArray(v) ? [...((opts[k] as string[] | undefined) ?? []), ...v] : v;
+    }
+    args = rest.positionals;
+  }
   const nsOpts = (opts.ns as string[] | undefined) ?? [];
-  const [pidArg, ...args] = positionals;
   const explicit = new Map<NsType, string | null>();
   for (const item of nsOpts.flatMap((x) => x.split(","))) {
     if (!item) continue;
@@ -44,10 +55,10 @@ export function enterRequest(argv: readonly string[]): EnterRequest {
     explicit.set(type, eq < 0 ? null : item.slice(eq + 1));
   }
   const needsPid = explicit.size === 0 || [...explicit.values()].some((v) => v === null);
-  let pid: number | undefined;
-  if (pidArg !== undefined && /^\d+$/.test(pidArg)) pid = Number(pidArg);
-  else if (pidArg !== undefined) throw new UsageError(`invalid pid ${JSON.stringify(pidArg)}`);
-  if (pid === undefined && needsPid) throw new UsageError(`"ctr enter" requires a PID`);
+  const pid = pidArg === undefined ? undefined : Number(pidArg);
+  if (pid === undefined && needsPid) {
+    throw new UsageError(args.length ? `invalid pid ${JSON.stringify(args[0])}` : `"ctr enter" requires a PID`);
+  }
   if (pid !== undefined) assertProcess(pid);
   const join = new Map<NsType, string>();
   if (explicit.size === 0) {

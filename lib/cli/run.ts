@@ -131,7 +131,9 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   if (!st.isDirectory) throw new UsageError(`root filesystem ${rootfs} is not a directory`);
   const layer = Deno.realPathSync(rootfs);
 
-  const hostname = str("hostname");
+  const id = host.newId();
+  // Docker names the host after the container's short id unless told otherwise.
+  const hostname = str("hostname") ?? (str("uts") === "host" ? undefined : id.slice(0, 12));
   if (hostname !== undefined && !HOSTNAME.test(hostname)) {
     throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}: at most 64 letters, digits, dots and dashes`);
   }
@@ -207,7 +209,6 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
     rlimits.set(r.type, r);
   }
 
-  const id = host.newId();
   const namespaces: Record<NsType, NsMode> = {
     user: userns ? { kind: "new" } : { kind: "host" },
     mnt: { kind: "new" },
@@ -217,7 +218,7 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
     net,
     cgroup: nsMode(str("cgroupns"), "cgroupns"),
   };
-  if (hostname && namespaces.uts.kind === "host") throw new UsageError("--hostname conflicts with --uts=host");
+  if (str("hostname") && namespaces.uts.kind === "host") throw new UsageError("--hostname conflicts with --uts=host");
   const config: ContainerConfig = {
     id,
     layers,
