@@ -140,8 +140,17 @@ export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunErro
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
 function prepareDir(cfg: ContainerConfig): void {
-  for (const d of ["upper", "work", "merged"]) Deno.mkdirSync(`${cfg.dir}/${d}`, { recursive: true });
+  const containers = cfg.dir.slice(0, cfg.dir.lastIndexOf("/"));
+  Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
+  Deno.mkdirSync(cfg.dir, { mode: 0o711 });
+  for (const d of ["upper", "work", "merged"]) Deno.mkdirSync(`${cfg.dir}/${d}`, { mode: 0o755 });
   if (cfg.namespaces.user.kind === "new") {
+    // The remapped root reaches its upper layer as an unprivileged host user.
+    for (let d = containers; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {
+      if ((Deno.statSync(d).mode! & 0o001) === 0) {
+        throw new RunError(`${d} is not searchable by the container's remapped root: chmod o+x ${d}`, 125);
+      }
+    }
     const root = (m: readonly IdMap[]) => m.find((x) => x.container === 0 && x.size > 0)?.host;
     const uid = root(cfg.uidMap), gid = root(cfg.gidMap);
     if (uid === undefined || gid === undefined) throw new RunError("The user namespace maps no root user", 125);
@@ -163,13 +172,13 @@ export async function runContainer(
   } catch (e) {
     throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
   }
-  prepareDir(cfg);
   let master = -1;
   let pidfd = -1;
   const listeners: [Deno.Signal, () => void][] = [];
   let relay: ReturnType<typeof relayPty> | undefined;
   let started = false;
   try {
+    prepareDir(cfg);
     let spawned;
     try {
       spawned = await spawn(plan, (phase, pid) => {

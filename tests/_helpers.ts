@@ -1,0 +1,133 @@
+/**
+ * Test helpers: run the ctr command (the built single file when CTR_BIN is
+ * set, else main.ts through this Deno), find the test root filesystem, count
+ * kernel objects before and after, and mark tests that need root.
+ */
+
+export const IS_ROOT = Deno.uid() === 0;
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The command that runs ctr. */
+export function ctrCommand(): string[] {
+  const bin = Deno.env.get("CTR_BIN");
+  return bin ? [bin] : [Deno.execPath(), "run", "-A", `${REPO}/main.ts`];
+}
+
+/** Output of one ctr run. */
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs ctr with arguments; stdin is empty unless given. */
+export async function ctr(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  const [cmd, ...pre] = ctrCommand();
+  const child = new Deno.Command(cmd, {
+    args: [...pre, ...args],
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: opts.env,
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Starts ctr in the background; returns the process. */
+export function ctrSpawn(args: string[]): Deno.ChildProcess {
+  const [cmd, ...pre] = ctrCommand();
+  return new Deno.Command(cmd, { args: [...pre, ...args], stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+}
+
+let rootfs: string | undefined;
+
+/** The busybox root filesystem for tests (built by scripts/busybox_rootfs.sh when missing). */
+export function testRootfs(): string {
+  if (rootfs) return rootfs;
+  const dir = Deno.env.get("CTR_TEST_ROOTFS") ?? "/var/lib/ctr-test/busybox";
+  try {
+    Deno.statSync(`${dir}/bin/busybox`);
+  } catch {
+    const out = new Deno.Command("bash", { args: [`${REPO}/scripts/busybox_rootfs.sh`, dir] }).outputSync();
+    if (!out.success) throw new Error(`Cannot build the test rootfs: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return rootfs = dir;
+}
+
+/** A fresh store directory for ctr's --root. */
+export function tempStore(): string {
+  const d = Deno.makeTempDirSync({ prefix: "ctr-test-store-" });
+  // Searchable by others, as /var/lib/ctr is: a remapped container root must reach its upper layer.
+  Deno.chmodSync(d, 0o711);
+  return d;
+}
+
+/** Registers a test that needs root; without root it is ignored and says why. */
+export function rootTest(name: string, fn: () => Promise<void> | void): void {
+  Deno.test({
+    name: IS_ROOT ? name : `${name} [skipped: needs root]`,
+    ignore: !IS_ROOT,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn,
+  });
+}
+
+/** Waits until a file exists and is not empty; returns its text. */
+export async function waitForFile(path: string, timeoutMs = 10000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const t = Deno.readTextFileSync(path).trim();
+      if (t) return t;
+    } catch { /* not yet */ }
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Kernel objects and files that a container could leave behind. */
+export interface Census {
+  mounts: number;
+  cgroups: number;
+  containers: number;
+  links: number;
+}
+
+function countDirs(root: string, match: (name: string) => boolean, depth = 6): number {
+  let n = 0;
+  const walk = (d: string, level: number) => {
+    if (level > depth) return;
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(d)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory) continue;
+      if (match(e.name)) n++;
+      walk(`${d}/${e.name}`, level + 1);
+    }
+  };
+  walk(root, 0);
+  return n;
+}
+
+/** Counts mounts, ctr cgroups, containers in a store and network links. */
+export function census(store: string): Census {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean).length;
+  let containers = 0;
+  try {
+    containers = [...Deno.readDirSync(`${store}/containers`)].length;
+  } catch { /* none yet */ }
+  const links = [...Deno.readDirSync("/sys/class/net")].length;
+  return { mounts, cgroups: countDirs("/sys/fs/cgroup", (n) => n.startsWith("ctr")), containers, links };
+}
