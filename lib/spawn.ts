@@ -128,7 +128,7 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
     const rec = new Uint8Array(16);
     const dv = new DataView(rec.buffer);
     await onSync(0, pid);
-    writeAll(syncWrite, new Uint8Array([1]), "sync pipe");
+    release(syncWrite);
     for (;;) {
       const n = await readFull(errRead, rec);
       if (n === 0) break; // EOF: execve succeeded, or the plan ended
@@ -136,7 +136,7 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
       const value = Number(dv.getBigInt64(8, true));
       if (index === SYNC_INDEX) {
         await onSync(value, pid);
-        writeAll(syncWrite, new Uint8Array([1]), "sync pipe");
+        release(syncWrite);
         continue;
       }
       const i = Number(index);
@@ -158,6 +158,15 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
     for (const fd of Object.values(fds)) if (fd >= 0) close(fd);
     // The child has exec'd or is gone: nothing reads this memory any more.
     arena.free();
+  }
+}
+
+/** Lets the child go on; EPIPE means it already ended, which the error pipe then reports. */
+function release(syncWrite: number): void {
+  try {
+    writeAll(syncWrite, new Uint8Array([1]), "sync pipe");
+  } catch (e) {
+    if (!(e instanceof SyscallError && e.code === "EPIPE")) throw e;
   }
 }
 
