@@ -8,9 +8,19 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./lib/cli/a
 import { VERSION } from "./lib/version.ts";
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
-  { name: "root", type: "string", arg: "DIR", help: "Store of containers and images (default /var/lib/ctr)" },
+  {
+    name: "root",
+    type: "string",
+    arg: "DIR",
+    help: "Store of containers and images (default /var/lib/ctr)",
+  },
   { name: "state-dir", type: "string", arg: "DIR", help: "Runtime state (default /run/ctr)" },
-  { name: "log-level", type: "string", arg: "LEVEL", help: "error, warn, info or debug (default warn)" },
+  {
+    name: "log-level",
+    type: "string",
+    arg: "LEVEL",
+    help: "error, warn, info or debug (default warn)",
+  },
   { name: "help", type: "bool", help: "Print usage" },
   { name: "version", short: "v", type: "bool", help: "Print the version" },
 ];
@@ -49,7 +59,9 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return cmd === undefined && !opts.help ? 125 : 0;
   }
   const logLevel = (opts["log-level"] as string | undefined) ?? "warn";
-  if (!["error", "warn", "info", "debug"].includes(logLevel)) throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}`);
+  if (!["error", "warn", "info", "debug"].includes(logLevel)) {
+    throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}`);
+  }
   const globals: Globals = {
     root: ((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
     stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
@@ -63,7 +75,13 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "ns":
       return (await import("./lib/cli/ns.ts")).nsCommand(rest);
     case "version":
-      console.log(`ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${Deno.env.get("CTR_SELF") ? `packed file: ${Deno.env.get("CTR_SELF")}` : `run by: ${Deno.execPath()}`}\narch: ${Deno.build.arch}`);
+      console.log(
+        `ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${
+          Deno.env.get("CTR_SELF")
+            ? `packed file: ${Deno.env.get("CTR_SELF")}`
+            : `run by: ${Deno.execPath()}`
+        }\narch: ${Deno.build.arch}`,
+      );
       return 0;
     default:
       throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr --help')`);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { libc, lastErrno, MAP, PROT } from "./libc.ts";
+import { lastErrno, libc, MAP, PROT } from "./libc.ts";
 import { SyscallError } from "./errno.ts";
 
 const enc = new TextEncoder();
@@ -94,7 +94,9 @@ export class Arena {
   /** An array of 64-bit words; returns the address. */
   u64s(words: readonly (number | bigint)[]): bigint {
     const off = this.reserve(8 * words.length);
-    words.forEach((w, i) => this.view.setBigUint64(off + 8 * i, BigInt.asUintN(64, BigInt(w)), true));
+    words.forEach((w, i) =>
+      this.view.setBigUint64(off + 8 * i, BigInt.asUintN(64, BigInt(w)), true)
+    );
     return this.addr(off);
   }
 

@@ -191,7 +191,14 @@ export const P = { PID: 1, PIDFD: 3 } as const;
 /** wait options. */
 export const W = { NOHANG: 1, EXITED: 4 } as const;
 /** SIGCHLD si_code values. */
-export const CLD = { EXITED: 1, KILLED: 2, DUMPED: 3, TRAPPED: 4, STOPPED: 5, CONTINUED: 6 } as const;
+export const CLD = {
+  EXITED: 1,
+  KILLED: 2,
+  DUMPED: 3,
+  TRAPPED: 4,
+  STOPPED: 5,
+  CONTINUED: 6,
+} as const;
 
 /** Capabilities (linux/capability.h) by their docker names, without CAP_. */
 export const CAPS: Record<string, number> = {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { libc, lastErrno, MAP, PROT } from "./libc.ts";
+import { lastErrno, libc, MAP, PROT } from "./libc.ts";
 import { SyscallError } from "./errno.ts";
 import { hostArch } from "./syscalls.ts";
 import { STUB_HEX } from "./stub_code.ts";
@@ -40,7 +40,14 @@ function load(): Stub {
   const code = hexBytes(hex);
   const size = 4096;
   const { mmap, mprotect } = libc();
-  const page = mmap(null, BigInt(size), PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0n);
+  const page = mmap(
+    null,
+    BigInt(size),
+    PROT.READ | PROT.WRITE,
+    MAP.PRIVATE | MAP.ANONYMOUS,
+    -1,
+    0n,
+  );
   if (page === null || Deno.UnsafePointer.value(page) === 0xffffffffffffffffn) {
     throw new SyscallError("mmap", lastErrno(), "stub page");
   }

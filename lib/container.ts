@@ -19,7 +19,16 @@ import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
 
 /** Signals ctr passes on to the container. */
-const FORWARDED: Deno.Signal[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT"];
+const FORWARDED: Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTERM",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGCONT",
+];
 
 /** An error that ends `ctr run` with a docker exit code (125, 126 or 127). */
 export class RunError extends Error {
@@ -48,7 +57,9 @@ export function containerPlan(cfg: ContainerConfig): Plan {
       throw new RunError(`Joining a ${t} namespace by path is not supported by run yet`, 125);
     }
   }
-  if (cfg.namespaces.mnt.kind !== "new") throw new RunError("A container needs its own mount namespace", 125);
+  if (cfg.namespaces.mnt.kind !== "new") {
+    throw new RunError("A container needs its own mount namespace", 125);
+  }
   const userns = cfg.namespaces.user.kind === "new";
   const rootfs = new RootfsBuilder(cfg, {
     userns,
@@ -56,7 +67,11 @@ export function containerPlan(cfg: ContainerConfig): Plan {
     isDir: isDirOnHost,
   });
   const steps: Step[] = [
-    { call: "close", args: [{ fd: "syncWrite" }], label: "close the parent's end of the sync pipe" },
+    {
+      call: "close",
+      args: [{ fd: "syncWrite" }],
+      label: "close the parent's end of the sync pipe",
+    },
     { call: "close", args: [{ fd: "errRead" }], label: "close the parent's end of the error pipe" },
     {
       call: "read",
@@ -83,9 +98,23 @@ export function containerPlan(cfg: ContainerConfig): Plan {
  */
 function becomeRoot(): Step[] {
   return [
-    { call: "setgroups", args: [{ int: 0 }, { int: 0, show: "NULL" }], label: "drop the host's supplementary groups" },
-    { call: "setresgid", args: [{ int: 0 }, { int: 0 }, { int: 0 }], label: "become gid 0 of the user namespace", hints: { EINVAL: "gid 0 is not mapped" } },
-    { call: "setresuid", args: [{ int: 0 }, { int: 0 }, { int: 0 }], label: "become uid 0 of the user namespace", hints: { EINVAL: "uid 0 is not mapped" } },
+    {
+      call: "setgroups",
+      args: [{ int: 0 }, { int: 0, show: "NULL" }],
+      label: "drop the host's supplementary groups",
+    },
+    {
+      call: "setresgid",
+      args: [{ int: 0 }, { int: 0 }, { int: 0 }],
+      label: "become gid 0 of the user namespace",
+      hints: { EINVAL: "gid 0 is not mapped" },
+    },
+    {
+      call: "setresuid",
+      args: [{ int: 0 }, { int: 0 }, { int: 0 }],
+      label: "become uid 0 of the user namespace",
+      hints: { EINVAL: "uid 0 is not mapped" },
+    },
   ];
 }
 
@@ -96,8 +125,22 @@ function loopbackUp(): Step[] {
   new DataView(ifreq.buffer).setUint16(16, 0x1 | 0x40, true); // IFF_UP|IFF_RUNNING
   const sock = { name: "lo_sock" };
   return [
-    { call: "socket", args: [{ int: 2, show: "AF_INET" }, { int: 2 | 0o2000000, show: "SOCK_DGRAM|SOCK_CLOEXEC" }, { int: 0 }], label: "open a socket for lo", save: sock },
-    { call: "ioctl", args: [{ ref: sock }, { int: 0x8914, show: "SIOCSIFFLAGS" }, { bytes: ifreq, show: '{"lo", IFF_UP|IFF_RUNNING}' }], label: "bring lo up" },
+    {
+      call: "socket",
+      args: [{ int: 2, show: "AF_INET" }, { int: 2 | 0o2000000, show: "SOCK_DGRAM|SOCK_CLOEXEC" }, {
+        int: 0,
+      }],
+      label: "open a socket for lo",
+      save: sock,
+    },
+    {
+      call: "ioctl",
+      args: [{ ref: sock }, { int: 0x8914, show: "SIOCSIFFLAGS" }, {
+        bytes: ifreq,
+        show: '{"lo", IFF_UP|IFF_RUNNING}',
+      }],
+      label: "bring lo up",
+    },
     { call: "close", args: [{ ref: sock }], label: "close the lo socket" },
   ];
 }
@@ -113,7 +156,10 @@ function writeIdMap(pid: number, file: "uid_map" | "gid_map", map: readonly IdMa
   try {
     Deno.writeTextFileSync(`/proc/${pid}/${file}`, text);
   } catch (e) {
-    throw new RunError(`Cannot write /proc/${pid}/${file} (${text.trim()}): ${(e as Error).message}`, 125);
+    throw new RunError(
+      `Cannot write /proc/${pid}/${file} (${text.trim()}): ${(e as Error).message}`,
+      125,
+    );
   }
 }
 
@@ -133,7 +179,10 @@ export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunErro
         : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`;
       return new RunError(msg, 127);
     }
-    return new RunError(`exec: ${JSON.stringify(cmd)}: ${e.message.replace(/^.*?: execve: /, "")}`, 126);
+    return new RunError(
+      `exec: ${JSON.stringify(cmd)}: ${e.message.replace(/^.*?: execve: /, "")}`,
+      126,
+    );
   }
   return new RunError(`Cannot start the container: ${e.message}`, 125);
 }
@@ -148,12 +197,17 @@ function prepareDir(cfg: ContainerConfig): void {
     // The remapped root reaches its upper layer as an unprivileged host user.
     for (let d = containers; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {
       if ((Deno.statSync(d).mode! & 0o001) === 0) {
-        throw new RunError(`${d} is not searchable by the container's remapped root: chmod o+x ${d}`, 125);
+        throw new RunError(
+          `${d} is not searchable by the container's remapped root: chmod o+x ${d}`,
+          125,
+        );
       }
     }
     const root = (m: readonly IdMap[]) => m.find((x) => x.container === 0 && x.size > 0)?.host;
     const uid = root(cfg.uidMap), gid = root(cfg.gidMap);
-    if (uid === undefined || gid === undefined) throw new RunError("The user namespace maps no root user", 125);
+    if (uid === undefined || gid === undefined) {
+      throw new RunError("The user namespace maps no root user", 125);
+    }
     for (const d of ["upper", "work"]) Deno.chownSync(`${cfg.dir}/${d}`, uid, gid);
   }
 }

@@ -7,10 +7,10 @@
 
 import { CLONE, MS } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errno.ts";
-import { close, open, sys, addressOf, cString } from "../ffi/sys.ts";
+import { addressOf, close, cString, open, sys } from "../ffi/sys.ts";
 import { O } from "../ffi/constants.ts";
 import type { NsType } from "./config.ts";
-import { int, NULL, type Plan, type Step, slot, str } from "./plan.ts";
+import { int, NULL, type Plan, slot, type Step, str } from "./plan.ts";
 import { changedSignals, execSteps } from "./process.ts";
 
 /** Every namespace type, in the order they are joined (user first: it grants the rights for the others). */
@@ -84,10 +84,20 @@ export function pinNamespace(pid: number, type: NsType, target: string): void {
     Deno.writeFileSync(target, new Uint8Array(), { mode: 0o444 });
   }
   try {
-    sys("mount", `${source} on ${target}`, addressOf(cString(source)), addressOf(cString(target)), 0, MS.BIND, 0);
+    sys(
+      "mount",
+      `${source} on ${target}`,
+      addressOf(cString(source)),
+      addressOf(cString(target)),
+      0,
+      MS.BIND,
+      0,
+    );
   } catch (e) {
     if (e instanceof SyscallError && e.code === "EINVAL" && type === "mnt") {
-      throw new Error(`Cannot pin ${source} on ${target}: a mount namespace can only be pinned on a private mount outside itself`);
+      throw new Error(
+        `Cannot pin ${source} on ${target}: a mount namespace can only be pinned on a private mount outside itself`,
+      );
     }
     throw e;
   }
@@ -118,7 +128,9 @@ export interface EnterFds {
  * target's root and cwd, then fork (so the new process is really in the pid
  * namespace) with CLONE_PARENT so ctr reaps it, and exec.
  */
-export function enterPlan(spec: EnterSpec): { plan: Plan; fds: number[]; child: ReturnType<typeof slot> } {
+export function enterPlan(
+  spec: EnterSpec,
+): { plan: Plan; fds: number[]; child: ReturnType<typeof slot> } {
   const fds: number[] = [];
   const steps: Step[] = [];
   try {
@@ -141,7 +153,10 @@ export function enterPlan(spec: EnterSpec): { plan: Plan; fds: number[]; child: 
       fds.push(fd);
       steps.push({
         call: "setns",
-        args: [int(fd), int(NS_FLAG[type], `CLONE_NEW${type === "mnt" ? "NS" : type.toUpperCase()}`)],
+        args: [
+          int(fd),
+          int(NS_FLAG[type], `CLONE_NEW${type === "mnt" ? "NS" : type.toUpperCase()}`),
+        ],
         label: `join the ${type} namespace ${path}`,
         hints: { EINVAL: `${path} is not a ${type} namespace, or it is ctr's own user namespace` },
       });
@@ -157,19 +172,33 @@ export function enterPlan(spec: EnterSpec): { plan: Plan; fds: number[]; child: 
     const flags = CLONE.VM | CLONE.VFORK | CLONE.PARENT | 17;
     steps.push({
       call: "clone",
-      args: [int(flags, "CLONE_VM|CLONE_VFORK|CLONE_PARENT|SIGCHLD"), { stack: true }, NULL, NULL, NULL],
+      args: [
+        int(flags, "CLONE_VM|CLONE_VFORK|CLONE_PARENT|SIGCHLD"),
+        { stack: true },
+        NULL,
+        NULL,
+        NULL,
+      ],
       label: "fork into the joined pid namespace",
       fork: true,
       save: child,
     });
     steps.push(
-      { call: "close_range", args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")], label: "close every other fd at exec" },
+      {
+        call: "close_range",
+        args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
+        label: "close every other fd at exec",
+      },
       ...changedSignals().map((s): Step => ({
         call: "rt_sigaction",
         args: [int(s), { bytes: new Uint8Array(32), show: "{SIG_DFL}" }, NULL, int(8)],
         label: `reset signal ${s} to its default`,
       })),
-      { call: "rt_sigprocmask", args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)], label: "unblock all signals" },
+      {
+        call: "rt_sigprocmask",
+        args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
+        label: "unblock all signals",
+      },
       ...execSteps(spec.args, spec.env),
     );
     return { plan: { cloneFlags: 0, steps }, fds, child };

@@ -6,10 +6,20 @@
  * @module
  */
 
-import { CAP_VERSION_3, CAPS, CLOSE_RANGE, flagNames, O, PR, RLIMIT, TIOC, AT } from "../ffi/constants.ts";
+import {
+  AT,
+  CAP_VERSION_3,
+  CAPS,
+  CLOSE_RANGE,
+  flagNames,
+  O,
+  PR,
+  RLIMIT,
+  TIOC,
+} from "../ffi/constants.ts";
 import { capMask } from "./capabilities.ts";
 import { type ContainerConfig, DEFAULT_PATH } from "./config.ts";
-import { int, NULL, type Step, slot, str, syncPoint } from "./plan.ts";
+import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
 
 /** Sync phase at which the parent opens the container's pty master. */
 export const PHASE_PTY = 1;
@@ -28,7 +38,8 @@ function rlimit(soft: bigint, hard: bigint): Uint8Array {
 /** The signals whose disposition ctr's process changed (caught or ignored): reset in the child. */
 export function changedSignals(): number[] {
   const status = Deno.readTextFileSync("/proc/self/status");
-  const mask = (key: string) => BigInt("0x" + (status.match(new RegExp(`^${key}:\\s*([0-9a-f]+)`, "m"))?.[1] ?? "0"));
+  const mask = (key: string) =>
+    BigInt("0x" + (status.match(new RegExp(`^${key}:\\s*([0-9a-f]+)`, "m"))?.[1] ?? "0"));
   const m = mask("SigCgt") | mask("SigIgn");
   const out: number[] = [];
   for (let s = 1; s <= 64; s++) if (s !== 9 && s !== 19 && (m >> BigInt(s - 1)) & 1n) out.push(s);
@@ -64,7 +75,11 @@ export function processSteps(
   const steps: Step[] = [{ call: "setsid", args: [], label: "start a new session" }];
   if (cfg.namespaces.uts.kind === "new" && cfg.hostname) {
     const b = new TextEncoder().encode(cfg.hostname);
-    steps.push({ call: "sethostname", args: [str(cfg.hostname), int(b.length)], label: `set hostname ${cfg.hostname}` });
+    steps.push({
+      call: "sethostname",
+      args: [str(cfg.hostname), int(b.length)],
+      label: `set hostname ${cfg.hostname}`,
+    });
   }
   if (p.terminal) {
     const tty = slot("tty");
@@ -76,18 +91,33 @@ export function processSteps(
         label: "open the pty /dev/pts/0",
         save: tty,
       },
-      ...[0, 1, 2].map((fd): Step => ({ call: "dup3", args: [{ ref: tty }, int(fd), int(0)], label: `pty as fd ${fd}` })),
-      { call: "ioctl", args: [int(0), int(TIOC.SCTTY, "TIOCSCTTY"), int(0)], label: "make the pty the controlling terminal" },
+      ...[0, 1, 2].map((fd): Step => ({
+        call: "dup3",
+        args: [{ ref: tty }, int(fd), int(0)],
+        label: `pty as fd ${fd}`,
+      })),
+      {
+        call: "ioctl",
+        args: [int(0), int(TIOC.SCTTY, "TIOCSCTTY"), int(0)],
+        label: "make the pty the controlling terminal",
+      },
       { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
     );
   } else if (!p.stdin) {
-    steps.push({ call: "dup3", args: [{ fd: "devNull" }, int(0), int(0)], label: "stdin from /dev/null" });
+    steps.push({
+      call: "dup3",
+      args: [{ fd: "devNull" }, int(0), int(0)],
+      label: "stdin from /dev/null",
+    });
   }
   steps.push({ call: "umask", args: [int(0o22, "022")], label: "umask 022" });
   for (const r of p.rlimits) {
     steps.push({
       call: "prlimit64",
-      args: [int(0), int(RLIMIT[r.type], `RLIMIT_${r.type.toUpperCase()}`), { bytes: rlimit(r.soft, r.hard), show: `{${r.soft}, ${r.hard}}` }, NULL],
+      args: [int(0), int(RLIMIT[r.type], `RLIMIT_${r.type.toUpperCase()}`), {
+        bytes: rlimit(r.soft, r.hard),
+        show: `{${r.soft}, ${r.hard}}`,
+      }, NULL],
       label: `set RLIMIT_${r.type.toUpperCase()} to ${r.soft}:${r.hard}`,
       hints: { EPERM: "raising a hard limit needs CAP_SYS_RESOURCE" },
     });
@@ -109,8 +139,18 @@ export function processSteps(
       args: [int(p.groups.length), { bytes: u32le(...p.groups), show: `[${p.groups.join(", ")}]` }],
       label: `set supplementary groups ${p.groups.join(",") || "(none)"}`,
     },
-    { call: "setresgid", args: [int(p.gid), int(p.gid), int(p.gid)], label: `set gid ${p.gid}`, hints: { EINVAL: "the gid is not mapped in the user namespace" } },
-    { call: "setresuid", args: [int(p.uid), int(p.uid), int(p.uid)], label: `set uid ${p.uid}`, hints: { EINVAL: "the uid is not mapped in the user namespace" } },
+    {
+      call: "setresgid",
+      args: [int(p.gid), int(p.gid), int(p.gid)],
+      label: `set gid ${p.gid}`,
+      hints: { EINVAL: "the gid is not mapped in the user namespace" },
+    },
+    {
+      call: "setresuid",
+      args: [int(p.uid), int(p.uid), int(p.uid)],
+      label: `set uid ${p.uid}`,
+      hints: { EINVAL: "the uid is not mapped in the user namespace" },
+    },
   );
   if (p.uid === 0) {
     // Root keeps its capabilities across setresuid(0); trim them to the set.
@@ -127,11 +167,19 @@ export function processSteps(
     });
   }
   if (p.noNewPrivileges) {
-    steps.push({ call: "prctl", args: [int(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), int(1)], label: "set no_new_privs" });
+    steps.push({
+      call: "prctl",
+      args: [int(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), int(1)],
+      label: "set no_new_privs",
+    });
   }
   steps.push({
     call: "close_range",
-    args: [int(3), int(0xffffffff, "~0U"), int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_"))],
+    args: [
+      int(3),
+      int(0xffffffff, "~0U"),
+      int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
+    ],
     label: "close every other fd at exec",
   });
   for (const s of opts.resetSignals) {
@@ -143,7 +191,11 @@ export function processSteps(
   }
   steps.push({ call: "chdir", args: [str(p.cwd)], label: `chdir ${p.cwd}` });
   if (p.dieWithParent) {
-    steps.push({ call: "prctl", args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(9, "SIGKILL")], label: "die with ctr" });
+    steps.push({
+      call: "prctl",
+      args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(9, "SIGKILL")],
+      label: "die with ctr",
+    });
   }
   steps.push({
     call: "rt_sigprocmask",

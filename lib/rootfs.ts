@@ -81,7 +81,12 @@ export class RootfsBuilder {
         if (last && kind === "file") {
           this.steps.push({
             call: "mknodat",
-            args: [int(AT.FDCWD, "AT_FDCWD"), str(this.merged + cur), mode(S_IF.REG | 0o644), int(0)],
+            args: [
+              int(AT.FDCWD, "AT_FDCWD"),
+              str(this.merged + cur),
+              mode(S_IF.REG | 0o644),
+              int(0),
+            ],
             label: `create mount point ${cur}`,
             tolerate: ["EEXIST"],
           });
@@ -94,7 +99,9 @@ export class RootfsBuilder {
           });
         }
       } else if (!last && found.kind !== "dir") {
-        throw new Error(`Cannot mount on ${path}: ${cur} is not a directory in the root filesystem`);
+        throw new Error(
+          `Cannot mount on ${path}: ${cur} is not a directory in the root filesystem`,
+        );
       }
       this.#made.add(cur);
     });
@@ -112,10 +119,19 @@ export class RootfsBuilder {
   ): void {
     this.steps.push({
       call: "mount",
-      args: [source === null ? NULL : str(source), str(target), fstype === null ? NULL : str(fstype), ms(flags), data === null ? NULL : str(data)],
+      args: [
+        source === null ? NULL : str(source),
+        str(target),
+        fstype === null ? NULL : str(fstype),
+        ms(flags),
+        data === null ? NULL : str(data),
+      ],
       label,
       tolerate,
-      hints: { ENOENT: "the source or the mount point is missing", ENOTDIR: "a file and a directory were mixed up" },
+      hints: {
+        ENOENT: "the source or the mount point is missing",
+        ENOTDIR: "a file and a directory were mixed up",
+      },
     });
   }
 
@@ -124,27 +140,64 @@ export class RootfsBuilder {
     const { cfg, host } = this;
     const M = this.merged;
     // Modes of device nodes and mount points are exact: no umask applies until the process sets its own.
-    this.steps.push({ call: "umask", args: [int(0, "0")], label: "umask 0 while building the root" });
-    this.#mount(null, "/", null, MS.REC | MS.SLAVE, null, "keep the container's mounts from reaching the host");
+    this.steps.push({
+      call: "umask",
+      args: [int(0, "0")],
+      label: "umask 0 while building the root",
+    });
+    this.#mount(
+      null,
+      "/",
+      null,
+      MS.REC | MS.SLAVE,
+      null,
+      "keep the container's mounts from reaching the host",
+    );
     const lower = cfg.layers.map(overlayPath).join(":");
-    let opts = `lowerdir=${lower},upperdir=${overlayPath(cfg.dir + "/upper")},workdir=${overlayPath(cfg.dir + "/work")}`;
+    let opts = `lowerdir=${lower},upperdir=${overlayPath(cfg.dir + "/upper")},workdir=${
+      overlayPath(cfg.dir + "/work")
+    }`;
     if (host.userns) opts += ",userxattr";
     if (opts.length > 4000) throw new Error(`Overlay options too long (${opts.length} bytes)`);
     this.#mount("overlay", M, "overlay", 0, opts, "mount the root filesystem (overlay)");
     this.steps[this.steps.length - 1] = {
       ...this.steps[this.steps.length - 1],
-      hints: { EINVAL: "a layer directory is missing or the upper layer's filesystem cannot hold an overlay" },
+      hints: {
+        EINVAL:
+          "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
+      },
     };
 
     const proc = this.#target("/proc", "dir");
-    this.#mount("proc", proc.host, "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount proc on /proc");
+    this.#mount(
+      "proc",
+      proc.host,
+      "proc",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "mount proc on /proc",
+    );
     const sys = this.#target("/sys", "dir");
     if (host.userns && !host.netns) {
       // sysfs needs the network namespace's owner: bind the host's, read-only.
       this.#mount("/sys", sys.host, null, MS.BIND | MS.REC, null, "bind /sys from the host");
-      this.#mount(null, sys.host, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "make /sys read-only");
+      this.#mount(
+        null,
+        sys.host,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        "make /sys read-only",
+      );
     } else {
-      this.#mount("sysfs", sys.host, "sysfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount sysfs on /sys (read-only)");
+      this.#mount(
+        "sysfs",
+        sys.host,
+        "sysfs",
+        MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        "mount sysfs on /sys (read-only)",
+      );
     }
     this.#dev();
     const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
@@ -158,16 +211,41 @@ export class RootfsBuilder {
       }
     }
     for (const p of cfg.readonlyPaths) {
-      this.#mount(M + p, M + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, ["ENOENT"]);
-      this.#mount(M + p, M + p, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, null, `make ${p} read-only`, ["ENOENT"]);
+      this.#mount(M + p, M + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
+        "ENOENT",
+      ]);
+      this.#mount(
+        M + p,
+        M + p,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        `make ${p} read-only`,
+        ["ENOENT"],
+      );
     }
     if (cfg.readOnly) {
-      this.#mount(M, M, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null, "make the root filesystem read-only");
+      this.#mount(
+        M,
+        M,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
     }
     this.steps.push(
       { call: "chdir", args: [str(M)], label: "enter the new root" },
-      { call: "pivot_root", args: [str("."), str(".")], label: "pivot_root to the container's root" },
-      { call: "umount2", args: [str("."), int(MNT.DETACH, "MNT_DETACH")], label: "detach the host's root" },
+      {
+        call: "pivot_root",
+        args: [str("."), str(".")],
+        label: "pivot_root to the container's root",
+      },
+      {
+        call: "umount2",
+        args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
+        label: "detach the host's root",
+      },
       { call: "chdir", args: [str("/")], label: "chdir /" },
     );
     return this.steps;
@@ -175,7 +253,14 @@ export class RootfsBuilder {
 
   #dev(): void {
     const dev = this.#target("/dev", "dir").host;
-    this.#mount("tmpfs", dev, "tmpfs", MS.NOSUID | MS.STRICTATIME, "mode=755,size=65536k", "mount tmpfs on /dev");
+    this.#mount(
+      "tmpfs",
+      dev,
+      "tmpfs",
+      MS.NOSUID | MS.STRICTATIME,
+      "mode=755,size=65536k",
+      "mount tmpfs on /dev",
+    );
     for (const [name, major, minor] of DEVICES) {
       if (this.host.userns) {
         // mknod is not allowed in a user namespace: bind the host's node.
@@ -188,7 +273,12 @@ export class RootfsBuilder {
       } else {
         this.steps.push({
           call: "mknodat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.CHR | 0o666), int(makedev(major, minor), `makedev(${major}, ${minor})`)],
+          args: [
+            int(AT.FDCWD, "AT_FDCWD"),
+            str(`${dev}/${name}`),
+            mode(S_IF.CHR | 0o666),
+            int(makedev(major, minor), `makedev(${major}, ${minor})`),
+          ],
           label: `create /dev/${name}`,
         });
       }
@@ -207,9 +297,30 @@ export class RootfsBuilder {
         label: `create /dev/${d}`,
       });
     }
-    this.#mount("devpts", `${dev}/pts`, "devpts", MS.NOSUID | MS.NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", "mount devpts on /dev/pts");
-    this.#mount("shm", `${dev}/shm`, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=1777,size=65536k", "mount tmpfs on /dev/shm");
-    this.#mount("mqueue", `${dev}/mqueue`, "mqueue", MS.NOSUID | MS.NODEV | MS.NOEXEC, null, "mount mqueue on /dev/mqueue");
+    this.#mount(
+      "devpts",
+      `${dev}/pts`,
+      "devpts",
+      MS.NOSUID | MS.NOEXEC,
+      "newinstance,ptmxmode=0666,mode=0620,gid=5",
+      "mount devpts on /dev/pts",
+    );
+    this.#mount(
+      "shm",
+      `${dev}/shm`,
+      "tmpfs",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      "mode=1777,size=65536k",
+      "mount tmpfs on /dev/shm",
+    );
+    this.#mount(
+      "mqueue",
+      `${dev}/mqueue`,
+      "mqueue",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "mount mqueue on /dev/mqueue",
+    );
   }
 
   #userMount(m: UserMount): void {
@@ -226,9 +337,23 @@ export class RootfsBuilder {
       throw new Error(`Cannot bind ${m.source}: ${(e as Error).message}`);
     }
     const t = this.#target(m.destination, isDir ? "dir" : "file");
-    this.#mount(m.source, t.host, null, MS.BIND | MS.REC, null, `bind ${m.source} on ${m.destination}`);
+    this.#mount(
+      m.source,
+      t.host,
+      null,
+      MS.BIND | MS.REC,
+      null,
+      `bind ${m.source} on ${m.destination}`,
+    );
     if (m.readonly) {
-      this.#mount(null, t.host, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null, `make ${m.destination} read-only`);
+      this.#mount(
+        null,
+        t.host,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        `make ${m.destination} read-only`,
+      );
     }
   }
 }

@@ -177,7 +177,9 @@ async function readFull(fd: number, buf: Uint8Array): Promise<number> {
     if (n === 0) break;
     got += n;
   }
-  if (got !== 0 && got !== buf.length) throw new Error(`Short record on the error pipe: ${got} bytes`);
+  if (got !== 0 && got !== buf.length) {
+    throw new Error(`Short record on the error pipe: ${got} bytes`);
+  }
   return got;
 }
 

@@ -17,7 +17,9 @@ export function openContainerPty(pid: number): number {
     const n = new Uint8Array(4);
     ioctl(master, TIOC.GPTN, n, "pty master (ptsname)");
     const num = new DataView(n.buffer).getUint32(0, true);
-    if (num !== 0) throw new Error(`The container's first pty is /dev/pts/${num}, expected /dev/pts/0`);
+    if (num !== 0) {
+      throw new Error(`The container's first pty is /dev/pts/${num}, expected /dev/pts/0`);
+    }
     syncWindowSize(master);
     return master;
   } catch (e) {

@@ -21,7 +21,10 @@ export interface Result {
 }
 
 /** Runs ctr with arguments; stdin is empty unless given. */
-export async function ctr(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Result> {
+export async function ctr(
+  args: string[],
+  opts: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<Result> {
   const [cmd, ...pre] = ctrCommand();
   const child = new Deno.Command(cmd, {
     args: [...pre, ...args],
@@ -43,7 +46,12 @@ export async function ctr(args: string[], opts: { stdin?: string; env?: Record<s
 /** Starts ctr in the background; returns the process. */
 export function ctrSpawn(args: string[]): Deno.ChildProcess {
   const [cmd, ...pre] = ctrCommand();
-  return new Deno.Command(cmd, { args: [...pre, ...args], stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+  return new Deno.Command(cmd, {
+    args: [...pre, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
 }
 
 let rootfs: string | undefined;
@@ -55,15 +63,37 @@ export function testRootfs(): string {
   try {
     Deno.statSync(`${dir}/bin/busybox`);
   } catch {
-    const out = new Deno.Command("bash", { args: [`${REPO}/scripts/busybox_rootfs.sh`, dir] }).outputSync();
-    if (!out.success) throw new Error(`Cannot build the test rootfs: ${new TextDecoder().decode(out.stderr)}`);
+    const out = new Deno.Command("bash", { args: [`${REPO}/scripts/busybox_rootfs.sh`, dir] })
+      .outputSync();
+    if (!out.success) {
+      throw new Error(`Cannot build the test rootfs: ${new TextDecoder().decode(out.stderr)}`);
+    }
   }
   return rootfs = dir;
 }
 
+const temps: string[] = [];
+globalThis.addEventListener("unload", () => {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo");
+  for (const d of temps) {
+    // Never delete through a mount: a leftover would be a bug to see, not to erase.
+    if (mounts.includes(` ${d}`)) continue;
+    try {
+      Deno.removeSync(d, { recursive: true });
+    } catch { /* removed by the test */ }
+  }
+});
+
+/** A temporary directory, removed when the test file ends. */
+export function tempDir(): string {
+  const d = Deno.makeTempDirSync({ prefix: "ctr-test-" });
+  temps.push(d);
+  return d;
+}
+
 /** A fresh store directory for ctr's --root. */
 export function tempStore(): string {
-  const d = Deno.makeTempDirSync({ prefix: "ctr-test-store-" });
+  const d = tempDir();
   // Searchable by others, as /var/lib/ctr is: a remapped container root must reach its upper layer.
   Deno.chmodSync(d, 0o711);
   return d;
@@ -129,5 +159,10 @@ export function census(store: string): Census {
     containers = [...Deno.readDirSync(`${store}/containers`)].length;
   } catch { /* none yet */ }
   const links = [...Deno.readDirSync("/sys/class/net")].length;
-  return { mounts, cgroups: countDirs("/sys/fs/cgroup", (n) => n.startsWith("ctr")), containers, links };
+  return {
+    mounts,
+    cgroups: countDirs("/sys/fs/cgroup", (n) => n.startsWith("ctr")),
+    containers,
+    links,
+  };
 }

@@ -3,7 +3,7 @@
  * (126/127 for the command itself), and nothing is left behind.
  */
 import assert from "node:assert/strict";
-import { census, ctr, IS_ROOT, rootTest, tempStore, testRootfs } from "./_helpers.ts";
+import { census, ctr, IS_ROOT, rootTest, tempDir, tempStore, testRootfs } from "./_helpers.ts";
 
 const store = tempStore();
 
@@ -19,7 +19,11 @@ async function expectError(args: string[], code: number, pattern: RegExp) {
 }
 
 rootTest("errors: bad root filesystems", async () => {
-  await expectError(["run", "--rootfs", "/nonexistent/rootfs", "true"], 125, /root filesystem \/nonexistent\/rootfs does not exist/);
+  await expectError(
+    ["run", "--rootfs", "/nonexistent/rootfs", "true"],
+    125,
+    /root filesystem \/nonexistent\/rootfs does not exist/,
+  );
   await expectError(["run", "--rootfs", "/etc/passwd", "true"], 125, /is not a directory/);
   await expectError(["run", "busybox", "true"], 125, /images are not supported yet/);
   await expectError(["run", "--rootfs", testRootfs()], 125, /no command specified/);
@@ -32,43 +36,93 @@ rootTest("errors: bad flags and values", async () => {
   await expectError(["run", "--rootfs"], 125, /flag needs an argument: --rootfs/);
   await expectError(["run", "--pid=bogus", "--rootfs", r, "true"], 125, /invalid value for --pid/);
   await expectError(["run", "--net=bogus", "--rootfs", r, "true"], 125, /invalid value for --net/);
-  await expectError(["run", "--hostname", "x".repeat(65), "--rootfs", r, "true"], 125, /invalid hostname/);
+  await expectError(
+    ["run", "--hostname", "x".repeat(65), "--rootfs", r, "true"],
+    125,
+    /invalid hostname/,
+  );
   await expectError(["run", "-v", "relative:/x", "--rootfs", r, "true"], 125, /must be absolute/);
-  await expectError(["run", "-v", "/nonexistent-src:/x", "--rootfs", r, "true"], 125, /Cannot bind \/nonexistent-src/);
-  await expectError(["run", "--ulimit", "nofile=x", "--rootfs", r, "true"], 125, /invalid --ulimit/);
-  await expectError(["run", "--cap-add", "NOPE", "--rootfs", r, "true"], 125, /Unknown capability: NOPE/);
-  await expectError(["run", "-u", "ghost", "--rootfs", r, "true"], 125, /Unable to find user ghost/);
+  await expectError(
+    ["run", "-v", "/nonexistent-src:/x", "--rootfs", r, "true"],
+    125,
+    /Cannot bind \/nonexistent-src/,
+  );
+  await expectError(
+    ["run", "--ulimit", "nofile=x", "--rootfs", r, "true"],
+    125,
+    /invalid --ulimit/,
+  );
+  await expectError(
+    ["run", "--cap-add", "NOPE", "--rootfs", r, "true"],
+    125,
+    /Unknown capability: NOPE/,
+  );
+  await expectError(
+    ["run", "-u", "ghost", "--rootfs", r, "true"],
+    125,
+    /Unable to find user ghost/,
+  );
   await expectError(["run", "--uidmap", "0:1", "--rootfs", r, "true"], 125, /invalid --uidmap/);
-  await expectError(["--log-level", "loud", "run", "--rootfs", r, "true"], 125, /invalid --log-level/);
+  await expectError(
+    ["--log-level", "loud", "run", "--rootfs", r, "true"],
+    125,
+    /invalid --log-level/,
+  );
   await expectError(["frobnicate"], 125, /unknown command/);
 });
 
 rootTest("errors: a missing or unrunnable command: 127 and 126", async () => {
-  await expectError(["run", "--rm", "--rootfs", testRootfs(), "nosuchcommand"], 127, /executable file not found in \$PATH/);
+  await expectError(
+    ["run", "--rm", "--rootfs", testRootfs(), "nosuchcommand"],
+    127,
+    /executable file not found in \$PATH/,
+  );
   await expectError(["run", "--rm", "--rootfs", testRootfs(), "/etc"], 126, /EACCES/);
 });
 
 rootTest("errors: a step that fails in the child names it, and nothing is kept", async () => {
   // A file mounted over a directory: mount fails inside the child.
-  await expectError(["run", "-v", "/etc/hostname:/etc", "--rootfs", testRootfs(), "true"], 125, /bind \/etc\/hostname on \/etc: mount: ENOTDIR/);
+  await expectError(
+    ["run", "-v", "/etc/hostname:/etc", "--rootfs", testRootfs(), "true"],
+    125,
+    /bind \/etc\/hostname on \/etc: mount: ENOTDIR/,
+  );
 });
 
 rootTest("errors: enter needs a live process and known namespaces", async () => {
   await expectError(["enter", "4194304"], 125, /No such process: 4194304/);
   await expectError(["enter", "1", "--ns", "time"], 125, /Unknown namespace: "time"/);
-  await expectError(["enter", "--ns", "net=/nonexistent", "true"], 125, /Cannot open the net namespace \/nonexistent/);
+  await expectError(
+    ["enter", "--ns", "net=/nonexistent", "true"],
+    125,
+    /Cannot open the net namespace \/nonexistent/,
+  );
 });
 
 Deno.test({
-  name: IS_ROOT ? "errors: run without root says so" : "errors: run without root says so [skipped: needs root to switch to an unprivileged user]",
+  name: IS_ROOT
+    ? "errors: run without root says so"
+    : "errors: run without root says so [skipped: needs root to switch to an unprivileged user]",
   ignore: !IS_ROOT,
   sanitizeResources: false,
   async fn() {
-    const denoDir = Deno.makeTempDirSync();
+    const denoDir = tempDir();
     Deno.chmodSync(denoDir, 0o777);
     const repo = new URL("..", import.meta.url).pathname;
     const out = await new Deno.Command("setpriv", {
-      args: ["--reuid=65534", "--regid=65534", "--clear-groups", Deno.execPath(), "run", "-A", `${repo}main.ts`, "run", "--rootfs", testRootfs(), "true"],
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        Deno.execPath(),
+        "run",
+        "-A",
+        `${repo}main.ts`,
+        "run",
+        "--rootfs",
+        testRootfs(),
+        "true",
+      ],
       env: { DENO_DIR: denoDir, HOME: denoDir },
       stdout: "piped",
       stderr: "piped",

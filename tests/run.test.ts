@@ -2,7 +2,16 @@
  * `ctr run` end to end (root): every check looks from inside the container.
  */
 import assert from "node:assert/strict";
-import { census, ctr, ctrSpawn, rootTest, tempStore, testRootfs, waitForFile } from "./_helpers.ts";
+import {
+  census,
+  ctr,
+  ctrSpawn,
+  rootTest,
+  tempDir,
+  tempStore,
+  testRootfs,
+  waitForFile,
+} from "./_helpers.ts";
 
 const store = tempStore();
 const run = (args: string[], opts: { stdin?: string } = {}) =>
@@ -53,7 +62,9 @@ rootTest("run: masked and read-only paths as docker has them", async () => {
 });
 
 rootTest("run: /dev holds the standard nodes, devpts, shm and mqueue", async () => {
-  const out = await sh("ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; mount");
+  const out = await sh(
+    "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; mount",
+  );
   for (const n of ["null", "zero", "full", "random", "urandom", "tty"]) {
     assert.match(out, new RegExp(`^crw-rw-rw-.* /dev/${n}$`, "m"));
   }
@@ -69,7 +80,16 @@ rootTest("run: writes go to the upper layer and the source stays untouched", asy
   const before = Deno.readTextFileSync(`${rootfs}/etc/passwd`);
   const keep = tempStore();
   try {
-    const r = await ctr(["--root", keep, "run", "--rootfs", rootfs, "sh", "-c", "echo new > /newfile; echo evil >> /etc/passwd; rm /bin/ls"]);
+    const r = await ctr([
+      "--root",
+      keep,
+      "run",
+      "--rootfs",
+      rootfs,
+      "sh",
+      "-c",
+      "echo new > /newfile; echo evil >> /etc/passwd; rm /bin/ls",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(Deno.readTextFileSync(`${rootfs}/etc/passwd`), before);
     assert.throws(() => Deno.statSync(`${rootfs}/newfile`));
@@ -130,8 +150,19 @@ rootTest("run: exit codes 0, 3, 126, 127 and 137", async () => {
   assert.equal(missing.code, 127);
   assert.match(missing.stderr, /executable file not found in \$PATH/);
   assert.equal((await run(["/no/such/path"])).code, 127);
-  const pidfile = `${Deno.makeTempDirSync()}/pid`;
-  const p = ctrSpawn(["--root", store, "run", "--rm", "--pidfile", pidfile, "--rootfs", testRootfs(), "sleep", "60"]);
+  const pidfile = `${tempDir()}/pid`;
+  const p = ctrSpawn([
+    "--root",
+    store,
+    "run",
+    "--rm",
+    "--pidfile",
+    pidfile,
+    "--rootfs",
+    testRootfs(),
+    "sleep",
+    "60",
+  ]);
   const pid = Number(await waitForFile(pidfile));
   Deno.kill(pid, "SIGKILL");
   const st = await p.output();
@@ -139,8 +170,20 @@ rootTest("run: exit codes 0, 3, 126, 127 and 137", async () => {
 });
 
 rootTest("run: signals to ctr reach the container", async () => {
-  const pidfile = `${Deno.makeTempDirSync()}/pid`;
-  const p = ctrSpawn(["--root", store, "run", "--rm", "--pidfile", pidfile, "--rootfs", testRootfs(), "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done"]);
+  const pidfile = `${tempDir()}/pid`;
+  const p = ctrSpawn([
+    "--root",
+    store,
+    "run",
+    "--rm",
+    "--pidfile",
+    pidfile,
+    "--rootfs",
+    testRootfs(),
+    "sh",
+    "-c",
+    "trap 'exit 42' TERM; while :; do sleep 0.05; done",
+  ]);
   await waitForFile(pidfile);
   await new Promise((r) => setTimeout(r, 200));
   p.kill("SIGTERM");
@@ -149,11 +192,28 @@ rootTest("run: signals to ctr reach the container", async () => {
 
 rootTest("run: -t gives the container a pty of its own (/dev/pts/0)", async () => {
   const [cmd, ...pre] = (await import("./_helpers.ts")).ctrCommand();
-  const line = [cmd, ...pre, "--root", store, "run", "--rm", "-t", "--rootfs", testRootfs(), "sh", "-c", "tty; stty -a | head -1; exit 5"]
+  const line = [
+    cmd,
+    ...pre,
+    "--root",
+    store,
+    "run",
+    "--rm",
+    "-t",
+    "--rootfs",
+    testRootfs(),
+    "sh",
+    "-c",
+    "tty; stty -a | head -1; exit 5",
+  ]
     .map((a) => `'${a}'`).join(" ");
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("script", { args: ["-qec", line, "/dev/null"], stdin: "null", stdout: "piped" }).output();
+    out = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+    }).output();
   } catch {
     console.log("skipped: util-linux `script` is not installed");
     return;
@@ -170,8 +230,18 @@ rootTest("run: -i keeps stdin; without it stdin is /dev/null", async () => {
 });
 
 rootTest("run: env, workdir and HOME", async () => {
-  const out = await sh("echo $FOO; pwd; echo $HOME; echo $PATH", ["-e", "FOO=bar", "-w", "/work/dir"]);
-  assert.deepEqual(out.trim().split("\n"), ["bar", "/work/dir", "/root", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+  const out = await sh("echo $FOO; pwd; echo $HOME; echo $PATH", [
+    "-e",
+    "FOO=bar",
+    "-w",
+    "/work/dir",
+  ]);
+  assert.deepEqual(out.trim().split("\n"), [
+    "bar",
+    "/work/dir",
+    "/root",
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  ]);
 });
 
 rootTest("run: only fds 0-2 reach the command; SIGPIPE is default; nofile is set", async () => {
@@ -188,11 +258,14 @@ rootTest("run: only fds 0-2 reach the command; SIGPIPE is default; nofile is set
 
 rootTest("run: --security-opt no-new-privileges", async () => {
   assert.match(await sh("grep NoNewPrivs /proc/self/status"), /NoNewPrivs:\s+0/);
-  assert.match(await sh("grep NoNewPrivs /proc/self/status", ["--security-opt", "no-new-privileges"]), /NoNewPrivs:\s+1/);
+  assert.match(
+    await sh("grep NoNewPrivs /proc/self/status", ["--security-opt", "no-new-privileges"]),
+    /NoNewPrivs:\s+1/,
+  );
 });
 
 rootTest("run: -v binds host paths (ro too), --tmpfs, --read-only", async () => {
-  const host = Deno.makeTempDirSync();
+  const host = tempDir();
   Deno.writeTextFileSync(`${host}/f`, "data\n");
   try {
     const out = await sh(
@@ -211,7 +284,11 @@ rootTest("run: -v binds host paths (ro too), --tmpfs, --read-only", async () => 
 });
 
 rootTest("run: --userns maps root to an unprivileged range", async () => {
-  const out = await sh("id -u; cat /proc/self/uid_map; echo x > /f && cat /f; hostname", ["--userns", "--hostname", "u"]);
+  const out = await sh("id -u; cat /proc/self/uid_map; echo x > /f && cat /f; hostname", [
+    "--userns",
+    "--hostname",
+    "u",
+  ]);
   const lines = out.trim().split("\n");
   assert.equal(lines[0], "0");
   assert.deepEqual(lines[1].trim().split(/\s+/), ["0", "100000", "65536"]);
@@ -221,14 +298,20 @@ rootTest("run: --userns maps root to an unprivileged range", async () => {
   assert.deepEqual(mapped.trim().split(/\s+/), ["0", "200000", "1000"]);
 });
 
-rootTest("run: own network namespace with lo up by default; --net=host shares the host's", async () => {
-  const own = await sh("ls /sys/class/net");
-  assert.equal(own.trim(), "lo");
-  assert.match(await sh("cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pong"), /pong/);
-  const hostLinks = [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
-  const seen = (await sh("ls /sys/class/net", ["--net=host"])).trim().split(/\s+/).sort();
-  assert.deepEqual(seen, hostLinks);
-});
+rootTest(
+  "run: own network namespace with lo up by default; --net=host shares the host's",
+  async () => {
+    const own = await sh("ls /sys/class/net");
+    assert.equal(own.trim(), "lo");
+    assert.match(
+      await sh("cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pong"),
+      /pong/,
+    );
+    const hostLinks = [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
+    const seen = (await sh("ls /sys/class/net", ["--net=host"])).trim().split(/\s+/).sort();
+    assert.deepEqual(seen, hostLinks);
+  },
+);
 
 rootTest("run: --dry-run prints the plan and runs nothing", async () => {
   const r = await run(["--dry-run", "--hostname", "dry", "true"]);

@@ -1,8 +1,8 @@
 /** Command-line parsing and config building, without root. */
 import assert from "node:assert/strict";
 import { parseArgs, UsageError } from "../lib/cli/args.ts";
-import { RUN_OPTIONS, type RunHost, runConfig } from "../lib/cli/run.ts";
-import { capSet, capMask } from "../lib/capabilities.ts";
+import { RUN_OPTIONS, runConfig, type RunHost } from "../lib/cli/run.ts";
+import { capMask, capSet } from "../lib/capabilities.ts";
 import { resolveInRoot } from "../lib/paths.ts";
 import { parsePasswd, resolveUser } from "../lib/user.ts";
 import { tmpfsOptions } from "../lib/rootfs.ts";
@@ -11,7 +11,10 @@ function fakeRoot(): string {
   const d = Deno.makeTempDirSync();
   Deno.mkdirSync(`${d}/etc`);
   Deno.mkdirSync(`${d}/bin`);
-  Deno.writeTextFileSync(`${d}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+  Deno.writeTextFileSync(
+    `${d}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+  );
   Deno.writeTextFileSync(`${d}/etc/group`, "root:x:0:\nstaff:x:50:app,other\napp:x:1000:\n");
   return d;
 }
@@ -26,7 +29,11 @@ const host = (root = "/var/lib/ctr"): RunHost => ({
 });
 
 Deno.test("parseArgs() stops at the first positional and knows docker's forms", () => {
-  const p = parseArgs(["-it", "-e", "A=1", "--env=B=2", "--net", "--rm", "img", "sh", "-c", "echo -e"], RUN_OPTIONS, { stopAfterPositionals: 1 });
+  const p = parseArgs(
+    ["-it", "-e", "A=1", "--env=B=2", "--net", "--rm", "img", "sh", "-c", "echo -e"],
+    RUN_OPTIONS,
+    { stopAfterPositionals: 1 },
+  );
   assert.equal(p.opts.interactive, true);
   assert.equal(p.opts.tty, true);
   assert.deepEqual(p.opts.env, ["A=1", "B=2"]);
@@ -42,7 +49,33 @@ Deno.test("parseArgs() stops at the first positional and knows docker's forms", 
 
 Deno.test("runConfig() builds the container from flags", () => {
   const r = fakeRoot();
-  const req = runConfig(["--rm", "--rootfs", r, "-h", "box", "-u", "app", "-e", "FROMHOST", "-e", "X=1", "-w", "/w", "--cap-drop", "ALL", "--cap-add", "net_raw", "-v", "/tmp:/data:ro", "--tmpfs", "/run:size=1m", "--userns", "--ulimit", "nproc=10:20", "sh"], host());
+  const req = runConfig([
+    "--rm",
+    "--rootfs",
+    r,
+    "-h",
+    "box",
+    "-u",
+    "app",
+    "-e",
+    "FROMHOST",
+    "-e",
+    "X=1",
+    "-w",
+    "/w",
+    "--cap-drop",
+    "ALL",
+    "--cap-add",
+    "net_raw",
+    "-v",
+    "/tmp:/data:ro",
+    "--tmpfs",
+    "/run:size=1m",
+    "--userns",
+    "--ulimit",
+    "nproc=10:20",
+    "sh",
+  ], host());
   const c = req.config;
   assert.equal(req.remove, true);
   assert.equal(c.hostname, "box");
@@ -56,20 +89,48 @@ Deno.test("runConfig() builds the container from flags", () => {
   assert.ok(c.process.env.includes("HOSTNAME=box"));
   assert.deepEqual(c.process.caps, ["NET_RAW"]);
   assert.equal(c.process.cwd, "/w");
-  assert.deepEqual(c.mounts[0], { type: "bind", source: "/tmp", destination: "/data", readonly: true });
+  assert.deepEqual(c.mounts[0], {
+    type: "bind",
+    source: "/tmp",
+    destination: "/data",
+    readonly: true,
+  });
   assert.deepEqual(c.uidMap, [{ container: 0, host: 100000, size: 65536 }]);
   assert.equal(c.namespaces.user.kind, "new");
-  assert.deepEqual(c.process.rlimits.find((x) => x.type === "nproc"), { type: "nproc", soft: 10n, hard: 20n });
-  assert.deepEqual(c.process.rlimits.find((x) => x.type === "nofile"), { type: "nofile", soft: 20000n, hard: 20000n });
+  assert.deepEqual(c.process.rlimits.find((x) => x.type === "nproc"), {
+    type: "nproc",
+    soft: 10n,
+    hard: 20n,
+  });
+  assert.deepEqual(c.process.rlimits.find((x) => x.type === "nofile"), {
+    type: "nofile",
+    soft: 20000n,
+    hard: 20000n,
+  });
   assert.equal(c.process.noNewPrivileges, false);
   assert.equal(runConfig(["--rootfs", r, "sh"], host()).config.hostname, "abababababab");
-  assert.equal(runConfig(["--rootfs", r, "--net=host", "sh"], host()).config.namespaces.net.kind, "host");
+  assert.equal(
+    runConfig(["--rootfs", r, "--net=host", "sh"], host()).config.namespaces.net.kind,
+    "host",
+  );
   Deno.removeSync(r, { recursive: true });
 });
 
 Deno.test("runConfig() rejects bad input with usage errors", () => {
   const r = fakeRoot();
-  for (const args of [["sh"], ["--rootfs", "/nonexistent", "sh"], ["--rootfs", r], ["--rootfs", r, "-h", "-bad", "sh"], ["--rootfs", r, "--userns=maybe", "sh"], ["--rootfs", r, "--security-opt", "seccomp=x", "sh"], ["--rootfs", r, "-v", "/a:/b:rx", "sh"], ["--rootfs", r, "--tmpfs", "rel", "sh"], ["--rootfs", r, "--ulimit", "nofile=5:1", "sh"]]) {
+  for (
+    const args of [
+      ["sh"],
+      ["--rootfs", "/nonexistent", "sh"],
+      ["--rootfs", r],
+      ["--rootfs", r, "-h", "-bad", "sh"],
+      ["--rootfs", r, "--userns=maybe", "sh"],
+      ["--rootfs", r, "--security-opt", "seccomp=x", "sh"],
+      ["--rootfs", r, "-v", "/a:/b:rx", "sh"],
+      ["--rootfs", r, "--tmpfs", "rel", "sh"],
+      ["--rootfs", r, "--ulimit", "nofile=5:1", "sh"],
+    ]
+  ) {
     assert.throws(() => runConfig(args, host()), UsageError, args.join(" "));
   }
   Deno.removeSync(r, { recursive: true });
@@ -100,7 +161,12 @@ Deno.test("resolveInRoot() follows symlinks without leaving the root", () => {
 
 Deno.test("resolveUser() reads passwd and group in the root", () => {
   const r = fakeRoot();
-  assert.deepEqual(resolveUser("app", [r]), { uid: 1000, gid: 1000, groups: [1000, 50], home: "/home/app" });
+  assert.deepEqual(resolveUser("app", [r]), {
+    uid: 1000,
+    gid: 1000,
+    groups: [1000, 50],
+    home: "/home/app",
+  });
   assert.deepEqual(resolveUser("0", [r]), { uid: 0, gid: 0, groups: [0], home: "/root" });
   assert.deepEqual(resolveUser("4242:7", [r]), { uid: 4242, gid: 7, groups: [7], home: "/" });
   assert.throws(() => resolveUser("nobody", [r]), /Unable to find user nobody/);

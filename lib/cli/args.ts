@@ -78,7 +78,11 @@ export function parseArgs(
       if (eq >= 0) {
         if (spec.type === "bool") {
           const v = a.slice(eq + 1);
-          if (v !== "true" && v !== "false") throw new UsageError(`invalid value ${JSON.stringify(v)} for flag --${name}: expected true or false`);
+          if (v !== "true" && v !== "false") {
+            throw new UsageError(
+              `invalid value ${JSON.stringify(v)} for flag --${name}: expected true or false`,
+            );
+          }
           if (v === "true") opts[spec.name] = true;
           else delete opts[spec.name];
         } else set(spec, a.slice(eq + 1), `--${name}`);

@@ -18,7 +18,13 @@ import { sys } from "../../ffi/sys.ts";
 
 /** The options of `ctr enter`. */
 export const ENTER_OPTIONS: readonly OptionSpec[] = [
-  { name: "ns", type: "list", arg: "LIST", help: "Namespaces to join: comma list of user,mnt,pid,uts,ipc,net,cgroup, or TYPE=PATH (default: all that differ)" },
+  {
+    name: "ns",
+    type: "list",
+    arg: "LIST",
+    help:
+      "Namespaces to join: comma list of user,mnt,pid,uts,ipc,net,cgroup, or TYPE=PATH (default: all that differ)",
+  },
   { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable" },
   { name: "help", type: "bool", help: "Print usage" },
 ];
@@ -57,13 +63,17 @@ export function enterRequest(argv: readonly string[]): EnterRequest {
   const needsPid = explicit.size === 0 || [...explicit.values()].some((v) => v === null);
   const pid = pidArg === undefined ? undefined : Number(pidArg);
   if (pid === undefined && needsPid) {
-    throw new UsageError(args.length ? `invalid pid ${JSON.stringify(args[0])}` : `"ctr enter" requires a PID`);
+    throw new UsageError(
+      args.length ? `invalid pid ${JSON.stringify(args[0])}` : `"ctr enter" requires a PID`,
+    );
   }
   if (pid !== undefined) assertProcess(pid);
   const join = new Map<NsType, string>();
   if (explicit.size === 0) {
     const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
-    for (const n of processNamespaces(pid!)) if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
+    for (const n of processNamespaces(pid!)) {
+      if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
+    }
   } else {
     for (const [type, path] of explicit) join.set(type, path ?? `/proc/${pid}/ns/${type}`);
   }
@@ -75,7 +85,12 @@ export function enterRequest(argv: readonly string[]): EnterRequest {
 /** Runs `ctr enter`; returns the command's exit code. */
 export async function enterCommand(argv: readonly string[]): Promise<number> {
   const req = enterRequest(argv);
-  const { plan, fds, child } = enterPlan({ join: req.join, rootOf: req.pid, args: req.args, env: req.env });
+  const { plan, fds, child } = enterPlan({
+    join: req.join,
+    rootOf: req.pid,
+    args: req.args,
+    env: req.env,
+  });
   let spawned;
   try {
     spawned = await spawn(plan);
@@ -83,7 +98,12 @@ export async function enterCommand(argv: readonly string[]): Promise<number> {
     if (e instanceof PlanError) {
       if (e.step.call === "execve") {
         const code = e.errno === 2 ? 127 : 126;
-        throw new RunError(`exec: ${JSON.stringify(req.args[0])}: ${code === 127 ? "executable file not found in $PATH" : e.message}`, code);
+        throw new RunError(
+          `exec: ${JSON.stringify(req.args[0])}: ${
+            code === 127 ? "executable file not found in $PATH" : e.message
+          }`,
+          code,
+        );
       }
       throw new RunError(`Cannot enter process ${req.pid ?? ""}: ${e.message}`, 125);
     }
@@ -101,7 +121,8 @@ export async function enterCommand(argv: readonly string[]): Promise<number> {
       signalPidfd(pidfd, SIGNALS[sig]);
     } catch { /* gone */ }
   };
-  const listeners: [Deno.Signal, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((s) => [s, forward(s)]);
+  const listeners: [Deno.Signal, () => void][] =
+    (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((s) => [s, forward(s)]);
   for (const [s, f] of listeners) Deno.addSignalListener(s, f);
   try {
     return (await waitPidfd(pidfd)).code;

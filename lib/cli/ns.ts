@@ -10,7 +10,12 @@ import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 /** The options of `ctr ns pin`. */
 export const PIN_OPTIONS: readonly OptionSpec[] = [
-  { name: "ns", type: "string", arg: "TYPE", help: "The namespace to pin (user, mnt, pid, uts, ipc, net, cgroup)" },
+  {
+    name: "ns",
+    type: "string",
+    arg: "TYPE",
+    help: "The namespace to pin (user, mnt, pid, uts, ipc, net, cgroup)",
+  },
 ];
 
 function pidOf(s: string | undefined): number {
@@ -31,13 +36,18 @@ export function nsTable(pids: readonly number[]): string {
       const groups = new Map<number, number[]>();
       inodes.forEach((ino, j) => groups.set(ino, [...(groups.get(ino) ?? []), pids[j]]));
       row.push(
-        groups.size === 1 ? "all" : [...groups.values()].filter((g) => g.length > 1).map((g) => g.join(",")).join(" ") || "none",
+        groups.size === 1
+          ? "all"
+          : [...groups.values()].filter((g) => g.length > 1).map((g) => g.join(",")).join(" ") ||
+            "none",
       );
     }
     return row;
   });
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  return [head, ...rows].map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+  return [head, ...rows].map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join(
+    "\n",
+  );
 }
 
 /** Runs `ctr ns ...`. */

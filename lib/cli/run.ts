@@ -22,33 +22,98 @@ import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 /** The options of `ctr run`. */
 export const RUN_OPTIONS: readonly OptionSpec[] = [
-  { name: "rootfs", type: "string", arg: "DIR", help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)" },
+  {
+    name: "rootfs",
+    type: "string",
+    arg: "DIR",
+    help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)",
+  },
   { name: "rm", type: "bool", help: "Remove the container and its changes when it exits" },
   { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "name", type: "string", arg: "NAME", help: "Assign a name to the container" },
   { name: "hostname", short: "h", type: "string", arg: "NAME", help: "Container host name" },
-  { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable (K alone: take it from ctr's environment)" },
-  { name: "workdir", short: "w", type: "string", arg: "DIR", help: "Working directory inside the container (created if missing)" },
-  { name: "user", short: "u", type: "string", arg: "USER[:GROUP]", help: "User name or uid, and optionally group name or gid" },
+  {
+    name: "env",
+    short: "e",
+    type: "list",
+    arg: "K=V",
+    help: "Set an environment variable (K alone: take it from ctr's environment)",
+  },
+  {
+    name: "workdir",
+    short: "w",
+    type: "string",
+    arg: "DIR",
+    help: "Working directory inside the container (created if missing)",
+  },
+  {
+    name: "user",
+    short: "u",
+    type: "string",
+    arg: "USER[:GROUP]",
+    help: "User name or uid, and optionally group name or gid",
+  },
   { name: "group-add", type: "list", arg: "GROUP", help: "Add a supplementary group" },
   { name: "cap-add", type: "list", arg: "CAP", help: "Add a Linux capability (or ALL)" },
   { name: "cap-drop", type: "list", arg: "CAP", help: "Drop a Linux capability (or ALL)" },
   { name: "privileged", type: "bool", help: "Give every capability (namespaces and masks stay)" },
-  { name: "security-opt", type: "list", arg: "OPT", help: "Security options: no-new-privileges[=true|false]" },
+  {
+    name: "security-opt",
+    type: "list",
+    arg: "OPT",
+    help: "Security options: no-new-privileges[=true|false]",
+  },
   { name: "read-only", type: "bool", help: "Mount the container's root filesystem read-only" },
   { name: "volume", short: "v", type: "list", arg: "SRC:DST[:ro]", help: "Bind mount a host path" },
-  { name: "tmpfs", type: "list", arg: "DST[:OPTS]", help: "Mount a tmpfs (default rw,noexec,nosuid,nodev)" },
-  { name: "net", aliases: ["network"], type: "optional", arg: "MODE", help: "Network: own namespace with lo up (default, also none), or host" },
+  {
+    name: "tmpfs",
+    type: "list",
+    arg: "DST[:OPTS]",
+    help: "Mount a tmpfs (default rw,noexec,nosuid,nodev)",
+  },
+  {
+    name: "net",
+    aliases: ["network"],
+    type: "optional",
+    arg: "MODE",
+    help: "Network: own namespace with lo up (default, also none), or host",
+  },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },
   { name: "uts", type: "string", arg: "MODE", help: "UTS namespace: private (default) or host" },
-  { name: "cgroupns", type: "string", arg: "MODE", help: "Cgroup namespace: private (default) or host" },
-  { name: "userns", type: "optional", arg: "MODE", help: "User namespace: host (default), or remap root to an unprivileged range (flag alone, or auto)" },
-  { name: "uidmap", type: "list", arg: "C:H:N", help: "Map container uids C.. to host uids H.. (N of them); implies --userns" },
+  {
+    name: "cgroupns",
+    type: "string",
+    arg: "MODE",
+    help: "Cgroup namespace: private (default) or host",
+  },
+  {
+    name: "userns",
+    type: "optional",
+    arg: "MODE",
+    help:
+      "User namespace: host (default), or remap root to an unprivileged range (flag alone, or auto)",
+  },
+  {
+    name: "uidmap",
+    type: "list",
+    arg: "C:H:N",
+    help: "Map container uids C.. to host uids H.. (N of them); implies --userns",
+  },
   { name: "gidmap", type: "list", arg: "C:H:N", help: "Map container gids (default: as --uidmap)" },
-  { name: "ulimit", type: "list", arg: "TYPE=SOFT[:HARD]", help: "Set a resource limit, e.g. nofile=1024:2048" },
-  { name: "pidfile", type: "string", arg: "FILE", help: "Write the container's pid (in ctr's pid namespace) to FILE" },
+  {
+    name: "ulimit",
+    type: "list",
+    arg: "TYPE=SOFT[:HARD]",
+    help: "Set a resource limit, e.g. nofile=1024:2048",
+  },
+  {
+    name: "pidfile",
+    type: "string",
+    arg: "FILE",
+    help: "Write the container's pid (in ctr's pid namespace) to FILE",
+  },
   { name: "dry-run", type: "bool", help: "Print the plan of system calls and exit" },
   { name: "help", type: "bool", help: "Print usage" },
 ];
@@ -77,19 +142,27 @@ const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 function nsMode(value: string | undefined, flag: string): NsMode {
   if (value === undefined || value === "private") return { kind: "new" };
   if (value === "host") return { kind: "host" };
-  throw new UsageError(`invalid value for --${flag}: ${JSON.stringify(value)} (expected private or host)`);
+  throw new UsageError(
+    `invalid value for --${flag}: ${JSON.stringify(value)} (expected private or host)`,
+  );
 }
 
 function parseIdMap(spec: string, flag: string): IdMap {
   const m = spec.match(/^(\d+):(\d+):(\d+)$/);
-  if (!m || Number(m[3]) === 0) throw new UsageError(`invalid --${flag} ${JSON.stringify(spec)}: expected CONTAINER:HOST:SIZE`);
+  if (!m || Number(m[3]) === 0) {
+    throw new UsageError(`invalid --${flag} ${JSON.stringify(spec)}: expected CONTAINER:HOST:SIZE`);
+  }
   return { container: Number(m[1]), host: Number(m[2]), size: Number(m[3]) };
 }
 
 function parseUlimit(spec: string): Rlimit {
   const m = spec.match(/^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/);
   if (!m || !(m[1] in RLIMIT)) {
-    throw new UsageError(`invalid --ulimit ${JSON.stringify(spec)}: expected TYPE=SOFT[:HARD] with TYPE one of ${Object.keys(RLIMIT).join(", ")}`);
+    throw new UsageError(
+      `invalid --ulimit ${JSON.stringify(spec)}: expected TYPE=SOFT[:HARD] with TYPE one of ${
+        Object.keys(RLIMIT).join(", ")
+      }`,
+    );
   }
   const val = (s: string) => (s === "unlimited" || s === "-1" ? 0xffffffffffffffffn : BigInt(s));
   const soft = val(m[2]), hard = m[3] ? val(m[3]) : soft;
@@ -103,10 +176,24 @@ function parseVolume(spec: string): UserMount {
     throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected HOST:CONTAINER[:ro]`);
   }
   const [src, dst, mode = "rw"] = parts;
-  if (!src.startsWith("/")) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: the host path must be absolute (named volumes are not supported yet)`);
-  if (!dst.startsWith("/")) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: the container path must be absolute`);
+  if (!src.startsWith("/")) {
+    throw new UsageError(
+      `invalid volume ${
+        JSON.stringify(spec)
+      }: the host path must be absolute (named volumes are not supported yet)`,
+    );
+  }
+  if (!dst.startsWith("/")) {
+    throw new UsageError(
+      `invalid volume ${JSON.stringify(spec)}: the container path must be absolute`,
+    );
+  }
   const flags = mode.split(",");
-  for (const f of flags) if (!["ro", "rw", "z", "Z"].includes(f)) throw new UsageError(`invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`);
+  for (const f of flags) {
+    if (!["ro", "rw", "z", "Z"].includes(f)) {
+      throw new UsageError(`invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`);
+    }
+  }
   return { type: "bind", source: src, destination: dst, readonly: flags.includes("ro") };
 }
 
@@ -117,8 +204,12 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   const list = (k: string) => (opts[k] as string[] | undefined) ?? [];
   const rootfs = str("rootfs");
   if (!rootfs) {
-    if (positionals.length === 0) throw new UsageError(`"ctr run" requires --rootfs DIR (or an image) and a command`);
-    throw new UsageError(`images are not supported yet: use --rootfs DIR (got ${JSON.stringify(positionals[0])})`);
+    if (positionals.length === 0) {
+      throw new UsageError(`"ctr run" requires --rootfs DIR (or an image) and a command`);
+    }
+    throw new UsageError(
+      `images are not supported yet: use --rootfs DIR (got ${JSON.stringify(positionals[0])})`,
+    );
   }
   const args = positionals;
   if (args.length === 0) throw new UsageError("no command specified");
@@ -135,16 +226,25 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   // Docker names the host after the container's short id unless told otherwise.
   const hostname = str("hostname") ?? (str("uts") === "host" ? undefined : id.slice(0, 12));
   if (hostname !== undefined && !HOSTNAME.test(hostname)) {
-    throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}: at most 64 letters, digits, dots and dashes`);
+    throw new UsageError(
+      `invalid hostname ${JSON.stringify(hostname)}: at most 64 letters, digits, dots and dashes`,
+    );
   }
   const name = str("name");
-  if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new UsageError(`invalid container name ${JSON.stringify(name)}`);
+  if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+    throw new UsageError(`invalid container name ${JSON.stringify(name)}`);
+  }
 
   const netOpt = opts.net;
   let net: NsMode;
-  if (netOpt === undefined || netOpt === true || netOpt === "none" || netOpt === "private") net = { kind: "new" };
-  else if (netOpt === "host") net = { kind: "host" };
-  else throw new UsageError(`invalid value for --net: ${JSON.stringify(netOpt)} (expected none or host; bridge networks are not supported yet)`);
+  if (netOpt === undefined || netOpt === true || netOpt === "none" || netOpt === "private") {
+    net = { kind: "new" };
+  } else if (netOpt === "host") net = { kind: "host" };
+  else {throw new UsageError(
+      `invalid value for --net: ${
+        JSON.stringify(netOpt)
+      } (expected none or host; bridge networks are not supported yet)`,
+    );}
 
   let uidMap = list("uidmap").map((m) => parseIdMap(m, "uidmap"));
   let gidMap = list("gidmap").map((m) => parseIdMap(m, "gidmap"));
@@ -153,7 +253,11 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   if (usernsOpt === true || usernsOpt === "auto") userns = true;
   else if (usernsOpt === "host") {
     if (userns) throw new UsageError("--userns=host conflicts with --uidmap/--gidmap");
-  } else if (usernsOpt !== undefined) throw new UsageError(`invalid value for --userns: ${JSON.stringify(usernsOpt)} (expected auto or host)`);
+  } else if (usernsOpt !== undefined) {
+    throw new UsageError(
+      `invalid value for --userns: ${JSON.stringify(usernsOpt)} (expected auto or host)`,
+    );
+  }
   if (userns) {
     if (uidMap.length === 0) uidMap = [{ container: 0, host: host.subuidBase, size: 65536 }];
     if (gidMap.length === 0) gidMap = uidMap;
@@ -162,13 +266,19 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   let noNewPrivileges = false;
   for (const o of list("security-opt")) {
     const m = o.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    if (!m) throw new UsageError(`unsupported --security-opt ${JSON.stringify(o)} (supported: no-new-privileges)`);
+    if (!m) {
+      throw new UsageError(
+        `unsupported --security-opt ${JSON.stringify(o)} (supported: no-new-privileges)`,
+      );
+    }
     noNewPrivileges = m[1] !== "false";
   }
 
   const layers = [layer];
   const user = resolveUser(str("user"), layers, list("group-add"));
-  const caps = opts.privileged ? capSet(["ALL"], [], [], host.lastCap) : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
+  const caps = opts.privileged
+    ? capSet(["ALL"], [], [], host.lastCap)
+    : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
 
   const tty = opts.tty === true;
   const env: string[] = [`PATH=${DEFAULT_PATH}`];
@@ -186,12 +296,16 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
 
   const cwd = str("workdir") ?? "/";
-  if (!cwd.startsWith("/")) throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
+  if (!cwd.startsWith("/")) {
+    throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
+  }
 
   const mounts: UserMount[] = list("volume").map(parseVolume);
   for (const t of list("tmpfs")) {
     const [dst, ...rest] = t.split(":");
-    if (!dst.startsWith("/")) throw new UsageError(`invalid --tmpfs ${JSON.stringify(t)}: the path must be absolute`);
+    if (!dst.startsWith("/")) {
+      throw new UsageError(`invalid --tmpfs ${JSON.stringify(t)}: the path must be absolute`);
+    }
     mounts.push({ type: "tmpfs", destination: dst, options: rest.join(":") });
   }
   for (const m of mounts) {
@@ -218,7 +332,9 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
     net,
     cgroup: nsMode(str("cgroupns"), "cgroupns"),
   };
-  if (str("hostname") && namespaces.uts.kind === "host") throw new UsageError("--hostname conflicts with --uts=host");
+  if (str("hostname") && namespaces.uts.kind === "host") {
+    throw new UsageError("--hostname conflicts with --uts=host");
+  }
   const config: ContainerConfig = {
     id,
     layers,
@@ -246,7 +362,13 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
       dieWithParent: true,
     },
   };
-  return { config, remove: opts.rm === true, dryRun: opts["dry-run"] === true, pidfile: str("pidfile"), name };
+  return {
+    config,
+    remove: opts.rm === true,
+    dryRun: opts["dry-run"] === true,
+    pidfile: str("pidfile"),
+    name,
+  };
 }
 
 /** Host facts for runConfig, read from this machine. */
@@ -266,7 +388,9 @@ export function readRunHost(root: string): RunHost {
 
 function hardNofile(): bigint {
   try {
-    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
     const hard = line?.trim().split(/\s+/)[4];
     return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
   } catch {

@@ -1,0 +1,33 @@
+/**
+ * ctr as a library: build a container's plan, run it, enter the namespaces
+ * of a process, inspect and pin namespaces. main.ts is a thin CLI over this.
+ *
+ * ```ts
+ * import { readRunHost, runConfig, runContainer } from "./mod.ts";
+ * const req = runConfig(["--rootfs", "/srv/rootfs", "--hostname", "box", "sh"], readRunHost("/var/lib/ctr"));
+ * const code = await runContainer(req.config, { remove: true });
+ * ```
+ * @module
+ */
+
+export type { ContainerConfig, IdMap, NsMode, NsType, Rlimit, UserMount } from "./lib/config.ts";
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./lib/config.ts";
+export { containerPlan, dryRun, runContainer, RunError } from "./lib/container.ts";
+export { readRunHost, RUN_OPTIONS, runConfig } from "./lib/cli/run.ts";
+export { enterCommand, enterRequest } from "./lib/cli/enter.ts";
+export { nsTable } from "./lib/cli/ns.ts";
+export {
+  enterPlan,
+  NS_FLAG,
+  NS_TYPES,
+  nsType,
+  pinNamespace,
+  processNamespaces,
+  unpinNamespace,
+} from "./lib/namespaces.ts";
+export type { Arg, Plan, Slot, Step } from "./lib/plan.ts";
+export { formatPlan, PlanError, slot, syncPoint, validate } from "./lib/plan.ts";
+export { spawn, waitPidfd } from "./lib/spawn.ts";
+export type { ExitStatus, Spawned } from "./lib/spawn.ts";
+export { SyscallError } from "./ffi/errno.ts";
+export { VERSION } from "./lib/version.ts";
