@@ -6,6 +6,7 @@
 
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./lib/cli/args.ts";
 import { VERSION } from "./lib/version.ts";
+import { trace } from "./lib/trace.ts";
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   {
@@ -48,6 +49,7 @@ export interface Globals {
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
+  trace("main");
   const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
   if (opts.version) {
     console.log(`ctr version ${VERSION}`);

@@ -21,19 +21,21 @@ let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 
 /** The bound C library (opened on first use). */
 export function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  lib ??= Deno.dlopen(libcPath(), SYMBOLS);
+  lib ??= open();
   return lib.symbols;
 }
 
-function libcPath(): string {
-  // glibc's soname; musl hosts name theirs libc.so (ld-musl provides it).
-  for (const p of ["libc.so.6", "libc.so"]) {
+function open(): Deno.DynamicLibrary<typeof SYMBOLS> {
+  try {
+    return Deno.dlopen("libc.so.6", SYMBOLS);
+  } catch {
+    // musl hosts name theirs libc.so (ld-musl provides it).
     try {
-      Deno.dlopen(p, {}).close();
-      return p;
-    } catch { /* try the next */ }
+      return Deno.dlopen("libc.so", SYMBOLS);
+    } catch {
+      throw new Error("Cannot load the C library: neither libc.so.6 nor libc.so was found");
+    }
   }
-  throw new Error("Cannot load the C library: neither libc.so.6 nor libc.so was found");
 }
 
 /** errno as the C library left it for the calling thread. */

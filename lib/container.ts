@@ -17,6 +17,7 @@ import { removeTree } from "./paths.ts";
 import { RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
+import { trace } from "./trace.ts";
 
 /** Signals ctr passes on to the container. */
 const FORWARDED: Deno.Signal[] = [
@@ -38,12 +39,20 @@ export class RunError extends Error {
   }
 }
 
+const listings = new Map<string, Map<string, boolean>>();
+
+/** Whether a host path is a directory, by listing its parent once (no exception per missing path). */
 function isDirOnHost(p: string): boolean {
-  try {
-    return Deno.statSync(p).isDirectory;
-  } catch {
-    return false;
+  const parent = p.slice(0, p.lastIndexOf("/")) || "/";
+  let entries = listings.get(parent);
+  if (!entries) {
+    entries = new Map();
+    try {
+      for (const e of Deno.readDirSync(parent)) entries.set(e.name, e.isDirectory);
+    } catch { /* missing parent: nothing below it is a directory */ }
+    listings.set(parent, entries);
   }
+  return entries.get(p.slice(p.lastIndexOf("/") + 1)) ?? false;
 }
 
 /** The whole plan of a container. */
@@ -222,7 +231,9 @@ export async function runContainer(
 ): Promise<number> {
   let plan: Plan;
   try {
+    trace("plan: start");
     plan = containerPlan(cfg);
+    trace("plan: built");
   } catch (e) {
     throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
   }
@@ -233,6 +244,7 @@ export async function runContainer(
   let started = false;
   try {
     prepareDir(cfg);
+    trace("container directory ready");
     let spawned;
     try {
       spawned = await spawn(plan, (phase, pid) => {
@@ -248,6 +260,7 @@ export async function runContainer(
     }
     pidfd = spawned.pidfd;
     started = true;
+    trace("exec'd");
     for (const sig of FORWARDED) {
       const fn = () => {
         try {
@@ -262,6 +275,7 @@ export async function runContainer(
     opts.hooks?.started?.(spawned.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);
+    trace("exited");
     if (relay) {
       // Drain what the container wrote before it ended; a background process
       // that still holds the pty must not keep ctr waiting.
@@ -275,5 +289,6 @@ export async function runContainer(
     if (pidfd >= 0) close(pidfd);
     // A container that never started is not kept: nothing is left behind.
     if (opts.remove || !started) removeTree(cfg.dir);
+    trace("cleaned up");
   }
 }

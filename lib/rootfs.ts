@@ -63,8 +63,12 @@ export class RootfsBuilder {
 
   constructor(readonly cfg: ContainerConfig, readonly host: RootfsHost) {
     this.merged = `${cfg.dir}/merged`;
-    // The upper layer is searched too: a restarted container keeps its changes.
-    this.#layers = [`${cfg.dir}/upper`, ...cfg.layers];
+    // The upper layer is searched too when it exists: a restarted container keeps its changes.
+    let upper: string[] = [];
+    try {
+      if (Deno.statSync(`${cfg.dir}/upper`).isDirectory) upper = [`${cfg.dir}/upper`];
+    } catch { /* a new container: the upper layer is still empty */ }
+    this.#layers = [...upper, ...cfg.layers];
   }
 
   /** Resolves a container path safely and makes sure it exists (dir or file). */

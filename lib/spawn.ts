@@ -12,6 +12,7 @@ import { SyscallError } from "../ffi/errno.ts";
 import { rawSpawn } from "../ffi/stub.ts";
 import { sysno } from "../ffi/syscalls.ts";
 import { addressOf, close, open, pipe, readAsync, sys, sysAsync, writeAll } from "../ffi/sys.ts";
+import { trace } from "./trace.ts";
 import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
 
 const ENTRY_SIZE = 96;
@@ -116,7 +117,9 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
     const entries = encode(plan, arena, fds, slots, newStack);
     const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD | SIGCHLD;
     const ctx = arena.u64s([flags, childStack, entries, plan.steps.length, errWrite, 0, -1n, 0]);
+    trace("spawn: encoded");
     pid = rawSpawn(ctx);
+    trace("spawn: cloned");
     if (pid < 0) {
       throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
     }

@@ -6,6 +6,7 @@
 import type { Globals } from "../../main.ts";
 import { dryRun, runContainer } from "../container.ts";
 import { optionsHelp, UsageError } from "./args.ts";
+import { trace } from "../trace.ts";
 import { readRunHost, RUN_OPTIONS, runConfig } from "./run.ts";
 
 const USAGE = `Usage: ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
@@ -21,7 +22,9 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     console.log(USAGE);
     return 0;
   }
+  trace("run: modules loaded");
   const req = runConfig(argv, readRunHost(g.root));
+  trace("run: config");
   if (req.dryRun) {
     console.log(dryRun(req.config));
     return 0;
