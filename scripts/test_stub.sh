@@ -10,7 +10,7 @@ fail=0
 
 stub_bin() { # stub_bin ARCH OUT: hex from ffi/stub_code.ts -> raw bytes
   local hex
-  hex=$(sed -n "s/^  $1: \"\([0-9a-f]*\)\",\$/\1/p" ffi/stub_code.ts)
+  hex=$(tr -d ' \n' < ffi/stub_code.ts | sed -n "s/.*[{,]$1:\"\([0-9a-f]*\)\".*/\1/p")
   [ -n "$hex" ] || { echo "FAIL $1: no stub in ffi/stub_code.ts"; return 1; }
   printf '%s' "$hex" | xxd -r -p > "$2"
 }
