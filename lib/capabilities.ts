@@ -52,6 +52,37 @@ export function capMask(set: readonly string[]): bigint {
   return set.reduce((m, c) => m | (1n << BigInt(CAPS[c])), 0n);
 }
 
+/** The capabilities ctr's own process holds (CapPrm): a container can get no more. */
+export function ownCaps(): bigint {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/^CapPrm:\s*([0-9a-f]+)/m);
+    return m ? BigInt("0x" + m[1]) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * Keeps what ctr can give: "ALL" (and --privileged) means every capability ctr
+ * holds; a capability asked for by name that ctr lacks is an error.
+ */
+export function limitToOwn(
+  set: readonly string[],
+  own: bigint,
+  named: readonly string[],
+): string[] {
+  const asked = new Set(named.map(capName));
+  const missing = set.filter((c) => asked.has(c) && !((own >> BigInt(CAPS[c])) & 1n));
+  if (missing.length) {
+    throw new Error(
+      `Cannot give the container ${
+        missing.map((c) => `CAP_${c}`).join(", ")
+      }: ctr itself does not hold it`,
+    );
+  }
+  return set.filter((c) => (own >> BigInt(CAPS[c])) & 1n);
+}
+
 /** The highest capability number this kernel knows. */
 export function lastCap(): number {
   try {

@@ -160,6 +160,16 @@ export function dryRun(cfg: ContainerConfig): string {
   return formatPlan(plan, cloneFlagNames(plan.cloneFlags | CLONE.VM | CLONE.PIDFD) + "|SIGCHLD");
 }
 
+/** The tty group of the container (gid 5, as devpts is mounted with gid=5). */
+const TTY_GID = 5;
+
+/** The host id of a container id under a map (the same id without a user namespace). */
+function hostId(map: readonly IdMap[], id: number): number {
+  if (map.length === 0) return id;
+  const m = map.find((x) => id >= x.container && id < x.container + x.size);
+  return m ? m.host + (id - m.container) : 65534;
+}
+
 function writeIdMap(pid: number, file: "uid_map" | "gid_map", map: readonly IdMap[]): void {
   const text = map.map((m) => `${m.container} ${m.host} ${m.size}`).join("\n") + "\n";
   try {
@@ -252,7 +262,13 @@ export async function runContainer(
           writeIdMap(pid, "uid_map", cfg.uidMap);
           writeIdMap(pid, "gid_map", cfg.gidMap);
         }
-        if (phase === PHASE_PTY) master = openContainerPty(pid);
+        if (phase === PHASE_PTY) {
+          master = openContainerPty(
+            pid,
+            hostId(cfg.uidMap, cfg.process.uid),
+            hostId(cfg.gidMap, TTY_GID),
+          );
+        }
       });
     } catch (e) {
       if (e instanceof PlanError) throw planErrorToRunError(e, cfg);

@@ -9,8 +9,13 @@ import { O, TIOC } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errno.ts";
 import { close, ioctl, open, readAsync, writeAll } from "../ffi/sys.ts";
 
-/** Opens the pty master in the devpts of the container whose init is `pid`. */
-export function openContainerPty(pid: number): number {
+/**
+ * Opens the pty master in the devpts of the container whose init is `pid`, and
+ * gives the slave to the container's user (host ids `uid`, `gid`): the
+ * container opens it as a user of its own namespace, which needs an owner
+ * that is mapped there.
+ */
+export function openContainerPty(pid: number, uid: number, gid: number): number {
   const master = open(`/proc/${pid}/root/dev/pts/ptmx`, O.RDWR | O.NOCTTY);
   try {
     ioctl(master, TIOC.SPTLCK, new Uint8Array(4), "pty master (unlockpt)");
@@ -20,6 +25,7 @@ export function openContainerPty(pid: number): number {
     if (num !== 0) {
       throw new Error(`The container's first pty is /dev/pts/${num}, expected /dev/pts/0`);
     }
+    Deno.chownSync(`/proc/${pid}/root/dev/pts/${num}`, uid, gid);
     syncWindowSize(master);
     return master;
   } catch (e) {

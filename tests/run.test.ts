@@ -190,7 +190,8 @@ rootTest("run: signals to ctr reach the container", async () => {
   assert.equal((await p.output()).code, 42);
 });
 
-rootTest("run: -t gives the container a pty of its own (/dev/pts/0)", async () => {
+/** Runs ctr under `script`, so that its stdin is a terminal; undefined when `script` is missing. */
+async function underTerminal(args: string[]): Promise<{ code: number; text: string } | undefined> {
   const [cmd, ...pre] = (await import("./_helpers.ts")).ctrCommand();
   const line = [
     cmd,
@@ -202,25 +203,47 @@ rootTest("run: -t gives the container a pty of its own (/dev/pts/0)", async () =
     "-t",
     "--rootfs",
     testRootfs(),
-    "sh",
-    "-c",
-    "tty; stty -a | head -1; exit 5",
+    ...args,
   ]
     .map((a) => `'${a}'`).join(" ");
-  let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("script", {
+    const out = await new Deno.Command("script", {
       args: ["-qec", line, "/dev/null"],
       stdin: "null",
       stdout: "piped",
     }).output();
+    return { code: out.code, text: new TextDecoder().decode(out.stdout) };
   } catch {
     console.log("skipped: util-linux `script` is not installed");
-    return;
+    return undefined;
   }
-  const text = new TextDecoder().decode(out.stdout);
-  assert.match(text, /\/dev\/pts\/0/);
-  assert.equal(out.code, 5);
+}
+
+rootTest("run: -t gives the container a pty of its own (/dev/pts/0)", async () => {
+  const r = await underTerminal(["sh", "-c", "tty; exit 5"]);
+  if (!r) return;
+  assert.match(r.text, /\/dev\/pts\/0/);
+  assert.equal(r.code, 5);
+});
+
+rootTest("run: -t belongs to the container's user, with --userns too", async () => {
+  const app = await underTerminal(["-u", "app", "sh", "-c", "tty; ls -l /dev/pts/0"]);
+  if (!app) return;
+  assert.match(app.text, /\/dev\/pts\/0/);
+  assert.match(app.text, /crw--w---- +1 app +tty/);
+  const remapped = await underTerminal(["--userns", "sh", "-c", "tty; id -u"]);
+  assert.match(remapped!.text, /\/dev\/pts\/0\s+0/);
+});
+
+rootTest("run: --privileged gives every capability ctr holds and unmasks paths", async () => {
+  const own = Deno.readTextFileSync("/proc/self/status").match(/^CapPrm:\s*(\w+)/m)![1];
+  const out = await sh("grep CapEff /proc/self/status; wc -c < /proc/keys", ["--privileged"]);
+  assert.match(out, new RegExp(`CapEff:\\s+${own}`));
+  if ((BigInt("0x" + own) & (1n << 24n)) === 0n) {
+    const r = await run(["--cap-add", "SYS_RESOURCE", "true"]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /CAP_SYS_RESOURCE: ctr itself does not hold it/);
+  }
 });
 
 rootTest("run: -i keeps stdin; without it stdin is /dev/null", async () => {

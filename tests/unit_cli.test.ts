@@ -23,6 +23,7 @@ const host = (root = "/var/lib/ctr"): RunHost => ({
   root,
   env: { FROMHOST: "yes" },
   lastCap: 40,
+  ownCaps: (1n << 41n) - 1n,
   hardNofile: 20000n,
   subuidBase: 100000,
   newId: () => "ab".repeat(32),

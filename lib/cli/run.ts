@@ -5,7 +5,7 @@
  */
 
 import { RLIMIT } from "../../ffi/constants.ts";
-import { capSet, lastCap } from "../capabilities.ts";
+import { capSet, lastCap, limitToOwn, ownCaps } from "../capabilities.ts";
 import {
   type ContainerConfig,
   DEFAULT_MASKED_PATHS,
@@ -123,6 +123,8 @@ export interface RunHost {
   readonly root: string;
   readonly env: Readonly<Record<string, string>>;
   readonly lastCap: number;
+  /** The capabilities ctr holds (a mask). */
+  readonly ownCaps: bigint;
   readonly hardNofile: bigint;
   readonly subuidBase: number;
   readonly newId: () => string;
@@ -276,9 +278,15 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
 
   const layers = [layer];
   const user = resolveUser(str("user"), layers, list("group-add"));
-  const caps = opts.privileged
+  const allCaps = opts.privileged
     ? capSet(["ALL"], [], [], host.lastCap)
     : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
+  let caps: string[];
+  try {
+    caps = limitToOwn(allCaps, host.ownCaps, list("cap-add"));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 
   const tty = opts.tty === true;
   const env: string[] = [`PATH=${DEFAULT_PATH}`];
@@ -377,6 +385,7 @@ export function readRunHost(root: string): RunHost {
     root,
     env: Deno.env.toObject(),
     lastCap: lastCap(),
+    ownCaps: ownCaps(),
     hardNofile: hardNofile(),
     subuidBase: subuidBase(),
     newId: () => {
