@@ -277,17 +277,22 @@ export async function runContainer(
     pidfd = spawned.pidfd;
     started = true;
     trace("exec'd");
-    for (const sig of FORWARDED) {
-      const fn = () => {
+    // Binding the handlers takes a few milliseconds; the kernel's teardown of a
+    // short-lived container's namespaces runs meanwhile.
+    const arm = () => {
+      for (const sig of FORWARDED) {
+        const fn = () => {
+          try {
+            signalPidfd(pidfd, SIGNALS[sig]);
+          } catch { /* the container is gone */ }
+        };
         try {
-          signalPidfd(pidfd, SIGNALS[sig]);
-        } catch { /* the container is gone */ }
-      };
-      try {
-        Deno.addSignalListener(sig, fn);
-        listeners.push([sig, fn]);
-      } catch { /* not a signal this platform lets us catch */ }
-    }
+          Deno.addSignalListener(sig, fn);
+          listeners.push([sig, fn]);
+        } catch { /* not a signal this platform lets us catch */ }
+      }
+    };
+    arm();
     opts.hooks?.started?.(spawned.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);

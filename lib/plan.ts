@@ -18,7 +18,7 @@ export type PipeFd = "syncRead" | "syncWrite" | "errRead" | "errWrite" | "devNul
 
 /** One argument of a step. */
 export type Arg =
-  | { readonly int: number | bigint; readonly show?: string }
+  | { readonly int: number | bigint; readonly show?: string | (() => string) }
   | { readonly str: string }
   | { readonly strv: readonly string[] }
   | { readonly bytes: Uint8Array; readonly show: string }
@@ -60,8 +60,8 @@ export function slot(name: string): Slot {
   return { name };
 }
 
-/** An integer argument, optionally shown symbolically. */
-export function int(v: number | bigint, show?: string): Arg {
+/** An integer argument, optionally shown symbolically (a function: computed only when printed). */
+export function int(v: number | bigint, show?: string | (() => string)): Arg {
   return { int: v, show };
 }
 
@@ -137,7 +137,7 @@ export function validate(plan: Plan): string[] {
 }
 
 function showArg(a: Arg): string {
-  if ("int" in a) return a.show ?? String(a.int);
+  if ("int" in a) return (typeof a.show === "function" ? a.show() : a.show) ?? String(a.int);
   if ("str" in a) return JSON.stringify(a.str);
   if ("strv" in a) {
     const shown = a.strv.slice(0, 8).map((s) => JSON.stringify(s));

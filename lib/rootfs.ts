@@ -22,7 +22,7 @@ export interface RootfsHost {
   readonly isDir: (path: string) => boolean;
 }
 
-const ms = (flags: number) => int(flags, flagNames(flags, MS, "MS_"));
+const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
 const mode = (m: number) => int(m, "0" + m.toString(8));
 
 /** Standard device nodes: name, major, minor. */

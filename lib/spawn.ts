@@ -11,7 +11,7 @@ import { CLONE, flagNames, O, P, W } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errno.ts";
 import { rawSpawn } from "../ffi/stub.ts";
 import { sysno } from "../ffi/syscalls.ts";
-import { addressOf, close, open, pipe, readAsync, sys, sysAsync, writeAll } from "../ffi/sys.ts";
+import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../ffi/sys.ts";
 import { trace } from "./trace.ts";
 import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
 
@@ -133,7 +133,7 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
     await onSync(0, pid);
     release(syncWrite);
     for (;;) {
-      const n = await readFull(errRead, rec);
+      const n = readFull(errRead, rec);
       if (n === 0) break; // EOF: execve succeeded, or the plan ended
       const index = dv.getBigUint64(0, true);
       const value = Number(dv.getBigInt64(8, true));
@@ -173,10 +173,20 @@ function release(syncWrite: number): void {
   }
 }
 
-async function readFull(fd: number, buf: Uint8Array): Promise<number> {
+/**
+ * Reads one record from the error pipe, blocking: the child's setup takes a
+ * few milliseconds and a worker-thread round trip per record costs more.
+ */
+function readFull(fd: number, buf: Uint8Array): number {
   let got = 0;
   while (got < buf.length) {
-    const n = await readAsync(fd, buf.subarray(got), "error pipe");
+    let n: number;
+    try {
+      n = readSync(fd, buf.subarray(got), "error pipe");
+    } catch (e) {
+      if (e instanceof SyscallError && e.code === "EINTR") continue;
+      throw e;
+    }
     if (n === 0) break;
     got += n;
   }
