@@ -5,8 +5,7 @@
  * @module
  */
 
-import { lastErrno, libc, MAP, PROT } from "./libc.ts";
-import { SyscallError } from "./errno.ts";
+import { libc, mapAnonymous } from "./libc.ts";
 
 const enc = new TextEncoder();
 
@@ -25,20 +24,9 @@ export class Arena {
   #freed = false;
 
   constructor(size = 1 << 20) {
-    const p = libc().mmap(
-      null,
-      BigInt(size),
-      PROT.READ | PROT.WRITE,
-      MAP.PRIVATE | MAP.ANONYMOUS,
-      -1,
-      0n,
-    );
-    const addr = Deno.UnsafePointer.value(p);
-    if (p === null || addr === 0xffffffffffffffffn) {
-      throw new SyscallError("mmap", lastErrno(), `${size} bytes`);
-    }
+    const p = mapAnonymous(size, `${size} bytes`);
     this.#ptr = p;
-    this.base = BigInt(addr);
+    this.base = BigInt(Deno.UnsafePointer.value(p));
     this.size = size;
     const ab = Deno.UnsafePointerView.getArrayBuffer(p, size);
     this.bytes = new Uint8Array(ab);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { SyscallError } from "./errno.ts";
+
 const SYMBOLS = {
   /** void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) */
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
@@ -48,3 +50,19 @@ export function lastErrno(): number {
 export const PROT = { READ: 1, WRITE: 2, EXEC: 4 } as const;
 /** mmap(2) flags. */
 export const MAP = { PRIVATE: 2, ANONYMOUS: 0x20, NORESERVE: 0x4000, STACK: 0x20000 } as const;
+
+/** mmap(2) of `size` bytes of private anonymous read-write memory; throws SyscallError naming `what`. */
+export function mapAnonymous(size: number, what: string): Deno.PointerObject {
+  const p = libc().mmap(
+    null,
+    BigInt(size),
+    PROT.READ | PROT.WRITE,
+    MAP.PRIVATE | MAP.ANONYMOUS,
+    -1,
+    0n,
+  );
+  if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) {
+    throw new SyscallError("mmap", lastErrno(), what);
+  }
+  return p;
+}

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { lastErrno, libc, MAP, PROT } from "./libc.ts";
+import { lastErrno, libc, mapAnonymous, PROT } from "./libc.ts";
 import { SyscallError } from "./errno.ts";
 import { hostArch } from "./syscalls.ts";
 import { STUB_HEX } from "./stub_code.ts";
@@ -39,21 +39,10 @@ function load(): Stub {
   if (!hex) throw new Error(`No native stub for ${arch}`);
   const code = hexBytes(hex);
   const size = 4096;
-  const { mmap, mprotect } = libc();
-  const page = mmap(
-    null,
-    BigInt(size),
-    PROT.READ | PROT.WRITE,
-    MAP.PRIVATE | MAP.ANONYMOUS,
-    -1,
-    0n,
-  );
-  if (page === null || Deno.UnsafePointer.value(page) === 0xffffffffffffffffn) {
-    throw new SyscallError("mmap", lastErrno(), "stub page");
-  }
+  const page = mapAnonymous(size, "stub page");
   new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(page, size)).set(code);
   // Written, then made executable: W^X hosts refuse a page that is both.
-  if (mprotect(page, BigInt(size), PROT.READ | PROT.EXEC) !== 0) {
+  if (libc().mprotect(page, BigInt(size), PROT.READ | PROT.EXEC) !== 0) {
     throw new SyscallError("mprotect", lastErrno(), "stub page");
   }
   // deno-lint-ignore no-explicit-any

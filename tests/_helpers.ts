@@ -166,3 +166,40 @@ export function census(store: string): Census {
     links,
   };
 }
+
+/** A container running in the background. */
+export interface Background {
+  /** Its PID 1, in ctr's pid namespace. */
+  readonly pid: number;
+  /** The ctr process that runs it. */
+  readonly proc: Deno.ChildProcess;
+  /** SIGKILLs it (when still there) and waits for ctr; returns ctr's exit code. */
+  stop(): Promise<number>;
+}
+
+/** Starts `ctr run --rm` with `args` (options, then the command) in the background; waits for its pid. */
+export async function startContainer(store: string, args: string[]): Promise<Background> {
+  const pidfile = `${tempDir()}/pid`;
+  const proc = ctrSpawn([
+    "--root",
+    store,
+    "run",
+    "--rm",
+    "--pidfile",
+    pidfile,
+    "--rootfs",
+    testRootfs(),
+    ...args,
+  ]);
+  const pid = Number(await waitForFile(pidfile));
+  return {
+    pid,
+    proc,
+    async stop() {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+      return (await proc.output()).code;
+    },
+  };
+}

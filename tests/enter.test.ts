@@ -6,43 +6,18 @@ import assert from "node:assert/strict";
 import {
   census,
   ctr,
-  ctrSpawn,
   rootTest,
+  startContainer,
   tempDir,
   tempStore,
   testRootfs,
-  waitForFile,
 } from "./_helpers.ts";
 
 const store = tempStore();
 
-/** Starts a container running `script`; returns its pid and a stop function. */
-async function container(script: string, extra: string[] = []) {
-  const pidfile = `${tempDir()}/pid`;
-  const proc = ctrSpawn([
-    "--root",
-    store,
-    "run",
-    "--rm",
-    "--pidfile",
-    pidfile,
-    ...extra,
-    "--rootfs",
-    testRootfs(),
-    "sh",
-    "-c",
-    script,
-  ]);
-  const pid = Number(await waitForFile(pidfile));
-  return {
-    pid,
-    async stop() {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* already gone */ }
-      await proc.output();
-    },
-  };
+/** Starts a container running `script`. */
+function container(script: string, extra: string[] = []) {
+  return startContainer(store, [...extra, "sh", "-c", script]);
 }
 
 const nsInode = (pid: number | string, type: string) =>

@@ -5,12 +5,11 @@ import assert from "node:assert/strict";
 import {
   census,
   ctr,
-  ctrSpawn,
   rootTest,
+  startContainer,
   tempDir,
   tempStore,
   testRootfs,
-  waitForFile,
 } from "./_helpers.ts";
 
 const store = tempStore();
@@ -150,44 +149,19 @@ rootTest("run: exit codes 0, 3, 126, 127 and 137", async () => {
   assert.equal(missing.code, 127);
   assert.match(missing.stderr, /executable file not found in \$PATH/);
   assert.equal((await run(["/no/such/path"])).code, 127);
-  const pidfile = `${tempDir()}/pid`;
-  const p = ctrSpawn([
-    "--root",
-    store,
-    "run",
-    "--rm",
-    "--pidfile",
-    pidfile,
-    "--rootfs",
-    testRootfs(),
-    "sleep",
-    "60",
-  ]);
-  const pid = Number(await waitForFile(pidfile));
-  Deno.kill(pid, "SIGKILL");
-  const st = await p.output();
-  assert.equal(st.code, 137);
+  const c = await startContainer(store, ["sleep", "60"]);
+  assert.equal(await c.stop(), 137);
 });
 
 rootTest("run: signals to ctr reach the container", async () => {
-  const pidfile = `${tempDir()}/pid`;
-  const p = ctrSpawn([
-    "--root",
-    store,
-    "run",
-    "--rm",
-    "--pidfile",
-    pidfile,
-    "--rootfs",
-    testRootfs(),
+  const c = await startContainer(store, [
     "sh",
     "-c",
     "trap 'exit 42' TERM; while :; do sleep 0.05; done",
   ]);
-  await waitForFile(pidfile);
   await new Promise((r) => setTimeout(r, 200));
-  p.kill("SIGTERM");
-  assert.equal((await p.output()).code, 42);
+  c.proc.kill("SIGTERM");
+  assert.equal((await c.proc.output()).code, 42);
 });
 
 /** Runs ctr under `script`, so that its stdin is a terminal; undefined when `script` is missing. */
