@@ -1,0 +1,98 @@
+/**
+ * The file system calls layer extraction needs that Deno's API lacks or makes
+ * follow symlinks: mknod, lchown, utimensat without following, and extended
+ * attributes. Each throws SyscallError naming the call and the path.
+ * @module
+ */
+
+import { AT, S_IF } from "../../ffi/constants.ts";
+import { addressOf, cString, sys, sysRaw } from "../../ffi/sys.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+
+/** The kernel's dev_t of a major/minor pair (glibc's makedev). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+/** mknodat(2): a character or block device or a fifo. */
+export function mknod(
+  path: string,
+  type: "char" | "block" | "fifo",
+  mode: number,
+  major = 0,
+  minor = 0,
+): void {
+  const kind = type === "char" ? S_IF.CHR : type === "block" ? S_IF.BLK : S_IF.FIFO;
+  sys(
+    "mknodat",
+    path,
+    AT.FDCWD,
+    addressOf(cString(path)),
+    kind | (mode & 0o7777),
+    makedev(major, minor),
+  );
+}
+
+/** fchownat(2) with AT_SYMLINK_NOFOLLOW: changes a symlink itself, never its target. */
+export function lchown(path: string, uid: number, gid: number): void {
+  sys("fchownat", path, AT.FDCWD, addressOf(cString(path)), uid, gid, AT.SYMLINK_NOFOLLOW);
+}
+
+/** utimensat(2) with AT_SYMLINK_NOFOLLOW: sets access and modification times (ns since the epoch). */
+export function lutimes(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const ts = new BigInt64Array([
+    atimeNs / 1_000_000_000n,
+    atimeNs % 1_000_000_000n,
+    mtimeNs / 1_000_000_000n,
+    mtimeNs % 1_000_000_000n,
+  ]);
+  sys(
+    "utimensat",
+    path,
+    AT.FDCWD,
+    addressOf(cString(path)),
+    addressOf(new Uint8Array(ts.buffer)),
+    AT.SYMLINK_NOFOLLOW,
+  );
+}
+
+/** lsetxattr(2): sets an extended attribute of a path (a symlink itself, not its target). */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  // A zero-length value still needs a valid address.
+  const buf = value.length > 0 ? value : new Uint8Array(1);
+  sys(
+    "lsetxattr",
+    `${path} (${name})`,
+    addressOf(cString(path)),
+    addressOf(cString(name)),
+    addressOf(buf),
+    value.length,
+    0,
+  );
+}
+
+const ENODATA = 61;
+const ERANGE = 34;
+
+/** lgetxattr(2): an extended attribute's value, or undefined when the path has none by that name. */
+export function lgetxattr(path: string, name: string): Uint8Array | undefined {
+  let size = 256;
+  for (;;) {
+    const buf = new Uint8Array(size);
+    const r = sysRaw(
+      "lgetxattr",
+      addressOf(cString(path)),
+      addressOf(cString(name)),
+      addressOf(buf),
+      size,
+    );
+    if (r >= 0) return buf.slice(0, r);
+    if (r === -ENODATA) return undefined;
+    if (r === -ERANGE && size < 65536) {
+      size *= 4;
+      continue;
+    }
+    throw new SyscallError("lgetxattr", -r, `${path} (${name})`);
+  }
+}

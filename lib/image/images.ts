@@ -1,0 +1,363 @@
+/**
+ * Images in the store: register a loaded manifest, find an image by name,
+ * ID or digest, list, resolve to layer directories, tag, untag and remove,
+ * prune. Registries plug in here too: a pull writes blobs with putBlob and
+ * calls registerImage.
+ * @module
+ */
+
+import { type Digest, hexOf } from "./digest.ts";
+import {
+  familiarRepository,
+  familiarString,
+  formatReference,
+  normalizeReference,
+  parseReference,
+  type Reference,
+} from "./reference.ts";
+import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
+import type { GcResult, ImageRecord, Store, StoreIndex } from "./store.ts";
+
+/** An image that is not in the store. */
+export class NoSuchImageError extends Error {
+  constructor(ref: string) {
+    super(`No such image: ${ref}`);
+    this.name = "NoSuchImageError";
+  }
+}
+
+/** The manifest of a stored image, validated. */
+export function readManifest(store: Store, d: Digest): Manifest {
+  return parseJsonWith(Manifest, store.readBlob(d), `image manifest ${d}`);
+}
+
+/** The config of a stored image, validated. */
+export function readConfig(store: Store, d: Digest): ImageConfig {
+  return parseJsonWith(ImageConfig, store.readBlob(d), `image config ${d}`);
+}
+
+function checkBlob(store: Store, d: Digest, size: number, what: string): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(store.blobPath(d));
+  } catch {
+    throw new Error(`The ${what} ${d} is missing`);
+  }
+  if (st.size !== size) {
+    throw new Error(`The ${what} ${d} has ${st.size} bytes, its descriptor says ${size}`);
+  }
+}
+
+/**
+ * Records an image whose manifest, config and layer blobs are in the store:
+ * validates them, extracts missing layers (checked against the config's
+ * diff_ids) and points `names` (full references) at it. Call inside
+ * store.ingest().
+ */
+export async function registerImage(
+  store: Store,
+  manifestDigest: Digest,
+  names: readonly string[],
+  mediaType?: string,
+): Promise<ImageRecord> {
+  const manifest = readManifest(store, manifestDigest);
+  checkBlob(store, manifest.config.digest as Digest, manifest.config.size, "image config");
+  const config = readConfig(store, manifest.config.digest as Digest);
+  const what = `image ${manifestDigest}`;
+  if (config.os !== "linux") {
+    throw new Error(`The ${what} is for ${config.os}: ctr runs linux images`);
+  }
+  const diffIds = config.rootfs.diff_ids as Digest[];
+  if (diffIds.length !== manifest.layers.length) {
+    throw new Error(
+      `Invalid ${what}: its config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
+    );
+  }
+  let size = 0;
+  for (const [i, layer] of manifest.layers.entries()) {
+    checkBlob(store, layer.digest as Digest, layer.size, "layer");
+    size += await store.ensureLayer(diffIds[i], layer.digest as Digest);
+  }
+  const record: ImageRecord = {
+    digest: manifestDigest,
+    mediaType: manifest.mediaType ?? mediaType ?? "application/vnd.oci.image.manifest.v1+json",
+    config: manifest.config.digest as Digest,
+    layers: diffIds,
+    blobs: manifest.layers.map((l) => l.digest as Digest),
+    ...(config.created !== undefined && { created: config.created }),
+    architecture: config.architecture,
+    os: config.os,
+    ...(config.variant !== undefined && { variant: config.variant }),
+    size,
+    loaded: new Date().toISOString(),
+  };
+  await store.updateIndex((index) => {
+    const old = index.images[manifestDigest];
+    index.images[manifestDigest] = old ? { ...record, loaded: old.loaded } : record;
+    for (const n of names) index.names[n] = manifestDigest;
+  });
+  return record;
+}
+
+/** An image found in the index, and the name it was found by. */
+export interface Found {
+  readonly record: ImageRecord;
+  /** The full reference, when found by name. */
+  readonly name?: string;
+  /** Every record that matched (several when an ID names images sharing a config). */
+  readonly all: readonly ImageRecord[];
+}
+
+const HEX_PREFIX = /^(?:sha256:)?([a-f0-9]{1,64})$/;
+
+/**
+ * Finds an image by name (`busybox`, `localhost/app:1`), by `name@digest`,
+ * by ID (config digest, full or a unique prefix of at least 3 digits) or by
+ * manifest digest.
+ */
+export function findImage(index: StoreIndex, ref: string): Found | undefined {
+  const records = Object.values(index.images);
+  let parsed: Reference | undefined;
+  try {
+    parsed = normalizeReference(ref);
+  } catch { /* an ID, or nothing */ }
+  if (parsed?.digest) {
+    const rec = index.images[parsed.digest];
+    return rec && { record: rec, all: [rec] };
+  }
+  if (parsed) {
+    const name = formatReference(parsed);
+    const d = index.names[name];
+    if (d && index.images[d]) return { record: index.images[d], name, all: [index.images[d]] };
+  }
+  const m = ref.match(HEX_PREFIX);
+  if (!m || (m[1].length < 3 && !ref.startsWith("sha256:"))) return undefined;
+  const byConfig = records.filter((r) => hexOf(r.config).startsWith(m[1]));
+  const configs = new Set(byConfig.map((r) => r.config));
+  if (configs.size > 1) throw new Error(`The image ID ${ref} is ambiguous: give more digits`);
+  if (byConfig.length > 0) {
+    byConfig.sort((a, b) => b.loaded.localeCompare(a.loaded));
+    return { record: byConfig[0], all: byConfig };
+  }
+  const byManifest = records.filter((r) => hexOf(r.digest).startsWith(m[1]));
+  if (byManifest.length > 1) throw new Error(`The digest ${ref} is ambiguous: give more digits`);
+  return byManifest[0] && { record: byManifest[0], all: byManifest };
+}
+
+function mustFind(index: StoreIndex, ref: string): Found {
+  const found = findImage(index, ref);
+  if (!found) throw new NoSuchImageError(ref);
+  return found;
+}
+
+/** The names (full references) of an image, sorted. */
+export function namesOf(index: StoreIndex, manifest: Digest): string[] {
+  return Object.entries(index.names).filter(([, d]) => d === manifest).map(([n]) => n).sort();
+}
+
+/** One image, as `ctr images` lists it. */
+export interface ImageSummary {
+  /** The image ID: the config's digest. */
+  readonly id: Digest;
+  /** The manifest's digest. */
+  readonly digest: Digest;
+  /** Full references. */
+  readonly names: readonly string[];
+  /** Names as docker shows them (`busybox:latest`). */
+  readonly tags: readonly string[];
+  readonly created?: string;
+  /** Uncompressed size of the layers. */
+  readonly size: number;
+  readonly architecture: string;
+  readonly os: string;
+  readonly layers: number;
+}
+
+/** The images of the store, newest first. */
+export function listImages(store: Store): ImageSummary[] {
+  const index = store.readIndex();
+  return Object.values(index.images).map((r) => {
+    const names = namesOf(index, r.digest);
+    return {
+      id: r.config,
+      digest: r.digest,
+      names,
+      tags: names.map((n) => familiarString(parseReference(n))),
+      ...(r.created !== undefined && { created: r.created }),
+      size: r.size,
+      architecture: r.architecture,
+      os: r.os,
+      layers: r.layers.length,
+    };
+  }).sort((a, b) =>
+    (b.created ?? "").localeCompare(a.created ?? "") || a.id.localeCompare(b.id) ||
+    a.digest.localeCompare(b.digest)
+  );
+}
+
+/** What a container needs of an image. */
+export interface ResolvedImage {
+  /** The image ID (config digest). */
+  readonly id: Digest;
+  /** The manifest digest. */
+  readonly digest: Digest;
+  /** The full reference it was found by, if by name. */
+  readonly name?: string;
+  readonly manifest: Manifest;
+  readonly config: ImageConfig;
+  /** Layer directories, top first (duplicates kept at their topmost place only). */
+  readonly layers: string[];
+  /** Releases the layers' lease (no-op without `lease`). */
+  release(): void;
+}
+
+/**
+ * Resolves a reference to its manifest, config and layer directories (top
+ * first, ready for ContainerConfig.layers). With `lease`, the layers are
+ * locked against garbage collection until release().
+ */
+export async function resolveImage(
+  store: Store,
+  ref: string,
+  opts: { lease?: boolean } = {},
+): Promise<ResolvedImage> {
+  const index = store.readIndex();
+  const { record, name } = mustFind(index, ref);
+  const manifest = readManifest(store, record.digest);
+  const config = readConfig(store, record.config);
+  const top: Digest[] = [];
+  for (const d of [...record.layers].reverse()) if (!top.includes(d)) top.push(d);
+  for (const d of top) {
+    if (!store.hasLayer(d, index)) {
+      throw new Error(`The layer ${d} of ${ref} is missing from the store: load the image again`);
+    }
+  }
+  const lease = opts.lease ? await store.leaseLayers(top) : { release() {} };
+  return {
+    id: record.config,
+    digest: record.digest,
+    ...(name !== undefined && { name }),
+    manifest,
+    config,
+    layers: top.map((d) => store.layerPath(d)),
+    release: () => lease.release(),
+  };
+}
+
+/** Points the name `target` at the image `source` names; returns the full target name. */
+export async function tagImage(store: Store, source: string, target: string): Promise<string> {
+  const ref = normalizeReference(target);
+  if (ref.digest) throw new Error(`Cannot tag ${target}: a tag cannot hold a digest`);
+  const name = formatReference(ref);
+  await store.updateIndex((index) => {
+    index.names[name] = mustFind(index, source).record.digest;
+  });
+  return name;
+}
+
+/** What removeImage did. */
+export interface RemoveResult {
+  /** Names removed (familiar form). */
+  readonly untagged: string[];
+  /** Images deleted (manifest digests). */
+  readonly deleted: Digest[];
+  /** Content freed by the garbage collection that followed. */
+  readonly gc?: GcResult;
+}
+
+/**
+ * Removes a name; the image goes when no name is left. By ID or digest, the
+ * image goes with all its names, which needs `force` when it has several.
+ */
+export async function removeImage(
+  store: Store,
+  ref: string,
+  opts: { force?: boolean } = {},
+): Promise<RemoveResult> {
+  const result = await store.updateIndex((index): RemoveResult => {
+    const found = mustFind(index, ref);
+    const untagged: string[] = [];
+    const deleted: Digest[] = [];
+    const drop = (r: ImageRecord) => {
+      for (const n of namesOf(index, r.digest)) {
+        delete index.names[n];
+        untagged.push(familiarString(parseReference(n)));
+      }
+      delete index.images[r.digest];
+      deleted.push(r.digest);
+    };
+    if (found.name) {
+      delete index.names[found.name];
+      untagged.push(familiarString(parseReference(found.name)));
+      if (namesOf(index, found.record.digest).length === 0) {
+        delete index.images[found.record.digest];
+        deleted.push(found.record.digest);
+      }
+      return { untagged, deleted };
+    }
+    const names = found.all.flatMap((r) => namesOf(index, r.digest));
+    if (names.length > 1 && !opts.force) {
+      throw new Error(
+        `Cannot remove the image ${ref}: it has several names (${
+          names.map((n) => familiarString(parseReference(n))).join(", ")
+        }); remove them one by one or force`,
+      );
+    }
+    found.all.forEach(drop);
+    return { untagged, deleted };
+  });
+  if (result.deleted.length === 0) return result;
+  return { ...result, gc: await store.gc() };
+}
+
+/** What prune removed. */
+export interface PruneResult extends GcResult {
+  /** Untagged images deleted (manifest digests). */
+  readonly images: Digest[];
+}
+
+/**
+ * Deletes the content no image references; with `untagged`, first the images
+ * that have no name (docker's dangling images). `keepLayers` protects layers
+ * used by containers that are not running.
+ */
+export async function prune(
+  store: Store,
+  opts: { untagged?: boolean; keepLayers?: Iterable<Digest> } = {},
+): Promise<PruneResult> {
+  let images: Digest[] = [];
+  if (opts.untagged) {
+    images = await store.updateIndex((index) => {
+      const named = new Set(Object.values(index.names));
+      const gone = Object.keys(index.images).filter((d) => !named.has(d as Digest)) as Digest[];
+      for (const d of gone) delete index.images[d];
+      return gone;
+    });
+  }
+  return { images, ...(await store.gc({ keepLayers: opts.keepLayers })) };
+}
+
+/** Details of one image, as `ctr image inspect` prints them. */
+export function inspectImage(store: Store, ref: string): Record<string, unknown> {
+  const index = store.readIndex();
+  const { record } = mustFind(index, ref);
+  const config = readConfig(store, record.config);
+  const names = namesOf(index, record.digest).map((n) => parseReference(n));
+  return {
+    Id: record.config,
+    RepoTags: names.map(familiarString),
+    RepoDigests: [...new Set(names.map((n) => `${familiarRepository(n)}@${record.digest}`))],
+    Manifest: record.digest,
+    MediaType: record.mediaType,
+    Created: config.created,
+    Author: config.author,
+    Architecture: config.architecture,
+    Variant: config.variant,
+    Os: config.os,
+    Size: record.size,
+    Config: config.config ?? {},
+    RootFS: { Type: "layers", Layers: record.layers },
+    LayerDirs: [...record.layers].reverse().map((d) => store.layerPath(d)),
+    History: config.history ?? [],
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * flock(2) locks on files and directories. A lock belongs to an open file
+ * description: it ends when its fd is closed, and so when the process dies,
+ * however it dies; nothing is left to clean up.
+ * @module
+ */
+
+import { O } from "../../ffi/constants.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { close, open, sys, sysAsync, sysRaw } from "../../ffi/sys.ts";
+
+/** sys/file.h: flock(2) operations. */
+export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
+
+const EWOULDBLOCK = 11;
+
+/** How a lock is held. */
+export type LockMode = "shared" | "exclusive";
+
+function openFor(path: string, dir: boolean): number {
+  return dir ? open(path, O.RDONLY | O.DIRECTORY) : open(path, O.RDWR | O.CREAT, 0o600);
+}
+
+/** A held flock(2) lock. */
+export class FileLock {
+  #fd: number;
+  /** The locked path. */
+  readonly path: string;
+
+  private constructor(fd: number, path: string) {
+    this.#fd = fd;
+    this.path = path;
+  }
+
+  /**
+   * Waits for the lock (on a worker thread: the event loop keeps running).
+   * A missing lock file is created; `dir` locks an existing directory instead.
+   */
+  static async acquire(path: string, mode: LockMode, dir = false): Promise<FileLock> {
+    const fd = openFor(path, dir);
+    try {
+      await sysAsync("flock", path, fd, mode === "shared" ? LOCK.SH : LOCK.EX);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    return new FileLock(fd, path);
+  }
+
+  /** Takes the lock if no one holds it in a conflicting way; else undefined. */
+  static try(path: string, mode: LockMode, dir = false): FileLock | undefined {
+    const fd = openFor(path, dir);
+    const r = sysRaw("flock", fd, (mode === "shared" ? LOCK.SH : LOCK.EX) | LOCK.NB);
+    if (r === 0) return new FileLock(fd, path);
+    close(fd);
+    if (r === -EWOULDBLOCK) return undefined;
+    throw new SyscallError("flock", -r, path);
+  }
+
+  /** Whether the lock is still held. */
+  get held(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /** Releases the lock (closing its fd); a second call does nothing. */
+  release(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    sys("close", this.path, fd);
+  }
+}
+
+/** Runs `fn` while holding a lock on `path`. */
+export async function withLock<T>(
+  path: string,
+  mode: LockMode,
+  fn: () => Promise<T> | T,
+): Promise<T> {
+  const lock = await FileLock.acquire(path, mode);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}

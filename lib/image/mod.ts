@@ -1,0 +1,114 @@
+/**
+ * Local images: the store, archives (load, save), names and the process an
+ * image describes. The CLI's image commands are thin layers over this.
+ *
+ * ```ts
+ * import { imageProcess, loadArchive, openStore, resolveImage } from "./lib/image/mod.ts";
+ * const store = openStore("/var/lib/ctr");
+ * await loadArchive(store, "busybox.tar");
+ * const img = await resolveImage(store, "busybox", { lease: true });
+ * const proc = imageProcess(img.config, { command: ["sh", "-c", "id"] });
+ * // img.layers → ContainerConfig.layers; proc.args/env/cwd/user → its process
+ * img.release();
+ * ```
+ * @module
+ */
+
+import { Store } from "./store.ts";
+import type { ImageSummary } from "./images.ts";
+
+export { Store } from "./store.ts";
+export type { Expected, GcResult, ImageRecord, StoreIndex } from "./store.ts";
+export {
+  findImage,
+  inspectImage,
+  listImages,
+  NoSuchImageError,
+  prune,
+  registerImage,
+  removeImage,
+  resolveImage,
+  tagImage,
+} from "./images.ts";
+export type { ImageSummary, PruneResult, RemoveResult, ResolvedImage } from "./images.ts";
+export { hostPlatform, loadArchive, saveArchive } from "./archive.ts";
+export type { LoadedImage, LoadOptions, LoadResult } from "./archive.ts";
+export { imageDefaults, imageProcess, mergeEnv, NoCommandError } from "./config.ts";
+export type { CommandLineProcess, ImageDefaults, ImageProcess } from "./config.ts";
+export {
+  familiarize,
+  familiarString,
+  formatReference,
+  InvalidReferenceError,
+  normalizeReference,
+  parseReference,
+} from "./reference.ts";
+export type { Reference } from "./reference.ts";
+export { extractLayer, LayerError } from "./layer.ts";
+export type { LayerInfo } from "./layer.ts";
+export type { ImageConfig, Manifest } from "./schema.ts";
+export type { Digest } from "./digest.ts";
+
+/** Opens (creating when needed) the image store under ctr's --root. */
+export function openStore(root: string): Store {
+  return Store.open(root);
+}
+
+/** A size as docker prints it: 4.26MB (powers of 1000, three significant digits). */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = bytes, i = 0;
+  while (v >= 1000 && i < units.length - 1) v /= 1000, i++;
+  return `${i === 0 ? v : v.toPrecision(3).replace(/\.?0+$/, "")}${units[i]}`;
+}
+
+/** How long ago, as docker prints it: "3 days ago" (go-units' HumanDuration). */
+export function humanAge(created: string | undefined, now = Date.now()): string {
+  const t = created ? Date.parse(created) : NaN;
+  if (isNaN(t)) return "N/A";
+  const s = Math.max(0, Math.floor((now - t) / 1000));
+  const m = Math.floor(s / 60), h = Math.floor(s / 3600);
+  const text = s < 1
+    ? "Less than a second"
+    : s < 60
+    ? `${s} seconds`
+    : m === 1
+    ? "About a minute"
+    : m < 60
+    ? `${m} minutes`
+    : h === 1
+    ? "About an hour"
+    : h < 48
+    ? `${h} hours`
+    : h < 24 * 7 * 2
+    ? `${Math.floor(h / 24)} days`
+    : h < 24 * 30 * 2
+    ? `${Math.floor(h / 24 / 7)} weeks`
+    : h < 24 * 365 * 2
+    ? `${Math.floor(h / 24 / 30)} months`
+    : `${Math.floor(h / 24 / 365)} years`;
+  return `${text} ago`;
+}
+
+/** The `ctr images` table: REPOSITORY TAG IMAGE ID CREATED SIZE, one row per name. */
+export function formatImageTable(images: readonly ImageSummary[], now = Date.now()): string {
+  const rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]];
+  for (const img of images) {
+    const id = img.id.slice(7, 19);
+    const tags = img.tags.length ? img.tags : ["<none>:<none>"];
+    for (const t of tags) {
+      const colon = t.lastIndexOf(":");
+      rows.push([
+        t.slice(0, colon),
+        t.slice(colon + 1),
+        id,
+        humanAge(img.created, now),
+        humanSize(img.size),
+      ]);
+    }
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((v, c) => c < 4 ? v.padEnd(widths[c]) : v).join("   ")).join(
+    "\n",
+  );
+}
