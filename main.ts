@@ -31,7 +31,13 @@ const USAGE = `Usage: ctr [OPTIONS] COMMAND
 A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 
 Commands:
-  run       Run a command in a new container
+  run       Run a command in a new container (from an image or a root filesystem)
+  images    List images
+  load      Load images from a docker-save/OCI archive or an OCI layout
+  save      Save images to an archive
+  tag       Give an image another name
+  rmi       Remove images
+  image     Image commands: ls, inspect, rm, prune, load, save, tag
   enter     Run a command in the namespaces of a process (like nsenter)
   ns        List the namespaces of processes; pin or unpin one
   version   Show the version of ctr and the Deno it carries
@@ -72,6 +78,13 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "images":
+    case "load":
+    case "save":
+    case "tag":
+    case "rmi":
+    case "image":
+      return (await import("./lib/cli/image.ts")).imageCommand(cmd, rest, globals);
     case "enter":
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The README's first command: on a fresh Debian (root, Node and npm only),
-# set up what ctr needs and open a shell in a container.
-#   sudo bash scripts/try.sh [COMMAND...]     (default: sh)
+# The README's first command: on a fresh Debian (root, Node and npm only), set
+# up what ctr needs (Deno via npm, busybox-static, the single-file ./ctr, a
+# small busybox image loaded into the store) and open a shell in a container.
+#   sudo bash scripts/try.sh [COMMAND...]     (default: the image's sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "try.sh: run as root (sudo bash scripts/try.sh)" >&2; exit 1; }
 DENO=$(bash scripts/deno.sh)
 [ -x ./ctr ] || "$DENO" run -A scripts/build.ts >&2
-ROOTFS=/var/lib/ctr/rootfs/busybox
-bash scripts/busybox_rootfs.sh "$ROOTFS" >&2
-if [ $# -eq 0 ]; then set -- sh; fi
+if ! ./ctr image inspect busybox >/dev/null 2>&1; then
+  tar=$(mktemp --suffix=.tar)
+  bash scripts/busybox_image.sh "$tar" >&2
+  ./ctr load -i "$tar" >&2
+  rm -f "$tar"
+fi
 tty=()
 if [ -t 0 ]; then tty=(-it); fi
-exec ./ctr run --rm "${tty[@]}" --hostname box --rootfs "$ROOTFS" "$@"
+exec ./ctr run --rm "${tty[@]}" --hostname box busybox "$@"

@@ -25,7 +25,11 @@ rootTest("errors: bad root filesystems", async () => {
     /root filesystem \/nonexistent\/rootfs does not exist/,
   );
   await expectError(["run", "--rootfs", "/etc/passwd", "true"], 125, /is not a directory/);
-  await expectError(["run", "busybox", "true"], 125, /images are not supported yet/);
+  await expectError(
+    ["run", "no-such-image", "true"],
+    125,
+    /Unable to find image .no-such-image. locally/,
+  );
   await expectError(["run", "--rootfs", testRootfs()], 125, /no command specified/);
 });
 

@@ -18,6 +18,9 @@ import {
   type UserMount,
 } from "../config.ts";
 import { resolveUser } from "../user.ts";
+import { imageProcess, NoCommandError } from "../image/config.ts";
+import type { ImageProcess } from "../image/config.ts";
+import type { ImageConfig } from "../image/schema.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 /** The options of `ctr run`. */
@@ -29,6 +32,12 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)",
   },
   { name: "rm", type: "bool", help: "Remove the container and its changes when it exits" },
+  {
+    name: "entrypoint",
+    type: "string",
+    arg: "CMD",
+    help: 'Overwrite the image\'s entrypoint ("" clears it)',
+  },
   { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "name", type: "string", arg: "NAME", help: "Assign a name to the container" },
@@ -199,30 +208,64 @@ function parseVolume(spec: string): UserMount {
   return { type: "bind", source: src, destination: dst, readonly: flags.includes("ro") };
 }
 
-/** Turns `ctr run` arguments into a request. Reads the root filesystem's /etc files for -u. */
-export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
+/** What an image gives a container: its layers (top first) and config. */
+export interface RunImage {
+  readonly layers: readonly string[];
+  readonly config: ImageConfig;
+}
+
+/** The image a `ctr run` command line names (undefined with --rootfs). */
+export function runImageRef(argv: readonly string[]): string | undefined {
+  const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
+  return opts.rootfs ? undefined : positionals[0];
+}
+
+/**
+ * Turns `ctr run` arguments into a request; `image` is the resolved image when
+ * the command line names one. Reads the root filesystem's /etc files for -u.
+ */
+export function runConfig(argv: readonly string[], host: RunHost, image?: RunImage): RunRequest {
   const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
   const str = (k: string) => opts[k] as string | undefined;
   const list = (k: string) => (opts[k] as string[] | undefined) ?? [];
   const rootfs = str("rootfs");
-  if (!rootfs) {
-    if (positionals.length === 0) {
-      throw new UsageError(`"ctr run" requires --rootfs DIR (or an image) and a command`);
+  let layers: string[];
+  let args: string[];
+  let imageProc: ImageProcess | undefined;
+  if (rootfs) {
+    args = positionals;
+    if (args.length === 0) throw new UsageError("no command specified");
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(rootfs);
+    } catch {
+      throw new UsageError(`root filesystem ${rootfs} does not exist`);
     }
-    throw new UsageError(
-      `images are not supported yet: use --rootfs DIR (got ${JSON.stringify(positionals[0])})`,
-    );
+    if (!st.isDirectory) throw new UsageError(`root filesystem ${rootfs} is not a directory`);
+    layers = [Deno.realPathSync(rootfs)];
+  } else {
+    if (positionals.length === 0) {
+      throw new UsageError(`"ctr run" requires an image or --rootfs DIR`);
+    }
+    if (!image) throw new UsageError(`image ${JSON.stringify(positionals[0])} was not resolved`);
+    layers = [...image.layers];
+    try {
+      imageProc = imageProcess(image.config, {
+        command: positionals.slice(1),
+        entrypoint: str("entrypoint"),
+        workdir: str("workdir"),
+        user: str("user"),
+      });
+    } catch (e) {
+      throw new UsageError(
+        e instanceof NoCommandError ? "no command specified" : (e as Error).message,
+      );
+    }
+    args = [...imageProc.args];
   }
-  const args = positionals;
-  if (args.length === 0) throw new UsageError("no command specified");
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(rootfs);
-  } catch {
-    throw new UsageError(`root filesystem ${rootfs} does not exist`);
+  if (rootfs && str("entrypoint") !== undefined) {
+    args = str("entrypoint") ? [str("entrypoint")!, ...args] : args;
   }
-  if (!st.isDirectory) throw new UsageError(`root filesystem ${rootfs} is not a directory`);
-  const layer = Deno.realPathSync(rootfs);
 
   const id = host.newId();
   // Docker names the host after the container's short id unless told otherwise.
@@ -276,8 +319,11 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
     noNewPrivileges = m[1] !== "false";
   }
 
-  const layers = [layer];
-  const user = resolveUser(str("user"), layers, list("group-add"));
+  const user = resolveUser(
+    imageProc ? imageProc.user || undefined : str("user"),
+    layers,
+    list("group-add"),
+  );
   const allCaps = opts.privileged
     ? capSet(["ALL"], [], [], host.lastCap)
     : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
@@ -289,10 +335,12 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   }
 
   const tty = opts.tty === true;
-  const env: string[] = [`PATH=${DEFAULT_PATH}`];
-  env.push(`HOSTNAME=${hostname ?? ""}`);
-  if (tty) env.push("TERM=xterm");
-  env.push(`HOME=${user.home}`);
+  // Docker's order: PATH, HOSTNAME, the image's env, TERM and HOME when unset, then -e.
+  const env: string[] = imageProc ? [...imageProc.env] : [`PATH=${DEFAULT_PATH}`];
+  const has = (k: string) => env.some((e) => e.startsWith(k + "="));
+  env.splice(has("PATH") ? 1 : 0, 0, `HOSTNAME=${hostname ?? ""}`);
+  if (tty && !has("TERM")) env.push("TERM=xterm");
+  if (!has("HOME")) env.push(`HOME=${user.home}`);
   for (const e of list("env")) {
     const eq = e.indexOf("=");
     if (eq === 0) throw new UsageError(`invalid environment variable ${JSON.stringify(e)}`);
@@ -303,7 +351,7 @@ export function runConfig(argv: readonly string[], host: RunHost): RunRequest {
   const dedup = new Map<string, string>();
   for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
 
-  const cwd = str("workdir") ?? "/";
+  const cwd = imageProc ? imageProc.cwd : str("workdir") ?? "/";
   if (!cwd.startsWith("/")) {
     throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
   }

@@ -4,12 +4,14 @@
  */
 
 import type { Globals } from "../../main.ts";
-import { dryRun, runContainer } from "../container.ts";
+import { dryRun, runContainer, RunError } from "../container.ts";
+import type { ResolvedImage } from "../image/images.ts";
 import { optionsHelp, UsageError } from "./args.ts";
 import { trace } from "../trace.ts";
-import { readRunHost, RUN_OPTIONS, runConfig } from "./run.ts";
+import { readRunHost, RUN_OPTIONS, runConfig, runImageRef } from "./run.ts";
 
-const USAGE = `Usage: ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
+const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
+       ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
 
 Run a command in a new container.
 
@@ -23,7 +25,31 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     return 0;
   }
   trace("run: modules loaded");
-  const req = runConfig(argv, readRunHost(g.root));
+  const ref = runImageRef(argv);
+  let image: ResolvedImage | undefined;
+  if (ref !== undefined) {
+    const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
+    try {
+      image = await resolveImage(openStore(g.root), ref, { lease: true });
+    } catch (e) {
+      if (e instanceof NoSuchImageError) {
+        throw new RunError(
+          `Unable to find image '${ref}' locally (load it with 'ctr load -i FILE')`,
+          125,
+        );
+      }
+      throw e;
+    }
+  }
+  try {
+    return await run(argv, g, image);
+  } finally {
+    image?.release();
+  }
+}
+
+async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): Promise<number> {
+  const req = runConfig(argv, readRunHost(g.root), image);
   trace("run: config");
   if (req.dryRun) {
     console.log(dryRun(req.config));
