@@ -179,12 +179,34 @@ export const TIOC = {
 
 /** Network interface ioctls and flags (linux/sockios.h, linux/if.h). */
 export const SIOC = { GIFFLAGS: 0x8913, SIFFLAGS: 0x8914 } as const;
-/** Interface flags. */
-export const IFF = { UP: 1, RUNNING: 0x40 } as const;
-/** Address families and socket types. */
-export const AF = { UNIX: 1, INET: 2, NETLINK: 16 } as const;
+/** Interface flags (linux/if.h, enum net_device_flags). */
+export const IFF = {
+  UP: 0x1,
+  BROADCAST: 0x2,
+  DEBUG: 0x4,
+  LOOPBACK: 0x8,
+  POINTOPOINT: 0x10,
+  NOTRAILERS: 0x20,
+  RUNNING: 0x40,
+  NOARP: 0x80,
+  PROMISC: 0x100,
+  ALLMULTI: 0x200,
+  MASTER: 0x400,
+  SLAVE: 0x800,
+  MULTICAST: 0x1000,
+  PORTSEL: 0x2000,
+  AUTOMEDIA: 0x4000,
+  DYNAMIC: 0x8000,
+  LOWER_UP: 0x10000,
+  DORMANT: 0x20000,
+  ECHO: 0x40000,
+} as const;
+/** Address families. */
+export const AF = { UNSPEC: 0, UNIX: 1, INET: 2, BRIDGE: 7, INET6: 10, NETLINK: 16 } as const;
 /** Socket types. */
-export const SOCK = { STREAM: 1, DGRAM: 2, CLOEXEC: 0o2000000 } as const;
+export const SOCK = { STREAM: 1, DGRAM: 2, RAW: 3, CLOEXEC: 0o2000000 } as const;
+/** Socket flags of send and receive calls. */
+export const MSG = { PEEK: 0x2, TRUNC: 0x20, DONTWAIT: 0x40 } as const;
 
 /** waitid(2) id types and options; siginfo codes for SIGCHLD. */
 export const P = { PID: 1, PIDFD: 3 } as const;

@@ -28,8 +28,8 @@ import {
   NLM_F,
   NLM_F_GET,
   NLM_F_NEW,
-  nlmFlagNames,
   type NlMessage,
+  nlmFlagNames,
   NLMSG,
   ReplyCollector,
   rta,
@@ -144,7 +144,10 @@ Deno.test("formatMessage() names types, flags and nested attributes", () => {
   assert.match(formatMessage(lo), /flags=IFF_UP\|IFF_LOOPBACK\|IFF_RUNNING\|IFF_LOWER_UP /);
   assert.match(formatMessage(br0), /IFLA_IFNAME="br0" IFLA_MTU=1500$/);
   assert.equal(formatMessage(done), "NLMSG_DONE NLM_F_MULTI seq=7 pid=12345");
-  assert.equal(nlmFlagNames(RTM.GETLINK, NLM_F.REQUEST | NLM_F_GET.DUMP), "NLM_F_REQUEST|NLM_F_DUMP");
+  assert.equal(
+    nlmFlagNames(RTM.GETLINK, NLM_F.REQUEST | NLM_F_GET.DUMP),
+    "NLM_F_REQUEST|NLM_F_DUMP",
+  );
   assert.equal(nameOf(RTM, 16, "RTM_"), "RTM_NEWLINK");
   assert.equal(nameOf(IFLA, 999, "IFLA_"), "IFLA_#999");
 });
@@ -210,7 +213,13 @@ Deno.test("ReplyCollector gathers a multi-part dump until NLMSG_DONE, across dat
 
   const parts = new ReplyCollector(7, true);
   assert.equal(parts.feed(LINK_DUMP.subarray(0, 40)), false);
-  const stale = encodeMessage({ type: RTM.NEWLINK, flags: 2, seq: 6, pid: 0, payload: encodeIfinfomsg() });
+  const stale = encodeMessage({
+    type: RTM.NEWLINK,
+    flags: 2,
+    seq: 6,
+    pid: 0,
+    payload: encodeIfinfomsg(),
+  });
   assert.equal(parts.feed(stale), false, "another request's reply is left out");
   assert.equal(parts.feed(LINK_DUMP.subarray(40)), true);
   assert.equal(parts.messages.length, 2);
@@ -234,7 +243,13 @@ Deno.test("ReplyCollector ends a request at its acknowledgement, keeping data be
     ...[0, 0, 0, 0],
     ...[52, 0, 0, 0, 18, 0, 5, 0, 5, 0, 0, 0, 0, 0, 0, 0],
   ]);
-  const link = encodeMessage({ type: RTM.NEWLINK, flags: 0, seq: 5, pid: 0, payload: encodeIfinfomsg({ index: 3 }) });
+  const link = encodeMessage({
+    type: RTM.NEWLINK,
+    flags: 0,
+    seq: 5,
+    pid: 0,
+    payload: encodeIfinfomsg({ index: 3 }),
+  });
   const r = new ReplyCollector(5, false);
   assert.equal(r.feed(link), false);
   assert.equal(r.feed(ack), true);
@@ -244,7 +259,10 @@ Deno.test("ReplyCollector ends a request at its acknowledgement, keeping data be
 });
 
 Deno.test("attributes are padded to 4 bytes and rta_len excludes the padding", () => {
-  assert.deepEqual(rtaString(IFLA.IFNAME, "eth0"), Uint8Array.from([9, 0, 3, 0, 0x65, 0x74, 0x68, 0x30, 0, 0, 0, 0]));
+  assert.deepEqual(
+    rtaString(IFLA.IFNAME, "eth0"),
+    Uint8Array.from([9, 0, 3, 0, 0x65, 0x74, 0x68, 0x30, 0, 0, 0, 0]),
+  );
   assert.deepEqual(rtaU8(IFLA.OPERSTATE, 6), Uint8Array.from([5, 0, 16, 0, 6, 0, 0, 0]));
   assert.deepEqual(rtaU32(IFLA.MTU, 1500), Uint8Array.from([8, 0, 4, 0, 0xdc, 5, 0, 0]));
   const mac = rta(IFLA.ADDRESS, Uint8Array.from([2, 0, 0, 0, 0, 1]));
@@ -273,16 +291,32 @@ Deno.test("attributes are padded to 4 bytes and rta_len excludes the padding", (
 Deno.test("malformed lengths throw NetlinkDecodeError naming the byte", () => {
   assert.throws(() => Attrs.parse(Uint8Array.from([12, 0, 3, 0, 1, 2])), NetlinkDecodeError);
   assert.throws(() => Attrs.parse(Uint8Array.from([2, 0, 3, 0])), /rta_len 2/);
-  assert.throws(() => decodeMessages(NEWLINK_VETH.subarray(0, 50)), /byte 0: nlmsg_len 96, 50 bytes left/);
-  assert.throws(() => Attrs.parse(Uint8Array.from([8, 0, 4, 0, 1, 2, 3, 4])).u8(99) ?? decodeError(new Uint8Array(8)), /nlmsgerr/);
-  assert.throws(() => new Attrs([{ type: 4, flags: 0, value: Uint8Array.of(1) }]).u32(4), /expected 4/);
+  assert.throws(
+    () => decodeMessages(NEWLINK_VETH.subarray(0, 50)),
+    /byte 0: nlmsg_len 96, 50 bytes left/,
+  );
+  assert.throws(() => decodeError(new Uint8Array(8)), /Malformed nlmsgerr: 8 bytes, expected 20/);
+  assert.throws(
+    () => new Attrs([{ type: 4, flags: 0, value: Uint8Array.of(1) }]).u32(4),
+    /expected 4/,
+  );
 });
 
 Deno.test("ifaddrmsg and rtmsg encode and decode their fields", () => {
   const ifa = { family: 2, prefixLen: 24, flags: 0x80, scope: 253, index: 5 };
   assert.deepEqual(encodeIfaddrmsg(ifa), Uint8Array.from([2, 24, 0x80, 253, 5, 0, 0, 0]));
   assert.deepEqual(decodeIfaddrmsg(encodeIfaddrmsg(ifa)), ifa);
-  const rtm = { family: 2, dstLen: 16, srcLen: 0, tos: 0, table: 254, protocol: 3, scope: 0, type: 1, flags: 0 };
+  const rtm = {
+    family: 2,
+    dstLen: 16,
+    srcLen: 0,
+    tos: 0,
+    table: 254,
+    protocol: 3,
+    scope: 0,
+    type: 1,
+    flags: 0,
+  };
   assert.deepEqual(encodeRtmsg(rtm), Uint8Array.from([2, 16, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]));
   assert.deepEqual(decodeRtmsg(encodeRtmsg(rtm)), rtm);
   assert.deepEqual(
@@ -293,19 +327,36 @@ Deno.test("ifaddrmsg and rtmsg encode and decode their fields", () => {
 
 Deno.test("parseIp(), parseCidr() and formatAddress() handle IPv4 and IPv6", () => {
   assert.deepEqual([...parseIp("10.88.0.2").bytes], [10, 88, 0, 2]);
-  for (const [text, out] of [
-    ["fd00::1", "fd00::1"],
-    ["::", "::"],
-    ["::1", "::1"],
-    ["1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"],
-    ["1:0:0:2:0:0:0:3", "1:0:0:2::3"],
-    ["FE80:0:0:0:0:0:0:1", "fe80::1"],
-    ["::ffff:10.0.0.1", "::ffff:a00:1"],
-  ]) assert.equal(formatAddress(parseIp(text).bytes), out, text);
-  for (const bad of ["10.0.0.256", "1.2.3", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "g::1", "", "0010.0.0.1"]) {
+  for (
+    const [text, out] of [
+      ["fd00::1", "fd00::1"],
+      ["::", "::"],
+      ["::1", "::1"],
+      ["1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"],
+      ["1:0:0:2:0:0:0:3", "1:0:0:2::3"],
+      ["FE80:0:0:0:0:0:0:1", "fe80::1"],
+      ["::ffff:10.0.0.1", "::ffff:a00:1"],
+    ]
+  ) assert.equal(formatAddress(parseIp(text).bytes), out, text);
+  for (
+    const bad of [
+      "10.0.0.256",
+      "1.2.3",
+      "1:::2",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "g::1",
+      "",
+      "0010.0.0.1",
+    ]
+  ) {
     assert.throws(() => parseIp(bad), /Invalid IP address/, bad);
   }
-  assert.deepEqual({ ...parseCidr("10.0.0.0/8"), bytes: undefined }, { family: 2, prefixLen: 8, bytes: undefined });
+  assert.deepEqual({ ...parseCidr("10.0.0.0/8"), bytes: undefined }, {
+    family: 2,
+    prefixLen: 8,
+    bytes: undefined,
+  });
   assert.equal(parseCidr("fd00::2").prefixLen, 128);
   assert.throws(() => parseCidr("10.0.0.1/33"), /0 to 32/);
   assert.throws(() => parseCidr("10.0.0.1/8/8"), /Invalid CIDR/);
@@ -318,7 +369,9 @@ Deno.test("linkNameProblem() follows the kernel's rules for interface names", ()
   assert.equal(linkNameProblem("abcdefghijklmno"), undefined, "15 bytes");
   assert.equal(linkNameProblem("abcdefghijklmnop"), "16 bytes, at most 15");
   assert.equal(linkNameProblem("ééééééééé"), "18 bytes, at most 15", "bytes, not characters");
-  for (const bad of ["", ".", "..", "a/b", "a b", "a:b", "tab\there"]) assert.ok(linkNameProblem(bad), bad);
+  for (const bad of ["", ".", "..", "a/b", "a b", "a:b", "tab\there"]) {
+    assert.ok(linkNameProblem(bad), bad);
+  }
 });
 
 /** A socket double that records requests and answers GETLINK with index 5. */
@@ -366,9 +419,15 @@ Deno.test("Rtnl builds the veth request of the fixture, and address and route re
   );
   net.addRoute({ dst: "10.1.0.0/16", dev: "eth0", metric: 100 });
   const route = sock.requests.find((r) => r.type === RTM.NEWROUTE && r.object?.includes("dev"))!;
-  assert.deepEqual(route.payload.subarray(0, 12), Uint8Array.from([2, 16, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0]));
+  assert.deepEqual(
+    route.payload.subarray(0, 12),
+    Uint8Array.from([2, 16, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0]),
+  );
   assert.equal(route.object, "10.1.0.0/16 dev eth0");
-  assert.throws(() => net.addRoute({ dst: "fd00::/64", gateway: "10.0.0.1" }), /another address family/);
+  assert.throws(
+    () => net.addRoute({ dst: "fd00::/64", gateway: "10.0.0.1" }),
+    /another address family/,
+  );
 });
 
 Deno.test("Rtnl rejects bad names, MTUs and MACs before sending anything", () => {
@@ -378,11 +437,17 @@ Deno.test("Rtnl rejects bad names, MTUs and MACs before sending anything", () =>
     () => net.createBridge("abcdefghijklmnop"),
     /^Error: Cannot create bridge: invalid link name "abcdefghijklmnop": 16 bytes, at most 15$/,
   );
-  assert.throws(() => net.createVeth("veth0", "vethabcdefgh0123456"), /invalid link name "vethabcdefgh0123456"/);
-  assert.throws(() => net.rename("eth0", "a/b"), /Cannot rename link eth0: invalid link name "a\/b"/);
+  assert.throws(
+    () => net.createVeth("veth0", "vethabcdefgh0123456"),
+    /invalid link name "vethabcdefgh0123456"/,
+  );
+  assert.throws(
+    () => net.rename("eth0", "a/b"),
+    /Cannot rename link eth0: invalid link name "a\/b"/,
+  );
   assert.throws(() => net.setMtu("eth0", 10), /invalid MTU 10/);
   assert.throws(() => net.setMac("eth0", "zz"), /Invalid MAC/);
   assert.throws(() => net.addAddress("eth0", "10.0.0.1/40"), /Invalid prefix/);
   assert.throws(() => net.moveToNetns("eth0", { pid: -1 }), /Invalid pid/);
-  assert.equal(sock.requests.filter((r) => r.type !== RTM.GETLINK).length, 0);
+  assert.equal(sock.requests.length, 0);
 });
