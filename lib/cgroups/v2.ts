@@ -1,0 +1,452 @@
+/**
+ * The cgroup v2 driver: one directory in the unified hierarchy.
+ *
+ * Two kernel rules (Documentation/admin-guide/cgroup-v2.rst) shape where it
+ * goes:
+ * - "Top-down constraint": a controller can be enabled in a cgroup's
+ *   cgroup.subtree_control only when the parent enabled it, so it must be
+ *   enabled in every ancestor, from our own cgroup down to the container's.
+ * - "No internal process constraint": a non-root cgroup can enable domain
+ *   controllers for its children only when it has no processes of its own;
+ *   the write fails with EBUSY otherwise. Our own cgroup holds at least us,
+ *   so below it containers usually cannot get controllers.
+ *
+ * Hence the default placement, in order:
+ * 1. `<own>/ctr/<id>` when controllers can be enabled in our own cgroup: it is
+ *    the root (exempt from the rule), it has no processes, or no controllers
+ *    are wanted at all (a hybrid host's cgroup2 hierarchy, for instance).
+ * 2. Else `<parent of own>/ctr/<id>`, a sibling of our own cgroup: the parent
+ *    already delegates the controllers to us (they are in our
+ *    cgroup.controllers), so it holds no processes, and a `ctr` child of it
+ *    can enable them for the containers. The containers stay inside every
+ *    limit above our own cgroup; only our own cgroup's limits do not cover
+ *    them (a cgroup with processes cannot have controller-limited children
+ *    anyway). Needs the parent to be writable (root usually is).
+ * 3. Else `<own>/ctr/<id>` without controllers: membership, freezing, killing
+ *    and cpu.stat still work, and apply() refuses any limit with an error that
+ *    says why and what to do (run ctr from an empty leaf cgroup, or give
+ *    --cgroup-parent). Moving other processes out of our cgroup to make room
+ *    (what docker-in-docker entrypoints do) is left to whoever owns them.
+ *
+ * An explicit `--cgroup-parent` is used as given, enabling controllers in each
+ * level from its top down.
+ * @module
+ */
+
+import { CPU_PERIOD, type DeviceRule, type Limits, sharesToWeight } from "./limits.ts";
+import {
+  type Cgroup,
+  type CgroupDriver,
+  CgroupError,
+  type CgroupFs,
+  type CgroupStats,
+  checkName,
+  keyed,
+  killEach,
+  limitValue,
+  placement,
+  removeCgroupTree,
+  rmdirIfUnused,
+  treePids,
+  type UnifiedHierarchy,
+  waitUntil,
+} from "./mod.ts";
+
+/** The controllers ctr enables for containers. */
+export const V2_CONTROLLERS: readonly string[] = ["cpuset", "cpu", "io", "memory", "pids"];
+
+const words = (text: string) => text.trim().split(/\s+/).filter((w) => w !== "");
+
+/**
+ * TODO: device rules on cgroup v2 are a BPF_PROG_TYPE_CGROUP_DEVICE program
+ * attached to the container's cgroup (bpf(BPF_PROG_LOAD), then
+ * BPF_PROG_ATTACH with BPF_CGROUP_DEVICE), as runc and crun generate it from
+ * the rule list. Until that exists, docker's default list is not enforced on
+ * v2 (nothing is loaded) and anything beyond it is refused here.
+ */
+export function attachDeviceProgramTodo(dir: string, rules: readonly DeviceRule[]): never {
+  throw new CgroupError(
+    `device rules on cgroup v2 are not supported yet (${rules.length} asked for ${dir})`,
+    "EOPNOTSUPP",
+    dir,
+  );
+}
+
+/**
+ * Enables each of `wanted` that `dir` has but does not pass on yet, one
+ * write per controller so one refusal does not block the others. Returns the
+ * refusals.
+ */
+export function enableControllers(
+  fs: CgroupFs,
+  dir: string,
+  wanted: readonly string[],
+): Map<string, CgroupError> {
+  const failed = new Map<string, CgroupError>();
+  const have = new Set(words(fs.read(`${dir}/cgroup.controllers`)));
+  const on = new Set(words(fs.read(`${dir}/cgroup.subtree_control`)));
+  for (const c of wanted) {
+    if (on.has(c) || !have.has(c)) continue;
+    try {
+      fs.write(`${dir}/cgroup.subtree_control`, `+${c}`);
+    } catch (e) {
+      failed.set(c, e as CgroupError);
+    }
+  }
+  return failed;
+}
+
+const describe = (failed: Map<string, CgroupError>) =>
+  [...failed.values()].map((e) => e.message).join("; ");
+
+/** Writes cgroup.freeze and waits for cgroup.events to say so. */
+export async function freezeUnified(fs: CgroupFs, dir: string, frozen: boolean): Promise<void> {
+  const want = frozen ? 1 : 0;
+  fs.write(`${dir}/cgroup.freeze`, String(want));
+  await waitUntil(
+    () => keyed(fs.read(`${dir}/cgroup.events`)).get("frozen") === want,
+    () => `${frozen ? "freeze" : "thaw"} ${dir}: cgroup.events never said frozen ${want}`,
+  );
+}
+
+/**
+ * cgroup.kill (Linux 5.14): SIGKILLs the whole subtree at once; waits until it
+ * is empty. `afterKill` runs in between (v1 thaws there: a task frozen by the
+ * v1 freezer only dies once thawed).
+ */
+export async function killUnified(
+  fs: CgroupFs,
+  dir: string,
+  afterKill?: () => Promise<void>,
+): Promise<void> {
+  fs.write(`${dir}/cgroup.kill`, "1");
+  await afterKill?.();
+  await waitUntil(
+    () => keyed(fs.read(`${dir}/cgroup.events`)).get("populated") === 0,
+    () => `kill ${dir}: tasks are still there: ${treePids(fs, dir).join(" ")}`,
+    10000,
+  );
+}
+
+/** Options of {@linkcode V2Driver}. */
+export interface V2Options {
+  readonly fs: CgroupFs;
+  readonly unified: UnifiedHierarchy;
+}
+
+interface Base {
+  /** The directory that holds `<id>`. */
+  readonly base: string;
+  /** Parents destroy() may remove when empty, deepest first. */
+  readonly parents: readonly string[];
+  /** Why some controllers are missing, when they are. */
+  readonly note?: string;
+}
+
+/** Container cgroups on a cgroup v2 host. */
+export class V2Driver implements CgroupDriver {
+  readonly version = "v2" as const;
+  readonly #fs: CgroupFs;
+  readonly #mountpoint: string;
+  readonly #own: string;
+
+  constructor(opts: V2Options) {
+    this.#fs = opts.fs;
+    this.#mountpoint = opts.unified.mountpoint.replace(/\/$/, "");
+    this.#own = opts.unified.own.replace(/\/$/, "");
+  }
+
+  /** The controllers our own cgroup gets from its parent, among those ctr uses. */
+  get controllers(): readonly string[] {
+    return this.#available(this.#own);
+  }
+
+  #available(dir: string): string[] {
+    let have: string[];
+    try {
+      have = words(this.#fs.read(`${dir}/cgroup.controllers`));
+    } catch {
+      return [];
+    }
+    return V2_CONTROLLERS.filter((c) => have.includes(c));
+  }
+
+  create(id: string, parent?: string): Cgroup {
+    checkName("id", id);
+    const fs = this.#fs;
+    for (let attempt = 0;; attempt++) {
+      const made: string[] = [];
+      try {
+        const b = parent === undefined ? this.#defaultBase(made) : this.#explicitBase(parent, made);
+        const leaf = `${b.base}/${id}`;
+        if (fs.mkdir(leaf)) {
+          made.push(leaf);
+        } else if (treePids(fs, leaf).length > 0) {
+          throw new CgroupError(
+            `Cannot create cgroup ${leaf}: it already exists and holds processes`,
+            "EEXIST",
+            leaf,
+          );
+        }
+        const controllers = words(fs.read(`${leaf}/cgroup.controllers`));
+        return new V2Cgroup(fs, id, leaf, controllers, b.parents, b.note);
+      } catch (e) {
+        for (const d of made.reverse()) rmdirIfUnused(fs, d);
+        // A shared parent removed meanwhile by another container's cleanup.
+        if ((e as CgroupError).code === "ENOENT" && attempt < 3) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** The placement described in the module documentation. */
+  #defaultBase(made: string[]): Base {
+    const fs = this.#fs;
+    const own = this.#own;
+    const wanted = this.#available(own);
+    const mk = (d: string) => {
+      if (fs.mkdir(d)) made.push(d);
+    };
+
+    // 1. Below our own cgroup.
+    const refused = enableControllers(fs, own, wanted);
+    if (![...refused.values()].some((e) => e.code === "EBUSY")) {
+      const base = `${own}/ctr`;
+      mk(base);
+      for (const [c, e] of enableControllers(fs, base, wanted)) refused.set(c, e);
+      return { base, parents: [base], note: refused.size ? describe(refused) : undefined };
+    }
+
+    // 2. Our own cgroup holds processes: a `ctr` sibling of it.
+    let why = `${own} holds processes, and cgroup v2 lets no cgroup with processes ` +
+      `enable controllers for its children (the no-internal-process rule)`;
+    if (own !== this.#mountpoint) {
+      const sibling = `${own.slice(0, own.lastIndexOf("/"))}/ctr`;
+      try {
+        mk(sibling);
+        const failed = enableControllers(fs, sibling, wanted);
+        return {
+          base: sibling,
+          parents: [sibling],
+          note: failed.size ? describe(failed) : undefined,
+        };
+      } catch (e) {
+        why += `; the sibling ${sibling} is not usable either: ${(e as Error).message}`;
+      }
+    } else {
+      why += "; no parent cgroup is visible in this cgroup namespace";
+    }
+
+    // 3. Below our own cgroup, without controllers.
+    const base = `${own}/ctr`;
+    mk(base);
+    return {
+      base,
+      parents: [base],
+      note: `${why}. Start ctr from an empty leaf cgroup, or pass --cgroup-parent ` +
+        `naming a cgroup without processes`,
+    };
+  }
+
+  /** `--cgroup-parent`: each level made when missing, controllers enabled from the top down. */
+  #explicitBase(parent: string, made: string[]): Base {
+    const fs = this.#fs;
+    const p = placement(this.#mountpoint, this.#own, parent);
+    const wanted = this.#available(p.from);
+    const refused = enableControllers(fs, p.from, wanted);
+    let dir = p.from;
+    for (const l of p.levels) {
+      dir = `${dir}/${l}`;
+      if (fs.mkdir(dir)) made.push(dir);
+      for (const [c, e] of enableControllers(fs, dir, wanted)) refused.set(c, e);
+    }
+    return {
+      base: dir,
+      parents: [...made].reverse(),
+      note: refused.size ? describe(refused) : undefined,
+    };
+  }
+}
+
+class V2Cgroup implements Cgroup {
+  readonly paths: Readonly<Record<string, string>>;
+  readonly #fs: CgroupFs;
+  readonly #parents: readonly string[];
+  readonly #note?: string;
+
+  constructor(
+    fs: CgroupFs,
+    readonly id: string,
+    readonly path: string,
+    readonly controllers: readonly string[],
+    parents: readonly string[],
+    note: string | undefined,
+  ) {
+    this.#fs = fs;
+    this.#parents = parents;
+    this.#note = note;
+    this.paths = { unified: path };
+  }
+
+  dir(controller: string): string | undefined {
+    const c = controller === "blkio" ? "io" : controller;
+    if (c === "unified" || this.controllers.includes(c)) return this.path;
+    return undefined;
+  }
+
+  addProcess(pid: number): void {
+    this.#fs.write(`${this.path}/cgroup.procs`, String(pid));
+  }
+
+  #need(controller: string, flag: string): string {
+    if (this.controllers.includes(controller)) return this.path;
+    throw new CgroupError(
+      `Cannot apply ${flag}: the ${controller} controller is not enabled for ${this.path}${
+        this.#note ? `: ${this.#note}` : ""
+      }`,
+      "",
+      this.path,
+    );
+  }
+
+  apply(l: Limits): void {
+    const fs = this.#fs;
+    const w = (dir: string, file: string, value: string | number) =>
+      fs.write(`${dir}/${file}`, String(value));
+
+    const weight = l.cpuWeight ??
+      (l.cpuShares !== undefined ? sharesToWeight(l.cpuShares) : undefined);
+    if (weight !== undefined) {
+      w(
+        this.#need("cpu", l.cpuWeight !== undefined ? "--cpu-weight" : "--cpu-shares"),
+        "cpu.weight",
+        weight,
+      );
+    }
+    if (l.cpuQuota !== undefined) {
+      w(this.#need("cpu", "--cpus"), "cpu.max", `${l.cpuQuota} ${l.cpuPeriod ?? CPU_PERIOD}`);
+    }
+
+    if (l.cpusetCpus !== undefined) {
+      w(this.#need("cpuset", "--cpuset-cpus"), "cpuset.cpus", l.cpusetCpus);
+    }
+    if (l.cpusetMems !== undefined) {
+      w(this.#need("cpuset", "--cpuset-mems"), "cpuset.mems", l.cpusetMems);
+    }
+
+    if (l.memory !== undefined) w(this.#need("memory", "--memory"), "memory.max", l.memory);
+    if (l.memory !== undefined || l.memorySwap !== undefined) this.#applySwap(l);
+    if (l.memoryReservation !== undefined) {
+      w(this.#need("memory", "--memory-reservation"), "memory.low", l.memoryReservation);
+    }
+
+    if (l.pidsLimit !== undefined) {
+      w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
+    }
+
+    for (const r of l.deviceReadBps ?? []) {
+      w(this.#need("io", "--device-read-bps"), "io.max", `${r.major}:${r.minor} rbps=${r.rate}`);
+    }
+    for (const r of l.deviceWriteBps ?? []) {
+      w(this.#need("io", "--device-write-bps"), "io.max", `${r.major}:${r.minor} wbps=${r.rate}`);
+    }
+
+    if (l.devices && !l.devices.allowAll && l.devices.extra.length > 0) {
+      attachDeviceProgramTodo(this.path, l.devices.extra);
+    }
+  }
+
+  /** memory.swap.max counts swap alone (v1's memsw counted memory plus swap). */
+  #applySwap(l: Limits): void {
+    const fs = this.#fs;
+    const d = this.#need("memory", "--memory-swap");
+    const file = `${d}/memory.swap.max`;
+    if (!fs.exists(file)) {
+      if (l.memorySwap === undefined) return; // docker's default swap: nothing to account
+      throw new CgroupError(
+        `Cannot apply --memory-swap: ${file} is missing (the kernel does not account swap)`,
+        "ENOENT",
+        file,
+      );
+    }
+    let swap: string;
+    if (l.memorySwap === -1) {
+      swap = "max";
+    } else if (l.memorySwap !== undefined) {
+      if (l.memory === undefined) {
+        throw new CgroupError("Cannot apply --memory-swap without --memory", "", file);
+      }
+      swap = String(l.memorySwap - l.memory);
+    } else {
+      swap = String(l.memory); // docker: as much swap as memory
+    }
+    fs.write(file, swap);
+  }
+
+  stats(): CgroupStats {
+    const fs = this.#fs;
+    const dir = this.path;
+    const num = (f: string) => Number(fs.read(`${dir}/${f}`).trim());
+    const out: CgroupStats = {};
+    const cpu = keyed(fs.read(`${dir}/cpu.stat`)).get("usage_usec");
+    if (cpu !== undefined) out.cpu = { usageNs: cpu * 1000 };
+    if (this.controllers.includes("memory")) {
+      out.memory = {
+        usage: num("memory.current"),
+        limit: limitValue(fs.read(`${dir}/memory.max`)),
+      };
+      // memory.peak: Linux 5.19.
+      if (fs.exists(`${dir}/memory.peak`)) out.memory.maxUsage = num("memory.peak");
+    }
+    if (this.controllers.includes("pids")) {
+      out.pids = { current: num("pids.current"), limit: limitValue(fs.read(`${dir}/pids.max`)) };
+    }
+    if (this.controllers.includes("io")) {
+      let readBytes = 0, writeBytes = 0;
+      for (const line of fs.read(`${dir}/io.stat`).split("\n")) {
+        for (const kv of words(line).slice(1)) {
+          const [k, v] = kv.split("=");
+          if (k === "rbytes") readBytes += Number(v);
+          if (k === "wbytes") writeBytes += Number(v);
+        }
+      }
+      out.io = { readBytes, writeBytes };
+    }
+    return out;
+  }
+
+  oomKilled(): boolean {
+    if (!this.controllers.includes("memory")) return false;
+    return (keyed(this.#fs.read(`${this.path}/memory.events`)).get("oom_kill") ?? 0) > 0;
+  }
+
+  freeze(): Promise<void> {
+    return freezeUnified(this.#fs, this.path, true);
+  }
+
+  thaw(): Promise<void> {
+    return freezeUnified(this.#fs, this.path, false);
+  }
+
+  async killAll(): Promise<void> {
+    const fs = this.#fs;
+    if (fs.exists(`${this.path}/cgroup.kill`)) return await killUnified(fs, this.path);
+    // Before Linux 5.14: by pid, frozen meanwhile when cgroup.freeze exists (5.2).
+    const canFreeze = fs.exists(`${this.path}/cgroup.freeze`);
+    await killEach({
+      pids: () => this.pids(),
+      freeze: canFreeze ? () => this.freeze() : undefined,
+      thaw: canFreeze ? () => this.thaw() : undefined,
+      what: this.path,
+    });
+  }
+
+  async destroy(): Promise<void> {
+    await removeCgroupTree(this.#fs, this.path);
+    for (const p of this.#parents) rmdirIfUnused(this.#fs, p);
+  }
+
+  pids(): number[] {
+    return treePids(this.#fs, this.path);
+  }
+}
