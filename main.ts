@@ -33,11 +33,19 @@ A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 Commands:
   run       Run a command in a new container (from an image or a root filesystem)
   images    List images
+  pull      Pull an image from a registry
+  push      Push an image to a registry
+  login     Log in to a registry
+  logout    Log out from a registry
   load      Load images from a docker-save/OCI archive or an OCI layout
   save      Save images to an archive
   tag       Give an image another name
   rmi       Remove images
-  image     Image commands: ls, inspect, rm, prune, load, save, tag
+  image     Image commands: ls, inspect, rm, prune, load, save, tag, pull, push
+  ps        List containers
+  stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
+  pause     Freeze every process of a container
+  unpause   Thaw a paused container
   enter     Run a command in the namespaces of a process (like nsenter)
   ns        List the namespaces of processes; pin or unpin one
   version   Show the version of ctr and the Deno it carries
@@ -85,6 +93,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "rmi":
     case "image":
       return (await import("./lib/cli/image.ts")).imageCommand(cmd, rest, globals);
+    case "pull":
+    case "push":
+    case "login":
+    case "logout":
+      return (await import("./lib/cli/registry.ts")).registryCommand(cmd, rest, globals);
+    case "ps":
+    case "stats":
+    case "pause":
+    case "unpause":
+      return (await import("./lib/cli/containers.ts")).containersCommand(cmd, rest, globals);
     case "enter":
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Limits } from "./cgroups/limits.ts";
+
 /** How a namespace is set up. */
 export type NsMode =
   | { readonly kind: "new" }
@@ -31,6 +33,14 @@ export type UserMount =
   }
   | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
 
+/** The container's cgroup: where it goes and its limits. */
+export interface CgroupSpec {
+  /** `--cgroup-parent` (absolute from the hierarchy's root, relative from ctr's own). */
+  readonly parent?: string;
+  /** Limits (see lib/cgroups/limits.ts); an empty object means accounting only. */
+  readonly limits: Limits;
+}
+
 /** A resource limit for prlimit64. */
 export interface Rlimit {
   readonly type: string;
@@ -53,6 +63,12 @@ export interface ContainerConfig {
   /** uid/gid maps when the user namespace is new. */
   readonly uidMap: readonly IdMap[];
   readonly gidMap: readonly IdMap[];
+  /** Name (unique among running containers). */
+  readonly name: string;
+  /** The image it runs (display), or the root filesystem path. */
+  readonly image: string;
+  /** Cgroup placement and limits. */
+  readonly cgroup: CgroupSpec;
   /** Hostname (new uts namespace only). */
   readonly hostname?: string;
   /** User mounts (volumes, tmpfs). */

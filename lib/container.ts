@@ -18,6 +18,15 @@ import { RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
 import { trace } from "./trace.ts";
+import {
+  type Cgroup,
+  type CgroupLayout,
+  cgroupLayout,
+  openCgroupDriver,
+  setOomScoreAdj,
+} from "./cgroups/mod.ts";
+import type { Limits } from "./cgroups/limits.ts";
+import { type ContainerState, isAlive, processStartTime, StateDir } from "./state.ts";
 
 /** Signals ctr passes on to the container. */
 const FORWARDED: Deno.Signal[] = [
@@ -55,13 +64,18 @@ function isDirOnHost(p: string): boolean {
   return entries.get(p.slice(p.lastIndexOf("/") + 1)) ?? false;
 }
 
-/** The whole plan of a container. */
-export function containerPlan(cfg: ContainerConfig): Plan {
+/**
+ * The whole plan of a container. `cgroups` is the host's cgroup layout, for
+ * the container's read-only /sys/fs/cgroup (none: not mounted).
+ */
+export function containerPlan(cfg: ContainerConfig, cgroups?: CgroupLayout): Plan {
   let cloneFlags = 0;
   const joins: Step[] = [];
   for (const t of NS_TYPES) {
     const m = cfg.namespaces[t];
-    if (m.kind === "new") cloneFlags |= NS_FLAG[t];
+    // The cgroup namespace is made after the parent has moved the child into its
+    // cgroup (below), so that cgroup is its root.
+    if (m.kind === "new" && t !== "cgroup") cloneFlags |= NS_FLAG[t];
     if (m.kind === "path") {
       throw new RunError(`Joining a ${t} namespace by path is not supported by run yet`, 125);
     }
@@ -74,6 +88,7 @@ export function containerPlan(cfg: ContainerConfig): Plan {
     userns,
     netns: cfg.namespaces.net.kind === "new",
     isDir: isDirOnHost,
+    cgroups,
   });
   const steps: Step[] = [
     {
@@ -89,6 +104,13 @@ export function containerPlan(cfg: ContainerConfig): Plan {
       expect: true,
     },
     ...joins,
+    ...(cfg.namespaces.cgroup.kind === "new"
+      ? [{
+        call: "unshare" as const,
+        args: [{ int: NS_FLAG.cgroup, show: "CLONE_NEWCGROUP" }],
+        label: "enter a new cgroup namespace rooted at the container's cgroup",
+      }]
+      : []),
     ...(userns ? becomeRoot() : []),
     ...rootfs.build(),
   ];
@@ -156,7 +178,7 @@ function loopbackUp(): Step[] {
 
 /** The plan as `--dry-run` prints it. */
 export function dryRun(cfg: ContainerConfig): string {
-  const plan = containerPlan(cfg);
+  const plan = containerPlan(cfg, hostCgroupLayout());
   return formatPlan(plan, cloneFlagNames(plan.cloneFlags | CLONE.VM | CLONE.PIDFD) + "|SIGCHLD");
 }
 
@@ -188,6 +210,28 @@ export interface RunHooks {
   started?(pid: number): void;
 }
 
+function stateOf(
+  cfg: ContainerConfig,
+  pid: number,
+  startTime: number,
+  status: ContainerState["status"],
+  cg?: Cgroup,
+): ContainerState {
+  return {
+    id: cfg.id,
+    name: cfg.name,
+    pid,
+    startTime,
+    status,
+    created: new Date().toISOString(),
+    image: cfg.image,
+    command: cfg.process.args,
+    dir: cfg.dir,
+    cgroups: cg ? Object.values(cg.paths) : [],
+    cgroupPaths: cg ? { ...cg.paths } : {},
+  };
+}
+
 /** Maps a failed plan step to docker's exit codes and words. */
 export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunError {
   if (e.step.call === "execve") {
@@ -204,6 +248,44 @@ export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunErro
     );
   }
   return new RunError(`Cannot start the container: ${e.message}`, 125);
+}
+
+/** The host's cgroup layout, or undefined when it has no cgroup filesystem. */
+function hostCgroupLayout(): CgroupLayout | undefined {
+  try {
+    return cgroupLayout(
+      Deno.readTextFileSync("/proc/self/mountinfo"),
+      Deno.readTextFileSync("/proc/self/cgroup"),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the limits ask for anything beyond accounting and device rules. */
+function limitsAsked(l: Limits): boolean {
+  return Object.keys(l).some((k) => k !== "devices" && k !== "oomScoreAdj");
+}
+
+/** Makes the container's cgroup and applies its limits; undefined when the host has none and none are asked. */
+function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgroup | undefined {
+  let driver;
+  try {
+    driver = openCgroupDriver(layout ? { layout } : {});
+  } catch (e) {
+    if (limitsAsked(cfg.cgroup.limits)) {
+      throw new RunError(`Cannot apply resource limits: ${(e as Error).message}`, 125);
+    }
+    return undefined;
+  }
+  const cg = driver.create(cfg.id, cfg.cgroup.parent);
+  try {
+    cg.apply(cfg.cgroup.limits);
+  } catch (e) {
+    cg.destroy().catch(() => {});
+    throw new RunError(`Cannot apply resource limits: ${(e as Error).message}`, 125);
+  }
+  return cg;
 }
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
@@ -237,16 +319,33 @@ function prepareDir(cfg: ContainerConfig): void {
  */
 export async function runContainer(
   cfg: ContainerConfig,
-  opts: { remove: boolean; hooks?: RunHooks },
+  opts: { remove: boolean; hooks?: RunHooks; stateDir?: string },
 ): Promise<number> {
   let plan: Plan;
+  const layout = hostCgroupLayout();
   try {
     trace("plan: start");
-    plan = containerPlan(cfg);
+    plan = containerPlan(cfg, layout);
     trace("plan: built");
   } catch (e) {
     throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
   }
+  const state = new StateDir(opts.stateDir ?? "/run/ctr");
+  await state.locked(() => {
+    for (const s of state.list()) {
+      if (s.status !== "exited" && !isAlive(s)) state.remove(s.id);
+      else if (s.name === cfg.name) {
+        throw new RunError(
+          `Conflict: the container name "${cfg.name}" is already in use by container ${
+            s.id.slice(0, 12)
+          }`,
+          125,
+        );
+      }
+    }
+    state.write(stateOf(cfg, 0, 0, "created"));
+  });
+  let cg: Cgroup | undefined;
   let master = -1;
   let pidfd = -1;
   const listeners: [Deno.Signal, () => void][] = [];
@@ -254,13 +353,19 @@ export async function runContainer(
   let started = false;
   try {
     prepareDir(cfg);
-    trace("container directory ready");
+    cg = makeCgroup(cfg, layout);
+    trace("container directory and cgroup ready");
     let spawned;
     try {
       spawned = await spawn(plan, (phase, pid) => {
-        if (phase === 0 && cfg.namespaces.user.kind === "new") {
-          writeIdMap(pid, "uid_map", cfg.uidMap);
-          writeIdMap(pid, "gid_map", cfg.gidMap);
+        if (phase === 0) {
+          if (cfg.namespaces.user.kind === "new") {
+            writeIdMap(pid, "uid_map", cfg.uidMap);
+            writeIdMap(pid, "gid_map", cfg.gidMap);
+          }
+          cg?.addProcess(pid);
+          const adj = cfg.cgroup.limits.oomScoreAdj;
+          if (adj !== undefined) setOomScoreAdj(pid, adj);
         }
         if (phase === PHASE_PTY) {
           master = openContainerPty(
@@ -277,6 +382,7 @@ export async function runContainer(
     pidfd = spawned.pidfd;
     started = true;
     trace("exec'd");
+    state.write(stateOf(cfg, spawned.pid, processStartTime(spawned.pid) ?? 0, "running", cg));
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
     const arm = () => {
@@ -297,6 +403,19 @@ export async function runContainer(
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);
     trace("exited");
+    const oomKilled = cg?.oomKilled() ?? false;
+    if (oomKilled) {
+      console.error(
+        `ctr: container ${cfg.name} was killed by the OOM killer (memory limit reached)`,
+      );
+    }
+    if (!opts.remove) {
+      state.write({
+        ...stateOf(cfg, spawned.pid, 0, "exited", cg),
+        exitCode: status.code,
+        oomKilled,
+      });
+    }
     if (relay) {
       // Drain what the container wrote before it ended; a background process
       // that still holds the pty must not keep ctr waiting.
@@ -308,8 +427,16 @@ export async function runContainer(
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     if (master >= 0) close(master);
     if (pidfd >= 0) close(pidfd);
+    if (cg) {
+      // Processes the container left behind (it may have been in no pid namespace) go too.
+      await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+      await cg.destroy().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+    }
     // A container that never started is not kept: nothing is left behind.
-    if (opts.remove || !started) removeTree(cfg.dir);
+    if (opts.remove || !started) {
+      removeTree(cfg.dir);
+      state.remove(cfg.id);
+    }
     trace("cleaned up");
   }
 }

@@ -11,6 +11,7 @@ import { AT, flagNames, MNT, MS, S_IF } from "../ffi/constants.ts";
 import type { ContainerConfig, UserMount } from "./config.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str } from "./plan.ts";
+import type { CgroupLayout } from "./cgroups/mod.ts";
 
 /** Facts about the host that shape the mounts. */
 export interface RootfsHost {
@@ -20,6 +21,8 @@ export interface RootfsHost {
   readonly netns: boolean;
   /** Whether a masked path is a directory on this kernel (tmpfs) or a file (/dev/null). */
   readonly isDir: (path: string) => boolean;
+  /** The host's cgroup hierarchies, mounted read-only at /sys/fs/cgroup (none: not mounted). */
+  readonly cgroups?: CgroupLayout;
 }
 
 const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
@@ -203,6 +206,7 @@ export class RootfsBuilder {
         "mount sysfs on /sys (read-only)",
       );
     }
+    if (host.cgroups) this.#cgroupfs(sys.host, host.cgroups);
     this.#dev();
     const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
     for (const m of sorted) this.#userMount(m);
@@ -253,6 +257,82 @@ export class RootfsBuilder {
       { call: "chdir", args: [str("/")], label: "chdir /" },
     );
     return this.steps;
+  }
+
+  /**
+   * /sys/fs/cgroup, read-only: in the container's cgroup namespace each
+   * hierarchy shows the container's own cgroup as its root. v2: one cgroup2
+   * mount; v1: a tmpfs with one mount per hierarchy (and cgroup2 at
+   * `unified` on a hybrid host).
+   */
+  #cgroupfs(sys: string, layout: CgroupLayout): void {
+    const dir = `${sys}/fs/cgroup`;
+    const ro = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+    // In a user namespace the kernel may refuse some hierarchies; a missing one is not fatal.
+    const tol = this.host.userns ? ["EPERM", "EBUSY"] : undefined;
+    if (layout.version === "v2") {
+      this.#mount(
+        "cgroup2",
+        dir,
+        "cgroup2",
+        ro,
+        null,
+        "mount cgroup2 on /sys/fs/cgroup (read-only)",
+        tol,
+      );
+      return;
+    }
+    this.#mount(
+      "tmpfs",
+      dir,
+      "tmpfs",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      "mode=755",
+      "mount tmpfs on /sys/fs/cgroup",
+    );
+    for (const h of layout.v1) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${h.name}`), mode(0o755)],
+        label: `create /sys/fs/cgroup/${h.name}`,
+      });
+      this.#mount(
+        "cgroup",
+        `${dir}/${h.name}`,
+        "cgroup",
+        ro,
+        h.controllers.join(","),
+        `mount the ${h.name} cgroup hierarchy (read-only)`,
+        tol,
+      );
+      if (h.controllers.length > 1) {
+        for (const c of h.controllers) {
+          this.steps.push({
+            call: "symlinkat",
+            args: [str(h.name), int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${c}`)],
+            label: `link /sys/fs/cgroup/${c} -> ${h.name}`,
+            tolerate: ["EEXIST"],
+          });
+        }
+      }
+    }
+    if (layout.unified) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/unified`), mode(0o755)],
+        label: "create /sys/fs/cgroup/unified",
+      });
+      this.#mount(
+        "cgroup2",
+        `${dir}/unified`,
+        "cgroup2",
+        ro,
+        null,
+        "mount cgroup2 on /sys/fs/cgroup/unified (read-only)",
+        tol,
+      );
+    }
+    this.#mount(null, dir, null, MS.BIND | MS.REMOUNT | ro, null, "make /sys/fs/cgroup read-only");
   }
 
   #dev(): void {

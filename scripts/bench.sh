@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# `deno task bench` (root): start-to-exit latency of /bin/true in a container,
-# ctr against runc and crun on an OCI bundle of the same busybox rootfs, in
-# one hyperfine run, plus an empty `deno run` (ctr's floor). Writes
-# .bench/results.json and .bench/results.md.
-#   RUNS=50 PODMAN=1 bash scripts/bench.sh
+# `deno task bench` (root): start-to-exit latency of /bin/true in a container.
+#
+#   sudo bash scripts/bench.sh            RUNS=50 (default), PODMAN=1 adds podman rows
+#
+# Compares `ctr run --rm` with `runc run` and `crun run` on an OCI bundle of
+# the same busybox root filesystem, plus an empty `deno run` (the floor under
+# anything written for Deno), all in ONE hyperfine run so that every row sees
+# the same machine state. Writes .bench/results.json (hyperfine's) and
+# .bench/results.md (the table the README quotes).
+#
+# crun 1.x refuses a hybrid cgroup host (cgroup2 with controllers at
+# /sys/fs/cgroup/unified). There it runs inside a private mount namespace with
+# that mount removed (crun then uses cgroup v1 only); the host's mount table
+# is untouched. hyperfine times the whole command, wrapper included, so
+# the wrapper alone (`... exec true`) is timed as its own row, and crun's ratios
+# use crun's time minus the wrapper's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
@@ -11,54 +22,133 @@ RUNS=${RUNS:-50}
 B=$PWD/.bench
 mkdir -p "$B"
 
-need=()
-for pair in runc:runc crun:crun hyperfine:hyperfine jq:jq; do command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}"); done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+# ---- tools -------------------------------------------------------------------
+missing=()
+for p in runc crun hyperfine jq busybox-static ${PODMAN:+podman}; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  # Refresh the package lists only when something has to be installed.
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 DENO=$(bash scripts/deno.sh)
-[ -x ./ctr ] || "$DENO" run -A scripts/build.ts
+export DENO_NO_UPDATE_CHECK=1
+# Build ./ctr when it is missing or older than its sources (a stale file would
+# measure old code).
+if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
+  "$DENO" run -A scripts/build.ts >&2
+fi
+./ctr version >/dev/null # unpack a self-extracting ctr now, not during the warmup
+
+# ---- the root filesystem, as a directory for ctr and an OCI bundle -----------
 bash scripts/busybox_rootfs.sh "$B/rootfs"
-
-# The same rootfs as an OCI bundle for runc and crun (read-only use: they do not write it).
-rm -rf "$B/bundle" && mkdir -p "$B/bundle"
-ln -s "$B/rootfs" "$B/bundle/rootfs"
+# runc and crun use the same tree (root.path is absolute). They only create
+# missing mount points in it; ctr never writes it (it is an overlay's lower layer).
+rm -rf "$B/bundle"
+mkdir -p "$B/bundle"
 (cd "$B/bundle" && runc spec)
-jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = "'"$B"'/rootfs"' \
-  "$B/bundle/config.json" > "$B/bundle/config.json.new" && mv "$B/bundle/config.json.new" "$B/bundle/config.json"
-echo 'Deno.exit(0)' > "$B/empty.ts"
+jq --arg root "$B/rootfs" \
+  '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
+  "$B/bundle/config.json" >"$B/bundle/config.json.new"
+mv "$B/bundle/config.json.new" "$B/bundle/config.json"
+echo 'Deno.exit(0);' >"$B/empty.ts"
 
-# crun 1.x refuses a hybrid cgroup host (cgroup2 with controllers at /sys/fs/cgroup/unified);
-# there it runs in a private mount namespace without that mount, as does a floor row for the wrapper.
-wrap=""
+# ---- crun on a hybrid cgroup host ----------------------------------------------
+HYBRID=0
 if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)" = cgroup2fs ] &&
-  [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
-  wrap="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec \"\$0\" \"\$@\"'"
+  [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)" ]; then
+  HYBRID=1
 fi
-for id in bench-runc bench-crun; do runc delete -f "$id" >/dev/null 2>&1 || true; crun delete -f "$id" >/dev/null 2>&1 || true; done
+# in_v1ns CMD: CMD as one command line for hyperfine -N (no shell of its own),
+# inside a private mount namespace without the unified cgroup2 mount.
+in_v1ns() {
+  if [ "$HYBRID" = 1 ]; then
+    echo "unshare -m --propagation private bash -c 'umount /sys/fs/cgroup/unified && exec $1'"
+  else
+    echo "$1"
+  fi
+}
 
-cmds=(
-  -n "ctr run --rm" "./ctr --root $B/store run --rm --rootfs $B/rootfs /bin/true"
-  -n "runc run" "runc run -b $B/bundle bench-runc"
-  -n "crun run" "${wrap:+$wrap }crun run -b $B/bundle bench-crun"
-  -n "deno run empty.ts" "$DENO run -A $B/empty.ts"
-)
-[ -n "$wrap" ] && cmds+=(-n "crun's mount-namespace wrapper alone" "$wrap true")
-if [ -n "${PODMAN:-}" ] && command -v podman >/dev/null; then
-  P="podman --root $B/podman/root --runroot $B/podman/run --cgroup-manager cgroupfs --events-backend file"
-  $P image exists localhost/bench-bb || (tar -C "$B/rootfs" -cf "$B/rootfs.tar" . && $P import "$B/rootfs.tar" localhost/bench-bb >/dev/null)
-  cmds+=(-n "podman run --rm (runc)" "$P run --rm --runtime runc --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/bench-bb /bin/true")
+leftovers() {
+  local r c
+  r=$(runc list -q 2>/dev/null || true)
+  c=$(crun list -q 2>/dev/null || true)
+  [ -z "$r$c" ] || { echo "bench.sh: runtime state left behind: runc [$r] crun [$c]" >&2; return 1; }
+}
+for id in bench-runc bench-crun; do
+  runc delete -f "$id" >/dev/null 2>&1 || true
+  crun delete -f "$id" >/dev/null 2>&1 || true
+done
+
+# ---- the rows ------------------------------------------------------------------
+names=() cmds=()
+row() { names+=("$1"); cmds+=("$2"); }
+row "ctr run --rm" "./ctr run --rm --rootfs .bench/rootfs /bin/true"
+row "runc run" "runc run -b $B/bundle bench-runc"
+row "crun run" "$(in_v1ns "crun run -b $B/bundle bench-crun")"
+row "deno run empty.ts" "$DENO run -A --no-config --no-lock $B/empty.ts"
+[ "$HYBRID" = 1 ] && row "mount-namespace wrapper alone" "$(in_v1ns true)"
+
+# Optional podman rows (PODMAN=1), with all of podman's storage under .bench.
+# podman asks the runtime for large RLIMIT_NOFILE/NPROC by default, which a
+# root without CAP_SYS_RESOURCE cannot grant: ask for small limits.
+made=()
+if [ -n "${PODMAN:-}" ]; then
+  PD=$B/podman
+  mkdir -p "$PD"
+  for d in /var/lib/containers /run/containers; do [ -e "$d" ] || made+=("$d"); done
+  printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$PD/containers.conf"
+  export CONTAINERS_CONF=$PD/containers.conf
+  P="podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --events-backend file --cgroup-manager cgroupfs"
+  if ! $P image exists localhost/ctr-bench-bb:latest; then
+    tar -C "$B/rootfs" -cf "$PD/rootfs.tar" .
+    $P import "$PD/rootfs.tar" localhost/ctr-bench-bb:latest >/dev/null
+  fi
+  PARGS="--rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/ctr-bench-bb:latest /bin/true"
+  row "podman run --rm (runc)" "$P run --runtime runc $PARGS"
+  row "podman run --rm (crun)" "$(in_v1ns "$P run --runtime crun $PARGS")"
 fi
-# hyperfine -N runs commands without a shell; the wrapper rows need one.
-hyperfine --style basic --warmup 5 --runs "$RUNS" --export-json "$B/results.json" "${cmds[@]}" >&2
-[ -z "$(runc list -q)" ] || { echo "bench.sh: runc left state behind" >&2; exit 1; }
 
-jq -r '
-  (.results | map({(.command): .median}) | add) as $m |
-  "| command | median ms | mean ms | ctr ÷ this |",
-  "| --- | ---: | ---: | ---: |",
-  (.results[] | "| \(.command) | \(.median*1000*100|round/100) | \(.mean*1000*100|round/100) | \(($m["ctr run --rm"] / .median)*100|round/100) |")
-' "$B/results.json" | tee "$B/results.md"
+args=()
+for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+hyperfine -N --style basic --warmup 5 --runs "$RUNS" --export-json "$B/results.json" "${args[@]}"
+leftovers
+
+if [ -n "${PODMAN:-}" ]; then
+  [ -z "$($P ps -aq)" ] || { echo "bench.sh: podman containers left behind" >&2; exit 1; }
+  # containers/storage leaves a private bind mount of its overlay directory.
+  if mountpoint -q "$PD/root/overlay"; then umount "$PD/root/overlay"; fi
+  for d in "${made[@]}"; do rm -rf "$d"; done
+fi
+
+# ---- the table -------------------------------------------------------------------
+# Medians and means in ms; ratios are this row's median over runc's and over
+# crun's (crun's net of its wrapper when it needed one).
+table=$(jq -r --argjson hybrid "$HYBRID" '
+  def r2: . * 100 | round / 100;
+  (.results | map({(.command): .}) | add) as $r |
+  ($r["runc run"].median) as $runc |
+  (if $hybrid == 1 then $r["crun run"].median - $r["mount-namespace wrapper alone"].median
+   else $r["crun run"].median end) as $crun |
+  "| command | median ms | mean ms | ÷ runc | ÷ crun |",
+  "| --- | ---: | ---: | ---: | ---: |",
+  (.results[] |
+    "| \(.command) | \(.median * 1000 | r2) | \(.mean * 1000 | r2) | \(.median / $runc | r2) | \(.median / $crun | r2) |"),
+  (if $hybrid == 1 then
+    "| crun run, net of the wrapper (the ÷ crun reference) | \($crun * 1000 | r2) | \(($r["crun run"].mean - $r["mount-namespace wrapper alone"].mean) * 1000 | r2) | \($crun / $runc | r2) | 1 |"
+   else empty end),
+  "",
+  "ctr minus empty deno: \(($r["ctr run --rm"].median - $r["deno run empty.ts"].median) * 1000 | r2) ms (medians)"
+' "$B/results.json")
+
+{
+  echo "Start-to-exit latency of /bin/true, hyperfine -N, $RUNS runs after 5 warmups:"
+  echo
+  echo "$table"
+  echo
+  [ "$HYBRID" = 1 ] && echo "crun cannot run on this hybrid cgroup host as is; it ran in a private mount namespace without /sys/fs/cgroup/unified (\`unshare -m ... umount ... && exec crun ...\`), and that wrapper alone is its own row."
+  echo "Host: kernel $(uname -r), $(nproc) cpus; $(runc --version | head -1); $(crun --version | head -1); deno $("$DENO" --version | head -1 | cut -d' ' -f2); ctr: $(head -c 2 ./ctr | grep -q '#!' && echo self-extracting || echo 'deno compile')."
+} >"$B/results.md"
 echo
-echo "ctr above an empty deno run: $(jq -r '(.results | map({(.command): .median}) | add) as $m | (($m["ctr run --rm"] - $m["deno run empty.ts"])*1000*100|round/100)' "$B/results.json") ms" | tee -a "$B/results.md"
-echo "($(uname -r), $(nproc) cpus, $(runc --version | head -1), $(crun --version | head -1), deno $("$DENO" --version | head -1 | cut -d' ' -f2))" | tee -a "$B/results.md"
+cat "$B/results.md"

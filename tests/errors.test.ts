@@ -26,7 +26,7 @@ rootTest("errors: bad root filesystems", async () => {
   );
   await expectError(["run", "--rootfs", "/etc/passwd", "true"], 125, /is not a directory/);
   await expectError(
-    ["run", "no-such-image", "true"],
+    ["run", "--pull", "never", "no-such-image", "true"],
     125,
     /Unable to find image .no-such-image. locally/,
   );

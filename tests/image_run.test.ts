@@ -56,7 +56,7 @@ rootTest(
   "image: run uses the image's Cmd, Env and layers; the command line overrides",
   async () => {
     await ensureLoaded();
-    const r = await ctr(["--root", store, "run", "--rm", "-i", "busybox"], {
+    const r = await ctr(["--root", store, "run", "--rm", "--pull", "never", "-i", "busybox"], {
       stdin: "echo $PATH; hostname | wc -c\n",
     });
     assert.equal(r.code, 0, r.stderr);
@@ -66,6 +66,8 @@ rootTest(
       store,
       "run",
       "--rm",
+      "--pull",
+      "never",
       "--entrypoint",
       "/bin/echo",
       "busybox",
@@ -78,6 +80,8 @@ rootTest(
       store,
       "run",
       "--rm",
+      "--pull",
+      "never",
       "-u",
       "app",
       "-w",
@@ -93,6 +97,8 @@ rootTest(
       store,
       "run",
       "--rm",
+      "--pull",
+      "never",
       "--userns",
       "--tmpfs",
       "/scratch",
@@ -116,6 +122,8 @@ rootTest(
       store,
       "run",
       "--rm",
+      "--pull",
+      "never",
       "busybox:multi",
       "sh",
       "-c",
@@ -146,14 +154,20 @@ rootTest("image: save then load into an empty store gives the same image", async
     id((await ctr(["--root", other, "image", "inspect", "busybox"])).stdout),
     id((await ctr(["--root", store, "image", "inspect", "busybox"])).stdout),
   );
-  assert.equal((await ctr(["--root", other, "run", "--rm", "busybox", "true"])).code, 0);
+  assert.equal(
+    (await ctr(["--root", other, "run", "--rm", "--pull", "never", "busybox", "true"])).code,
+    0,
+  );
 });
 
 rootTest("image: 20 runs on an image leave nothing behind", async () => {
   await ensureLoaded();
   const before = census(store);
   for (let i = 0; i < 20; i++) {
-    assert.equal((await ctr(["--root", store, "run", "--rm", "busybox", "true"])).code, 0);
+    assert.equal(
+      (await ctr(["--root", store, "run", "--rm", "--pull", "never", "busybox", "true"])).code,
+      0,
+    );
   }
   assert.deepEqual(census(store), before);
 });

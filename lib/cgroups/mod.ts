@@ -186,6 +186,11 @@ export interface CgroupDriver {
    * relative one from our own cgroup; by default it is `ctr` below our own.
    */
   create(id: string, parent?: string): Cgroup;
+  /**
+   * The cgroup of a container another ctr process made, from the `paths` it
+   * recorded; destroy() on it leaves the parents alone.
+   */
+  open(id: string, paths: Readonly<Record<string, string>>): Cgroup;
 }
 
 /** A cgroup filesystem mount from /proc/self/mountinfo. */

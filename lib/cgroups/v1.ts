@@ -180,6 +180,22 @@ export class V1Driver implements CgroupDriver {
     }
     return new V1Cgroup(fs, id, dirs, unified, parents);
   }
+
+  open(id: string, paths: Readonly<Record<string, string>>): Cgroup {
+    return openV1(this.#fs, this.#hierarchies, id, paths);
+  }
+}
+
+/** Reopens a recorded cgroup (see CgroupDriver.open). */
+export function openV1(
+  fs: CgroupFs,
+  hierarchies: readonly V1Hierarchy[],
+  id: string,
+  paths: Readonly<Record<string, string>>,
+): Cgroup {
+  const dirs: [V1Hierarchy, string][] = [];
+  for (const h of hierarchies) if (paths[h.name]) dirs.push([h, paths[h.name]]);
+  return new V1Cgroup(fs, id, dirs, paths.unified, []);
 }
 
 /** A leaf that was already there is reused only when empty (a crashed run's leftover). */

@@ -171,6 +171,12 @@ export class V2Driver implements CgroupDriver {
     return V2_CONTROLLERS.filter((c) => have.includes(c));
   }
 
+  open(id: string, paths: Readonly<Record<string, string>>): Cgroup {
+    const path = paths.unified;
+    if (!path) throw new CgroupError(`No cgroup v2 path recorded for ${id}`, "ENOENT", id);
+    return new V2Cgroup(this.#fs, id, path, this.#available(path), [], undefined);
+  }
+
   create(id: string, parent?: string): Cgroup {
     checkName("id", id);
     const fs = this.#fs;

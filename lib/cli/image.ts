@@ -74,6 +74,7 @@ export const IMAGE_USAGE = `Usage:
   ctr rmi [-f] IMAGE...                 Remove images (names first, content when unreferenced)
   ctr image inspect IMAGE...            Show images' config, layers and history as JSON
   ctr image prune                       Remove untagged images and unreferenced content
+  ctr pull|push IMAGE                   Pull or push through a registry ('ctr pull --help')
 
 Options:
 ${optionsHelp([...LOAD, ...SAVE, ...RMI])}`;
@@ -100,13 +101,18 @@ export async function imageCommand(
       tag: "tag",
       inspect: "inspect",
       prune: "prune",
+      pull: "pull",
+      push: "push",
     };
     if (!sub || !map[sub]) {
       throw new UsageError(
         `unknown image command: ${
           JSON.stringify(sub ?? "")
-        } (expected ls, inspect, rm, prune, load, save or tag)`,
+        } (expected ls, inspect, rm, prune, load, save, tag, pull or push)`,
       );
+    }
+    if (sub === "pull" || sub === "push") {
+      return (await import("./registry.ts")).registryCommand(sub, rest, g);
     }
     return imageCommand(map[sub], rest, g);
   }

@@ -18,6 +18,9 @@ import {
   type UserMount,
 } from "../config.ts";
 import { resolveUser } from "../user.ts";
+import { limitsFromFlags } from "../cgroups/limits.ts";
+import type { Limits } from "../cgroups/limits.ts";
+import { randomName } from "../state.ts";
 import { imageProcess, NoCommandError } from "../image/config.ts";
 import type { ImageProcess } from "../image/config.ts";
 import type { ImageConfig } from "../image/schema.ts";
@@ -32,6 +35,12 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)",
   },
   { name: "rm", type: "bool", help: "Remove the container and its changes when it exits" },
+  {
+    name: "pull",
+    type: "string",
+    arg: "POLICY",
+    help: "Pull the image: missing (default), always or never",
+  },
   {
     name: "entrypoint",
     type: "string",
@@ -116,6 +125,55 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     type: "list",
     arg: "TYPE=SOFT[:HARD]",
     help: "Set a resource limit, e.g. nofile=1024:2048",
+  },
+  { name: "memory", short: "m", type: "string", arg: "SIZE", help: "Memory limit (e.g. 512m, 1g)" },
+  {
+    name: "memory-swap",
+    type: "string",
+    arg: "SIZE",
+    help: "Memory plus swap limit (-1: unlimited swap)",
+  },
+  { name: "memory-reservation", type: "string", arg: "SIZE", help: "Memory soft limit" },
+  { name: "cpus", type: "string", arg: "N", help: "CPUs (e.g. 0.5): a CFS quota per 100ms period" },
+  {
+    name: "cpu-shares",
+    short: "c",
+    type: "string",
+    arg: "N",
+    help: "CPU shares (relative weight, v1 cpu.shares)",
+  },
+  { name: "cpu-weight", type: "string", arg: "N", help: "CPU weight 1-10000 (v2 cpu.weight)" },
+  {
+    name: "cpuset-cpus",
+    type: "string",
+    arg: "LIST",
+    help: "CPUs the container may use (0-3, 0,1)",
+  },
+  { name: "cpuset-mems", type: "string", arg: "LIST", help: "Memory nodes the container may use" },
+  { name: "pids-limit", type: "string", arg: "N", help: "Most processes at once (-1: unlimited)" },
+  {
+    name: "device-read-bps",
+    type: "list",
+    arg: "DEV:RATE",
+    help: "Limit the read rate from a device (/dev/sda:1mb)",
+  },
+  {
+    name: "device-write-bps",
+    type: "list",
+    arg: "DEV:RATE",
+    help: "Limit the write rate to a device",
+  },
+  {
+    name: "oom-score-adj",
+    type: "string",
+    arg: "N",
+    help: "The OOM killer's score adjustment (-1000..1000)",
+  },
+  {
+    name: "cgroup-parent",
+    type: "string",
+    arg: "PATH",
+    help: "Parent cgroup (default: ctr/ below ctr's own cgroup)",
   },
   {
     name: "pidfile",
@@ -214,10 +272,18 @@ export interface RunImage {
   readonly config: ImageConfig;
 }
 
-/** The image a `ctr run` command line names (undefined with --rootfs). */
-export function runImageRef(argv: readonly string[]): string | undefined {
+/** The image a `ctr run` command line names (undefined with --rootfs), and its --pull policy. */
+export function runImageRef(
+  argv: readonly string[],
+): { ref?: string; pull: "missing" | "always" | "never" } {
   const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
-  return opts.rootfs ? undefined : positionals[0];
+  const pull = (opts.pull as string | undefined) ?? "missing";
+  if (pull !== "missing" && pull !== "always" && pull !== "never") {
+    throw new UsageError(
+      `invalid --pull ${JSON.stringify(pull)}: expected missing, always or never`,
+    );
+  }
+  return { ref: opts.rootfs ? undefined : positionals[0], pull };
 }
 
 /**
@@ -379,6 +445,26 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
     rlimits.set(r.type, r);
   }
 
+  let limits: Limits;
+  try {
+    limits = limitsFromFlags({
+      memory: str("memory"),
+      "memory-swap": str("memory-swap"),
+      "memory-reservation": str("memory-reservation"),
+      cpus: str("cpus"),
+      "cpu-shares": str("cpu-shares"),
+      "cpu-weight": str("cpu-weight"),
+      "cpuset-cpus": str("cpuset-cpus"),
+      "cpuset-mems": str("cpuset-mems"),
+      "pids-limit": str("pids-limit"),
+      "device-read-bps": list("device-read-bps"),
+      "device-write-bps": list("device-write-bps"),
+      "oom-score-adj": str("oom-score-adj"),
+    }, { privileged: opts.privileged === true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+
   const namespaces: Record<NsType, NsMode> = {
     user: userns ? { kind: "new" } : { kind: "host" },
     mnt: { kind: "new" },
@@ -393,6 +479,9 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
   }
   const config: ContainerConfig = {
     id,
+    name: name ?? randomName(),
+    image: rootfs ? layers[0] : positionals[0],
+    cgroup: { parent: str("cgroup-parent"), limits },
     layers,
     dir: `${host.root}/containers/${id}`,
     readOnly: opts["read-only"] === true,

@@ -25,26 +25,49 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     return 0;
   }
   trace("run: modules loaded");
-  const ref = runImageRef(argv);
+  const { ref, pull } = runImageRef(argv);
   let image: ResolvedImage | undefined;
   if (ref !== undefined) {
     const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
-    try {
-      image = await resolveImage(openStore(g.root), ref, { lease: true });
-    } catch (e) {
-      if (e instanceof NoSuchImageError) {
-        throw new RunError(
-          `Unable to find image '${ref}' locally (load it with 'ctr load -i FILE')`,
-          125,
-        );
+    const store = openStore(g.root);
+    if (pull === "always") {
+      image = await resolveImage(store, await pullImage(ref, g, false), { lease: true });
+    } else {
+      try {
+        image = await resolveImage(store, ref, { lease: true });
+      } catch (e) {
+        if (!(e instanceof NoSuchImageError)) throw e;
+        if (pull === "never") {
+          throw new RunError(`Unable to find image '${ref}' locally (--pull never)`, 125);
+        }
+        image = await resolveImage(store, await pullImage(ref, g, true), { lease: true });
       }
-      throw e;
     }
   }
   try {
     return await run(argv, g, image);
   } finally {
     image?.release();
+  }
+}
+
+/** As docker: says the image is missing, pulls it (progress on stderr); returns what to resolve. */
+async function pullImage(ref: string, g: Globals, missing: boolean): Promise<string> {
+  const { familiarString, normalizeReference } = await import("../image/reference.ts");
+  let shown: string;
+  try {
+    shown = familiarString(normalizeReference(ref));
+  } catch {
+    // Not a name (an image ID): nothing to pull.
+    throw new RunError(`Unable to find image '${ref}' locally`, 125);
+  }
+  if (missing) console.error(`Unable to find image '${shown}' locally`);
+  const { pull } = await import("./registry.ts");
+  try {
+    const r = await pull(g, ref);
+    return r.name ?? r.manifest;
+  } catch (e) {
+    throw new RunError((e as Error).message, 125);
   }
 }
 
@@ -58,6 +81,7 @@ async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): 
   if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
   return await runContainer(req.config, {
     remove: req.remove,
+    stateDir: g.stateDir,
     hooks: {
       started(pid) {
         if (req.pidfile) Deno.writeTextFileSync(req.pidfile, `${pid}\n`);

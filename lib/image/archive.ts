@@ -11,6 +11,7 @@
 import tar from "tar-stream";
 import { type ArchiveSource, openArchive } from "./_archive_source.ts";
 import { detectCompression } from "./compression.ts";
+import { hostPlatform } from "./platform.ts";
 import { type Digest, hexOf } from "./digest.ts";
 import { findImage, readManifest, registerImage } from "./images.ts";
 import {
@@ -59,12 +60,6 @@ export interface LoadOptions {
 
 const ANN_CONTAINERD_NAME = "io.containerd.image.name";
 const ANN_REF_NAME = "org.opencontainers.image.ref.name";
-
-/** The docker/OCI names of this host's platform. */
-export function hostPlatform(): { os: string; architecture: string } {
-  const arch = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
-  return { os: "linux", architecture: arch };
-}
 
 function fullName(ref: string): string {
   return formatReference(normalizeReference(ref));

@@ -16,6 +16,7 @@
 
 import { Store } from "./store.ts";
 import type { ImageSummary } from "./images.ts";
+import { humanSize } from "./progress.ts";
 
 export { Store } from "./store.ts";
 export type { Expected, GcResult, ImageRecord, StoreIndex } from "./store.ts";
@@ -31,7 +32,7 @@ export {
   tagImage,
 } from "./images.ts";
 export type { ImageSummary, PruneResult, RemoveResult, ResolvedImage } from "./images.ts";
-export { hostPlatform, loadArchive, saveArchive } from "./archive.ts";
+export { loadArchive, saveArchive } from "./archive.ts";
 export type { LoadedImage, LoadOptions, LoadResult } from "./archive.ts";
 export { imageDefaults, imageProcess, mergeEnv, NoCommandError } from "./config.ts";
 export type { CommandLineProcess, ImageDefaults, ImageProcess } from "./config.ts";
@@ -48,18 +49,21 @@ export { extractLayer, LayerError } from "./layer.ts";
 export type { LayerInfo } from "./layer.ts";
 export type { ImageConfig, Manifest } from "./schema.ts";
 export type { Digest } from "./digest.ts";
+export { humanSize, NO_PROGRESS, progressTo } from "./progress.ts";
+export type { Progress } from "./progress.ts";
+export { formatPlatform, hostPlatform, parsePlatform, selectManifest } from "./platform.ts";
+export type { Platform } from "./platform.ts";
+export { pullImage } from "./pull.ts";
+export type { PullOptions, PullResult } from "./pull.ts";
+export { pushImage } from "./push.ts";
+export type { PushOptions, PushResult } from "./push.ts";
+export { RegistryClient, RegistryError } from "./registry.ts";
+export type { ClientOptions, Credentials } from "./registry.ts";
+export { credentialsFor, removeCredentials, saveCredentials } from "./registry_config.ts";
 
 /** Opens (creating when needed) the image store under ctr's --root. */
 export function openStore(root: string): Store {
   return Store.open(root);
-}
-
-/** A size as docker prints it: 4.26MB (powers of 1000, three significant digits). */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = bytes, i = 0;
-  while (v >= 1000 && i < units.length - 1) v /= 1000, i++;
-  return `${i === 0 ? v : v.toPrecision(3).replace(/\.?0+$/, "")}${units[i]}`;
 }
 
 /** How long ago, as docker prints it: "3 days ago" (go-units' HumanDuration). */

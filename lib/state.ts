@@ -1,0 +1,151 @@
+/**
+ * Runtime state of containers, one JSON file per container under the state
+ * directory (default /run/ctr): what other ctr commands need to find a running
+ * container (its pid and the pid's start time, so a reused pid is never taken
+ * for it; its cgroup; its name). Files are written whole (temp name, rename).
+ * @module
+ */
+
+import { FileLock } from "./image/lock.ts";
+
+/** The state of one container. */
+export interface ContainerState {
+  readonly id: string;
+  readonly name: string;
+  /** PID 1 of the container, in ctr's pid namespace. */
+  readonly pid: number;
+  /** Its start time in clock ticks since boot (/proc/PID/stat field 22). */
+  readonly startTime: number;
+  readonly status: "created" | "running" | "paused" | "exited";
+  readonly created: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  /** The container's directory (upper, work, merged). */
+  readonly dir: string;
+  /** Cgroup directories, one per hierarchy (absolute paths). */
+  readonly cgroups: readonly string[];
+  /** The same by hierarchy name (`memory`, `cpu,cpuacct`, `unified`), to reopen the cgroup. */
+  readonly cgroupPaths: Readonly<Record<string, string>>;
+  readonly exitCode?: number;
+  readonly oomKilled?: boolean;
+}
+
+/** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the container's PID 1 is still the process recorded. */
+export function isAlive(s: Pick<ContainerState, "pid" | "startTime">): boolean {
+  return s.pid > 0 && processStartTime(s.pid) === s.startTime;
+}
+
+/** The state directory and its files. */
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  #file(id: string): string {
+    return `${this.dir}/${id}.json`;
+  }
+
+  /** Runs `fn` holding the state directory's lock (names stay unique). */
+  async locked<T>(fn: () => T | Promise<T>): Promise<T> {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const lock = await FileLock.acquire(`${this.dir}/.lock`, "exclusive");
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Writes a container's state atomically. */
+  write(s: ContainerState): void {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.#file(s.id)}.tmp`;
+    Deno.writeTextFileSync(tmp, JSON.stringify(s, null, 2) + "\n", { mode: 0o600 });
+    Deno.renameSync(tmp, this.#file(s.id));
+  }
+
+  /** Every recorded container. */
+  list(): ContainerState[] {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(this.dir)];
+    } catch {
+      return [];
+    }
+    const out: ContainerState[] = [];
+    for (const e of entries) {
+      if (!e.isFile || !e.name.endsWith(".json")) continue;
+      try {
+        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`)));
+      } catch { /* being replaced right now */ }
+    }
+    return out;
+  }
+
+  /** Finds a container by name, full id or unique id prefix (at least 3 characters). */
+  find(ref: string): ContainerState {
+    const all = this.list();
+    const byName = all.find((s) => s.name === ref);
+    if (byName) return byName;
+    const byId = ref.length >= 3 ? all.filter((s) => s.id.startsWith(ref)) : [];
+    if (byId.length === 1) return byId[0];
+    if (byId.length > 1) {
+      throw new Error(`${ref} matches ${byId.length} containers: give more of the id`);
+    }
+    throw new Error(`No such container: ${ref}`);
+  }
+
+  /** Removes a container's state file. */
+  remove(id: string): void {
+    try {
+      Deno.removeSync(this.#file(id));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}
+
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fond",
+  "keen",
+  "lucid",
+  "merry",
+  "nimble",
+  "quiet",
+  "sharp",
+  "tender",
+  "witty",
+];
+const NAMES = [
+  "curie",
+  "dijkstra",
+  "hopper",
+  "knuth",
+  "lamport",
+  "lovelace",
+  "ritchie",
+  "shannon",
+  "thompson",
+  "torvalds",
+  "turing",
+  "wirth",
+];
+
+/** A docker-like random name, e.g. "keen_hopper". */
+export function randomName(): string {
+  const b = crypto.getRandomValues(new Uint8Array(2));
+  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}_${NAMES[b[1] % NAMES.length]}`;
+}
