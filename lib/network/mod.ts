@@ -27,6 +27,7 @@ export {
   type DetachOptions,
   ensureBridge,
   macFor,
+  reclaimStale,
   vethName,
 } from "./bridge.ts";
 export {

@@ -1,0 +1,415 @@
+/**
+ * Attaching a container to a bridge network, from outside, while its first
+ * process waits (the container's pid is known, its network namespace is
+ * /proc/PID/ns/net):
+ *
+ * 1. a lease: the container's address (ipam.ts), stale leases reclaimed;
+ * 2. the bridge, made when missing, with the gateway address, up;
+ * 3. a veth pair: `veth<8 hex of the id>` on the host, a port of the bridge,
+ *    up; its peer born inside the container's namespace as `eth0` (no
+ *    temporary name on the host), with a MAC derived from the address
+ *    (02:42:a:b:c:d, as docker: the same address always has the same MAC,
+ *    so no neighbour cache is ever stale), the address, up, `lo` up, the
+ *    default route through the gateway;
+ * 4. the published ports' proxies (proxy.ts) and packet filter rules (nat.ts);
+ * 5. hosts, resolv.conf and hostname in the container's directory (resolv.ts),
+ *    and on a user-defined network the hosts files of its peers.
+ *
+ * `teardown()` undoes all of it but the bridge, which lives as long as its
+ * network. Everything is undone as well when a step fails.
+ * @module
+ */
+
+import dgram from "node:dgram";
+import { type Lease, type Network, parseSubnet } from "./ipam.ts";
+import { NetlinkError, Rtnl } from "./link.ts";
+import { Nat } from "./nat.ts";
+import type { NetworkStore } from "./networks.ts";
+import type { PortMapping } from "./ports.ts";
+import { type PortProxy, startProxies, stopProxies } from "./proxy.ts";
+import {
+  type HostEntry,
+  hostsContent,
+  networkFilePaths,
+  type NetworkFiles,
+  type ResolvOptions,
+  writeInPlace,
+  writeNetworkFiles,
+} from "./resolv.ts";
+
+const EEXIST = 17;
+const ENODEV = 19;
+
+/** What attachContainer takes. */
+export interface AttachOptions extends ResolvOptions {
+  readonly store: NetworkStore;
+  /** The packet filter rules; default `new Nat({ stateDir: store.stateDir })`. */
+  readonly nat?: Nat;
+  /** The network's name; default "bridge". */
+  readonly network?: string;
+  /** 64 hex digits (at least 8). */
+  readonly containerId: string;
+  /** The container's first process; its network namespace is the container's. */
+  readonly pid: number;
+  /** A fixed address (`--ip`). */
+  readonly ip?: string;
+  /** The container's name, hostname and aliases (hosts files). */
+  readonly name?: string;
+  readonly hostname?: string;
+  readonly aliases?: readonly string[];
+  /** `--add-host` entries. */
+  readonly extraHosts?: readonly HostEntry[];
+  /** Published ports (`-p`). */
+  readonly ports?: readonly PortMapping[];
+  /** Masquerade outbound traffic; default true. */
+  readonly masquerade?: boolean;
+  /** Run a userspace proxy per published port in this process; default true. */
+  readonly proxy?: boolean;
+  /** Where to write hosts, resolv.conf and hostname (the container's directory). */
+  readonly filesDir?: string;
+  /** MTU of the veth pair. */
+  readonly mtu?: number;
+}
+
+/** A container on a network. */
+export interface Attachment {
+  readonly network: Network;
+  readonly containerId: string;
+  readonly ip: string;
+  readonly prefixLen: number;
+  readonly gateway: string;
+  readonly mac: string;
+  /** The host end of the veth pair. */
+  readonly vethHost: string;
+  /** The published ports, host ports chosen. */
+  readonly ports: readonly PortMapping[];
+  readonly proxies: readonly PortProxy[];
+  /** What could not be done (no nft or iptables). */
+  readonly warnings: readonly string[];
+  /** The files written, when filesDir was given. */
+  readonly files?: NetworkFiles;
+  /** Removes the veth pair, the rules, the proxies and the lease (not the bridge). Idempotent. */
+  teardown(): Promise<void>;
+}
+
+/** The host end of a container's veth pair. */
+export function vethName(containerId: string): string {
+  return `veth${containerId.slice(0, 8)}`;
+}
+
+/** The MAC of an IPv4 address, as docker derives it: 02:42 and the address's four bytes. */
+export function macFor(ip: string): string {
+  const bytes = ip.split(".").map(Number);
+  return ["02", "42", ...bytes.map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+function checkId(id: string): void {
+  if (!/^[0-9a-f]{8,64}$/.test(id)) {
+    throw new Error(`Invalid container id ${JSON.stringify(id)}: 8 to 64 lowercase hex digits`);
+  }
+}
+
+/** Refuses a process in ctr's own network namespace (`--net=host`): its eth0 and routes are the host's. */
+function checkOwnNetns(pid: number): void {
+  let theirs: string;
+  try {
+    theirs = Deno.readLinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return; // a gone process is reported by the lease, with the container's id
+  }
+  if (theirs === Deno.readLinkSync("/proc/thread-self/ns/net")) {
+    throw new Error(
+      `Cannot attach process ${pid} to a network: it is in ctr's own network namespace`,
+    );
+  }
+}
+
+function ignoring<T>(errno: number, fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === errno) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Makes sure a network's bridge exists with its gateway address and is up.
+ * A missing bridge is created only when the subnet overlaps no host route.
+ */
+export function ensureBridge(store: NetworkStore, network: Network): void {
+  const prefixLen = parseSubnet(network.subnet).prefixLen;
+  const cidr = `${network.gateway}/${prefixLen}`;
+  using net = Rtnl.open();
+  let link = net.findLink(network.bridge);
+  if (link && link.kind !== "bridge") {
+    throw new Error(
+      `Cannot use bridge ${network.bridge} of network ${network.name}: it is a ${
+        link.kind ?? "device"
+      }`,
+    );
+  }
+  if (!link) {
+    store.checkHostRoutes(network.name, network.subnet, network.bridge);
+    // Another ctr may make it at the same moment: EEXIST is success.
+    ignoring(EEXIST, () => net.createBridge(network.bridge));
+    link = net.getLink(network.bridge);
+    // A bridge takes the lowest MAC of its ports unless it has its own: give it one, fixed.
+    net.setMac(network.bridge, macFor(network.gateway));
+  }
+  if (!net.listAddresses(network.bridge).some((a) => a.cidr === cidr)) {
+    ignoring(EEXIST, () => net.addAddress(network.bridge, cidr));
+  }
+  if (!link.up) net.setUp(network.bridge);
+}
+
+/** A free port on the host (for `-p CTRPORT` without a proxy to choose one). */
+async function freePort(p: PortMapping): Promise<number> {
+  const hostname = p.hostIp ?? "0.0.0.0";
+  if (p.protocol === "tcp") {
+    const l = Deno.listen({ hostname, port: 0 });
+    const port = l.addr.port;
+    l.close();
+    return port;
+  }
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", reject);
+    s.bind({ address: hostname, port: 0 }, () => resolve());
+  });
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Names a peer has in the hosts files of its network. */
+function peerEntry(l: Lease): HostEntry {
+  return {
+    ip: l.ip,
+    names: [l.name, l.hostname, ...(l.aliases ?? [])].filter((n): n is string => !!n),
+  };
+}
+
+/**
+ * Rewrites the hosts file of every live container of a user-defined network
+ * that recorded one (in place: the container's bind mount sees it).
+ */
+export function refreshPeerHosts(network: Network, leases: readonly Lease[]): void {
+  if (network.builtin) return;
+  for (const l of leases) {
+    if (!l.hostsFile) continue;
+    try {
+      Deno.statSync(l.hostsFile);
+    } catch {
+      continue; // its directory is gone
+    }
+    writeInPlace(
+      l.hostsFile,
+      hostsContent({
+        ip: l.ip,
+        hostname: l.hostname,
+        name: l.name,
+        aliases: l.aliases,
+        extra: l.extraHosts,
+        peers: leases.filter((p) => p !== l).map(peerEntry),
+      }),
+    );
+  }
+}
+
+/** Connects a container (by its first process's pid) to a network; see the module doc. */
+export async function attachContainer(o: AttachOptions): Promise<Attachment> {
+  checkId(o.containerId);
+  checkOwnNetns(o.pid);
+  const store = o.store;
+  const nat = o.nat ?? new Nat({ stateDir: store.stateDir });
+  const network = store.get(o.network ?? "bridge");
+  const leases = store.leases(network);
+  const files = o.filesDir === undefined ? undefined : networkFilePaths(o.filesDir);
+  const { lease, reclaimed } = await leases.allocate({
+    containerId: o.containerId,
+    pid: o.pid,
+    ip: o.ip,
+    name: o.name,
+    hostname: o.hostname,
+    aliases: o.aliases,
+    hostsFile: files?.hosts,
+    extraHosts: o.extraHosts,
+  });
+  const undo: (() => Promise<unknown> | unknown)[] = [() => leases.release(o.containerId)];
+  const rollback = async () => {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch { /* the first error is the one to report */ }
+    }
+  };
+  try {
+    // The veths of reclaimed leases went with their namespaces; their rules did not.
+    for (const old of reclaimed) await nat.remove(old.containerId);
+    ensureBridge(store, network);
+
+    const ip = lease.ip;
+    const prefixLen = parseSubnet(network.subnet).prefixLen;
+    const mac = macFor(ip);
+    const veth = vethName(o.containerId);
+    {
+      using host = Rtnl.open();
+      host.createVeth(veth, "eth0", { peerNetns: { pid: o.pid }, mtu: o.mtu });
+      undo.push(() => deleteVeth(veth));
+      host.setMaster(veth, network.bridge);
+      host.setUp(veth);
+    }
+    {
+      using inside = Rtnl.open({ netns: { pid: o.pid } });
+      inside.setMac("eth0", mac);
+      inside.addAddress("eth0", `${ip}/${prefixLen}`);
+      inside.setUp("lo");
+      inside.setUp("eth0");
+      inside.addRoute({ dst: "default", gateway: network.gateway });
+    }
+
+    let ports = [...(o.ports ?? [])];
+    let proxies: PortProxy[] = [];
+    if (ports.length > 0 && (o.proxy ?? true)) {
+      proxies = await startProxies(ports, ip);
+      undo.push(() => stopProxies(proxies));
+      ports = proxies.map((p) => p.port);
+    } else {
+      for (let i = 0; i < ports.length; i++) {
+        if (ports[i].hostPort === 0) ports[i] = { ...ports[i], hostPort: await freePort(ports[i]) };
+      }
+    }
+
+    // Every container gets its isolation rule, even with forwarding off now:
+    // whoever switches it on later (ctr for the next container, or the admin)
+    // must not open a path between networks.
+    const masquerade = o.masquerade ?? true;
+    undo.push(() => nat.remove(o.containerId));
+    const warnings = await nat.add({
+      containerId: o.containerId,
+      bridge: network.bridge,
+      ip,
+      masquerade,
+      ports,
+    });
+
+    if (o.filesDir !== undefined) {
+      const peers = network.builtin
+        ? []
+        : leases.list().filter((l) => l.containerId !== o.containerId).map(peerEntry);
+      writeNetworkFiles(o.filesDir, {
+        ...o,
+        ip,
+        hostname: o.hostname ?? o.containerId.slice(0, 12),
+        extra: o.extraHosts,
+        peers,
+      });
+    }
+    await leases.update((list) => refreshPeerHosts(network, list));
+
+    let done: Promise<void> | undefined;
+    return {
+      network,
+      containerId: o.containerId,
+      ip,
+      prefixLen,
+      gateway: network.gateway,
+      mac,
+      vethHost: veth,
+      ports,
+      proxies,
+      warnings,
+      files,
+      teardown() {
+        done ??= (async () => {
+          const errors: unknown[] = [];
+          try {
+            await stopProxies(proxies);
+          } catch (e) {
+            errors.push(e);
+          }
+          try {
+            await detachContainer({
+              store,
+              nat,
+              network: network.name,
+              containerId: o.containerId,
+            });
+          } catch (e) {
+            errors.push(e);
+          }
+          if (errors.length > 0) throw errors[0];
+        })();
+        return done;
+      },
+    };
+  } catch (e) {
+    await rollback();
+    throw e;
+  }
+}
+
+function deleteVeth(name: string): void {
+  using host = Rtnl.open();
+  ignoring(ENODEV, () => host.deleteLink(name));
+}
+
+/** What detachContainer takes. */
+export interface DetachOptions {
+  readonly store: NetworkStore;
+  readonly nat?: Nat;
+  readonly network?: string;
+  readonly containerId: string;
+}
+
+/**
+ * Undoes an attachment from any process (`ctr rm` after a crash): deletes
+ * the host veth (and so its peer) when it is still there, removes the
+ * container's rules and releases its lease, then updates its peers' hosts
+ * files. Every step is tried; the first error is thrown at the end.
+ */
+export async function detachContainer(o: DetachOptions): Promise<void> {
+  checkId(o.containerId);
+  const nat = o.nat ?? new Nat({ stateDir: o.store.stateDir });
+  const network = o.store.get(o.network ?? "bridge");
+  const leases = o.store.leases(network);
+  const errors: unknown[] = [];
+  const attempt = async (fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
+  await attempt(() => deleteVeth(vethName(o.containerId)));
+  await attempt(() => nat.remove(o.containerId));
+  await attempt(async () => {
+    await leases.release(o.containerId);
+    await leases.update((list) => refreshPeerHosts(network, list));
+  });
+  if (errors.length > 0) throw errors[0];
+}
+
+/**
+ * Cleans up after containers that died without a teardown (`ctr run` was
+ * killed): in every network, drops the leases whose owner is gone and
+ * removes their rules (their veths went with their namespaces). The next
+ * attach to a network does this for that network; this does it for all
+ * (for `ctr network prune` or start-up). Returns the reclaimed leases.
+ */
+export async function reclaimStale(o: { store: NetworkStore; nat?: Nat }): Promise<Lease[]> {
+  const nat = o.nat ?? new Nat({ stateDir: o.store.stateDir });
+  const out: Lease[] = [];
+  for (const network of o.store.list()) {
+    const leases = o.store.leases(network);
+    const gone = await leases.reclaim();
+    for (const l of gone) {
+      await nat.remove(l.containerId);
+      deleteVeth(vethName(l.containerId));
+    }
+    if (gone.length > 0) await leases.update((list) => refreshPeerHosts(network, list));
+    out.push(...gone);
+  }
+  return out;
+}

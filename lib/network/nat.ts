@@ -1,0 +1,514 @@
+/**
+ * Packet filter rules of ctr's containers: outbound masquerade, published
+ * ports (DNAT) and the isolation of ctr's bridges from each other. With
+ * nftables (`nft`) they live in one table, `ip ctr`, owned by ctr; with only
+ * iptables, in chains CTR and CTR-POSTROUTING (nat) and CTR-FORWARD (filter).
+ * Every rule carries the comment `ctr:<container id>`, so one container's
+ * rules are removed without touching another's, and the table (or the
+ * chains) go when no rule is left.
+ *
+ * IP forwarding is switched on when a container needs it (masquerade, or a
+ * port published on a non-loopback address) and, when ctr switched it on,
+ * switched off again with the last rule.
+ *
+ *     table ip ctr
+ *       prerouting  (nat, dstnat)  iifname != BR fib daddr type local tcp dport HP dnat to IP:CP
+ *       output      (nat, dstnat)  ip daddr != 127.0.0.0/8 fib daddr type local tcp dport HP dnat to IP:CP
+ *       postrouting (nat, srcnat)  ip saddr IP oifname != BR masquerade
+ *       forward     (filter)       iifname BR oifname "ctr*" oifname != BR ct status ! dnat drop
+ * @module
+ */
+
+import { FileLock } from "../image/lock.ts";
+import { BRIDGE_PREFIX } from "./networks.ts";
+import { isLoopback, type PortMapping } from "./ports.ts";
+
+/** Which tool installs the rules. */
+export type NatBackend = "nft" | "iptables" | "none";
+
+/** What is missing, in the words of the warnings. */
+export const NO_BACKEND = "neither nft nor iptables was found; install nftables";
+/** The warning when ports are published on a host without nft or iptables. */
+export const PORTS_NEED_BACKEND = `published ports need nftables or iptables: ${NO_BACKEND}`;
+/** The warning when outbound NAT is asked for on a host without nft or iptables. */
+export const NAT_NEEDS_BACKEND = `outbound NAT needs nftables or iptables: ${NO_BACKEND}`;
+/** The warning when forwarding is on and nothing keeps networks apart. */
+export const NOT_ISOLATED =
+  `containers on different networks are not isolated: IP forwarding is on and ${NO_BACKEND}`;
+
+const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+
+/** The rules one container needs. */
+export interface ContainerRules {
+  readonly containerId: string;
+  /** The bridge of its network. */
+  readonly bridge: string;
+  /** Its address. */
+  readonly ip: string;
+  /** Masquerade what it sends out of other interfaces than its bridge. */
+  readonly masquerade: boolean;
+  /** Published ports, host ports chosen (not 0). */
+  readonly ports: readonly PortMapping[];
+}
+
+/** The comment that tags a container's rules. */
+export function ruleComment(containerId: string): string {
+  return `ctr:${containerId}`;
+}
+
+/** Whether the rules need IP forwarding. */
+export function needsForwarding(r: Pick<ContainerRules, "masquerade" | "ports">): boolean {
+  return r.masquerade || r.ports.some((p) => !isLoopback(p.hostIp));
+}
+
+/** The published ports that get DNAT rules (not those on a loopback address: the proxy's). */
+function natPorts(r: ContainerRules): PortMapping[] {
+  return r.ports.filter((p) => !isLoopback(p.hostIp));
+}
+
+function checkRules(r: ContainerRules): void {
+  if (!/^[0-9a-f]{1,64}$/.test(r.containerId)) {
+    throw new Error(`Invalid container id: ${r.containerId}`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(r.bridge)) throw new Error(`Invalid bridge name: ${r.bridge}`);
+  const ips = [r.ip, ...r.ports.map((p) => p.hostIp).filter((x) => x !== undefined)];
+  for (const ip of ips) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip!)) throw new Error(`Invalid IPv4 address: ${ip}`);
+  }
+  for (const p of r.ports) {
+    if (p.hostPort < 1 || p.hostPort > 65535) {
+      throw new Error(`Host port not chosen: ${p.hostPort}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// nftables
+
+/** nft commands that create the table and its chains (idempotent: `add`). */
+export function nftTableCommands(table: string): string[] {
+  const t = `ip ${table}`;
+  return [
+    `add table ${t}`,
+    `add chain ${t} prerouting { type nat hook prerouting priority -100; policy accept; }`,
+    `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority 100; policy accept; }`,
+    `add chain ${t} forward { type filter hook forward priority 0; policy accept; }`,
+  ];
+}
+
+/** nft commands that add one container's rules. */
+export function nftRuleCommands(table: string, r: ContainerRules): string[] {
+  checkRules(r);
+  const add = (chain: string, rule: string) =>
+    `add rule ip ${table} ${chain} ${rule} comment "${ruleComment(r.containerId)}"`;
+  const br = `"${r.bridge}"`;
+  const out = [
+    add(
+      "forward",
+      `iifname ${br} oifname "${BRIDGE_PREFIX}*" oifname != ${br} ct status ! dnat drop`,
+    ),
+  ];
+  if (r.masquerade) out.push(add("postrouting", `ip saddr ${r.ip} oifname != ${br} masquerade`));
+  for (const p of natPorts(r)) {
+    const to = `${p.protocol} dport ${p.hostPort} dnat to ${r.ip}:${p.containerPort}`;
+    const dst = p.hostIp === undefined ? "fib daddr type local" : `ip daddr ${p.hostIp}`;
+    out.push(add("prerouting", `iifname != ${br} ${dst} ${to}`));
+    out.push(add("output", `ip daddr != 127.0.0.0/8 ${dst} ${to}`));
+  }
+  return out;
+}
+
+/** One rule as `nft -j -a list table` gives it. */
+export interface NftRule {
+  readonly chain: string;
+  readonly handle: number;
+  readonly comment?: string;
+}
+
+/** The rules in the output of `nft -j -a list table ...`. */
+export function parseNftRules(json: string): NftRule[] {
+  const doc = JSON.parse(json) as { nftables?: Record<string, any>[] };
+  return (doc.nftables ?? []).flatMap((o) =>
+    o.rule ? [{ chain: o.rule.chain, handle: o.rule.handle, comment: o.rule.comment }] : []
+  );
+}
+
+// ---------------------------------------------------------------------------
+// iptables
+
+/** One iptables rule: its table, chain and the arguments after `-A CHAIN`. */
+export interface IptablesRule {
+  readonly table: "nat" | "filter";
+  readonly chain: string;
+  readonly args: readonly string[];
+}
+
+/** The chains of an iptables owner name (CTR, CTR-POSTROUTING, CTR-FORWARD) and their jumps. */
+export function iptablesChains(prefix: string): {
+  table: "nat" | "filter";
+  chain: string;
+  jumps: { from: string; args: string[]; insert: boolean }[];
+}[] {
+  const p = prefix.toUpperCase();
+  return [
+    {
+      table: "nat",
+      chain: p,
+      jumps: [
+        { from: "PREROUTING", args: ["-m", "addrtype", "--dst-type", "LOCAL"], insert: false },
+        {
+          from: "OUTPUT",
+          args: ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"],
+          insert: false,
+        },
+      ],
+    },
+    {
+      table: "nat",
+      chain: `${p}-POSTROUTING`,
+      jumps: [{ from: "POSTROUTING", args: [], insert: false }],
+    },
+    {
+      table: "filter",
+      chain: `${p}-FORWARD`,
+      jumps: [{ from: "FORWARD", args: [], insert: true }],
+    },
+  ];
+}
+
+/** The iptables rules of one container. */
+export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRule[] {
+  checkRules(r);
+  const p = prefix.toUpperCase();
+  const tag = ["-m", "comment", "--comment", ruleComment(r.containerId)];
+  const out: IptablesRule[] = [
+    // Bridged traffic (br_netfilter) enters and leaves by the same bridge: not ours to drop.
+    {
+      table: "filter",
+      chain: `${p}-FORWARD`,
+      args: ["-i", r.bridge, "-o", r.bridge, ...tag, "-j", "RETURN"],
+    },
+    {
+      table: "filter",
+      chain: `${p}-FORWARD`,
+      args: [
+        "-i",
+        r.bridge,
+        "-o",
+        `${BRIDGE_PREFIX}+`,
+        "-m",
+        "conntrack",
+        "!",
+        "--ctstate",
+        "DNAT",
+        ...tag,
+        "-j",
+        "DROP",
+      ],
+    },
+  ];
+  if (r.masquerade) {
+    out.push({
+      table: "nat",
+      chain: `${p}-POSTROUTING`,
+      args: ["-s", `${r.ip}/32`, "!", "-o", r.bridge, ...tag, "-j", "MASQUERADE"],
+    });
+  }
+  for (const port of natPorts(r)) {
+    out.push({
+      table: "nat",
+      chain: p,
+      args: [
+        "!",
+        "-i",
+        r.bridge,
+        ...(port.hostIp === undefined ? [] : ["-d", `${port.hostIp}/32`]),
+        "-p",
+        port.protocol,
+        "-m",
+        port.protocol,
+        "--dport",
+        String(port.hostPort),
+        ...tag,
+        "-j",
+        "DNAT",
+        "--to-destination",
+        `${r.ip}:${port.containerPort}`,
+      ],
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Running the tools
+
+/** The path of an executable in PATH or the sbin directories, or undefined. */
+export function findTool(name: string): string | undefined {
+  const dirs = [
+    ...(Deno.env.get("PATH") ?? "").split(":").filter(Boolean),
+    "/usr/local/sbin",
+    "/usr/sbin",
+    "/sbin",
+  ];
+  for (const d of dirs) {
+    try {
+      const st = Deno.statSync(`${d}/${name}`);
+      if (st.isFile && ((st.mode ?? 0) & 0o111) !== 0) return `${d}/${name}`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/** The backend this host has: nft first, then iptables, else none. */
+export function detectBackend(): NatBackend {
+  return findTool("nft") ? "nft" : findTool("iptables") ? "iptables" : "none";
+}
+
+interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function runTool(cmd: string, args: string[], stdin?: string): Promise<ToolResult> {
+  const path = findTool(cmd);
+  if (!path) throw new Error(`${cmd} was not found`);
+  const child = new Deno.Command(path, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
+}
+
+async function mustRun(what: string, cmd: string, args: string[], stdin?: string): Promise<string> {
+  const r = await runTool(cmd, args, stdin);
+  if (r.code !== 0) {
+    throw new Error(`${what}: ${cmd} ${args.join(" ")} failed (exit ${r.code}): ${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+// ---------------------------------------------------------------------------
+// The rules of ctr's containers
+
+/** How the rules are kept. */
+export interface NatOptions {
+  /** ctr's runtime state directory: the lock and the saved ip_forward live in `<stateDir>/networks`. */
+  readonly stateDir: string;
+  /** The nft table, and the prefix of the iptables chains (upper-cased). Default "ctr". */
+  readonly table?: string;
+  /** Default: detected (nft, else iptables, else none). */
+  readonly backend?: NatBackend;
+}
+
+/** A rule of ctr's, as listed. */
+export interface ListedRule {
+  readonly chain: string;
+  readonly comment?: string;
+}
+
+/** Adds and removes the rules of ctr's containers. */
+export class Nat {
+  readonly backend: NatBackend;
+  readonly table: string;
+  readonly #dir: string;
+
+  constructor(opts: NatOptions) {
+    this.table = opts.table ?? "ctr";
+    if (!/^[a-z][a-z0-9_]{0,15}$/.test(this.table)) {
+      throw new Error(`Invalid table name: ${this.table}`);
+    }
+    this.backend = opts.backend ?? detectBackend();
+    this.#dir = `${opts.stateDir}/networks`;
+  }
+
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    Deno.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    const lock = await FileLock.acquire(`${this.#dir}/nat-${this.table}.lock`, "exclusive");
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Adds a container's rules (switching IP forwarding on when they need it).
+   * Returns warnings: what could not be done for want of nft and iptables.
+   */
+  async add(r: ContainerRules): Promise<string[]> {
+    checkRules(r);
+    if (this.backend === "none") {
+      const warnings: string[] = [];
+      if (natPorts(r).length > 0) warnings.push(PORTS_NEED_BACKEND);
+      if (r.masquerade) warnings.push(NAT_NEEDS_BACKEND);
+      if (readForwarding() === "1") warnings.push(NOT_ISOLATED);
+      return warnings;
+    }
+    await this.#locked(async () => {
+      if (this.backend === "nft") {
+        const script = [...nftTableCommands(this.table), ...nftRuleCommands(this.table, r)];
+        await mustRun(`Cannot add the rules of container ${short(r.containerId)}`, "nft", [
+          "-f",
+          "-",
+        ], script.join("\n") + "\n");
+      } else {
+        await this.#iptablesAdd(r);
+      }
+      if (needsForwarding(r)) this.#enableForwarding();
+    });
+    return [];
+  }
+
+  /** Removes a container's rules (no error when it has none); the table goes with the last rule. */
+  async remove(containerId: string): Promise<void> {
+    if (this.backend === "none") return;
+    await this.#locked(async () => {
+      const left = this.backend === "nft"
+        ? await this.#nftRemove(containerId)
+        : await this.#iptablesRemove(containerId);
+      if (left === 0) this.#restoreForwarding();
+    });
+  }
+
+  /** ctr's rules now (empty when the table or chains are absent). */
+  async list(): Promise<ListedRule[]> {
+    if (this.backend === "none") return [];
+    if (this.backend === "nft") {
+      const r = await runTool("nft", ["-j", "-a", "list", "table", "ip", this.table]);
+      return r.code === 0 ? parseNftRules(r.stdout) : [];
+    }
+    const out: ListedRule[] = [];
+    for (const c of iptablesChains(this.table)) {
+      for (const line of await this.#iptablesList(c.table, c.chain) ?? []) {
+        out.push({ chain: c.chain, comment: /ctr:[0-9a-f]+/.exec(line)?.[0] });
+      }
+    }
+    return out;
+  }
+
+  /** Whether the nft table (or any iptables chain) of ctr exists. */
+  async exists(): Promise<boolean> {
+    if (this.backend === "nft") {
+      return (await runTool("nft", ["list", "table", "ip", this.table])).code === 0;
+    }
+    if (this.backend === "iptables") {
+      for (const c of iptablesChains(this.table)) {
+        if (await this.#iptablesList(c.table, c.chain) !== undefined) return true;
+      }
+    }
+    return false;
+  }
+
+  async #nftRemove(containerId: string): Promise<number> {
+    const listed = await runTool("nft", ["-j", "-a", "list", "table", "ip", this.table]);
+    if (listed.code !== 0) return 0; // no table: nothing of anyone's
+    const rules = parseNftRules(listed.stdout);
+    const mine = rules.filter((x) => x.comment === ruleComment(containerId));
+    const left = rules.length - mine.length;
+    const script = left === 0
+      ? [`delete table ip ${this.table}`]
+      : mine.map((x) => `delete rule ip ${this.table} ${x.chain} handle ${x.handle}`);
+    if (mine.length > 0 || left === 0) {
+      await mustRun(`Cannot remove the rules of container ${short(containerId)}`, "nft", [
+        "-f",
+        "-",
+      ], script.join("\n") + "\n");
+    }
+    return left;
+  }
+
+  /** The rule lines of a chain (`-A CHAIN ...`), or undefined when the chain does not exist. */
+  async #iptablesList(table: string, chain: string): Promise<string[] | undefined> {
+    const r = await runTool("iptables", ["-w", "-t", table, "-S", chain]);
+    if (r.code !== 0) return undefined;
+    return r.stdout.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
+  }
+
+  async #iptablesAdd(r: ContainerRules): Promise<void> {
+    const what = `Cannot add the rules of container ${short(r.containerId)}`;
+    for (const c of iptablesChains(this.table)) {
+      if (await this.#iptablesList(c.table, c.chain) === undefined) {
+        await mustRun(what, "iptables", ["-w", "-t", c.table, "-N", c.chain]);
+      }
+      for (const j of c.jumps) {
+        const spec = [j.from, ...j.args, "-j", c.chain];
+        const check = await runTool("iptables", ["-w", "-t", c.table, "-C", ...spec]);
+        if (check.code !== 0) {
+          await mustRun(what, "iptables", ["-w", "-t", c.table, j.insert ? "-I" : "-A", ...spec]);
+        }
+      }
+    }
+    for (const rule of iptablesRuleArgs(this.table, r)) {
+      await mustRun(what, "iptables", ["-w", "-t", rule.table, "-A", rule.chain, ...rule.args]);
+    }
+  }
+
+  async #iptablesRemove(containerId: string): Promise<number> {
+    const what = `Cannot remove the rules of container ${short(containerId)}`;
+    const tag = ruleComment(containerId);
+    let left = 0;
+    const empty: ReturnType<typeof iptablesChains> = [];
+    for (const c of iptablesChains(this.table)) {
+      const lines = await this.#iptablesList(c.table, c.chain);
+      if (lines === undefined) continue;
+      // Rule numbers are 1-based positions; deleting from the end keeps the others' numbers.
+      const mine = lines.flatMap((l, i) => new RegExp(`${tag}(?![0-9a-f])`).test(l) ? [i + 1] : []);
+      for (const n of mine.reverse()) {
+        await mustRun(what, "iptables", ["-w", "-t", c.table, "-D", c.chain, String(n)]);
+      }
+      left += lines.length - mine.length;
+      if (lines.length === mine.length) empty.push(c);
+    }
+    if (left === 0) {
+      for (const c of empty) {
+        for (const j of c.jumps) {
+          await runTool("iptables", ["-w", "-t", c.table, "-D", j.from, ...j.args, "-j", c.chain]);
+        }
+        await mustRun(what, "iptables", ["-w", "-t", c.table, "-X", c.chain]);
+      }
+    }
+    return left;
+  }
+
+  /** The file that says ctr switched forwarding on (and so switches it off). */
+  get #savedForwarding(): string {
+    return `${this.#dir}/ip_forward-${this.table}.ctr`;
+  }
+
+  #enableForwarding(): void {
+    if (readForwarding() === "1") return;
+    Deno.writeTextFileSync(this.#savedForwarding, "0\n");
+    Deno.writeTextFileSync(IP_FORWARD, "1\n");
+  }
+
+  #restoreForwarding(): void {
+    try {
+      Deno.statSync(this.#savedForwarding);
+    } catch {
+      return; // ctr did not switch it on
+    }
+    Deno.writeTextFileSync(IP_FORWARD, "0\n");
+    Deno.removeSync(this.#savedForwarding);
+  }
+}
+
+/** net.ipv4.ip_forward now ("0" or "1"). */
+export function readForwarding(): string {
+  return Deno.readTextFileSync(IP_FORWARD).trim();
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
+}
