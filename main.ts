@@ -46,6 +46,7 @@ Commands:
   stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
   pause     Freeze every process of a container
   unpause   Thaw a paused container
+  network   Networks: create, ls, inspect, rm, prune
   enter     Run a command in the namespaces of a process (like nsenter)
   ns        List the namespaces of processes; pin or unpin one
   version   Show the version of ctr and the Deno it carries
@@ -103,6 +104,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "pause":
     case "unpause":
       return (await import("./lib/cli/containers.ts")).containersCommand(cmd, rest, globals);
+    case "network":
+      return (await import("./lib/cli/network.ts")).networkCommand(rest, globals);
     case "enter":
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":

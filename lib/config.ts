@@ -6,6 +6,7 @@
  */
 
 import type { Limits } from "./cgroups/limits.ts";
+import type { PortMapping } from "./network/ports.ts";
 
 /** How a namespace is set up. */
 export type NsMode =
@@ -32,6 +33,18 @@ export type UserMount =
     readonly readonly: boolean;
   }
   | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
+
+/** The container's network beyond its own namespace. */
+export interface NetworkSpec {
+  /** The ctr network to join (default "bridge"); undefined: only lo. */
+  readonly name?: string;
+  /** A fixed address (`--ip`). */
+  readonly ip?: string;
+  /** More names on the network (`--network-alias`). */
+  readonly aliases: readonly string[];
+  /** Published ports (`-p`). */
+  readonly ports: readonly PortMapping[];
+}
 
 /** The container's cgroup: where it goes and its limits. */
 export interface CgroupSpec {
@@ -69,6 +82,10 @@ export interface ContainerConfig {
   readonly image: string;
   /** Cgroup placement and limits. */
   readonly cgroup: CgroupSpec;
+  /** Network attachment (with a new network namespace). */
+  readonly network: NetworkSpec;
+  /** ctr's state directory (leases and NAT rules live there too). */
+  readonly stateDir?: string;
   /** Hostname (new uts namespace only). */
   readonly hostname?: string;
   /** User mounts (volumes, tmpfs). */

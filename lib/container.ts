@@ -9,7 +9,7 @@
 import { CLONE, SIGNALS } from "../ffi/constants.ts";
 import { close } from "../ffi/sys.ts";
 import { lastCap } from "./capabilities.ts";
-import type { ContainerConfig, IdMap } from "./config.ts";
+import type { ContainerConfig, IdMap, UserMount } from "./config.ts";
 import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
 import { formatPlan, type Plan, PlanError, type Step, validate } from "./plan.ts";
 import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
@@ -27,6 +27,14 @@ import {
 } from "./cgroups/mod.ts";
 import type { Limits } from "./cgroups/limits.ts";
 import { type ContainerState, isAlive, processStartTime, StateDir } from "./state.ts";
+import {
+  attachContainer,
+  type Attachment,
+  Nat,
+  networkFilePaths,
+  NetworkStore,
+  writeNetworkFiles,
+} from "./network/mod.ts";
 
 /** Signals ctr passes on to the container. */
 const FORWARDED: Deno.Signal[] = [
@@ -250,6 +258,55 @@ export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunErro
   return new RunError(`Cannot start the container: ${e.message}`, 125);
 }
 
+/**
+ * With its own network namespace a container gets ctr's /etc/hosts,
+ * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
+ * which joining a network rewrites in place).
+ */
+function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+  if (cfg.namespaces.net.kind !== "new") return cfg;
+  const files = networkFilePaths(cfg.dir);
+  const binds: UserMount[] = [
+    { type: "bind", source: files.hosts, destination: "/etc/hosts", readonly: false },
+    { type: "bind", source: files.resolvConf, destination: "/etc/resolv.conf", readonly: false },
+    { type: "bind", source: files.hostname, destination: "/etc/hostname", readonly: false },
+  ].filter((b) => !cfg.mounts.some((m) => m.destination === b.destination)) as UserMount[];
+  return { ...cfg, mounts: [...binds, ...cfg.mounts] };
+}
+
+/** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
+async function attach(cfg: ContainerConfig, pid: number): Promise<Attachment> {
+  const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
+  const stateDir = cfg.stateDir ?? "/run/ctr";
+  const store = new NetworkStore({ root, stateDir });
+  const nat = new Nat({ stateDir });
+  let a: Attachment;
+  try {
+    a = await attachContainer({
+      store,
+      nat,
+      network: cfg.network.name,
+      containerId: cfg.id,
+      pid,
+      ip: cfg.network.ip,
+      name: cfg.name,
+      hostname: cfg.hostname,
+      aliases: cfg.network.aliases,
+      ports: cfg.network.ports,
+      masquerade: true,
+      proxy: true,
+      filesDir: cfg.dir,
+    });
+  } catch (e) {
+    throw new RunError(
+      `Cannot connect the container to network ${cfg.network.name}: ${(e as Error).message}`,
+      125,
+    );
+  }
+  for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
+  return a;
+}
+
 /** The host's cgroup layout, or undefined when it has no cgroup filesystem. */
 function hostCgroupLayout(): CgroupLayout | undefined {
   try {
@@ -321,12 +378,11 @@ export async function runContainer(
   cfg: ContainerConfig,
   opts: { remove: boolean; hooks?: RunHooks; stateDir?: string },
 ): Promise<number> {
-  let plan: Plan;
   const layout = hostCgroupLayout();
+  cfg = { ...cfg, stateDir: opts.stateDir ?? cfg.stateDir };
+  // Bad configurations fail before anything is made (the network files come later).
   try {
-    trace("plan: start");
-    plan = containerPlan(cfg, layout);
-    trace("plan: built");
+    containerPlan(cfg, layout);
   } catch (e) {
     throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
   }
@@ -346,6 +402,7 @@ export async function runContainer(
     state.write(stateOf(cfg, 0, 0, "created"));
   });
   let cg: Cgroup | undefined;
+  let attachment: Attachment | undefined;
   let master = -1;
   let pidfd = -1;
   const listeners: [Deno.Signal, () => void][] = [];
@@ -353,6 +410,12 @@ export async function runContainer(
   let started = false;
   try {
     prepareDir(cfg);
+    if (cfg.namespaces.net.kind === "new") {
+      writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
+    }
+    trace("plan: start");
+    const plan = containerPlan(withNetworkFiles(cfg), layout);
+    trace("plan: built");
     cg = makeCgroup(cfg, layout);
     trace("container directory and cgroup ready");
     let spawned;
@@ -366,6 +429,7 @@ export async function runContainer(
           cg?.addProcess(pid);
           const adj = cfg.cgroup.limits.oomScoreAdj;
           if (adj !== undefined) setOomScoreAdj(pid, adj);
+          if (cfg.network.name) return attach(cfg, pid).then((a) => void (attachment = a));
         }
         if (phase === PHASE_PTY) {
           master = openContainerPty(
@@ -427,6 +491,7 @@ export async function runContainer(
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     if (master >= 0) close(master);
     if (pidfd >= 0) close(pidfd);
+    await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.
       await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));

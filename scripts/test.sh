@@ -29,7 +29,8 @@ fail_early() {
 # gcc-aarch64-linux-gnu: the native stub's own test (x86_64, and aarch64
 # under emulation); skopeo: image interoperability.
 PACKAGES=(busybox-static bsdutils util-linux iproute2 runc crun hyperfine jq
-  gcc xxd qemu-user-static gcc-aarch64-linux-gnu skopeo docker-registry openssl apache2-utils)
+  gcc xxd qemu-user-static gcc-aarch64-linux-gnu skopeo docker-registry openssl apache2-utils
+  nftables iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")

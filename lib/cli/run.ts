@@ -21,6 +21,7 @@ import { resolveUser } from "../user.ts";
 import { limitsFromFlags } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
 import { randomName } from "../state.ts";
+import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
 import { imageProcess, NoCommandError } from "../image/config.ts";
 import type { ImageProcess } from "../image/config.ts";
 import type { ImageConfig } from "../image/schema.ts";
@@ -91,11 +92,31 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Mount a tmpfs (default rw,noexec,nosuid,nodev)",
   },
   {
+    name: "publish",
+    short: "p",
+    type: "list",
+    arg: "[IP:]HOST:CTR[/PROTO]",
+    help: "Publish a container port on the host (joins the bridge network)",
+  },
+  {
+    name: "ip",
+    type: "string",
+    arg: "ADDR",
+    help: "A fixed IPv4 address on the container's network",
+  },
+  {
+    name: "network-alias",
+    type: "list",
+    arg: "NAME",
+    help: "Another name of the container on its network",
+  },
+  {
     name: "net",
     aliases: ["network"],
     type: "optional",
     arg: "MODE",
-    help: "Network: own namespace with lo up (default, also none), or host",
+    help:
+      "Network: none (own namespace, lo only: the default), bridge (the flag alone), host, or a network name",
   },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },
@@ -347,15 +368,43 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
   }
 
   const netOpt = opts.net;
+  const publish = list("publish");
+  const wantsNetwork = publish.length > 0 || str("ip") !== undefined ||
+    list("network-alias").length > 0;
   let net: NsMode;
-  if (netOpt === undefined || netOpt === true || netOpt === "none" || netOpt === "private") {
+  let networkName: string | undefined;
+  if (netOpt === "host") {
+    if (wantsNetwork) {
+      throw new UsageError("-p, --ip and --network-alias need a container network, not --net=host");
+    }
+    net = { kind: "host" };
+  } else if (netOpt === "none" || netOpt === "private") {
+    if (wantsNetwork) {
+      throw new UsageError(`-p, --ip and --network-alias need a network, not --net=${netOpt}`);
+    }
     net = { kind: "new" };
-  } else if (netOpt === "host") net = { kind: "host" };
-  else {throw new UsageError(
-      `invalid value for --net: ${
-        JSON.stringify(netOpt)
-      } (expected none or host; bridge networks are not supported yet)`,
-    );}
+  } else {
+    net = { kind: "new" };
+    // Plain `ctr run` stays isolated (lo only); `--net` alone, -p, --ip or an alias join "bridge".
+    if (netOpt === true || netOpt === "bridge" || (netOpt === undefined && wantsNetwork)) {
+      networkName = "bridge";
+    } else if (typeof netOpt === "string") {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(netOpt)) {
+        throw new UsageError(
+          `invalid value for --net: ${
+            JSON.stringify(netOpt)
+          } (expected bridge, none, host or a network name)`,
+        );
+      }
+      networkName = netOpt;
+    }
+  }
+  let ports: PortMapping[];
+  try {
+    ports = parsePortSpecs(publish);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 
   let uidMap = list("uidmap").map((m) => parseIdMap(m, "uidmap"));
   let gidMap = list("gidmap").map((m) => parseIdMap(m, "gidmap"));
@@ -482,6 +531,7 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
     name: name ?? randomName(),
     image: rootfs ? layers[0] : positionals[0],
     cgroup: { parent: str("cgroup-parent"), limits },
+    network: { name: networkName, ip: str("ip"), aliases: list("network-alias"), ports },
     layers,
     dir: `${host.root}/containers/${id}`,
     readOnly: opts["read-only"] === true,

@@ -1,0 +1,230 @@
+/**
+ * Networking through `ctr run` (root): a container on the bridge serves HTTP
+ * to the host at its address and through a published port on 127.0.0.1;
+ * containers on one user-defined network reach each other by name; parallel
+ * starts get distinct addresses; nothing is left after they exit. Traffic
+ * goes only to 127.0.0.1 and to the containers' own addresses.
+ */
+import assert from "node:assert/strict";
+import { ctr, rootTest, startContainer, tempDir, tempStore, testRootfs } from "./_helpers.ts";
+
+const store = tempStore();
+const links = () => [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
+const hadBridge = links().includes("ctr0");
+
+function nftTables(): string {
+  try {
+    return new TextDecoder().decode(
+      new Deno.Command("nft", { args: ["list", "tables"], stdout: "piped" }).outputSync().stdout,
+    );
+  } catch {
+    return "";
+  }
+}
+
+async function containerIp(pid: number): Promise<string> {
+  const r = await ctr([
+    "enter",
+    String(pid),
+    "--ns",
+    "net",
+    "ip",
+    "-o",
+    "-4",
+    "addr",
+    "show",
+    "eth0",
+  ]);
+  const m = r.stdout.match(/inet (\d+\.\d+\.\d+\.\d+)\//);
+  assert.ok(m, r.stdout + r.stderr);
+  return m[1];
+}
+
+async function fetchText(url: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return await r.text();
+    } catch { /* the server is starting */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no answer from ${url}`);
+}
+
+function www(): string {
+  const d = tempDir();
+  Deno.chmodSync(d, 0o755);
+  Deno.writeTextFileSync(`${d}/index.html`, "hello from ctr\n");
+  return d;
+}
+
+async function cleanupBridge() {
+  if (!hadBridge && links().includes("ctr0")) {
+    await new Deno.Command("ip", { args: ["link", "del", "ctr0"] }).output();
+  }
+}
+
+rootTest(
+  "network: the host fetches a container's page at its address and through -p on 127.0.0.1",
+  async () => {
+    const before = links();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const c = await startContainer(store, [
+      "--net",
+      "-p",
+      `${port}:80`,
+      "-v",
+      `${www()}:/www:ro`,
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    try {
+      const ip = await containerIp(c.pid);
+      assert.match(ip, /^10\.123\./);
+      assert.equal(await fetchText(`http://${ip}/`), "hello from ctr\n");
+      assert.equal(await fetchText(`http://127.0.0.1:${port}/`), "hello from ctr\n");
+      const hosts = await ctr(["enter", String(c.pid), "cat", "/etc/hosts"]);
+      assert.match(hosts.stdout, new RegExp(`^${ip.replaceAll(".", "\\.")}\\s`, "m"));
+    } finally {
+      await c.stop();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      links().filter((l) => l !== "ctr0"),
+      before.filter((l) => l !== "ctr0"),
+      "no veth left",
+    );
+    assert.doesNotMatch(nftTables(), /table ip ctr/);
+    await cleanupBridge();
+  },
+);
+
+rootTest(
+  "network: two containers on a user network reach each other by name; another network does not",
+  async () => {
+    const net = `t${Math.floor(Math.random() * 1e6)}`;
+    const other = `${net}x`;
+    assert.equal((await ctr(["--root", store, "network", "create", net])).code, 0);
+    assert.equal((await ctr(["--root", store, "network", "create", other])).code, 0);
+    const web = await startContainer(store, [
+      `--net=${net}`,
+      "--name",
+      `${net}-web`,
+      "-v",
+      `${www()}:/www:ro`,
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const ok = await ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        `--net=${net}`,
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        `echo 'GET / HTTP/1.0' | nc ${net}-web 80 | tail -1`,
+      ]);
+      assert.equal(ok.stdout.trim(), "hello from ctr", ok.stderr);
+      const ip = await containerIp(web.pid);
+      const no = await ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        `--net=${other}`,
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        `echo 'GET / HTTP/1.0' | timeout 2 nc ${ip} 80; echo rc=$?`,
+      ]);
+      assert.doesNotMatch(no.stdout, /hello from ctr/);
+    } finally {
+      await web.stop();
+      await ctr(["--root", store, "network", "rm", net]);
+      await ctr(["--root", store, "network", "rm", other]);
+    }
+    const ls = await ctr(["--root", store, "network", "ls"]);
+    assert.doesNotMatch(ls.stdout, new RegExp(net));
+    await cleanupBridge();
+  },
+);
+
+rootTest(
+  "network: 10 containers started in parallel get 10 distinct addresses, and leave nothing",
+  async () => {
+    const before = links().filter((l) => l !== "ctr0");
+    const runs = await Promise.all(Array.from({ length: 10 }, () =>
+      ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--net",
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; sleep 4",
+      ])));
+    const ips = runs.map((r) => {
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.match(/inet (\S+)\//)![1];
+    });
+    assert.equal(new Set(ips).size, 10, ips.join(" "));
+    assert.deepEqual(
+      links().filter((l) => l !== "ctr0"),
+      before,
+    );
+    const leases = JSON.parse(Deno.readTextFileSync("/run/ctr/networks/bridge.json"));
+    assert.deepEqual(leases.leases, []);
+    assert.doesNotMatch(nftTables(), /table ip ctr/);
+    await cleanupBridge();
+  },
+);
+
+rootTest("network: bad network flags are clear errors", async () => {
+  for (
+    const [args, re] of [
+      [["-p", "99999:80"], /port/i],
+      [["--net=host", "-p", "8080:80"], /need a container network/],
+      [["--net=no-such-net"], /No such network/],
+      [["--net", "--ip", "192.0.2.9"], /192\.0\.2\.9/],
+    ] as [string[], RegExp][]
+  ) {
+    const r = await ctr([
+      "--root",
+      store,
+      "run",
+      "--rm",
+      "--pull",
+      "never",
+      ...args,
+      "--rootfs",
+      testRootfs(),
+      "true",
+    ]);
+    assert.equal(r.code, 125, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  await cleanupBridge();
+});
