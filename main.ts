@@ -43,6 +43,7 @@ Commands:
   rmi       Remove images
   image     Image commands: ls, inspect, rm, prune, load, save, tag, pull, push
   ps        List containers
+  rm        Remove stopped containers (-f: running ones too)
   stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
   pause     Freeze every process of a container
   unpause   Thaw a paused container
@@ -100,6 +101,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "logout":
       return (await import("./lib/cli/registry.ts")).registryCommand(cmd, rest, globals);
     case "ps":
+    case "rm":
     case "stats":
     case "pause":
     case "unpause":

@@ -76,8 +76,10 @@ export interface ContainerConfig {
   /** uid/gid maps when the user namespace is new. */
   readonly uidMap: readonly IdMap[];
   readonly gidMap: readonly IdMap[];
-  /** Name (unique among running containers). */
+  /** Name (unique among recorded containers). */
   readonly name: string;
+  /** The name was made up by ctr: another is picked when it is taken. */
+  readonly nameGenerated?: boolean;
   /** The image it runs (display), or the root filesystem path. */
   readonly image: string;
   /** Cgroup placement and limits. */

@@ -13,7 +13,7 @@ import type { ContainerConfig, IdMap, UserMount } from "./config.ts";
 import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
 import { formatPlan, type Plan, PlanError, type Step, validate } from "./plan.ts";
 import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
-import { removeTree } from "./paths.ts";
+import { lookup, removeTree } from "./paths.ts";
 import { RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
@@ -26,7 +26,7 @@ import {
   setOomScoreAdj,
 } from "./cgroups/mod.ts";
 import type { Limits } from "./cgroups/limits.ts";
-import { type ContainerState, isAlive, processStartTime, StateDir } from "./state.ts";
+import { type ContainerState, isAlive, processStartTime, randomName, StateDir } from "./state.ts";
 import {
   attachContainer,
   type Attachment,
@@ -270,7 +270,11 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
     { type: "bind", source: files.hosts, destination: "/etc/hosts", readonly: false },
     { type: "bind", source: files.resolvConf, destination: "/etc/resolv.conf", readonly: false },
     { type: "bind", source: files.hostname, destination: "/etc/hostname", readonly: false },
-  ].filter((b) => !cfg.mounts.some((m) => m.destination === b.destination)) as UserMount[];
+  ].filter((b) =>
+    !cfg.mounts.some((m) => m.destination === b.destination) &&
+    // A remapped root cannot create a mount point in a directory the host's root owns.
+    (cfg.namespaces.user.kind !== "new" || lookup(cfg.layers, b.destination) !== undefined)
+  ) as UserMount[];
   return { ...cfg, mounts: [...binds, ...cfg.mounts] };
 }
 
@@ -388,7 +392,14 @@ export async function runContainer(
   }
   const state = new StateDir(opts.stateDir ?? "/run/ctr");
   await state.locked(() => {
-    for (const s of state.list()) {
+    const all = state.list();
+    if (cfg.nameGenerated) {
+      const taken = new Set(all.map((s) => s.name));
+      for (let i = 0; taken.has(cfg.name); i++) {
+        cfg = { ...cfg, name: i < 20 ? randomName() : `${randomName()}_${cfg.id.slice(0, 6)}` };
+      }
+    }
+    for (const s of all) {
       if (s.status !== "exited" && !isAlive(s)) state.remove(s.id);
       else if (s.name === cfg.name) {
         throw new RunError(

@@ -10,7 +10,7 @@
 import { AT, flagNames, MNT, MS, S_IF } from "../ffi/constants.ts";
 import type { ContainerConfig, UserMount } from "./config.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
-import { int, NULL, type Step, str } from "./plan.ts";
+import { int, NULL, slot, type Step, str } from "./plan.ts";
 import type { CgroupLayout } from "./cgroups/mod.ts";
 
 /** Facts about the host that shape the mounts. */
@@ -165,15 +165,18 @@ export class RootfsBuilder {
       overlayPath(cfg.dir + "/work")
     }`;
     if (host.userns) opts += ",userxattr";
-    if (opts.length > 4000) throw new Error(`Overlay options too long (${opts.length} bytes)`);
-    this.#mount("overlay", M, "overlay", 0, opts, "mount the root filesystem (overlay)");
-    this.steps[this.steps.length - 1] = {
-      ...this.steps[this.steps.length - 1],
-      hints: {
-        EINVAL:
-          "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
-      },
-    };
+    if (opts.length < 4000) {
+      this.#mount("overlay", M, "overlay", 0, opts, "mount the root filesystem (overlay)");
+      this.steps[this.steps.length - 1] = {
+        ...this.steps[this.steps.length - 1],
+        hints: {
+          EINVAL:
+            "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
+        },
+      };
+    } else {
+      this.#overlayByFsconfig();
+    }
 
     const proc = this.#target("/proc", "dir");
     this.#mount(
@@ -333,6 +336,66 @@ export class RootfsBuilder {
       );
     }
     this.#mount(null, dir, null, MS.BIND | MS.REMOUNT | ro, null, "make /sys/fs/cgroup read-only");
+  }
+
+  /**
+   * mount(2) takes its options in one page, which a long list of layers
+   * outgrows; the new mount API passes them one `lowerdir+` at a time
+   * (Linux 6.8 or later).
+   */
+  #overlayByFsconfig(): void {
+    const { cfg, host } = this;
+    const fs = slot("overlay_fs"), mnt = slot("overlay_mnt");
+    const set = (key: string, value: string): Step => ({
+      call: "fsconfig",
+      args: [{ ref: fs }, int(1, "FSCONFIG_SET_STRING"), str(key), str(value), int(0)],
+      label: `overlay option ${key}=${value}`,
+      hints: { EINVAL: "this kernel has no lowerdir+ (Linux 6.8 or later), or a layer is missing" },
+    });
+    this.steps.push(
+      {
+        call: "fsopen",
+        args: [str("overlay"), int(1, "FSOPEN_CLOEXEC")],
+        label: "open an overlay filesystem context",
+        save: fs,
+      },
+      ...cfg.layers.map((l) => set("lowerdir+", overlayPath(l))),
+      set("upperdir", overlayPath(cfg.dir + "/upper")),
+      set("workdir", overlayPath(cfg.dir + "/work")),
+    );
+    if (host.userns) {
+      this.steps.push({
+        call: "fsconfig",
+        args: [{ ref: fs }, int(0, "FSCONFIG_SET_FLAG"), str("userxattr"), NULL, int(0)],
+        label: "overlay option userxattr",
+      });
+    }
+    this.steps.push(
+      {
+        call: "fsconfig",
+        args: [{ ref: fs }, int(6, "FSCONFIG_CMD_CREATE"), NULL, NULL, int(0)],
+        label: `create the overlay of ${cfg.layers.length} layers`,
+      },
+      {
+        call: "fsmount",
+        args: [{ ref: fs }, int(1, "FSMOUNT_CLOEXEC"), int(0)],
+        label: "make the overlay a mount",
+        save: mnt,
+      },
+      {
+        call: "move_mount",
+        args: [
+          { ref: mnt },
+          str(""),
+          int(AT.FDCWD, "AT_FDCWD"),
+          str(this.merged),
+          int(4, "MOVE_MOUNT_F_EMPTY_PATH"),
+        ],
+        label: "mount the root filesystem (overlay)",
+      },
+      { call: "close", args: [{ ref: mnt }], label: "close the overlay mount fd" },
+      { call: "close", args: [{ ref: fs }], label: "close the overlay context" },
+    );
   }
 
   #dev(): void {

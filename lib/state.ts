@@ -128,6 +128,18 @@ const ADJECTIVES = [
   "sharp",
   "tender",
   "witty",
+  "bold",
+  "busy",
+  "clever",
+  "cool",
+  "dreamy",
+  "gentle",
+  "happy",
+  "jolly",
+  "kind",
+  "proud",
+  "silly",
+  "wise",
 ];
 const NAMES = [
   "curie",
@@ -142,6 +154,18 @@ const NAMES = [
   "torvalds",
   "turing",
   "wirth",
+  "babbage",
+  "cerf",
+  "hamilton",
+  "kay",
+  "liskov",
+  "mccarthy",
+  "noether",
+  "pike",
+  "backus",
+  "allen",
+  "lamarr",
+  "goldberg",
 ];
 
 /** A docker-like random name, e.g. "keen_hopper". */

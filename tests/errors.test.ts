@@ -39,7 +39,7 @@ rootTest("errors: bad flags and values", async () => {
   await expectError(["run", "-Z", "--rootfs", r, "true"], 125, /unknown shorthand flag: 'Z'/);
   await expectError(["run", "--rootfs"], 125, /flag needs an argument: --rootfs/);
   await expectError(["run", "--pid=bogus", "--rootfs", r, "true"], 125, /invalid value for --pid/);
-  await expectError(["run", "--net=bogus", "--rootfs", r, "true"], 125, /invalid value for --net/);
+  await expectError(["run", "--net=bogus", "--rootfs", r, "true"], 125, /No such network: bogus/);
   await expectError(
     ["run", "--hostname", "x".repeat(65), "--rootfs", r, "true"],
     125,

@@ -78,11 +78,16 @@ rootTest("run: writes go to the upper layer and the source stays untouched", asy
   const rootfs = testRootfs();
   const before = Deno.readTextFileSync(`${rootfs}/etc/passwd`);
   const keep = tempStore();
+  const states = tempDir();
   try {
     const r = await ctr([
       "--root",
       keep,
+      "--state-dir",
+      states,
       "run",
+      "--name",
+      "kept",
       "--rootfs",
       rootfs,
       "sh",
@@ -99,6 +104,12 @@ rootTest("run: writes go to the upper layer and the source stays untouched", asy
     // A deleted file is an overlay whiteout: a 0/0 character device.
     const wh = Deno.lstatSync(`${keep}/containers/${id}/upper/bin/ls`);
     assert.ok(wh.isCharDevice && wh.rdev === 0);
+    // Kept until removed: ps -a lists it as exited, rm removes its directory and state.
+    const ps = await ctr(["--state-dir", states, "ps", "-a"]);
+    assert.match(ps.stdout, /Exited \(0\)\s+kept$/m);
+    assert.equal((await ctr(["--state-dir", states, "rm", "kept"])).code, 0);
+    assert.deepEqual([...Deno.readDirSync(`${keep}/containers`)], []);
+    assert.equal((await ctr(["--state-dir", states, "ps", "-aq"])).stdout, "");
   } finally {
     Deno.removeSync(keep, { recursive: true });
   }

@@ -8,6 +8,7 @@ import type { Globals } from "../../main.ts";
 import { openCgroupDriver } from "../cgroups/mod.ts";
 import type { Cgroup, CgroupStats } from "../cgroups/mod.ts";
 import { type ContainerState, isAlive, StateDir } from "../state.ts";
+import { removeTree } from "../paths.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const PS: readonly OptionSpec[] = [
@@ -144,6 +145,38 @@ export async function containersCommand(
         console.log(table(rows));
       }
       return 0;
+    }
+    case "rm": {
+      const { opts, positionals } = parseArgs(argv, [
+        { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
+      ]);
+      if (!positionals.length) throw new UsageError(`"ctr rm" requires at least one container`);
+      let code = 0;
+      for (const ref of positionals) {
+        try {
+          const s = dir.find(ref);
+          if (liveStatus(s) === "running" || liveStatus(s) === "paused") {
+            if (!opts.force) {
+              throw new Error(
+                `You cannot remove a running container ${s.id.slice(0, 12)}: stop it or use -f`,
+              );
+            }
+            // Its own ctr process cleans up once PID 1 is gone; a paused one is thawed to die.
+            if (s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
+              await cgroupOf(s).thaw().catch(() => {});
+            }
+            Deno.kill(s.pid, "SIGKILL");
+            for (let i = 0; i < 100 && isAlive(s); i++) await new Promise((r) => setTimeout(r, 20));
+          }
+          removeTree(s.dir);
+          dir.remove(s.id);
+          console.log(ref);
+        } catch (e) {
+          console.error(`ctr: ${(e as Error).message}`);
+          code = 1;
+        }
+      }
+      return code;
     }
     case "pause":
     case "unpause": {

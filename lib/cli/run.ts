@@ -529,6 +529,7 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
   const config: ContainerConfig = {
     id,
     name: name ?? randomName(),
+    nameGenerated: name === undefined,
     image: rootfs ? layers[0] : positionals[0],
     cgroup: { parent: str("cgroup-parent"), limits },
     network: { name: networkName, ip: str("ip"), aliases: list("network-alias"), ports },
