@@ -318,10 +318,13 @@ export class NetworkStore {
         list.length = 0;
       });
       deleteBridge(network.bridge);
-      try {
-        Deno.removeSync(leases.path);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      // The lease file and its lock file go with the network.
+      for (const f of [leases.path, leases.lockPath]) {
+        try {
+          Deno.removeSync(f);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
       }
       this.#writeRecords(records.filter((n) => n !== network));
     });
