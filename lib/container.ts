@@ -27,14 +27,8 @@ import {
 } from "./cgroups/mod.ts";
 import type { Limits } from "./cgroups/limits.ts";
 import { type ContainerState, isAlive, processStartTime, randomName, StateDir } from "./state.ts";
-import {
-  attachContainer,
-  type Attachment,
-  Nat,
-  networkFilePaths,
-  NetworkStore,
-  writeNetworkFiles,
-} from "./network/mod.ts";
+import { networkFilePaths, writeNetworkFiles } from "./network/resolv.ts";
+import type { Attachment } from "./network/bridge.ts";
 
 /** Signals ctr passes on to the container. */
 const FORWARDED: Deno.Signal[] = [
@@ -282,6 +276,8 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
 async function attach(cfg: ContainerConfig, pid: number): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
+  // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
+  const { attachContainer, Nat, NetworkStore } = await import("./network/mod.ts");
   const store = new NetworkStore({ root, stateDir });
   const nat = new Nat({ stateDir });
   let a: Attachment;
@@ -384,12 +380,6 @@ export async function runContainer(
 ): Promise<number> {
   const layout = hostCgroupLayout();
   cfg = { ...cfg, stateDir: opts.stateDir ?? cfg.stateDir };
-  // Bad configurations fail before anything is made (the network files come later).
-  try {
-    containerPlan(cfg, layout);
-  } catch (e) {
-    throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
-  }
   const state = new StateDir(opts.stateDir ?? "/run/ctr");
   await state.locked(() => {
     const all = state.list();
@@ -425,7 +415,12 @@ export async function runContainer(
       writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
     }
     trace("plan: start");
-    const plan = containerPlan(withNetworkFiles(cfg), layout);
+    let plan: Plan;
+    try {
+      plan = containerPlan(withNetworkFiles(cfg), layout);
+    } catch (e) {
+      throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    }
     trace("plan: built");
     cg = makeCgroup(cfg, layout);
     trace("container directory and cgroup ready");

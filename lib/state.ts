@@ -58,7 +58,9 @@ export class StateDir {
   /** Runs `fn` holding the state directory's lock (names stay unique). */
   async locked<T>(fn: () => T | Promise<T>): Promise<T> {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const lock = await FileLock.acquire(`${this.dir}/.lock`, "exclusive");
+    // Uncontended (the usual case) the lock is taken on this thread, without a worker's round trip.
+    const path = `${this.dir}/.lock`;
+    const lock = FileLock.try(path, "exclusive") ?? await FileLock.acquire(path, "exclusive");
     try {
       return await fn();
     } finally {
