@@ -6,12 +6,12 @@
  * @module
  */
 
-import { CLONE, SIGNALS } from "../ffi/constants.ts";
+import { AT, CLONE, O, SIGNALS } from "../ffi/constants.ts";
 import { close } from "../ffi/sys.ts";
 import { lastCap } from "./capabilities.ts";
 import type { ContainerConfig, IdMap, UserMount } from "./config.ts";
 import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
-import { formatPlan, type Plan, PlanError, type Step, validate } from "./plan.ts";
+import { formatPlan, type Plan, PlanError, slot, type Step, str, validate } from "./plan.ts";
 import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
 import { lookup, removeTree } from "./paths.ts";
 import { RootfsBuilder } from "./rootfs.ts";
@@ -79,7 +79,32 @@ export function containerPlan(cfg: ContainerConfig, cgroups?: CgroupLayout): Pla
     // cgroup (below), so that cgroup is its root.
     if (m.kind === "new" && t !== "cgroup") cloneFlags |= NS_FLAG[t];
     if (m.kind === "path") {
-      throw new RunError(`Joining a ${t} namespace by path is not supported by run yet`, 125);
+      if (t === "user" || t === "mnt" || t === "pid") {
+        throw new RunError(`Joining a ${t} namespace by path is not supported by run`, 125);
+      }
+      // The child opens the file itself (it still sees the host's mounts), joins, closes.
+      const fd = slot(`${t}_ns`);
+      joins.push(
+        {
+          call: "openat",
+          args: [{ int: AT.FDCWD, show: "AT_FDCWD" }, str(m.path), {
+            int: O.RDONLY | O.CLOEXEC,
+            show: "O_RDONLY|O_CLOEXEC",
+          }],
+          label: `open the ${t} namespace ${m.path}`,
+          save: fd,
+          hints: {
+            ENOENT: "the namespace file is gone (the process exited, or nothing is pinned there)",
+          },
+        },
+        {
+          call: "setns",
+          args: [{ ref: fd }, { int: NS_FLAG[t], show: `CLONE_NEW${t.toUpperCase()}` }],
+          label: `join the ${t} namespace ${m.path}`,
+          hints: { EINVAL: `${m.path} is not a ${t} namespace` },
+        },
+        { call: "close", args: [{ ref: fd }], label: `close the ${t} namespace file` },
+      );
     }
   }
   if (cfg.namespaces.mnt.kind !== "new") {

@@ -168,10 +168,10 @@ rootTest(
 );
 
 rootTest(
-  "network: 10 containers started in parallel get 10 distinct addresses, and leave nothing",
+  "network: 20 containers started in parallel get 20 distinct addresses, and leave nothing",
   async () => {
     const before = links().filter((l) => l !== "ctr0");
-    const runs = await Promise.all(Array.from({ length: 10 }, () =>
+    const runs = await Promise.all(Array.from({ length: 20 }, () =>
       ctr([
         "--root",
         store,
@@ -190,7 +190,7 @@ rootTest(
       assert.equal(r.code, 0, r.stderr);
       return r.stdout.match(/inet (\S+)\//)![1];
     });
-    assert.equal(new Set(ips).size, 10, ips.join(" "));
+    assert.equal(new Set(ips).size, 20, ips.join(" "));
     assert.deepEqual(
       links().filter((l) => l !== "ctr0"),
       before,
@@ -228,3 +228,60 @@ rootTest("network: bad network flags are clear errors", async () => {
   }
   await cleanupBridge();
 });
+
+rootTest(
+  "network: --net=container:NAME shares its eth0; --net=ns:PATH joins a pinned namespace",
+  async () => {
+    const name = `src${Math.floor(Math.random() * 1e6)}`;
+    const src = await startContainer(store, ["--net", "--name", name, "sleep", "60"]);
+    const pin = `${tempDir()}/net`;
+    try {
+      const ip = await containerIp(src.pid);
+      const inode = Deno.readLinkSync(`/proc/${src.pid}/ns/net`);
+      const shared = await ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        `--net=container:${name}`,
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; readlink /proc/self/ns/net",
+      ]);
+      assert.equal(shared.code, 0, shared.stderr);
+      assert.match(shared.stdout, new RegExp(`inet ${ip.replaceAll(".", "\\.")}/`));
+      assert.match(shared.stdout, new RegExp(inode.replace(/[[\]]/g, "\\$&")));
+      assert.equal((await ctr(["ns", "pin", String(src.pid), "--ns", "net", pin])).code, 0);
+      const pinned = await ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        `--net=ns:${pin}`,
+        "--rootfs",
+        testRootfs(),
+        "readlink",
+        "/proc/self/ns/net",
+      ]);
+      assert.equal(pinned.stdout.trim(), inode, pinned.stderr);
+      const gone = await ctr([
+        "--root",
+        store,
+        "run",
+        "--rm",
+        "--net=container:no-such-container",
+        "--rootfs",
+        testRootfs(),
+        "true",
+      ]);
+      assert.equal(gone.code, 125);
+      assert.match(gone.stderr, /No such container: no-such-container/);
+    } finally {
+      await ctr(["ns", "unpin", pin]);
+      await src.stop();
+    }
+    await cleanupBridge();
+  },
+);

@@ -20,7 +20,7 @@ import {
 import { resolveUser } from "../user.ts";
 import { limitsFromFlags } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { randomName } from "../state.ts";
+import { isAlive, randomName, StateDir } from "../state.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
 import { imageProcess, NoCommandError } from "../image/config.ts";
 import type { ImageProcess } from "../image/config.ts";
@@ -216,6 +216,8 @@ export interface RunHost {
   readonly hardNofile: bigint;
   readonly subuidBase: number;
   readonly newId: () => string;
+  /** PID 1 of a running container by name or id (for --net=container:NAME); throws when none. */
+  readonly containerPid?: (ref: string) => number;
 }
 
 /** What runConfig produces. */
@@ -373,7 +375,21 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
     list("network-alias").length > 0;
   let net: NsMode;
   let networkName: string | undefined;
-  if (netOpt === "host") {
+  if (typeof netOpt === "string" && (netOpt.startsWith("container:") || netOpt.startsWith("ns:"))) {
+    if (wantsNetwork) {
+      throw new UsageError(`-p, --ip and --network-alias cannot be used with --net=${netOpt}`);
+    }
+    const target = netOpt.slice(netOpt.indexOf(":") + 1);
+    if (!target) throw new UsageError(`invalid value for --net: ${JSON.stringify(netOpt)}`);
+    let path = target;
+    if (netOpt.startsWith("container:")) {
+      if (!host.containerPid) throw new UsageError(`--net=container: is not available here`);
+      path = `/proc/${host.containerPid(target)}/ns/net`;
+    } else if (!target.startsWith("/")) {
+      throw new UsageError(`invalid --net=ns:${target}: the path must be absolute`);
+    }
+    net = { kind: "path", path };
+  } else if (netOpt === "host") {
     if (wantsNetwork) {
       throw new UsageError("-p, --ip and --network-alias need a container network, not --net=host");
     }
@@ -568,7 +584,7 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
 }
 
 /** Host facts for runConfig, read from this machine. */
-export function readRunHost(root: string): RunHost {
+export function readRunHost(root: string, stateDir = "/run/ctr"): RunHost {
   return {
     root,
     env: Deno.env.toObject(),
@@ -576,6 +592,11 @@ export function readRunHost(root: string): RunHost {
     ownCaps: ownCaps(),
     hardNofile: hardNofile(),
     subuidBase: subuidBase(),
+    containerPid: (ref) => {
+      const s = new StateDir(stateDir).find(ref);
+      if (!isAlive(s)) throw new UsageError(`container ${ref} is not running`);
+      return s.pid;
+    },
     newId: () => {
       const b = crypto.getRandomValues(new Uint8Array(32));
       return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");

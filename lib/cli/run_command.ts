@@ -72,7 +72,7 @@ async function pullImage(ref: string, g: Globals, missing: boolean): Promise<str
 }
 
 async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): Promise<number> {
-  const req = runConfig(argv, readRunHost(g.root), image);
+  const req = runConfig(argv, readRunHost(g.root, g.stateDir), image);
   trace("run: config");
   if (req.dryRun) {
     console.log(dryRun(req.config));
