@@ -256,6 +256,8 @@ function stateOf(
     dir: cfg.dir,
     cgroups: cg ? Object.values(cg.paths) : [],
     cgroupPaths: cg ? { ...cg.paths } : {},
+    network: cfg.network.name,
+    root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
   };
 }
 

@@ -26,6 +26,10 @@ export interface ContainerState {
   readonly cgroups: readonly string[];
   /** The same by hierarchy name (`memory`, `cpu,cpuacct`, `unified`), to reopen the cgroup. */
   readonly cgroupPaths: Readonly<Record<string, string>>;
+  /** The ctr network it joined, if any. */
+  readonly network?: string;
+  /** ctr's --root when it started (networks are recorded there). */
+  readonly root?: string;
   readonly exitCode?: number;
   readonly oomKilled?: boolean;
 }

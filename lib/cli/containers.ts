@@ -168,6 +168,26 @@ export async function containersCommand(
             Deno.kill(s.pid, "SIGKILL");
             for (let i = 0; i < 100 && isAlive(s); i++) await new Promise((r) => setTimeout(r, 20));
           }
+          // What a ctr process that died (SIGKILL) could not undo: its cgroup, its network.
+          if (s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
+            const cg = cgroupOf(s);
+            await cg.killAll().catch(() => {});
+            await cg.destroy().catch(() => {});
+            // The shared `ctr` level goes when it is left empty (rmdir fails otherwise).
+            for (const p of Object.values(s.cgroupPaths)) {
+              const parent = p.slice(0, p.lastIndexOf("/"));
+              if (parent.endsWith("/ctr")) {
+                try {
+                  Deno.removeSync(parent);
+                } catch { /* still used by other containers */ }
+              }
+            }
+          }
+          if (s.network) {
+            const { detachContainer, NetworkStore } = await import("../network/mod.ts");
+            const store = new NetworkStore({ root: s.root ?? g.root, stateDir: g.stateDir });
+            await detachContainer({ store, network: s.network, containerId: s.id });
+          }
           removeTree(s.dir);
           dir.remove(s.id);
           console.log(ref);
