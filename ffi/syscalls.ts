@@ -76,6 +76,7 @@ const X86_64 = {
   openat2: 437,
   mount_setattr: 442,
   exit_group: 231,
+  bpf: 321,
 } as const;
 
 const AARCH64: Record<SyscallName, number> = {
@@ -146,6 +147,7 @@ const AARCH64: Record<SyscallName, number> = {
   openat2: 437,
   mount_setattr: 442,
   exit_group: 94,
+  bpf: 280,
 };
 
 /** The CPU architectures ctr has syscall tables and a native stub for. */

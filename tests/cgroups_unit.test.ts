@@ -341,6 +341,11 @@ type Template = (dir: string, parent: string, fs: FixtureFs) => Record<string, s
  */
 class FixtureFs implements CgroupFs {
   readonly writes: string[] = [];
+
+  /** Records the device filter a v2 cgroup would load. */
+  attachDevices(dir: string, rules: readonly unknown[]): void {
+    this.writes.push(`${this.rel(dir)}/(device filter) = ${rules.length} rules`);
+  }
   /** Also refuse subtree_control at the root (a cgroup namespace's root). */
   namespaceRoot = false;
 
@@ -888,7 +893,7 @@ Deno.test("v2 driver: no usable parent: no controllers, and limits say why", asy
   const cg = driver.create("c1");
   assert.equal(cg.path, `${fs.root}/ctr/c1`);
   assert.deepEqual(cg.controllers, []);
-  cg.apply({ devices: DEFAULT_DEVICES }); // nothing to write on v2
+  cg.apply({ devices: DEFAULT_DEVICES }); // v2: a BPF filter, no file
   assert.throws(
     () => cg.apply({ memory: 64 * MiB }),
     (e: Error) =>
@@ -920,6 +925,7 @@ Deno.test("v2 driver: apply() writes every limit to its file, in order", () => {
     "/ctr/c1/pids.max = 100",
     `/ctr/c1/io.max = 8:0 rbps=${MiB}`,
     `/ctr/c1/io.max = 8:0 wbps=${2 * MiB}`,
+    "/ctr/c1/(device filter) = 12 rules",
   ]);
   fs.writes.length = 0;
   cg.apply({ memory: 100 * MiB, pidsLimit: null, cpuWeight: 300 });
@@ -932,14 +938,18 @@ Deno.test("v2 driver: apply() writes every limit to its file, in order", () => {
     `/ctr/c1/memory.max = ${100 * MiB}`,
     "/ctr/c1/memory.swap.max = max",
   ]);
-  assert.throws(
-    () =>
-      cg.apply({
-        devices: { allowAll: false, extra: [{ type: "c", major: 10, minor: 229, access: "rwm" }] },
-      }),
-    /device rules on cgroup v2 are not supported yet/,
+  fs.writes.length = 0;
+  cg.apply({
+    devices: { allowAll: false, extra: [{ type: "c", major: 10, minor: 229, access: "rwm" }] },
+  });
+  assert.deepEqual(
+    fs.writes,
+    ["/ctr/c1/(device filter) = 13 rules"],
+    "docker's 12 and the extra one",
   );
+  fs.writes.length = 0;
   cg.apply({ devices: { allowAll: true } });
+  assert.deepEqual(fs.writes, [], "--privileged loads no filter");
 });
 
 Deno.test("v2 driver: --cgroup-parent levels are made and enabled from the top", async () => {

@@ -29,6 +29,8 @@
 import { errno, errnoText } from "../../ffi/errno.ts";
 import type { Limits } from "./limits.ts";
 import { V1Driver } from "./v1.ts";
+import { attachDeviceFilter } from "./device_bpf.ts";
+import type { DeviceRule } from "./limits.ts";
 import { V2Driver } from "./v2.ts";
 
 export * from "./limits.ts";
@@ -52,6 +54,11 @@ export class CgroupError extends Error {
 
 /** The file operations the drivers use. cgroupfs directories are only ever removed with rmdir. */
 export interface CgroupFs {
+  /**
+   * Loads and attaches a cgroup v2 device filter (BPF) allowing `rules` on
+   * `dir`; absent in test fixtures, which then record the request instead.
+   */
+  attachDevices?(dir: string, rules: readonly DeviceRule[]): void;
   /** A file's text. */
   read(path: string): string;
   /** Writes `value` to an existing file in one write. */
@@ -82,6 +89,7 @@ function fsError(action: string, path: string, e: unknown): CgroupError {
 
 /** The real filesystem. */
 export const realCgroupFs: CgroupFs = {
+  attachDevices: attachDeviceFilter,
   read(path) {
     try {
       return Deno.readTextFileSync(path);

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { CPU_PERIOD, type DeviceRule, type Limits, sharesToWeight } from "./limits.ts";
+import { CPU_PERIOD, DEFAULT_DEVICE_RULES, type Limits, sharesToWeight } from "./limits.ts";
 import {
   type Cgroup,
   type CgroupDriver,
@@ -56,21 +56,6 @@ import {
 export const V2_CONTROLLERS: readonly string[] = ["cpuset", "cpu", "io", "memory", "pids"];
 
 const words = (text: string) => text.trim().split(/\s+/).filter((w) => w !== "");
-
-/**
- * TODO: device rules on cgroup v2 are a BPF_PROG_TYPE_CGROUP_DEVICE program
- * attached to the container's cgroup (bpf(BPF_PROG_LOAD), then
- * BPF_PROG_ATTACH with BPF_CGROUP_DEVICE), as runc and crun generate it from
- * the rule list. Until that exists, docker's default list is not enforced on
- * v2 (nothing is loaded) and anything beyond it is refused here.
- */
-export function attachDeviceProgramTodo(dir: string, rules: readonly DeviceRule[]): never {
-  throw new CgroupError(
-    `device rules on cgroup v2 are not supported yet (${rules.length} asked for ${dir})`,
-    "EOPNOTSUPP",
-    dir,
-  );
-}
 
 /**
  * Enables each of `wanted` that `dir` has but does not pass on yet, one
@@ -357,8 +342,11 @@ class V2Cgroup implements Cgroup {
       w(this.#need("io", "--device-write-bps"), "io.max", `${r.major}:${r.minor} wbps=${r.rate}`);
     }
 
-    if (l.devices && !l.devices.allowAll && l.devices.extra.length > 0) {
-      attachDeviceProgramTodo(this.path, l.devices.extra);
+    if (l.devices && !l.devices.allowAll) {
+      // Docker's list plus --device, as a BPF program: v2 has no devices files.
+      const rules = [...DEFAULT_DEVICE_RULES, ...l.devices.extra];
+      if (this.#fs.attachDevices) this.#fs.attachDevices(this.path, rules);
+      else this.#fs.write(`${this.path}/(device filter)`, `${rules.length} rules`);
     }
   }
 
