@@ -6,7 +6,7 @@
 
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./lib/cli/args.ts";
 import { VERSION } from "./lib/version.ts";
-import { trace } from "./lib/trace.ts";
+import { trace, traceOn } from "./lib/trace.ts";
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   {
@@ -80,6 +80,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   if (!["error", "warn", "info", "debug"].includes(logLevel)) {
     throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}`);
   }
+  if (logLevel === "debug") traceOn();
   const globals: Globals = {
     root: ((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
     stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",

@@ -4,7 +4,12 @@
  * @module
  */
 
-const on = Deno.env.get("CTR_TRACE") === "1";
+let on = Deno.env.get("CTR_TRACE") === "1";
+
+/** Turns tracing on (`--log-level debug`). */
+export function traceOn(): void {
+  on = true;
+}
 
 /** Notes a milestone. */
 export function trace(what: string): void {
