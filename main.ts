@@ -20,7 +20,7 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
     name: "log-level",
     type: "string",
     arg: "LEVEL",
-    help: "error, warn, info or debug (default warn)",
+    help: "error, warn, info or debug (default warn; debug traces a run)",
   },
   { name: "help", type: "bool", help: "Print usage" },
   { name: "version", short: "v", type: "bool", help: "Print the version" },
