@@ -8,6 +8,9 @@ import { census, ctr, rootTest, tempDir, tempStore } from "./_helpers.ts";
 
 const repo = new URL("..", import.meta.url).pathname;
 const store = tempStore();
+/** `ctr run --rm` on this file's store, never pulling: tests send no traffic to registries. */
+const runLocal = (args: string[], opts: { stdin?: string } = {}) =>
+  ctr(["--root", store, "run", "--rm", "--pull", "never", ...args], opts);
 let loaded = false;
 
 async function image(multi = false): Promise<string> {
@@ -56,18 +59,12 @@ rootTest(
   "image: run uses the image's Cmd, Env and layers; the command line overrides",
   async () => {
     await ensureLoaded();
-    const r = await ctr(["--root", store, "run", "--rm", "--pull", "never", "-i", "busybox"], {
+    const r = await runLocal(["-i", "busybox"], {
       stdin: "echo $PATH; hostname | wc -c\n",
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n13\n");
-    const e = await ctr([
-      "--root",
-      store,
-      "run",
-      "--rm",
-      "--pull",
-      "never",
+    const e = await runLocal([
       "--entrypoint",
       "/bin/echo",
       "busybox",
@@ -75,13 +72,7 @@ rootTest(
       "y",
     ]);
     assert.equal(e.stdout, "x y\n");
-    const u = await ctr([
-      "--root",
-      store,
-      "run",
-      "--rm",
-      "--pull",
-      "never",
+    const u = await runLocal([
       "-u",
       "app",
       "-w",
@@ -92,13 +83,7 @@ rootTest(
       "id -u; pwd",
     ]);
     assert.equal(u.stdout, "1000\n/tmp\n");
-    const ns = await ctr([
-      "--root",
-      store,
-      "run",
-      "--rm",
-      "--pull",
-      "never",
+    const ns = await runLocal([
       "--userns",
       "--tmpfs",
       "/scratch",
@@ -117,13 +102,7 @@ rootTest(
   async () => {
     const r = await ctr(["--root", store, "load", "-i", await image(true)]);
     assert.equal(r.code, 0, r.stderr);
-    const out = await ctr([
-      "--root",
-      store,
-      "run",
-      "--rm",
-      "--pull",
-      "never",
+    const out = await runLocal([
       "busybox:multi",
       "sh",
       "-c",
@@ -165,7 +144,7 @@ rootTest("image: 20 runs on an image leave nothing behind", async () => {
   const before = census(store);
   for (let i = 0; i < 20; i++) {
     assert.equal(
-      (await ctr(["--root", store, "run", "--rm", "--pull", "never", "busybox", "true"])).code,
+      (await runLocal(["busybox", "true"])).code,
       0,
     );
   }

@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { ctr, rootTest, startContainer, tempDir, tempStore, testRootfs } from "./_helpers.ts";
 
 const store = tempStore();
+/** `ctr run --rm` on this file's store, never pulling: tests send no traffic to registries. */
+const runLocal = (args: string[], opts: { stdin?: string } = {}) =>
+  ctr(["--root", store, "run", "--rm", "--pull", "never", ...args], opts);
 const links = () => [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
 const hadBridge = links().includes("ctr0");
 
@@ -125,13 +128,7 @@ rootTest(
     ]);
     try {
       await new Promise((r) => setTimeout(r, 300));
-      const ok = await ctr([
-        "--root",
-        store,
-        "run",
-        "--rm",
-        "--pull",
-        "never",
+      const ok = await runLocal([
         `--net=${net}`,
         "--rootfs",
         testRootfs(),
@@ -141,13 +138,7 @@ rootTest(
       ]);
       assert.equal(ok.stdout.trim(), "hello from ctr", ok.stderr);
       const ip = await containerIp(web.pid);
-      const no = await ctr([
-        "--root",
-        store,
-        "run",
-        "--rm",
-        "--pull",
-        "never",
+      const no = await runLocal([
         `--net=${other}`,
         "--rootfs",
         testRootfs(),
@@ -172,13 +163,7 @@ rootTest(
   async () => {
     const before = links().filter((l) => l !== "ctr0");
     const runs = await Promise.all(Array.from({ length: 20 }, () =>
-      ctr([
-        "--root",
-        store,
-        "run",
-        "--rm",
-        "--pull",
-        "never",
+      runLocal([
         "--net",
         "--rootfs",
         testRootfs(),
@@ -211,13 +196,7 @@ rootTest("network: bad network flags are clear errors", async () => {
       [["--net", "--ip", "192.0.2.9"], /192\.0\.2\.9/],
     ] as [string[], RegExp][]
   ) {
-    const r = await ctr([
-      "--root",
-      store,
-      "run",
-      "--rm",
-      "--pull",
-      "never",
+    const r = await runLocal([
       ...args,
       "--rootfs",
       testRootfs(),
