@@ -43,11 +43,22 @@ Commands:
   rmi       Remove images
   image     Image commands: ls, inspect, rm, prune, load, save, tag, pull, push
   ps        List containers
+  start     Start stopped containers again (detached, on their kept changes)
+  stop      Stop containers (SIGTERM, then SIGKILL after -t seconds)
+  restart   Stop and start containers
+  kill      Send a signal to containers (default SIGKILL)
+  wait      Wait for containers to end; print their exit codes
   rm        Remove stopped containers (-f: running ones too)
+  logs      Show the output of a detached container (-f follows it)
+  inspect   Show containers' details as JSON (-f TEMPLATE picks fields)
+  exec      Run a command in a running container
+  top       Show the processes of a container
+  port      Show a container's published ports
   stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
   pause     Freeze every process of a container
   unpause   Thaw a paused container
   network   Networks: create, ls, inspect, rm, prune
+  volume    Named volumes: create, ls, inspect, rm, prune
   enter     Run a command in the namespaces of a process (like nsenter)
   ns        List the namespaces of processes; pin or unpin one
   version   Show the version of ctr and the Deno it carries
@@ -107,6 +118,21 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "pause":
     case "unpause":
       return (await import("./lib/cli/containers.ts")).containersCommand(cmd, rest, globals);
+    case "start":
+    case "stop":
+    case "restart":
+    case "kill":
+    case "wait":
+    case "logs":
+    case "inspect":
+    case "exec":
+    case "top":
+    case "port":
+    case "__start":
+    case "__exited":
+      return (await import("./lib/cli/lifecycle.ts")).lifecycleCommand(cmd, rest, globals);
+    case "volume":
+      return (await import("./lib/cli/volume.ts")).volumeCommand(rest, globals);
     case "network":
       return (await import("./lib/cli/network.ts")).networkCommand(rest, globals);
     case "enter":

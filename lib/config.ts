@@ -113,6 +113,11 @@ export interface ContainerConfig {
     readonly stdin: boolean;
     /** Kill the container when ctr dies. */
     readonly dieWithParent: boolean;
+    /**
+     * Host fds (in ctr's process) to give the container as stdout and stderr
+     * instead of ctr's own: the write ends of a detached container's log pipes.
+     */
+    readonly stdio?: { readonly stdout: number; readonly stderr: number };
   };
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { AT, CLONE, O, SIGNALS } from "../ffi/constants.ts";
-import { close } from "../ffi/sys.ts";
+import { close, pipe } from "../ffi/sys.ts";
 import { lastCap } from "./capabilities.ts";
 import type { ContainerConfig, IdMap, UserMount } from "./config.ts";
 import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
@@ -258,6 +258,7 @@ function stateOf(
     cgroupPaths: cg ? { ...cg.paths } : {},
     network: cfg.network.name,
     root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
+    config: cfg,
   };
 }
 
@@ -300,7 +301,7 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-async function attach(cfg: ContainerConfig, pid: number): Promise<Attachment> {
+async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
   // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
@@ -321,7 +322,7 @@ async function attach(cfg: ContainerConfig, pid: number): Promise<Attachment> {
       aliases: cfg.network.aliases,
       ports: cfg.network.ports,
       masquerade: true,
-      proxy: true,
+      proxy,
       filesDir: cfg.dir,
     });
   } catch (e) {
@@ -397,54 +398,110 @@ function prepareDir(cfg: ContainerConfig): void {
   }
 }
 
-/**
- * Runs a container in the foreground and returns its exit code (128+N when
- * killed by signal N). With `remove`, its directory is deleted afterwards.
- */
-export async function runContainer(
-  cfg: ContainerConfig,
-  opts: { remove: boolean; hooks?: RunHooks; stateDir?: string },
-): Promise<number> {
-  const layout = hostCgroupLayout();
-  cfg = { ...cfg, stateDir: opts.stateDir ?? cfg.stateDir };
-  const state = new StateDir(opts.stateDir ?? "/run/ctr");
+/** How startContainer() sets a container up. */
+export interface StartOptions {
+  /** ctr's state directory (default /run/ctr). */
+  readonly stateDir?: string;
+  /** The container exists already (`ctr start`, a restart): keep its directory and name. */
+  readonly existing?: boolean;
+  /**
+   * Detached: the container outlives this process (no death signal, no port
+   * proxies here), and its stdout and stderr go to pipes for the watcher.
+   */
+  readonly detached?: boolean;
+  /** More to record in its state (restart policy, log path, --rm). */
+  readonly record?: Partial<ContainerState>;
+}
+
+/** A container whose command runs: what its waiter needs. */
+export interface Started {
+  readonly cfg: ContainerConfig;
+  readonly state: StateDir;
+  readonly pid: number;
+  /** A pidfd of the container's PID 1 (this process is its parent). */
+  readonly pidfd: number;
+  readonly cg?: Cgroup;
+  readonly attachment?: Attachment;
+  /** The pty master (-t), else -1. */
+  readonly master: number;
+  /** Detached without a pty: the read ends of its stdout and stderr pipes. */
+  readonly stdout: number;
+  readonly stderr: number;
+  /** What is recorded in the state directory now. */
+  readonly record: ContainerState;
+}
+
+/** Reserves the container's name and id in the state directory (status created). */
+async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
+  let out = cfg;
   await state.locked(() => {
     const all = state.list();
-    if (cfg.nameGenerated) {
+    if (o.existing) {
+      const s = state.get(cfg.id);
+      if (!s) throw new RunError(`No such container: ${cfg.id}`, 125);
+      if (s.status === "running" || s.status === "paused") {
+        if (isAlive(s)) throw new RunError(`Container ${cfg.name} is already running`, 125);
+      }
+      state.write({ ...s, ...o.record, status: "created", startTime: 0, error: undefined });
+      return;
+    }
+    if (out.nameGenerated) {
       const taken = new Set(all.map((s) => s.name));
-      for (let i = 0; taken.has(cfg.name); i++) {
-        cfg = { ...cfg, name: i < 20 ? randomName() : `${randomName()}_${cfg.id.slice(0, 6)}` };
+      for (let i = 0; taken.has(out.name); i++) {
+        out = { ...out, name: i < 20 ? randomName() : `${randomName()}_${out.id.slice(0, 6)}` };
       }
     }
     for (const s of all) {
-      if (s.status !== "exited" && !isAlive(s)) state.remove(s.id);
-      else if (s.name === cfg.name) {
-        throw new RunError(
-          `Conflict: the container name "${cfg.name}" is already in use by container ${
-            s.id.slice(0, 12)
-          }`,
-          125,
-        );
-      }
+      if (s.name !== out.name) continue;
+      throw new RunError(
+        `Conflict: the container name "${out.name}" is already in use by container ${
+          s.id.slice(0, 12)
+        }. You have to remove (or rename) that container to be able to reuse that name.`,
+        125,
+      );
     }
-    state.write(stateOf(cfg, 0, 0, "created"));
+    state.write({ ...stateOf(out, 0, 0, "created"), ...o.record });
   });
+  return out;
+}
+
+/**
+ * Sets a container up and starts its command: state, directory, plan,
+ * cgroup, spawn, network. On failure everything made so far is undone (a new
+ * container leaves nothing; an existing one keeps its directory, marked
+ * exited with the error).
+ */
+export async function startContainer(cfg: ContainerConfig, o: StartOptions): Promise<Started> {
+  const layout = hostCgroupLayout();
+  cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
+  const state = new StateDir(o.stateDir ?? "/run/ctr");
+  cfg = await reserve(cfg, state, o);
   let cg: Cgroup | undefined;
   let attachment: Attachment | undefined;
   let master = -1;
-  let pidfd = -1;
-  const listeners: [Deno.Signal, () => void][] = [];
-  let relay: ReturnType<typeof relayPty> | undefined;
-  let started = false;
+  let pipes: number[] = [];
   try {
-    prepareDir(cfg);
+    if (!o.existing) prepareDir(cfg);
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
+    }
+    let runCfg = cfg;
+    if (o.detached) {
+      runCfg = { ...cfg, process: { ...cfg.process, dieWithParent: false } };
+      if (!cfg.process.terminal) {
+        const [outR, outW] = pipe();
+        const [errR, errW] = pipe();
+        pipes = [outR, errR, outW, errW];
+        runCfg = {
+          ...runCfg,
+          process: { ...runCfg.process, stdio: { stdout: outW, stderr: errW } },
+        };
+      }
     }
     trace("plan: start");
     let plan: Plan;
     try {
-      plan = containerPlan(withNetworkFiles(cfg), layout);
+      plan = containerPlan(withNetworkFiles(runCfg), layout);
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
@@ -462,7 +519,9 @@ export async function runContainer(
           cg?.addProcess(pid);
           const adj = cfg.cgroup.limits.oomScoreAdj;
           if (adj !== undefined) setOomScoreAdj(pid, adj);
-          if (cfg.network.name) return attach(cfg, pid).then((a) => void (attachment = a));
+          if (cfg.network.name) {
+            return attach(cfg, pid, !o.detached).then((a) => void (attachment = a));
+          }
         }
         if (phase === PHASE_PTY) {
           master = openContainerPty(
@@ -476,27 +535,92 @@ export async function runContainer(
       if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
-    pidfd = spawned.pidfd;
-    started = true;
     trace("exec'd");
-    state.write(stateOf(cfg, spawned.pid, processStartTime(spawned.pid) ?? 0, "running", cg));
+    // The container holds the write ends now; the watcher must see EOF when it ends.
+    for (const fd of pipes.splice(2)) close(fd);
+    const a = attachment as Attachment | undefined;
+    const record: ContainerState = {
+      ...state.get(cfg.id)!,
+      ...stateOf(cfg, spawned.pid, processStartTime(spawned.pid) ?? 0, "running", cg),
+      ...o.record,
+      created: state.get(cfg.id)?.created ?? new Date().toISOString(),
+      startedAt: new Date().toISOString(),
+      watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      ...(a && {
+        ip: a.ip,
+        prefixLen: a.prefixLen,
+        gateway: a.gateway,
+        mac: a.mac,
+        ports: a.ports,
+      }),
+    };
+    state.write(record);
+    return {
+      cfg,
+      state,
+      pid: spawned.pid,
+      pidfd: spawned.pidfd,
+      cg,
+      attachment: a,
+      master,
+      stdout: pipes[0] ?? -1,
+      stderr: pipes[1] ?? -1,
+      record,
+    };
+  } catch (e) {
+    for (const fd of pipes) close(fd);
+    if (master >= 0) close(master);
+    await (attachment as Attachment | undefined)?.teardown().catch(() => {});
+    await cg?.killAll().catch(() => {});
+    await cg?.destroy().catch(() => {});
+    if (o.existing) {
+      await state.update(cfg.id, (s) => ({
+        ...s,
+        status: "exited",
+        exitCode: e instanceof RunError ? e.exitCode : 125,
+        error: (e as Error).message,
+        finishedAt: new Date().toISOString(),
+      }));
+    } else {
+      // A container that never started is not kept: nothing is left behind.
+      removeTree(cfg.dir);
+      state.remove(cfg.id);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs a container in the foreground and returns its exit code (128+N when
+ * killed by signal N). With `remove`, its directory is deleted afterwards.
+ */
+export async function runContainer(
+  cfg: ContainerConfig,
+  opts: { remove: boolean; hooks?: RunHooks; stateDir?: string; record?: Partial<ContainerState> },
+): Promise<number> {
+  const run = await startContainer(cfg, {
+    stateDir: opts.stateDir,
+    record: { autoRemove: opts.remove, ...opts.record },
+  });
+  const { state, pidfd, cg, attachment, master } = run;
+  cfg = run.cfg;
+  const listeners: [Deno.Signal, () => void][] = [];
+  let relay: ReturnType<typeof relayPty> | undefined;
+  try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
-    const arm = () => {
-      for (const sig of FORWARDED) {
-        const fn = () => {
-          try {
-            signalPidfd(pidfd, SIGNALS[sig]);
-          } catch { /* the container is gone */ }
-        };
+    for (const sig of FORWARDED) {
+      const fn = () => {
         try {
-          Deno.addSignalListener(sig, fn);
-          listeners.push([sig, fn]);
-        } catch { /* not a signal this platform lets us catch */ }
-      }
-    };
-    arm();
-    opts.hooks?.started?.(spawned.pid);
+          signalPidfd(pidfd, SIGNALS[sig]);
+        } catch { /* the container is gone */ }
+      };
+      try {
+        Deno.addSignalListener(sig, fn);
+        listeners.push([sig, fn]);
+      } catch { /* not a signal this platform lets us catch */ }
+    }
+    opts.hooks?.started?.(run.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);
     trace("exited");
@@ -507,11 +631,13 @@ export async function runContainer(
       );
     }
     if (!opts.remove) {
-      state.write({
-        ...stateOf(cfg, spawned.pid, 0, "exited", cg),
+      await state.update(cfg.id, (s) => ({
+        ...s,
+        status: "exited",
         exitCode: status.code,
         oomKilled,
-      });
+        finishedAt: new Date().toISOString(),
+      }));
     }
     if (relay) {
       // Drain what the container wrote before it ended; a background process
@@ -523,15 +649,14 @@ export async function runContainer(
     relay?.stop();
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     if (master >= 0) close(master);
-    if (pidfd >= 0) close(pidfd);
+    close(pidfd);
     await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.
       await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
       await cg.destroy().catch((e) => console.error(`ctr: ${(e as Error).message}`));
     }
-    // A container that never started is not kept: nothing is left behind.
-    if (opts.remove || !started) {
+    if (opts.remove) {
       removeTree(cfg.dir);
       state.remove(cfg.id);
     }

@@ -116,6 +116,10 @@ export interface EnterSpec {
   readonly rootOf?: number;
   readonly args: readonly string[];
   readonly env: readonly string[];
+  /** Wait for the parent first (it moves the child into a cgroup at phase 0). */
+  readonly waitForParent?: boolean;
+  /** Steps the new process runs after the fork, before its exec (identity, pty, cwd). */
+  readonly beforeExec?: readonly Step[];
 }
 
 /** Opened fds of an enter plan; close them after spawn. */
@@ -140,6 +144,14 @@ export function enterPlan(
       fds.push(rootFd);
       cwdFd = open(`/proc/${spec.rootOf}/cwd`, O.RDONLY | O.DIRECTORY);
       fds.push(cwdFd);
+    }
+    if (spec.waitForParent) {
+      steps.push({
+        call: "read",
+        args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, int(1)],
+        label: "wait for the parent: cgroup",
+        expect: true,
+      });
     }
     for (const type of NS_TYPES) {
       const path = spec.join.get(type);
@@ -199,6 +211,7 @@ export function enterPlan(
         args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
         label: "unblock all signals",
       },
+      ...(spec.beforeExec ?? []),
       ...execSteps(spec.args, spec.env),
     );
     return { plan: { cloneFlags: 0, steps }, fds, child };

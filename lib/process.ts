@@ -103,12 +103,28 @@ export function processSteps(
       },
       { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
     );
-  } else if (!p.stdin) {
-    steps.push({
-      call: "dup3",
-      args: [{ fd: "devNull" }, int(0), int(0)],
-      label: "stdin from /dev/null",
-    });
+  } else {
+    if (!p.stdin) {
+      steps.push({
+        call: "dup3",
+        args: [{ fd: "devNull" }, int(0), int(0)],
+        label: "stdin from /dev/null",
+      });
+    }
+    if (p.stdio) {
+      steps.push(
+        {
+          call: "dup3",
+          args: [int(p.stdio.stdout), int(1), int(0)],
+          label: "stdout to the log pipe",
+        },
+        {
+          call: "dup3",
+          args: [int(p.stdio.stderr), int(2), int(0)],
+          label: "stderr to the log pipe",
+        },
+      );
+    }
   }
   steps.push({ call: "umask", args: [int(0o22, "022")], label: "umask 022" });
   for (const r of p.rlimits) {
@@ -122,8 +138,54 @@ export function processSteps(
       hints: { EPERM: "raising a hard limit needs CAP_SYS_RESOURCE" },
     });
   }
+  steps.push(...identitySteps(p, opts.lastCap));
+  steps.push({
+    call: "close_range",
+    args: [
+      int(3),
+      int(0xffffffff, "~0U"),
+      int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
+    ],
+    label: "close every other fd at exec",
+  });
+  for (const s of opts.resetSignals) {
+    steps.push({
+      call: "rt_sigaction",
+      args: [int(s), { bytes: new Uint8Array(32), show: "{SIG_DFL}" }, NULL, int(8)],
+      label: `reset signal ${s} to its default`,
+    });
+  }
+  steps.push({ call: "chdir", args: [str(p.cwd)], label: `chdir ${p.cwd}` });
+  if (p.dieWithParent) {
+    steps.push({
+      call: "prctl",
+      args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(9, "SIGKILL")],
+      label: "die with ctr",
+    });
+  }
+  steps.push({
+    call: "rt_sigprocmask",
+    args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
+    label: "unblock all signals",
+  });
+  steps.push(...execSteps(p.args, p.env));
+  return steps;
+}
+
+/** The process identity a container's command gets. */
+export type Identity = Pick<
+  ContainerConfig["process"],
+  "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
+>;
+
+/**
+ * Bounding set, groups, ids, capabilities and no_new_privs, in the order
+ * that keeps the rights to do the next step until the end.
+ */
+export function identitySteps(p: Identity, lastCap: number): Step[] {
+  const steps: Step[] = [];
   const keep = new Set(p.caps.map((c) => CAPS[c]));
-  for (let c = 0; c <= opts.lastCap; c++) {
+  for (let c = 0; c <= lastCap; c++) {
     if (keep.has(c)) continue;
     const name = Object.keys(CAPS).find((k) => CAPS[k] === c) ?? String(c);
     steps.push({
@@ -173,35 +235,5 @@ export function processSteps(
       label: "set no_new_privs",
     });
   }
-  steps.push({
-    call: "close_range",
-    args: [
-      int(3),
-      int(0xffffffff, "~0U"),
-      int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
-    ],
-    label: "close every other fd at exec",
-  });
-  for (const s of opts.resetSignals) {
-    steps.push({
-      call: "rt_sigaction",
-      args: [int(s), { bytes: new Uint8Array(32), show: "{SIG_DFL}" }, NULL, int(8)],
-      label: `reset signal ${s} to its default`,
-    });
-  }
-  steps.push({ call: "chdir", args: [str(p.cwd)], label: `chdir ${p.cwd}` });
-  if (p.dieWithParent) {
-    steps.push({
-      call: "prctl",
-      args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(9, "SIGKILL")],
-      label: "die with ctr",
-    });
-  }
-  steps.push({
-    call: "rt_sigprocmask",
-    args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
-    label: "unblock all signals",
-  });
-  steps.push(...execSteps(p.args, p.env));
   return steps;
 }

@@ -7,6 +7,8 @@
  */
 
 import { FileLock } from "./image/lock.ts";
+import type { ContainerConfig } from "./config.ts";
+import type { PortMapping } from "./network/ports.ts";
 
 /** The state of one container. */
 export interface ContainerState {
@@ -16,7 +18,7 @@ export interface ContainerState {
   readonly pid: number;
   /** Its start time in clock ticks since boot (/proc/PID/stat field 22). */
   readonly startTime: number;
-  readonly status: "created" | "running" | "paused" | "exited";
+  readonly status: "created" | "running" | "paused" | "restarting" | "exited";
   readonly created: string;
   readonly image: string;
   readonly command: readonly string[];
@@ -32,6 +34,55 @@ export interface ContainerState {
   readonly root?: string;
   readonly exitCode?: number;
   readonly oomKilled?: boolean;
+  /** The whole configuration: what `start`, `exec` and `inspect` need. */
+  readonly config?: ContainerConfig;
+  /** The process that waits for the container and cleans up after it (ctr run, or a watcher). */
+  readonly watcher?: { readonly pid: number; readonly startTime: number };
+  /** When the container last started and ended (RFC 3339). */
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Where a detached container's output goes (json-lines, rotated), and the rotation. */
+  readonly logPath?: string;
+  readonly logOptions?: { readonly maxSize: number; readonly maxFiles: number };
+  /** --label k=v. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The --restart policy and how often it restarted the container. */
+  readonly restartPolicy?: RestartPolicy;
+  readonly restartCount?: number;
+  /** Stopped by `ctr stop` or `ctr kill`: the restart policy does not apply. */
+  readonly stoppedByUser?: boolean;
+  /** --rm: removed when it ends. */
+  readonly autoRemove?: boolean;
+  /** The address, gateway, MAC and published ports on its network. */
+  readonly ip?: string;
+  readonly prefixLen?: number;
+  readonly gateway?: string;
+  readonly mac?: string;
+  readonly ports?: readonly PortMapping[];
+  /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
+  readonly volumes?: readonly string[];
+  /** Why the last start failed, when it did. */
+  readonly error?: string;
+}
+
+/** docker's --restart: no, on-failure[:N], always, unless-stopped. */
+export interface RestartPolicy {
+  readonly name: "no" | "on-failure" | "always" | "unless-stopped";
+  /** on-failure: the most restarts (0: no limit). */
+  readonly maxRetries: number;
+}
+
+/** Parses a --restart value. */
+export function parseRestartPolicy(v: string): RestartPolicy {
+  const m = v.match(/^(no|always|unless-stopped|on-failure)(?::(\d+))?$/);
+  if (!m || (m[2] !== undefined && m[1] !== "on-failure")) {
+    throw new Error(
+      `invalid restart policy ${
+        JSON.stringify(v)
+      }: expected no, always, unless-stopped or on-failure[:N]`,
+    );
+  }
+  return { name: m[1] as RestartPolicy["name"], maxRetries: m[2] ? Number(m[2]) : 0 };
 }
 
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
@@ -50,6 +101,13 @@ export function processStartTime(pid: number): number | undefined {
 export function isAlive(s: Pick<ContainerState, "pid" | "startTime">): boolean {
   return s.pid > 0 && processStartTime(s.pid) === s.startTime;
 }
+
+// Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
+const toJson = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: `${v}` } : v);
+const fromJson = (_k: string, v: unknown) =>
+  v !== null && typeof v === "object" && typeof (v as { $bigint?: unknown }).$bigint === "string"
+    ? BigInt((v as { $bigint: string }).$bigint)
+    : v;
 
 /** The state directory and its files. */
 export class StateDir {
@@ -76,7 +134,7 @@ export class StateDir {
   write(s: ContainerState): void {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.#file(s.id)}.tmp`;
-    Deno.writeTextFileSync(tmp, JSON.stringify(s, null, 2) + "\n", { mode: 0o600 });
+    Deno.writeTextFileSync(tmp, JSON.stringify(s, toJson, 2) + "\n", { mode: 0o600 });
     Deno.renameSync(tmp, this.#file(s.id));
   }
 
@@ -92,7 +150,7 @@ export class StateDir {
     for (const e of entries) {
       if (!e.isFile || !e.name.endsWith(".json")) continue;
       try {
-        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`)));
+        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`), fromJson));
       } catch { /* being replaced right now */ }
     }
     return out;
@@ -111,12 +169,45 @@ export class StateDir {
     throw new Error(`No such container: ${ref}`);
   }
 
-  /** Removes a container's state file. */
-  remove(id: string): void {
+  /** The state of one container by full id, or undefined. */
+  get(id: string): ContainerState | undefined {
     try {
-      Deno.removeSync(this.#file(id));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      return JSON.parse(Deno.readTextFileSync(this.#file(id)), fromJson);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Changes a container's recorded state under the lock (read, change,
+   * write); returns the new state, or undefined when it is gone.
+   */
+  async update(
+    id: string,
+    fn: (s: ContainerState) => ContainerState,
+  ): Promise<ContainerState | undefined> {
+    return await this.locked(() => {
+      const s = this.get(id);
+      if (!s) return undefined;
+      const next = fn(s);
+      this.write(next);
+      return next;
+    });
+  }
+
+  /** Where a watcher writes the exit status of a container's process. */
+  exitFile(id: string): string {
+    return `${this.dir}/${id}.exit`;
+  }
+
+  /** Removes a container's state file and its exit file. */
+  remove(id: string): void {
+    for (const f of [this.#file(id), this.exitFile(id)]) {
+      try {
+        Deno.removeSync(f);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
     }
   }
 }

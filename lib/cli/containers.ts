@@ -5,10 +5,9 @@
  */
 
 import type { Globals } from "../../main.ts";
-import { openCgroupDriver } from "../cgroups/mod.ts";
 import type { Cgroup, CgroupStats } from "../cgroups/mod.ts";
-import { type ContainerState, isAlive, StateDir } from "../state.ts";
-import { removeTree } from "../paths.ts";
+import { type ContainerState, StateDir } from "../state.ts";
+import { cgroupOf, liveStatus, reconcile, removeContainer } from "../lifecycle.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const PS: readonly OptionSpec[] = [
@@ -22,23 +21,57 @@ const STATS: readonly OptionSpec[] = [
   { name: "all", short: "a", type: "bool", help: "Accepted for docker compatibility" },
 ];
 
-/** The status a container really has: a recorded "running" whose pid is gone is "exited". */
-export function liveStatus(s: ContainerState): ContainerState["status"] {
-  if (s.status === "running" || s.status === "paused") return isAlive(s) ? s.status : "exited";
-  return s.status;
-}
-
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((v, c) => (c < r.length - 1 ? v.padEnd(widths[c]) : v)).join("   "))
     .join("\n");
 }
 
-function cgroupOf(s: ContainerState): Cgroup {
-  if (!s.cgroupPaths || Object.keys(s.cgroupPaths).length === 0) {
-    throw new Error(`Container ${s.name} has no cgroup`);
+function cgroupOrThrow(s: ContainerState): Cgroup {
+  const cg = cgroupOf(s);
+  if (!cg) throw new Error(`Container ${s.name} has no cgroup`);
+  return cg;
+}
+
+/** A duration as docker prints it: "3 seconds", "About a minute", "2 hours". */
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 1) return "Less than a second";
+  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
+  const m = Math.round(s / 60);
+  if (m === 1) return "About a minute";
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  return `${Math.round(h / 24)} days`;
+}
+
+function ago(iso: string | undefined): string {
+  return iso ? humanDuration(Date.now() - Date.parse(iso)) : "?";
+}
+
+/** The STATUS column of docker ps. */
+export function psStatus(s: ContainerState): string {
+  switch (s.status) {
+    case "running":
+      return `Up ${ago(s.startedAt ?? s.created)}`;
+    case "paused":
+      return `Up ${ago(s.startedAt ?? s.created)} (Paused)`;
+    case "restarting":
+      return `Restarting (${s.exitCode ?? "?"}) ${ago(s.finishedAt)} ago`;
+    case "created":
+      return "Created";
+    default:
+      return `Exited (${s.exitCode ?? "?"}) ${ago(s.finishedAt)} ago`;
   }
-  return openCgroupDriver().open(s.id, s.cgroupPaths);
+}
+
+/** The PORTS column: 0.0.0.0:8080->80/tcp, ... */
+export function portsText(s: ContainerState): string {
+  return (s.ports ?? []).map((p) =>
+    `${p.hostIp || "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`
+  ).join(", ");
 }
 
 function running(dir: StateDir, ref: string): ContainerState {
@@ -103,7 +136,7 @@ export async function containersCommand(
   switch (cmd) {
     case "ps": {
       const { opts } = parseArgs(argv, PS);
-      const all = dir.list().map((s) => ({ ...s, status: liveStatus(s) }))
+      const all = (await reconcile(dir)).map((s) => ({ ...s, status: liveStatus(s) }))
         .filter((s) => opts.all || s.status === "running" || s.status === "paused")
         .sort((a, b) => b.created.localeCompare(a.created));
       const id = (s: ContainerState) => (opts["no-trunc"] ? s.id : s.id.slice(0, 12));
@@ -117,6 +150,10 @@ export async function containersCommand(
               Command: s.command.join(" "),
               Pid: s.pid,
               State: s.status,
+              Status: psStatus(s),
+              Ports: portsText(s),
+              Networks: s.network ?? "",
+              Labels: s.labels ?? {},
               ExitCode: s.exitCode ?? null,
               Created: s.created,
             })),
@@ -125,20 +162,17 @@ export async function containersCommand(
       } else if (opts.quiet) {
         for (const s of all) console.log(id(s));
       } else {
-        const rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]];
+        const rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]];
         for (const s of all) {
           const cmdline = JSON.stringify(s.command.join(" ").slice(0, 20));
-          const status = s.status === "exited"
-            ? `Exited (${s.exitCode ?? "?"})`
-            : s.status === "paused"
-            ? "Up (Paused)"
-            : "Up";
+          const status = psStatus(s);
           rows.push([
             id(s),
             s.image.length > 30 ? s.image.slice(0, 27) + "..." : s.image,
             cmdline,
-            s.created.replace("T", " ").slice(0, 19),
+            `${ago(s.created)} ago`,
             status,
+            portsText(s),
             s.name,
           ]);
         }
@@ -154,42 +188,7 @@ export async function containersCommand(
       let code = 0;
       for (const ref of positionals) {
         try {
-          const s = dir.find(ref);
-          if (liveStatus(s) === "running" || liveStatus(s) === "paused") {
-            if (!opts.force) {
-              throw new Error(
-                `You cannot remove a running container ${s.id.slice(0, 12)}: stop it or use -f`,
-              );
-            }
-            // Its own ctr process cleans up once PID 1 is gone; a paused one is thawed to die.
-            if (s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
-              await cgroupOf(s).thaw().catch(() => {});
-            }
-            Deno.kill(s.pid, "SIGKILL");
-            for (let i = 0; i < 100 && isAlive(s); i++) await new Promise((r) => setTimeout(r, 20));
-          }
-          // What a ctr process that died (SIGKILL) could not undo: its cgroup, its network.
-          if (s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
-            const cg = cgroupOf(s);
-            await cg.killAll().catch(() => {});
-            await cg.destroy().catch(() => {});
-            // The shared `ctr` level goes when it is left empty (rmdir fails otherwise).
-            for (const p of Object.values(s.cgroupPaths)) {
-              const parent = p.slice(0, p.lastIndexOf("/"));
-              if (parent.endsWith("/ctr")) {
-                try {
-                  Deno.removeSync(parent);
-                } catch { /* still used by other containers */ }
-              }
-            }
-          }
-          if (s.network) {
-            const { detachContainer, NetworkStore } = await import("../network/mod.ts");
-            const store = new NetworkStore({ root: s.root ?? g.root, stateDir: g.stateDir });
-            await detachContainer({ store, network: s.network, containerId: s.id });
-          }
-          removeTree(s.dir);
-          dir.remove(s.id);
+          await removeContainer(dir, dir.find(ref), opts.force === true);
           console.log(ref);
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
@@ -204,7 +203,7 @@ export async function containersCommand(
       if (!positionals.length) throw new UsageError(`"ctr ${cmd}" requires at least one container`);
       for (const ref of positionals) {
         const s = running(dir, ref);
-        const cg = cgroupOf(s);
+        const cg = cgroupOrThrow(s);
         if (cmd === "pause") await cg.freeze();
         else await cg.thaw();
         await dir.locked(() => dir.write({ ...s, status: cmd === "pause" ? "paused" : "running" }));
@@ -230,7 +229,7 @@ export async function containersCommand(
       ];
       for (;;) {
         const list = pick();
-        const cgs = list.map(cgroupOf);
+        const cgs = list.map(cgroupOrThrow);
         const a = cgs.map((c) => c.stats());
         const t0 = performance.now();
         await new Promise((r) => setTimeout(r, 500));

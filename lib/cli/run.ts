@@ -18,9 +18,10 @@ import {
   type UserMount,
 } from "../config.ts";
 import { resolveUser } from "../user.ts";
-import { limitsFromFlags } from "../cgroups/limits.ts";
+import { NoSuchVolumeError, VolumeStore } from "../volume.ts";
+import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { isAlive, randomName, StateDir } from "../state.ts";
+import { isAlive, parseRestartPolicy, randomName, type RestartPolicy, StateDir } from "../state.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
 import { imageProcess, NoCommandError } from "../image/config.ts";
 import type { ImageProcess } from "../image/config.ts";
@@ -36,6 +37,25 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Run on this root filesystem directory (never modified: an overlay keeps the changes)",
   },
   { name: "rm", type: "bool", help: "Remove the container and its changes when it exits" },
+  {
+    name: "detach",
+    short: "d",
+    type: "bool",
+    help: "Run in the background and print the container's id",
+  },
+  {
+    name: "restart",
+    type: "string",
+    arg: "POLICY",
+    help: "Restart a detached container when it exits: no, on-failure[:N], always, unless-stopped",
+  },
+  {
+    name: "log-opt",
+    type: "list",
+    arg: "K=V",
+    help: "Log rotation of a detached container: max-size=10m, max-file=3 (the defaults)",
+  },
+  { name: "label", short: "l", type: "list", arg: "K=V", help: "Set metadata on the container" },
   {
     name: "pull",
     type: "string",
@@ -216,6 +236,8 @@ export interface RunHost {
   readonly hardNofile: bigint;
   readonly subuidBase: number;
   readonly newId: () => string;
+  /** A named volume (created when missing; anonymous without a name): its name and directory. */
+  readonly volume?: (name?: string) => { name: string; path: string };
   /** PID 1 of a running container by name or id (for --net=container:NAME); throws when none. */
   readonly containerPid?: (ref: string) => number;
 }
@@ -224,6 +246,12 @@ export interface RunHost {
 export interface RunRequest {
   readonly config: ContainerConfig;
   readonly remove: boolean;
+  readonly detach: boolean;
+  readonly restart?: RestartPolicy;
+  readonly log: { readonly maxSize: number; readonly maxFiles: number };
+  readonly labels: Record<string, string>;
+  /** Named volumes it mounts. */
+  readonly volumes: readonly string[];
   readonly dryRun: boolean;
   readonly pidfile?: string;
   readonly name?: string;
@@ -262,19 +290,26 @@ function parseUlimit(spec: string): Rlimit {
   return { type: m[1], soft, hard };
 }
 
-function parseVolume(spec: string): UserMount {
+function parseVolume(
+  spec: string,
+  host: RunHost,
+  named: string[],
+): UserMount {
   const parts = spec.split(":");
-  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected HOST:CONTAINER[:ro]`);
+  if (parts.length === 1 && spec.startsWith("/")) {
+    // docker's anonymous volume: a fresh named volume at that path.
+    const v = volume(host, undefined, spec);
+    named.push(v.name);
+    return { type: "bind", source: v.path, destination: spec, readonly: false };
   }
-  const [src, dst, mode = "rw"] = parts;
-  if (!src.startsWith("/")) {
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
     throw new UsageError(
       `invalid volume ${
         JSON.stringify(spec)
-      }: the host path must be absolute (named volumes are not supported yet)`,
+      }: expected HOST-PATH:CONTAINER[:ro] or NAME:CONTAINER[:ro]`,
     );
   }
+  const [src, dst, mode = "rw"] = parts;
   if (!dst.startsWith("/")) {
     throw new UsageError(
       `invalid volume ${JSON.stringify(spec)}: the container path must be absolute`,
@@ -286,7 +321,24 @@ function parseVolume(spec: string): UserMount {
       throw new UsageError(`invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`);
     }
   }
-  return { type: "bind", source: src, destination: dst, readonly: flags.includes("ro") };
+  let source = src;
+  if (!src.startsWith("/")) {
+    const v = volume(host, src, spec);
+    named.push(v.name);
+    source = v.path;
+  }
+  return { type: "bind", source, destination: dst, readonly: flags.includes("ro") };
+}
+
+function volume(host: RunHost, name: string | undefined, spec: string) {
+  if (!host.volume) {
+    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: no volume store here`);
+  }
+  try {
+    return host.volume(name);
+  } catch (e) {
+    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: ${(e as Error).message}`);
+  }
 }
 
 /** What an image gives a container: its layers (top first) and config. */
@@ -487,7 +539,8 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
     throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
   }
 
-  const mounts: UserMount[] = list("volume").map(parseVolume);
+  const volumes: string[] = [];
+  const mounts: UserMount[] = list("volume").map((v) => parseVolume(v, host, volumes));
   for (const t of list("tmpfs")) {
     const [dst, ...rest] = t.split(":");
     if (!dst.startsWith("/")) {
@@ -574,9 +627,56 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
       dieWithParent: true,
     },
   };
+  let restart: RestartPolicy | undefined;
+  if (str("restart") !== undefined) {
+    try {
+      restart = parseRestartPolicy(str("restart")!);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (restart.name !== "no" && opts.rm) {
+      throw new UsageError("--restart and --rm conflict: a removed container cannot restart");
+    }
+  }
+  const labels: Record<string, string> = {};
+  for (const l of list("label")) {
+    const eq = l.indexOf("=");
+    if (eq === 0) throw new UsageError(`invalid label ${JSON.stringify(l)}`);
+    if (eq < 0) labels[l] = "";
+    else labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  const log = { maxSize: 10_000_000, maxFiles: 3 };
+  for (const o of list("log-opt")) {
+    const m = o.match(/^(max-size|max-file)=(.+)$/);
+    if (!m) {
+      throw new UsageError(
+        `unsupported --log-opt ${JSON.stringify(o)} (supported: max-size=SIZE, max-file=N)`,
+      );
+    }
+    if (m[1] === "max-size") {
+      if (m[2] === "-1") log.maxSize = 0;
+      else {
+        try {
+          log.maxSize = parseSize("--log-opt max-size", m[2]);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
+    } else {
+      if (!/^[1-9]\d{0,3}$/.test(m[2])) {
+        throw new UsageError(`invalid --log-opt max-file=${m[2]}: expected a count from 1`);
+      }
+      log.maxFiles = Number(m[2]);
+    }
+  }
   return {
     config,
     remove: opts.rm === true,
+    detach: opts.detach === true,
+    restart,
+    log,
+    labels,
+    volumes,
     dryRun: opts["dry-run"] === true,
     pidfile: str("pidfile"),
     name,
@@ -592,6 +692,18 @@ export function readRunHost(root: string, stateDir = "/run/ctr"): RunHost {
     ownCaps: ownCaps(),
     hardNofile: hardNofile(),
     subuidBase: subuidBase(),
+    volume: (name) => {
+      const store = new VolumeStore(root);
+      const v = name === undefined ? store.create() : (() => {
+        try {
+          return store.get(name);
+        } catch (e) {
+          if (!(e instanceof NoSuchVolumeError)) throw e;
+          return store.create(name);
+        }
+      })();
+      return { name: v.Name, path: v.Mountpoint };
+    },
     containerPid: (ref) => {
       const s = new StateDir(stateDir).find(ref);
       if (!isAlive(s)) throw new UsageError(`container ${ref} is not running`);

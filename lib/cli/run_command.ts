@@ -6,7 +6,8 @@
 import type { Globals } from "../../main.ts";
 import { dryRun, runContainer, RunError } from "../container.ts";
 import type { ResolvedImage } from "../image/images.ts";
-import { optionsHelp, UsageError } from "./args.ts";
+import { optionsHelp, parseArgs, UsageError } from "./args.ts";
+import { DETACHED_ENV, runInBackground } from "../detach.ts";
 import { trace } from "../trace.ts";
 import { readRunHost, RUN_OPTIONS, runConfig, runImageRef } from "./run.ts";
 
@@ -25,6 +26,14 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     return 0;
   }
   trace("run: modules loaded");
+  const { opts } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
+  if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
+    // Set up in a process of its own that becomes the container's watcher.
+    if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
+    const { id, code } = await runInBackground(["run", ...argv], g);
+    if (id) console.log(id);
+    return code;
+  }
   const { ref, pull } = runImageRef(argv);
   let image: ResolvedImage | undefined;
   if (ref !== undefined) {
@@ -79,7 +88,21 @@ async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): 
     return 0;
   }
   if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
+  const record = { restartPolicy: req.restart, labels: req.labels, volumes: req.volumes };
+  if (Deno.env.get(DETACHED_ENV)) {
+    const { startDetached } = await import("../detach.ts");
+    return await startDetached(req.config, g, {
+      existing: false,
+      report: true,
+      record: { ...record, autoRemove: req.remove },
+      log: req.log,
+    });
+  }
+  if (req.restart && req.restart.name !== "no") {
+    throw new UsageError("--restart needs -d: ctr restarts detached containers");
+  }
   return await runContainer(req.config, {
+    record,
     remove: req.remove,
     stateDir: g.stateDir,
     hooks: {

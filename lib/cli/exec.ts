@@ -1,0 +1,205 @@
+/**
+ * `ctr exec NAME COMMAND`: a new process in a running container. It joins
+ * every namespace of the container's PID 1 (user first), its cgroup (the
+ * parent moves it there before it does anything, so its children are
+ * counted too), its root and working directory, and takes the container's
+ * environment, user, capabilities and no_new_privs, as docker exec does.
+ * @module
+ */
+
+import type { Globals } from "../../main.ts";
+import { AT, O, SIGNALS, TIOC } from "../../ffi/constants.ts";
+import { close, ioctl, open, sys } from "../../ffi/sys.ts";
+import { capSet, lastCap } from "../capabilities.ts";
+import { RunError } from "../container.ts";
+import { isRunning } from "../lifecycle.ts";
+import { enterPlan, processNamespaces } from "../namespaces.ts";
+import { int, PlanError, type Step, str } from "../plan.ts";
+import { identitySteps } from "../process.ts";
+import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
+import { StateDir } from "../state.ts";
+import { relayPty, syncWindowSize } from "../tty.ts";
+import { resolveUser } from "../user.ts";
+import { cgroupOf } from "../lifecycle.ts";
+import { parseArgs, UsageError } from "./args.ts";
+import { EXEC_OPTIONS } from "./lifecycle.ts";
+import type { NsType } from "../config.ts";
+
+/** Opens a new pty in the container's devpts; returns the master and the slave's number. */
+function openExecPty(pid: number, uid: number, gid: number): { master: number; num: number } {
+  const master = open(`/proc/${pid}/root/dev/pts/ptmx`, O.RDWR | O.NOCTTY);
+  try {
+    ioctl(master, TIOC.SPTLCK, new Uint8Array(4), "pty master (unlockpt)");
+    const n = new Uint8Array(4);
+    ioctl(master, TIOC.GPTN, n, "pty master (ptsname)");
+    const num = new DataView(n.buffer).getUint32(0, true);
+    Deno.chownSync(`/proc/${pid}/root/dev/pts/${num}`, uid, gid);
+    syncWindowSize(master);
+    return { master, num };
+  } catch (e) {
+    close(master);
+    throw e;
+  }
+}
+
+/** The host id of a container id under the container's map (itself without a user namespace). */
+function hostId(pid: number, file: "uid_map" | "gid_map", id: number): number {
+  try {
+    for (const l of Deno.readTextFileSync(`/proc/${pid}/${file}`).trim().split("\n")) {
+      const [c, h, n] = l.trim().split(/\s+/).map(Number);
+      if (id >= c && id < c + n) return h + (id - c);
+    }
+  } catch { /* no map: the same ids */ }
+  return id;
+}
+
+/** Runs `ctr exec`; returns the command's exit code. */
+export async function execCommand(argv: readonly string[], g: Globals): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, EXEC_OPTIONS, { stopAfterPositionals: 2 });
+  if (opts.help) {
+    console.log("Usage: ctr exec [OPTIONS] CONTAINER COMMAND [ARG...]");
+    return 0;
+  }
+  const [ref, ...args] = positionals;
+  if (!ref || args.length === 0) {
+    throw new UsageError(`"ctr exec" requires a container and a command`);
+  }
+  const dir = new StateDir(g.stateDir);
+  const s = dir.find(ref);
+  if (!isRunning(s)) throw new RunError(`Container ${s.id.slice(0, 12)} is not running`, 125);
+  if (s.status === "paused") {
+    throw new RunError(
+      `Container ${s.id.slice(0, 12)} is paused, unpause the container before exec`,
+      125,
+    );
+  }
+  const cfg = s.config;
+  if (!cfg) throw new RunError(`Container ${s.name} has no recorded configuration`, 125);
+  const pid = s.pid;
+
+  const root = `/proc/${pid}/root`;
+  const user = opts.user !== undefined
+    ? resolveUser(opts.user as string, [root], [])
+    : { uid: cfg.process.uid, gid: cfg.process.gid, groups: cfg.process.groups };
+  const env = [...cfg.process.env];
+  for (const e of (opts.env as string[] | undefined) ?? []) {
+    if (e.indexOf("=") <= 0) {
+      throw new UsageError(`invalid environment variable ${JSON.stringify(e)}`);
+    }
+    env.push(e);
+  }
+  const dedup = new Map<string, string>();
+  for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
+
+  const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
+  const join = new Map<NsType, string>();
+  for (const n of processNamespaces(pid)) {
+    if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
+  }
+
+  let pty: { master: number; num: number } | undefined;
+  const before: Step[] = [];
+  if (opts.tty) {
+    pty = openExecPty(pid, hostId(pid, "uid_map", user.uid), hostId(pid, "gid_map", 5));
+    const tty = { name: "exec_tty" };
+    before.push(
+      { call: "setsid", args: [], label: "start a new session" },
+      {
+        call: "openat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`/dev/pts/${pty.num}`), int(O.RDWR, "O_RDWR")],
+        label: `open the pty /dev/pts/${pty.num}`,
+        save: tty,
+      },
+      ...[0, 1, 2].map((fd): Step => ({
+        call: "dup3",
+        args: [{ ref: tty }, int(fd), int(0)],
+        label: `pty as fd ${fd}`,
+      })),
+      {
+        call: "ioctl",
+        args: [int(0), int(TIOC.SCTTY, "TIOCSCTTY"), int(0)],
+        label: "make the pty the controlling terminal",
+      },
+      { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
+    );
+  } else if (!opts.interactive) {
+    before.push({
+      call: "dup3",
+      args: [{ fd: "devNull" }, int(0), int(0)],
+      label: "stdin from /dev/null",
+    });
+  }
+  const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
+  const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  before.push(
+    ...identitySteps({
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.groups,
+      caps,
+      noNewPrivileges: cfg.process.noNewPrivileges,
+    }, lastCap()),
+    { call: "chdir", args: [str(cwd)], label: `chdir ${cwd}` },
+  );
+
+  const { plan, fds, child } = enterPlan({
+    join,
+    rootOf: pid,
+    args,
+    env: [...dedup.values()],
+    waitForParent: true,
+    beforeExec: before,
+  });
+  const cg = cgroupOf(s);
+  let spawned;
+  try {
+    spawned = await spawn(plan, (phase, p) => {
+      if (phase === 0) cg?.addProcess(p);
+    });
+  } catch (e) {
+    if (pty) close(pty.master);
+    if (e instanceof PlanError) {
+      if (e.step.call === "execve") {
+        const code = e.errno === 2 ? 127 : 126;
+        throw new RunError(
+          `exec: ${JSON.stringify(args[0])}: ${
+            code === 127 ? "executable file not found in $PATH" : e.message
+          }`,
+          code,
+        );
+      }
+      throw new RunError(`Cannot exec in container ${s.name}: ${e.message}`, 126);
+    }
+    throw e;
+  } finally {
+    for (const fd of fds) close(fd);
+  }
+  await waitPid(spawned.pid);
+  close(spawned.pidfd);
+  const execPid = Number(spawned.slots.get(child.name));
+  if (opts.detach) {
+    if (pty) close(pty.master);
+    return 0;
+  }
+  const pidfd = sys("pidfd_open", `pid ${execPid}`, execPid, 0);
+  const forward = (sig: Deno.Signal) => () => {
+    try {
+      signalPidfd(pidfd, SIGNALS[sig]);
+    } catch { /* gone */ }
+  };
+  const listeners: [Deno.Signal, () => void][] = pty
+    ? []
+    : (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((x) => [x, forward(x)]);
+  for (const [x, f] of listeners) Deno.addSignalListener(x, f);
+  const relay = pty ? relayPty(pty.master, opts.interactive === true) : undefined;
+  try {
+    const code = (await waitPidfd(pidfd)).code;
+    if (relay) await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+    return code;
+  } finally {
+    relay?.stop();
+    if (pty) close(pty.master);
+    for (const [x, f] of listeners) Deno.removeSignalListener(x, f);
+    close(pidfd);
+  }
+}
