@@ -77,6 +77,8 @@ const X86_64 = {
   mount_setattr: 442,
   exit_group: 231,
   bpf: 321,
+  memfd_create: 319,
+  execveat: 322,
 } as const;
 
 const AARCH64: Record<SyscallName, number> = {
@@ -148,6 +150,8 @@ const AARCH64: Record<SyscallName, number> = {
   mount_setattr: 442,
   exit_group: 94,
   bpf: 280,
+  memfd_create: 279,
+  execveat: 281,
 };
 
 /** The CPU architectures ctr has syscall tables and a native stub for. */

@@ -97,9 +97,19 @@ export function processStartTime(pid: number): number | undefined {
   }
 }
 
-/** Whether the container's PID 1 is still the process recorded. */
+/**
+ * Whether the container's PID 1 is still the process recorded. A zombie is
+ * not: an orphan whose watcher died waits there until init reaps it.
+ */
 export function isAlive(s: Pick<ContainerState, "pid" | "startTime">): boolean {
-  return s.pid > 0 && processStartTime(s.pid) === s.startTime;
+  if (s.pid <= 0) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${s.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] !== "Z" && fields[0] !== "X" && Number(fields[19]) === s.startTime;
+  } catch {
+    return false;
+  }
 }
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.

@@ -122,6 +122,13 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
       },
       { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
     );
+  } else if (opts.detach) {
+    // Nobody reads a detached command's output; it must not hold ctr's pipes either.
+    before.push(...[0, 1, 2].map((fd): Step => ({
+      call: "dup3",
+      args: [{ fd: "devNull" }, int(fd), int(0)],
+      label: `fd ${fd} to /dev/null`,
+    })));
   } else if (!opts.interactive) {
     before.push({
       call: "dup3",
