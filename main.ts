@@ -57,6 +57,8 @@ Commands:
   stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
   pause     Freeze every process of a container
   unpause   Thaw a paused container
+  up        Start the containers and networks of a YAML spec (-f FILE)
+  down      Stop and remove what 'up' started (-f FILE)
   network   Networks: create, ls, inspect, rm, prune
   volume    Named volumes: create, ls, inspect, rm, prune
   enter     Run a command in the namespaces of a process (like nsenter)
@@ -131,6 +133,9 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "__start":
     case "__exited":
       return (await import("./lib/cli/lifecycle.ts")).lifecycleCommand(cmd, rest, globals);
+    case "up":
+    case "down":
+      return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);
     case "volume":
       return (await import("./lib/cli/volume.ts")).volumeCommand(rest, globals);
     case "network":

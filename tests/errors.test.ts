@@ -45,7 +45,11 @@ rootTest("errors: bad flags and values", async () => {
     125,
     /invalid hostname/,
   );
-  await expectError(["run", "-v", "relative:/x", "--rootfs", r, "true"], 125, /must be absolute/);
+  await expectError(
+    ["run", "-v", "./relative:/x", "--rootfs", r, "true"],
+    125,
+    /invalid volume name/,
+  );
   await expectError(
     ["run", "-v", "/nonexistent-src:/x", "--rootfs", r, "true"],
     125,

@@ -57,6 +57,12 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   },
   { name: "label", short: "l", type: "list", arg: "K=V", help: "Set metadata on the container" },
   {
+    name: "spec",
+    type: "string",
+    arg: "FILE",
+    help: "Run a container of a YAML spec (the only one, or the NAME given after the file)",
+  },
+  {
     name: "pull",
     type: "string",
     arg: "POLICY",

@@ -26,7 +26,11 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     return 0;
   }
   trace("run: modules loaded");
-  const { opts } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
+  let { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
+  if (opts.spec !== undefined) {
+    argv = await withSpec(argv, opts.spec as string, positionals, g);
+    ({ opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 }));
+  }
   if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
     // Set up in a process of its own that becomes the container's watcher.
     if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
@@ -58,6 +62,29 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
   } finally {
     image?.release();
   }
+}
+
+/**
+ * The arguments of `run --spec FILE [NAME]`: the spec's options, then those
+ * of the command line (which win), then the spec's image and command.
+ */
+async function withSpec(
+  argv: readonly string[],
+  file: string,
+  positionals: readonly string[],
+  g: Globals,
+): Promise<string[]> {
+  if (positionals.length > 1) {
+    throw new UsageError("with --spec, the only argument is the name of a container in the file");
+  }
+  const user = argv.slice(0, argv.length - positionals.length).filter((a, i, all) =>
+    a !== "--spec" && !a.startsWith("--spec=") && all[i - 1] !== "--spec"
+  );
+  const { specRunArgs } = await import("./compose.ts");
+  const spec = await specRunArgs(file, positionals[0], g);
+  const image = spec.length - parseArgs(spec, RUN_OPTIONS, { stopAfterPositionals: 1 })
+    .positionals.length;
+  return [...spec.slice(0, image), ...user, ...spec.slice(image)];
 }
 
 /** As docker: says the image is missing, pulls it (progress on stderr); returns what to resolve. */

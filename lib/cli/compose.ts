@@ -1,0 +1,181 @@
+/**
+ * `ctr up -f FILE` and `ctr down -f FILE`: the containers and networks of a
+ * YAML spec (lib/spec.ts). The whole file is checked before anything starts:
+ * a bad file reports every problem with its line and column and changes
+ * nothing. Containers are labelled with their project, so `down` finds what
+ * `up` made even after the file changed.
+ * @module
+ */
+
+import type { Globals } from "../../main.ts";
+import { runInBackground } from "../detach.ts";
+import { isRunning, removeContainer, stopContainer } from "../lifecycle.ts";
+import {
+  containerName,
+  networkName,
+  readSpecFile,
+  runArgs,
+  type Spec,
+  startOrder,
+} from "../spec.ts";
+import { StateDir } from "../state.ts";
+import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { RUN_OPTIONS } from "./run.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "file", short: "f", type: "string", arg: "FILE", help: "The spec (YAML)" },
+  {
+    name: "time",
+    short: "t",
+    type: "string",
+    arg: "SECONDS",
+    help: "down: seconds to wait before killing (default 10)",
+  },
+  { name: "help", type: "bool", help: "Print usage" },
+];
+
+/** The label that ties a container to its project. */
+export const PROJECT_LABEL = "ctr.project";
+const SERVICE_LABEL = "ctr.service";
+
+/** Reads the spec, and checks every container's `ctr run` arguments before anything starts. */
+export function loadSpec(file: string): Spec {
+  const spec = readSpecFile(file);
+  for (const name of startOrder(spec)) {
+    // The spec module checked the values; this catches what only run's parser knows.
+    parseArgs(runArgs(spec, name), RUN_OPTIONS, { stopAfterPositionals: 1 });
+  }
+  return spec;
+}
+
+function status(what: string, name: string, word: string): void {
+  console.error(` ✔ ${what} ${name}  ${word}`);
+}
+
+/** Creates the spec's networks that do not exist yet. */
+async function ensureNetworks(spec: Spec, g: Globals): Promise<void> {
+  if (spec.networks.length === 0) return;
+  const { NetworkStore } = await import("../network/mod.ts");
+  const store = new NetworkStore({ root: g.root, stateDir: g.stateDir });
+  for (const n of spec.networks) {
+    const name = networkName(spec, n.name);
+    if (store.find(name)) continue;
+    await store.create({ name, subnet: n.subnet });
+    status("Network", name, "Created");
+  }
+}
+
+async function up(spec: Spec, g: Globals): Promise<number> {
+  const dir = new StateDir(g.stateDir);
+  await ensureNetworks(spec, g);
+  for (const key of startOrder(spec)) {
+    const name = containerName(spec, key);
+    const existing = dir.list().find((s) => s.name === name);
+    if (existing && isRunning(existing)) {
+      status("Container", name, "Running");
+      continue;
+    }
+    // A stopped one is made again from the file, which may have changed.
+    if (existing) await removeContainer(dir, existing, true);
+    const [detach, ...rest] = runArgs(spec, key);
+    const args = [
+      "run",
+      detach,
+      "--label",
+      `${PROJECT_LABEL}=${spec.name}`,
+      "--label",
+      `${SERVICE_LABEL}=${key}`,
+      ...rest,
+    ];
+    const { code } = await runInBackground(args, g);
+    if (code !== 0) {
+      console.error(`ctr: container ${name} did not start; the ones before it keep running`);
+      return code;
+    }
+    status("Container", name, "Started");
+  }
+  return 0;
+}
+
+async function down(spec: Spec, g: Globals, timeoutS: number): Promise<number> {
+  const dir = new StateDir(g.stateDir);
+  const mine = dir.list().filter((s) => s.labels?.[PROJECT_LABEL] === spec.name);
+  // Dependents first: the reverse of the start order, then anything the file no longer names.
+  const order = startOrder(spec).reverse().map((k) => containerName(spec, k));
+  mine.sort((a, b) => {
+    const ia = order.indexOf(a.name), ib = order.indexOf(b.name);
+    return (ia < 0 ? -1 : ia) - (ib < 0 ? -1 : ib);
+  });
+  let code = 0;
+  for (const s of mine) {
+    try {
+      if (isRunning(s)) await stopContainer(dir, s, timeoutS);
+      await removeContainer(dir, dir.get(s.id) ?? s, true);
+      status("Container", s.name, "Removed");
+    } catch (e) {
+      console.error(`ctr: ${s.name}: ${(e as Error).message}`);
+      code = 1;
+    }
+  }
+  if (spec.networks.length) {
+    const { NetworkStore } = await import("../network/mod.ts");
+    const store = new NetworkStore({ root: g.root, stateDir: g.stateDir });
+    for (const n of spec.networks) {
+      const name = networkName(spec, n.name);
+      if (!store.find(name)) continue;
+      try {
+        await store.remove(name);
+        status("Network", name, "Removed");
+      } catch (e) {
+        console.error(`ctr: network ${name}: ${(e as Error).message}`);
+        code = 1;
+      }
+    }
+  }
+  return code;
+}
+
+/** Runs `ctr up` or `ctr down`. */
+export async function composeCommand(
+  cmd: "up" | "down",
+  argv: readonly string[],
+  g: Globals,
+): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, OPTIONS);
+  if (opts.help) {
+    console.log(`Usage: ctr ${cmd} -f FILE.yaml`);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`"ctr ${cmd}" takes no arguments: -f FILE`);
+  const file = opts.file as string | undefined;
+  if (!file) throw new UsageError(`"ctr ${cmd}" requires -f FILE`);
+  if (Deno.uid() !== 0) throw new UsageError(`ctr ${cmd} needs root (uid 0): run it with sudo`);
+  const spec = loadSpec(file);
+  if (cmd === "up") return await up(spec, g);
+  const t = opts.time as string | undefined;
+  if (t !== undefined && !/^\d+$/.test(t)) throw new UsageError(`invalid -t ${JSON.stringify(t)}`);
+  return await down(spec, g, t === undefined ? 10 : Number(t));
+}
+
+/**
+ * `ctr run --spec FILE [NAME]`: the `ctr run` arguments of one container of a
+ * spec (the only one, or NAME), in the foreground unless -d is given;
+ * options on the command line come first and win.
+ */
+export async function specRunArgs(
+  file: string,
+  name: string | undefined,
+  g: Globals,
+): Promise<string[]> {
+  const spec = loadSpec(file);
+  const keys = spec.containers.map((c) => c.name);
+  const key = name ?? (keys.length === 1 ? keys[0] : undefined);
+  if (key === undefined) {
+    throw new UsageError(
+      `${file} describes ${keys.length} containers (${keys.join(", ")}): name one after the file`,
+    );
+  }
+  if (!keys.includes(key)) throw new UsageError(`${file} has no container ${JSON.stringify(key)}`);
+  await ensureNetworks(spec, g);
+  return runArgs(spec, key).slice(1);
+}
