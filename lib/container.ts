@@ -379,6 +379,8 @@ function prepareDir(cfg: ContainerConfig): void {
   Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
   Deno.mkdirSync(cfg.dir, { mode: 0o711 });
   for (const d of ["upper", "work", "merged"]) Deno.mkdirSync(`${cfg.dir}/${d}`, { mode: 0o755 });
+  // Image garbage collection keeps the layers that a container records here.
+  Deno.writeTextFileSync(`${cfg.dir}/layers.json`, JSON.stringify(cfg.layers) + "\n");
   if (cfg.namespaces.user.kind === "new") {
     // The remapped root reaches its upper layer as an unprivileged host user.
     for (let d = containers; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {

@@ -472,3 +472,30 @@ rootTest(
     assert.deepEqual(stateFiles(), []);
   },
 );
+
+lcTest("lifecycle: image prune keeps the layers of detached and stopped containers", async () => {
+  const tar = `${tempDir()}/bb.tar`;
+  const img = await new Deno.Command("bash", {
+    args: [`${repo}scripts/busybox_image.sh`, tar],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(img.success);
+  assert.equal((await c(["load", "-i", tar])).code, 0);
+  await runD(["--name", "holder", "--pull", "never", "busybox", "sleep", "1000"]);
+  const layers = () => [...Deno.readDirSync(`${store}/layers/sha256`)].length;
+  const n = layers();
+  assert.ok(n > 0);
+  assert.equal((await c(["rmi", "busybox"])).code, 0);
+  assert.equal((await c(["image", "prune", "-a"])).code, 0);
+  assert.equal(layers(), n, "prune removed a running container's layers");
+  assert.equal((await c(["exec", "holder", "ls", "/bin/busybox"])).code, 0);
+  assert.equal((await c(["stop", "-t", "0", "holder"])).code, 0);
+  assert.equal((await c(["image", "prune", "-a"])).code, 0);
+  assert.equal(layers(), n, "prune removed a stopped container's layers");
+  assert.equal((await c(["start", "holder"])).code, 0);
+  assert.equal((await c(["exec", "holder", "true"])).code, 0);
+  assert.equal((await c(["rm", "-f", "holder"])).code, 0);
+  assert.equal((await c(["image", "prune", "-a"])).code, 0);
+  assert.equal(layers(), 0);
+});

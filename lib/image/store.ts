@@ -144,6 +144,33 @@ export class Store {
     return `${this.root}/blobs/sha256/${hexOf(d)}`;
   }
 
+  /**
+   * Layers that containers of this store were made on (each container's
+   * directory records them): a detached or stopped container holds no lease,
+   * and `start` needs its layers again.
+   */
+  #containerLayers(): Digest[] {
+    const out: Digest[] = [];
+    const prefix = `${this.root}/layers/sha256/`;
+    let dirs: Deno.DirEntry[];
+    try {
+      dirs = [...Deno.readDirSync(`${this.root}/containers`)];
+    } catch {
+      return out;
+    }
+    for (const d of dirs) {
+      try {
+        const paths = JSON.parse(
+          Deno.readTextFileSync(`${this.root}/containers/${d.name}/layers.json`),
+        ) as string[];
+        for (const p of paths) {
+          if (p.startsWith(prefix)) out.push(`sha256:${p.slice(prefix.length)}` as Digest);
+        }
+      } catch { /* not a container directory, or one being made */ }
+    }
+    return out;
+  }
+
   /** The directory of an extracted layer. */
   layerPath(diffId: Digest): string {
     return `${this.root}/layers/sha256/${hexOf(diffId)}`;
@@ -344,7 +371,7 @@ export class Store {
     return await withLock(`${this.root}/content.lock`, "exclusive", async () => {
       const index = this.readIndex();
       const blobs = new Set<string>();
-      const layers = new Set<string>(opts.keepLayers ?? []);
+      const layers = new Set<string>([...(opts.keepLayers ?? []), ...this.#containerLayers()]);
       for (const img of Object.values(index.images)) {
         blobs.add(img.digest);
         blobs.add(img.config);
