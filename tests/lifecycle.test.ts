@@ -499,3 +499,39 @@ lcTest("lifecycle: image prune keeps the layers of detached and stopped containe
   assert.equal((await c(["image", "prune", "-a"])).code, 0);
   assert.equal(layers(), 0);
 });
+
+lcTest(
+  "lifecycle: exec -t opens a new pty of the container; -i passes stdin; -dt logs a tty",
+  async () => {
+    await runD(["--name", "ttyhost", "--rootfs", testRootfs(), "sleep", "1000"]);
+    const [cmd, ...pre] = (await import("./_helpers.ts")).ctrCommand();
+    const line = [...[cmd, ...pre], "--root", store, "--state-dir", state, "exec", "-t", "ttyhost"]
+      .concat(["sh", "-c", "tty; exit 6"]).map((a) => `'${a}'`).join(" ");
+    let out: Deno.CommandOutput | undefined;
+    try {
+      out = await new Deno.Command("script", {
+        args: ["-qec", line, "/dev/null"],
+        stdin: "null",
+        stdout: "piped",
+      }).output();
+    } catch {
+      console.log("skipped the pty part: util-linux `script` is not installed");
+    }
+    if (out) {
+      assert.match(new TextDecoder().decode(out.stdout), /\/dev\/pts\/\d+/);
+      assert.equal(out.code, 6);
+    }
+    const cat = await c(["exec", "-i", "ttyhost", "cat"], { stdin: "through stdin\n" });
+    assert.equal(cat.stdout, "through stdin\n");
+    // A detached container with -t: its pty's output goes to the log.
+    await runD(["--name", "ttylog", "-t", "--rootfs", testRootfs(), "sh", "-c", "tty; echo done"]);
+    assert.equal((await c(["wait", "ttylog"])).stdout.trim(), "0");
+    assert.equal((await c(["logs", "ttylog"])).stdout, "/dev/pts/0\r\ndone\r\n");
+    // restart: a new PID 1, the same container.
+    const pid1 = (await inspect("ttyhost")).State.Pid;
+    assert.equal((await c(["restart", "-t", "0", "ttyhost"])).code, 0);
+    const after = await inspect("ttyhost");
+    assert.equal(after.State.Running, true);
+    assert.notEqual(after.State.Pid, pid1);
+  },
+);
