@@ -62,6 +62,7 @@ Commands:
   network   Networks: create, ls, inspect, rm, prune
   volume    Named volumes: create, ls, inspect, rm, prune
   enter     Run a command in the namespaces of a process (like nsenter)
+  oci       The OCI runtime (runc's command line on bundles; see 'ctr oci --help')
   ns        List the namespaces of processes; pin or unpin one
   version   Show the version of ctr and the Deno it carries
 
@@ -138,6 +139,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);
     case "volume":
       return (await import("./lib/cli/volume.ts")).volumeCommand(rest, globals);
+    case "oci":
+      return (await import("./lib/cli/oci.ts")).ociMain(rest);
     case "network":
       return (await import("./lib/cli/network.ts")).networkCommand(rest, globals);
     case "enter":
@@ -160,6 +163,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
 
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  const { isOciInvocation, ociMain } = await import("./lib/cli/oci.ts");
+  if (isOciInvocation()) return await ociMain(argv);
   try {
     return await dispatch(argv);
   } catch (e) {

@@ -61,6 +61,53 @@ export interface Rlimit {
   readonly hard: bigint;
 }
 
+/** One mount of an OCI bundle, its options already turned into mount(2) arguments. */
+export interface OciMount {
+  readonly destination: string;
+  readonly type: string;
+  readonly source: string;
+  readonly flags: number;
+  readonly data: string;
+  /** Propagation changes (MS_PRIVATE, MS_REC|MS_SLAVE, ...) applied after the mount. */
+  readonly propagation: readonly number[];
+  readonly bind: boolean;
+}
+
+/** A device node an OCI bundle asks for. */
+export interface OciDevice {
+  readonly path: string;
+  readonly type: "c" | "b" | "u" | "p";
+  readonly major: number;
+  readonly minor: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * What an OCI bundle gives beyond the common model: its root is used as it
+ * is (no overlay), its mounts replace ctr's default ones, and the container
+ * waits on a fifo after setup until `start`.
+ */
+export interface OciSetup {
+  /** The root filesystem (absolute). */
+  readonly root: string;
+  readonly mounts: readonly OciMount[];
+  readonly devices: readonly OciDevice[];
+  /** The propagation of "/" in the container's mount namespace (default MS_REC|MS_SLAVE). */
+  readonly rootPropagation: number;
+  readonly sysctl: Readonly<Record<string, string>>;
+  readonly domainname?: string;
+  /**
+   * An fd (open O_PATH in ctr, inherited by the child) of the exec fifo: the
+   * child opens it for writing through /proc/self/fd, which blocks until
+   * `start` opens it for reading.
+   */
+  readonly gateFd?: number;
+  /** The process's umask (default 022). */
+  readonly umask?: number;
+}
+
 /** Everything the plan builders need to know about one container. */
 export interface ContainerConfig {
   /** 64 hex digits. */
@@ -96,6 +143,8 @@ export interface ContainerConfig {
   readonly maskedPaths: readonly string[];
   /** Paths made read-only. */
   readonly readonlyPaths: readonly string[];
+  /** Set for a container of an OCI bundle (ctr's OCI runtime mode). */
+  readonly oci?: OciSetup;
   /** The process. */
   readonly process: {
     readonly args: readonly string[];

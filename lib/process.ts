@@ -81,6 +81,14 @@ export function processSteps(
       label: `set hostname ${cfg.hostname}`,
     });
   }
+  if (cfg.oci?.domainname) {
+    const b = new TextEncoder().encode(cfg.oci.domainname);
+    steps.push({
+      call: "setdomainname",
+      args: [str(cfg.oci.domainname), int(b.length)],
+      label: `set domainname ${cfg.oci.domainname}`,
+    });
+  }
   if (p.terminal) {
     const tty = slot("tty");
     steps.push(
@@ -126,7 +134,12 @@ export function processSteps(
       );
     }
   }
-  steps.push({ call: "umask", args: [int(0o22, "022")], label: "umask 022" });
+  const umask = cfg.oci?.umask ?? 0o22;
+  steps.push({
+    call: "umask",
+    args: [int(umask, "0" + umask.toString(8))],
+    label: `umask 0${umask.toString(8)}`,
+  });
   for (const r of p.rlimits) {
     steps.push({
       call: "prlimit64",
@@ -168,8 +181,39 @@ export function processSteps(
     args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
     label: "unblock all signals",
   });
+  if (cfg.oci?.gateFd !== undefined) steps.push(...gateSteps(cfg.oci.gateFd));
   steps.push(...execSteps(p.args, p.env));
   return steps;
+}
+
+/** Sync phase at which an OCI container is set up and about to wait for `start`. */
+export const PHASE_CREATED = 2;
+
+/**
+ * The create/start gate of an OCI container: report "created", then open the
+ * exec fifo for writing (through the O_PATH fd inherited from ctr: the
+ * fifo's path is not visible after pivot_root), which blocks until `start`
+ * opens it for reading, and write one byte for `start` to read.
+ */
+function gateSteps(fd: number): Step[] {
+  const gate = slot("exec_fifo");
+  return [
+    ...syncPoint(PHASE_CREATED, "the container is created"),
+    {
+      call: "openat",
+      args: [int(AT.FDCWD, "AT_FDCWD"), str(`/proc/self/fd/${fd}`), int(O.WRONLY | O.CLOEXEC)],
+      label: "wait for start (open the exec fifo)",
+      save: gate,
+      hints: { ENOENT: "the container has no /proc mount to reach the exec fifo through" },
+    },
+    {
+      call: "write",
+      args: [{ ref: gate }, { bytes: new Uint8Array([0x30]), show: '"0"' }, int(1)],
+      label: "tell start the command runs now",
+    },
+    { call: "close", args: [{ ref: gate }], label: "close the exec fifo" },
+    { call: "close", args: [int(fd)], label: "close the exec fifo's O_PATH fd" },
+  ];
 }
 
 /** The process identity a container's command gets. */

@@ -63,8 +63,16 @@ export class RootfsBuilder {
   readonly merged: string;
   readonly #layers: readonly string[];
   readonly #made = new Set<string>();
+  /** Container paths where a filesystem was mounted: what the layers say below them is hidden. */
+  readonly #mounted = new Set<string>();
 
   constructor(readonly cfg: ContainerConfig, readonly host: RootfsHost) {
+    if (cfg.oci) {
+      // An OCI bundle's root is used in place: no overlay, no upper layer.
+      this.merged = cfg.oci.root;
+      this.#layers = [cfg.oci.root];
+      return;
+    }
     this.merged = `${cfg.dir}/merged`;
     // The upper layer is searched too when it exists: a restarted container keeps its changes.
     let upper: string[] = [];
@@ -82,7 +90,9 @@ export class RootfsBuilder {
     parts.forEach((c, i) => {
       cur += "/" + c;
       if (this.#made.has(cur)) return;
-      const found = lookup(this.#layers, cur);
+      const hidden = [...this.#mounted].some((m) => cur.startsWith(m === "/" ? "/" : m + "/"));
+      // Below a mount the layers say nothing: make the path, accepting that it may exist.
+      const found = hidden ? undefined : lookup(this.#layers, cur);
       const last = i === parts.length - 1;
       if (!found) {
         if (last && kind === "file") {
@@ -144,6 +154,7 @@ export class RootfsBuilder {
 
   /** All mount steps, in order. */
   build(): Step[] {
+    if (this.cfg.oci) return this.#buildOci(this.cfg.oci);
     const { cfg, host } = this;
     const M = this.merged;
     // Modes of device nodes and mount points are exact: no umask applies until the process sets its own.
@@ -268,8 +279,8 @@ export class RootfsBuilder {
    * mount; v1: a tmpfs with one mount per hierarchy (and cgroup2 at
    * `unified` on a hybrid host).
    */
-  #cgroupfs(sys: string, layout: CgroupLayout): void {
-    const dir = `${sys}/fs/cgroup`;
+  #cgroupfs(sys: string, layout: CgroupLayout, at?: string): void {
+    const dir = at ?? `${sys}/fs/cgroup`;
     const ro = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
     // In a user namespace the kernel may refuse some hierarchies; a missing one is not fatal.
     const tol = this.host.userns ? ["EPERM", "EBUSY"] : undefined;
@@ -408,35 +419,7 @@ export class RootfsBuilder {
       "mode=755,size=65536k",
       "mount tmpfs on /dev",
     );
-    for (const [name, major, minor] of DEVICES) {
-      if (this.host.userns) {
-        // mknod is not allowed in a user namespace: bind the host's node.
-        this.steps.push({
-          call: "mknodat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
-          label: `create /dev/${name} for a bind mount`,
-        });
-        this.#mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND, null, `bind /dev/${name}`);
-      } else {
-        this.steps.push({
-          call: "mknodat",
-          args: [
-            int(AT.FDCWD, "AT_FDCWD"),
-            str(`${dev}/${name}`),
-            mode(S_IF.CHR | 0o666),
-            int(makedev(major, minor), `makedev(${major}, ${minor})`),
-          ],
-          label: `create /dev/${name}`,
-        });
-      }
-    }
-    for (const [target, name] of DEV_LINKS) {
-      this.steps.push({
-        call: "symlinkat",
-        args: [str(target), int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`)],
-        label: `link /dev/${name} -> ${target}`,
-      });
-    }
+    this.#devNodes(dev);
     for (const d of ["pts", "shm", "mqueue"]) {
       this.steps.push({
         call: "mkdirat",
@@ -470,11 +453,215 @@ export class RootfsBuilder {
     );
   }
 
+  /** The standard device nodes and links in a fresh /dev. */
+  #devNodes(dev: string, tolerate?: string[]): void {
+    for (const [name, major, minor] of DEVICES) {
+      if (this.host.userns) {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        this.steps.push({
+          call: "mknodat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
+          label: `create /dev/${name} for a bind mount`,
+        });
+        this.#mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND, null, `bind /dev/${name}`);
+      } else {
+        this.steps.push({
+          call: "mknodat",
+          args: [
+            int(AT.FDCWD, "AT_FDCWD"),
+            str(`${dev}/${name}`),
+            mode(S_IF.CHR | 0o666),
+            int(makedev(major, minor), `makedev(${major}, ${minor})`),
+          ],
+          label: `create /dev/${name}`,
+        });
+      }
+    }
+    for (const [target, name] of DEV_LINKS) {
+      this.steps.push({
+        call: "symlinkat",
+        args: [str(target), int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`)],
+        label: `link /dev/${name} -> ${target}`,
+        tolerate,
+      });
+    }
+  }
+
+  /**
+   * An OCI bundle's root: "/" gets the asked propagation, the root is bound
+   * on itself (pivot_root needs a mount point), the bundle's mounts are made
+   * in their order, then the standard devices when /dev is a fresh tmpfs, the
+   * bundle's devices, masks and read-only paths, and pivot_root.
+   */
+  #buildOci(oci: NonNullable<ContainerConfig["oci"]>): Step[] {
+    const { cfg, host } = this;
+    const R = oci.root;
+    this.steps.push({
+      call: "umask",
+      args: [int(0, "0")],
+      label: "umask 0 while building the root",
+    });
+    this.#mount(null, "/", null, oci.rootPropagation, null, "set the propagation of /");
+    this.#mount(R, R, null, MS.BIND | MS.REC, null, `bind the root ${R} on itself`);
+    let freshDev = false;
+    for (const m of oci.mounts) {
+      const label = `${m.bind ? "bind " + m.source : "mount " + m.type} on ${m.destination}`;
+      if (m.type === "cgroup" || m.type === "cgroup2") {
+        const t = this.#target(m.destination, "dir");
+        if (host.cgroups) this.#cgroupfs("", host.cgroups, t.host);
+        continue;
+      }
+      if (m.bind) {
+        let isDir = true;
+        try {
+          isDir = Deno.statSync(m.source).isDirectory;
+        } catch (e) {
+          throw new Error(`Cannot bind ${m.source} on ${m.destination}: ${(e as Error).message}`);
+        }
+        const t = this.#target(m.destination, isDir ? "dir" : "file");
+        this.#mount(m.source, t.host, null, MS.BIND | (m.flags & MS.REC), null, label);
+        this.#mounted.add(t.inner);
+        const rest = m.flags & ~(MS.BIND | MS.REC);
+        if (rest !== 0) {
+          this.#mount(
+            null,
+            t.host,
+            null,
+            MS.BIND | MS.REMOUNT | rest,
+            null,
+            `apply ${flagNames(rest, MS, "MS_")} to ${m.destination}`,
+          );
+        }
+        for (const p of m.propagation) {
+          this.#mount(null, t.host, null, p, null, `set the propagation of ${m.destination}`);
+        }
+        continue;
+      }
+      const t = this.#target(m.destination, "dir");
+      if (m.type === "sysfs" && host.userns && !host.netns) {
+        // sysfs needs the network namespace's owner: bind the host's, read-only.
+        this.#mount("/sys", t.host, null, MS.BIND | MS.REC, null, "bind /sys from the host");
+        this.#mount(
+          null,
+          t.host,
+          null,
+          MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+          null,
+          "make /sys read-only",
+        );
+        continue;
+      }
+      this.#mount(m.source || m.type, t.host, m.type, m.flags, m.data || null, label);
+      this.#mounted.add(t.inner);
+      for (const p of m.propagation) {
+        this.#mount(null, t.host, null, p, null, `set the propagation of ${m.destination}`);
+      }
+      if (m.destination === "/dev" && m.type === "tmpfs") freshDev = true;
+    }
+    if (freshDev) this.#devNodes(`${R}/dev`, ["EEXIST"]);
+    for (const d of oci.devices) {
+      const t = this.#target(d.path, "file");
+      const kind = d.type === "b" ? S_IF.BLK : d.type === "p" ? S_IF.FIFO : S_IF.CHR;
+      this.steps.push(
+        {
+          call: "unlinkat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(0)],
+          label: `make room for ${d.path}`,
+          tolerate: ["ENOENT"],
+        },
+        {
+          call: "mknodat",
+          args: [
+            int(AT.FDCWD, "AT_FDCWD"),
+            str(t.host),
+            mode(kind | (d.mode & 0o7777)),
+            int(makedev(d.major, d.minor), `makedev(${d.major}, ${d.minor})`),
+          ],
+          label: `create ${d.path}`,
+        },
+        {
+          call: "fchownat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(d.uid), int(d.gid), int(0)],
+          label: `give ${d.path} to ${d.uid}:${d.gid}`,
+        },
+      );
+    }
+    this.#target(cfg.process.cwd, "dir");
+    // Before /proc/sys becomes read-only; the container's own /proc is mounted by now.
+    for (const [key, value] of Object.entries(oci.sysctl)) {
+      const fd = slot(`sysctl_${key}`);
+      const path = `${R}/proc/sys/${key.replaceAll(".", "/")}`;
+      const bytes = new TextEncoder().encode(value);
+      this.steps.push(
+        {
+          call: "openat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(path), int(0o1 | 0o2000000, "O_WRONLY|O_CLOEXEC")],
+          label: `open the sysctl ${key}`,
+          save: fd,
+          hints: { ENOENT: `no sysctl ${key} in this kernel or namespace` },
+        },
+        {
+          call: "write",
+          args: [{ ref: fd }, { bytes, show: JSON.stringify(value) }, int(bytes.length)],
+          label: `set ${key} = ${value}`,
+        },
+        { call: "close", args: [{ ref: fd }], label: `close the sysctl ${key}` },
+      );
+    }
+    for (const p of cfg.maskedPaths) {
+      if (host.isDir(p)) {
+        this.#mount("tmpfs", R + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
+      } else {
+        this.#mount("/dev/null", R + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
+      }
+    }
+    for (const p of cfg.readonlyPaths) {
+      this.#mount(R + p, R + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
+        "ENOENT",
+      ]);
+      this.#mount(
+        R + p,
+        R + p,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        `make ${p} read-only`,
+        ["ENOENT"],
+      );
+    }
+    this.steps.push(
+      { call: "chdir", args: [str(R)], label: "enter the new root" },
+      {
+        call: "pivot_root",
+        args: [str("."), str(".")],
+        label: "pivot_root to the container's root",
+      },
+      {
+        call: "umount2",
+        args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
+        label: "detach the host's root",
+      },
+      { call: "chdir", args: [str("/")], label: "chdir /" },
+    );
+    if (cfg.readOnly) {
+      this.#mount(
+        null,
+        "/",
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
+    }
+    return this.steps;
+  }
+
   #userMount(m: UserMount): void {
     if (m.type === "tmpfs") {
       const t = this.#target(m.destination, "dir");
       const { flags, data } = tmpfsOptions(m.options);
       this.#mount("tmpfs", t.host, "tmpfs", flags, data, `mount tmpfs on ${m.destination}`);
+      this.#mounted.add(t.inner);
       return;
     }
     let isDir = true;

@@ -96,7 +96,11 @@ function encode(
  * has exec'd (or ended its plan); a failed step rejects with PlanError after
  * the child is reaped.
  */
-export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise<Spawned> {
+export async function spawn(
+  plan: Plan,
+  onSync: SyncHandler = () => {},
+  opts: { returnAt?: number } = {},
+): Promise<Spawned> {
   const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
   const [errRead, errWrite] = pipe();
   const [syncRead, syncWrite] = pipe();
@@ -106,6 +110,7 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
   let pid = -1;
   let pidfd = -1;
   let released = false;
+  let keepArena = false;
   try {
     const stacks: bigint[] = [];
     const newStack = () => {
@@ -140,6 +145,12 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
       if (index === SYNC_INDEX) {
         await onSync(value, pid);
         release(syncWrite);
+        if (value === opts.returnAt) {
+          // The child goes on alone (an OCI container waiting for `start`):
+          // its plan and stack stay mapped for as long as this process lives.
+          keepArena = true;
+          break;
+        }
         continue;
       }
       const i = Number(index);
@@ -160,7 +171,7 @@ export async function spawn(plan: Plan, onSync: SyncHandler = () => {}): Promise
   } finally {
     for (const fd of Object.values(fds)) if (fd >= 0) close(fd);
     // The child has exec'd or is gone: nothing reads this memory any more.
-    arena.free();
+    if (!keepArena) arena.free();
   }
 }
 

@@ -21,6 +21,7 @@ import { StateDir } from "../state.ts";
 import { relayPty, syncWindowSize } from "../tty.ts";
 import { resolveUser } from "../user.ts";
 import { cgroupOf } from "../lifecycle.ts";
+import type { Cgroup } from "../cgroups/mod.ts";
 import { parseArgs, UsageError } from "./args.ts";
 import { EXEC_OPTIONS } from "./lifecycle.ts";
 import type { NsType } from "../config.ts";
@@ -91,16 +92,70 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
   const dedup = new Map<string, string>();
   for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
 
+  const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
+  const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  const run = await execProcess({
+    pid,
+    cgroup: cgroupOf(s),
+    args,
+    env: [...dedup.values()],
+    cwd,
+    uid: user.uid,
+    gid: user.gid,
+    groups: user.groups,
+    caps,
+    noNewPrivileges: cfg.process.noNewPrivileges,
+    tty: opts.tty === true,
+    interactive: opts.interactive === true,
+    detach: opts.detach === true,
+    what: `container ${s.name}`,
+  });
+  return await run.wait();
+}
+
+/** A process to start in a running container. */
+export interface ExecSpec {
+  /** The container's PID 1: whose namespaces, root and cwd to join. */
+  readonly pid: number;
+  /** The container's cgroup, joined before the process does anything. */
+  readonly cgroup?: Cgroup;
+  readonly args: readonly string[];
+  readonly env: readonly string[];
+  readonly cwd: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+  readonly caps: readonly string[];
+  readonly noNewPrivileges: boolean;
+  /** A new pty of the container (relayed here, or given to `sendConsole`). */
+  readonly tty: boolean;
+  readonly interactive: boolean;
+  /** Nobody waits here: stdio on /dev/null unless a pty was sent away. */
+  readonly detach: boolean;
+  /** Where a pty master goes instead of this terminal (an OCI console socket). */
+  readonly sendConsole?: (master: number) => void;
+  /** For messages: "container NAME". */
+  readonly what: string;
+}
+
+/** A started exec: its pid, and a wait that relays the pty and returns the exit code. */
+export interface ExecRun {
+  readonly pid: number;
+  wait(): Promise<number>;
+}
+
+/** Starts a process in a running container (see the module's doc). */
+export async function execProcess(o: ExecSpec): Promise<ExecRun> {
+  const pid = o.pid;
   const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
   const join = new Map<NsType, string>();
   for (const n of processNamespaces(pid)) {
     if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
   }
-
   let pty: { master: number; num: number } | undefined;
   const before: Step[] = [];
-  if (opts.tty) {
-    pty = openExecPty(pid, hostId(pid, "uid_map", user.uid), hostId(pid, "gid_map", 5));
+  if (o.tty) {
+    pty = openExecPty(pid, hostId(pid, "uid_map", o.uid), hostId(pid, "gid_map", 5));
     const tty = { name: "exec_tty" };
     before.push(
       { call: "setsid", args: [], label: "start a new session" },
@@ -122,29 +177,28 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
       },
       { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
     );
-  } else if (opts.detach) {
+  } else if (o.detach && !o.sendConsole) {
     // Nobody reads a detached command's output; it must not hold ctr's pipes either.
     before.push(...[0, 1, 2].map((fd): Step => ({
       call: "dup3",
       args: [{ fd: "devNull" }, int(fd), int(0)],
       label: `fd ${fd} to /dev/null`,
     })));
-  } else if (!opts.interactive) {
+  } else if (!o.interactive) {
     before.push({
       call: "dup3",
       args: [{ fd: "devNull" }, int(0), int(0)],
       label: "stdin from /dev/null",
     });
   }
-  const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
-  const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  const { cwd, caps, args } = o;
   before.push(
     ...identitySteps({
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
+      uid: o.uid,
+      gid: o.gid,
+      groups: o.groups,
       caps,
-      noNewPrivileges: cfg.process.noNewPrivileges,
+      noNewPrivileges: o.noNewPrivileges,
     }, lastCap()),
     { call: "chdir", args: [str(cwd)], label: `chdir ${cwd}` },
   );
@@ -153,11 +207,11 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     join,
     rootOf: pid,
     args,
-    env: [...dedup.values()],
+    env: o.env,
     waitForParent: true,
     beforeExec: before,
   });
-  const cg = cgroupOf(s);
+  const cg = o.cgroup;
   let spawned;
   try {
     spawned = await spawn(plan, (phase, p) => {
@@ -175,7 +229,7 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
           code,
         );
       }
-      throw new RunError(`Cannot exec in container ${s.name}: ${e.message}`, 126);
+      throw new RunError(`Cannot exec in ${o.what}: ${e.message}`, 126);
     }
     throw e;
   } finally {
@@ -184,10 +238,27 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
   await waitPid(spawned.pid);
   close(spawned.pidfd);
   const execPid = Number(spawned.slots.get(child.name));
-  if (opts.detach) {
-    if (pty) close(pty.master);
-    return 0;
+  if (pty && o.sendConsole) {
+    try {
+      o.sendConsole(pty.master);
+    } finally {
+      close(pty.master);
+    }
+    pty = undefined;
   }
+  if (o.detach) {
+    if (pty) close(pty.master);
+    return { pid: execPid, wait: () => Promise.resolve(0) };
+  }
+  const ptyNow = pty;
+  return { pid: execPid, wait: () => waitExec(execPid, ptyNow, o.interactive) };
+}
+
+async function waitExec(
+  execPid: number,
+  pty: { master: number } | undefined,
+  interactive: boolean,
+): Promise<number> {
   const pidfd = sys("pidfd_open", `pid ${execPid}`, execPid, 0);
   const forward = (sig: Deno.Signal) => () => {
     try {
@@ -198,7 +269,7 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     ? []
     : (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((x) => [x, forward(x)]);
   for (const [x, f] of listeners) Deno.addSignalListener(x, f);
-  const relay = pty ? relayPty(pty.master, opts.interactive === true) : undefined;
+  const relay = pty ? relayPty(pty.master, interactive) : undefined;
   try {
     const code = (await waitPidfd(pidfd)).code;
     if (relay) await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);

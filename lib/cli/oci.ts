@@ -1,0 +1,366 @@
+/**
+ * The runc-compatible command line: what podman (`--runtime`), containerd
+ * (a runc shim's `BinaryName`) and dockerd (`--add-runtime`) call. Reached
+ * as `ctr oci COMMAND`, or directly when ctr is run under a name that starts
+ * with `ctr-oci` (a symlink) or with CTR_OCI=1, since those callers put
+ * their global options first: `ctr-oci --root R --log L create --bundle B ID`.
+ *
+ * Errors go to stderr and, with `--log FILE`, to that file (`--log-format
+ * json`: one `{"level":"error","msg":...,"time":...}` line, which containerd
+ * and conmon show to their users).
+ * @module
+ */
+
+import { VERSION } from "../version.ts";
+import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import type { OciRecord } from "../oci/runtime.ts";
+
+const GLOBAL: readonly OptionSpec[] = [
+  { name: "root", type: "string", arg: "DIR", help: "State directory (default /run/ctr-oci)" },
+  { name: "log", type: "string", arg: "FILE", help: "Also write errors and warnings here" },
+  { name: "log-format", type: "string", arg: "FORMAT", help: "text (default) or json" },
+  { name: "debug", type: "bool", help: "Debug output in the log" },
+  { name: "systemd-cgroup", type: "bool", help: "Use systemd cgroups (not supported)" },
+  { name: "rootless", type: "string", arg: "BOOL", help: "Accepted for compatibility" },
+  { name: "criu", type: "string", arg: "PATH", help: "Accepted for compatibility" },
+  { name: "version", short: "v", type: "bool", help: "Print the version" },
+  { name: "help", short: "h", type: "bool", help: "Print usage" },
+];
+
+const CREATE: readonly OptionSpec[] = [
+  { name: "bundle", short: "b", type: "string", arg: "DIR", help: "The bundle (default .)" },
+  { name: "pid-file", type: "string", arg: "FILE", help: "Write the container's pid here" },
+  {
+    name: "console-socket",
+    type: "string",
+    arg: "PATH",
+    help: "Send the pty master to this AF_UNIX socket",
+  },
+  { name: "no-pivot", type: "bool", help: "Accepted; pivot_root is always used" },
+  { name: "no-new-keyring", type: "bool", help: "Accepted; no session keyring is made" },
+  { name: "preserve-fds", type: "string", arg: "N", help: "Pass N more fds (3..) on" },
+  { name: "detach", short: "d", type: "bool", help: "run: do not wait for the container" },
+  { name: "keep", type: "bool", help: "run: do not delete the container when it ends" },
+];
+
+const EXEC: readonly OptionSpec[] = [
+  { name: "process", short: "p", type: "string", arg: "FILE", help: "process.json" },
+  { name: "pid-file", type: "string", arg: "FILE", help: "Write the process's pid here" },
+  { name: "detach", short: "d", type: "bool", help: "Do not wait for the process" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pty" },
+  { name: "console-socket", type: "string", arg: "PATH", help: "Send the pty master here" },
+  { name: "cwd", type: "string", arg: "DIR", help: "Working directory" },
+  { name: "env", short: "e", type: "list", arg: "K=V", help: "Add an environment variable" },
+  { name: "user", short: "u", type: "string", arg: "UID[:GID]", help: "User" },
+  { name: "additional-gids", short: "g", type: "list", arg: "GID", help: "More groups" },
+  { name: "cap", short: "c", type: "list", arg: "CAP", help: "Add a capability" },
+  { name: "no-new-privs", type: "bool", help: "Set no_new_privs" },
+  { name: "preserve-fds", type: "string", arg: "N", help: "Pass N more fds on" },
+  { name: "process-label", type: "string", arg: "L", help: "Accepted (no SELinux)" },
+  { name: "apparmor", type: "string", arg: "P", help: "Accepted (no AppArmor)" },
+  { name: "ignore-paused", type: "bool", help: "Accepted" },
+];
+
+const USAGE = `Usage: ctr oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
+       ctr-oci [GLOBAL OPTIONS] COMMAND ...   (a symlink named ctr-oci*, or CTR_OCI=1)
+
+An OCI runtime with runc's command line, on bundles (config.json + rootfs).
+
+Commands:
+  create    Set a container up from a bundle; it waits for start
+  start     Run the command of a created container
+  run       create + start (and wait, unless -d)
+  state     Print the state JSON of a container
+  kill      Send a signal (default SIGTERM); --all: to every process
+  delete    Remove a stopped container (--force: any)
+  exec      Run a process in a container (--process FILE or a command)
+  pause     Freeze a container
+  resume    Thaw a container
+  ps        The pids of a container (--format json)
+  list      Containers (--format json, -q)
+  features  What this runtime supports (JSON)
+  spec      Write a default config.json (--bundle, --rootless)
+
+Global options:
+${optionsHelp(GLOBAL)}`;
+
+/** Where errors go besides stderr. */
+interface Log {
+  readonly file?: string;
+  readonly json: boolean;
+}
+
+function logLine(log: Log, level: string, msg: string): void {
+  if (!log.file) return;
+  const line = log.json
+    ? JSON.stringify({ level, msg, time: new Date().toISOString() })
+    : `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)}`;
+  try {
+    Deno.writeTextFileSync(log.file, line + "\n", { append: true, create: true });
+  } catch { /* the log is best effort; stderr still has it */ }
+}
+
+/** Whether this invocation is the OCI runtime (by name or environment). */
+export function isOciInvocation(): boolean {
+  if (Deno.env.get("CTR_OCI") === "1") return true;
+  const self = Deno.env.get("CTR_SELF") ?? "";
+  return self.slice(self.lastIndexOf("/") + 1).startsWith("ctr-oci");
+}
+
+function one(cmd: string, positionals: readonly string[]): string {
+  if (positionals.length < 1) throw new UsageError(`"${cmd}" requires a container id`);
+  return positionals[0];
+}
+
+/** Runs the OCI runtime command line; returns the exit status. */
+export async function ociMain(argv: readonly string[]): Promise<number> {
+  let log: Log = { json: false };
+  try {
+    const { opts, positionals } = parseArgs(argv, GLOBAL, { stopAfterPositionals: 1 });
+    log = {
+      file: opts.log as string | undefined,
+      json: opts["log-format"] === "json",
+    };
+    if (opts.version) {
+      console.log(`ctr version ${VERSION}\nspec: 1.2.0`);
+      return 0;
+    }
+    const [cmd, ...rest] = positionals;
+    if (opts.help || cmd === undefined) {
+      console.log(USAGE);
+      return cmd === undefined && !opts.help ? 1 : 0;
+    }
+    if (opts["systemd-cgroup"]) {
+      throw new UsageError(
+        '--systemd-cgroup: ctr manages cgroups through cgroupfs only (set cgroup_manager = "cgroupfs")',
+      );
+    }
+    return await command(cmd, rest, (opts.root as string | undefined) ?? "/run/ctr-oci");
+  } catch (e) {
+    const msg = (e as Error).message;
+    logLine(log, "error", msg);
+    console.error(`ctr: ${msg}`);
+    return 1;
+  }
+}
+
+async function command(cmd: string, argv: readonly string[], rootDir: string): Promise<number> {
+  const rt = await import("../oci/runtime.ts");
+  const root = new rt.OciRoot(rootDir);
+  const consoleSender = async (path: string | undefined) => {
+    if (!path) return undefined;
+    const { sendFd } = await import("../../ffi/unix_socket.ts");
+    return (master: number) => sendFd(path, master, "console");
+  };
+  switch (cmd) {
+    case "create":
+    case "run": {
+      const { opts, positionals } = parseArgs(argv, CREATE, { stopAfterPositionals: 1 });
+      const id = one(cmd, positionals);
+      if (opts["preserve-fds"] !== undefined && opts["preserve-fds"] !== "0") {
+        throw new UsageError("--preserve-fds is not supported yet");
+      }
+      const r = await rt.createContainer(root, id, {
+        bundle: (opts.bundle as string | undefined) ?? ".",
+        pidFile: opts["pid-file"] as string | undefined,
+        sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
+      });
+      if (cmd === "create") return 0;
+      await rt.startContainer(root, id);
+      if (opts.detach) return 0;
+      return await waitAndDelete(rt, root, r, opts.keep === true);
+    }
+    case "start": {
+      const { positionals } = parseArgs(argv, []);
+      await rt.startContainer(root, one(cmd, positionals));
+      return 0;
+    }
+    case "state": {
+      const { positionals } = parseArgs(argv, []);
+      const r = root.read(one(cmd, positionals));
+      console.log(JSON.stringify(root.state(r), null, 2));
+      return 0;
+    }
+    case "kill": {
+      const { opts, positionals } = parseArgs(argv, [
+        { name: "all", short: "a", type: "bool", help: "Every process of the container" },
+      ]);
+      await rt.killContainer(
+        root,
+        one(cmd, positionals),
+        positionals[1] ?? "SIGTERM",
+        opts.all === true,
+      );
+      return 0;
+    }
+    case "delete": {
+      const { opts, positionals } = parseArgs(argv, [
+        { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
+      ]);
+      await rt.deleteContainer(root, one(cmd, positionals), opts.force === true);
+      return 0;
+    }
+    case "pause":
+    case "resume": {
+      const { positionals } = parseArgs(argv, []);
+      await rt.freezeContainer(root, one(cmd, positionals), cmd === "pause");
+      return 0;
+    }
+    case "ps": {
+      const { opts, positionals } = parseArgs(argv, [
+        { name: "format", short: "f", type: "string", arg: "table|json", help: "Output format" },
+      ], { stopAfterPositionals: 1 });
+      const pids = rt.containerPids(root, one(cmd, positionals));
+      if (opts.format === "json") console.log(JSON.stringify(pids));
+      else {
+        console.log("PID");
+        for (const p of pids) console.log(p);
+      }
+      return 0;
+    }
+    case "list": {
+      const { opts } = parseArgs(argv, [
+        { name: "format", short: "f", type: "string", arg: "table|json", help: "Output format" },
+        { name: "quiet", short: "q", type: "bool", help: "Only ids" },
+      ]);
+      const all = root.list();
+      if (opts.quiet) { for (const r of all) console.log(r.id); }
+      else if (opts.format === "json") {
+        console.log(JSON.stringify(all.map((r) => root.state(r))));
+      } else {
+        const rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]];
+        for (const r of all) {
+          const s = root.state(r);
+          rows.push([r.id, String(s.pid), String(s.status), r.bundle, r.created, "root"]);
+        }
+        const w = rows[0].map((_, c) => Math.max(...rows.map((x) => x[c].length)));
+        for (const x of rows) console.log(x.map((v, c) => v.padEnd(w[c])).join("   ").trimEnd());
+      }
+      return 0;
+    }
+    case "features": {
+      const { featuresDocument } = await import("../oci/spec.ts");
+      console.log(JSON.stringify(featuresDocument(), null, 2));
+      return 0;
+    }
+    case "spec": {
+      const { opts } = parseArgs(argv, [
+        { name: "bundle", short: "b", type: "string", arg: "DIR", help: "Where to write" },
+        { name: "rootless", type: "bool", help: "For a user without root" },
+      ]);
+      const { defaultSpec } = await import("../oci/spec.ts");
+      const file = `${(opts.bundle as string | undefined) ?? "."}/config.json`;
+      try {
+        Deno.statSync(file);
+        throw new UsageError(`File ${file} exists. Remove it first`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      Deno.writeTextFileSync(
+        file,
+        JSON.stringify(defaultSpec({ rootless: opts.rootless === true }), null, 2) + "\n",
+      );
+      return 0;
+    }
+    case "exec":
+      return await exec(rt, root, argv, consoleSender);
+  }
+  throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr oci --help')`);
+}
+
+async function waitAndDelete(
+  rt: typeof import("../oci/runtime.ts"),
+  root: import("../oci/runtime.ts").OciRoot,
+  r: OciRecord,
+  keep: boolean,
+): Promise<number> {
+  // `run` is the container's parent: it reaps it and returns its status.
+  const { waitPid } = await import("../spawn.ts");
+  const status = await waitPid(r.pid);
+  if (!keep) await rt.deleteContainer(root, r.id, true);
+  return status.code;
+}
+
+interface ProcessJson {
+  args?: string[];
+  env?: string[];
+  cwd?: string;
+  terminal?: boolean;
+  user?: { uid?: number; gid?: number; additionalGids?: number[] };
+  capabilities?: { bounding?: string[] };
+  noNewPrivileges?: boolean;
+}
+
+async function exec(
+  rt: typeof import("../oci/runtime.ts"),
+  root: import("../oci/runtime.ts").OciRoot,
+  argv: readonly string[],
+  consoleSender: (p: string | undefined) => Promise<((m: number) => void) | undefined>,
+): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, EXEC, { stopAfterPositionals: 1 });
+  const id = one("exec", positionals);
+  const r = root.read(id);
+  const status = root.status(r);
+  if (status !== "running") throw new rt.OciError(`cannot exec in a ${status} container: ${id}`);
+  let p: ProcessJson;
+  if (opts.process) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(opts.process as string);
+    } catch (e) {
+      throw new UsageError(`cannot read --process ${opts.process}: ${(e as Error).message}`);
+    }
+    const { parseOciProcess } = await import("../oci/spec.ts");
+    p = parseOciProcess(text, opts.process as string) as ProcessJson;
+  } else {
+    const u = ((opts.user as string | undefined) ?? "").split(":");
+    const base = r.config.process;
+    p = {
+      args: positionals.slice(1),
+      env: [...(base?.env ?? []), ...((opts.env as string[] | undefined) ?? [])],
+      cwd: (opts.cwd as string | undefined) ?? base?.cwd ?? "/",
+      terminal: opts.tty === true,
+      user: {
+        uid: u[0] ? Number(u[0]) : base?.user.uid ?? 0,
+        gid: u[1] ? Number(u[1]) : base?.user.gid ?? 0,
+        additionalGids: ((opts["additional-gids"] as string[] | undefined) ?? []).map(Number),
+      },
+      capabilities: {
+        bounding: [
+          ...(base?.capabilities?.bounding ?? []),
+          ...((opts.cap as string[] | undefined) ?? []),
+        ],
+      },
+      noNewPrivileges: opts["no-new-privs"] === true || base?.noNewPrivileges === true,
+    };
+  }
+  if (!p.args?.length) throw new UsageError("exec: no command (process.args is empty)");
+  const { execProcess } = await import("./exec.ts");
+  const { openCgroupDriver } = await import("../cgroups/mod.ts");
+  const cgroup = Object.keys(r.cgroupPaths).length
+    ? openCgroupDriver().open(r.id, r.cgroupPaths)
+    : undefined;
+  const run = await execProcess({
+    pid: r.pid,
+    cgroup,
+    args: p.args,
+    env: p.env ?? [],
+    cwd: p.cwd ?? "/",
+    uid: p.user?.uid ?? 0,
+    gid: p.user?.gid ?? 0,
+    groups: p.user?.additionalGids ?? [],
+    caps: (p.capabilities?.bounding ?? []).map((c) => c.replace(/^CAP_/, "")),
+    noNewPrivileges: p.noNewPrivileges === true,
+    tty: p.terminal === true,
+    interactive: true,
+    detach: opts.detach === true,
+    sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
+    what: `container ${id}`,
+  });
+  if (opts["pid-file"]) {
+    const f = opts["pid-file"] as string;
+    Deno.writeTextFileSync(`${f}.tmp`, String(run.pid));
+    Deno.renameSync(`${f}.tmp`, f);
+  }
+  return await run.wait();
+}

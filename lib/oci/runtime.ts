@@ -1,0 +1,675 @@
+/**
+ * ctr as an OCI runtime (what runc and crun are to podman, containerd and
+ * docker): a bundle's config.json becomes the same ContainerConfig a
+ * `ctr run` builds, and the same plan runs it. `create` sets the container
+ * up and leaves it waiting on an exec fifo (the plan's last steps before
+ * execve), owned by the caller, who is its subreaper; `start` opens the fifo
+ * and the command runs. State lives in ROOT/ID/state.json (default ROOT
+ * /run/ctr-oci).
+ * @module
+ */
+
+import { MS, O, SIGNALS } from "../../ffi/constants.ts";
+import { close, open } from "../../ffi/sys.ts";
+import { lastCap } from "../capabilities.ts";
+import type {
+  ContainerConfig,
+  IdMap,
+  NsMode,
+  NsType,
+  OciDevice,
+  OciMount,
+  Rlimit,
+} from "../config.ts";
+import { containerPlan, planErrorToRunError, RunError } from "../container.ts";
+import {
+  type Cgroup,
+  type CgroupLayout,
+  cgroupLayout,
+  openCgroupDriver,
+  setOomScoreAdj,
+} from "../cgroups/mod.ts";
+import type { DeviceRule, Limits } from "../cgroups/limits.ts";
+import { FileLock } from "../image/lock.ts";
+import { PlanError } from "../plan.ts";
+import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
+import { signalPidfd, spawn, waitPidfd } from "../spawn.ts";
+import { isAlive, processStartTime } from "../state.ts";
+import { openContainerPty } from "../tty.ts";
+import { mountFlags, type OciConfig, parseOciConfig, unsupported } from "./spec.ts";
+
+/** The OCI runtime spec version ctr implements. */
+export const OCI_VERSION = "1.2.0";
+
+/** The container states of the OCI runtime spec. */
+export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
+
+/** What ctr records of an OCI container. */
+export interface OciRecord {
+  readonly id: string;
+  readonly pid: number;
+  readonly startTime: number;
+  readonly bundle: string;
+  readonly rootfs: string;
+  readonly created: string;
+  readonly annotations: Record<string, string>;
+  readonly cgroupPaths: Record<string, string>;
+  readonly config: OciConfig;
+}
+
+/** The runtime's state directory. */
+export class OciRoot {
+  constructor(readonly dir: string) {}
+
+  containerDir(id: string): string {
+    return `${this.dir}/${id}`;
+  }
+
+  fifo(id: string): string {
+    return `${this.containerDir(id)}/exec.fifo`;
+  }
+
+  read(id: string): OciRecord {
+    checkId(id);
+    try {
+      return JSON.parse(Deno.readTextFileSync(`${this.containerDir(id)}/state.json`));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new OciError(`container does not exist: ${id}`);
+      throw e;
+    }
+  }
+
+  write(r: OciRecord): void {
+    const f = `${this.containerDir(r.id)}/state.json`;
+    Deno.writeTextFileSync(`${f}.tmp`, JSON.stringify(r));
+    Deno.renameSync(`${f}.tmp`, f);
+  }
+
+  list(): OciRecord[] {
+    const out: OciRecord[] = [];
+    try {
+      for (const e of Deno.readDirSync(this.dir)) {
+        if (!e.isDirectory) continue;
+        try {
+          out.push(this.read(e.name));
+        } catch { /* being created or deleted */ }
+      }
+    } catch { /* no root yet */ }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** The container's status now, from its process, its fifo and its cgroup. */
+  status(r: OciRecord): OciStatus {
+    if (!isAlive(r)) return "stopped";
+    try {
+      Deno.statSync(this.fifo(r.id));
+      return "created";
+    } catch { /* started */ }
+    if (isFrozen(r)) return "paused";
+    return "running";
+  }
+
+  /** The state JSON of the spec. */
+  state(r: OciRecord): Record<string, unknown> {
+    const status = this.status(r);
+    return {
+      ociVersion: OCI_VERSION,
+      id: r.id,
+      status,
+      pid: status === "stopped" ? 0 : r.pid,
+      bundle: r.bundle,
+      rootfs: r.rootfs,
+      created: r.created,
+      owner: "",
+      ...(Object.keys(r.annotations).length ? { annotations: r.annotations } : {}),
+    };
+  }
+}
+
+/** An error of the runtime (printed as runc does, exit status 1). */
+export class OciError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = "OciError";
+  }
+}
+
+function checkId(id: string): void {
+  if (!/^[\w+.-]+$/.test(id) || id === "." || id === "..") {
+    throw new OciError(`invalid container id ${JSON.stringify(id)}`);
+  }
+}
+
+/** Whether the freezer holds the container (v1 freezer.state, v2 cgroup.freeze). */
+function isFrozen(r: Pick<OciRecord, "cgroupPaths">): boolean {
+  for (const [h, p] of Object.entries(r.cgroupPaths)) {
+    const file = h.includes("freezer") ? "freezer.state" : "cgroup.freeze";
+    try {
+      const v = Deno.readTextFileSync(`${p}/${file}`).trim();
+      if (v === "FROZEN" || v === "FREEZING" || v === "1") return true;
+    } catch { /* not this hierarchy's file */ }
+  }
+  return false;
+}
+
+function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths">): Cgroup | undefined {
+  if (Object.keys(r.cgroupPaths).length === 0) return undefined;
+  return openCgroupDriver().open(r.id, r.cgroupPaths);
+}
+
+const NS_NAMES: Record<string, NsType> = {
+  pid: "pid",
+  network: "net",
+  mount: "mnt",
+  ipc: "ipc",
+  uts: "uts",
+  user: "user",
+  cgroup: "cgroup",
+};
+
+const PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+function abs(bundle: string, p: string): string {
+  const full = p.startsWith("/") ? p : `${bundle}/${p}`;
+  const out: string[] = [];
+  for (const c of full.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") out.pop();
+    else out.push(c);
+  }
+  return "/" + out.join("/");
+}
+
+/** The cgroup limits of an OCI resources object. */
+export function ociLimits(res: NonNullable<OciConfig["linux"]>["resources"]): Limits {
+  const l: Record<string, unknown> = {};
+  if (!res) return { devices: { allowAll: false, extra: [] } };
+  const m = res.memory;
+  if (m?.limit !== undefined && m.limit > 0) l.memory = m.limit;
+  if (m?.swap !== undefined && m.swap !== 0) l.memorySwap = m.swap;
+  if (m?.reservation !== undefined && m.reservation > 0) l.memoryReservation = m.reservation;
+  const c = res.cpu;
+  if (c?.shares) l.cpuShares = c.shares;
+  if (c?.quota !== undefined && c.quota > 0) {
+    l.cpuQuota = c.quota;
+    l.cpuPeriod = c.period ?? 100000;
+  }
+  if (c?.cpus) l.cpusetCpus = c.cpus;
+  if (c?.mems) l.cpusetMems = c.mems;
+  if (res.pids?.limit !== undefined) l.pidsLimit = res.pids.limit > 0 ? res.pids.limit : null;
+  const rates = (list?: { major: number; minor: number; rate: number }[]) =>
+    (list ?? []).map((d) => ({ path: `${d.major}:${d.minor}`, ...d }));
+  if (res.blockIO?.throttleReadBpsDevice?.length) {
+    l.deviceReadBps = rates(res.blockIO.throttleReadBpsDevice);
+  }
+  if (res.blockIO?.throttleWriteBpsDevice?.length) {
+    l.deviceWriteBps = rates(res.blockIO.throttleWriteBpsDevice);
+  }
+  // The rules come as a list that first denies everything; docker's (and
+  // runc's) defaults are always allowed here, the list's allow rules added.
+  const rules = res.devices ?? [];
+  const allowAll = rules.some((d) =>
+    d.allow && (!d.type || d.type === "a") && d.major === undefined && d.minor === undefined
+  );
+  const extra: DeviceRule[] = rules.filter((d) => d.allow && d.type && d.type !== "a").map((d) => ({
+    type: d.type as "b" | "c",
+    major: d.major === undefined || d.major < 0 ? "*" : d.major,
+    minor: d.minor === undefined || d.minor < 0 ? "*" : d.minor,
+    access: d.access ?? "rwm",
+  }));
+  l.devices = allowAll ? { allowAll: true } : { allowAll: false, extra };
+  return l as Limits;
+}
+
+/**
+ * A bundle's config.json as ctr's ContainerConfig (the same model `ctr run`
+ * fills from docker's flags). Unsupported fields are an error.
+ */
+export function ociToConfig(
+  id: string,
+  bundle: string,
+  config: OciConfig,
+  opts: { stateDir: string; gateFd?: number },
+): ContainerConfig {
+  const problems = unsupported(config);
+  if (problems.length) {
+    throw new OciError(`unsupported configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const linux = config.linux ?? {};
+  const namespaces: Record<NsType, NsMode> = {
+    user: { kind: "host" },
+    mnt: { kind: "host" },
+    pid: { kind: "host" },
+    uts: { kind: "host" },
+    ipc: { kind: "host" },
+    net: { kind: "host" },
+    cgroup: { kind: "host" },
+  };
+  for (const n of linux.namespaces ?? []) {
+    const t = NS_NAMES[n.type];
+    if (!t) throw new OciError(`unsupported namespace type ${JSON.stringify(n.type)}`);
+    namespaces[t] = n.path ? { kind: "path", path: n.path } : { kind: "new" };
+  }
+  if (namespaces.mnt.kind !== "new") {
+    throw new OciError("a mount namespace is required (linux.namespaces has no new mount)");
+  }
+  const maps = (m?: { containerID: number; hostID: number; size: number }[]): IdMap[] =>
+    (m ?? []).map((x) => ({ container: x.containerID, host: x.hostID, size: x.size }));
+  const mounts: OciMount[] = (config.mounts ?? []).map((m) => {
+    const f = mountFlags(m.options ?? []);
+    const type = m.type ?? (f.bind ? "bind" : "none");
+    const bind = f.bind || type === "bind";
+    return {
+      destination: m.destination,
+      type,
+      source: bind ? abs(bundle, m.source ?? "") : m.source ?? type,
+      flags: f.flags | (bind ? MS.BIND : 0) | (f.recursive ? MS.REC : 0),
+      data: f.data,
+      propagation: f.propagation,
+      bind,
+    };
+  });
+  const devices: OciDevice[] = (linux.devices ?? []).map((d) => ({
+    path: d.path,
+    type: d.type as OciDevice["type"],
+    major: d.major ?? 0,
+    minor: d.minor ?? 0,
+    mode: d.fileMode ?? 0o666,
+    uid: d.uid ?? 0,
+    gid: d.gid ?? 0,
+  }));
+  const p = config.process;
+  if (!p) throw new OciError("config.json has no process");
+  const caps = (p.capabilities?.bounding ?? []).map((c) => c.replace(/^CAP_/, ""));
+  const rlimits: Rlimit[] = (p.rlimits ?? []).map((r) => ({
+    type: r.type.replace(/^RLIMIT_/, "").toLowerCase(),
+    soft: clamp(r.soft),
+    hard: clamp(r.hard),
+  }));
+  const root = abs(bundle, config.root.path);
+  const cgPath = linux.cgroupsPath;
+  return {
+    id,
+    layers: [root],
+    dir: `${opts.stateDir}/${id}`,
+    readOnly: config.root.readonly === true,
+    namespaces,
+    uidMap: maps(linux.uidMappings),
+    gidMap: maps(linux.gidMappings ?? linux.uidMappings),
+    name: id,
+    image: bundle,
+    cgroup: {
+      parent: cgPath ? cgPath.slice(0, cgPath.lastIndexOf("/")) || undefined : undefined,
+      limits: ociLimits(linux.resources),
+    },
+    network: { aliases: [], ports: [] },
+    hostname: config.hostname,
+    mounts: [],
+    maskedPaths: linux.maskedPaths ?? [],
+    readonlyPaths: linux.readonlyPaths ?? [],
+    oci: {
+      root,
+      mounts,
+      devices,
+      rootPropagation: linux.rootfsPropagation
+        ? PROPAGATION[linux.rootfsPropagation]
+        : MS.SLAVE | MS.REC,
+      sysctl: linux.sysctl ?? {},
+      domainname: config.domainname,
+      gateFd: opts.gateFd,
+      umask: p.user.umask,
+    },
+    process: {
+      args: p.args ?? [],
+      env: p.env ?? [],
+      cwd: p.cwd,
+      uid: p.user.uid,
+      gid: p.user.gid,
+      groups: p.user.additionalGids ?? [],
+      caps,
+      noNewPrivileges: p.noNewPrivileges === true,
+      rlimits,
+      terminal: p.terminal === true,
+      stdin: true,
+      dieWithParent: false,
+    },
+  };
+}
+
+function clamp(v: number): bigint {
+  // JSON numbers past 2^53 arrive rounded: the largest ones mean "unlimited".
+  return v >= 2 ** 63 ? 0xffffffffffffffffn : BigInt(Math.floor(v));
+}
+
+/** The cgroup name: the last element of cgroupsPath, or the id. */
+function cgroupName(id: string, cfg: OciConfig): string {
+  const p = cfg.linux?.cgroupsPath;
+  if (!p) return id;
+  if (/^[^/]*:[^/]*:/.test(p)) {
+    throw new OciError(
+      `cgroupsPath ${JSON.stringify(p)} is a systemd path: ctr manages cgroupfs paths only`,
+    );
+  }
+  return p.slice(p.lastIndexOf("/") + 1) || id;
+}
+
+/** Runs the hooks of one kind with the state on stdin; the first failure throws. */
+export async function runHooks(
+  kind: string,
+  hooks: { path: string; args?: string[]; env?: string[]; timeout?: number }[] | undefined,
+  state: Record<string, unknown>,
+): Promise<void> {
+  for (const h of hooks ?? []) {
+    const env: Record<string, string> = {};
+    for (const e of h.env ?? []) {
+      const i = e.indexOf("=");
+      if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+    }
+    const child = new Deno.Command(h.path, {
+      args: (h.args ?? [h.path]).slice(1),
+      env,
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "inherit",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(JSON.stringify(state))).catch(() => {});
+    await w.close().catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = h.timeout
+      ? new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), h.timeout! * 1000))
+      : undefined;
+    const out = await (timeout ? Promise.race([child.output(), timeout]) : child.output());
+    if (timer !== undefined) clearTimeout(timer);
+    if (out === "timeout") {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
+    }
+    if (!out.success) {
+      const msg = new TextDecoder().decode(out.stderr).trim();
+      throw new OciError(
+        `${kind} hook ${h.path} failed with status ${out.code}${msg ? `: ${msg}` : ""}`,
+      );
+    }
+  }
+}
+
+/** What `create` takes. */
+export interface CreateOptions {
+  readonly bundle: string;
+  readonly pidFile?: string;
+  readonly consoleSocket?: string;
+  /** Called with the pty master when the process has a terminal (the console socket). */
+  readonly sendConsole?: (master: number) => void;
+}
+
+function hostCgroupLayout(): CgroupLayout | undefined {
+  try {
+    return cgroupLayout(
+      Deno.readTextFileSync("/proc/self/mountinfo"),
+      Deno.readTextFileSync("/proc/self/cgroup"),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `create`: sets the container up and leaves its process waiting on the
+ * exec fifo. Returns once it waits (the pid is recorded); everything made is
+ * undone if a step fails.
+ */
+export async function createContainer(
+  root: OciRoot,
+  id: string,
+  o: CreateOptions,
+): Promise<OciRecord> {
+  checkId(id);
+  const bundle = abs(Deno.cwd(), o.bundle);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${bundle}/config.json`);
+  } catch (e) {
+    throw new OciError(`cannot read ${bundle}/config.json: ${(e as Error).message}`);
+  }
+  const config = parseOciConfig(text, `${bundle}/config.json`);
+  Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
+  const dir = root.containerDir(id);
+  try {
+    Deno.mkdirSync(dir, { mode: 0o711 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      throw new OciError(`container with id exists: ${id}`);
+    }
+    throw e;
+  }
+  const lock = FileLock.try(`${dir}/.lock`, "exclusive")!;
+  let cg: Cgroup | undefined;
+  let gate = -1;
+  let pidfd = -1;
+  try {
+    const fifo = root.fifo(id);
+    const mk = new Deno.Command("mkfifo", { args: ["-m", "0622", fifo] }).outputSync();
+    if (!mk.success) throw new OciError(`cannot make the exec fifo ${fifo}`);
+    Deno.chmodSync(fifo, 0o622);
+    // Inherited by the child at a known number; not CLOEXEC so it survives the clone.
+    gate = open(fifo, O.PATH);
+    const cfg = ociToConfig(id, bundle, config, { stateDir: root.dir, gateFd: gate });
+    const layout = hostCgroupLayout();
+    const plan = containerPlan(cfg, layout);
+    const driver = openCgroupDriver(layout ? { layout } : {});
+    cg = driver.create(cgroupName(id, config), cfg.cgroup.parent);
+    cg.apply(cfg.cgroup.limits);
+    let master = -1;
+    const spawned = await spawn(plan, (phase, pid) => {
+      if (phase === 0) {
+        if (cfg.namespaces.user.kind === "new") {
+          writeMap(pid, "uid_map", cfg.uidMap);
+          writeMap(pid, "gid_map", cfg.gidMap);
+        }
+        cg?.addProcess(pid);
+        const adj = config.process?.oomScoreAdj;
+        if (adj !== undefined) setOomScoreAdj(pid, adj);
+      }
+      if (phase === PHASE_PTY) {
+        master = openContainerPty(pid, hostOf(cfg.uidMap, cfg.process.uid), hostOf(cfg.gidMap, 5));
+        try {
+          o.sendConsole?.(master);
+        } finally {
+          close(master);
+        }
+      }
+    }, { returnAt: PHASE_CREATED }).catch((e) => {
+      if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
+      throw e;
+    });
+    pidfd = spawned.pidfd;
+    const record: OciRecord = {
+      id,
+      pid: spawned.pid,
+      startTime: processStartTime(spawned.pid) ?? 0,
+      bundle,
+      rootfs: cfg.oci!.root,
+      created: new Date().toISOString(),
+      annotations: config.annotations ?? {},
+      cgroupPaths: { ...cg.paths },
+      config,
+    };
+    root.write(record);
+    const state = root.state(record);
+    await runHooks("prestart", config.hooks?.prestart, state);
+    await runHooks("createRuntime", config.hooks?.createRuntime, state);
+    if (o.pidFile) {
+      const tmp = `${o.pidFile}.tmp`;
+      Deno.writeTextFileSync(tmp, String(spawned.pid));
+      Deno.renameSync(tmp, o.pidFile);
+    }
+    return record;
+  } catch (e) {
+    if (pidfd >= 0) {
+      try {
+        signalPidfd(pidfd, 9);
+        await waitPidfd(pidfd);
+      } catch { /* gone */ }
+    }
+    await cg?.killAll().catch(() => {});
+    await cg?.destroy().catch(() => {});
+    removeContainerDir(root, id);
+    if (e instanceof RunError) throw new OciError(e.message);
+    throw e;
+  } finally {
+    if (gate >= 0) close(gate);
+    if (pidfd >= 0) close(pidfd);
+    lock.release();
+  }
+}
+
+function hostOf(map: readonly IdMap[], id: number): number {
+  const m = map.find((x) => id >= x.container && id < x.container + x.size);
+  return map.length === 0 ? id : m ? m.host + (id - m.container) : 65534;
+}
+
+function writeMap(pid: number, file: string, map: readonly IdMap[]): void {
+  Deno.writeTextFileSync(
+    `/proc/${pid}/${file}`,
+    map.map((m) => `${m.container} ${m.host} ${m.size}`).join("\n") + "\n",
+  );
+}
+
+function removeContainerDir(root: OciRoot, id: string): void {
+  // Nothing is ever mounted here (the container's mounts live in its own namespace).
+  try {
+    Deno.removeSync(root.containerDir(id), { recursive: true });
+  } catch { /* gone */ }
+}
+
+/** `start`: lets a created container run its command. */
+export async function startContainer(root: OciRoot, id: string): Promise<void> {
+  const r = root.read(id);
+  const status = root.status(r);
+  if (status !== "created") {
+    throw new OciError(`cannot start a container that is ${status}: ${id}`);
+  }
+  const fifo = root.fifo(id);
+  // Opening for reading meets the container's open for writing; its byte says it goes on.
+  const file = await Deno.open(fifo, { read: true });
+  try {
+    const buf = new Uint8Array(1);
+    const n = await file.read(buf);
+    if (n !== 1) throw new OciError(`container ${id} ended before it could start`);
+  } finally {
+    file.close();
+  }
+  Deno.removeSync(fifo);
+  await runHooks("poststart", r.config.hooks?.poststart, root.state(r)).catch((e) => {
+    // A failed poststart hook is reported, not fatal (the spec says: log a warning).
+    console.error(`ctr: warning: ${(e as Error).message}`);
+  });
+}
+
+/** `kill`: a signal to the container's process (or every process in its cgroup). */
+export async function killContainer(
+  root: OciRoot,
+  id: string,
+  signal: string,
+  all: boolean,
+): Promise<void> {
+  const r = root.read(id);
+  const sig = parseSignal(signal);
+  const status = root.status(r);
+  if (status === "stopped") throw new OciError(`container not running: ${id}`);
+  if (all) {
+    const cg = cgroupOf(r);
+    if (cg) {
+      if (sig === "SIGKILL") return await cg.killAll();
+      for (const pid of cg.pids()) {
+        try {
+          Deno.kill(pid, sig);
+        } catch { /* gone */ }
+      }
+      return;
+    }
+  }
+  Deno.kill(r.pid, sig);
+}
+
+/** A signal by name (KILL, SIGKILL) or number. */
+export function parseSignal(v: string): Deno.Signal {
+  const name = /^\d+$/.test(v)
+    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
+    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
+  if (!name || !(name in SIGNALS)) throw new OciError(`invalid signal: ${JSON.stringify(v)}`);
+  return name as Deno.Signal;
+}
+
+/** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
+export async function deleteContainer(root: OciRoot, id: string, force: boolean): Promise<void> {
+  let r: OciRecord;
+  try {
+    r = root.read(id);
+  } catch (e) {
+    // A half-made container (crashed create) has a directory but no state: force removes it.
+    if (force) {
+      removeContainerDir(root, id);
+      return;
+    }
+    throw e;
+  }
+  const status = root.status(r);
+  if (status !== "stopped") {
+    if (!force && status !== "created") {
+      throw new OciError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    const cg = cgroupOf(r);
+    await cg?.thaw().catch(() => {});
+    try {
+      Deno.kill(r.pid, "SIGKILL");
+    } catch { /* gone */ }
+    await cg?.killAll().catch(() => {});
+    for (let i = 0; i < 500 && isAlive(r); i++) await new Promise((res) => setTimeout(res, 10));
+  }
+  const cg = cgroupOf(r);
+  await cg?.killAll().catch(() => {});
+  await cg?.destroy().catch(() => {});
+  removeContainerDir(root, id);
+  await runHooks("poststop", r.config.hooks?.poststop, { ...root.state(r), status: "stopped" })
+    .catch((e) => console.error(`ctr: warning: ${(e as Error).message}`));
+}
+
+/** `pause` / `resume`: the freezer. */
+export async function freezeContainer(root: OciRoot, id: string, freeze: boolean): Promise<void> {
+  const r = root.read(id);
+  const status = root.status(r);
+  if (freeze && status !== "running") throw new OciError(`container not running: ${id}`);
+  if (!freeze && status !== "paused") throw new OciError(`container not paused: ${id}`);
+  const cg = cgroupOf(r);
+  if (!cg) throw new OciError(`container ${id} has no cgroup`);
+  if (freeze) await cg.freeze();
+  else await cg.thaw();
+}
+
+/** The pids in the container's cgroup. */
+export function containerPids(root: OciRoot, id: string): number[] {
+  const r = root.read(id);
+  return cgroupOf(r)?.pids() ?? (isAlive(r) ? [r.pid] : []);
+}
+
+/** Resolves the signal numbers the CLI prints. */
+export function signalNumber(sig: Deno.Signal): number {
+  return SIGNALS[sig];
+}
+
+export { lastCap };
