@@ -5,7 +5,7 @@
  * line:column and starts nothing.
  */
 import assert from "node:assert/strict";
-import { census, ctr, rootTest, tempDir, tempStore, testRootfs } from "./_helpers.ts";
+import { census, ctr, rootTest, tempDir, tempStore } from "./_helpers.ts";
 
 const repo = new URL("..", import.meta.url).pathname;
 const store = tempStore();
