@@ -27,10 +27,11 @@ fail_early() {
 # for -t tests), unshare, flock; iproute2: ip; runc, crun, hyperfine, jq: the
 # reference runtimes and the benchmark; gcc, xxd, qemu-user-static and
 # gcc-aarch64-linux-gnu: the native stub's own test (x86_64, and aarch64
-# under emulation); skopeo: image interoperability.
+# under emulation); skopeo: image interoperability; podman: a real client of
+# the OCI runtime.
 PACKAGES=(busybox-static bsdutils util-linux iproute2 runc crun hyperfine jq
   gcc xxd qemu-user-static gcc-aarch64-linux-gnu skopeo docker-registry openssl apache2-utils
-  nftables iptables)
+  nftables iptables podman)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")

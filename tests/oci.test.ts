@@ -5,27 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { close, readAsync } from "../ffi/sys.ts";
-import { census, ctrCommand, rootTest, tempDir, tempStore, testRootfs } from "./_helpers.ts";
+import { census, ociBinary, rootTest, tempDir, tempStore, testRootfs } from "./_helpers.ts";
 
 const dec = new TextDecoder();
-
-/** A path that runs ctr as the OCI runtime: a `ctr-oci` symlink to the single file, or a wrapper. */
-export function ociBinary(): string {
-  const dir = tempDir();
-  const bin = `${dir}/ctr-oci`;
-  const [cmd, ...pre] = ctrCommand();
-  if (pre.length === 0) {
-    Deno.symlinkSync(cmd, bin);
-  } else {
-    const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-    Deno.writeTextFileSync(
-      bin,
-      `#!/bin/sh\nCTR_OCI=1 exec ${[cmd, ...pre].map(q).join(" ")} "$@"\n`,
-      { mode: 0o755 },
-    );
-  }
-  return bin;
-}
 
 const BIN = ociBinary();
 const ROOT = tempDir();

@@ -130,8 +130,10 @@ export interface ExecSpec {
   /** A new pty of the container (relayed here, or given to `sendConsole`). */
   readonly tty: boolean;
   readonly interactive: boolean;
-  /** Nobody waits here: stdio on /dev/null unless a pty was sent away. */
+  /** Nobody waits here: stdio on /dev/null unless a pty was sent away or `inheritStdio`. */
   readonly detach: boolean;
+  /** Keep ctr's own stdio for the process (an OCI caller such as conmon passes its pipes). */
+  readonly inheritStdio?: boolean;
   /** Where a pty master goes instead of this terminal (an OCI console socket). */
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
@@ -177,7 +179,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
       },
       { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
     );
-  } else if (o.detach && !o.sendConsole) {
+  } else if (o.detach && !o.sendConsole && !o.inheritStdio) {
     // Nobody reads a detached command's output; it must not hold ctr's pipes either.
     before.push(...[0, 1, 2].map((fd): Step => ({
       call: "dup3",

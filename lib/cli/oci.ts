@@ -354,6 +354,7 @@ async function exec(
     tty: p.terminal === true,
     interactive: true,
     detach: opts.detach === true,
+    inheritStdio: true,
     sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
     what: `container ${id}`,
   });
