@@ -773,8 +773,13 @@ export function unsupported(cfg: OciConfig): string[] {
   }
   const p = cfg.process;
   if (p) {
-    if (some(p.capabilities?.ambient)) {
-      add(["process", "capabilities", "ambient"], "ambient capabilities are not supported");
+    // For uid 0 the ambient set changes nothing (execve gives root the bounding set); for
+    // another user it would need keepcaps and ambient raises, which ctr does not do yet.
+    if (some(p.capabilities?.ambient) && p.user.uid !== 0) {
+      add(
+        ["process", "capabilities", "ambient"],
+        "ambient capabilities for a user other than root are not supported",
+      );
     }
     if (some(p.apparmorProfile)) add(["process", "apparmorProfile"], "AppArmor is not supported");
     if (some(p.selinuxLabel)) add(["process", "selinuxLabel"], "SELinux is not supported");

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# `deno task bench:oci` (root): ctr as an OCI runtime against runc and crun,
+# in ONE hyperfine run: `create && start && delete -f` of the same busybox
+# bundle (/bin/true), and `run` (create, start, wait, delete in one call).
+#
+#   sudo bash scripts/bench_oci.sh            RUNS=30 (default)
+#
+# ctr is run through a `ctr-oci` symlink to the single file, as podman or
+# containerd would run it. crun 1.x refuses a hybrid cgroup host; there it
+# runs in a private mount namespace without /sys/fs/cgroup/unified, like in
+# scripts/bench.sh, and the wrapper alone is timed as its own row.
+# Writes .bench/oci.json and .bench/oci.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench_oci.sh: run as root" >&2; exit 1; }
+RUNS=${RUNS:-30}
+B=$PWD/.bench
+mkdir -p "$B"
+for p in runc crun hyperfine jq busybox-static; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] ||
+    { apt-get update -qq >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2; }
+done
+DENO=$(bash scripts/deno.sh)
+export DENO_NO_UPDATE_CHECK=1
+if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
+  "$DENO" run -A scripts/build.ts >&2
+fi
+ln -sf "$PWD/ctr" "$B/ctr-oci"
+"$B/ctr-oci" --version >/dev/null
+
+bash scripts/busybox_rootfs.sh "$B/rootfs"
+rm -rf "$B/oci-bundle"
+mkdir -p "$B/oci-bundle"
+(cd "$B/oci-bundle" && runc spec)
+jq --arg root "$B/rootfs" \
+  '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
+  "$B/oci-bundle/config.json" >"$B/oci-bundle/config.json.new"
+mv "$B/oci-bundle/config.json.new" "$B/oci-bundle/config.json"
+
+HYBRID=0
+if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)" = cgroup2fs ] &&
+  [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)" ]; then
+  HYBRID=1
+fi
+wrap() { # wrap CMD: CMD in a shell, in a private mount namespace without cgroup2 on hybrid hosts
+  if [ "$HYBRID" = 1 ]; then
+    echo "unshare -m --propagation private bash -c 'umount /sys/fs/cgroup/unified && $1'"
+  else
+    echo "bash -c '$1'"
+  fi
+}
+cycle() { # cycle RUNTIME ID: create, start, delete -f
+  echo "$1 create -b $B/oci-bundle $2 && $1 start $2 && $1 delete -f $2"
+}
+C=$B/ctr-oci
+for id in bo-ctr bo-runc bo-crun; do
+  for r in "$C" runc crun; do $r delete -f "$id" >/dev/null 2>&1 || true; done
+done
+hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$B/oci.json" \
+  -n "ctr create+start+delete" "bash -c '$(cycle "$C" bo-ctr)'" \
+  -n "runc create+start+delete" "bash -c '$(cycle runc bo-runc)'" \
+  -n "crun create+start+delete" "$(wrap "$(cycle crun bo-crun)")" \
+  -n "ctr run" "$C run -b $B/oci-bundle bo-ctr" \
+  -n "runc run" "runc run -b $B/oci-bundle bo-runc" \
+  -n "crun run" "$(wrap "crun run -b $B/oci-bundle bo-crun")" \
+  -n "wrapper alone" "$(wrap true)"
+[ -z "$($C list -q)$(runc list -q)$(crun list -q)" ] ||
+  { echo "bench_oci.sh: containers left behind" >&2; exit 1; }
+
+jq -r '
+  def r1: . * 10 | round / 10;
+  (.results | map({(.command): .median}) | add) as $m |
+  ($m["wrapper alone"]) as $w |
+  "| command | median ms | ÷ runc | ÷ crun (net of wrapper) |",
+  "| --- | ---: | ---: | ---: |",
+  (["create+start+delete", "run"][] as $k |
+    ($m["runc " + $k]) as $runc | ($m["crun " + $k] - $w) as $crun |
+    ("ctr", "runc", "crun") as $rt |
+    (if $rt == "crun" then $m[$rt + " " + $k] - $w else $m[$rt + " " + $k] end) as $t |
+    "| \($rt) \($k) | \($t * 1000 | r1) | \($t / $runc * 100 | round / 100) | \($t / $crun * 100 | round / 100) |")
+' "$B/oci.json" | tee "$B/oci.md"
