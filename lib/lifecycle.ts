@@ -7,7 +7,7 @@
  * @module
  */
 
-import { openCgroupDriver } from "./cgroups/mod.ts";
+import { openCgroupDriver, removeCtrLevel } from "./cgroups/mod.ts";
 import type { Cgroup } from "./cgroups/mod.ts";
 import { removeTree } from "./paths.ts";
 import { type ContainerState, isAlive, type StateDir } from "./state.ts";
@@ -66,15 +66,7 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
     await cg.thaw().catch(() => {});
     await cg.killAll().catch(() => {});
     await cg.destroy().catch(() => {});
-    // The shared `ctr` level goes when it is left empty (rmdir fails otherwise).
-    for (const p of Object.values(s.cgroupPaths)) {
-      const parent = p.slice(0, p.lastIndexOf("/"));
-      if (parent.endsWith("/ctr")) {
-        try {
-          Deno.removeSync(parent);
-        } catch { /* still used by other containers */ }
-      }
-    }
+    removeCtrLevel(s.cgroupPaths);
   }
   if (s.network) {
     const { detachContainer, NetworkStore } = await import("./network/mod.ts");

@@ -556,3 +556,17 @@ export async function killEach(opts: {
     }
   }
 }
+
+/**
+ * Removes the shared `ctr` level above a container's cgroups when the
+ * container was the last one in it (rmdir fails on a level still in use).
+ */
+export function removeCtrLevel(paths: Readonly<Record<string, string>>): void {
+  for (const p of Object.values(paths)) {
+    const parent = p.slice(0, p.lastIndexOf("/"));
+    if (!parent.endsWith("/ctr")) continue;
+    try {
+      Deno.removeSync(parent);
+    } catch { /* still used by other containers */ }
+  }
+}

@@ -27,6 +27,7 @@ import {
   type CgroupLayout,
   cgroupLayout,
   openCgroupDriver,
+  removeCtrLevel,
   setOomScoreAdj,
 } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
@@ -527,6 +528,7 @@ export async function createContainer(
     }
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
+    if (cg) removeCtrLevel(cg.paths);
     removeContainerDir(root, id);
     if (e instanceof RunError) throw new OciError(e.message);
     throw e;
@@ -644,6 +646,7 @@ export async function deleteContainer(root: OciRoot, id: string, force: boolean)
   const cg = cgroupOf(r);
   await cg?.killAll().catch(() => {});
   await cg?.destroy().catch(() => {});
+  removeCtrLevel(r.cgroupPaths);
   removeContainerDir(root, id);
   await runHooks("poststop", r.config.hooks?.poststop, { ...root.state(r), status: "stopped" })
     .catch((e) => console.error(`ctr: warning: ${(e as Error).message}`));
