@@ -27,11 +27,11 @@ fail_early() {
 # for -t tests), unshare, flock; iproute2: ip; runc, crun, hyperfine, jq: the
 # reference runtimes and the benchmark; gcc, xxd, qemu-user-static and
 # gcc-aarch64-linux-gnu: the native stub's own test (x86_64, and aarch64
-# under emulation); skopeo: image interoperability; podman: a real client of
-# the OCI runtime.
+# under emulation); skopeo: image interoperability; podman and docker.io:
+# real clients of the OCI runtime (the tests start their own dockerd).
 PACKAGES=(busybox-static bsdutils util-linux iproute2 runc crun hyperfine jq
   gcc xxd qemu-user-static gcc-aarch64-linux-gnu skopeo docker-registry openssl apache2-utils
-  nftables iptables podman)
+  nftables iptables podman docker.io)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
@@ -41,10 +41,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}" >&2
   # The package lists are refreshed only when something has to be installed.
   apt-get update -qq >&2 || echo "test.sh: apt-get update failed; trying the cached lists" >&2
+  # Packages must not start their services here (docker.io would start a dockerd
+  # with its bridge and iptables rules): deny starts while installing.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+  fi
   if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
     # Do not stop here: tests that need a missing tool skip or fail with a reason.
     echo "test.sh: could not install all of: ${missing[*]}" >&2
   fi
+  [ "$own_policy" = 0 ] || rm -f "$policy"
 fi
 
 # ---- Deno, the single file, the test rootfs -----------------------------------

@@ -10,7 +10,7 @@
  */
 
 import { MS, O, SIGNALS } from "../../ffi/constants.ts";
-import { close, open } from "../../ffi/sys.ts";
+import { close, open, pipe, readAsync, writeAll } from "../../ffi/sys.ts";
 import { lastCap } from "../capabilities.ts";
 import type {
   ContainerConfig,
@@ -32,7 +32,7 @@ import {
 } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../image/lock.ts";
-import { PlanError } from "../plan.ts";
+import { int, NULL, type Plan, PlanError, str } from "../plan.ts";
 import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
 import { signalPidfd, spawn, waitPidfd } from "../spawn.ts";
 import { isAlive, processStartTime } from "../state.ts";
@@ -364,48 +364,109 @@ function cgroupName(id: string, cfg: OciConfig): string {
   return p.slice(p.lastIndexOf("/") + 1) || id;
 }
 
-/** Runs the hooks of one kind with the state on stdin; the first failure throws. */
+/**
+ * Runs the hooks of one kind with the state on stdin; the first failure
+ * throws. A hook's argv is exactly its `args` (argv[0] included: dockerd's
+ * hook is its own binary under another argv[0]), so it is started with a
+ * plan of its own rather than through Deno.Command, which sets argv[0] to
+ * the path.
+ */
 export async function runHooks(
   kind: string,
   hooks: { path: string; args?: string[]; env?: string[]; timeout?: number }[] | undefined,
   state: Record<string, unknown>,
 ): Promise<void> {
-  for (const h of hooks ?? []) {
-    const env: Record<string, string> = {};
-    for (const e of h.env ?? []) {
-      const i = e.indexOf("=");
-      if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+  for (const h of hooks ?? []) await runHook(kind, h, JSON.stringify(state));
+}
+
+async function runHook(
+  kind: string,
+  h: { path: string; args?: string[]; env?: string[]; timeout?: number },
+  state: string,
+): Promise<void> {
+  const [inR, inW] = pipe();
+  const [outR, outW] = pipe();
+  const live = new Set([inR, inW, outR, outW]);
+  // An fd number is closed once: closing it twice could close another's new fd.
+  const shut = (fd: number) => {
+    if (live.delete(fd)) close(fd);
+  };
+  const plan: Plan = {
+    cloneFlags: 0,
+    steps: [
+      { call: "dup3", args: [int(inR), int(0), int(0)], label: "the state on stdin" },
+      { call: "dup3", args: [int(outW), int(1), int(0)], label: "stdout to ctr" },
+      { call: "dup3", args: [int(outW), int(2), int(0)], label: "stderr to ctr" },
+      {
+        call: "close_range",
+        args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
+        label: "close every other fd at exec",
+      },
+      {
+        call: "rt_sigprocmask",
+        args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
+        label: "unblock all signals",
+      },
+      {
+        call: "execve",
+        args: [str(h.path), { strv: h.args?.length ? h.args : [h.path] }, { strv: h.env ?? [] }],
+        label: `exec the ${kind} hook ${h.path}`,
+      },
+    ],
+  };
+  let pidfd = -1;
+  try {
+    let spawned;
+    try {
+      spawned = await spawn(plan);
+    } catch (e) {
+      throw new OciError(`${kind} hook ${h.path}: ${(e as Error).message}`);
     }
-    const child = new Deno.Command(h.path, {
-      args: (h.args ?? [h.path]).slice(1),
-      env,
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "inherit",
-      stderr: "piped",
-    }).spawn();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(JSON.stringify(state))).catch(() => {});
-    await w.close().catch(() => {});
+    pidfd = spawned.pidfd;
+    shut(inR);
+    shut(outW);
+    try {
+      writeAll(inW, new TextEncoder().encode(state), "hook stdin");
+    } catch { /* the hook does not read its stdin */ }
+    shut(inW);
+    const chunks: Uint8Array[] = [];
+    const reading = (async () => {
+      const buf = new Uint8Array(4096);
+      for (;;) {
+        const n = await readAsync(outR, buf, "hook output").catch(() => 0);
+        if (n <= 0) return;
+        chunks.push(buf.slice(0, n));
+      }
+    })();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = h.timeout
-      ? new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), h.timeout! * 1000))
-      : undefined;
-    const out = await (timeout ? Promise.race([child.output(), timeout]) : child.output());
+    const timedOut = new Promise<"timeout">((r) => {
+      if (h.timeout) timer = setTimeout(() => r("timeout"), h.timeout * 1000);
+    });
+    const status = await Promise.race([waitPidfd(pidfd), timedOut]);
     if (timer !== undefined) clearTimeout(timer);
-    if (out === "timeout") {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+    if (status === "timeout") {
+      signalPidfd(pidfd, 9);
+      await waitPidfd(pidfd);
       throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
     }
-    if (!out.success) {
-      const msg = new TextDecoder().decode(out.stderr).trim();
+    await Promise.race([reading, new Promise((r) => setTimeout(r, 1000))]);
+    if (status.code !== 0) {
+      const out = new TextDecoder().decode(concat(chunks)).trim();
       throw new OciError(
-        `${kind} hook ${h.path} failed with status ${out.code}${msg ? `: ${msg}` : ""}`,
+        `${kind} hook ${h.path} failed with status ${status.code}${out ? `: ${out}` : ""}`,
       );
     }
+  } finally {
+    for (const fd of [...live]) shut(fd);
+    if (pidfd >= 0) close(pidfd);
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), at += p.length;
+  return out;
 }
 
 /** What `create` takes. */

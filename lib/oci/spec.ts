@@ -138,7 +138,12 @@ const hook = () =>
 
 const blockIODevice = () => z.strictObject({ major: i64(), minor: i64(), rate: u64() });
 
-const blkioWeight = () => int(10, 1000, "a whole number from 10 to 1000");
+// 0 means "not set": docker and containerd write it for every container.
+const blkioWeight = () =>
+  int(0, 1000, "a whole number from 10 to 1000, or 0 for none").refine(
+    (v) => v === 0 || v >= 10,
+    "must be a whole number from 10 to 1000, or 0 for none",
+  );
 
 // ---------------------------------------------------------------------------
 // The schema.
@@ -833,7 +838,7 @@ export function unsupported(cfg: OciConfig): string[] {
   if (cpu.burst !== undefined) add(res("cpu", "burst"), "CPU bursts are not supported");
   const bio = r.blockIO ?? {};
   for (const key of ["weight", "leafWeight"] as const) {
-    if (bio[key] !== undefined) add(res("blockIO", key), "block I/O weights are not supported");
+    if (bio[key]) add(res("blockIO", key), "block I/O weights are not supported");
   }
   if (some(bio.weightDevice)) {
     add(res("blockIO", "weightDevice"), "block I/O weights are not supported");
