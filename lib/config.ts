@@ -106,6 +106,8 @@ export interface OciSetup {
   readonly gateFd?: number;
   /** The process's umask (default 022). */
   readonly umask?: number;
+  /** `--preserve-fds N`: fds 3 to 3+N-1, inherited from the caller, stay open. */
+  readonly preserveFds?: number;
 }
 
 /** Everything the plan builders need to know about one container. */

@@ -152,10 +152,11 @@ export function processSteps(
     });
   }
   steps.push(...identitySteps(p, opts.lastCap));
+  const firstClosed = 3 + (cfg.oci?.preserveFds ?? 0);
   steps.push({
     call: "close_range",
     args: [
-      int(3),
+      int(firstClosed),
       int(0xffffffff, "~0U"),
       int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
     ],

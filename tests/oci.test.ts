@@ -18,13 +18,13 @@ const ROOT = tempDir();
  */
 async function oci(
   args: string[],
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string; redirect?: string } = {},
 ): Promise<{ code: number; stderr: string; stdout: string }> {
   const dir = tempDir();
   const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
   const line = [BIN, "--root", ROOT, ...args].map(q).join(" ");
   const r = await new Deno.Command("sh", {
-    args: ["-c", `${line} >${dir}/out 2>${dir}/err </dev/null`],
+    args: ["-c", `${line} >${dir}/out 2>${dir}/err </dev/null ${opts.redirect ?? ""}`],
     cwd: opts.cwd,
   }).output();
   return {
@@ -289,4 +289,26 @@ rootTest("oci: features and spec describe the runtime", async () => {
   assert.match(again.stderr, /exists/);
   const v = await oci(["--version"]);
   assert.match(v.stdout, /^ctr version /);
+});
+
+ociTest("oci: --preserve-fds keeps fds 3.. of the caller; the others are closed", async () => {
+  const b = await bundle((c) => {
+    c.process.args = [
+      "sh",
+      "-c",
+      "cat <&3 > /got; if [ -e /proc/self/fd/4 ]; then echo open; else echo closed; fi > /fd4",
+    ];
+  });
+  const dir = tempDir();
+  Deno.writeTextFileSync(`${dir}/three`, "through fd 3\n");
+  Deno.writeTextFileSync(`${dir}/four`, "not for the container\n");
+  const r = await oci(["run", "--preserve-fds", "1", "--bundle", b, "p1"], {
+    redirect: `3<${dir}/three 4<${dir}/four`,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(Deno.readTextFileSync(`${b}/rootfs/got`), "through fd 3\n");
+  assert.equal(Deno.readTextFileSync(`${b}/rootfs/fd4`), "closed\n");
+  const bad = await oci(["create", "--preserve-fds", "x", "--bundle", b, "p2"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid --preserve-fds "x"/);
 });

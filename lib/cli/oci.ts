@@ -38,7 +38,7 @@ const CREATE: readonly OptionSpec[] = [
   },
   { name: "no-pivot", type: "bool", help: "Accepted; pivot_root is always used" },
   { name: "no-new-keyring", type: "bool", help: "Accepted; no session keyring is made" },
-  { name: "preserve-fds", type: "string", arg: "N", help: "Pass N more fds (3..) on" },
+  { name: "preserve-fds", type: "string", arg: "N", help: "Keep fds 3 to 3+N-1 open" },
   { name: "detach", short: "d", type: "bool", help: "run: do not wait for the container" },
   { name: "keep", type: "bool", help: "run: do not delete the container when it ends" },
 ];
@@ -157,11 +157,13 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
     case "run": {
       const { opts, positionals } = parseArgs(argv, CREATE, { stopAfterPositionals: 1 });
       const id = one(cmd, positionals);
-      if (opts["preserve-fds"] !== undefined && opts["preserve-fds"] !== "0") {
-        throw new UsageError("--preserve-fds is not supported yet");
+      const preserve = (opts["preserve-fds"] as string | undefined) ?? "0";
+      if (!/^\d{1,4}$/.test(preserve)) {
+        throw new UsageError(`invalid --preserve-fds ${JSON.stringify(preserve)}`);
       }
       const r = await rt.createContainer(root, id, {
         bundle: (opts.bundle as string | undefined) ?? ".",
+        preserveFds: Number(preserve),
         pidFile: opts["pid-file"] as string | undefined,
         sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
       });

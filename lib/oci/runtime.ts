@@ -240,7 +240,7 @@ export function ociToConfig(
   id: string,
   bundle: string,
   config: OciConfig,
-  opts: { stateDir: string; gateFd?: number },
+  opts: { stateDir: string; gateFd?: number; preserveFds?: number },
 ): ContainerConfig {
   const problems = unsupported(config);
   if (problems.length) {
@@ -329,6 +329,7 @@ export function ociToConfig(
       domainname: config.domainname,
       gateFd: opts.gateFd,
       umask: p.user.umask,
+      preserveFds: opts.preserveFds,
     },
     process: {
       args: p.args ?? [],
@@ -474,6 +475,8 @@ export interface CreateOptions {
   readonly bundle: string;
   readonly pidFile?: string;
   readonly consoleSocket?: string;
+  /** Fds 3.. of this process that the container keeps (`--preserve-fds`). */
+  readonly preserveFds?: number;
   /** Called with the pty master when the process has a terminal (the console socket). */
   readonly sendConsole?: (master: number) => void;
 }
@@ -529,7 +532,11 @@ export async function createContainer(
     Deno.chmodSync(fifo, 0o622);
     // Inherited by the child at a known number; not CLOEXEC so it survives the clone.
     gate = open(fifo, O.PATH);
-    const cfg = ociToConfig(id, bundle, config, { stateDir: root.dir, gateFd: gate });
+    const cfg = ociToConfig(id, bundle, config, {
+      stateDir: root.dir,
+      gateFd: gate,
+      preserveFds: o.preserveFds,
+    });
     const layout = hostCgroupLayout();
     const plan = containerPlan(cfg, layout);
     const driver = openCgroupDriver(layout ? { layout } : {});
