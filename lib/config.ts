@@ -106,6 +106,8 @@ export interface OciSetup {
   readonly gateFd?: number;
   /** The process's umask (default 022). */
   readonly umask?: number;
+  /** Stop at a sync point just before pivot_root (createContainer hooks run there). */
+  readonly syncBeforePivot?: boolean;
   /** `--preserve-fds N`: fds 3 to 3+N-1, inherited from the caller, stay open. */
   readonly preserveFds?: number;
 }

@@ -120,6 +120,8 @@ export interface EnterSpec {
   readonly waitForParent?: boolean;
   /** Steps the new process runs after the fork, before its exec (identity, pty, cwd). */
   readonly beforeExec?: readonly Step[];
+  /** Exec this path with `args` as the whole argv (argv[0] included), not a PATH search. */
+  readonly path?: string;
 }
 
 /** Opened fds of an enter plan; close them after spawn. */
@@ -212,7 +214,11 @@ export function enterPlan(
         label: "unblock all signals",
       },
       ...(spec.beforeExec ?? []),
-      ...execSteps(spec.args, spec.env),
+      ...(spec.path === undefined ? execSteps(spec.args, spec.env) : [{
+        call: "execve" as const,
+        args: [str(spec.path), { strv: spec.args }, { strv: spec.env }],
+        label: `exec ${spec.path}`,
+      }]),
     );
     return { plan: { cloneFlags: 0, steps }, fds, child };
   } catch (e) {

@@ -10,8 +10,11 @@
 import { AT, flagNames, MNT, MS, S_IF } from "../ffi/constants.ts";
 import type { ContainerConfig, UserMount } from "./config.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
-import { int, NULL, slot, type Step, str } from "./plan.ts";
+import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
 import type { CgroupLayout } from "./cgroups/mod.ts";
+
+/** Sync phase before pivot_root of an OCI container (its createContainer hooks run there). */
+export const PHASE_PREPIVOT = 3;
 
 /** Facts about the host that shape the mounts. */
 export interface RootfsHost {
@@ -628,6 +631,9 @@ export class RootfsBuilder {
         `make ${p} read-only`,
         ["ENOENT"],
       );
+    }
+    if (oci.syncBeforePivot) {
+      this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
     }
     this.steps.push(
       { call: "chdir", args: [str(R)], label: "enter the new root" },

@@ -175,27 +175,57 @@ ociTest("oci: hooks run in order with the state on stdin; poststop at delete", a
     args: ["sh", "-c", `read s; echo "${name} $s" >> ${log}`],
   });
   const b = await bundle((c) => {
-    c.process.args = ["sleep", "1000"];
+    c.process.args = ["sh", "-c", "[ -e /start-hook ] && echo seen > /seen; sleep 1000"];
     c.hooks = {
       prestart: [hook("prestart")],
       createRuntime: [hook("createRuntime")],
+      // In the container's namespaces before pivot_root: the runtime's paths resolve.
+      createContainer: [{
+        path: "/bin/sh",
+        args: [
+          "sh",
+          "-c",
+          `read s; echo "createContainer $(readlink /proc/self/ns/mnt)" >> ${log}`,
+        ],
+      }],
+      // In the container, root included: it writes into the container's own /.
+      startContainer: [{
+        path: "/bin/sh",
+        args: ["sh", "-c", 'read s; echo "$s" > /start-hook'],
+      }],
       poststart: [hook("poststart")],
       poststop: [hook("poststop")],
     };
   });
   assert.equal((await oci(["create", "--bundle", b, "h1"])).code, 0);
+  assert.throws(() => Deno.statSync(`${b}/rootfs/start-hook`));
   assert.equal((await oci(["start", "h1"])).code, 0);
+  const started = JSON.parse(Deno.readTextFileSync(`${b}/rootfs/start-hook`));
+  assert.equal(started.id, "h1");
+  await until("the command saw the startContainer hook's file", () => {
+    try {
+      return Deno.readTextFileSync(`${b}/rootfs/seen`) === "seen\n";
+    } catch {
+      return false;
+    }
+  });
+  const pid = (await state("h1")).pid;
   assert.equal((await oci(["delete", "--force", "h1"])).code, 0);
   const lines = Deno.readTextFileSync(log).trim().split("\n");
   assert.deepEqual(lines.map((l) => l.split(" ")[0]), [
     "prestart",
     "createRuntime",
+    "createContainer",
     "poststart",
     "poststop",
   ]);
+  // createContainer ran in the container's mount namespace, not ours.
+  const mnt = lines[2].split(" ")[1];
+  assert.notEqual(mnt, Deno.readLinkSync("/proc/self/ns/mnt"));
+  assert.ok(pid > 0);
   const st = JSON.parse(lines[0].slice(lines[0].indexOf(" ") + 1));
   assert.equal(st.id, "h1");
-  assert.equal(st.status, "created");
+  assert.equal(st.status, "creating");
   assert.ok(st.pid > 0);
   // A failing createRuntime hook fails create and leaves nothing.
   const bad = await bundle((c) => {

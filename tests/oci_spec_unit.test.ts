@@ -810,8 +810,14 @@ Deno.test("featuresDocument: the spec's keys, and mount options mountFlags under
   ]);
   assert.equal(f.ociVersionMin, "1.0.0");
   assert.equal(f.ociVersionMax, "1.2.0");
-  // The two hooks that run inside the container are not offered yet.
-  assert.deepEqual(f.hooks, ["prestart", "createRuntime", "poststart", "poststop"]);
+  assert.deepEqual(f.hooks, [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+  ]);
   assert.deepEqual(f.mountOptions, [...f.mountOptions].sort());
   for (const o of ["bind", "rbind", "ro", "rw", "nosuid", "rprivate", "strictatime", "ratime"]) {
     assert.ok(f.mountOptions.includes(o), o);

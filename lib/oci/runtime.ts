@@ -10,7 +10,7 @@
  */
 
 import { MS, O, SIGNALS } from "../../ffi/constants.ts";
-import { close, open, pipe, readAsync, writeAll } from "../../ffi/sys.ts";
+import { close, open, pipe, readAsync, sys, writeAll } from "../../ffi/sys.ts";
 import { lastCap } from "../capabilities.ts";
 import type {
   ContainerConfig,
@@ -32,9 +32,10 @@ import {
 } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../image/lock.ts";
-import { int, NULL, type Plan, PlanError, str } from "../plan.ts";
+import { int, NULL, type Plan, PlanError, type Step, str } from "../plan.ts";
 import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
-import { signalPidfd, spawn, waitPidfd } from "../spawn.ts";
+import { PHASE_PREPIVOT } from "../rootfs.ts";
+import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
 import { isAlive, processStartTime } from "../state.ts";
 import { openContainerPty } from "../tty.ts";
 import { mountFlags, type OciConfig, parseOciConfig, unsupported } from "./spec.ts";
@@ -330,6 +331,9 @@ export function ociToConfig(
       gateFd: opts.gateFd,
       umask: p.user.umask,
       preserveFds: opts.preserveFds,
+      syncBeforePivot: ["prestart", "createRuntime", "createContainer"].some((k) =>
+        (config.hooks?.[k as "prestart"]?.length ?? 0) > 0
+      ),
     },
     process: {
       args: p.args ?? [],
@@ -376,14 +380,27 @@ export async function runHooks(
   kind: string,
   hooks: { path: string; args?: string[]; env?: string[]; timeout?: number }[] | undefined,
   state: Record<string, unknown>,
+  inside?: HookPlace,
 ): Promise<void> {
-  for (const h of hooks ?? []) await runHook(kind, h, JSON.stringify(state));
+  for (const h of hooks ?? []) await runHook(kind, h, JSON.stringify(state), inside);
+}
+
+/**
+ * Where a hook of the container's own runs: in the namespaces of its process
+ * `pid`; with `root`, also in its root (startContainer: after pivot_root),
+ * else in the mount namespace's own root (createContainer: before
+ * pivot_root, where the runtime's paths still resolve).
+ */
+export interface HookPlace {
+  readonly pid: number;
+  readonly root: boolean;
 }
 
 async function runHook(
   kind: string,
   h: { path: string; args?: string[]; env?: string[]; timeout?: number },
   state: string,
+  inside?: HookPlace,
 ): Promise<void> {
   const [inR, inW] = pipe();
   const [outR, outW] = pipe();
@@ -392,29 +409,54 @@ async function runHook(
   const shut = (fd: number) => {
     if (live.delete(fd)) close(fd);
   };
-  const plan: Plan = {
-    cloneFlags: 0,
-    steps: [
-      { call: "dup3", args: [int(inR), int(0), int(0)], label: "the state on stdin" },
-      { call: "dup3", args: [int(outW), int(1), int(0)], label: "stdout to ctr" },
-      { call: "dup3", args: [int(outW), int(2), int(0)], label: "stderr to ctr" },
-      {
-        call: "close_range",
-        args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
-        label: "close every other fd at exec",
-      },
-      {
-        call: "rt_sigprocmask",
-        args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
-        label: "unblock all signals",
-      },
-      {
-        call: "execve",
-        args: [str(h.path), { strv: h.args?.length ? h.args : [h.path] }, { strv: h.env ?? [] }],
-        label: `exec the ${kind} hook ${h.path}`,
-      },
-    ],
-  };
+  const stdio: Step[] = [
+    { call: "dup3", args: [int(inR), int(0), int(0)], label: "the state on stdin" },
+    { call: "dup3", args: [int(outW), int(1), int(0)], label: "stdout to ctr" },
+    { call: "dup3", args: [int(outW), int(2), int(0)], label: "stderr to ctr" },
+  ];
+  const argv = h.args?.length ? h.args : [h.path];
+  let entered: { fds: number[]; child: { name: string } } | undefined;
+  let plan: Plan;
+  if (inside) {
+    const { enterPlan, processNamespaces } = await import("../namespaces.ts");
+    const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
+    const join = new Map<NsType, string>();
+    for (const n of processNamespaces(inside.pid)) {
+      if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
+    }
+    const e = enterPlan({
+      join,
+      rootOf: inside.root ? inside.pid : undefined,
+      args: argv,
+      env: h.env ?? [],
+      beforeExec: stdio,
+      path: h.path,
+    });
+    entered = e;
+    plan = e.plan;
+  } else {
+    plan = {
+      cloneFlags: 0,
+      steps: [
+        ...stdio,
+        {
+          call: "close_range",
+          args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
+          label: "close every other fd at exec",
+        },
+        {
+          call: "rt_sigprocmask",
+          args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
+          label: "unblock all signals",
+        },
+        {
+          call: "execve",
+          args: [str(h.path), { strv: argv }, { strv: h.env ?? [] }],
+          label: `exec the ${kind} hook ${h.path}`,
+        },
+      ],
+    };
+  }
   let pidfd = -1;
   try {
     let spawned;
@@ -422,8 +464,17 @@ async function runHook(
       spawned = await spawn(plan);
     } catch (e) {
       throw new OciError(`${kind} hook ${h.path}: ${(e as Error).message}`);
+    } finally {
+      for (const fd of entered?.fds ?? []) close(fd);
     }
     pidfd = spawned.pidfd;
+    if (entered) {
+      // The first child joined and forked (CLONE_PARENT): the hook is its child, ours to reap.
+      await waitPid(spawned.pid);
+      close(pidfd);
+      const hookPid = Number(spawned.slots.get(entered.child.name));
+      pidfd = sys("pidfd_open", `hook ${h.path}`, hookPid, 0);
+    }
     shut(inR);
     shut(outW);
     try {
@@ -543,6 +594,14 @@ export async function createContainer(
     cg = driver.create(cgroupName(id, config), cfg.cgroup.parent);
     cg.apply(cfg.cgroup.limits);
     let master = -1;
+    const stateNow = (pid: number) => ({
+      ociVersion: OCI_VERSION,
+      id,
+      pid,
+      bundle,
+      rootfs: cfg.oci!.root,
+      ...(config.annotations ? { annotations: config.annotations } : {}),
+    });
     const spawned = await spawn(plan, (phase, pid) => {
       if (phase === 0) {
         if (cfg.namespaces.user.kind === "new") {
@@ -552,6 +611,19 @@ export async function createContainer(
         cg?.addProcess(pid);
         const adj = config.process?.oomScoreAdj;
         if (adj !== undefined) setOomScoreAdj(pid, adj);
+      }
+      if (phase === PHASE_PREPIVOT) {
+        // The spec's order, all before pivot_root: prestart and createRuntime in the
+        // runtime's namespaces, createContainer in the container's.
+        return (async () => {
+          const state = { ...stateNow(pid), status: "creating" };
+          await runHooks("prestart", config.hooks?.prestart, state);
+          await runHooks("createRuntime", config.hooks?.createRuntime, state);
+          await runHooks("createContainer", config.hooks?.createContainer, state, {
+            pid,
+            root: false,
+          });
+        })();
       }
       if (phase === PHASE_PTY) {
         master = openContainerPty(pid, hostOf(cfg.uidMap, cfg.process.uid), hostOf(cfg.gidMap, 5));
@@ -578,9 +650,6 @@ export async function createContainer(
       config,
     };
     root.write(record);
-    const state = root.state(record);
-    await runHooks("prestart", config.hooks?.prestart, state);
-    await runHooks("createRuntime", config.hooks?.createRuntime, state);
     if (o.pidFile) {
       const tmp = `${o.pidFile}.tmp`;
       Deno.writeTextFileSync(tmp, String(spawned.pid));
@@ -633,6 +702,11 @@ export async function startContainer(root: OciRoot, id: string): Promise<void> {
   if (status !== "created") {
     throw new OciError(`cannot start a container that is ${status}: ${id}`);
   }
+  // In the container (its namespaces and root), before its command runs.
+  await runHooks("startContainer", r.config.hooks?.startContainer, root.state(r), {
+    pid: r.pid,
+    root: true,
+  });
   const fifo = root.fifo(id);
   // Opening for reading meets the container's open for writing; its byte says it goes on.
   const file = await Deno.open(fifo, { read: true });

@@ -772,10 +772,6 @@ export function unsupported(cfg: OciConfig): string[] {
     v !== undefined && v !== "" && !(Array.isArray(v) && v.length === 0) &&
     !(isObject(v) && Object.keys(v).length === 0);
 
-  // These two run inside the container's namespaces, which ctr's hook runner does not enter yet.
-  for (const k of ["createContainer", "startContainer"] as const) {
-    if (some(cfg.hooks?.[k])) add(["hooks", k], "hooks run in the container are not supported yet");
-  }
   const p = cfg.process;
   if (p) {
     // For uid 0 the ambient set changes nothing (execve gives root the bounding set); for
@@ -1126,7 +1122,7 @@ export function featuresDocument(): object {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: SPEC_VERSION,
-    hooks: HOOKS.filter((h) => h !== "createContainer" && h !== "startContainer"),
+    hooks: [...HOOKS],
     mountOptions: [...MOUNT_OPTIONS],
     linux: {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
