@@ -535,3 +535,58 @@ lcTest(
     assert.notEqual(after.State.Pid, pid1);
   },
 );
+
+lcTest(
+  "lifecycle: run -d -p: 127.0.0.1 reaches the port through rules; rm takes them away",
+  async () => {
+    const www = tempDir();
+    Deno.writeTextFileSync(`${www}/index.html`, "published\n");
+    const nftRules = () => {
+      try {
+        return new TextDecoder().decode(
+          new Deno.Command("nft", { args: ["list", "ruleset"], stdout: "piped" }).outputSync()
+            .stdout,
+        );
+      } catch {
+        return "";
+      }
+    };
+    await runD([
+      "--name",
+      "pub",
+      "-p",
+      "127.0.0.1:18091:80",
+      "-p",
+      "18092:80",
+      "-v",
+      `${www}:/www:ro`,
+      "--rootfs",
+      testRootfs(),
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    const port = await c(["port", "pub"]);
+    assert.match(port.stdout, /^80\/tcp -> 127\.0\.0\.1:18091$/m);
+    assert.match(port.stdout, /^80\/tcp -> 0\.0\.0\.0:18092$/m);
+    for (const p of [18091, 18092]) {
+      let page = "";
+      await until(`127.0.0.1:${p} answers`, async () => {
+        try {
+          page = await (await fetch(`http://127.0.0.1:${p}/index.html`)).text();
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(page, "published\n");
+    }
+    const id = (await inspect("pub")).Id as string;
+    assert.match(nftRules(), new RegExp(`ctr:${id}`));
+    assert.equal((await c(["rm", "-f", "pub"])).code, 0);
+    assert.doesNotMatch(nftRules(), new RegExp(`ctr:${id}`));
+  },
+);

@@ -286,12 +286,18 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     // must not open a path between networks.
     const masquerade = o.masquerade ?? true;
     undo.push(() => nat.remove(o.containerId));
+    const loopback = !(o.proxy ?? true) && ports.length > 0;
+    if (loopback) {
+      // Packets from 127.0.0.1 may leave through the bridge only with route_localnet on it.
+      Deno.writeTextFileSync(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, "1");
+    }
     const warnings = await nat.add({
       containerId: o.containerId,
       bridge: network.bridge,
       ip,
       masquerade,
       ports,
+      loopback,
     });
 
     if (o.filesDir !== undefined) {

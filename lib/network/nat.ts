@@ -49,6 +49,13 @@ export interface ContainerRules {
   readonly masquerade: boolean;
   /** Published ports, host ports chosen (not 0). */
   readonly ports: readonly PortMapping[];
+  /**
+   * No userspace proxy serves 127.0.0.1 (a detached container): ports
+   * published on every address or on a loopback address are DNATed from
+   * 127.0.0.0/8 too, with the bridge's route_localnet on and the loopback
+   * source masqueraded, as docker does without its proxy.
+   */
+  readonly loopback?: boolean;
 }
 
 /** The comment that tags a container's rules. */
@@ -116,7 +123,26 @@ export function nftRuleCommands(table: string, r: ContainerRules): string[] {
     out.push(add("prerouting", `iifname != ${br} ${dst} ${to}`));
     out.push(add("output", `ip daddr != 127.0.0.0/8 ${dst} ${to}`));
   }
+  const local = loopbackPorts(r);
+  for (const p of local) {
+    const dst = p.hostIp === undefined ? "127.0.0.0/8" : p.hostIp;
+    out.push(
+      add(
+        "output",
+        `ip daddr ${dst} ${p.protocol} dport ${p.hostPort} dnat to ${r.ip}:${p.containerPort}`,
+      ),
+    );
+  }
+  if (local.length > 0) {
+    out.push(add("postrouting", `ip saddr 127.0.0.0/8 ip daddr ${r.ip} oifname ${br} masquerade`));
+  }
   return out;
+}
+
+/** The ports that 127.0.0.1 reaches through rules (no proxy): all-address and loopback ones. */
+export function loopbackPorts(r: ContainerRules): PortMapping[] {
+  if (!r.loopback) return [];
+  return r.ports.filter((p) => p.hostIp === undefined || isLoopback(p.hostIp));
 }
 
 /** One rule as `nft -j -a list table` gives it. */
@@ -168,6 +194,12 @@ export function iptablesChains(prefix: string): {
       table: "nat",
       chain: `${p}-POSTROUTING`,
       jumps: [{ from: "POSTROUTING", args: [], insert: false }],
+    },
+    {
+      // Published ports reached from 127.0.0.0/8 when no proxy serves them.
+      table: "nat",
+      chain: `${p}-OUTPUT`,
+      jumps: [{ from: "OUTPUT", args: ["-d", "127.0.0.0/8"], insert: false }],
     },
     {
       table: "filter",
@@ -236,6 +268,35 @@ export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRul
         "--to-destination",
         `${r.ip}:${port.containerPort}`,
       ],
+    });
+  }
+  const local = loopbackPorts(r);
+  for (const port of local) {
+    out.push({
+      table: "nat",
+      chain: `${p}-OUTPUT`,
+      args: [
+        "-d",
+        port.hostIp === undefined ? "127.0.0.0/8" : `${port.hostIp}/32`,
+        "-p",
+        port.protocol,
+        "-m",
+        port.protocol,
+        "--dport",
+        String(port.hostPort),
+        ...tag,
+        "-j",
+        "DNAT",
+        "--to-destination",
+        `${r.ip}:${port.containerPort}`,
+      ],
+    });
+  }
+  if (local.length > 0) {
+    out.push({
+      table: "nat",
+      chain: `${p}-POSTROUTING`,
+      args: ["-s", "127.0.0.0/8", "-d", `${r.ip}/32`, "-o", r.bridge, ...tag, "-j", "MASQUERADE"],
     });
   }
   return out;
