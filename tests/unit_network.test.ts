@@ -443,3 +443,35 @@ Deno.test("vethName() and macFor() derive names and MACs as docker does", () => 
   assert.equal(macFor("10.123.0.2"), "02:42:0a:7b:00:02");
   assert.equal(macFor("172.17.255.254"), "02:42:ac:11:ff:fe");
 });
+
+Deno.test("nat: without a proxy, 127.0.0.0/8 is DNATed and the bridge cannot reach loopback", () => {
+  const r = {
+    containerId: "ab12",
+    bridge: "ctr0",
+    ip: "10.123.0.9",
+    masquerade: true,
+    ports: [
+      { hostPort: 8080, containerPort: 80, protocol: "tcp" as const },
+      { hostIp: "10.0.0.5", hostPort: 8081, containerPort: 81, protocol: "tcp" as const },
+    ],
+    loopback: true,
+  };
+  const nft = nftRuleCommands("ctr", r).join("\n");
+  assert.match(nft, /output ip daddr 127\.0\.0\.0\/8 tcp dport 8080 dnat to 10\.123\.0\.9:80 /);
+  // A port on one host address only is not a loopback port.
+  assert.doesNotMatch(nft, /127\.0\.0\.0\/8 tcp dport 8081/);
+  assert.match(
+    nft,
+    /postrouting ip saddr 127\.0\.0\.0\/8 ip daddr 10\.123\.0\.9 oifname "ctr0" masquerade/,
+  );
+  assert.match(
+    nft,
+    /input iifname "ctr0" ip daddr 127\.0\.0\.0\/8 ct state != \{ established, related \} drop/,
+  );
+  const ipt = iptablesRuleArgs("ctr", r).map((x) => `${x.table} ${x.chain} ${x.args.join(" ")}`);
+  assert.ok(ipt.some((l) => l.startsWith("nat CTR-OUTPUT -d 127.0.0.0/8 -p tcp")));
+  assert.ok(ipt.some((l) => l.startsWith("filter CTR-INPUT -i ctr0 -d 127.0.0.0/8")));
+  // With a proxy (the default), none of it.
+  const plain = nftRuleCommands("ctr", { ...r, loopback: false }).join("\n");
+  assert.doesNotMatch(plain, /127\.0\.0\.0\/8 tcp/);
+});

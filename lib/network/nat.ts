@@ -101,6 +101,7 @@ export function nftTableCommands(table: string): string[] {
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority 100; policy accept; }`,
     `add chain ${t} forward { type filter hook forward priority 0; policy accept; }`,
+    `add chain ${t} input { type filter hook input priority 0; policy accept; }`,
   ];
 }
 
@@ -135,6 +136,11 @@ export function nftRuleCommands(table: string, r: ContainerRules): string[] {
   }
   if (local.length > 0) {
     out.push(add("postrouting", `ip saddr 127.0.0.0/8 ip daddr ${r.ip} oifname ${br} masquerade`));
+    // route_localnet on the bridge must not let containers reach the host's 127.0.0.1 services.
+    // (Replies to the host's own connections arrive so too, once de-masqueraded: keep those.)
+    out.push(
+      add("input", `iifname ${br} ip daddr 127.0.0.0/8 ct state != { established, related } drop`),
+    );
   }
   return out;
 }
@@ -200,6 +206,11 @@ export function iptablesChains(prefix: string): {
       table: "nat",
       chain: `${p}-OUTPUT`,
       jumps: [{ from: "OUTPUT", args: ["-d", "127.0.0.0/8"], insert: false }],
+    },
+    {
+      table: "filter",
+      chain: `${p}-INPUT`,
+      jumps: [{ from: "INPUT", args: [], insert: true }],
     },
     {
       table: "filter",
@@ -297,6 +308,25 @@ export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRul
       table: "nat",
       chain: `${p}-POSTROUTING`,
       args: ["-s", "127.0.0.0/8", "-d", `${r.ip}/32`, "-o", r.bridge, ...tag, "-j", "MASQUERADE"],
+    });
+    // route_localnet on the bridge must not let containers reach the host's 127.0.0.1 services.
+    out.push({
+      table: "filter",
+      chain: `${p}-INPUT`,
+      args: [
+        "-i",
+        r.bridge,
+        "-d",
+        "127.0.0.0/8",
+        "-m",
+        "conntrack",
+        "!",
+        "--ctstate",
+        "ESTABLISHED,RELATED",
+        ...tag,
+        "-j",
+        "DROP",
+      ],
     });
   }
   return out;
