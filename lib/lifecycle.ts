@@ -7,6 +7,7 @@
  * @module
  */
 
+import { SIGNALS } from "../ffi/constants.ts";
 import { openCgroupDriver, removeCtrLevel } from "./cgroups/mod.ts";
 import type { Cgroup } from "./cgroups/mod.ts";
 import { removeTree } from "./paths.ts";
@@ -105,6 +106,15 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A signal by name (KILL, SIGKILL) or number, as docker and runc take it. */
+export function parseSignal(v: string): Deno.Signal {
+  const name = /^\d+$/.test(v)
+    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
+    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
+  if (!name || !(name in SIGNALS)) throw new Error(`invalid signal: ${JSON.stringify(v)}`);
+  return name as Deno.Signal;
+}
 
 /** Sends a signal to the container's PID 1, making sure it is still that process. */
 export function signalContainer(s: ContainerState, signal: Deno.Signal): void {

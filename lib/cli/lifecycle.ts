@@ -6,11 +6,11 @@
  */
 
 import type { Globals } from "../../main.ts";
-import { SIGNALS } from "../../ffi/constants.ts";
 import { type ContainerState, isAlive, StateDir } from "../state.ts";
 import {
   isRunning,
   liveStatus,
+  parseSignal as signalByName,
   reconcile,
   signalContainer,
   stopContainer,
@@ -55,13 +55,13 @@ export const EXEC_OPTIONS: readonly OptionSpec[] = [
   { name: "help", type: "bool", help: "Print usage" },
 ];
 
-/** A signal by name (KILL, SIGKILL) or number, as docker takes it. */
+/** A signal by name or number; a bad one is a usage error. */
 export function parseSignal(v: string): Deno.Signal {
-  const name = /^\d+$/.test(v)
-    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
-    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
-  if (!name || !(name in SIGNALS)) throw new UsageError(`invalid signal: ${JSON.stringify(v)}`);
-  return name as Deno.Signal;
+  try {
+    return signalByName(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 function seconds(v: string | undefined, dflt: number): number {

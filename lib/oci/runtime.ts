@@ -9,9 +9,8 @@
  * @module
  */
 
-import { MS, O, SIGNALS } from "../../ffi/constants.ts";
+import { MS, O } from "../../ffi/constants.ts";
 import { close, open, pipe, readAsync, sys, writeAll } from "../../ffi/sys.ts";
-import { lastCap } from "../capabilities.ts";
 import type {
   ContainerConfig,
   IdMap,
@@ -37,6 +36,7 @@ import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
 import { PHASE_PREPIVOT } from "../rootfs.ts";
 import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
 import { isAlive, processStartTime } from "../state.ts";
+import { parseSignal } from "../lifecycle.ts";
 import { openContainerPty } from "../tty.ts";
 import { mountFlags, type OciConfig, parseOciConfig, unsupported } from "./spec.ts";
 
@@ -732,7 +732,12 @@ export async function killContainer(
   all: boolean,
 ): Promise<void> {
   const r = root.read(id);
-  const sig = parseSignal(signal);
+  let sig: Deno.Signal;
+  try {
+    sig = parseSignal(signal);
+  } catch (e) {
+    throw new OciError((e as Error).message);
+  }
   const status = root.status(r);
   if (status === "stopped") throw new OciError(`container not running: ${id}`);
   if (all) {
@@ -748,15 +753,6 @@ export async function killContainer(
     }
   }
   Deno.kill(r.pid, sig);
-}
-
-/** A signal by name (KILL, SIGKILL) or number. */
-export function parseSignal(v: string): Deno.Signal {
-  const name = /^\d+$/.test(v)
-    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
-    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
-  if (!name || !(name in SIGNALS)) throw new OciError(`invalid signal: ${JSON.stringify(v)}`);
-  return name as Deno.Signal;
 }
 
 /** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
@@ -811,10 +807,3 @@ export function containerPids(root: OciRoot, id: string): number[] {
   const r = root.read(id);
   return cgroupOf(r)?.pids() ?? (isAlive(r) ? [r.pid] : []);
 }
-
-/** Resolves the signal numbers the CLI prints. */
-export function signalNumber(sig: Deno.Signal): number {
-  return SIGNALS[sig];
-}
-
-export { lastCap };
