@@ -1,6 +1,8 @@
 /**
- * ctr as a library: build a container's plan, run it, enter the namespaces
- * of a process, inspect and pin namespaces. main.ts is a thin CLI over this.
+ * ctr as a library: build a container's plan, run it (in the foreground, or
+ * detached with a watcher), enter the namespaces of a process, inspect and
+ * pin namespaces, read YAML specs and OCI bundles. main.ts is a thin CLI over
+ * this.
  *
  * ```ts
  * import { readRunHost, runConfig, runContainer } from "./mod.ts";
@@ -12,7 +14,45 @@
 
 export type { ContainerConfig, IdMap, NsMode, NsType, Rlimit, UserMount } from "./lib/config.ts";
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./lib/config.ts";
-export { containerPlan, dryRun, runContainer, RunError } from "./lib/container.ts";
+export {
+  containerPlan,
+  dryRun,
+  runContainer,
+  RunError,
+  startContainer,
+  type Started,
+  type StartOptions,
+} from "./lib/container.ts";
+export type { ContainerState, RestartPolicy } from "./lib/state.ts";
+export { isAlive, parseRestartPolicy, StateDir } from "./lib/state.ts";
+export {
+  isRunning,
+  liveStatus,
+  reconcile,
+  releaseResources,
+  removeContainer,
+  stopContainer,
+  waitRecorded,
+} from "./lib/lifecycle.ts";
+export { DEFAULT_LOG_OPTIONS, runInBackground, startDetached } from "./lib/detach.ts";
+export { followLog, type LogRecord, readLog } from "./lib/logs.ts";
+export { NoSuchVolumeError, type Volume, VolumeStore } from "./lib/volume.ts";
+export { parseSpec, readSpecFile, runArgs, type Spec, SpecError, startOrder } from "./lib/spec.ts";
+export {
+  defaultSpec,
+  featuresDocument,
+  type OciConfig,
+  OciConfigError,
+  parseOciConfig,
+} from "./lib/oci/spec.ts";
+export {
+  createContainer as ociCreate,
+  deleteContainer as ociDelete,
+  killContainer as ociKill,
+  OciRoot,
+  ociToConfig,
+  startContainer as ociStart,
+} from "./lib/oci/runtime.ts";
 export { readRunHost, RUN_OPTIONS, runConfig } from "./lib/cli/run.ts";
 export { enterCommand, enterRequest } from "./lib/cli/enter.ts";
 export { nsTable } from "./lib/cli/ns.ts";

@@ -181,3 +181,12 @@ Deno.test("tmpfsOptions() follows docker's defaults", () => {
   assert.deepEqual(tmpfsOptions("ro,exec,size=1m"), { flags: 1 | 2 | 4, data: "size=1m" });
   assert.throws(() => tmpfsOptions("bogus"), /Unknown tmpfs option/);
 });
+
+Deno.test("lifecycle commands have --help with their options", async () => {
+  const { lifecycleHelp } = await import("../lib/cli/lifecycle.ts");
+  assert.match(lifecycleHelp("logs")!, /^Usage: ctr logs \[OPTIONS\] CONTAINER/);
+  assert.match(lifecycleHelp("logs")!, /--tail N/);
+  assert.match(lifecycleHelp("stop")!, /-t, --time SECONDS/);
+  assert.match(lifecycleHelp("exec")!, /-u, --user/);
+  assert.equal(lifecycleHelp("__exited"), undefined);
+});

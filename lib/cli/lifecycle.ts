@@ -328,6 +328,11 @@ export async function lifecycleCommand(
   g: Globals,
 ): Promise<number> {
   const dir = new StateDir(g.stateDir);
+  const help = lifecycleHelp(cmd);
+  if (help && (argv[0] === "--help" || (cmd !== "exec" && argv.includes("--help")))) {
+    console.log(help);
+    return 0;
+  }
   switch (cmd) {
     case "start": {
       const { positionals } = parseArgs(argv, []);
@@ -439,9 +444,29 @@ export async function lifecycleCommand(
 }
 
 /** Usage of the lifecycle commands, for --help. */
-export const LIFECYCLE_HELP = {
-  stop: optionsHelp(STOP),
-  kill: optionsHelp(KILL),
-  logs: optionsHelp(LOGS),
-  exec: optionsHelp(EXEC_OPTIONS),
+const HELP: Record<string, [string, string, readonly OptionSpec[]]> = {
+  start: ["CONTAINER...", "Start stopped containers again, detached, on their kept changes", []],
+  stop: ["[OPTIONS] CONTAINER...", "Stop containers: the stop signal, then SIGKILL", STOP],
+  restart: ["[OPTIONS] CONTAINER...", "Stop and start containers", STOP],
+  kill: ["[OPTIONS] CONTAINER...", "Send a signal to containers (default SIGKILL)", KILL],
+  wait: ["CONTAINER...", "Wait for containers to end; print their exit codes", []],
+  logs: ["[OPTIONS] CONTAINER", "Show the output of a detached container", LOGS],
+  inspect: ["[-f TEMPLATE] CONTAINER...", "Show containers' details as JSON", []],
+  exec: [
+    "[OPTIONS] CONTAINER COMMAND [ARG...]",
+    "Run a command in a running container",
+    EXEC_OPTIONS,
+  ],
+  top: ["CONTAINER", "Show the processes of a container", []],
+  port: ["CONTAINER", "Show a container's published ports", []],
 };
+
+/** The --help text of a lifecycle command, or undefined for the internal ones. */
+export function lifecycleHelp(cmd: string): string | undefined {
+  const h = HELP[cmd];
+  if (!h) return undefined;
+  const [args, what, opts] = h;
+  return `Usage: ctr ${cmd} ${args}\n\n${what}.${
+    opts.length ? `\n\nOptions:\n${optionsHelp(opts.filter((o) => o.name !== "help"))}` : ""
+  }`;
+}
