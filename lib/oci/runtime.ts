@@ -20,7 +20,6 @@ import type {
   OciMount,
   Rlimit,
 } from "../config.ts";
-import { containerPlan, planErrorToRunError, RunError } from "../container.ts";
 import {
   type Cgroup,
   type CgroupLayout,
@@ -37,8 +36,8 @@ import { PHASE_PREPIVOT } from "../rootfs.ts";
 import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
 import { isAlive, processStartTime } from "../state.ts";
 import { parseSignal } from "../lifecycle.ts";
-import { openContainerPty } from "../tty.ts";
-import { mountFlags, type OciConfig, parseOciConfig, unsupported } from "./spec.ts";
+// The schema (zod) is loaded by create only: start, state, kill and delete do without it.
+import type { OciConfig } from "./spec.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -237,12 +236,13 @@ export function ociLimits(res: NonNullable<OciConfig["linux"]>["resources"]): Li
  * A bundle's config.json as ctr's ContainerConfig (the same model `ctr run`
  * fills from docker's flags). Unsupported fields are an error.
  */
-export function ociToConfig(
+export async function ociToConfig(
   id: string,
   bundle: string,
   config: OciConfig,
   opts: { stateDir: string; gateFd?: number; preserveFds?: number },
-): ContainerConfig {
+): Promise<ContainerConfig> {
+  const { mountFlags, unsupported } = await import("./spec.ts");
   const problems = unsupported(config);
   if (problems.length) {
     throw new OciError(`unsupported configuration:\n  ${problems.join("\n  ")}`);
@@ -561,7 +561,11 @@ export async function createContainer(
   } catch (e) {
     throw new OciError(`cannot read ${bundle}/config.json: ${(e as Error).message}`);
   }
+  const { parseOciConfig } = await import("./spec.ts");
   const config = parseOciConfig(text, `${bundle}/config.json`);
+  // What only create needs, loaded here: the other commands start faster without it.
+  const { containerPlan, planErrorToRunError, RunError } = await import("../container.ts");
+  const { openContainerPty } = await import("../tty.ts");
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
   try {
@@ -583,7 +587,7 @@ export async function createContainer(
     Deno.chmodSync(fifo, 0o622);
     // Inherited by the child at a known number; not CLOEXEC so it survives the clone.
     gate = open(fifo, O.PATH);
-    const cfg = ociToConfig(id, bundle, config, {
+    const cfg = await ociToConfig(id, bundle, config, {
       stateDir: root.dir,
       gateFd: gate,
       preserveFds: o.preserveFds,
