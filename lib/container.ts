@@ -123,7 +123,13 @@ export function containerPlan(cfg: ContainerConfig, cgroups?: CgroupLayout): Pla
       args: [{ fd: "syncWrite" }],
       label: "close the parent's end of the sync pipe",
     },
-    { call: "close", args: [{ fd: "errRead" }], label: "close the parent's end of the error pipe" },
+    // An OCI container keeps a read end itself: after `create` has exited, a failed exec
+    // still writes its record (and exits 127) instead of dying of SIGPIPE.
+    ...(cfg.oci?.gateFd !== undefined ? [] : [{
+      call: "close" as const,
+      args: [{ fd: "errRead" as const }],
+      label: "close the parent's end of the error pipe",
+    }]),
     {
       call: "read",
       args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, { int: 1 }],
@@ -436,15 +442,34 @@ export interface Started {
 /** Reserves the container's name and id in the state directory (status created). */
 async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
   let out = cfg;
+  const me = { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
+  if (o.existing) await waitForPreviousWatcher(state, cfg.id);
   await state.locked(() => {
     const all = state.list();
     if (o.existing) {
       const s = state.get(cfg.id);
       if (!s) throw new RunError(`No such container: ${cfg.id}`, 125);
-      if (s.status === "running" || s.status === "paused") {
-        if (isAlive(s)) throw new RunError(`Container ${cfg.name} is already running`, 125);
+      if ((s.status === "running" || s.status === "paused") && isAlive(s)) {
+        throw new RunError(`Container ${cfg.name} is already running`, 125);
       }
-      state.write({ ...s, ...o.record, status: "created", startTime: 0, error: undefined });
+      if (
+        (s.status === "created" || s.status === "restarting") && s.watcher &&
+        s.watcher.pid !== Deno.pid && isAlive(s.watcher)
+      ) {
+        throw new RunError(`Container ${cfg.name} is being started already`, 125);
+      }
+      // The last run's exit record is not this run's.
+      try {
+        Deno.removeSync(state.exitFile(cfg.id));
+      } catch { /* none */ }
+      state.write({
+        ...s,
+        ...o.record,
+        status: "created",
+        startTime: 0,
+        error: undefined,
+        watcher: me,
+      });
       return;
     }
     if (out.nameGenerated) {
@@ -462,9 +487,27 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
         125,
       );
     }
-    state.write({ ...stateOf(out, 0, 0, "created"), ...o.record });
+    state.write({ ...stateOf(out, 0, 0, "created"), ...o.record, watcher: me });
   });
   return out;
+}
+
+/**
+ * Before a container starts again, the process that waited for its last run
+ * must have released it: its cgroup, veth and lease have the same names as
+ * the new run's, and a late release would take the new run's.
+ */
+async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const s = state.get(id);
+    const w = s?.watcher;
+    if (!s || !w || w.pid === Deno.pid || !isAlive(w) || s.status === "exited") return;
+    if (Date.now() > end) {
+      throw new RunError(`Container ${s.name} is still being released by process ${w.pid}`, 125);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /**
@@ -541,11 +584,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     // The container holds the write ends now; the watcher must see EOF when it ends.
     for (const fd of pipes.splice(2)) close(fd);
     const a = attachment as Attachment | undefined;
-    const record: ContainerState = {
-      ...state.get(cfg.id)!,
-      ...stateOf(cfg, spawned.pid, processStartTime(spawned.pid) ?? 0, "running", cg),
+    const pidStart = processStartTime(spawned.pid) ?? 0;
+    const record = await state.update(cfg.id, (cur) => ({
+      ...cur,
+      ...stateOf(cfg, spawned.pid, pidStart, "running", cg),
       ...o.record,
-      created: state.get(cfg.id)?.created ?? new Date().toISOString(),
+      created: cur.created,
       startedAt: new Date().toISOString(),
       watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
       ...(a && {
@@ -555,8 +599,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         mac: a.mac,
         ports: a.ports,
       }),
-    };
-    state.write(record);
+    }));
+    if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
     return {
       cfg,
       state,
@@ -586,7 +630,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     } else {
       // A container that never started is not kept: nothing is left behind.
       removeTree(cfg.dir);
-      state.remove(cfg.id);
+      await state.locked(() => state.remove(cfg.id));
     }
     throw e;
   }
@@ -608,6 +652,7 @@ export async function runContainer(
   cfg = run.cfg;
   const listeners: [Deno.Signal, () => void][] = [];
   let relay: ReturnType<typeof relayPty> | undefined;
+  let ended: Partial<ContainerState> | undefined;
   try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
@@ -632,15 +677,7 @@ export async function runContainer(
         `ctr: container ${cfg.name} was killed by the OOM killer (memory limit reached)`,
       );
     }
-    if (!opts.remove) {
-      await state.update(cfg.id, (s) => ({
-        ...s,
-        status: "exited",
-        exitCode: status.code,
-        oomKilled,
-        finishedAt: new Date().toISOString(),
-      }));
-    }
+    ended = { exitCode: status.code, oomKilled, finishedAt: new Date().toISOString() };
     if (relay) {
       // Drain what the container wrote before it ended; a background process
       // that still holds the pty must not keep ctr waiting.
@@ -658,9 +695,18 @@ export async function runContainer(
       await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
       await cg.destroy().catch((e) => console.error(`ctr: ${(e as Error).message}`));
     }
+    // Recorded as ended only once released: a `start` waits for that.
     if (opts.remove) {
       removeTree(cfg.dir);
-      state.remove(cfg.id);
+      await state.locked(() => state.remove(cfg.id));
+    } else {
+      await state.update(cfg.id, (s) => ({
+        ...s,
+        status: "exited",
+        exitCode: ended?.exitCode ?? s.exitCode ?? 255,
+        oomKilled: ended?.oomKilled ?? false,
+        finishedAt: ended?.finishedAt ?? new Date().toISOString(),
+      }));
     }
     trace("cleaned up");
   }

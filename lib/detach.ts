@@ -94,20 +94,72 @@ export async function runInBackground(
  * it (never returns). `report`: print the id on stdout first (for the
  * `run -d` that waits for it).
  */
-export function becomeWatcher(run: Started, g: Globals, log: LogOptions, report: boolean): never {
+export async function becomeWatcher(
+  run: Started,
+  g: Globals,
+  log: LogOptions,
+  report: boolean,
+): Promise<never> {
   const id = run.cfg.id;
-  const memfd = openWatcher();
+  let memfd: number;
+  try {
+    memfd = openWatcher();
+  } catch (e) {
+    try {
+      Deno.kill(run.pid, "SIGKILL");
+    } catch { /* gone */ }
+    await releaseResources(run.record, g.stateDir).catch(() => {});
+    await run.state.update(id, (cur) => ({
+      ...cur,
+      status: "exited",
+      exitCode: 125,
+      error: `cannot start the watcher: ${(e as Error).message}`,
+    }));
+    throw new RunError(`Cannot start the watcher: ${(e as Error).message}`, 125);
+  }
   const out = run.master >= 0 ? run.master : run.stdout;
   const err = run.master >= 0 ? -1 : run.stderr;
   for (const fd of [out, err]) if (fd >= 0) keepAcrossExec(fd);
   close(run.pidfd);
-  if (report) Deno.stdout.writeSync(new TextEncoder().encode(`${id}\n`));
+  if (report) {
+    try {
+      Deno.stdout.writeSync(new TextEncoder().encode(`${id}\n`));
+    } catch { /* the command that waited is gone (Ctrl-C): the container is still ours */ }
+  }
   // The watcher holds no terminal and no pipe of the command that started it.
   const devNull = open("/dev/null", O.RDWR);
   for (const fd of [0, 1, 2]) sys("dup3", "/dev/null", devNull, fd, 0);
   close(devNull);
   const env = Deno.env.toObject();
   delete env[DETACHED_ENV];
+  try {
+    execWatcherOrThrow(memfd, run, log, g, env);
+  } catch (e) {
+    // Nobody would reap, log or release it: end the container now and say why.
+    try {
+      Deno.kill(run.pid, "SIGKILL");
+    } catch { /* gone */ }
+    await releaseResources(run.record, g.stateDir).catch(() => {});
+    await run.state.update(id, (cur) => ({
+      ...cur,
+      status: "exited",
+      exitCode: 125,
+      error: `cannot start the watcher: ${(e as Error).message}`,
+    }));
+    Deno.exit(125);
+  }
+}
+
+function execWatcherOrThrow(
+  memfd: number,
+  run: Started,
+  log: LogOptions,
+  g: Globals,
+  env: Record<string, string>,
+): never {
+  const id = run.cfg.id;
+  const out = run.master >= 0 ? run.master : run.stdout;
+  const err = run.master >= 0 ? -1 : run.stderr;
   execWatcher(memfd, [
     "ctr-watch",
     String(run.pid),
@@ -148,7 +200,7 @@ export async function startDetached(
     detached: true,
     record: { logPath: logPathOf(cfg), logOptions: log, ...o.record },
   });
-  becomeWatcher(run, g, log, o.report);
+  return await becomeWatcher(run, g, log, o.report);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -192,15 +244,21 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
   };
   if (s.autoRemove) {
     removeTree(s.dir);
-    dir.remove(id);
+    await dir.locked(() => dir.remove(id));
     return 0;
   }
   if (shouldRestart(s, exitCode) && s.config) {
     const count = (s.restartCount ?? 0) + 1;
     await dir.update(id, (cur) => ({ ...cur, ...ended, status: "restarting", pid: 0 }));
-    // docker's back-off: 100 ms, doubling, at most a minute.
-    await sleep(Math.min(100 * 2 ** Math.min(count - 1, 10), 60_000));
+    // docker's back-off: 100 ms, doubling, at most a minute; a stop or rm ends it at once.
+    const until = Date.now() + Math.min(100 * 2 ** Math.min(count - 1, 10), 60_000);
+    while (Date.now() < until) {
+      const now = dir.get(id);
+      if (!now || now.stoppedByUser) break;
+      await sleep(Math.min(100, until - Date.now()));
+    }
     const cur = dir.get(id);
+    if (!cur) return 0;
     if (cur && !cur.stoppedByUser) {
       try {
         await startDetached(s.config, g, {

@@ -146,8 +146,10 @@ export async function waitRecorded(
   for (;;) {
     const s = dir.get(id);
     if (!s) return undefined;
-    if (s.status === "exited" || s.status === "created") return s;
-    if (!isAlive(s) && !watcherAlive(s)) {
+    if (s.status === "exited") return s;
+    // "created" is a start in progress while the process that starts it lives.
+    if (s.status === "created" && !watcherAlive(s)) return s;
+    if (s.status !== "created" && !isAlive(s) && !watcherAlive(s)) {
       await finishStale(dir, s);
       return dir.get(id);
     }
@@ -197,7 +199,8 @@ export async function removeContainer(
   s: ContainerState,
   force: boolean,
 ): Promise<void> {
-  if (isRunning(s) || s.status === "restarting") {
+  const starting = (s.status === "restarting" || s.status === "created") && watcherAlive(s);
+  if (isRunning(s) || starting) {
     if (!force) {
       throw new Error(
         `You cannot remove a running container ${
@@ -222,5 +225,5 @@ export async function removeContainer(
   const cur = dir.get(s.id) ?? s;
   await releaseResources(cur, dir.dir);
   removeTree(cur.dir);
-  dir.remove(cur.id);
+  await dir.locked(() => dir.remove(cur.id));
 }

@@ -143,7 +143,8 @@ export class StateDir {
   /** Writes a container's state atomically. */
   write(s: ContainerState): void {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.#file(s.id)}.tmp`;
+    // A name of its own per writer: two writers never rename each other's file.
+    const tmp = `${this.#file(s.id)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
     Deno.writeTextFileSync(tmp, JSON.stringify(s, toJson, 2) + "\n", { mode: 0o600 });
     Deno.renameSync(tmp, this.#file(s.id));
   }

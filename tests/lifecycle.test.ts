@@ -590,3 +590,24 @@ lcTest(
     assert.doesNotMatch(nftRules(), new RegExp(`ctr:${id}`));
   },
 );
+
+lcTest(
+  "lifecycle: kill then start at once: the old run's release never touches the new run",
+  async () => {
+    await runD(["--name", "quick", "--net", "--rootfs", testRootfs(), "sleep", "1000"]);
+    assert.equal((await c(["kill", "quick"])).code, 0);
+    const st = await c(["start", "quick"]);
+    assert.equal(st.code, 0, st.stderr);
+    const first = await inspect("quick");
+    assert.equal(first.State.Running, true);
+    // Long enough for a late release of the first run to have struck.
+    await new Promise((r) => setTimeout(r, 1500));
+    const later = await inspect("quick");
+    assert.equal(later.State.Running, true);
+    assert.equal(later.State.Pid, first.State.Pid);
+    assert.match(later.NetworkSettings.IPAddress, /^10\.123\./);
+    const ex = await c(["exec", "quick", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.match(ex.stdout, new RegExp(later.NetworkSettings.IPAddress.replaceAll(".", "\\.")));
+  },
+);

@@ -342,3 +342,21 @@ ociTest("oci: --preserve-fds keeps fds 3.. of the caller; the others are closed"
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /invalid --preserve-fds "x"/);
 });
+
+ociTest(
+  "oci: a command missing after start exits 127; bad ids never touch other paths",
+  async () => {
+    const b = await bundle((c) => (c.process.args = ["/no/such/command"]));
+    const r = await oci(["run", "--bundle", b, "m1"]);
+    assert.equal(r.code, 127, r.stderr);
+    for (const id of ["..", ".", "a/b"]) {
+      const d = await oci(["delete", "--force", id]);
+      assert.equal(d.code, 1);
+      assert.match(d.stderr, /invalid container id/);
+    }
+    assert.ok(Deno.statSync(ROOT).isDirectory);
+    const gone = await oci(["delete", "--force", "never-made"]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /container does not exist: never-made/);
+  },
+);

@@ -15,6 +15,7 @@ import {
   signalContainer,
   stopContainer,
   waitRecorded,
+  watcherAlive,
 } from "../lifecycle.ts";
 import { followLog, type LogRecord, readLog } from "../logs.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -93,10 +94,10 @@ async function each(refs: readonly string[], fn: (ref: string) => Promise<void>)
 }
 
 /** `ctr start`: starts stopped containers again, detached, on their kept upper layer. */
-async function start(dir: StateDir, g: Globals, ref: string): Promise<void> {
+async function start(dir: StateDir, g: Globals, ref: string, shown = ref): Promise<void> {
   const s = dir.find(ref);
   if (isRunning(s)) {
-    console.log(ref);
+    console.log(shown);
     return;
   }
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
@@ -104,7 +105,7 @@ async function start(dir: StateDir, g: Globals, ref: string): Promise<void> {
   const { runInBackground } = await import("../detach.ts");
   const { code } = await runInBackground(["__start", s.id], g);
   if (code !== 0) throw new Error(`Cannot start container ${s.name}`);
-  console.log(ref);
+  console.log(shown);
 }
 
 /** Docker's `inspect` object of a container. */
@@ -313,9 +314,10 @@ async function logs(dir: StateDir, ref: string, argv: readonly string[]): Promis
   // Written records end where the file ended then (the watcher writes each record whole).
   for (const r of readLog(s.logPath, maxFiles, tail, start?.size ?? 0)) await print(r);
   if (opts.follow) {
+    // Until the watcher has drained the output and recorded the end (or the container is gone).
     await followLog(s.logPath, print, () => {
       const cur = dir.get(s.id);
-      return !cur || (!isRunning(cur) && cur.status !== "restarting");
+      return !cur || cur.status === "exited" || (!isRunning(cur) && !watcherAlive(cur));
     }, start ?? { size: 0, ino: 0 });
   }
   return 0;
@@ -348,7 +350,7 @@ export async function lifecycleCommand(
       return await each(positionals, async (ref) => {
         const s = dir.find(ref);
         await stopContainer(dir, s, t, sig);
-        if (cmd === "restart") await start(dir, g, s.id);
+        if (cmd === "restart") await start(dir, g, s.id, ref);
         else console.log(ref);
       });
     }

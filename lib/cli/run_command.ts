@@ -81,7 +81,14 @@ async function withSpec(
     a !== "--spec" && !a.startsWith("--spec=") && all[i - 1] !== "--spec"
   );
   const { specRunArgs } = await import("./compose.ts");
-  const spec = await specRunArgs(file, positionals[0], g);
+  let spec = await specRunArgs(file, positionals[0], g);
+  const detached = user.some((a) => a === "-d" || a === "--detach" || /^-[a-zA-Z]*d/.test(a));
+  if (!detached) {
+    // A restart policy is for detached containers: in the foreground the file's is dropped.
+    spec = spec.filter((a, i, all) =>
+      a !== "--restart" && !a.startsWith("--restart=") && all[i - 1] !== "--restart"
+    );
+  }
   const image = spec.length - parseArgs(spec, RUN_OPTIONS, { stopAfterPositionals: 1 })
     .positionals.length;
   return [...spec.slice(0, image), ...user, ...spec.slice(image)];

@@ -10,7 +10,7 @@
  */
 
 import { MS, O } from "../../ffi/constants.ts";
-import { close, open, pipe, readAsync, sys, writeAll } from "../../ffi/sys.ts";
+import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
 import type {
   ContainerConfig,
   IdMap,
@@ -693,6 +693,7 @@ function writeMap(pid: number, file: string, map: readonly IdMap[]): void {
 }
 
 function removeContainerDir(root: OciRoot, id: string): void {
+  checkId(id); // never "." or "..": this deletes a tree
   // Nothing is ever mounted here (the container's mounts live in its own namespace).
   try {
     Deno.removeSync(root.containerDir(id), { recursive: true });
@@ -712,14 +713,20 @@ export async function startContainer(root: OciRoot, id: string): Promise<void> {
     root: true,
   });
   const fifo = root.fifo(id);
-  // Opening for reading meets the container's open for writing; its byte says it goes on.
-  const file = await Deno.open(fifo, { read: true });
+  // Opening for reading lets the container's open for writing return; its byte says it goes
+  // on. Non-blocking, so that a container that died meanwhile cannot hang start.
+  const fd = open(fifo, O.RDONLY | O.NONBLOCK);
   try {
     const buf = new Uint8Array(1);
-    const n = await file.read(buf);
-    if (n !== 1) throw new OciError(`container ${id} ended before it could start`);
+    for (let i = 0;; i++) {
+      const n = sysRaw("read", fd, addressOf(buf), 1);
+      if (n === 1) break;
+      if (!isAlive(r)) throw new OciError(`container ${id} ended before it could start`);
+      if (i > 3000) throw new OciError(`container ${id} did not start within 30 s`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
   } finally {
-    file.close();
+    close(fd);
   }
   Deno.removeSync(fifo);
   await runHooks("poststart", r.config.hooks?.poststart, root.state(r)).catch((e) => {
@@ -743,7 +750,8 @@ export async function killContainer(
     throw new OciError((e as Error).message);
   }
   const status = root.status(r);
-  if (status === "stopped") throw new OciError(`container not running: ${id}`);
+  // --all reaches what is left in the cgroup even after PID 1 ended (runc does the same).
+  if (status === "stopped" && !all) throw new OciError(`container not running: ${id}`);
   if (all) {
     const cg = cgroupOf(r);
     if (cg) {
@@ -761,12 +769,17 @@ export async function killContainer(
 
 /** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
 export async function deleteContainer(root: OciRoot, id: string, force: boolean): Promise<void> {
+  checkId(id);
   let r: OciRecord;
   try {
     r = root.read(id);
   } catch (e) {
     // A half-made container (crashed create) has a directory but no state: force removes it.
-    if (force) {
+    let dirExists = false;
+    try {
+      dirExists = Deno.statSync(root.containerDir(id)).isDirectory;
+    } catch { /* no such container at all */ }
+    if (force && dirExists) {
       removeContainerDir(root, id);
       return;
     }
