@@ -141,9 +141,11 @@ export async function waitRecorded(
   dir: StateDir,
   id: string,
   timeoutMs = 30_000,
+  onTick?: () => void,
 ): Promise<ContainerState | undefined> {
   const end = Date.now() + timeoutMs;
   for (;;) {
+    onTick?.();
     const s = dir.get(id);
     if (!s) return undefined;
     if (s.status === "exited") return s;

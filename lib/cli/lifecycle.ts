@@ -11,6 +11,7 @@ import {
   isRunning,
   liveStatus,
   parseSignal as signalByName,
+  readExit,
   reconcile,
   signalContainer,
   stopContainer,
@@ -373,8 +374,12 @@ export async function lifecycleCommand(
       requireRefs(cmd, positionals);
       return await each(positionals, async (ref) => {
         const s = dir.find(ref);
-        const end = await waitRecorded(dir, s.id, 365 * 86400_000);
-        console.log(end?.exitCode ?? s.exitCode ?? 0);
+        // A --rm container's state and exit record go together: keep the record while it exists.
+        let seen: number | undefined;
+        const end = await waitRecorded(dir, s.id, 365 * 86400_000, () => {
+          seen = readExit(dir, s.id)?.exitCode ?? seen;
+        });
+        console.log(end?.exitCode ?? seen ?? s.exitCode ?? 0);
       });
     }
     case "logs": {
