@@ -67,6 +67,7 @@ import { parseCpus, parsePidsLimit, parseSize } from "./cgroups/limits.ts";
 import { parseReference } from "./image/reference.ts";
 import { parseSubnet } from "./network/ipam.ts";
 import { isVolumeName } from "./volume.ts";
+import { closest } from "./suggest.ts";
 
 /** A network that the file declares (and `ctr up` creates). */
 export interface NetworkSpec {
@@ -704,29 +705,6 @@ function unknownKeyMessage(key: string, path: Path): string {
   return hint && known.includes(hint)
     ? `unknown key '${key}' (did you mean '${hint}'?)`
     : `unknown key '${key}'`;
-}
-
-/** The candidate nearest `word` in edit distance, when near enough to be a typo. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c);
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    row = next;
-  }
-  return row[b.length];
 }
 
 /** Turns zod's issues into findings, in the file's words. */

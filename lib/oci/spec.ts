@@ -17,6 +17,7 @@
 
 import { z } from "zod";
 import { CAPS, MS, RLIMIT } from "../../ffi/constants.ts";
+import { closest } from "../suggest.ts";
 
 // ---------------------------------------------------------------------------
 // Names the spec allows.
@@ -545,29 +546,6 @@ function keysAt(schema: z.ZodType, path: Path): string[] {
     def = next ? unwrap(next._zod.def) : undefined;
   }
   return def?.type === "object" && def.shape ? Object.keys(def.shape) : [];
-}
-
-/** The candidate nearest `word` in edit distance, when near enough to be a typo. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    row = next;
-  }
-  return row[b.length];
 }
 
 // ---------------------------------------------------------------------------
