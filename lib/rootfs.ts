@@ -203,16 +203,7 @@ export class RootfsBuilder {
     );
     const sys = this.#target("/sys", "dir");
     if (host.userns && !host.netns) {
-      // sysfs needs the network namespace's owner: bind the host's, read-only.
-      this.#mount("/sys", sys.host, null, MS.BIND | MS.REC, null, "bind /sys from the host");
-      this.#mount(
-        null,
-        sys.host,
-        null,
-        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
-        null,
-        "make /sys read-only",
-      );
+      this.#hostSys(sys.host);
     } else {
       this.#mount(
         "sysfs",
@@ -228,27 +219,7 @@ export class RootfsBuilder {
     const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
     for (const m of sorted) this.#userMount(m);
     this.#target(cfg.process.cwd, "dir");
-    for (const p of cfg.maskedPaths) {
-      if (host.isDir(p)) {
-        this.#mount("tmpfs", M + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
-      } else {
-        this.#mount("/dev/null", M + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
-      }
-    }
-    for (const p of cfg.readonlyPaths) {
-      this.#mount(M + p, M + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
-        "ENOENT",
-      ]);
-      this.#mount(
-        M + p,
-        M + p,
-        null,
-        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
-        null,
-        `make ${p} read-only`,
-        ["ENOENT"],
-      );
-    }
+    this.#masks(M);
     if (cfg.readOnly) {
       this.#mount(
         M,
@@ -259,20 +230,7 @@ export class RootfsBuilder {
         "make the root filesystem read-only",
       );
     }
-    this.steps.push(
-      { call: "chdir", args: [str(M)], label: "enter the new root" },
-      {
-        call: "pivot_root",
-        args: [str("."), str(".")],
-        label: "pivot_root to the container's root",
-      },
-      {
-        call: "umount2",
-        args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
-        label: "detach the host's root",
-      },
-      { call: "chdir", args: [str("/")], label: "chdir /" },
-    );
+    this.#pivot(M);
     return this.steps;
   }
 
@@ -542,16 +500,7 @@ export class RootfsBuilder {
       }
       const t = this.#target(m.destination, "dir");
       if (m.type === "sysfs" && host.userns && !host.netns) {
-        // sysfs needs the network namespace's owner: bind the host's, read-only.
-        this.#mount("/sys", t.host, null, MS.BIND | MS.REC, null, "bind /sys from the host");
-        this.#mount(
-          null,
-          t.host,
-          null,
-          MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
-          null,
-          "make /sys read-only",
-        );
+        this.#hostSys(t.host);
         continue;
       }
       this.#mount(m.source || m.type, t.host, m.type, m.flags, m.data || null, label);
@@ -611,32 +560,28 @@ export class RootfsBuilder {
         { call: "close", args: [{ ref: fd }], label: `close the sysctl ${key}` },
       );
     }
-    for (const p of cfg.maskedPaths) {
-      if (host.isDir(p)) {
-        this.#mount("tmpfs", R + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
-      } else {
-        this.#mount("/dev/null", R + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
-      }
-    }
-    for (const p of cfg.readonlyPaths) {
-      this.#mount(R + p, R + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
-        "ENOENT",
-      ]);
-      this.#mount(
-        R + p,
-        R + p,
-        null,
-        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
-        null,
-        `make ${p} read-only`,
-        ["ENOENT"],
-      );
-    }
+    this.#masks(R);
     if (oci.syncBeforePivot) {
       this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
     }
+    this.#pivot(R);
+    if (cfg.readOnly) {
+      this.#mount(
+        null,
+        "/",
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
+    }
+    return this.steps;
+  }
+
+  /** pivot_root into `root` and drop the host's root. */
+  #pivot(root: string): void {
     this.steps.push(
-      { call: "chdir", args: [str(R)], label: "enter the new root" },
+      { call: "chdir", args: [str(root)], label: "enter the new root" },
       {
         call: "pivot_root",
         args: [str("."), str(".")],
@@ -649,17 +594,44 @@ export class RootfsBuilder {
       },
       { call: "chdir", args: [str("/")], label: "chdir /" },
     );
-    if (cfg.readOnly) {
+  }
+
+  /** sysfs needs the network namespace's owner: in a user namespace without one, bind the host's, read-only. */
+  #hostSys(target: string): void {
+    this.#mount("/sys", target, null, MS.BIND | MS.REC, null, "bind /sys from the host");
+    this.#mount(
+      null,
+      target,
+      null,
+      MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "make /sys read-only",
+    );
+  }
+
+  /** docker's masked paths (an empty tmpfs or /dev/null on top) and read-only paths, below `root`. */
+  #masks(root: string): void {
+    for (const p of this.cfg.maskedPaths) {
+      if (this.host.isDir(p)) {
+        this.#mount("tmpfs", root + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
+      } else {
+        this.#mount("/dev/null", root + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
+      }
+    }
+    for (const p of this.cfg.readonlyPaths) {
+      this.#mount(root + p, root + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
+        "ENOENT",
+      ]);
       this.#mount(
+        root + p,
+        root + p,
         null,
-        "/",
+        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
         null,
-        MS.BIND | MS.REMOUNT | MS.RDONLY,
-        null,
-        "make the root filesystem read-only",
+        `make ${p} read-only`,
+        ["ENOENT"],
       );
     }
-    return this.steps;
   }
 
   #userMount(m: UserMount): void {
