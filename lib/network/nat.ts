@@ -258,50 +258,33 @@ export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRul
       args: ["-s", `${r.ip}/32`, "!", "-o", r.bridge, ...tag, "-j", "MASQUERADE"],
     });
   }
+  // One port's DNAT rule in `chain`, after the rule's own address match.
+  const dnat = (chain: string, match: string[], port: PortMapping): IptablesRule => ({
+    table: "nat",
+    chain,
+    args: [
+      ...match,
+      "-p",
+      port.protocol,
+      "-m",
+      port.protocol,
+      "--dport",
+      String(port.hostPort),
+      ...tag,
+      "-j",
+      "DNAT",
+      "--to-destination",
+      `${r.ip}:${port.containerPort}`,
+    ],
+  });
   for (const port of natPorts(r)) {
-    out.push({
-      table: "nat",
-      chain: p,
-      args: [
-        "!",
-        "-i",
-        r.bridge,
-        ...(port.hostIp === undefined ? [] : ["-d", `${port.hostIp}/32`]),
-        "-p",
-        port.protocol,
-        "-m",
-        port.protocol,
-        "--dport",
-        String(port.hostPort),
-        ...tag,
-        "-j",
-        "DNAT",
-        "--to-destination",
-        `${r.ip}:${port.containerPort}`,
-      ],
-    });
+    const dst = port.hostIp === undefined ? [] : ["-d", `${port.hostIp}/32`];
+    out.push(dnat(p, ["!", "-i", r.bridge, ...dst], port));
   }
   const local = loopbackPorts(r);
   for (const port of local) {
-    out.push({
-      table: "nat",
-      chain: `${p}-OUTPUT`,
-      args: [
-        "-d",
-        port.hostIp === undefined ? "127.0.0.0/8" : `${port.hostIp}/32`,
-        "-p",
-        port.protocol,
-        "-m",
-        port.protocol,
-        "--dport",
-        String(port.hostPort),
-        ...tag,
-        "-j",
-        "DNAT",
-        "--to-destination",
-        `${r.ip}:${port.containerPort}`,
-      ],
-    });
+    const dst = port.hostIp === undefined ? "127.0.0.0/8" : `${port.hostIp}/32`;
+    out.push(dnat(`${p}-OUTPUT`, ["-d", dst], port));
   }
   if (local.length > 0) {
     out.push({
