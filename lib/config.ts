@@ -201,3 +201,10 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
 
 /** The PATH a container gets when its environment has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * Set in the environment of the process that `run -d` starts to set a
+ * container up and become its watcher (lib/detach.ts). Kept here so that a
+ * foreground `ctr run` tests it without loading the detached machinery.
+ */
+export const DETACHED_ENV = "_CTR_DETACHED";

@@ -23,14 +23,11 @@ import type { Globals } from "../main.ts";
 import { O } from "../ffi/constants.ts";
 import { close, open, sys } from "../ffi/sys.ts";
 import { execWatcher, keepAcrossExec, openWatcher } from "../ffi/watch.ts";
-import type { ContainerConfig } from "./config.ts";
+import { type ContainerConfig, DETACHED_ENV } from "./config.ts";
 import { RunError, startContainer, type Started } from "./container.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "./paths.ts";
 import { type ContainerState, StateDir } from "./state.ts";
-
-/** Set in the environment of the setup process that `run -d` starts. */
-export const DETACHED_ENV = "_CTR_DETACHED";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {

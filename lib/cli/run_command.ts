@@ -7,8 +7,8 @@ import type { Globals } from "../../main.ts";
 import { dryRun, runContainer, RunError } from "../container.ts";
 import type { ResolvedImage } from "../image/images.ts";
 import { optionsHelp, parseArgs, UsageError } from "./args.ts";
-import { DETACHED_ENV, runInBackground } from "../detach.ts";
 import { trace } from "../trace.ts";
+import { DETACHED_ENV } from "../config.ts";
 import { readRunHost, RUN_OPTIONS, runConfig, runImageRef } from "./run.ts";
 
 const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
@@ -34,6 +34,7 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
   if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
     // Set up in a process of its own that becomes the container's watcher.
     if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
+    const { runInBackground } = await import("../detach.ts");
     const { id, code } = await runInBackground(["run", ...argv], g);
     if (id) console.log(id);
     return code;
@@ -82,8 +83,7 @@ async function withSpec(
   );
   const { specRunArgs } = await import("./compose.ts");
   let spec = await specRunArgs(file, positionals[0], g);
-  const detached = user.some((a) => a === "-d" || a === "--detach" || /^-[a-zA-Z]*d/.test(a));
-  if (!detached) {
+  if (!parseArgs(user, RUN_OPTIONS).opts.detach) {
     // A restart policy is for detached containers: in the foreground the file's is dropped.
     spec = spec.filter((a, i, all) =>
       a !== "--restart" && !a.startsWith("--restart=") && all[i - 1] !== "--restart"
