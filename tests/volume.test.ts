@@ -316,16 +316,19 @@ Deno.test("ctr volume create, ls, ls -q, ls --format json", async () => {
   assert.match(anon, /^[0-9a-f]{64}$/);
   assert.deepEqual((await volume(root, state, ["create", "--name", "byflag"])).stdout, "byflag\n");
 
+  // Listed by name; the anonymous name is random hex, so it may sort before
+  // or after "byflag".
+  const names = [anon, "byflag", "web-data"].sort();
   r = await volume(root, state, ["ls"]);
   assert.deepEqual(
     r.stdout,
-    `DRIVER    VOLUME NAME\nlocal     ${anon}\nlocal     byflag\nlocal     web-data\n`,
+    `DRIVER    VOLUME NAME\n${names.map((n) => `local     ${n}\n`).join("")}`,
   );
   r = await volume(root, state, ["ls", "-q"]);
-  assert.deepEqual(r.stdout, `${anon}\nbyflag\nweb-data\n`);
+  assert.deepEqual(r.stdout, names.map((n) => `${n}\n`).join(""));
   r = await volume(root, state, ["ls", "--format", "json"]);
   const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines.length, 3);
+  assert.deepEqual(lines.map((l) => l.Name), names);
   assert.deepEqual(lines[2], {
     Driver: "local",
     Labels: "a=b,c=",
