@@ -328,6 +328,9 @@ Deno.test("cgroupLayout() skips what our namespace cannot see, and says when not
 // ---------------------------------------------------------------- fixtures
 
 const words = (t: string) => t.trim().split(/\s+/).filter(Boolean);
+const parentOf = (p: string) => p.slice(0, p.lastIndexOf("/"));
+/** The v2 controllers that may be enabled in a cgroup with processes. */
+const THREADED = new Set(["cpuset", "cpu", "pids", "perf_event"]);
 
 /** What a new directory holds in one kind of hierarchy. */
 type Template = (dir: string, parent: string, fs: FixtureFs) => Record<string, string>;
@@ -335,9 +338,12 @@ type Template = (dir: string, parent: string, fs: FixtureFs) => Record<string, s
 /**
  * A directory tree that behaves like cgroupfs where it matters: mkdir fills
  * in the control files, writes go to existing files only and are recorded,
- * cgroup.procs appends, cgroup.subtree_control takes +/- and refuses (EBUSY)
- * in a non-root cgroup with processes, cgroup.freeze and cgroup.kill update
- * cgroup.events, and rmdir refuses a cgroup with processes or children.
+ * cgroup.procs appends, cgroup.subtree_control takes +/- under the kernel's
+ * rules for a non-root cgroup with processes (threaded controllers accepted,
+ * which makes it a thread root; domain controllers EBUSY, or EOPNOTSUPP in a
+ * thread root), cgroup.procs below a thread root is EOPNOTSUPP,
+ * cgroup.freeze and cgroup.kill update cgroup.events, and rmdir refuses a
+ * cgroup with processes or children.
  */
 class FixtureFs implements CgroupFs {
   readonly writes: string[] = [];
@@ -379,7 +385,12 @@ class FixtureFs implements CgroupFs {
     if (!this.exists(p)) this.#fail(action, "ENOENT", "No such file or directory", p);
     if (name === "cgroup.subtree_control") {
       const isRoot = dir === this.v2Root && !this.namespaceRoot;
-      if (!isRoot && this.read(`${dir}/cgroup.procs`).trim() !== "") {
+      const enable = words(value).filter((w) => w[0] === "+").map((w) => w.slice(1));
+      const domain = enable.some((c) => !THREADED.has(c));
+      if (!isRoot && domain && this.#threadRoot(dir)) {
+        this.#fail(action, "EOPNOTSUPP", "Operation not supported", p);
+      }
+      if (!isRoot && domain && this.read(`${dir}/cgroup.procs`).trim() !== "") {
         this.#fail(action, "EBUSY", "Device or resource busy", p);
       }
       const on = new Set(words(this.read(p)));
@@ -390,6 +401,13 @@ class FixtureFs implements CgroupFs {
       this.writes.push(`${this.rel(p)} = ${value}`);
       Deno.writeTextFileSync(p, [...on].join(" "));
       return;
+    }
+    if (name === "cgroup.procs") {
+      for (let d = dir; d.startsWith(this.root) && d !== this.v2Root; d = parentOf(d)) {
+        if (d !== dir && this.#threadRoot(d)) {
+          this.#fail(action, "EOPNOTSUPP", "Operation not supported", p);
+        }
+      }
     }
     this.writes.push(`${this.rel(p)} = ${value}`);
     if (name === "cgroup.procs") {
@@ -410,6 +428,14 @@ class FixtureFs implements CgroupFs {
     } else {
       Deno.writeTextFileSync(p, value);
     }
+  }
+
+  /** A non-root cgroup with processes that passes a threaded controller on. */
+  #threadRoot(dir: string): boolean {
+    if (dir === this.v2Root && !this.namespaceRoot) return false;
+    const f = `${dir}/cgroup.subtree_control`;
+    if (!this.exists(f) || this.read(`${dir}/cgroup.procs`).trim() === "") return false;
+    return words(this.read(f)).some((c) => THREADED.has(c));
   }
 
   #events(dir: string): void {
@@ -832,6 +858,7 @@ function v2Fixture(own: string, procs = "100\n") {
     fs.set(`${root}/${f}`, v)
   );
   fs.set(`${root}/cgroup.subtree_control`, ALL_V2);
+  Deno.removeSync(`${root}/cgroup.type`); // the real root has none
   let dir = root;
   for (const part of own.split("/").filter(Boolean)) {
     dir += `/${part}`;
@@ -867,11 +894,8 @@ Deno.test("v2 driver: own cgroup holds processes: a `ctr` sibling under our pare
   const before = fs.tree();
   const cg = driver.create("c1");
   assert.deepEqual(fs.writes, [
-    "write +cpuset to /system.slice/run-ctr.scope/cgroup.subtree_control ! EBUSY",
-    "write +cpu to /system.slice/run-ctr.scope/cgroup.subtree_control ! EBUSY",
-    "write +io to /system.slice/run-ctr.scope/cgroup.subtree_control ! EBUSY",
-    "write +memory to /system.slice/run-ctr.scope/cgroup.subtree_control ! EBUSY",
-    "write +pids to /system.slice/run-ctr.scope/cgroup.subtree_control ! EBUSY",
+    // Nothing is enabled in our own cgroup: cpuset, cpu and pids would be
+    // accepted and make it a thread root.
     "mkdir /system.slice/ctr",
     "/system.slice/ctr/cgroup.subtree_control = +cpuset",
     "/system.slice/ctr/cgroup.subtree_control = +cpu",
@@ -889,6 +913,7 @@ Deno.test("v2 driver: own cgroup holds processes: a `ctr` sibling under our pare
 Deno.test("v2 driver: no usable parent: no controllers, and limits say why", async () => {
   const { fs, driver } = v2Fixture("/");
   fs.namespaceRoot = true; // the root of a cgroup namespace is not exempt
+  fs.set(`${fs.root}/cgroup.type`, "domain"); // and has the file the real root lacks
   fs.set(`${fs.root}/cgroup.subtree_control`, "");
   const cg = driver.create("c1");
   assert.equal(cg.path, `${fs.root}/ctr/c1`);

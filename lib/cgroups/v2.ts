@@ -8,8 +8,11 @@
  *   enabled in every ancestor, from our own cgroup down to the container's.
  * - "No internal process constraint": a non-root cgroup can enable domain
  *   controllers for its children only when it has no processes of its own;
- *   the write fails with EBUSY otherwise. Our own cgroup holds at least us,
- *   so below it containers usually cannot get controllers.
+ *   the write fails with EBUSY otherwise. Threaded controllers (cpuset, cpu,
+ *   pids) are accepted there, but they make the cgroup a thread root whose
+ *   domain children take no process (EOPNOTSUPP), so ctr enables nothing in a
+ *   cgroup with processes. Our own cgroup holds at least us, so below it
+ *   containers usually cannot get controllers.
  *
  * Hence the default placement, in order:
  * 1. `<own>/ctr/<id>` when controllers can be enabled in our own cgroup: it is
@@ -58,9 +61,25 @@ export const V2_CONTROLLERS: readonly string[] = ["cpuset", "cpu", "io", "memory
 const words = (text: string) => text.trim().split(/\s+/).filter((w) => w !== "");
 
 /**
+ * Whether `dir` is a cgroup other than the hierarchy's real root that holds
+ * processes. The real root is the one cgroup without cgroup.type (the root of
+ * a cgroup namespace is an ordinary cgroup and has it).
+ */
+export function holdsProcesses(fs: CgroupFs, dir: string): boolean {
+  if (!fs.exists(`${dir}/cgroup.type`)) return false;
+  return fs.read(`${dir}/cgroup.procs`).trim() !== "";
+}
+
+/**
  * Enables each of `wanted` that `dir` has but does not pass on yet, one
  * write per controller so one refusal does not block the others. Returns the
  * refusals.
+ *
+ * Nothing is written to a cgroup that holds processes (the real root aside).
+ * The kernel refuses the domain controllers there (memory, io: EBUSY), but it
+ * accepts the threaded ones (cpuset, cpu, pids), and that turns the cgroup
+ * into a thread root: every domain cgroup below it becomes invalid and takes
+ * no process (EOPNOTSUPP), containers included.
  */
 export function enableControllers(
   fs: CgroupFs,
@@ -70,8 +89,21 @@ export function enableControllers(
   const failed = new Map<string, CgroupError>();
   const have = new Set(words(fs.read(`${dir}/cgroup.controllers`)));
   const on = new Set(words(fs.read(`${dir}/cgroup.subtree_control`)));
-  for (const c of wanted) {
-    if (on.has(c) || !have.has(c)) continue;
+  const todo = wanted.filter((c) => !on.has(c) && have.has(c));
+  if (todo.length > 0 && holdsProcesses(fs, dir)) {
+    for (const c of todo) {
+      failed.set(
+        c,
+        new CgroupError(
+          `Not enabling ${c} in ${dir}/cgroup.subtree_control: the cgroup holds processes`,
+          "EBUSY",
+          dir,
+        ),
+      );
+    }
+    return failed;
+  }
+  for (const c of todo) {
     try {
       fs.write(`${dir}/cgroup.subtree_control`, `+${c}`);
     } catch (e) {
