@@ -88,6 +88,11 @@ export class Arena {
     return this.addr(off);
   }
 
+  /** Writes a 64-bit word at an address inside the arena. */
+  writeU64(addr: bigint, value: bigint): void {
+    this.view.setBigUint64(Number(addr - this.base), BigInt.asUintN(64, value), true);
+  }
+
   /** Reads a 64-bit word at an address inside the arena. */
   readU64(addr: bigint): bigint {
     return this.view.getBigUint64(Number(addr - this.base), true);

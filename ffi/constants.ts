@@ -26,6 +26,9 @@ export const CLONE = {
   NEWTIME: 0x80,
 } as const;
 
+/** clone3 flags above 32 bits (BigInt: JavaScript's bitwise operators stop at 32). */
+export const CLONE3 = { INTO_CGROUP: 0x200000000n } as const;
+
 /** linux/mount.h: mount(2) flags. */
 export const MS = {
   RDONLY: 1,

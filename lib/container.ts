@@ -15,7 +15,7 @@ import { formatPlan, type Plan, PlanError, slot, type Step, str, validate } from
 import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
 import { lookup, removeTree } from "./paths.ts";
 import { RootfsBuilder } from "./rootfs.ts";
-import { cloneFlagNames, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
+import { cloneFlagNames, cloneInto, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
 import { trace } from "./trace.ts";
 import {
@@ -554,6 +554,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     cg = makeCgroup(cfg, layout);
     trace("container directory and cgroup ready");
     let spawned;
+    // On cgroup v2 the child starts in its cgroup (clone3); else it is moved in at phase 0.
+    const into = cloneInto(cg);
     try {
       spawned = await spawn(plan, (phase, pid) => {
         if (phase === 0) {
@@ -561,7 +563,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
             writeIdMap(pid, "uid_map", cfg.uidMap);
             writeIdMap(pid, "gid_map", cfg.gidMap);
           }
-          cg?.addProcess(pid);
+          if (!into) cg?.addProcess(pid);
           const adj = cfg.cgroup.limits.oomScoreAdj;
           if (adj !== undefined) setOomScoreAdj(pid, adj);
           if (cfg.network.name) {
@@ -575,10 +577,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
             hostId(cfg.gidMap, TTY_GID),
           );
         }
-      });
+      }, { cgroup: into });
     } catch (e) {
       if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    } finally {
+      if (into) close(into.fd);
     }
     trace("exec'd");
     // The container holds the write ends now; the watcher must see EOF when it ends.

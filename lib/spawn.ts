@@ -7,8 +7,8 @@
  */
 
 import { Arena } from "../ffi/arena.ts";
-import { CLONE, flagNames, O, P, W } from "../ffi/constants.ts";
-import { SyscallError } from "../ffi/errno.ts";
+import { CLONE, CLONE3, flagNames, O, P, W } from "../ffi/constants.ts";
+import { errno, SyscallError } from "../ffi/errno.ts";
 import { rawSpawn } from "../ffi/stub.ts";
 import { sysno } from "../ffi/syscalls.ts";
 import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../ffi/sys.ts";
@@ -18,9 +18,41 @@ import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos 
 const ENTRY_SIZE = 96;
 const SIGCHLD = 17;
 const CHILD_STACK = 64 * 1024;
+/** Whether clone3 with CLONE_INTO_CGROUP worked here; undefined until tried. */
+let clone3Works: boolean | undefined;
 
 /** What the parent does at a sync point, while the child waits. */
 export type SyncHandler = (phase: number, pid: number) => Promise<void> | void;
+
+/**
+ * A cgroup v2 directory the child is to start in. spawn() clones it there
+ * with clone3(CLONE_INTO_CGROUP) (Linux 5.7): it runs nothing outside, and no
+ * process migration is needed (a write to cgroup.procs, which waits for an
+ * RCU grace period). Where the kernel lacks clone3 or CLONE_INTO_CGROUP,
+ * spawn() clones as usual and calls `join` at phase 0, before the handler.
+ */
+export interface CloneInto {
+  /** An O_PATH descriptor of the cgroup directory, owned by the caller. */
+  readonly fd: number;
+  /** The directory, for errors. */
+  readonly path: string;
+  /** Moves the child in the usual way (the fallback). */
+  join(pid: number): void;
+}
+
+/**
+ * The CloneInto for a container cgroup, when its host allows one (see
+ * Cgroup.cloneTarget); the caller closes `fd` after spawn().
+ */
+export function cloneInto(
+  cg:
+    | { path: string; cloneTarget(): number | undefined; addProcess(pid: number): void }
+    | undefined,
+): CloneInto | undefined {
+  const fd = cg?.cloneTarget();
+  if (cg === undefined || fd === undefined) return undefined;
+  return { fd, path: cg.path, join: (pid) => cg.addProcess(pid) };
+}
 
 /** A started child. */
 export interface Spawned {
@@ -99,7 +131,7 @@ function encode(
 export async function spawn(
   plan: Plan,
   onSync: SyncHandler = () => {},
-  opts: { returnAt?: number } = {},
+  opts: { returnAt?: number; cgroup?: CloneInto } = {},
 ): Promise<Spawned> {
   const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
   const [errRead, errWrite] = pipe();
@@ -120,10 +152,52 @@ export async function spawn(
     };
     const childStack = newStack();
     const entries = encode(plan, arena, fds, slots, newStack);
-    const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD | SIGCHLD;
-    const ctx = arena.u64s([flags, childStack, entries, plan.steps.length, errWrite, 0, -1n, 0]);
+    const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD;
+    const ctx = arena.u64s([
+      flags | SIGCHLD,
+      childStack,
+      entries,
+      plan.steps.length,
+      errWrite,
+      0,
+      -1n,
+      0,
+      0,
+    ]);
     trace("spawn: encoded");
-    pid = rawSpawn(ctx);
+    let joined = false;
+    if (opts.cgroup && clone3Works !== false) {
+      // struct clone_args up to .cgroup: flags, pidfd, child_tid, parent_tid,
+      // exit_signal, stack (lowest address), stack_size, tls, set_tid,
+      // set_tid_size, cgroup.
+      const args = arena.u64s([
+        BigInt(flags >>> 0) | CLONE3.INTO_CGROUP,
+        ctx + 40n,
+        0,
+        0,
+        SIGCHLD,
+        childStack - BigInt(CHILD_STACK),
+        CHILD_STACK,
+        0,
+        0,
+        0,
+        opts.cgroup.fd,
+      ]);
+      arena.writeU64(ctx + 64n, args);
+      pid = rawSpawn(ctx);
+      // ENOSYS: no clone3 (before 5.3); E2BIG or EINVAL: no CLONE_INTO_CGROUP
+      // (before 5.7). Anything else is the cgroup's answer.
+      clone3Works = ![errno("ENOSYS"), errno("E2BIG"), errno("EINVAL")].includes(-pid);
+      if (!clone3Works) arena.writeU64(ctx + 64n, 0n);
+      else if (pid < 0) {
+        throw new SyscallError(
+          "clone3",
+          -pid,
+          `${cloneFlagNames(plan.cloneFlags)} CLONE_INTO_CGROUP ${opts.cgroup.path}`,
+        );
+      } else joined = true;
+    }
+    if (!joined) pid = rawSpawn(ctx);
     trace("spawn: cloned");
     if (pid < 0) {
       throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
@@ -135,6 +209,7 @@ export async function spawn(
 
     const rec = new Uint8Array(16);
     const dv = new DataView(rec.buffer);
+    if (opts.cgroup && !joined) opts.cgroup.join(pid);
     await onSync(0, pid);
     release(syncWrite);
     for (;;) {

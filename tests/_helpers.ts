@@ -221,3 +221,57 @@ export function ociBinary(): string {
   }
   return bin;
 }
+
+const enosysWrappers = new Map<number, string | undefined>();
+
+/**
+ * An executable that makes system call `nr` fail with ENOSYS (a seccomp
+ * filter) and execs its arguments, as on a kernel that lacks the call;
+ * undefined without gcc. Built once per process and call.
+ */
+export function enosysWrapper(nr: number): string | undefined {
+  if (enosysWrappers.has(nr)) return enosysWrappers.get(nr);
+  let path: string | undefined;
+  try {
+    const dir = Deno.makeTempDirSync({ prefix: "ctr-enosys-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    Deno.writeTextFileSync(
+      `${dir}/enosys.c`,
+      `#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ${nr}, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+    perror("enosys");
+    return 126;
+  }
+  execv(argv[1], argv + 1);
+  perror("enosys: execv");
+  return 127;
+}
+`,
+    );
+    const out = new Deno.Command("gcc", {
+      args: ["-O2", "-o", `${dir}/enosys`, `${dir}/enosys.c`],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    if (out.success) path = `${dir}/enosys`;
+  } catch {
+    path = undefined; // no gcc
+  }
+  enosysWrappers.set(nr, path);
+  return path;
+}

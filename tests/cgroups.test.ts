@@ -16,7 +16,12 @@ import {
   V1Driver,
   V2Driver,
 } from "../lib/cgroups/mod.ts";
-import { IS_ROOT, rootTest } from "./_helpers.ts";
+import { enosysWrapper, IS_ROOT, rootTest } from "./_helpers.ts";
+import { cloneInto } from "../lib/spawn.ts";
+import { close } from "../ffi/sys.ts";
+import { catCgroupIn, type Report } from "./_clone_into.ts";
+
+const CLONE_INTO = new URL("./_clone_into.ts", import.meta.url).pathname;
 
 const MiB = 1024 * 1024;
 
@@ -332,6 +337,58 @@ if (!IS_ROOT) {
       await p.done;
     });
   });
+}
+
+const UNIFIED = layout?.unified;
+if (!IS_ROOT) {
+  rootTest("spawn() starts a child in its cgroup2 directory: clone3(CLONE_INTO_CGROUP)", () => {});
+} else if (!UNIFIED) {
+  Deno.test({
+    name:
+      "spawn() starts a child in its cgroup2 directory: clone3(CLONE_INTO_CGROUP) [skipped: no cgroup2 hierarchy here]",
+    ignore: true,
+    fn() {},
+  });
+} else {
+  rootTest(
+    "spawn() starts a child in its cgroup2 directory: clone3(CLONE_INTO_CGROUP)",
+    async () => {
+      const v2 = driver?.version === "v2"
+        ? driver
+        : new V2Driver({ fs: realCgroupFs, unified: UNIFIED });
+      await withCgroup(v2, async (cg) => {
+        const rel = `0::${cg.path.slice(UNIFIED.mountpoint.replace(/\/$/, "").length)}`;
+        const into = cloneInto(cg)!;
+        assert.ok(into, "a v2 cgroup offers a clone target");
+        try {
+          const r = await catCgroupIn(into);
+          assert.equal(r.code, 0);
+          assert.equal(r.moved, 0, "clone3 put it there: no move (Linux 5.7 or later)");
+          // Phase 0: the child has not run a single step yet.
+          assert.ok(r.atStart.split("\n").includes(rel), r.atStart);
+          assert.ok(r.out.split("\n").includes(rel), r.out);
+        } finally {
+          close(into.fd);
+        }
+        // Without clone3 (seccomp says ENOSYS, as an old kernel would), the
+        // child is moved in at phase 0, still before its first step.
+        const enosys = enosysWrapper(435); // clone3, on x86_64 and aarch64
+        if (!enosys) return;
+        const p = await new Deno.Command(enosys, {
+          args: [Deno.execPath(), "run", "-A", "--no-check", CLONE_INTO, cg.path],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const err = new TextDecoder().decode(p.stderr);
+        assert.ok(p.success, err);
+        const r: Report = JSON.parse(new TextDecoder().decode(p.stdout));
+        assert.equal(r.code, 0, err);
+        assert.equal(r.moved, 1);
+        assert.ok(r.atStart.split("\n").includes(rel), r.atStart);
+        assert.ok(r.out.split("\n").includes(rel), r.out);
+      });
+    },
+  );
 }
 
 Deno.test({

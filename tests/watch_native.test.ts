@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { watcherElf } from "../ffi/watch.ts";
+import { enosysWrapper } from "./_helpers.ts";
 
 const repo = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -39,41 +40,7 @@ if (QEMU) Deno.writeFileSync(WATCH_AARCH64, watcherElf("aarch64"), { mode: 0o755
  * arguments: the watcher behind it must poll waitid(WNOHANG) instead, as on
  * a kernel older than 5.3.
  */
-const NOPIDFD = (() => {
-  if (!which("gcc")) return undefined;
-  const src = `${tmpRoot}/nopidfd.c`;
-  Deno.writeTextFileSync(
-    src,
-    `#include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <sys/prctl.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  struct sock_filter f[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 434 /* pidfd_open */, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-  if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
-    perror("nopidfd");
-    return 126;
-  }
-  execv(argv[1], argv + 1);
-  perror("nopidfd: execv");
-  return 127;
-}
-`,
-  );
-  const out = new Deno.Command("gcc", { args: ["-O2", "-o", `${tmpRoot}/nopidfd`, src] })
-    .outputSync();
-  return out.success ? `${tmpRoot}/nopidfd` : undefined;
-})();
+const NOPIDFD = enosysWrapper(434); // pidfd_open, on x86_64 and aarch64
 
 interface LogRecord {
   log: string;

@@ -7,7 +7,9 @@
 //   +64  int64 ctr_spawn(struct ctx *)                   clone, child runs the plan
 //
 // struct ctx { u64 flags; u64 stack; u64 plan; u64 count; u64 errfd;
-//              u64 pidfd; u64 mask_all; u64 mask_saved; }
+//              u64 pidfd; u64 mask_all; u64 mask_saved; u64 clone_args; }
+// clone_args, when not 0, is a struct clone_args of 88 bytes for clone3
+// (flags, stack and pidfd then come from it); else clone is used.
 // struct entry (96 bytes) { u64 nr; u64 a[6]; i64 tol1; i64 tol2; u64 flags;
 //              u64 save; u64 pad; }
 // entry.flags: bit0 FORK (ret > 0: exit_group(0) in the parent side),
@@ -46,13 +48,19 @@ ctr_spawn:
         add x2, x19, #56
         mov x3, #8
         svc #0
-        mov x8, #220                // clone(flags, stack, &pidfd, 0, 0)
+        ldr x0, [x19, #64]
+        cbz x0, 1f
+        mov x8, #435                // clone3(&clone_args, 88)
+        mov x1, #88
+        svc #0
+        b 2f
+1:      mov x8, #220                // clone(flags, stack, &pidfd, 0, 0)
         ldp x0, x1, [x19]
         add x2, x19, #40
         mov x3, #0
         mov x4, #0
         svc #0
-        cbz x0, child
+2:      cbz x0, child
         mov x20, x0
         mov x8, #135                // rt_sigprocmask(SIG_SETMASK, &saved, 0, 8)
         mov x0, #2

@@ -6,7 +6,9 @@
 #   +64  int64 ctr_spawn(struct ctx *)                   clone, child runs the plan
 #
 # struct ctx { u64 flags; u64 stack; u64 plan; u64 count; u64 errfd;
-#              u64 pidfd; u64 mask_all; u64 mask_saved; }
+#              u64 pidfd; u64 mask_all; u64 mask_saved; u64 clone_args; }
+# clone_args, when not 0, is a struct clone_args of 88 bytes for clone3
+# (flags, stack and pidfd then come from it); else clone is used.
 # struct entry (96 bytes) { u64 nr; u64 a[6]; i64 tol1; i64 tol2; u64 flags;
 #              u64 save; u64 pad; }
 # entry.flags: bit0 FORK (ret > 0: exit_group(0) in the parent side),
@@ -42,14 +44,21 @@ ctr_spawn:
         lea rdx, [r12+56]
         mov r10d, 8
         syscall
-        mov eax, 56                 # clone(flags, stack, &pidfd, 0, 0)
+        mov rdi, [r12+64]
+        test rdi, rdi
+        jz 1f
+        mov eax, 435                # clone3(&clone_args, 88)
+        mov esi, 88
+        syscall
+        jmp 2f
+1:      mov eax, 56                 # clone(flags, stack, &pidfd, 0, 0)
         mov rdi, [r12]
         mov rsi, [r12+8]
         lea rdx, [r12+40]
         xor r10d, r10d
         xor r8d, r8d
         syscall
-        test rax, rax
+2:      test rax, rax
         jz child
         mov rbx, rax
         mov eax, 14                 # rt_sigprocmask(SIG_SETMASK, &saved, 0, 8)

@@ -26,7 +26,9 @@
  * @module
  */
 
+import { O } from "../../ffi/constants.ts";
 import { errno, errnoText } from "../../ffi/errno.ts";
+import { open } from "../../ffi/sys.ts";
 import type { Limits } from "./limits.ts";
 import { V1Driver } from "./v1.ts";
 import { attachDeviceFilter } from "./device_bpf.ts";
@@ -69,6 +71,8 @@ export interface CgroupFs {
   rmdir(path: string): void;
   /** Whether a path exists. */
   exists(path: string): boolean;
+  /** An O_PATH descriptor of a directory; absent in test fixtures. */
+  openDir?(path: string): number;
   /** The names of the subdirectories. */
   dirs(path: string): string[];
 }
@@ -121,6 +125,9 @@ export const realCgroupFs: CgroupFs = {
       throw fsError(`rmdir ${path}`, path, e);
     }
   },
+  openDir(path) {
+    return open(path, O.PATH | O.DIRECTORY | O.CLOEXEC);
+  },
   exists(path) {
     try {
       Deno.lstatSync(path);
@@ -164,6 +171,13 @@ export interface Cgroup {
   dir(controller: string): string | undefined;
   /** Moves a process (all its threads) in: cgroup.procs of every hierarchy. */
   addProcess(pid: number): void;
+  /**
+   * An O_PATH descriptor (owned by the caller) of the one directory a new
+   * process can start in with clone3(CLONE_INTO_CGROUP), instead of being
+   * moved in by addProcess. Undefined where that cannot replace addProcess:
+   * v1 and hybrid hosts have a directory per hierarchy.
+   */
+  cloneTarget(): number | undefined;
   /** Writes the limits that are set in `limits`. */
   apply(limits: Limits): void;
   /** Current usage. */

@@ -261,6 +261,10 @@ class V1Cgroup implements Cgroup {
     return this.#dirs.find(([h]) => h.controllers.includes(name))?.[1];
   }
 
+  cloneTarget(): undefined {
+    return undefined;
+  }
+
   addProcess(pid: number): void {
     for (const [, d] of this.#dirs) this.#fs.write(`${d}/cgroup.procs`, String(pid));
     if (this.#unified) this.#fs.write(`${this.#unified}/cgroup.procs`, String(pid));

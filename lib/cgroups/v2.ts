@@ -317,6 +317,10 @@ class V2Cgroup implements Cgroup {
     return undefined;
   }
 
+  cloneTarget(): number | undefined {
+    return this.#fs.openDir?.(this.path);
+  }
+
   addProcess(pid: number): void {
     this.#fs.write(`${this.path}/cgroup.procs`, String(pid));
   }

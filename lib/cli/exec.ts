@@ -16,7 +16,7 @@ import { isRunning } from "../lifecycle.ts";
 import { enterPlan, processNamespaces } from "../namespaces.ts";
 import { int, PlanError, type Step, str } from "../plan.ts";
 import { identitySteps } from "../process.ts";
-import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
+import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
 import { StateDir } from "../state.ts";
 import { relayPty, syncWindowSize } from "../tty.ts";
 import { resolveUser } from "../user.ts";
@@ -214,11 +214,13 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
     beforeExec: before,
   });
   const cg = o.cgroup;
+  // On cgroup v2 the process starts in the container's cgroup (clone3); else it moves in at phase 0.
+  const into = cloneInto(cg);
   let spawned;
   try {
     spawned = await spawn(plan, (phase, p) => {
-      if (phase === 0) cg?.addProcess(p);
-    });
+      if (phase === 0 && !into) cg?.addProcess(p);
+    }, { cgroup: into });
   } catch (e) {
     if (pty) close(pty.master);
     if (e instanceof PlanError) {
@@ -236,6 +238,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
     throw e;
   } finally {
     for (const fd of fds) close(fd);
+    if (into) close(into.fd);
   }
   await waitPid(spawned.pid);
   close(spawned.pidfd);

@@ -33,7 +33,7 @@ import { FileLock } from "../image/lock.ts";
 import { int, NULL, type Plan, PlanError, type Step, str } from "../plan.ts";
 import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
 import { PHASE_PREPIVOT } from "../rootfs.ts";
-import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
+import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
 import { isAlive, processStartTime } from "../state.ts";
 import { parseSignal } from "../lifecycle.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
@@ -606,13 +606,15 @@ export async function createContainer(
       rootfs: cfg.oci!.root,
       ...(config.annotations ? { annotations: config.annotations } : {}),
     });
+    // On cgroup v2 the child starts in its cgroup (clone3); else it is moved in at phase 0.
+    const into = cloneInto(cg);
     const spawned = await spawn(plan, (phase, pid) => {
       if (phase === 0) {
         if (cfg.namespaces.user.kind === "new") {
           writeMap(pid, "uid_map", cfg.uidMap);
           writeMap(pid, "gid_map", cfg.gidMap);
         }
-        cg?.addProcess(pid);
+        if (!into) cg?.addProcess(pid);
         const adj = config.process?.oomScoreAdj;
         if (adj !== undefined) setOomScoreAdj(pid, adj);
       }
@@ -637,7 +639,9 @@ export async function createContainer(
           close(master);
         }
       }
-    }, { returnAt: PHASE_CREATED }).catch((e) => {
+    }, { returnAt: PHASE_CREATED, cgroup: into }).finally(() => {
+      if (into) close(into.fd);
+    }).catch((e) => {
       if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
       throw e;
     });

@@ -22,15 +22,21 @@
 #endif
 
 struct ctx {
-  uint64_t flags, stack, plan, count, errfd, pidfd, mask_all, mask_saved;
+  uint64_t flags, stack, plan, count, errfd, pidfd, mask_all, mask_saved, clone_args;
 };
+// The kernel's struct clone_args up to cgroup (CLONE_ARGS_SIZE_VER2).
+struct clone_args3 {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+_Static_assert(sizeof(struct clone_args3) == 88, "clone_args is 88 bytes");
 struct entry {
   uint64_t nr, a[6];
   int64_t tol1, tol2;
   uint64_t flags, save, pad;
 };
 _Static_assert(sizeof(struct entry) == 96, "entry is 96 bytes");
-_Static_assert(sizeof(struct ctx) == 64, "ctx is 64 bytes");
+_Static_assert(sizeof(struct ctx) == 72, "ctx is 72 bytes");
 
 #define F_FORK 1u
 #define F_EXPECT 2u
@@ -62,7 +68,8 @@ struct run {
   int64_t rec[2];
 };
 
-static struct run spawn(uint64_t flags, uint64_t stack, struct entry *plan, size_t n) {
+static struct run spawn3(uint64_t flags, uint64_t stack, struct entry *plan, size_t n,
+                         struct clone_args3 *args) {
   struct run r = {0};
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) { perror("pipe2"); r.pid = -errno; return r; }
@@ -70,7 +77,7 @@ static struct run spawn(uint64_t flags, uint64_t stack, struct entry *plan, size
   memset(&before, 0, sizeof before);  // the kernel fills only the first 8 bytes
   memset(&after, 0, sizeof after);
   sigprocmask(SIG_SETMASK, NULL, &before);
-  struct ctx c = {flags, stack, (uintptr_t)plan, n, (uint64_t)ep[1], 0, ~0ull, 0};
+  struct ctx c = {flags, stack, (uintptr_t)plan, n, (uint64_t)ep[1], 0, ~0ull, 0, (uintptr_t)args};
   r.pid = ctr_spawn(&c);
   close(ep[1]);
   sigprocmask(SIG_SETMASK, NULL, &after);
@@ -81,6 +88,10 @@ static struct run spawn(uint64_t flags, uint64_t stack, struct entry *plan, size
   }
   close(ep[0]);
   return r;
+}
+
+static struct run spawn(uint64_t flags, uint64_t stack, struct entry *plan, size_t n) {
+  return spawn3(flags, stack, plan, n, NULL);
 }
 
 static int exited(const struct run *r, int code) {
@@ -201,6 +212,39 @@ static void test_clone_vm(void) {
   munmap(stk, size);
 }
 
+// clone3 with CLONE_VM|CLONE_PIDFD: the stack is given as base and size, the
+// pidfd comes back through clone_args.
+static void test_clone3(void) {
+  size_t size = 64 * 1024;
+  char *stk = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  int p[2];
+  pipe(p);
+  uint64_t slot = 0;
+  int pidfd = -1;
+  struct entry plan[2] = {E(SYS_getpid, 0, 0, 0, 0, 0), E(SYS_write, p[1], (long)"c3", 2, 0, 0)};
+  plan[0].save = (uintptr_t)&slot;
+  struct clone_args3 args = {0};
+  args.flags = CLONE_VM | CLONE_PIDFD;
+  args.pidfd = (uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  args.stack = (uintptr_t)stk;
+  args.stack_size = size;
+  struct run r = spawn3(0, 0, plan, 2, &args);
+  close(p[1]);
+  if (under_qemu && (r.pid == -ENOSYS || r.pid == -EINVAL)) {
+    printf("SKIP h: clone3: qemu-user does not emulate it with CLONE_VM (%s)\n",
+           r.pid == -ENOSYS ? "ENOSYS" : "EINVAL");
+  } else {
+    result("h: clone3 CLONE_VM|CLONE_PIDFD on its own stack, shared memory, a pidfd",
+           exited(&r, 0) && r.errlen == 0 && (long)slot == r.pid && pidfd > 2 &&
+               read_is(p[0], "c3"),
+           NULL);
+  }
+  if (pidfd >= 0) close(pidfd);
+  close(p[0]);
+  munmap(stk, size);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "usage: %s STUB.bin [qemu]\n", argv[0]); return 2; }
   under_qemu = argc > 2 && strcmp(argv[2], "qemu") == 0;
@@ -224,6 +268,7 @@ int main(int argc, char **argv) {
   test_expect();
   test_fork();
   test_clone_vm();
+  test_clone3();
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }
