@@ -14,7 +14,7 @@ import { NS_FLAG, NS_TYPES } from "./namespaces.ts";
 import { formatPlan, type Plan, PlanError, slot, type Step, str, validate } from "./plan.ts";
 import { changedSignals, PHASE_PTY, processSteps } from "./process.ts";
 import { lookup, removeTree } from "./paths.ts";
-import { RootfsBuilder } from "./rootfs.ts";
+import { linkLayers, needsLayerLinks, RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames, cloneInto, signalPidfd, spawn, waitPidfd } from "./spawn.ts";
 import { openContainerPty, relayPty } from "./tty.ts";
 import { trace } from "./trace.ts";
@@ -527,6 +527,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let pipes: number[] = [];
   try {
     if (!o.existing) prepareDir(cfg);
+    if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
     }

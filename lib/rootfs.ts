@@ -60,6 +60,47 @@ function overlayPath(p: string): string {
   return p;
 }
 
+/** The container directory's links to its layers, when their paths are too long. */
+export const LAYER_LINKS = "l";
+
+/**
+ * mount(2) takes its options in one page (the new mount API's fsconfig takes
+ * 256 bytes a value, and `lowerdir+` one layer at a time only from Linux
+ * 6.8). Options longer than this use the short links instead.
+ */
+const MAX_OPTIONS = 4000;
+
+/** The overlay's mount options, lower layers top first. */
+function overlayOptions(lower: readonly string[], dir: string, userxattr: boolean): string {
+  const opts = `lowerdir=${lower.map(overlayPath).join(":")},upperdir=${
+    overlayPath(dir + "/upper")
+  },workdir=${overlayPath(dir + "/work")}`;
+  return userxattr ? `${opts},userxattr` : opts;
+}
+
+/**
+ * Whether the layers' paths make the options too long for mount(2): the
+ * overlay is then mounted from the container's `l` directory with relative
+ * lower names (`0:1:...`), links to the layers that linkLayers() makes.
+ * Docker's overlay2 driver does the same with its `l/` directory.
+ */
+export function needsLayerLinks(cfg: ContainerConfig, userxattr: boolean): boolean {
+  return !cfg.oci && overlayOptions(cfg.layers, cfg.dir, userxattr).length >= MAX_OPTIONS;
+}
+
+/** Makes `<dir>/l/N`, a link to layer N (0 is the top one), replacing any from before. */
+export function linkLayers(cfg: ContainerConfig): void {
+  const dir = `${cfg.dir}/${LAYER_LINKS}`;
+  try {
+    Deno.mkdirSync(dir, { mode: 0o755 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    // A restarted container: its links, one by one (never a recursive remove).
+    for (const entry of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${entry.name}`);
+  }
+  cfg.layers.forEach((l, i) => Deno.symlinkSync(overlayPath(l), `${dir}/${i}`));
+}
+
 /** Builds the mount steps for a container; the child runs them before pivot_root. */
 export class RootfsBuilder {
   readonly steps: Step[] = [];
@@ -174,23 +215,30 @@ export class RootfsBuilder {
       null,
       "keep the container's mounts from reaching the host",
     );
-    const lower = cfg.layers.map(overlayPath).join(":");
-    let opts = `lowerdir=${lower},upperdir=${overlayPath(cfg.dir + "/upper")},workdir=${
-      overlayPath(cfg.dir + "/work")
-    }`;
-    if (host.userns) opts += ",userxattr";
-    if (opts.length < 4000) {
-      this.#mount("overlay", M, "overlay", 0, opts, "mount the root filesystem (overlay)");
-      this.steps[this.steps.length - 1] = {
-        ...this.steps[this.steps.length - 1],
-        hints: {
-          EINVAL:
-            "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
-        },
-      };
-    } else {
-      this.#overlayByFsconfig();
+    const links = needsLayerLinks(cfg, host.userns);
+    if (links) {
+      this.steps.push({
+        call: "chdir",
+        args: [str(`${cfg.dir}/${LAYER_LINKS}`)],
+        label: `chdir to the short links of the ${cfg.layers.length} layers`,
+      });
     }
+    const lower = links ? cfg.layers.map((_, i) => String(i)) : cfg.layers;
+    this.#mount(
+      "overlay",
+      M,
+      "overlay",
+      0,
+      overlayOptions(lower, cfg.dir, host.userns),
+      "mount the root filesystem (overlay)",
+    );
+    this.steps[this.steps.length - 1] = {
+      ...this.steps[this.steps.length - 1],
+      hints: {
+        EINVAL:
+          "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
+      },
+    };
 
     const proc = this.#target("/proc", "dir");
     this.#mount(
@@ -308,66 +356,6 @@ export class RootfsBuilder {
       );
     }
     this.#mount(null, dir, null, MS.BIND | MS.REMOUNT | ro, null, "make /sys/fs/cgroup read-only");
-  }
-
-  /**
-   * mount(2) takes its options in one page, which a long list of layers
-   * outgrows; the new mount API passes them one `lowerdir+` at a time
-   * (Linux 6.8 or later).
-   */
-  #overlayByFsconfig(): void {
-    const { cfg, host } = this;
-    const fs = slot("overlay_fs"), mnt = slot("overlay_mnt");
-    const set = (key: string, value: string): Step => ({
-      call: "fsconfig",
-      args: [{ ref: fs }, int(1, "FSCONFIG_SET_STRING"), str(key), str(value), int(0)],
-      label: `overlay option ${key}=${value}`,
-      hints: { EINVAL: "this kernel has no lowerdir+ (Linux 6.8 or later), or a layer is missing" },
-    });
-    this.steps.push(
-      {
-        call: "fsopen",
-        args: [str("overlay"), int(1, "FSOPEN_CLOEXEC")],
-        label: "open an overlay filesystem context",
-        save: fs,
-      },
-      ...cfg.layers.map((l) => set("lowerdir+", overlayPath(l))),
-      set("upperdir", overlayPath(cfg.dir + "/upper")),
-      set("workdir", overlayPath(cfg.dir + "/work")),
-    );
-    if (host.userns) {
-      this.steps.push({
-        call: "fsconfig",
-        args: [{ ref: fs }, int(0, "FSCONFIG_SET_FLAG"), str("userxattr"), NULL, int(0)],
-        label: "overlay option userxattr",
-      });
-    }
-    this.steps.push(
-      {
-        call: "fsconfig",
-        args: [{ ref: fs }, int(6, "FSCONFIG_CMD_CREATE"), NULL, NULL, int(0)],
-        label: `create the overlay of ${cfg.layers.length} layers`,
-      },
-      {
-        call: "fsmount",
-        args: [{ ref: fs }, int(1, "FSMOUNT_CLOEXEC"), int(0)],
-        label: "make the overlay a mount",
-        save: mnt,
-      },
-      {
-        call: "move_mount",
-        args: [
-          { ref: mnt },
-          str(""),
-          int(AT.FDCWD, "AT_FDCWD"),
-          str(this.merged),
-          int(4, "MOVE_MOUNT_F_EMPTY_PATH"),
-        ],
-        label: "mount the root filesystem (overlay)",
-      },
-      { call: "close", args: [{ ref: mnt }], label: "close the overlay mount fd" },
-      { call: "close", args: [{ ref: fs }], label: "close the overlay context" },
-    );
   }
 
   #dev(): void {

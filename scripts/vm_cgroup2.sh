@@ -16,7 +16,7 @@
 # veths and bridges they create. KVM is used when the CPU offers it; otherwise
 # QEMU emulates the CPU (TCG), which is slow but correct.
 #
-# Needs: qemu-system-x86, busybox-static, kmod (installed when missing) and the
+# Needs: qemu-system-x86, busybox-static, kmod, e2fsprogs (installed when missing) and the
 # kernel package linux-image-amd64 (downloaded once into $CTR_VM_DIR, default
 # /var/tmp/ctr-vm). The guest's console goes to $CTR_VM_DIR/console.log, the
 # test output to stdout. The last line is "N passed, N failed" as in
@@ -33,6 +33,7 @@ CPUS=${CTR_VM_CPUS:-$(nproc)}
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v depmod >/dev/null || need+=(kmod)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 [ -x /bin/busybox ] || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
@@ -98,7 +99,10 @@ DENO=$(bash scripts/deno.sh)
 export CTR_TEST_ROOTFS=${CTR_TEST_ROOTFS:-/var/lib/ctr-test/busybox}
 bash scripts/busybox_rootfs.sh "$CTR_TEST_ROOTFS" >&2
 out=$(mktemp -d "$VM/out.XXXXXX")
-trap 'rm -rf "$out"' EXIT
+scratch=$out.disk
+trap 'rm -rf "$out" "$scratch"' EXIT
+truncate -s 32G "$scratch"
+mkfs.ext4 -q -F "$scratch"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(tests/)
 printf '%q ' "${args[@]}" >"$out/args"
@@ -115,12 +119,15 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t mqueue mqueue /dev/mqueue
 mount -t tmpfs tmpfs /run
-# /tmp is a tmpfs (overlayfs cannot be an upper layer); the test root
+mkdir -p /lib/modules/$KVER && mount --bind $MODS /lib/modules/$KVER
+modprobe virtio_blk && modprobe ext4
+# /tmp is an ext4 scratch disk, as on a real host: overlayfs cannot be an
+# upper layer, and this kernel's tmpfs has no user.* xattrs. The test root
 # filesystem is copied there from the host's.
-mkdir -p /ctr-vm-tmp && mount -t tmpfs tmpfs /ctr-vm-tmp
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done
+mkdir -p /ctr-vm-tmp && mount -t ext4 /dev/vda /ctr-vm-tmp && chmod 1777 /ctr-vm-tmp
 mkdir -p /ctr-vm-tmp/rfs && cp -a "$CTR_TEST_ROOTFS/." /ctr-vm-tmp/rfs/
 mount --move /ctr-vm-tmp /tmp
-mkdir -p /lib/modules/$KVER && mount --bind $MODS /lib/modules/$KVER
 ip link set lo up
 hostname ctr-v2
 # systemd's layout: controllers delegated down to user.slice, the shell in a
@@ -152,11 +159,12 @@ echo "vm_cgroup2.sh: booting $KVER (${accel[1]}, $CPUS cpus, $MEM); console: $VM
 : >"$out/log"
 tail -f "$out/log" &
 tailer=$!
-trap 'kill $tailer 2>/dev/null; rm -rf "$out"' EXIT
+trap 'kill $tailer 2>/dev/null; rm -rf "$out" "$scratch"' EXIT
 qemu-system-x86_64 "${accel[@]}" -smp "$CPUS" -m "$MEM" -nographic -no-reboot \
   -nic none -serial "file:$VM/console.log" -monitor none \
   -kernel "$vmlinuz" -initrd "$initrd" \
   -append "console=ttyS0 panic=-1 cgroup_no_v1=all quiet" \
+  -drive "file=$scratch,if=virtio,format=raw,cache=unsafe" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on" \
   -virtfs "local,path=$out,mount_tag=out,security_model=passthrough"
 sleep 1

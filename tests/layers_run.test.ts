@@ -1,6 +1,7 @@
 /**
  * A root filesystem of many layers (root): more than mount(2)'s one page of
- * options holds, so the overlay is made with the new mount API.
+ * options holds, so the overlay is mounted from short links to the layers
+ * (any kernel; the new mount API's `lowerdir+` needs Linux 6.8).
  */
 import assert from "node:assert/strict";
 import { rootTest, tempDir, testRootfs } from "./_helpers.ts";

@@ -162,15 +162,28 @@ rootTest(
   "network: 20 containers started in parallel get 20 distinct addresses, and leave nothing",
   async () => {
     const before = links().filter((l) => l !== "ctr0");
-    const runs = await Promise.all(Array.from({ length: 20 }, () =>
+    // Every container holds its address until all 20 have one: each leaves a
+    // file in a shared directory and waits for "go" (on a slow host, the
+    // first could otherwise end, and free its address, before the last starts).
+    const sync = tempDir();
+    let settled = 0;
+    const running = Promise.all(Array.from({ length: 20 }, () =>
       runLocal([
         "--net",
+        "-v",
+        `${sync}:/sync`,
         "--rootfs",
         testRootfs(),
         "sh",
         "-c",
-        "ip -o -4 addr show eth0; sleep 4",
-      ])));
+        "ip -o -4 addr show eth0; touch /sync/$(hostname); " +
+        "i=0; while [ ! -e /sync/go ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done",
+      ]).finally(() => settled++)));
+    while ([...Deno.readDirSync(sync)].length < 20 && settled === 0) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    Deno.writeTextFileSync(`${sync}/go`, "");
+    const runs = await running;
     const ips = runs.map((r) => {
       assert.equal(r.code, 0, r.stderr);
       return r.stdout.match(/inet (\S+)\//)![1];
