@@ -135,12 +135,14 @@ export async function waitGone(s: ContainerState, timeoutMs: number): Promise<bo
 /**
  * Waits until the container is recorded as ended (its watcher has released
  * it); if the watcher is gone, does that work here. Returns the final state,
- * or undefined when it was removed (--rm).
+ * or undefined when it was removed (--rm). The release starts a ctr process
+ * per container, so a host busy with many of them (or an emulated one) can
+ * take far longer than the usual tenth of a second: the limit is generous.
  */
 export async function waitRecorded(
   dir: StateDir,
   id: string,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
   onTick?: () => void,
 ): Promise<ContainerState | undefined> {
   const end = Date.now() + timeoutMs;

@@ -254,19 +254,24 @@ rootTest(
   async () => {
     const before = objects();
     const names = Array.from({ length: 30 }, (_, i) => `par${i}`);
-    const ids = await Promise.all(
-      names.map((n) => runD(["--name", n, "--rootfs", testRootfs(), "sleep", "1000"])),
-    );
-    assert.equal(new Set(ids).size, 30);
-    const listed = (await c(["ps", "-q", "--no-trunc"])).stdout.trim().split("\n");
-    assert.deepEqual([...listed].sort(), [...ids].sort());
-    const stop = await c(["stop", "-t", "1", ...names]);
-    assert.equal(stop.code, 0, stop.stderr);
-    const all = JSON.parse((await c(["ps", "-a", "--format", "json"])).stdout);
-    assert.equal(all.length, 30);
-    // sleep as PID 1 ignores SIGTERM (no handler): SIGKILL after 1 s, as docker.
-    for (const s of all) assert.equal(s.ExitCode, 137);
-    assert.equal((await c(["rm", ...names])).code, 0);
+    try {
+      const ids = await Promise.all(
+        names.map((n) => runD(["--name", n, "--rootfs", testRootfs(), "sleep", "1000"])),
+      );
+      assert.equal(new Set(ids).size, 30);
+      const listed = (await c(["ps", "-q", "--no-trunc"])).stdout.trim().split("\n");
+      assert.deepEqual([...listed].sort(), [...ids].sort());
+      const stop = await c(["stop", "-t", "1", ...names]);
+      assert.equal(stop.code, 0, stop.stderr);
+      const all = JSON.parse((await c(["ps", "-a", "--format", "json"])).stdout);
+      assert.equal(all.length, 30);
+      // sleep as PID 1 ignores SIGTERM (no handler): SIGKILL after 1 s, as docker.
+      for (const s of all) assert.equal(s.ExitCode, 137);
+      assert.equal((await c(["rm", ...names])).code, 0);
+    } finally {
+      // A failure above must not leave 30 containers to the tests that follow.
+      if (stateFiles().length > 0) await c(["rm", "-f", ...names]);
+    }
     assert.deepEqual(objects(), before);
     assert.deepEqual(stateFiles(), []);
   },
