@@ -159,7 +159,7 @@ echo "vm_cgroup2.sh: booting $KVER (${accel[1]}, $CPUS cpus, $MEM); console: $VM
 : >"$out/log"
 tail -f "$out/log" &
 tailer=$!
-trap 'kill $tailer 2>/dev/null; rm -rf "$out" "$scratch"' EXIT
+trap 'kill $tailer 2>/dev/null || true; rm -rf "$out" "$scratch"' EXIT
 qemu-system-x86_64 "${accel[@]}" -smp "$CPUS" -m "$MEM" -nographic -no-reboot \
   -nic none -serial "file:$VM/console.log" -monitor none \
   -kernel "$vmlinuz" -initrd "$initrd" \
