@@ -98,10 +98,8 @@ export async function becomeWatcher(
   report: boolean,
 ): Promise<never> {
   const id = run.cfg.id;
-  let memfd: number;
-  try {
-    memfd = openWatcher();
-  } catch (e) {
+  // Without a watcher nobody would reap, log or release the container: end it now and say why.
+  const abandon = async (e: unknown) => {
     try {
       Deno.kill(run.pid, "SIGKILL");
     } catch { /* gone */ }
@@ -112,6 +110,12 @@ export async function becomeWatcher(
       exitCode: 125,
       error: `cannot start the watcher: ${(e as Error).message}`,
     }));
+  };
+  let memfd: number;
+  try {
+    memfd = openWatcher();
+  } catch (e) {
+    await abandon(e);
     throw new RunError(`Cannot start the watcher: ${(e as Error).message}`, 125);
   }
   const out = run.master >= 0 ? run.master : run.stdout;
@@ -132,17 +136,7 @@ export async function becomeWatcher(
   try {
     execWatcherOrThrow(memfd, run, log, g, env);
   } catch (e) {
-    // Nobody would reap, log or release it: end the container now and say why.
-    try {
-      Deno.kill(run.pid, "SIGKILL");
-    } catch { /* gone */ }
-    await releaseResources(run.record, g.stateDir).catch(() => {});
-    await run.state.update(id, (cur) => ({
-      ...cur,
-      status: "exited",
-      exitCode: 125,
-      error: `cannot start the watcher: ${(e as Error).message}`,
-    }));
+    await abandon(e);
     Deno.exit(125);
   }
 }

@@ -24,7 +24,7 @@ import { cgroupOf } from "../lifecycle.ts";
 import type { Cgroup } from "../cgroups/mod.ts";
 import { parseArgs, UsageError } from "./args.ts";
 import { EXEC_OPTIONS } from "./lifecycle.ts";
-import type { NsType } from "../config.ts";
+import type { ContainerConfig, NsType } from "../config.ts";
 
 /** Opens a new pty in the container's devpts; returns the master and the slave's number. */
 function openExecPty(pid: number, uid: number, gid: number): { master: number; num: number } {
@@ -113,20 +113,16 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
   return await run.wait();
 }
 
-/** A process to start in a running container. */
-export interface ExecSpec {
+/** A process to start in a running container: its identity as a container's first process has it. */
+export interface ExecSpec extends
+  Pick<
+    ContainerConfig["process"],
+    "args" | "env" | "cwd" | "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
+  > {
   /** The container's PID 1: whose namespaces, root and cwd to join. */
   readonly pid: number;
   /** The container's cgroup, joined before the process does anything. */
   readonly cgroup?: Cgroup;
-  readonly args: readonly string[];
-  readonly env: readonly string[];
-  readonly cwd: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly groups: readonly number[];
-  readonly caps: readonly string[];
-  readonly noNewPrivileges: boolean;
   /** A new pty of the container (relayed here, or given to `sendConsole`). */
   readonly tty: boolean;
   readonly interactive: boolean;
