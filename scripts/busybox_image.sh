@@ -44,6 +44,10 @@ fi
 case "$TAG" in *:*) ;; *) TAG="$TAG:latest" ;; esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${BUSYBOX:-}" ]; then
+  . "$HERE/packages.sh"
+  ensure_packages busybox-static
+fi
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 if ! [ -x "$BUSYBOX" ] || ! "$BUSYBOX" --list >/dev/null 2>&1; then
   echo "$0: no busybox at $BUSYBOX: install Debian's busybox-static (apt-get install busybox-static)" >&2

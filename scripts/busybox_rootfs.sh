@@ -18,12 +18,8 @@ DIR=${DIR%/}
 # Bump when the layout below changes, so existing trees are rebuilt.
 LAYOUT=1
 
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  # Try without touching the package lists first (fast, works from a warm
-  # cache); refresh them only when that fails.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2 ||
-    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2; }
-fi
+. "$(dirname "$0")/packages.sh"
+ensure_packages busybox-static
 BB=$(dpkg -L busybox-static | grep -E '/bin/busybox$' | head -1)
 [ -x "$BB" ] || { echo "busybox_rootfs.sh: busybox-static has no bin/busybox" >&2; exit 1; }
 STAMP="busybox-static $(dpkg-query -W -f='${Version}' busybox-static) layout $LAYOUT"

@@ -23,37 +23,13 @@ fail_early() {
 }
 
 # ---- Debian packages -------------------------------------------------------
-# busybox-static: the test root filesystem; bsdutils/util-linux: script (a pty
-# for -t tests), unshare, flock; iproute2: ip; runc, crun, hyperfine, jq: the
-# reference runtimes and the benchmark; gcc, xxd, qemu-user-static and
-# gcc-aarch64-linux-gnu: the native stub's own test (x86_64, and aarch64
-# under emulation); skopeo: image interoperability; podman and docker.io:
-# real clients of the OCI runtime (the tests start their own dockerd).
-PACKAGES=(busybox-static bsdutils util-linux iproute2 runc crun hyperfine jq
-  gcc xxd qemu-user-static gcc-aarch64-linux-gnu skopeo docker-registry openssl apache2-utils
-  nftables iptables podman docker.io)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || fail_early "missing packages (${missing[*]}); run as root to install them"
-  echo "test.sh: installing ${missing[*]}" >&2
-  # The package lists are refreshed only when something has to be installed.
-  apt-get update -qq >&2 || echo "test.sh: apt-get update failed; trying the cached lists" >&2
-  # Packages must not start their services here (docker.io would start a dockerd
-  # with its bridge and iptables rules): deny starts while installing.
-  policy=/usr/sbin/policy-rc.d
-  own_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
-  fi
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
-    # Do not stop here: tests that need a missing tool skip or fail with a reason.
-    echo "test.sh: could not install all of: ${missing[*]}" >&2
-  fi
-  [ "$own_policy" = 0 ] || rm -f "$policy"
-fi
+# The list, and a check of each tool right after installing, live in
+# scripts/packages.sh: a missing piece stops the run here, naming its package,
+# instead of failing one test minutes later.
+. scripts/packages.sh
+ensure_packages "${TEST_PACKAGES[@]}" ||
+  echo "test.sh: could not install every package; the checks below say what is missing" >&2
+check_tools TEST_TOOLS || fail_early "a tool the tests need does not work (see above)"
 
 # ---- Deno, the single file, the test rootfs -----------------------------------
 DENO=$(bash scripts/deno.sh) || fail_early "no Deno 2.9.6 (scripts/deno.sh failed)"

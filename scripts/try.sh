@@ -6,8 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "try.sh: run as root (sudo bash scripts/try.sh)" >&2; exit 1; }
+. scripts/packages.sh
+# The small local image is made from Debian's busybox-static.
+ensure_packages busybox-static
 DENO=$(bash scripts/deno.sh)
-[ -x ./ctr ] || "$DENO" run -A scripts/build.ts >&2
+# Built once, and again when a source file is newer than the built file.
+if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi -newer ./ctr -name '*.ts' -print -quit)" ]; then
+  "$DENO" run -A scripts/build.ts >&2
+fi
 if ! ./ctr image inspect busybox >/dev/null 2>&1; then
   tar=$(mktemp --suffix=.tar)
   bash scripts/busybox_image.sh "$tar" >&2
