@@ -7,6 +7,7 @@
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./lib/cli/args.ts";
 import { VERSION } from "./lib/version.ts";
 import { trace, traceOn } from "./lib/trace.ts";
+import type { Globals } from "./lib/engine/globals.ts";
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   {
@@ -71,13 +72,6 @@ ${optionsHelp(GLOBAL_OPTIONS)}
 
 Run 'ctr COMMAND --help' for more on a command.`;
 
-/** Global settings every command sees. */
-export interface Globals {
-  readonly root: string;
-  readonly stateDir: string;
-  readonly logLevel: string;
-}
-
 async function dispatch(argv: readonly string[]): Promise<number> {
   trace("main");
   const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
@@ -133,7 +127,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "port":
     case "__start":
     case "__exited":
-      return (await import("./lib/cli/lifecycle.ts")).lifecycleCommand(cmd, rest, globals);
+      return (await import("./lib/cli/control.ts")).lifecycleCommand(cmd, rest, globals);
     case "up":
     case "down":
       return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);

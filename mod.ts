@@ -12,8 +12,15 @@
  * @module
  */
 
-export type { ContainerConfig, IdMap, NsMode, NsType, Rlimit, UserMount } from "./lib/config.ts";
-export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./lib/config.ts";
+export type {
+  ContainerConfig,
+  IdMap,
+  NsMode,
+  NsType,
+  Rlimit,
+  UserMount,
+} from "./lib/config/container.ts";
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./lib/config/container.ts";
 export {
   containerPlan,
   dryRun,
@@ -22,9 +29,9 @@ export {
   startContainer,
   type Started,
   type StartOptions,
-} from "./lib/container.ts";
-export type { ContainerState, RestartPolicy } from "./lib/state.ts";
-export { isAlive, parseRestartPolicy, StateDir } from "./lib/state.ts";
+} from "./lib/engine/container.ts";
+export type { ContainerState, RestartPolicy } from "./lib/engine/state.ts";
+export { isAlive, parseRestartPolicy, StateDir } from "./lib/engine/state.ts";
 export {
   isRunning,
   liveStatus,
@@ -33,18 +40,25 @@ export {
   removeContainer,
   stopContainer,
   waitRecorded,
-} from "./lib/lifecycle.ts";
-export { DEFAULT_LOG_OPTIONS, runInBackground, startDetached } from "./lib/detach.ts";
-export { followLog, type LogRecord, readLog } from "./lib/logs.ts";
-export { NoSuchVolumeError, type Volume, VolumeStore } from "./lib/volume.ts";
-export { parseSpec, readSpecFile, runArgs, type Spec, SpecError, startOrder } from "./lib/spec.ts";
+} from "./lib/engine/lifecycle.ts";
+export { DEFAULT_LOG_OPTIONS, runInBackground, startDetached } from "./lib/engine/detach.ts";
+export { followLog, type LogRecord, readLog } from "./lib/engine/logs.ts";
+export { NoSuchVolumeError, type Volume, VolumeStore } from "./lib/engine/volume.ts";
+export {
+  parseSpec,
+  readSpecFile,
+  runArgs,
+  type Spec,
+  SpecError,
+  startOrder,
+} from "./lib/config/compose.ts";
 export {
   defaultSpec,
   featuresDocument,
   type OciConfig,
   OciConfigError,
   parseOciConfig,
-} from "./lib/oci/spec.ts";
+} from "./lib/oci/config_json.ts";
 export {
   createContainer as ociCreate,
   deleteContainer as ociDelete,
@@ -64,10 +78,10 @@ export {
   pinNamespace,
   processNamespaces,
   unpinNamespace,
-} from "./lib/namespaces.ts";
-export type { Arg, Plan, Slot, Step } from "./lib/plan.ts";
-export { formatPlan, PlanError, slot, syncPoint, validate } from "./lib/plan.ts";
-export { spawn, waitPidfd } from "./lib/spawn.ts";
-export type { ExitStatus, Spawned } from "./lib/spawn.ts";
+} from "./lib/runtime/namespaces.ts";
+export type { Arg, Plan, Slot, Step } from "./lib/runtime/plan.ts";
+export { formatPlan, PlanError, slot, syncPoint, validate } from "./lib/runtime/plan.ts";
+export { spawn, waitPidfd } from "./lib/runtime/spawn.ts";
+export type { ExitStatus, Spawned } from "./lib/runtime/spawn.ts";
 export { SyscallError } from "./ffi/errno.ts";
 export { VERSION } from "./lib/version.ts";

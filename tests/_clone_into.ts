@@ -8,8 +8,8 @@
  */
 import { O } from "../ffi/constants.ts";
 import { close, open, pipe, readSync } from "../ffi/sys.ts";
-import { int, str, syncPoint } from "../lib/plan.ts";
-import { type CloneInto, spawn, waitPidfd } from "../lib/spawn.ts";
+import { int, str, syncPoint } from "../lib/runtime/plan.ts";
+import { type CloneInto, spawn, waitPidfd } from "../lib/runtime/spawn.ts";
 
 /** What the child saw and how it got into the cgroup. */
 export interface Report {

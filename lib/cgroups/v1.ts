@@ -37,7 +37,7 @@ import {
   treePids,
   type UnifiedHierarchy,
   type V1Hierarchy,
-} from "./mod.ts";
+} from "./_common.ts";
 import { freezeUnified, killUnified } from "./v2.ts";
 
 /** v2 controller names that v1 spells differently. */

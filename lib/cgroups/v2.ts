@@ -53,7 +53,7 @@ import {
   treePids,
   type UnifiedHierarchy,
   waitUntil,
-} from "./mod.ts";
+} from "./_common.ts";
 
 /** The controllers ctr enables for containers. */
 export const V2_CONTROLLERS: readonly string[] = ["cpuset", "cpu", "io", "memory", "pids"];

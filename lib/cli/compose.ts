@@ -1,15 +1,15 @@
 /**
  * `ctr up -f FILE` and `ctr down -f FILE`: the containers and networks of a
- * YAML spec (lib/spec.ts). The whole file is checked before anything starts:
+ * YAML spec (lib/config/compose.ts). The whole file is checked before anything starts:
  * a bad file reports every problem with its line and column and changes
  * nothing. Containers are labelled with their project, so `down` finds what
  * `up` made even after the file changed.
  * @module
  */
 
-import type { Globals } from "../../main.ts";
-import { runInBackground } from "../detach.ts";
-import { isRunning, removeContainer, stopContainer } from "../lifecycle.ts";
+import type { Globals } from "../engine/globals.ts";
+import { runInBackground } from "../engine/detach.ts";
+import { isRunning, removeContainer, stopContainer } from "../engine/lifecycle.ts";
 import {
   containerName,
   networkName,
@@ -17,8 +17,8 @@ import {
   runArgs,
   type Spec,
   startOrder,
-} from "../spec.ts";
-import { StateDir } from "../state.ts";
+} from "../config/compose.ts";
+import { StateDir } from "../engine/state.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { RUN_OPTIONS } from "./run.ts";
 

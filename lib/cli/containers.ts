@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import type { Cgroup, CgroupStats } from "../cgroups/mod.ts";
-import { type ContainerState, StateDir } from "../state.ts";
-import { cgroupOf, liveStatus, reconcile, removeContainer } from "../lifecycle.ts";
+import { type ContainerState, StateDir } from "../engine/state.ts";
+import { cgroupOf, liveStatus, reconcile, removeContainer } from "../engine/lifecycle.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const PS: readonly OptionSpec[] = [

@@ -6,13 +6,13 @@
  * @module
  */
 
-import type { NsType } from "../config.ts";
-import { assertProcess, enterPlan, nsType, processNamespaces } from "../namespaces.ts";
-import { PlanError } from "../plan.ts";
+import type { NsType } from "../config/container.ts";
+import { assertProcess, enterPlan, nsType, processNamespaces } from "../runtime/namespaces.ts";
+import { PlanError } from "../runtime/plan.ts";
 import { close } from "../../ffi/sys.ts";
-import { signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
+import { signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import { RunError } from "../container.ts";
+import { RunError } from "../engine/container.ts";
 import { SIGNALS } from "../../ffi/constants.ts";
 import { sys } from "../../ffi/sys.ts";
 

@@ -7,24 +7,24 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import { AT, O, SIGNALS, TIOC } from "../../ffi/constants.ts";
 import { close, ioctl, open, sys } from "../../ffi/sys.ts";
-import { capSet, lastCap } from "../capabilities.ts";
-import { RunError } from "../container.ts";
-import { isRunning } from "../lifecycle.ts";
-import { enterPlan, processNamespaces } from "../namespaces.ts";
-import { int, PlanError, type Step, str } from "../plan.ts";
-import { identitySteps } from "../process.ts";
-import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
-import { StateDir } from "../state.ts";
-import { relayPty, syncWindowSize } from "../tty.ts";
-import { resolveUser } from "../user.ts";
-import { cgroupOf } from "../lifecycle.ts";
+import { capSet, lastCap } from "../runtime/capabilities.ts";
+import { RunError } from "../engine/container.ts";
+import { isRunning } from "../engine/lifecycle.ts";
+import { enterPlan, processNamespaces } from "../runtime/namespaces.ts";
+import { int, PlanError, type Step, str } from "../runtime/plan.ts";
+import { identitySteps } from "../runtime/process.ts";
+import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
+import { StateDir } from "../engine/state.ts";
+import { relayPty, syncWindowSize } from "../runtime/tty.ts";
+import { resolveUser } from "../runtime/user.ts";
+import { cgroupOf } from "../engine/lifecycle.ts";
 import type { Cgroup } from "../cgroups/mod.ts";
 import { parseArgs, UsageError } from "./args.ts";
-import { EXEC_OPTIONS } from "./lifecycle.ts";
-import type { ContainerConfig, NsType } from "../config.ts";
+import { EXEC_OPTIONS } from "./control.ts";
+import type { ContainerConfig, NsType } from "../config/container.ts";
 
 /** Opens a new pty in the container's devpts; returns the master and the slave's number. */
 function openExecPty(pid: number, uid: number, gid: number): { master: number; num: number } {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import {
   formatImageTable,
   humanSize,

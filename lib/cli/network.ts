@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import { Nat, NetworkStore, reclaimStale } from "../network/mod.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 

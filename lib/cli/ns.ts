@@ -5,7 +5,7 @@
  * @module
  */
 
-import { nsType, pinNamespace, processNamespaces, unpinNamespace } from "../namespaces.ts";
+import { nsType, pinNamespace, processNamespaces, unpinNamespace } from "../runtime/namespaces.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 /** The options of `ctr ns pin`. */

@@ -241,7 +241,7 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
       return 0;
     }
     case "features": {
-      const { featuresDocument } = await import("../oci/spec.ts");
+      const { featuresDocument } = await import("../oci/config_json.ts");
       console.log(JSON.stringify(featuresDocument(), null, 2));
       return 0;
     }
@@ -250,7 +250,7 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
         { name: "bundle", short: "b", type: "string", arg: "DIR", help: "Where to write" },
         { name: "rootless", type: "bool", help: "For a user without root" },
       ]);
-      const { defaultSpec } = await import("../oci/spec.ts");
+      const { defaultSpec } = await import("../oci/config_json.ts");
       const file = `${(opts.bundle as string | undefined) ?? "."}/config.json`;
       try {
         Deno.statSync(file);
@@ -277,7 +277,7 @@ async function waitAndDelete(
   keep: boolean,
 ): Promise<number> {
   // `run` is the container's parent: it reaps it and returns its status.
-  const { waitPid } = await import("../spawn.ts");
+  const { waitPid } = await import("../runtime/spawn.ts");
   const status = await waitPid(r.pid);
   if (!keep) await rt.deleteContainer(root, r.id, true);
   return status.code;
@@ -312,7 +312,7 @@ async function exec(
     } catch (e) {
       throw new UsageError(`cannot read --process ${opts.process}: ${(e as Error).message}`);
     }
-    const { parseOciProcess } = await import("../oci/spec.ts");
+    const { parseOciProcess } = await import("../oci/config_json.ts");
     p = parseOciProcess(text, opts.process as string) as ProcessJson;
   } else {
     const u = ((opts.user as string | undefined) ?? "").split(":");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import { parsePlatform } from "../image/platform.ts";
 import { NO_PROGRESS, type Progress, progressTo } from "../image/progress.ts";
 import { pullImage, type PullResult } from "../image/pull.ts";

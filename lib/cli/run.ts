@@ -5,7 +5,7 @@
  */
 
 import { RLIMIT } from "../../ffi/constants.ts";
-import { capSet, lastCap, limitToOwn, ownCaps } from "../capabilities.ts";
+import { capSet, lastCap, limitToOwn, ownCaps } from "../runtime/capabilities.ts";
 import {
   type ContainerConfig,
   DEFAULT_MASKED_PATHS,
@@ -16,15 +16,21 @@ import {
   type NsType,
   type Rlimit,
   type UserMount,
-} from "../config.ts";
-import { resolveUser } from "../user.ts";
-import { NoSuchVolumeError, VolumeStore } from "../volume.ts";
+} from "../config/container.ts";
+import { resolveUser } from "../runtime/user.ts";
+import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
 import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { isAlive, parseRestartPolicy, randomName, type RestartPolicy, StateDir } from "../state.ts";
+import {
+  isAlive,
+  parseRestartPolicy,
+  randomName,
+  type RestartPolicy,
+  StateDir,
+} from "../engine/state.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
-import { imageProcess, NoCommandError } from "../image/config.ts";
-import type { ImageProcess } from "../image/config.ts";
+import { imageProcess, NoCommandError } from "../image/container_defaults.ts";
+import type { ImageProcess } from "../image/container_defaults.ts";
 import type { ImageConfig } from "../image/schema.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 

@@ -3,12 +3,12 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
-import { dryRun, runContainer, RunError } from "../container.ts";
+import type { Globals } from "../engine/globals.ts";
+import { dryRun, runContainer, RunError } from "../engine/container.ts";
 import type { ResolvedImage } from "../image/images.ts";
 import { optionsHelp, parseArgs, UsageError } from "./args.ts";
 import { trace } from "../trace.ts";
-import { DETACHED_ENV } from "../config.ts";
+import { DETACHED_ENV } from "../config/container.ts";
 import { readRunHost, RUN_OPTIONS, runConfig, runImageRef } from "./run.ts";
 
 const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
@@ -34,7 +34,7 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
   if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
     // Set up in a process of its own that becomes the container's watcher.
     if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
-    const { runInBackground } = await import("../detach.ts");
+    const { runInBackground } = await import("../engine/detach.ts");
     const { id, code } = await runInBackground(["run", ...argv], g);
     if (id) console.log(id);
     return code;
@@ -124,7 +124,7 @@ async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): 
   if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
   const record = { restartPolicy: req.restart, labels: req.labels, volumes: req.volumes };
   if (Deno.env.get(DETACHED_ENV)) {
-    const { startDetached } = await import("../detach.ts");
+    const { startDetached } = await import("../engine/detach.ts");
     return await startDetached(req.config, g, {
       existing: false,
       report: true,

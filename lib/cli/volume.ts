@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { Globals } from "../../main.ts";
+import type { Globals } from "../engine/globals.ts";
 import { humanSize } from "../image/progress.ts";
-import { NoSuchVolumeError, type Volume, volumesInUse, VolumeStore } from "../volume.ts";
+import { NoSuchVolumeError, type Volume, volumesInUse, VolumeStore } from "../engine/volume.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const CREATE: readonly OptionSpec[] = [

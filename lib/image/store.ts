@@ -21,7 +21,7 @@
  */
 
 import { z } from "zod";
-import { removeTree } from "../paths.ts";
+import { removeTree } from "../runtime/paths.ts";
 import { type Digest, Hasher, hexOf, sha256 } from "./digest.ts";
 import { extractLayer } from "./layer.ts";
 import { FileLock, withLock } from "./lock.ts";

@@ -16,7 +16,7 @@
 
 import { AF } from "../../ffi/constants.ts";
 import { FileLock } from "../image/lock.ts";
-import { processStartTime } from "../state.ts";
+import { processStartTime } from "../engine/state.ts";
 import { parseIp, type Route } from "./link.ts";
 
 export { processStartTime };

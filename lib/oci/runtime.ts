@@ -19,7 +19,7 @@ import type {
   OciDevice,
   OciMount,
   Rlimit,
-} from "../config.ts";
+} from "../config/container.ts";
 import {
   type Cgroup,
   type CgroupLayout,
@@ -30,14 +30,14 @@ import {
 } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../image/lock.ts";
-import { int, NULL, type Plan, PlanError, type Step, str } from "../plan.ts";
-import { PHASE_CREATED, PHASE_PTY } from "../process.ts";
-import { PHASE_PREPIVOT } from "../rootfs.ts";
-import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../spawn.ts";
-import { isAlive, processStartTime } from "../state.ts";
-import { parseSignal } from "../lifecycle.ts";
+import { int, NULL, type Plan, PlanError, type Step, str } from "../runtime/plan.ts";
+import { PHASE_CREATED, PHASE_PTY } from "../runtime/process.ts";
+import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
+import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
+import { isAlive, processStartTime } from "../engine/state.ts";
+import { parseSignal } from "../engine/lifecycle.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
-import type { OciConfig } from "./spec.ts";
+import type { OciConfig } from "./config_json.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -242,7 +242,7 @@ export async function ociToConfig(
   config: OciConfig,
   opts: { stateDir: string; gateFd?: number; preserveFds?: number },
 ): Promise<ContainerConfig> {
-  const { mountFlags, unsupported } = await import("./spec.ts");
+  const { mountFlags, unsupported } = await import("./config_json.ts");
   const problems = unsupported(config);
   if (problems.length) {
     throw new OciError(`unsupported configuration:\n  ${problems.join("\n  ")}`);
@@ -418,7 +418,7 @@ async function runHook(
   let entered: { fds: number[]; child: { name: string } } | undefined;
   let plan: Plan;
   if (inside) {
-    const { enterPlan, processNamespaces } = await import("../namespaces.ts");
+    const { enterPlan, processNamespaces } = await import("../runtime/namespaces.ts");
     const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
     const join = new Map<NsType, string>();
     for (const n of processNamespaces(inside.pid)) {
@@ -561,11 +561,11 @@ export async function createContainer(
   } catch (e) {
     throw new OciError(`cannot read ${bundle}/config.json: ${(e as Error).message}`);
   }
-  const { parseOciConfig } = await import("./spec.ts");
+  const { parseOciConfig } = await import("./config_json.ts");
   const config = parseOciConfig(text, `${bundle}/config.json`);
   // What only create needs, loaded here: the other commands start faster without it.
-  const { containerPlan, planErrorToRunError, RunError } = await import("../container.ts");
-  const { openContainerPty } = await import("../tty.ts");
+  const { containerPlan, planErrorToRunError, RunError } = await import("../engine/container.ts");
+  const { openContainerPty } = await import("../runtime/tty.ts");
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
   try {

@@ -1,0 +1,479 @@
+/**
+ * Commands on one container over its life: start, stop, restart, kill,
+ * wait, logs, inspect, top, exec; and the internal `__exited` that a
+ * watcher runs when its container ends.
+ * @module
+ */
+
+import type { Globals } from "../engine/globals.ts";
+import { type ContainerState, isAlive, StateDir } from "../engine/state.ts";
+import {
+  isRunning,
+  liveStatus,
+  parseSignal as signalByName,
+  readExit,
+  reconcile,
+  signalContainer,
+  stopContainer,
+  waitRecorded,
+  watcherAlive,
+} from "../engine/lifecycle.ts";
+import { followLog, type LogRecord, readLog } from "../engine/logs.ts";
+import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { portsText } from "./containers.ts";
+
+const STOP: readonly OptionSpec[] = [
+  {
+    name: "time",
+    short: "t",
+    type: "string",
+    arg: "SECONDS",
+    help: "Seconds to wait before killing (default 10)",
+  },
+  { name: "signal", short: "s", type: "string", arg: "SIGNAL", help: "Signal to stop with" },
+];
+const KILL: readonly OptionSpec[] = [
+  {
+    name: "signal",
+    short: "s",
+    type: "string",
+    arg: "SIGNAL",
+    help: "Signal to send (default KILL)",
+  },
+];
+const LOGS: readonly OptionSpec[] = [
+  { name: "follow", short: "f", type: "bool", help: "Follow the output while it runs" },
+  { name: "tail", short: "n", type: "string", arg: "N", help: "Only the last N lines (or all)" },
+  { name: "timestamps", short: "t", type: "bool", help: "Show the time of each line" },
+];
+export const EXEC_OPTIONS: readonly OptionSpec[] = [
+  { name: "detach", short: "d", type: "bool", help: "Run the command in the background" },
+  { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
+  { name: "user", short: "u", type: "string", arg: "USER[:GROUP]", help: "Run as this user" },
+  { name: "workdir", short: "w", type: "string", arg: "DIR", help: "Working directory" },
+  { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable" },
+  { name: "privileged", type: "bool", help: "Give the command every capability" },
+  { name: "help", type: "bool", help: "Print usage" },
+];
+
+/** A signal by name or number; a bad one is a usage error. */
+export function parseSignal(v: string): Deno.Signal {
+  try {
+    return signalByName(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function seconds(v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^-?\d+$/.test(v)) {
+    throw new UsageError(`invalid time ${JSON.stringify(v)}: expected seconds`);
+  }
+  return Math.max(0, Number(v));
+}
+
+function requireRefs(cmd: string, refs: readonly string[]): void {
+  if (!refs.length) throw new UsageError(`"ctr ${cmd}" requires at least one container`);
+}
+
+/**
+ * Runs each ref through `fn` at once (docker's CLI does the same: stopping 30
+ * containers takes one timeout, not 30), printing errors; 1 if any failed.
+ */
+async function each(refs: readonly string[], fn: (ref: string) => Promise<void>): Promise<number> {
+  const results = await Promise.allSettled(refs.map((r) => fn(r)));
+  let code = 0;
+  for (const r of results) {
+    if (r.status === "rejected") {
+      console.error(`ctr: ${(r.reason as Error).message}`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/** `ctr start`: starts stopped containers again, detached, on their kept upper layer. */
+async function start(dir: StateDir, g: Globals, ref: string, shown = ref): Promise<void> {
+  const s = dir.find(ref);
+  if (isRunning(s)) {
+    console.log(shown);
+    return;
+  }
+  if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
+  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+  const { runInBackground } = await import("../engine/detach.ts");
+  const { code } = await runInBackground(["__start", s.id], g);
+  if (code !== 0) throw new Error(`Cannot start container ${s.name}`);
+  console.log(shown);
+}
+
+/** Docker's `inspect` object of a container. */
+export function inspectObject(s: ContainerState): Record<string, unknown> {
+  const st = liveStatus(s);
+  const c = s.config;
+  const mounts = (c?.mounts ?? []).map((m) =>
+    m.type === "bind"
+      ? {
+        Type: "bind",
+        Source: m.source,
+        Destination: m.destination,
+        Mode: m.readonly ? "ro" : "",
+        RW: !m.readonly,
+        Propagation: "rprivate",
+      }
+      : { Type: "tmpfs", Source: "", Destination: m.destination, Mode: m.options, RW: true }
+  );
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of s.ports ?? []) {
+    (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({
+      HostIp: p.hostIp ?? "0.0.0.0",
+      HostPort: String(p.hostPort),
+    });
+  }
+  const zero = "0001-01-01T00:00:00Z";
+  return {
+    Id: s.id,
+    Created: s.created,
+    Path: s.command[0] ?? "",
+    Args: s.command.slice(1),
+    State: {
+      Status: st,
+      Running: st === "running" || st === "paused",
+      Paused: st === "paused",
+      Restarting: st === "restarting",
+      OOMKilled: s.oomKilled ?? false,
+      Dead: false,
+      Pid: st === "running" || st === "paused" ? s.pid : 0,
+      ExitCode: s.exitCode ?? 0,
+      Error: s.error ?? "",
+      StartedAt: s.startedAt ?? zero,
+      FinishedAt: s.finishedAt ?? zero,
+    },
+    Image: s.image,
+    LogPath: s.logPath ?? "",
+    Name: `/${s.name}`,
+    RestartCount: s.restartCount ?? 0,
+    HostConfig: {
+      AutoRemove: s.autoRemove ?? false,
+      RestartPolicy: {
+        Name: s.restartPolicy?.name ?? "no",
+        MaximumRetryCount: s.restartPolicy?.maxRetries ?? 0,
+      },
+      NetworkMode: s.network ?? (c?.namespaces.net.kind === "host" ? "host" : "none"),
+      ReadonlyRootfs: c?.readOnly ?? false,
+      CgroupParent: c?.cgroup.parent ?? "",
+      Memory: c?.cgroup.limits.memory ?? 0,
+      MemorySwap: c?.cgroup.limits.memorySwap ?? 0,
+      NanoCpus: c?.cgroup.limits.cpuQuota && c.cgroup.limits.cpuPeriod
+        ? Math.round((c.cgroup.limits.cpuQuota / c.cgroup.limits.cpuPeriod) * 1e9)
+        : 0,
+      CpuShares: c?.cgroup.limits.cpuShares ?? 0,
+      CpusetCpus: c?.cgroup.limits.cpusetCpus ?? "",
+      PidsLimit: c?.cgroup.limits.pidsLimit ?? null,
+      LogConfig: {
+        Type: "json-file",
+        Config: s.logOptions
+          ? { "max-size": String(s.logOptions.maxSize), "max-file": String(s.logOptions.maxFiles) }
+          : {},
+      },
+    },
+    Mounts: mounts,
+    Config: {
+      Hostname: c?.hostname ?? s.id.slice(0, 12),
+      User: c ? `${c.process.uid}:${c.process.gid}` : "",
+      Tty: c?.process.terminal ?? false,
+      OpenStdin: c?.process.stdin ?? false,
+      Env: c?.process.env ?? [],
+      Cmd: s.command,
+      Image: s.image,
+      WorkingDir: c?.process.cwd ?? "/",
+      Labels: s.labels ?? {},
+    },
+    NetworkSettings: {
+      IPAddress: s.ip ?? "",
+      IPPrefixLen: s.prefixLen ?? 0,
+      Gateway: s.gateway ?? "",
+      MacAddress: s.mac ?? "",
+      Ports: ports,
+      Networks: s.network
+        ? {
+          [s.network]: {
+            IPAddress: s.ip ?? "",
+            IPPrefixLen: s.prefixLen ?? 0,
+            Gateway: s.gateway ?? "",
+            MacAddress: s.mac ?? "",
+            Aliases: c?.network.aliases ?? [],
+          },
+        }
+        : {},
+    },
+    GraphDriver: {
+      Name: "overlay",
+      Data: { UpperDir: `${s.dir}/upper`, WorkDir: `${s.dir}/work`, MergedDir: `${s.dir}/merged` },
+    },
+  };
+}
+
+/** Evaluates a docker-style `--format` template: `{{.State.Pid}}`, `{{json .Config}}`. */
+export function formatTemplate(tpl: string, obj: unknown): string {
+  return tpl.replace(/\{\{\s*(json\s+)?([.\w]*)\s*\}\}/g, (_, json, path: string) => {
+    let v: unknown = obj;
+    for (const k of path.split(".").filter(Boolean)) {
+      v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+    }
+    if (json) return JSON.stringify(v ?? null);
+    if (v === undefined || v === null) return "<no value>";
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }).replace(/\\n/g, "\n");
+}
+
+/** The processes in a container's cgroup, as `ps -ef` prints them. */
+function top(s: ContainerState): string {
+  const pids = new Set<number>();
+  for (const [h, p] of Object.entries(s.cgroupPaths ?? {})) {
+    if (!h.includes("pids") && !h.includes("memory") && h !== "unified" && h !== "") continue;
+    try {
+      for (const l of Deno.readTextFileSync(`${p}/cgroup.procs`).split("\n")) {
+        if (l) pids.add(Number(l));
+      }
+    } catch { /* gone */ }
+  }
+  if (pids.size === 0 && isAlive(s)) pids.add(s.pid);
+  const hz = 100;
+  const boot = Number(
+    Deno.readTextFileSync("/proc/stat").match(/^btime (\d+)/m)?.[1] ?? 0,
+  );
+  const users = new Map<number, string>();
+  try {
+    for (const l of Deno.readTextFileSync("/etc/passwd").split("\n")) {
+      const [n, , uid] = l.split(":");
+      if (n && uid) users.set(Number(uid), n);
+    }
+  } catch { /* numeric ids */ }
+  const rows = [["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]];
+  for (const pid of [...pids].sort((a, b) => a - b)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      const uid = Number(status.match(/^Uid:\s+(\d+)/m)?.[1] ?? 0);
+      const cmd = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean)
+        .join(" ") || `[${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}]`;
+      const cpu = (Number(f[11]) + Number(f[12])) / hz;
+      const started = new Date((boot + Number(f[19]) / hz) * 1000);
+      const tty = Number(f[4]) === 0 ? "?" : `pts/${Number(f[4]) & 0xff}`;
+      const t = Math.floor(cpu);
+      rows.push([
+        users.get(uid) ?? String(uid),
+        String(pid),
+        f[1],
+        "0",
+        started.toTimeString().slice(0, 5),
+        tty,
+        `${String(Math.floor(t / 3600)).padStart(2, "0")}:${
+          String(Math.floor(t / 60) % 60).padStart(2, "0")
+        }:${String(t % 60).padStart(2, "0")}`,
+        cmd,
+      ]);
+    } catch { /* exited meanwhile */ }
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((v, c) => (c < r.length - 1 ? v.padEnd(widths[c]) : v)).join("  "))
+    .join("\n");
+}
+
+async function logs(dir: StateDir, ref: string, argv: readonly string[]): Promise<number> {
+  const { opts } = parseArgs(argv, LOGS);
+  const s = dir.find(ref);
+  if (!s.logPath) {
+    throw new Error(
+      `Container ${s.name} has no log: only detached containers (run -d) keep their output`,
+    );
+  }
+  const tailOpt = opts.tail as string | undefined;
+  let tail: number | undefined;
+  if (tailOpt !== undefined && tailOpt !== "all") {
+    if (!/^\d+$/.test(tailOpt)) throw new UsageError(`invalid --tail ${JSON.stringify(tailOpt)}`);
+    tail = Number(tailOpt);
+  }
+  const enc = new TextEncoder();
+  const print = async (r: LogRecord) => {
+    const line = opts.timestamps ? `${r.time} ${r.log}` : r.log;
+    const out = r.stream === "stderr" ? Deno.stderr : Deno.stdout;
+    const b = enc.encode(line);
+    for (let off = 0; off < b.length;) off += await out.write(b.subarray(off));
+  };
+  const maxFiles = s.logOptions?.maxFiles ?? 1;
+  // The size before reading: what follows continues exactly from there.
+  let start: { size: number; ino: number } | undefined;
+  try {
+    const st = Deno.statSync(s.logPath);
+    start = { size: st.size, ino: st.ino ?? 0 };
+  } catch { /* no output yet */ }
+  // Written records end where the file ended then (the watcher writes each record whole).
+  for (const r of readLog(s.logPath, maxFiles, tail, start?.size ?? 0)) await print(r);
+  if (opts.follow) {
+    // Until the watcher has drained the output and recorded the end (or the container is gone).
+    await followLog(s.logPath, print, () => {
+      const cur = dir.get(s.id);
+      return !cur || cur.status === "exited" || (!isRunning(cur) && !watcherAlive(cur));
+    }, start ?? { size: 0, ino: 0 });
+  }
+  return 0;
+}
+
+/** Runs one of the lifecycle commands. */
+export async function lifecycleCommand(
+  cmd: string,
+  argv: readonly string[],
+  g: Globals,
+): Promise<number> {
+  const dir = new StateDir(g.stateDir);
+  const help = lifecycleHelp(cmd);
+  if (help && (argv[0] === "--help" || (cmd !== "exec" && argv.includes("--help")))) {
+    console.log(help);
+    return 0;
+  }
+  switch (cmd) {
+    case "start": {
+      const { positionals } = parseArgs(argv, []);
+      requireRefs(cmd, positionals);
+      return await each(positionals, (ref) => start(dir, g, ref));
+    }
+    case "stop":
+    case "restart": {
+      const { opts, positionals } = parseArgs(argv, STOP);
+      requireRefs(cmd, positionals);
+      const t = seconds(opts.time as string | undefined, 10);
+      const sig = opts.signal ? parseSignal(opts.signal as string) : "SIGTERM";
+      return await each(positionals, async (ref) => {
+        const s = dir.find(ref);
+        await stopContainer(dir, s, t, sig);
+        if (cmd === "restart") await start(dir, g, s.id, ref);
+        else console.log(ref);
+      });
+    }
+    case "kill": {
+      const { opts, positionals } = parseArgs(argv, KILL);
+      requireRefs(cmd, positionals);
+      const sig = parseSignal((opts.signal as string | undefined) ?? "KILL");
+      return await each(positionals, async (ref) => {
+        const s = dir.find(ref);
+        if (!isRunning(s)) throw new Error(`Container ${s.id.slice(0, 12)} is not running`);
+        if (sig === "SIGKILL" || sig === "SIGTERM") {
+          await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: true }));
+        }
+        signalContainer(s, sig);
+        console.log(ref);
+      });
+    }
+    case "wait": {
+      const { positionals } = parseArgs(argv, []);
+      requireRefs(cmd, positionals);
+      return await each(positionals, async (ref) => {
+        const s = dir.find(ref);
+        // A --rm container's state and exit record go together: keep the record while it exists.
+        let seen: number | undefined;
+        const end = await waitRecorded(dir, s.id, 365 * 86400_000, () => {
+          seen = readExit(dir, s.id)?.exitCode ?? seen;
+        });
+        console.log(end?.exitCode ?? seen ?? s.exitCode ?? 0);
+      });
+    }
+    case "logs": {
+      const { positionals } = parseArgs(argv, LOGS, { stopAfterPositionals: 1 });
+      if (positionals.length !== 1) throw new UsageError(`"ctr logs" requires one container`);
+      const rest = argv.filter((a) => a !== positionals[0]);
+      return await logs(dir, positionals[0], rest);
+    }
+    case "inspect": {
+      const { opts, positionals } = parseArgs(argv, [
+        { name: "format", short: "f", type: "string", arg: "TEMPLATE", help: "Go-like template" },
+      ]);
+      requireRefs(cmd, positionals);
+      await reconcile(dir);
+      const found: Record<string, unknown>[] = [];
+      let code = 0;
+      for (const ref of positionals) {
+        try {
+          found.push(inspectObject(dir.find(ref)));
+        } catch (e) {
+          console.error(`ctr: ${(e as Error).message}`);
+          code = 1;
+        }
+      }
+      if (opts.format) {
+        for (const o of found) console.log(formatTemplate(opts.format as string, o));
+      } else console.log(JSON.stringify(found, null, 4));
+      return code;
+    }
+    case "top": {
+      const { positionals } = parseArgs(argv, []);
+      if (positionals.length < 1) throw new UsageError(`"ctr top" requires one container`);
+      const s = dir.find(positionals[0]);
+      if (!isRunning(s)) throw new Error(`Container ${s.id.slice(0, 12)} is not running`);
+      console.log(top(s));
+      return 0;
+    }
+    case "port": {
+      const { positionals } = parseArgs(argv, []);
+      if (positionals.length < 1) throw new UsageError(`"ctr port" requires one container`);
+      const s = dir.find(positionals[0]);
+      for (const p of portsText(s).split(", ").filter(Boolean)) {
+        const [host, ctr] = p.split("->");
+        console.log(`${ctr} -> ${host}`);
+      }
+      return 0;
+    }
+    case "exec": {
+      const { execCommand } = await import("./exec.ts");
+      return await execCommand(argv, g);
+    }
+    case "__start": {
+      const s = dir.get(argv[0]);
+      if (!s?.config) throw new Error(`No such container: ${argv[0]}`);
+      const { startDetached } = await import("../engine/detach.ts");
+      return await startDetached(s.config, g, {
+        existing: true,
+        report: true,
+        record: { stoppedByUser: false, restartCount: 0 },
+        log: s.logOptions,
+      });
+    }
+    case "__exited": {
+      const { exitedCommand } = await import("../engine/detach.ts");
+      return await exitedCommand(argv[0], g);
+    }
+  }
+  throw new UsageError(`unknown command: ${cmd}`);
+}
+
+/** Usage of the lifecycle commands, for --help. */
+const HELP: Record<string, [string, string, readonly OptionSpec[]]> = {
+  start: ["CONTAINER...", "Start stopped containers again, detached, on their kept changes", []],
+  stop: ["[OPTIONS] CONTAINER...", "Stop containers: the stop signal, then SIGKILL", STOP],
+  restart: ["[OPTIONS] CONTAINER...", "Stop and start containers", STOP],
+  kill: ["[OPTIONS] CONTAINER...", "Send a signal to containers (default SIGKILL)", KILL],
+  wait: ["CONTAINER...", "Wait for containers to end; print their exit codes", []],
+  logs: ["[OPTIONS] CONTAINER", "Show the output of a detached container", LOGS],
+  inspect: ["[-f TEMPLATE] CONTAINER...", "Show containers' details as JSON", []],
+  exec: [
+    "[OPTIONS] CONTAINER COMMAND [ARG...]",
+    "Run a command in a running container",
+    EXEC_OPTIONS,
+  ],
+  top: ["CONTAINER", "Show the processes of a container", []],
+  port: ["CONTAINER", "Show a container's published ports", []],
+};
+
+/** The --help text of a lifecycle command, or undefined for the internal ones. */
+export function lifecycleHelp(cmd: string): string | undefined {
+  const h = HELP[cmd];
+  if (!h) return undefined;
+  const [args, what, opts] = h;
+  return `Usage: ctr ${cmd} ${args}\n\n${what}.${
+    opts.length ? `\n\nOptions:\n${optionsHelp(opts.filter((o) => o.name !== "help"))}` : ""
+  }`;
+}

@@ -1,0 +1,210 @@
+/**
+ * The normalized description of one container, whatever it came from (the
+ * `run` command line now; an image config or an OCI config.json later). The
+ * plan builders read only this.
+ * @module
+ */
+
+import type { Limits } from "../cgroups/limits.ts";
+import type { PortMapping } from "../network/ports.ts";
+
+/** How a namespace is set up. */
+export type NsMode =
+  | { readonly kind: "new" }
+  | { readonly kind: "host" }
+  | { readonly kind: "path"; readonly path: string };
+
+/** The namespace types, by their /proc/PID/ns names. */
+export type NsType = "user" | "mnt" | "pid" | "uts" | "ipc" | "net" | "cgroup";
+
+/** One line of a uid_map or gid_map. */
+export interface IdMap {
+  readonly container: number;
+  readonly host: number;
+  readonly size: number;
+}
+
+/** A mount the user asked for. */
+export type UserMount =
+  | {
+    readonly type: "bind";
+    readonly source: string;
+    readonly destination: string;
+    readonly readonly: boolean;
+  }
+  | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
+
+/** The container's network beyond its own namespace. */
+export interface NetworkSpec {
+  /** The ctr network to join (default "bridge"); undefined: only lo. */
+  readonly name?: string;
+  /** A fixed address (`--ip`). */
+  readonly ip?: string;
+  /** More names on the network (`--network-alias`). */
+  readonly aliases: readonly string[];
+  /** Published ports (`-p`). */
+  readonly ports: readonly PortMapping[];
+}
+
+/** The container's cgroup: where it goes and its limits. */
+export interface CgroupSpec {
+  /** `--cgroup-parent` (absolute from the hierarchy's root, relative from ctr's own). */
+  readonly parent?: string;
+  /** Limits (see lib/cgroups/limits.ts); an empty object means accounting only. */
+  readonly limits: Limits;
+}
+
+/** A resource limit for prlimit64. */
+export interface Rlimit {
+  readonly type: string;
+  readonly soft: bigint;
+  readonly hard: bigint;
+}
+
+/** One mount of an OCI bundle, its options already turned into mount(2) arguments. */
+export interface OciMount {
+  readonly destination: string;
+  readonly type: string;
+  readonly source: string;
+  readonly flags: number;
+  readonly data: string;
+  /** Propagation changes (MS_PRIVATE, MS_REC|MS_SLAVE, ...) applied after the mount. */
+  readonly propagation: readonly number[];
+  readonly bind: boolean;
+}
+
+/** A device node an OCI bundle asks for. */
+export interface OciDevice {
+  readonly path: string;
+  readonly type: "c" | "b" | "u" | "p";
+  readonly major: number;
+  readonly minor: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * What an OCI bundle gives beyond the common model: its root is used as it
+ * is (no overlay), its mounts replace ctr's default ones, and the container
+ * waits on a fifo after setup until `start`.
+ */
+export interface OciSetup {
+  /** The root filesystem (absolute). */
+  readonly root: string;
+  readonly mounts: readonly OciMount[];
+  readonly devices: readonly OciDevice[];
+  /** The propagation of "/" in the container's mount namespace (default MS_REC|MS_SLAVE). */
+  readonly rootPropagation: number;
+  readonly sysctl: Readonly<Record<string, string>>;
+  readonly domainname?: string;
+  /**
+   * An fd (open O_PATH in ctr, inherited by the child) of the exec fifo: the
+   * child opens it for writing through /proc/self/fd, which blocks until
+   * `start` opens it for reading.
+   */
+  readonly gateFd?: number;
+  /** The process's umask (default 022). */
+  readonly umask?: number;
+  /** Stop at a sync point just before pivot_root (createContainer hooks run there). */
+  readonly syncBeforePivot?: boolean;
+  /** `--preserve-fds N`: fds 3 to 3+N-1, inherited from the caller, stay open. */
+  readonly preserveFds?: number;
+}
+
+/** Everything the plan builders need to know about one container. */
+export interface ContainerConfig {
+  /** 64 hex digits. */
+  readonly id: string;
+  /** The root filesystem's layers, top first (read-only lower dirs). */
+  readonly layers: readonly string[];
+  /** The container's own directory: upper/, work/, merged/. */
+  readonly dir: string;
+  /** Mount the root read-only. */
+  readonly readOnly: boolean;
+  /** Namespaces. */
+  readonly namespaces: Readonly<Record<NsType, NsMode>>;
+  /** uid/gid maps when the user namespace is new. */
+  readonly uidMap: readonly IdMap[];
+  readonly gidMap: readonly IdMap[];
+  /** Name (unique among recorded containers). */
+  readonly name: string;
+  /** The name was made up by ctr: another is picked when it is taken. */
+  readonly nameGenerated?: boolean;
+  /** The image it runs (display), or the root filesystem path. */
+  readonly image: string;
+  /** Cgroup placement and limits. */
+  readonly cgroup: CgroupSpec;
+  /** Network attachment (with a new network namespace). */
+  readonly network: NetworkSpec;
+  /** ctr's state directory (leases and NAT rules live there too). */
+  readonly stateDir?: string;
+  /** Hostname (new uts namespace only). */
+  readonly hostname?: string;
+  /** User mounts (volumes, tmpfs). */
+  readonly mounts: readonly UserMount[];
+  /** Paths hidden from the container. */
+  readonly maskedPaths: readonly string[];
+  /** Paths made read-only. */
+  readonly readonlyPaths: readonly string[];
+  /** Set for a container of an OCI bundle (ctr's OCI runtime mode). */
+  readonly oci?: OciSetup;
+  /** The process. */
+  readonly process: {
+    readonly args: readonly string[];
+    readonly env: readonly string[];
+    readonly cwd: string;
+    readonly uid: number;
+    readonly gid: number;
+    readonly groups: readonly number[];
+    readonly caps: readonly string[];
+    readonly noNewPrivileges: boolean;
+    readonly rlimits: readonly Rlimit[];
+    /** Allocate a pty. */
+    readonly terminal: boolean;
+    /** Keep stdin (else /dev/null). */
+    readonly stdin: boolean;
+    /** Kill the container when ctr dies. */
+    readonly dieWithParent: boolean;
+    /**
+     * Host fds (in ctr's process) to give the container as stdout and stderr
+     * instead of ctr's own: the write ends of a detached container's log pipes.
+     */
+    readonly stdio?: { readonly stdout: number; readonly stderr: number };
+  };
+}
+
+/** Docker's default masked paths. */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Docker's default read-only paths. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** The PATH a container gets when its environment has none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * Set in the environment of the process that `run -d` starts to set a
+ * container up and become its watcher (lib/engine/detach.ts). Kept here so that a
+ * foreground `ctr run` tests it without loading the detached machinery.
+ */
+export const DETACHED_ENV = "_CTR_DETACHED";

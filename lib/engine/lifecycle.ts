@@ -1,0 +1,233 @@
+/**
+ * A recorded container over time: its true status (the state file says what
+ * was true when written; the pid, its start time, the watcher and the exit
+ * file say what is true now), and the work of the commands that change it:
+ * stop, kill, wait, and the release of what a container held once it ended
+ * (cgroup, network, directory), whoever notices first.
+ * @module
+ */
+
+import { SIGNALS } from "../../ffi/constants.ts";
+import { openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
+import type { Cgroup } from "../cgroups/mod.ts";
+import { removeTree } from "../runtime/paths.ts";
+import { type ContainerState, isAlive, type StateDir } from "./state.ts";
+
+/** What a watcher writes when the container's PID 1 has been reaped. */
+export interface ExitRecord {
+  readonly exitCode: number;
+  readonly signal: number;
+  readonly finishedAt: string;
+}
+
+/** The exit record of a container, if its watcher wrote one. */
+export function readExit(dir: StateDir, id: string): ExitRecord | undefined {
+  try {
+    return JSON.parse(Deno.readTextFileSync(dir.exitFile(id)));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that waits for the container (ctr run or its watcher) is alive. */
+export function watcherAlive(s: ContainerState): boolean {
+  return s.watcher !== undefined && isAlive(s.watcher);
+}
+
+/**
+ * The status a container really has. A recorded "running" or "paused" whose
+ * PID 1 is gone is "exited" (its watcher may still be writing that down).
+ */
+export function liveStatus(s: ContainerState): ContainerState["status"] {
+  if (s.status === "running" || s.status === "paused") return isAlive(s) ? s.status : "exited";
+  return s.status;
+}
+
+/** Whether the container's PID 1 is running (or paused). */
+export function isRunning(s: ContainerState): boolean {
+  const st = liveStatus(s);
+  return st === "running" || st === "paused";
+}
+
+/** The container's cgroup, reopened from its recorded paths (undefined: it has none). */
+export function cgroupOf(s: ContainerState): Cgroup | undefined {
+  if (!s.cgroupPaths || Object.keys(s.cgroupPaths).length === 0) return undefined;
+  return openCgroupDriver().open(s.id, s.cgroupPaths);
+}
+
+/**
+ * Releases what an ended container held: processes left in its cgroup and
+ * the cgroup itself, its network attachment (rules, proxies, lease, peers'
+ * hosts). Idempotent: the watcher calls it at the exit, `rm -f` and lazy
+ * cleanup call it again after a crash.
+ */
+export async function releaseResources(s: ContainerState, stateDir: string): Promise<void> {
+  const cg = cgroupOf(s);
+  if (cg) {
+    await cg.thaw().catch(() => {});
+    await cg.killAll().catch(() => {});
+    await cg.destroy().catch(() => {});
+    removeCtrLevel(s.cgroupPaths);
+  }
+  if (s.network) {
+    const { detachContainer, NetworkStore } = await import("../network/mod.ts");
+    const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
+    await detachContainer({ store, network: s.network, containerId: s.id });
+  }
+}
+
+/**
+ * Brings recorded states up to date where nobody else will: a container
+ * whose PID 1 and watcher are both gone (the watcher was killed, the host
+ * crashed) is released and recorded as exited. Returns the states as they
+ * are now.
+ */
+export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
+  const all = dir.list();
+  const stale = all.filter((s) =>
+    (s.status === "running" || s.status === "paused" || s.status === "restarting") &&
+    !isAlive(s) && !watcherAlive(s) && s.watcher !== undefined
+  );
+  if (stale.length === 0) return all;
+  for (const s of stale) await finishStale(dir, s);
+  return dir.list();
+}
+
+async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
+  await releaseResources(s, dir.dir).catch(() => {});
+  const ex = readExit(dir, s.id);
+  await dir.update(s.id, (cur) => ({
+    ...cur,
+    status: "exited",
+    // Unknown when the watcher died before the container: docker reports 255 then.
+    exitCode: ex?.exitCode ?? 255,
+    finishedAt: ex?.finishedAt ?? new Date().toISOString(),
+  }));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A signal by name (KILL, SIGKILL) or number, as docker and runc take it. */
+export function parseSignal(v: string): Deno.Signal {
+  const name = /^\d+$/.test(v)
+    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
+    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
+  if (!name || !(name in SIGNALS)) throw new Error(`invalid signal: ${JSON.stringify(v)}`);
+  return name as Deno.Signal;
+}
+
+/** Sends a signal to the container's PID 1, making sure it is still that process. */
+export function signalContainer(s: ContainerState, signal: Deno.Signal): void {
+  if (!isAlive(s)) throw new Error(`Container ${s.name} is not running`);
+  Deno.kill(s.pid, signal);
+}
+
+/** Waits until PID 1 is gone; false on timeout. */
+export async function waitGone(s: ContainerState, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (isAlive(s)) {
+    if (Date.now() >= end) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+/**
+ * Waits until the container is recorded as ended (its watcher has released
+ * it); if the watcher is gone, does that work here. Returns the final state,
+ * or undefined when it was removed (--rm). The release starts a ctr process
+ * per container, so a host busy with many of them (or an emulated one) can
+ * take far longer than the usual tenth of a second: the limit is generous.
+ */
+export async function waitRecorded(
+  dir: StateDir,
+  id: string,
+  timeoutMs = 120_000,
+  onTick?: () => void,
+): Promise<ContainerState | undefined> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    onTick?.();
+    const s = dir.get(id);
+    if (!s) return undefined;
+    if (s.status === "exited") return s;
+    // "created" is a start in progress while the process that starts it lives.
+    if (s.status === "created" && !watcherAlive(s)) return s;
+    if (s.status !== "created" && !isAlive(s) && !watcherAlive(s)) {
+      await finishStale(dir, s);
+      return dir.get(id);
+    }
+    if (Date.now() >= end) {
+      throw new Error(`Timed out waiting for container ${s.name} to be released`);
+    }
+    await sleep(20);
+  }
+}
+
+/**
+ * docker stop: the stop signal, then SIGKILL after `timeoutS` seconds; returns
+ * once the container is recorded as ended. No restart policy applies after.
+ */
+export async function stopContainer(
+  dir: StateDir,
+  s: ContainerState,
+  timeoutS: number,
+  signal: Deno.Signal = "SIGTERM",
+): Promise<void> {
+  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: true }));
+  if (isAlive(s)) {
+    // A paused container cannot act on SIGTERM: thaw it first, as docker does.
+    if (s.status === "paused") await cgroupOf(s)?.thaw().catch(() => {});
+    try {
+      signalContainer(s, signal);
+    } catch { /* ended meanwhile */ }
+    if (!(await waitGone(s, timeoutS * 1000))) {
+      try {
+        signalContainer(s, "SIGKILL");
+      } catch { /* ended meanwhile */ }
+      if (!(await waitGone(s, 10_000))) {
+        throw new Error(`Container ${s.name} did not end after SIGKILL`);
+      }
+    }
+  }
+  await waitRecorded(dir, s.id);
+}
+
+/**
+ * Removes a container: a running one only with `force` (killed first). Every
+ * resource goes (cgroup, network, directory, state), whatever state its
+ * watcher left it in.
+ */
+export async function removeContainer(
+  dir: StateDir,
+  s: ContainerState,
+  force: boolean,
+): Promise<void> {
+  const starting = (s.status === "restarting" || s.status === "created") && watcherAlive(s);
+  if (isRunning(s) || starting) {
+    if (!force) {
+      throw new Error(
+        `You cannot remove a running container ${
+          s.id.slice(0, 12)
+        }. Stop the container before attempting removal or force remove`,
+      );
+    }
+    await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: true }));
+    await cgroupOf(s)?.thaw().catch(() => {});
+    if (isAlive(s)) {
+      try {
+        Deno.kill(s.pid, "SIGKILL");
+      } catch { /* gone */ }
+      await waitGone(s, 10_000);
+    }
+    // Its watcher releases it; wait for that so the two do not race, then do it anyway.
+    const end = Date.now() + 5000;
+    while (watcherAlive(s) && dir.get(s.id)?.status !== "exited" && Date.now() < end) {
+      await sleep(20);
+    }
+  }
+  const cur = dir.get(s.id) ?? s;
+  await releaseResources(cur, dir.dir);
+  removeTree(cur.dir);
+  await dir.locked(() => dir.remove(cur.id));
+}

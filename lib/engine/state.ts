@@ -1,0 +1,283 @@
+/**
+ * Runtime state of containers, one JSON file per container under the state
+ * directory (default /run/ctr): what other ctr commands need to find a running
+ * container (its pid and the pid's start time, so a reused pid is never taken
+ * for it; its cgroup; its name). Files are written whole (temp name, rename).
+ * @module
+ */
+
+import { FileLock } from "../image/lock.ts";
+import type { ContainerConfig } from "../config/container.ts";
+import type { PortMapping } from "../network/ports.ts";
+
+/** The state of one container. */
+export interface ContainerState {
+  readonly id: string;
+  readonly name: string;
+  /** PID 1 of the container, in ctr's pid namespace. */
+  readonly pid: number;
+  /** Its start time in clock ticks since boot (/proc/PID/stat field 22). */
+  readonly startTime: number;
+  readonly status: "created" | "running" | "paused" | "restarting" | "exited";
+  readonly created: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  /** The container's directory (upper, work, merged). */
+  readonly dir: string;
+  /** Cgroup directories, one per hierarchy (absolute paths). */
+  readonly cgroups: readonly string[];
+  /** The same by hierarchy name (`memory`, `cpu,cpuacct`, `unified`), to reopen the cgroup. */
+  readonly cgroupPaths: Readonly<Record<string, string>>;
+  /** The ctr network it joined, if any. */
+  readonly network?: string;
+  /** ctr's --root when it started (networks are recorded there). */
+  readonly root?: string;
+  readonly exitCode?: number;
+  readonly oomKilled?: boolean;
+  /** The whole configuration: what `start`, `exec` and `inspect` need. */
+  readonly config?: ContainerConfig;
+  /** The process that waits for the container and cleans up after it (ctr run, or a watcher). */
+  readonly watcher?: { readonly pid: number; readonly startTime: number };
+  /** When the container last started and ended (RFC 3339). */
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Where a detached container's output goes (json-lines, rotated), and the rotation. */
+  readonly logPath?: string;
+  readonly logOptions?: { readonly maxSize: number; readonly maxFiles: number };
+  /** --label k=v. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The --restart policy and how often it restarted the container. */
+  readonly restartPolicy?: RestartPolicy;
+  readonly restartCount?: number;
+  /** Stopped by `ctr stop` or `ctr kill`: the restart policy does not apply. */
+  readonly stoppedByUser?: boolean;
+  /** --rm: removed when it ends. */
+  readonly autoRemove?: boolean;
+  /** The address, gateway, MAC and published ports on its network. */
+  readonly ip?: string;
+  readonly prefixLen?: number;
+  readonly gateway?: string;
+  readonly mac?: string;
+  readonly ports?: readonly PortMapping[];
+  /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
+  readonly volumes?: readonly string[];
+  /** Why the last start failed, when it did. */
+  readonly error?: string;
+}
+
+/** docker's --restart: no, on-failure[:N], always, unless-stopped. */
+export interface RestartPolicy {
+  readonly name: "no" | "on-failure" | "always" | "unless-stopped";
+  /** on-failure: the most restarts (0: no limit). */
+  readonly maxRetries: number;
+}
+
+/** Parses a --restart value. */
+export function parseRestartPolicy(v: string): RestartPolicy {
+  const m = v.match(/^(no|always|unless-stopped|on-failure)(?::(\d+))?$/);
+  if (!m || (m[2] !== undefined && m[1] !== "on-failure")) {
+    throw new Error(
+      `invalid restart policy ${
+        JSON.stringify(v)
+      }: expected no, always, unless-stopped or on-failure[:N]`,
+    );
+  }
+  return { name: m[1] as RestartPolicy["name"], maxRetries: m[2] ? Number(m[2]) : 0 };
+}
+
+/** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the container's PID 1 is still the process recorded. A zombie is
+ * not: an orphan whose watcher died waits there until init reaps it.
+ */
+export function isAlive(s: Pick<ContainerState, "pid" | "startTime">): boolean {
+  if (s.pid <= 0) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${s.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] !== "Z" && fields[0] !== "X" && Number(fields[19]) === s.startTime;
+  } catch {
+    return false;
+  }
+}
+
+// Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
+const toJson = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: `${v}` } : v);
+const fromJson = (_k: string, v: unknown) =>
+  v !== null && typeof v === "object" && typeof (v as { $bigint?: unknown }).$bigint === "string"
+    ? BigInt((v as { $bigint: string }).$bigint)
+    : v;
+
+/** The state directory and its files. */
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  #file(id: string): string {
+    return `${this.dir}/${id}.json`;
+  }
+
+  /** Runs `fn` holding the state directory's lock (names stay unique). */
+  async locked<T>(fn: () => T | Promise<T>): Promise<T> {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Uncontended (the usual case) the lock is taken on this thread, without a worker's round trip.
+    const path = `${this.dir}/.lock`;
+    const lock = FileLock.try(path, "exclusive") ?? await FileLock.acquire(path, "exclusive");
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Writes a container's state atomically. */
+  write(s: ContainerState): void {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // A name of its own per writer: two writers never rename each other's file.
+    const tmp = `${this.#file(s.id)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+    Deno.writeTextFileSync(tmp, JSON.stringify(s, toJson, 2) + "\n", { mode: 0o600 });
+    Deno.renameSync(tmp, this.#file(s.id));
+  }
+
+  /** Every recorded container. */
+  list(): ContainerState[] {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(this.dir)];
+    } catch {
+      return [];
+    }
+    const out: ContainerState[] = [];
+    for (const e of entries) {
+      if (!e.isFile || !e.name.endsWith(".json")) continue;
+      try {
+        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`), fromJson));
+      } catch { /* being replaced right now */ }
+    }
+    return out;
+  }
+
+  /** Finds a container by name, full id or unique id prefix (at least 3 characters). */
+  find(ref: string): ContainerState {
+    const all = this.list();
+    const byName = all.find((s) => s.name === ref);
+    if (byName) return byName;
+    const byId = ref.length >= 3 ? all.filter((s) => s.id.startsWith(ref)) : [];
+    if (byId.length === 1) return byId[0];
+    if (byId.length > 1) {
+      throw new Error(`${ref} matches ${byId.length} containers: give more of the id`);
+    }
+    throw new Error(`No such container: ${ref}`);
+  }
+
+  /** The state of one container by full id, or undefined. */
+  get(id: string): ContainerState | undefined {
+    try {
+      return JSON.parse(Deno.readTextFileSync(this.#file(id)), fromJson);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Changes a container's recorded state under the lock (read, change,
+   * write); returns the new state, or undefined when it is gone.
+   */
+  async update(
+    id: string,
+    fn: (s: ContainerState) => ContainerState,
+  ): Promise<ContainerState | undefined> {
+    return await this.locked(() => {
+      const s = this.get(id);
+      if (!s) return undefined;
+      const next = fn(s);
+      this.write(next);
+      return next;
+    });
+  }
+
+  /** Where a watcher writes the exit status of a container's process. */
+  exitFile(id: string): string {
+    return `${this.dir}/${id}.exit`;
+  }
+
+  /** Removes a container's state file and its exit file. */
+  remove(id: string): void {
+    for (const f of [this.#file(id), this.exitFile(id)]) {
+      try {
+        Deno.removeSync(f);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+  }
+}
+
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fond",
+  "keen",
+  "lucid",
+  "merry",
+  "nimble",
+  "quiet",
+  "sharp",
+  "tender",
+  "witty",
+  "bold",
+  "busy",
+  "clever",
+  "cool",
+  "dreamy",
+  "gentle",
+  "happy",
+  "jolly",
+  "kind",
+  "proud",
+  "silly",
+  "wise",
+];
+const NAMES = [
+  "curie",
+  "dijkstra",
+  "hopper",
+  "knuth",
+  "lamport",
+  "lovelace",
+  "ritchie",
+  "shannon",
+  "thompson",
+  "torvalds",
+  "turing",
+  "wirth",
+  "babbage",
+  "cerf",
+  "hamilton",
+  "kay",
+  "liskov",
+  "mccarthy",
+  "noether",
+  "pike",
+  "backus",
+  "allen",
+  "lamarr",
+  "goldberg",
+];
+
+/** A docker-like random name, e.g. "keen_hopper". */
+export function randomName(): string {
+  const b = crypto.getRandomValues(new Uint8Array(2));
+  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}_${NAMES[b[1] % NAMES.length]}`;
+}

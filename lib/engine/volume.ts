@@ -1,0 +1,379 @@
+/**
+ * Named volumes, as docker's `local` driver keeps them: a directory per volume
+ * under `<root>/volumes/<name>`, holding `_data` (what containers mount) and
+ * `volume.json` (what `ctr volume inspect` shows). A volume outlives the
+ * containers that use it; it is in use while a recorded container (running or
+ * not) names it in its state file.
+ *
+ * Creation and removal are atomic for readers: a volume is built under a
+ * hidden `.tmp-*` name and renamed into place, and removed by renaming it back
+ * to a hidden name first, so a crash at any point never leaves a half volume
+ * that `list` shows. Writers (create, remove, prune) hold `<root>/volumes/.lock`;
+ * hidden leftovers of a crash are swept while holding it.
+ * @module
+ */
+
+import { FileLock } from "../image/lock.ts";
+import { mountPoints, removeTree } from "../runtime/paths.ts";
+import { StateDir } from "./state.ts";
+
+/** What `ctr volume inspect` shows of a volume (docker's keys). */
+export interface Volume {
+  readonly Name: string;
+  /** Always `local`: the only driver. */
+  readonly Driver: "local";
+  /** The directory mounted into containers (`<root>/volumes/<name>/_data`). */
+  readonly Mountpoint: string;
+  /** When it was created (RFC 3339). */
+  readonly CreatedAt: string;
+  readonly Labels: Readonly<Record<string, string>>;
+  /** Always `local`: volumes belong to this host. */
+  readonly Scope: "local";
+}
+
+/** A volume that does not exist (docker's `No such volume`). */
+export class NoSuchVolumeError extends Error {
+  constructor(readonly volume: string) {
+    super(`No such volume: ${volume}`);
+    this.name = "NoSuchVolumeError";
+  }
+}
+
+/** A volume that a recorded container still refers to. */
+export class VolumeInUseError extends Error {
+  constructor(readonly volume: string, readonly container: string) {
+    super(`volume is in use: ${volume} (container ${container})`);
+    this.name = "VolumeInUseError";
+  }
+}
+
+/** docker's rule for local volume names (two characters at least). */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** A volume is a directory: its name cannot be longer than a file name. */
+const NAME_MAX = 255;
+/** Hidden work names; they never match NAME (it cannot start with a dot). */
+const TMP_PREFIX = ".tmp-";
+
+/** Whether `s` is a valid volume name. */
+export function isVolumeName(s: string): boolean {
+  return s.length <= NAME_MAX && NAME.test(s);
+}
+
+function checkName(name: string): void {
+  if (isVolumeName(name)) return;
+  if (name.length > NAME_MAX) {
+    throw new Error(
+      `invalid volume name ${
+        JSON.stringify(name.slice(0, 20) + "...")
+      }: longer than ${NAME_MAX} characters`,
+    );
+  }
+  throw new Error(
+    `invalid volume name ${
+      JSON.stringify(name)
+    }: only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed, at least 2 characters; ` +
+      `to mount a host directory, give its absolute path`,
+  );
+}
+
+/** RFC 3339 to the second, as docker writes CreatedAt. */
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+function randomName(): string {
+  return [...crypto.getRandomValues(new Uint8Array(32))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Takes an exclusive lock, waiting for it on this thread: the store's API is
+ * synchronous, and every holder keeps the lock only for a few file operations
+ * (or one volume's deletion), so polling costs little.
+ */
+function lockSync(path: string): FileLock {
+  for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+    const lock = FileLock.try(path, "exclusive");
+    if (lock) return lock;
+    Atomics.wait(sleepCell, 0, 0, wait);
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound;
+}
+
+/**
+ * Bytes a tree holds, counted as docker counts a volume's size: the sizes of
+ * everything but directories, each inode once (hard links share their data).
+ */
+export function treeSize(dir: string): number {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = (d: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(d)];
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    for (const e of entries) {
+      const p = `${d}/${e.name}`;
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.lstatSync(p);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      if (st.isDirectory) {
+        walk(p);
+        continue;
+      }
+      const key = `${st.dev}:${st.ino}`;
+      if (st.size === 0 || seen.has(key)) continue;
+      seen.add(key);
+      total += st.size;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+/** The volumes under one store root. */
+export class VolumeStore {
+  /** `<root>/volumes`. */
+  readonly dir: string;
+
+  constructor(readonly root: string) {
+    this.dir = `${root.replace(/\/+$/, "")}/volumes`;
+  }
+
+  #path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  /** Runs `fn` holding the store's lock (created with the directory when missing). */
+  #locked<T>(fn: () => T): T {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    const lock = lockSync(`${this.dir}/.lock`);
+    try {
+      return fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Deletes hidden leftovers: a crashed create's half-built volume or a crashed
+   * remove's renamed one. Called holding the lock, so none of them is being
+   * built right now. Best effort: one still mounted is left for later.
+   */
+  #sweep(): void {
+    for (const e of Deno.readDirSync(this.dir)) {
+      if (!e.isDirectory || !e.name.startsWith(TMP_PREFIX)) continue;
+      try {
+        removeTree(`${this.dir}/${e.name}`);
+      } catch { /* kept: removeTree refuses while something is mounted below it */ }
+    }
+  }
+
+  /**
+   * Creates a volume (a random 64-hex name when none is given); a volume that
+   * already exists is returned as it is, labels unchanged, as docker does.
+   */
+  create(name?: string, labels: Record<string, string> = {}): Volume {
+    const n = name ?? randomName();
+    checkName(n);
+    return this.#locked(() => {
+      this.#sweep();
+      const existing = this.#read(n);
+      if (existing) return existing;
+      const tmp = Deno.makeTempDirSync({ dir: this.dir, prefix: TMP_PREFIX });
+      try {
+        // Searchable by all: a container whose root is remapped must reach _data.
+        Deno.chmodSync(tmp, 0o711);
+        Deno.mkdirSync(`${tmp}/_data`);
+        Deno.chmodSync(`${tmp}/_data`, 0o755);
+        const v: Volume = {
+          Name: n,
+          Driver: "local",
+          Mountpoint: `${this.#path(n)}/_data`,
+          CreatedAt: now(),
+          Labels: { ...labels },
+          Scope: "local",
+        };
+        Deno.writeTextFileSync(`${tmp}/volume.json`, JSON.stringify(v, null, 2) + "\n", {
+          mode: 0o600,
+        });
+        Deno.renameSync(tmp, this.#path(n));
+        return v;
+      } catch (e) {
+        try {
+          removeTree(tmp);
+        } catch { /* swept by a later create or prune */ }
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Reads a volume's record; undefined when there is no volume by that name.
+   * A record that cannot be read is an error. So, when `strict`, is a
+   * directory there without a record: ctr never made it, and taking it over
+   * (or deleting it) could lose someone's data; listing merely skips it.
+   */
+  #read(name: string, strict = true): Volume | undefined {
+    const dir = this.#path(name);
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`${dir}/volume.json`);
+    } catch (e) {
+      if (!isNotFound(e)) {
+        throw new Error(`Cannot read ${dir}/volume.json: ${(e as Error).message}`);
+      }
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.lstatSync(dir);
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+      if (!strict) return undefined;
+      throw new Error(
+        `${dir} is not a volume: it is a ${
+          st.isDirectory ? "directory" : "file"
+        } without volume.json; remove it by hand if it is not needed`,
+      );
+    }
+    let j: Partial<Volume>;
+    try {
+      j = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`Cannot read ${dir}/volume.json: ${(e as Error).message}`);
+    }
+    return {
+      Name: name,
+      Driver: "local",
+      // Derived, not taken from the record: the store may have moved since.
+      Mountpoint: `${dir}/_data`,
+      CreatedAt: typeof j.CreatedAt === "string" ? j.CreatedAt : "",
+      Labels: j.Labels && typeof j.Labels === "object" ? j.Labels : {},
+      Scope: "local",
+    };
+  }
+
+  /** A volume by name; throws NoSuchVolumeError when there is none. */
+  get(name: string): Volume {
+    // An invalid name cannot name a volume (and must never reach a path).
+    const v = isVolumeName(name) ? this.#read(name) : undefined;
+    if (!v) throw new NoSuchVolumeError(name);
+    return v;
+  }
+
+  /** Every volume, by name. */
+  list(): Volume[] {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(this.dir)];
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+    const out: Volume[] = [];
+    for (const e of entries) {
+      // Hidden names (.lock, .tmp-*) never match a volume name.
+      if (!e.isDirectory || !isVolumeName(e.name)) continue;
+      const v = this.#read(e.name, false);
+      if (v) out.push(v);
+    }
+    return out.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  }
+
+  /**
+   * Deletes a volume and its data. Refused while `inUseBy(name)` names a
+   * container (docker refuses even with --force), and while anything is
+   * mounted on or below the volume's directory in this mount namespace
+   * (deleting through a mount would delete what is mounted there).
+   */
+  remove(name: string, inUseBy: (name: string) => string | undefined): void {
+    this.#locked(() => this.#remove(name, inUseBy));
+  }
+
+  #remove(name: string, inUseBy: (name: string) => string | undefined): void {
+    this.get(name);
+    const user = inUseBy(name);
+    if (user !== undefined) {
+      throw new VolumeInUseError(name, /^[0-9a-f]{64}$/.test(user) ? user.slice(0, 12) : user);
+    }
+    const dir = this.#path(name);
+    const real = Deno.realPathSync(dir);
+    const busy = mountPoints().filter((m) => m === real || m.startsWith(real + "/"));
+    if (busy.length > 0) {
+      throw new Error(
+        `Refusing to remove volume ${name}: ${busy.join(", ")} is mounted on or below ${dir}`,
+      );
+    }
+    // Hidden first, so that it leaves `list` at once even if the deletion is cut short.
+    const gone = `${this.dir}/${TMP_PREFIX}rm-${randomName().slice(0, 12)}`;
+    Deno.renameSync(dir, gone);
+    removeTree(gone);
+  }
+
+  /**
+   * Deletes every volume not in `inUse`; returns the names removed, the bytes
+   * their data held, and one message for each volume that could not be
+   * removed (the others are removed all the same).
+   */
+  prune(inUse: Set<string>): { removed: string[]; bytes: number; errors: string[] } {
+    return this.#locked(() => {
+      this.#sweep();
+      const removed: string[] = [];
+      const errors: string[] = [];
+      let bytes = 0;
+      for (const v of this.list()) {
+        if (inUse.has(v.Name)) continue;
+        try {
+          const size = treeSize(`${this.#path(v.Name)}/_data`);
+          this.#remove(v.Name, () => undefined);
+          removed.push(v.Name);
+          bytes += size;
+        } catch (e) {
+          errors.push(`${v.Name}: ${(e as Error).message}`);
+        }
+      }
+      return { removed, bytes, errors };
+    });
+  }
+}
+
+/**
+ * Which containers refer to which volumes: volume name to container ids, from
+ * every state file in `stateDir`. Exited containers count: they may start again.
+ */
+export function volumesInUse(stateDir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const s of new StateDir(stateDir).list()) {
+    for (const name of s.volumes ?? []) {
+      const ids = out.get(name);
+      if (ids) ids.push(s.id);
+      else out.set(name, [s.id]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The host directory for the source of a `-v SRC:DST` mount. An absolute SRC
+ * is a host path (a bind mount) and comes back as it is; anything else must be
+ * a volume name, and the volume is created when missing (as docker does).
+ * The volume is not marked in use by this: that happens when the container's
+ * state, listing it in `volumes`, is written.
+ */
+export function resolveVolumeMount(root: string, source: string): string {
+  if (source.startsWith("/")) return source;
+  return new VolumeStore(root).create(source).Mountpoint;
+}

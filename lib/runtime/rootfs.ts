@@ -1,0 +1,687 @@
+/**
+ * The container's root filesystem, as plan steps: an overlay of the read-only
+ * layers and a private upper layer, the kernel filesystems (/proc, /sys, /dev,
+ * /dev/pts, /dev/shm, /dev/mqueue), user mounts, masked and read-only paths,
+ * and pivot_root. Every mount is made by the child in its own mount namespace,
+ * so none of them exists on the host and all vanish with the container.
+ * @module
+ */
+
+import { AT, flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
+import type { ContainerConfig, UserMount } from "../config/container.ts";
+import { lookup, resolveInRoot } from "./paths.ts";
+import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
+import type { CgroupLayout } from "../cgroups/mod.ts";
+
+/** Sync phase before pivot_root of an OCI container (its createContainer hooks run there). */
+export const PHASE_PREPIVOT = 3;
+
+/** Facts about the host that shape the mounts. */
+export interface RootfsHost {
+  /** The container has its own user namespace (no mknod; bind host devices instead). */
+  readonly userns: boolean;
+  /** The container has its own network namespace (sysfs can be mounted fresh). */
+  readonly netns: boolean;
+  /** Whether a masked path is a directory on this kernel (tmpfs) or a file (/dev/null). */
+  readonly isDir: (path: string) => boolean;
+  /** The host's cgroup hierarchies, mounted read-only at /sys/fs/cgroup (none: not mounted). */
+  readonly cgroups?: CgroupLayout;
+}
+
+const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
+const mode = (m: number) => int(m, "0" + m.toString(8));
+
+/** Standard device nodes: name, major, minor. */
+const DEVICES: readonly [string, number, number][] = [
+  ["null", 1, 3],
+  ["zero", 1, 5],
+  ["full", 1, 7],
+  ["random", 1, 8],
+  ["urandom", 1, 9],
+  ["tty", 5, 0],
+];
+
+const DEV_LINKS: readonly [string, string][] = [
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+  ["/proc/kcore", "core"],
+  ["pts/ptmx", "ptmx"],
+];
+
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12);
+}
+
+/** Overlay option values may not contain the separators overlayfs parses. */
+function overlayPath(p: string): string {
+  if (/[,:\\]/.test(p)) throw new Error(`Cannot use ${p} in an overlay: it contains , : or \\`);
+  return p;
+}
+
+/** The container directory's links to its layers, when their paths are too long. */
+export const LAYER_LINKS = "l";
+
+/**
+ * mount(2) takes its options in one page (the new mount API's fsconfig takes
+ * 256 bytes a value, and `lowerdir+` one layer at a time only from Linux
+ * 6.8). Options longer than this use the short links instead.
+ */
+const MAX_OPTIONS = 4000;
+
+/** The overlay's mount options, lower layers top first. */
+function overlayOptions(lower: readonly string[], dir: string, userxattr: boolean): string {
+  const opts = `lowerdir=${lower.map(overlayPath).join(":")},upperdir=${
+    overlayPath(dir + "/upper")
+  },workdir=${overlayPath(dir + "/work")}`;
+  return userxattr ? `${opts},userxattr` : opts;
+}
+
+/**
+ * Whether the layers' paths make the options too long for mount(2): the
+ * overlay is then mounted from the container's `l` directory with relative
+ * lower names (`0:1:...`), links to the layers that linkLayers() makes.
+ * Docker's overlay2 driver does the same with its `l/` directory.
+ */
+export function needsLayerLinks(cfg: ContainerConfig, userxattr: boolean): boolean {
+  return !cfg.oci && overlayOptions(cfg.layers, cfg.dir, userxattr).length >= MAX_OPTIONS;
+}
+
+/** Makes `<dir>/l/N`, a link to layer N (0 is the top one), replacing any from before. */
+export function linkLayers(cfg: ContainerConfig): void {
+  const dir = `${cfg.dir}/${LAYER_LINKS}`;
+  try {
+    Deno.mkdirSync(dir, { mode: 0o755 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    // A restarted container: its links, one by one (never a recursive remove).
+    for (const entry of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${entry.name}`);
+  }
+  cfg.layers.forEach((l, i) => Deno.symlinkSync(overlayPath(l), `${dir}/${i}`));
+}
+
+/** Builds the mount steps for a container; the child runs them before pivot_root. */
+export class RootfsBuilder {
+  readonly steps: Step[] = [];
+  readonly merged: string;
+  readonly #layers: readonly string[];
+  readonly #made = new Set<string>();
+  /** Container paths where a filesystem was mounted: what the layers say below them is hidden. */
+  readonly #mounted = new Set<string>();
+
+  constructor(readonly cfg: ContainerConfig, readonly host: RootfsHost) {
+    if (cfg.oci) {
+      // An OCI bundle's root is used in place: no overlay, no upper layer.
+      this.merged = cfg.oci.root;
+      this.#layers = [cfg.oci.root];
+      return;
+    }
+    this.merged = `${cfg.dir}/merged`;
+    // The upper layer is searched too when it exists: a restarted container keeps its changes.
+    let upper: string[] = [];
+    try {
+      if (Deno.statSync(`${cfg.dir}/upper`).isDirectory) upper = [`${cfg.dir}/upper`];
+    } catch { /* a new container: the upper layer is still empty */ }
+    this.#layers = [...upper, ...cfg.layers];
+  }
+
+  /** Resolves a container path safely and makes sure it exists (dir or file). */
+  #target(path: string, kind: "dir" | "file"): { inner: string; host: string } {
+    const inner = resolveInRoot(this.#layers, path);
+    const parts = inner.split("/").filter(Boolean);
+    let cur = "";
+    parts.forEach((c, i) => {
+      cur += "/" + c;
+      if (this.#made.has(cur)) return;
+      const hidden = [...this.#mounted].some((m) => cur.startsWith(m === "/" ? "/" : m + "/"));
+      // Below a mount the layers say nothing: make the path, accepting that it may exist.
+      const found = hidden ? undefined : lookup(this.#layers, cur);
+      const last = i === parts.length - 1;
+      if (!found) {
+        if (last && kind === "file") {
+          this.steps.push({
+            call: "mknodat",
+            args: [
+              int(AT.FDCWD, "AT_FDCWD"),
+              str(this.merged + cur),
+              mode(S_IF.REG | 0o644),
+              int(0),
+            ],
+            label: `create mount point ${cur}`,
+            tolerate: ["EEXIST"],
+          });
+        } else {
+          this.steps.push({
+            call: "mkdirat",
+            args: [int(AT.FDCWD, "AT_FDCWD"), str(this.merged + cur), mode(0o755)],
+            label: `create directory ${cur}`,
+            tolerate: ["EEXIST"],
+          });
+        }
+      } else if (!last && found.kind !== "dir") {
+        throw new Error(
+          `Cannot mount on ${path}: ${cur} is not a directory in the root filesystem`,
+        );
+      }
+      this.#made.add(cur);
+    });
+    return { inner, host: this.merged + inner };
+  }
+
+  #mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+    label: string,
+    tolerate?: string[],
+  ): void {
+    this.steps.push({
+      call: "mount",
+      args: [
+        source === null ? NULL : str(source),
+        str(target),
+        fstype === null ? NULL : str(fstype),
+        ms(flags),
+        data === null ? NULL : str(data),
+      ],
+      label,
+      tolerate,
+      hints: {
+        ENOENT: "the source or the mount point is missing",
+        ENOTDIR: "a file and a directory were mixed up",
+      },
+    });
+  }
+
+  /** All mount steps, in order. */
+  build(): Step[] {
+    if (this.cfg.oci) return this.#buildOci(this.cfg.oci);
+    const { cfg, host } = this;
+    const M = this.merged;
+    // Modes of device nodes and mount points are exact: no umask applies until the process sets its own.
+    this.steps.push({
+      call: "umask",
+      args: [int(0, "0")],
+      label: "umask 0 while building the root",
+    });
+    this.#mount(
+      null,
+      "/",
+      null,
+      MS.REC | MS.SLAVE,
+      null,
+      "keep the container's mounts from reaching the host",
+    );
+    const links = needsLayerLinks(cfg, host.userns);
+    if (links) {
+      this.steps.push({
+        call: "chdir",
+        args: [str(`${cfg.dir}/${LAYER_LINKS}`)],
+        label: `chdir to the short links of the ${cfg.layers.length} layers`,
+      });
+    }
+    const lower = links ? cfg.layers.map((_, i) => String(i)) : cfg.layers;
+    this.#mount(
+      "overlay",
+      M,
+      "overlay",
+      0,
+      overlayOptions(lower, cfg.dir, host.userns),
+      "mount the root filesystem (overlay)",
+    );
+    this.steps[this.steps.length - 1] = {
+      ...this.steps[this.steps.length - 1],
+      hints: {
+        EINVAL:
+          "a layer directory is missing or the upper layer's filesystem cannot hold an overlay",
+      },
+    };
+
+    const proc = this.#target("/proc", "dir");
+    this.#mount(
+      "proc",
+      proc.host,
+      "proc",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "mount proc on /proc",
+    );
+    const sys = this.#target("/sys", "dir");
+    if (host.userns && !host.netns) {
+      this.#hostSys(sys.host);
+    } else {
+      this.#mount(
+        "sysfs",
+        sys.host,
+        "sysfs",
+        MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        "mount sysfs on /sys (read-only)",
+      );
+    }
+    if (host.cgroups) this.#cgroupfs(sys.host, host.cgroups);
+    this.#dev();
+    const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
+    for (const m of sorted) this.#userMount(m);
+    this.#target(cfg.process.cwd, "dir");
+    this.#masks(M);
+    if (cfg.readOnly) {
+      this.#mount(
+        M,
+        M,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
+    }
+    this.#pivot(M);
+    return this.steps;
+  }
+
+  /**
+   * /sys/fs/cgroup, read-only: in the container's cgroup namespace each
+   * hierarchy shows the container's own cgroup as its root. v2: one cgroup2
+   * mount; v1: a tmpfs with one mount per hierarchy (and cgroup2 at
+   * `unified` on a hybrid host).
+   */
+  #cgroupfs(sys: string, layout: CgroupLayout, at?: string): void {
+    const dir = at ?? `${sys}/fs/cgroup`;
+    const ro = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+    // In a user namespace the kernel may refuse some hierarchies; a missing one is not fatal.
+    const tol = this.host.userns ? ["EPERM", "EBUSY"] : undefined;
+    if (layout.version === "v2") {
+      this.#mount(
+        "cgroup2",
+        dir,
+        "cgroup2",
+        ro,
+        null,
+        "mount cgroup2 on /sys/fs/cgroup (read-only)",
+        tol,
+      );
+      return;
+    }
+    this.#mount(
+      "tmpfs",
+      dir,
+      "tmpfs",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      "mode=755",
+      "mount tmpfs on /sys/fs/cgroup",
+    );
+    for (const h of layout.v1) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${h.name}`), mode(0o755)],
+        label: `create /sys/fs/cgroup/${h.name}`,
+      });
+      this.#mount(
+        "cgroup",
+        `${dir}/${h.name}`,
+        "cgroup",
+        ro,
+        h.controllers.join(","),
+        `mount the ${h.name} cgroup hierarchy (read-only)`,
+        tol,
+      );
+      if (h.controllers.length > 1) {
+        for (const c of h.controllers) {
+          this.steps.push({
+            call: "symlinkat",
+            args: [str(h.name), int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${c}`)],
+            label: `link /sys/fs/cgroup/${c} -> ${h.name}`,
+            tolerate: ["EEXIST"],
+          });
+        }
+      }
+    }
+    if (layout.unified) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/unified`), mode(0o755)],
+        label: "create /sys/fs/cgroup/unified",
+      });
+      this.#mount(
+        "cgroup2",
+        `${dir}/unified`,
+        "cgroup2",
+        ro,
+        null,
+        "mount cgroup2 on /sys/fs/cgroup/unified (read-only)",
+        tol,
+      );
+    }
+    this.#mount(null, dir, null, MS.BIND | MS.REMOUNT | ro, null, "make /sys/fs/cgroup read-only");
+  }
+
+  #dev(): void {
+    const dev = this.#target("/dev", "dir").host;
+    this.#mount(
+      "tmpfs",
+      dev,
+      "tmpfs",
+      MS.NOSUID | MS.STRICTATIME,
+      "mode=755,size=65536k",
+      "mount tmpfs on /dev",
+    );
+    this.#devNodes(dev);
+    for (const d of ["pts", "shm", "mqueue"]) {
+      this.steps.push({
+        call: "mkdirat",
+        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${d}`), mode(0o755)],
+        label: `create /dev/${d}`,
+      });
+    }
+    this.#mount(
+      "devpts",
+      `${dev}/pts`,
+      "devpts",
+      MS.NOSUID | MS.NOEXEC,
+      "newinstance,ptmxmode=0666,mode=0620,gid=5",
+      "mount devpts on /dev/pts",
+    );
+    this.#mount(
+      "shm",
+      `${dev}/shm`,
+      "tmpfs",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      "mode=1777,size=65536k",
+      "mount tmpfs on /dev/shm",
+    );
+    this.#mount(
+      "mqueue",
+      `${dev}/mqueue`,
+      "mqueue",
+      MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "mount mqueue on /dev/mqueue",
+    );
+  }
+
+  /** The standard device nodes and links in a fresh /dev. */
+  #devNodes(dev: string, tolerate?: string[]): void {
+    for (const [name, major, minor] of DEVICES) {
+      if (this.host.userns) {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        this.steps.push({
+          call: "mknodat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
+          label: `create /dev/${name} for a bind mount`,
+        });
+        this.#mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND, null, `bind /dev/${name}`);
+      } else {
+        this.steps.push({
+          call: "mknodat",
+          args: [
+            int(AT.FDCWD, "AT_FDCWD"),
+            str(`${dev}/${name}`),
+            mode(S_IF.CHR | 0o666),
+            int(makedev(major, minor), `makedev(${major}, ${minor})`),
+          ],
+          label: `create /dev/${name}`,
+        });
+      }
+    }
+    for (const [target, name] of DEV_LINKS) {
+      this.steps.push({
+        call: "symlinkat",
+        args: [str(target), int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`)],
+        label: `link /dev/${name} -> ${target}`,
+        tolerate,
+      });
+    }
+  }
+
+  /**
+   * An OCI bundle's root: "/" gets the asked propagation, the root is bound
+   * on itself (pivot_root needs a mount point), the bundle's mounts are made
+   * in their order, then the standard devices when /dev is a fresh tmpfs, the
+   * bundle's devices, masks and read-only paths, and pivot_root.
+   */
+  #buildOci(oci: NonNullable<ContainerConfig["oci"]>): Step[] {
+    const { cfg, host } = this;
+    const R = oci.root;
+    this.steps.push({
+      call: "umask",
+      args: [int(0, "0")],
+      label: "umask 0 while building the root",
+    });
+    this.#mount(null, "/", null, oci.rootPropagation, null, "set the propagation of /");
+    this.#mount(R, R, null, MS.BIND | MS.REC, null, `bind the root ${R} on itself`);
+    let freshDev = false;
+    for (const m of oci.mounts) {
+      const label = `${m.bind ? "bind " + m.source : "mount " + m.type} on ${m.destination}`;
+      if (m.type === "cgroup" || m.type === "cgroup2") {
+        const t = this.#target(m.destination, "dir");
+        if (host.cgroups) this.#cgroupfs("", host.cgroups, t.host);
+        continue;
+      }
+      if (m.bind) {
+        let isDir = true;
+        try {
+          isDir = Deno.statSync(m.source).isDirectory;
+        } catch (e) {
+          throw new Error(`Cannot bind ${m.source} on ${m.destination}: ${(e as Error).message}`);
+        }
+        const t = this.#target(m.destination, isDir ? "dir" : "file");
+        this.#mount(m.source, t.host, null, MS.BIND | (m.flags & MS.REC), null, label);
+        this.#mounted.add(t.inner);
+        const rest = m.flags & ~(MS.BIND | MS.REC);
+        if (rest !== 0) {
+          this.#mount(
+            null,
+            t.host,
+            null,
+            MS.BIND | MS.REMOUNT | rest,
+            null,
+            `apply ${flagNames(rest, MS, "MS_")} to ${m.destination}`,
+          );
+        }
+        for (const p of m.propagation) {
+          this.#mount(null, t.host, null, p, null, `set the propagation of ${m.destination}`);
+        }
+        continue;
+      }
+      const t = this.#target(m.destination, "dir");
+      if (m.type === "sysfs" && host.userns && !host.netns) {
+        this.#hostSys(t.host);
+        continue;
+      }
+      this.#mount(m.source || m.type, t.host, m.type, m.flags, m.data || null, label);
+      this.#mounted.add(t.inner);
+      for (const p of m.propagation) {
+        this.#mount(null, t.host, null, p, null, `set the propagation of ${m.destination}`);
+      }
+      if (m.destination === "/dev" && m.type === "tmpfs") freshDev = true;
+    }
+    if (freshDev) this.#devNodes(`${R}/dev`, ["EEXIST"]);
+    for (const d of oci.devices) {
+      const t = this.#target(d.path, "file");
+      const kind = d.type === "b" ? S_IF.BLK : d.type === "p" ? S_IF.FIFO : S_IF.CHR;
+      this.steps.push(
+        {
+          call: "unlinkat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(0)],
+          label: `make room for ${d.path}`,
+          tolerate: ["ENOENT"],
+        },
+        {
+          call: "mknodat",
+          args: [
+            int(AT.FDCWD, "AT_FDCWD"),
+            str(t.host),
+            mode(kind | (d.mode & 0o7777)),
+            int(makedev(d.major, d.minor), `makedev(${d.major}, ${d.minor})`),
+          ],
+          label: `create ${d.path}`,
+        },
+        {
+          call: "fchownat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(d.uid), int(d.gid), int(0)],
+          label: `give ${d.path} to ${d.uid}:${d.gid}`,
+        },
+      );
+    }
+    this.#target(cfg.process.cwd, "dir");
+    // Before /proc/sys becomes read-only; the container's own /proc is mounted by now.
+    for (const [key, value] of Object.entries(oci.sysctl)) {
+      const fd = slot(`sysctl_${key}`);
+      const path = `${R}/proc/sys/${key.replaceAll(".", "/")}`;
+      const bytes = new TextEncoder().encode(value);
+      this.steps.push(
+        {
+          call: "openat",
+          args: [int(AT.FDCWD, "AT_FDCWD"), str(path), int(0o1 | 0o2000000, "O_WRONLY|O_CLOEXEC")],
+          label: `open the sysctl ${key}`,
+          save: fd,
+          hints: { ENOENT: `no sysctl ${key} in this kernel or namespace` },
+        },
+        {
+          call: "write",
+          args: [{ ref: fd }, { bytes, show: JSON.stringify(value) }, int(bytes.length)],
+          label: `set ${key} = ${value}`,
+        },
+        { call: "close", args: [{ ref: fd }], label: `close the sysctl ${key}` },
+      );
+    }
+    this.#masks(R);
+    if (oci.syncBeforePivot) {
+      this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
+    }
+    this.#pivot(R);
+    if (cfg.readOnly) {
+      this.#mount(
+        null,
+        "/",
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
+    }
+    return this.steps;
+  }
+
+  /** pivot_root into `root` and drop the host's root. */
+  #pivot(root: string): void {
+    this.steps.push(
+      { call: "chdir", args: [str(root)], label: "enter the new root" },
+      {
+        call: "pivot_root",
+        args: [str("."), str(".")],
+        label: "pivot_root to the container's root",
+      },
+      {
+        call: "umount2",
+        args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
+        label: "detach the host's root",
+      },
+      { call: "chdir", args: [str("/")], label: "chdir /" },
+    );
+  }
+
+  /** sysfs needs the network namespace's owner: in a user namespace without one, bind the host's, read-only. */
+  #hostSys(target: string): void {
+    this.#mount("/sys", target, null, MS.BIND | MS.REC, null, "bind /sys from the host");
+    this.#mount(
+      null,
+      target,
+      null,
+      MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      null,
+      "make /sys read-only",
+    );
+  }
+
+  /** docker's masked paths (an empty tmpfs or /dev/null on top) and read-only paths, below `root`. */
+  #masks(root: string): void {
+    for (const p of this.cfg.maskedPaths) {
+      if (this.host.isDir(p)) {
+        this.#mount("tmpfs", root + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
+      } else {
+        this.#mount("/dev/null", root + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
+      }
+    }
+    for (const p of this.cfg.readonlyPaths) {
+      this.#mount(root + p, root + p, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, [
+        "ENOENT",
+      ]);
+      this.#mount(
+        root + p,
+        root + p,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        null,
+        `make ${p} read-only`,
+        ["ENOENT"],
+      );
+    }
+  }
+
+  #userMount(m: UserMount): void {
+    if (m.type === "tmpfs") {
+      const t = this.#target(m.destination, "dir");
+      const { flags, data } = tmpfsOptions(m.options);
+      this.#mount("tmpfs", t.host, "tmpfs", flags, data, `mount tmpfs on ${m.destination}`);
+      this.#mounted.add(t.inner);
+      return;
+    }
+    let isDir = true;
+    try {
+      isDir = Deno.statSync(m.source).isDirectory;
+    } catch (e) {
+      throw new Error(`Cannot bind ${m.source}: ${(e as Error).message}`);
+    }
+    const t = this.#target(m.destination, isDir ? "dir" : "file");
+    this.#mount(
+      m.source,
+      t.host,
+      null,
+      MS.BIND | MS.REC,
+      null,
+      `bind ${m.source} on ${m.destination}`,
+    );
+    if (m.readonly) {
+      this.#mount(
+        null,
+        t.host,
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        `make ${m.destination} read-only`,
+      );
+    }
+  }
+}
+
+function depth(p: string): number {
+  return p.split("/").filter(Boolean).length;
+}
+
+const TMPFS_FLAGS: Record<string, [number, boolean]> = {
+  ro: [MS.RDONLY, true],
+  rw: [MS.RDONLY, false],
+  nosuid: [MS.NOSUID, true],
+  suid: [MS.NOSUID, false],
+  nodev: [MS.NODEV, true],
+  dev: [MS.NODEV, false],
+  noexec: [MS.NOEXEC, true],
+  exec: [MS.NOEXEC, false],
+};
+
+/** Docker's --tmpfs options (default rw,noexec,nosuid,nodev) as flags and data. */
+export function tmpfsOptions(options: string): { flags: number; data: string } {
+  let flags = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const data: string[] = [];
+  for (const o of options.split(",").filter(Boolean)) {
+    const f = TMPFS_FLAGS[o];
+    if (f) flags = f[1] ? flags | f[0] : flags & ~f[0];
+    else if (/^(size|mode|nr_inodes|uid|gid)=[\w%]+$/.test(o)) data.push(o);
+    else throw new Error(`Unknown tmpfs option: ${o}`);
+  }
+  return { flags, data: data.join(",") || "mode=1777" };
+}

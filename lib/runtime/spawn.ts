@@ -1,0 +1,319 @@
+/**
+ * The plan executor: encodes a plan into C memory, clones the child with the
+ * native stub, serves the child's sync points, and reports the step that
+ * failed. The child shares ctr's memory (CLONE_VM) until it execs, so the
+ * arena stays mapped until the error pipe reports EOF (exec done) or failure.
+ * @module
+ */
+
+import { Arena } from "../../ffi/arena.ts";
+import { CLONE, CLONE3, flagNames, O, P, W } from "../../ffi/constants.ts";
+import { errno, SyscallError } from "../../ffi/errno.ts";
+import { rawSpawn } from "../../ffi/stub.ts";
+import { sysno } from "../../ffi/syscalls.ts";
+import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../../ffi/sys.ts";
+import { trace } from "../trace.ts";
+import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
+
+const ENTRY_SIZE = 96;
+const SIGCHLD = 17;
+const CHILD_STACK = 64 * 1024;
+/** Whether clone3 with CLONE_INTO_CGROUP worked here; undefined until tried. */
+let clone3Works: boolean | undefined;
+
+/** What the parent does at a sync point, while the child waits. */
+export type SyncHandler = (phase: number, pid: number) => Promise<void> | void;
+
+/**
+ * A cgroup v2 directory the child is to start in. spawn() clones it there
+ * with clone3(CLONE_INTO_CGROUP) (Linux 5.7): it runs nothing outside, and no
+ * process migration is needed (a write to cgroup.procs, which waits for an
+ * RCU grace period). Where the kernel lacks clone3 or CLONE_INTO_CGROUP,
+ * spawn() clones as usual and calls `join` at phase 0, before the handler.
+ */
+export interface CloneInto {
+  /** An O_PATH descriptor of the cgroup directory, owned by the caller. */
+  readonly fd: number;
+  /** The directory, for errors. */
+  readonly path: string;
+  /** Moves the child in the usual way (the fallback). */
+  join(pid: number): void;
+}
+
+/**
+ * The CloneInto for a container cgroup, when its host allows one (see
+ * Cgroup.cloneTarget); the caller closes `fd` after spawn().
+ */
+export function cloneInto(
+  cg:
+    | { path: string; cloneTarget(): number | undefined; addProcess(pid: number): void }
+    | undefined,
+): CloneInto | undefined {
+  const fd = cg?.cloneTarget();
+  if (cg === undefined || fd === undefined) return undefined;
+  return { fd, path: cg.path, join: (pid) => cg.addProcess(pid) };
+}
+
+/** A started child. */
+export interface Spawned {
+  /** Its pid (in ctr's pid namespace). */
+  readonly pid: number;
+  /** A pidfd for it, owned by the caller. */
+  readonly pidfd: number;
+  /** Values the child saved in slots before it exec'd (CLONE_VM shares them). */
+  readonly slots: ReadonlyMap<string, bigint>;
+}
+
+/** How a process ended. */
+export interface ExitStatus {
+  /** Exit code as a shell reports it: the code, or 128+signal. */
+  readonly code: number;
+  /** The signal that killed it, if any. */
+  readonly signal?: number;
+}
+
+/** Renders clone flags by name. */
+export function cloneFlagNames(flags: number): string {
+  return flagNames(flags, CLONE, "CLONE_");
+}
+
+/** Encodes the plan's entries into the arena; returns the entries' address. */
+function encode(
+  plan: Plan,
+  arena: Arena,
+  fds: Record<string, number>,
+  slots: Map<Slot, bigint>,
+  stackTop: () => bigint,
+): bigint {
+  const slotAddr = (s: Slot): bigint => {
+    let a = slots.get(s);
+    if (a === undefined) slots.set(s, a = arena.zeros(8));
+    return a;
+  };
+  const value = (a: Arg): [bigint, boolean] => {
+    if ("int" in a) return [BigInt.asUintN(64, BigInt(a.int)), false];
+    if ("str" in a) return [arena.cstr(a.str), false];
+    if ("strv" in a) return [arena.strv(a.strv), false];
+    if ("bytes" in a) return [arena.data(a.bytes), false];
+    if ("ref" in a) return [slotAddr(a.ref), true];
+    if ("slotAddr" in a) return [slotAddr(a.slotAddr), false];
+    if ("fd" in a) return [BigInt(fds[a.fd]), false];
+    return [stackTop(), false];
+  };
+  const n = plan.steps.length;
+  const off = arena.reserve(n * ENTRY_SIZE, 16);
+  const v = arena.view;
+  plan.steps.forEach((s, i) => {
+    const e = off + i * ENTRY_SIZE;
+    let flags = (s.fork ? 1n : 0n) | (s.expect ? 2n : 0n);
+    v.setBigUint64(e, BigInt(sysno(s.call)), true);
+    for (let j = 0; j < 6; j++) {
+      const [w, indirect] = j < s.args.length ? value(s.args[j]) : [0n, false];
+      v.setBigUint64(e + 8 + 8 * j, w, true);
+      if (indirect) flags |= 1n << BigInt(8 + j);
+    }
+    const [t1, t2] = toleratedErrnos(s);
+    v.setBigInt64(e + 56, BigInt(t1), true);
+    v.setBigInt64(e + 64, BigInt(t2), true);
+    v.setBigUint64(e + 72, flags, true);
+    v.setBigUint64(e + 80, s.save ? slotAddr(s.save) : 0n, true);
+    v.setBigUint64(e + 88, 0n, true);
+  });
+  return arena.addr(off);
+}
+
+/**
+ * Clones a child that runs `plan`; `onSync` runs at each sync point (phase 0
+ * right after clone, before the child does anything). Resolves once the child
+ * has exec'd (or ended its plan); a failed step rejects with PlanError after
+ * the child is reaped.
+ */
+export async function spawn(
+  plan: Plan,
+  onSync: SyncHandler = () => {},
+  opts: { returnAt?: number; cgroup?: CloneInto } = {},
+): Promise<Spawned> {
+  const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
+  const [errRead, errWrite] = pipe();
+  const [syncRead, syncWrite] = pipe();
+  const devNull = open("/dev/null", O.RDWR);
+  const fds = { errRead, errWrite, syncRead, syncWrite, devNull };
+  const slots = new Map<Slot, bigint>();
+  let pid = -1;
+  let pidfd = -1;
+  let released = false;
+  let keepArena = false;
+  try {
+    const stacks: bigint[] = [];
+    const newStack = () => {
+      const base = arena.zeros(CHILD_STACK, 16);
+      stacks.push(base);
+      return base + BigInt(CHILD_STACK);
+    };
+    const childStack = newStack();
+    const entries = encode(plan, arena, fds, slots, newStack);
+    const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD;
+    const ctx = arena.u64s([
+      flags | SIGCHLD,
+      childStack,
+      entries,
+      plan.steps.length,
+      errWrite,
+      0,
+      -1n,
+      0,
+      0,
+    ]);
+    trace("spawn: encoded");
+    let joined = false;
+    if (opts.cgroup && clone3Works !== false) {
+      // struct clone_args up to .cgroup: flags, pidfd, child_tid, parent_tid,
+      // exit_signal, stack (lowest address), stack_size, tls, set_tid,
+      // set_tid_size, cgroup.
+      const args = arena.u64s([
+        BigInt(flags >>> 0) | CLONE3.INTO_CGROUP,
+        ctx + 40n,
+        0,
+        0,
+        SIGCHLD,
+        childStack - BigInt(CHILD_STACK),
+        CHILD_STACK,
+        0,
+        0,
+        0,
+        opts.cgroup.fd,
+      ]);
+      arena.writeU64(ctx + 64n, args);
+      pid = rawSpawn(ctx);
+      // ENOSYS: no clone3 (before 5.3); E2BIG or EINVAL: no CLONE_INTO_CGROUP
+      // (before 5.7). Anything else is the cgroup's answer.
+      clone3Works = ![errno("ENOSYS"), errno("E2BIG"), errno("EINVAL")].includes(-pid);
+      if (!clone3Works) arena.writeU64(ctx + 64n, 0n);
+      else if (pid < 0) {
+        throw new SyscallError(
+          "clone3",
+          -pid,
+          `${cloneFlagNames(plan.cloneFlags)} CLONE_INTO_CGROUP ${opts.cgroup.path}`,
+        );
+      } else joined = true;
+    }
+    if (!joined) pid = rawSpawn(ctx);
+    trace("spawn: cloned");
+    if (pid < 0) {
+      throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
+    }
+    pidfd = Number(arena.readU64(ctx + 40n) & 0xffffffffn);
+    close(errWrite);
+    close(syncRead);
+    fds.errWrite = fds.syncRead = -1;
+
+    const rec = new Uint8Array(16);
+    const dv = new DataView(rec.buffer);
+    if (opts.cgroup && !joined) opts.cgroup.join(pid);
+    await onSync(0, pid);
+    release(syncWrite);
+    for (;;) {
+      const n = readFull(errRead, rec);
+      if (n === 0) break; // EOF: execve succeeded, or the plan ended
+      const index = dv.getBigUint64(0, true);
+      const value = Number(dv.getBigInt64(8, true));
+      if (index === SYNC_INDEX) {
+        await onSync(value, pid);
+        release(syncWrite);
+        if (value === opts.returnAt) {
+          // The child goes on alone (an OCI container waiting for `start`):
+          // its plan and stack stay mapped for as long as this process lives.
+          keepArena = true;
+          break;
+        }
+        continue;
+      }
+      const i = Number(index);
+      await waitPidfd(pidfd);
+      throw new PlanError(plan.steps[i], i, -value);
+    }
+    const saved = new Map<string, bigint>();
+    for (const [s, a] of slots) saved.set(s.name, arena.readU64(a));
+    released = true;
+    return { pid, pidfd, slots: saved };
+  } catch (e) {
+    if (pidfd >= 0 && !released) {
+      sysRawKill(pidfd);
+      await waitPidfd(pidfd).catch(() => {});
+      close(pidfd);
+    }
+    throw e;
+  } finally {
+    for (const fd of Object.values(fds)) if (fd >= 0) close(fd);
+    // The child has exec'd or is gone: nothing reads this memory any more.
+    if (!keepArena) arena.free();
+  }
+}
+
+/** Lets the child go on; EPIPE means it already ended, which the error pipe then reports. */
+function release(syncWrite: number): void {
+  try {
+    writeAll(syncWrite, new Uint8Array([1]), "sync pipe");
+  } catch (e) {
+    if (!(e instanceof SyscallError && e.code === "EPIPE")) throw e;
+  }
+}
+
+/**
+ * Reads one record from the error pipe, blocking: the child's setup takes a
+ * few milliseconds and a worker-thread round trip per record costs more.
+ */
+function readFull(fd: number, buf: Uint8Array): number {
+  let got = 0;
+  while (got < buf.length) {
+    let n: number;
+    try {
+      n = readSync(fd, buf.subarray(got), "error pipe");
+    } catch (e) {
+      if (e instanceof SyscallError && e.code === "EINTR") continue;
+      throw e;
+    }
+    if (n === 0) break;
+    got += n;
+  }
+  if (got !== 0 && got !== buf.length) {
+    throw new Error(`Short record on the error pipe: ${got} bytes`);
+  }
+  return got;
+}
+
+function sysRawKill(pidfd: number): void {
+  try {
+    sys("pidfd_send_signal", "child", pidfd, 9, 0, 0);
+  } catch { /* already gone */ }
+}
+
+/** Waits for the process behind a pidfd to end; returns how it ended. */
+export async function waitPidfd(pidfd: number): Promise<ExitStatus> {
+  const info = new Uint8Array(128);
+  await sysAsync("waitid", `pidfd ${pidfd}`, P.PIDFD, pidfd, addressOf(info), W.EXITED, 0);
+  return decodeSiginfo(info);
+}
+
+/** Reaps a child by pid (one that has no pidfd of ours). */
+export async function waitPid(pid: number): Promise<ExitStatus> {
+  const info = new Uint8Array(128);
+  await sysAsync("waitid", `pid ${pid}`, P.PID, pid, addressOf(info), W.EXITED, 0);
+  return decodeSiginfo(info);
+}
+
+function decodeSiginfo(info: Uint8Array): ExitStatus {
+  const dv = new DataView(info.buffer);
+  const code = dv.getInt32(8, true);
+  const status = dv.getInt32(24, true);
+  if (code === 1) return { code: status }; // CLD_EXITED
+  return { code: 128 + status, signal: status };
+}
+
+/** Sends a signal through a pidfd. */
+export function signalPidfd(pidfd: number, signal: number): void {
+  sys("pidfd_send_signal", "container", pidfd, signal, 0, 0);
+}
+
+/** The number of the raw syscall, re-exported for callers that build plans. */
+export { sysno };

@@ -1,0 +1,164 @@
+/**
+ * `ctr up` / `ctr down` / `ctr run --spec` on real containers (root): two
+ * containers on the file's own network reach each other by name, down
+ * removes containers, network and leases; a malformed file reports
+ * line:column and starts nothing.
+ */
+import assert from "node:assert/strict";
+import { census, ctr, rootTest, tempDir, tempStore } from "../_helpers.ts";
+
+const repo = new URL("../..", import.meta.url).pathname;
+const store = tempStore();
+const state = tempDir();
+const c = (args: string[]) => ctr(["--root", store, "--state-dir", state, ...args]);
+let loaded = false;
+
+async function loadImage() {
+  if (loaded) return;
+  const tar = `${tempDir()}/bb.tar`;
+  const img = await new Deno.Command("bash", {
+    args: [`${repo}scripts/busybox_image.sh`, tar],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(img.success, new TextDecoder().decode(img.stderr));
+  assert.equal((await c(["load", "-i", tar])).code, 0);
+  loaded = true;
+}
+
+function stateFiles(): string[] {
+  return [...Deno.readDirSync(state)].filter((e) => e.isFile && /\.(json|exit)$/.test(e.name))
+    .map((e) => e.name);
+}
+
+const SHOP = `# two containers on one network
+name: shop
+networks:
+  backend:
+    subnet: 10.201.7.0/24
+containers:
+  db:
+    image: busybox
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    volumes: ["WWW:/www:ro"]
+    networks: [backend]
+  web:
+    image: busybox
+    command: sleep 1000
+    environment:
+      DB_HOST: db
+    networks: [backend]
+    depends_on: [db]
+    restart: on-failure
+`;
+
+rootTest(
+  "compose: up starts two containers that reach each other by name; down removes all",
+  async () => {
+    await loadImage();
+    const before = census(store);
+    const dir = tempDir();
+    const www = tempDir();
+    Deno.writeTextFileSync(`${www}/index.html`, "from db\n");
+    const file = `${dir}/shop.yaml`;
+    Deno.writeTextFileSync(file, SHOP.replace("WWW", www));
+    try {
+      const up = await c(["up", "-f", file]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(up.stderr, /Network shop-backend\s+Created/);
+      assert.match(up.stderr, /Container shop-db\s+Started[\s\S]*Container shop-web\s+Started/);
+      const ps = await c(["ps", "--format", "json"]);
+      const names = JSON.parse(ps.stdout).map((x: { Names: string }) => x.Names).sort();
+      assert.deepEqual(names, ["shop-db", "shop-web"]);
+      // web finds db by its name in the file, on the file's network.
+      const get = await c([
+        "exec",
+        "shop-web",
+        "sh",
+        "-c",
+        'wget -q -O - "http://$DB_HOST/index.html"',
+      ]);
+      assert.equal(get.code, 0, get.stderr);
+      assert.equal(get.stdout, "from db\n");
+      const ip = (await c(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "shop-db"])).stdout
+        .trim();
+      assert.match(ip, /^10\.201\.7\.\d+$/);
+      // up again: nothing to do.
+      const again = await c(["up", "-f", file]);
+      assert.equal(again.code, 0);
+      assert.match(again.stderr, /Container shop-db\s+Running/);
+      const down = await c(["down", "-f", file, "-t", "1"]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.match(down.stderr, /Container shop-web\s+Removed[\s\S]*Container shop-db\s+Removed/);
+      assert.match(down.stderr, /Network shop-backend\s+Removed/);
+      assert.equal((await c(["ps", "-a", "-q"])).stdout.trim(), "");
+      assert.doesNotMatch((await c(["network", "ls"])).stdout, /shop-backend/);
+      assert.deepEqual(census(store), before);
+      assert.deepEqual(stateFiles(), []);
+    } finally {
+      await c(["down", "-f", file, "-t", "0"]);
+    }
+  },
+);
+
+rootTest("compose: a malformed file reports line:column and nothing starts", async () => {
+  const dir = tempDir();
+  const file = `${dir}/bad.yaml`;
+  Deno.writeTextFileSync(
+    file,
+    `containers:
+  a:
+    image: busybox
+    ports: ["99999:80"]
+  b:
+    imag: busybox
+`,
+  );
+  const before = census(store);
+  const r = await c(["up", "-f", file]);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /bad\.yaml:4:13: containers\.a\.ports\[0\]: .*99999/);
+  assert.match(r.stderr, /bad\.yaml:6:5: containers\.b\.imag: unknown key 'imag'/);
+  assert.equal((await c(["ps", "-a", "-q"])).stdout.trim(), "");
+  assert.deepEqual(census(store), before);
+  Deno.writeTextFileSync(file, "containers: [oops\n");
+  const syntax = await c(["up", "-f", file]);
+  assert.equal(syntax.code, 125);
+  assert.match(syntax.stderr, /bad\.yaml:\d+:\d+: /);
+});
+
+rootTest("compose: run --spec runs one container of a file in the foreground", async () => {
+  await loadImage();
+  const file = `${tempDir()}/one.yaml`;
+  Deno.writeTextFileSync(
+    file,
+    `containers:
+  hello:
+    image: busybox
+    command: ["sh", "-c", "echo $GREETING from $(hostname)"]
+    environment: {GREETING: hi}
+  other:
+    image: busybox
+`,
+  );
+  const r = await c(["run", "--rm", "--pull", "never", "--spec", file, "hello"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "hi from hello\n");
+  // Command-line options win over the file's.
+  const o = await c([
+    "run",
+    "--rm",
+    "--pull",
+    "never",
+    "-e",
+    "GREETING=yo",
+    "--spec",
+    file,
+    "hello",
+  ]);
+  assert.equal(o.stdout, "yo from hello\n");
+  const which = await c(["run", "--rm", "--spec", file]);
+  assert.equal(which.code, 125);
+  assert.match(which.stderr, /describes 2 containers \(hello, other\): name one/);
+  assert.deepEqual(stateFiles(), []);
+});
