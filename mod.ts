@@ -21,17 +21,21 @@ export type {
   UserMount,
 } from "./lib/config/container.ts";
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./lib/config/container.ts";
+export { containerPlan, showPlan } from "./lib/runtime/container_plan.ts";
+export { type PlanHost, readPlanHost } from "./lib/runtime/host.ts";
+export { RunError } from "./lib/runtime/errors.ts";
+export { launch, launchJoined } from "./lib/runtime/launch.ts";
+export { execProcess } from "./lib/runtime/exec.ts";
 export {
-  containerPlan,
   dryRun,
   runContainer,
-  RunError,
   startContainer,
   type Started,
   type StartOptions,
 } from "./lib/engine/container.ts";
 export type { ContainerState, RestartPolicy } from "./lib/engine/state.ts";
-export { isAlive, parseRestartPolicy, StateDir } from "./lib/engine/state.ts";
+export { parseRestartPolicy, StateDir } from "./lib/engine/state.ts";
+export { isAlive } from "./lib/os/proc.ts";
 export {
   isRunning,
   liveStatus,
@@ -60,18 +64,19 @@ export {
   parseOciConfig,
 } from "./lib/oci/config_json.ts";
 export {
-  createContainer as ociCreate,
-  deleteContainer as ociDelete,
-  killContainer as ociKill,
+  ociCreate,
+  ociDelete,
+  ociKill,
   OciRoot,
+  ociStart,
   ociToConfig,
-  startContainer as ociStart,
 } from "./lib/oci/runtime.ts";
 export { readRunHost, RUN_OPTIONS, runConfig } from "./lib/cli/run.ts";
 export { enterCommand, enterRequest } from "./lib/cli/enter.ts";
 export { nsTable } from "./lib/cli/ns.ts";
 export {
-  enterPlan,
+  differingNamespaces,
+  joinPlan,
   NS_FLAG,
   NS_TYPES,
   nsType,

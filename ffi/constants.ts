@@ -169,6 +169,15 @@ export function signalName(n: number): string {
   return n >= 34 && n <= 64 ? `SIGRTMIN+${n - 34}` : `signal ${n}`;
 }
 
+/** A signal by name ("TERM", "SIGTERM", "term") or number ("15"), as docker and runc take it. */
+export function signalByName(v: string): Deno.Signal {
+  const name = /^\d+$/.test(v)
+    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
+    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
+  if (!name || !(name in SIGNALS)) throw new Error(`invalid signal: ${JSON.stringify(v)}`);
+  return name as Deno.Signal;
+}
+
 /** Terminal ioctls (asm-generic/ioctls.h; the same on x86_64 and aarch64). */
 export const TIOC = {
   GWINSZ: 0x5413,

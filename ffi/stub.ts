@@ -14,6 +14,48 @@ import { STUB_HEX } from "./stub_code.ts";
 /** Offset of ctr_spawn in the stub. */
 const SPAWN_OFFSET = 64;
 
+/**
+ * Byte offsets in `struct ctx`, the argument of ctr_spawn (ffi/stub/*.S):
+ * `{ u64 flags; u64 stack; u64 plan; u64 count; u64 errfd; u64 pidfd;
+ * u64 mask_all; u64 mask_saved; u64 clone_args; }`.
+ */
+export const CTX = {
+  flags: 0,
+  stack: 8,
+  plan: 16,
+  count: 24,
+  errfd: 32,
+  /** Where clone (or clone3 through clone_args.pidfd) stores the child's pidfd. */
+  pidfd: 40,
+  /** The mask blocked around clone (all signals). */
+  maskAll: 48,
+  /** The parent's mask, restored after clone. */
+  maskSaved: 56,
+  /** The address of a struct clone_args for clone3, or 0 for clone. */
+  cloneArgs: 64,
+  size: 72,
+} as const;
+
+/**
+ * One plan entry, `struct entry` (96 bytes): `{ u64 nr; u64 a[6]; i64 tol1;
+ * i64 tol2; u64 flags; u64 save; u64 pad; }`.
+ */
+export const ENTRY = {
+  nr: 0,
+  args: 8,
+  tol1: 56,
+  tol2: 64,
+  flags: 72,
+  save: 80,
+  size: 96,
+  /** flags: the parent side of a fork (result > 0) exits 0. */
+  FORK: 1n,
+  /** flags: a result of 0 is a failure (EOF on the sync pipe). */
+  EXPECT: 2n,
+  /** flags: bit 8+i says a[i] holds the address of the real argument. */
+  INDIRECT_SHIFT: 8n,
+} as const;
+
 const SYSCALL_DEF = {
   parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
   result: "i64",

@@ -2,7 +2,8 @@
 # Proves the README's two commands on a fresh machine: a minimal Debian 12 root
 # filesystem (debootstrap --variant=minbase bookworm) with only nodejs and npm
 # added, a clean clone of this repository's HEAD copied in, and then, inside it
-# (chroot, with /proc, /sys, /sys/fs/cgroup and /dev bound in):
+# (its own mount namespace with the new root as its root: /proc, /sys,
+# /sys/fs/cgroup and /dev bound in):
 #
 #   bash scripts/try.sh echo ok          the container command
 #   bash scripts/test.sh                 the whole suite
@@ -14,7 +15,7 @@
 # is not part of the test suite; run it whenever install steps change.
 # The new root lives in ${FRESH_DIR:-/var/tmp/ctr-fresh} and is removed at the
 # end unless --keep. Everything is mounted in a private mount namespace, so
-# nothing stays mounted on the host, whatever happens; the chroot shares the
+# nothing stays mounted on the host, whatever happens; the new root shares the
 # host's network namespace, so run it while no other ctr test runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,20 +78,25 @@ for v in SSL_CERT_FILE SSL_CERT_DIR NODE_EXTRA_CA_CERTS; do
   [ -z "${!v:-}" ] || TLS_ENV+=("$v=${!v}")
 done
 
-# inside CMD: runs CMD as root in the new root, in a private mount namespace.
+# inside CMD: runs CMD as root in the new root, in a private mount namespace
+# whose root it is (pivot_root, not chroot: the kernel refuses user namespaces
+# to a chrooted process, and paths in /proc would read as the host's).
 inside() {
   unshare --mount --propagation private -- bash -c '
     set -e
-    R=$1; shift
-    mount --bind "$R" "$R"            # its own mount: pivot_root in containers needs that
+    R=$1 cmd=$2; shift 2
+    mount --bind "$R" "$R"            # a mount of its own, to pivot_root to
     mount -t proc proc "$R/proc"
     mount --rbind /sys "$R/sys"       # with /sys/fs/cgroup
     mount --rbind /dev "$R/dev"
     mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
     mount -t tmpfs -o mode=755 tmpfs "$R/run"
-    cmd=$1; shift
-    exec chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@" /bin/bash -c "$cmd"
+    mkdir -p "$R/.host"
+    cd "$R"
+    pivot_root . .host
+    exec /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@" \
+      /bin/bash -c "umount -l /.host && rmdir /.host && cd / && $cmd"
   ' inside "$ROOT" "$1" ${TLS_ENV[@]+"${TLS_ENV[@]}"}
 }
 

@@ -59,3 +59,15 @@ export function openCgroupDriver(opts: DriverOptions = {}): CgroupDriver {
   if (layout.version === "v2") return new V2Driver({ fs, unified: layout.unified! });
   return new V1Driver({ fs, hierarchies: layout.v1, unified: layout.unified });
 }
+
+/** The host's cgroup layout, or undefined when it has no cgroup filesystem. */
+export function hostCgroupLayout(): CgroupLayout | undefined {
+  try {
+    return cgroupLayout(
+      realCgroupFs.read("/proc/self/mountinfo"),
+      realCgroupFs.read("/proc/self/cgroup"),
+    );
+  } catch {
+    return undefined;
+  }
+}

@@ -6,11 +6,11 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { type ContainerState, isAlive, StateDir } from "../engine/state.ts";
+import { type ContainerState, StateDir } from "../engine/state.ts";
+import { isAlive } from "../os/proc.ts";
 import {
   isRunning,
   liveStatus,
-  parseSignal as signalByName,
   readExit,
   reconcile,
   signalContainer,
@@ -21,6 +21,8 @@ import {
 import { followLog, type LogRecord, readLog } from "../engine/logs.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { portsText } from "./containers.ts";
+import { EXEC_OPTIONS } from "./exec.ts";
+import { signalByName } from "../../ffi/constants.ts";
 
 const STOP: readonly OptionSpec[] = [
   {
@@ -46,19 +48,9 @@ const LOGS: readonly OptionSpec[] = [
   { name: "tail", short: "n", type: "string", arg: "N", help: "Only the last N lines (or all)" },
   { name: "timestamps", short: "t", type: "bool", help: "Show the time of each line" },
 ];
-export const EXEC_OPTIONS: readonly OptionSpec[] = [
-  { name: "detach", short: "d", type: "bool", help: "Run the command in the background" },
-  { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
-  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
-  { name: "user", short: "u", type: "string", arg: "USER[:GROUP]", help: "Run as this user" },
-  { name: "workdir", short: "w", type: "string", arg: "DIR", help: "Working directory" },
-  { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable" },
-  { name: "privileged", type: "bool", help: "Give the command every capability" },
-  { name: "help", type: "bool", help: "Print usage" },
-];
 
 /** A signal by name or number; a bad one is a usage error. */
-export function parseSignal(v: string): Deno.Signal {
+function signalArg(v: string): Deno.Signal {
   try {
     return signalByName(v);
   } catch (e) {
@@ -347,7 +339,7 @@ export async function lifecycleCommand(
       const { opts, positionals } = parseArgs(argv, STOP);
       requireRefs(cmd, positionals);
       const t = seconds(opts.time as string | undefined, 10);
-      const sig = opts.signal ? parseSignal(opts.signal as string) : "SIGTERM";
+      const sig = opts.signal ? signalArg(opts.signal as string) : "SIGTERM";
       return await each(positionals, async (ref) => {
         const s = dir.find(ref);
         await stopContainer(dir, s, t, sig);
@@ -358,7 +350,7 @@ export async function lifecycleCommand(
     case "kill": {
       const { opts, positionals } = parseArgs(argv, KILL);
       requireRefs(cmd, positionals);
-      const sig = parseSignal((opts.signal as string | undefined) ?? "KILL");
+      const sig = signalArg((opts.signal as string | undefined) ?? "KILL");
       return await each(positionals, async (ref) => {
         const s = dir.find(ref);
         if (!isRunning(s)) throw new Error(`Container ${s.id.slice(0, 12)} is not running`);

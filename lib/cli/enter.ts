@@ -7,14 +7,10 @@
  */
 
 import type { NsType } from "../config/container.ts";
-import { assertProcess, enterPlan, nsType, processNamespaces } from "../runtime/namespaces.ts";
-import { PlanError } from "../runtime/plan.ts";
-import { close } from "../../ffi/sys.ts";
-import { signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
+import { launchJoined } from "../runtime/launch.ts";
+import { assertProcess, differingNamespaces, nsType } from "../runtime/namespaces.ts";
+import { waitForwarding } from "../runtime/spawn.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import { RunError } from "../engine/container.ts";
-import { SIGNALS } from "../../ffi/constants.ts";
-import { sys } from "../../ffi/sys.ts";
 
 /** The options of `ctr enter`. */
 export const ENTER_OPTIONS: readonly OptionSpec[] = [
@@ -70,10 +66,7 @@ export function enterRequest(argv: readonly string[]): EnterRequest {
   if (pid !== undefined) assertProcess(pid);
   const join = new Map<NsType, string>();
   if (explicit.size === 0) {
-    const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
-    for (const n of processNamespaces(pid!)) {
-      if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
-    }
+    for (const [t, p] of differingNamespaces(pid!)) join.set(t, p);
   } else {
     for (const [type, path] of explicit) join.set(type, path ?? `/proc/${pid}/ns/${type}`);
   }
@@ -85,49 +78,12 @@ export function enterRequest(argv: readonly string[]): EnterRequest {
 /** Runs `ctr enter`; returns the command's exit code. */
 export async function enterCommand(argv: readonly string[]): Promise<number> {
   const req = enterRequest(argv);
-  const { plan, fds, child } = enterPlan({
+  const { pidfd } = await launchJoined({
     join: req.join,
     rootOf: req.pid,
     args: req.args,
     env: req.env,
+    what: `Cannot enter process ${req.pid ?? ""}`.trimEnd(),
   });
-  let spawned;
-  try {
-    spawned = await spawn(plan);
-  } catch (e) {
-    if (e instanceof PlanError) {
-      if (e.step.call === "execve") {
-        const code = e.errno === 2 ? 127 : 126;
-        throw new RunError(
-          `exec: ${JSON.stringify(req.args[0])}: ${
-            code === 127 ? "executable file not found in $PATH" : e.message
-          }`,
-          code,
-        );
-      }
-      throw new RunError(`Cannot enter process ${req.pid ?? ""}: ${e.message}`, 125);
-    }
-    throw e;
-  } finally {
-    for (const fd of fds) close(fd);
-  }
-  // The first child only joined and forked; the command runs in its child.
-  await waitPid(spawned.pid);
-  close(spawned.pidfd);
-  const pid = Number(spawned.slots.get(child.name));
-  const pidfd = sys("pidfd_open", `pid ${pid}`, pid, 0);
-  const forward = (sig: Deno.Signal) => () => {
-    try {
-      signalPidfd(pidfd, SIGNALS[sig]);
-    } catch { /* gone */ }
-  };
-  const listeners: [Deno.Signal, () => void][] =
-    (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((s) => [s, forward(s)]);
-  for (const [s, f] of listeners) Deno.addSignalListener(s, f);
-  try {
-    return (await waitPidfd(pidfd)).code;
-  } finally {
-    for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
-    close(pidfd);
-  }
+  return await waitForwarding(pidfd);
 }

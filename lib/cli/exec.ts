@@ -1,60 +1,32 @@
 /**
- * `ctr exec NAME COMMAND`: a new process in a running container. It joins
- * every namespace of the container's PID 1 (user first), its cgroup (the
- * parent moves it there before it does anything, so its children are
- * counted too), its root and working directory, and takes the container's
- * environment, user, capabilities and no_new_privs, as docker exec does.
+ * `ctr exec NAME COMMAND`: a new process in a running container, with the
+ * container's environment, user, capabilities and no_new_privs unless the
+ * flags say otherwise (see lib/runtime/exec.ts for how it joins).
  * @module
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { AT, O, SIGNALS, TIOC } from "../../ffi/constants.ts";
-import { close, ioctl, open, sys } from "../../ffi/sys.ts";
-import { capSet, lastCap } from "../runtime/capabilities.ts";
-import { RunError } from "../engine/container.ts";
-import { isRunning } from "../engine/lifecycle.ts";
-import { enterPlan, processNamespaces } from "../runtime/namespaces.ts";
-import { int, PlanError, type Step, str } from "../runtime/plan.ts";
-import { identitySteps } from "../runtime/process.ts";
-import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
+import { capSet } from "../runtime/capabilities.ts";
+import { lastCap } from "../runtime/host.ts";
+import { RunError } from "../runtime/errors.ts";
+import { cgroupOf, isRunning } from "../engine/lifecycle.ts";
 import { StateDir } from "../engine/state.ts";
-import { relayPty, syncWindowSize } from "../runtime/tty.ts";
 import { resolveUser } from "../runtime/user.ts";
-import { cgroupOf } from "../engine/lifecycle.ts";
-import type { Cgroup } from "../cgroups/mod.ts";
-import { parseArgs, UsageError } from "./args.ts";
-import { EXEC_OPTIONS } from "./control.ts";
-import type { ContainerConfig, NsType } from "../config/container.ts";
+import { mergeEnv } from "../config/container.ts";
+import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
-/** Opens a new pty in the container's devpts; returns the master and the slave's number. */
-function openExecPty(pid: number, uid: number, gid: number): { master: number; num: number } {
-  const master = open(`/proc/${pid}/root/dev/pts/ptmx`, O.RDWR | O.NOCTTY);
-  try {
-    ioctl(master, TIOC.SPTLCK, new Uint8Array(4), "pty master (unlockpt)");
-    const n = new Uint8Array(4);
-    ioctl(master, TIOC.GPTN, n, "pty master (ptsname)");
-    const num = new DataView(n.buffer).getUint32(0, true);
-    Deno.chownSync(`/proc/${pid}/root/dev/pts/${num}`, uid, gid);
-    syncWindowSize(master);
-    return { master, num };
-  } catch (e) {
-    close(master);
-    throw e;
-  }
-}
+/** The options of `ctr exec`. */
+export const EXEC_OPTIONS: readonly OptionSpec[] = [
+  { name: "detach", short: "d", type: "bool", help: "Run the command in the background" },
+  { name: "interactive", short: "i", type: "bool", help: "Keep stdin open" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
+  { name: "user", short: "u", type: "string", arg: "USER[:GROUP]", help: "Run as this user" },
+  { name: "workdir", short: "w", type: "string", arg: "DIR", help: "Working directory" },
+  { name: "env", short: "e", type: "list", arg: "K=V", help: "Set an environment variable" },
+  { name: "privileged", type: "bool", help: "Give the command every capability" },
+  { name: "help", type: "bool", help: "Print usage" },
+];
 
-/** The host id of a container id under the container's map (itself without a user namespace). */
-function hostId(pid: number, file: "uid_map" | "gid_map", id: number): number {
-  try {
-    for (const l of Deno.readTextFileSync(`/proc/${pid}/${file}`).trim().split("\n")) {
-      const [c, h, n] = l.trim().split(/\s+/).map(Number);
-      if (id >= c && id < c + n) return h + (id - c);
-    }
-  } catch { /* no map: the same ids */ }
-  return id;
-}
-
-/** Runs `ctr exec`; returns the command's exit code. */
 export async function execCommand(argv: readonly string[], g: Globals): Promise<number> {
   const { opts, positionals } = parseArgs(argv, EXEC_OPTIONS, { stopAfterPositionals: 2 });
   if (opts.help) {
@@ -89,16 +61,16 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     }
     env.push(e);
   }
-  const dedup = new Map<string, string>();
-  for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
 
   const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
   const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  // The launch machinery is loaded only when a command really runs (not for --help).
+  const { execProcess } = await import("../runtime/exec.ts");
   const run = await execProcess({
     pid,
     cgroup: cgroupOf(s),
     args,
-    env: [...dedup.values()],
+    env: mergeEnv(env),
     cwd,
     uid: user.uid,
     gid: user.gid,
@@ -111,174 +83,4 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     what: `container ${s.name}`,
   });
   return await run.wait();
-}
-
-/** A process to start in a running container: its identity as a container's first process has it. */
-export interface ExecSpec extends
-  Pick<
-    ContainerConfig["process"],
-    "args" | "env" | "cwd" | "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
-  > {
-  /** The container's PID 1: whose namespaces, root and cwd to join. */
-  readonly pid: number;
-  /** The container's cgroup, joined before the process does anything. */
-  readonly cgroup?: Cgroup;
-  /** A new pty of the container (relayed here, or given to `sendConsole`). */
-  readonly tty: boolean;
-  readonly interactive: boolean;
-  /** Nobody waits here: stdio on /dev/null unless a pty was sent away or `inheritStdio`. */
-  readonly detach: boolean;
-  /** Keep ctr's own stdio for the process (an OCI caller such as conmon passes its pipes). */
-  readonly inheritStdio?: boolean;
-  /** Where a pty master goes instead of this terminal (an OCI console socket). */
-  readonly sendConsole?: (master: number) => void;
-  /** For messages: "container NAME". */
-  readonly what: string;
-}
-
-/** A started exec: its pid, and a wait that relays the pty and returns the exit code. */
-export interface ExecRun {
-  readonly pid: number;
-  wait(): Promise<number>;
-}
-
-/** Starts a process in a running container (see the module's doc). */
-export async function execProcess(o: ExecSpec): Promise<ExecRun> {
-  const pid = o.pid;
-  const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
-  const join = new Map<NsType, string>();
-  for (const n of processNamespaces(pid)) {
-    if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
-  }
-  let pty: { master: number; num: number } | undefined;
-  const before: Step[] = [];
-  if (o.tty) {
-    pty = openExecPty(pid, hostId(pid, "uid_map", o.uid), hostId(pid, "gid_map", 5));
-    const tty = { name: "exec_tty" };
-    before.push(
-      { call: "setsid", args: [], label: "start a new session" },
-      {
-        call: "openat",
-        args: [int(AT.FDCWD, "AT_FDCWD"), str(`/dev/pts/${pty.num}`), int(O.RDWR, "O_RDWR")],
-        label: `open the pty /dev/pts/${pty.num}`,
-        save: tty,
-      },
-      ...[0, 1, 2].map((fd): Step => ({
-        call: "dup3",
-        args: [{ ref: tty }, int(fd), int(0)],
-        label: `pty as fd ${fd}`,
-      })),
-      {
-        call: "ioctl",
-        args: [int(0), int(TIOC.SCTTY, "TIOCSCTTY"), int(0)],
-        label: "make the pty the controlling terminal",
-      },
-      { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
-    );
-  } else if (o.detach && !o.sendConsole && !o.inheritStdio) {
-    // Nobody reads a detached command's output; it must not hold ctr's pipes either.
-    before.push(...[0, 1, 2].map((fd): Step => ({
-      call: "dup3",
-      args: [{ fd: "devNull" }, int(fd), int(0)],
-      label: `fd ${fd} to /dev/null`,
-    })));
-  } else if (!o.interactive) {
-    before.push({
-      call: "dup3",
-      args: [{ fd: "devNull" }, int(0), int(0)],
-      label: "stdin from /dev/null",
-    });
-  }
-  const { cwd, caps, args } = o;
-  before.push(
-    ...identitySteps({
-      uid: o.uid,
-      gid: o.gid,
-      groups: o.groups,
-      caps,
-      noNewPrivileges: o.noNewPrivileges,
-    }, lastCap()),
-    { call: "chdir", args: [str(cwd)], label: `chdir ${cwd}` },
-  );
-
-  const { plan, fds, child } = enterPlan({
-    join,
-    rootOf: pid,
-    args,
-    env: o.env,
-    waitForParent: true,
-    beforeExec: before,
-  });
-  const cg = o.cgroup;
-  // On cgroup v2 the process starts in the container's cgroup (clone3); else it moves in at phase 0.
-  const into = cloneInto(cg);
-  let spawned;
-  try {
-    spawned = await spawn(plan, (phase, p) => {
-      if (phase === 0 && !into) cg?.addProcess(p);
-    }, { cgroup: into });
-  } catch (e) {
-    if (pty) close(pty.master);
-    if (e instanceof PlanError) {
-      if (e.step.call === "execve") {
-        const code = e.errno === 2 ? 127 : 126;
-        throw new RunError(
-          `exec: ${JSON.stringify(args[0])}: ${
-            code === 127 ? "executable file not found in $PATH" : e.message
-          }`,
-          code,
-        );
-      }
-      throw new RunError(`Cannot exec in ${o.what}: ${e.message}`, 126);
-    }
-    throw e;
-  } finally {
-    for (const fd of fds) close(fd);
-    if (into) close(into.fd);
-  }
-  await waitPid(spawned.pid);
-  close(spawned.pidfd);
-  const execPid = Number(spawned.slots.get(child.name));
-  if (pty && o.sendConsole) {
-    try {
-      o.sendConsole(pty.master);
-    } finally {
-      close(pty.master);
-    }
-    pty = undefined;
-  }
-  if (o.detach) {
-    if (pty) close(pty.master);
-    return { pid: execPid, wait: () => Promise.resolve(0) };
-  }
-  const ptyNow = pty;
-  return { pid: execPid, wait: () => waitExec(execPid, ptyNow, o.interactive) };
-}
-
-async function waitExec(
-  execPid: number,
-  pty: { master: number } | undefined,
-  interactive: boolean,
-): Promise<number> {
-  const pidfd = sys("pidfd_open", `pid ${execPid}`, execPid, 0);
-  const forward = (sig: Deno.Signal) => () => {
-    try {
-      signalPidfd(pidfd, SIGNALS[sig]);
-    } catch { /* gone */ }
-  };
-  const listeners: [Deno.Signal, () => void][] = pty
-    ? []
-    : (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as Deno.Signal[]).map((x) => [x, forward(x)]);
-  for (const [x, f] of listeners) Deno.addSignalListener(x, f);
-  const relay = pty ? relayPty(pty.master, interactive) : undefined;
-  try {
-    const code = (await waitPidfd(pidfd)).code;
-    if (relay) await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
-    return code;
-  } finally {
-    relay?.stop();
-    if (pty) close(pty.master);
-    for (const [x, f] of listeners) Deno.removeSignalListener(x, f);
-    close(pidfd);
-  }
 }

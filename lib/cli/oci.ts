@@ -161,20 +161,20 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
       if (!/^\d{1,4}$/.test(preserve)) {
         throw new UsageError(`invalid --preserve-fds ${JSON.stringify(preserve)}`);
       }
-      const r = await rt.createContainer(root, id, {
+      const r = await rt.ociCreate(root, id, {
         bundle: (opts.bundle as string | undefined) ?? ".",
         preserveFds: Number(preserve),
         pidFile: opts["pid-file"] as string | undefined,
         sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
       });
       if (cmd === "create") return 0;
-      await rt.startContainer(root, id);
+      await rt.ociStart(root, id);
       if (opts.detach) return 0;
       return await waitAndDelete(rt, root, r, opts.keep === true);
     }
     case "start": {
       const { positionals } = parseArgs(argv, []);
-      await rt.startContainer(root, one(cmd, positionals));
+      await rt.ociStart(root, one(cmd, positionals));
       return 0;
     }
     case "state": {
@@ -187,7 +187,7 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
       const { opts, positionals } = parseArgs(argv, [
         { name: "all", short: "a", type: "bool", help: "Every process of the container" },
       ]);
-      await rt.killContainer(
+      await rt.ociKill(
         root,
         one(cmd, positionals),
         positionals[1] ?? "SIGTERM",
@@ -199,20 +199,20 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
       const { opts, positionals } = parseArgs(argv, [
         { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
       ]);
-      await rt.deleteContainer(root, one(cmd, positionals), opts.force === true);
+      await rt.ociDelete(root, one(cmd, positionals), opts.force === true);
       return 0;
     }
     case "pause":
     case "resume": {
       const { positionals } = parseArgs(argv, []);
-      await rt.freezeContainer(root, one(cmd, positionals), cmd === "pause");
+      await rt.ociFreeze(root, one(cmd, positionals), cmd === "pause");
       return 0;
     }
     case "ps": {
       const { opts, positionals } = parseArgs(argv, [
         { name: "format", short: "f", type: "string", arg: "table|json", help: "Output format" },
       ], { stopAfterPositionals: 1 });
-      const pids = rt.containerPids(root, one(cmd, positionals));
+      const pids = rt.ociPids(root, one(cmd, positionals));
       if (opts.format === "json") console.log(JSON.stringify(pids));
       else {
         console.log("PID");
@@ -279,7 +279,7 @@ async function waitAndDelete(
   // `run` is the container's parent: it reaps it and returns its status.
   const { waitPid } = await import("../runtime/spawn.ts");
   const status = await waitPid(r.pid);
-  if (!keep) await rt.deleteContainer(root, r.id, true);
+  if (!keep) await rt.ociDelete(root, r.id, true);
   return status.code;
 }
 
@@ -337,7 +337,7 @@ async function exec(
     };
   }
   if (!p.args?.length) throw new UsageError("exec: no command (process.args is empty)");
-  const { execProcess } = await import("./exec.ts");
+  const { execProcess } = await import("../runtime/exec.ts");
   const { openCgroupDriver } = await import("../cgroups/mod.ts");
   const cgroup = Object.keys(r.cgroupPaths).length
     ? openCgroupDriver().open(r.id, r.cgroupPaths)

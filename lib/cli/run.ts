@@ -5,13 +5,15 @@
  */
 
 import { RLIMIT } from "../../ffi/constants.ts";
-import { capSet, lastCap, limitToOwn, ownCaps } from "../runtime/capabilities.ts";
+import { capSet, limitToOwn, ownCaps } from "../runtime/capabilities.ts";
+import { lastCap } from "../runtime/host.ts";
 import {
   type ContainerConfig,
   DEFAULT_MASKED_PATHS,
   DEFAULT_PATH,
   DEFAULT_READONLY_PATHS,
   type IdMap,
+  mergeEnv,
   type NsMode,
   type NsType,
   type Rlimit,
@@ -21,13 +23,8 @@ import { resolveUser } from "../runtime/user.ts";
 import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
 import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import {
-  isAlive,
-  parseRestartPolicy,
-  randomName,
-  type RestartPolicy,
-  StateDir,
-} from "../engine/state.ts";
+import { parseRestartPolicy, randomName, type RestartPolicy, StateDir } from "../engine/state.ts";
+import { isAlive } from "../os/proc.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
 import { imageProcess, NoCommandError } from "../image/container_defaults.ts";
 import type { ImageProcess } from "../image/container_defaults.ts";
@@ -543,8 +540,6 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
       if (host.env[e] !== undefined) env.push(`${e}=${host.env[e]}`);
     } else env.push(e);
   }
-  const dedup = new Map<string, string>();
-  for (const e of env) dedup.set(e.slice(0, e.indexOf("=")), e);
 
   const cwd = imageProc ? imageProc.cwd : str("workdir") ?? "/";
   if (!cwd.startsWith("/")) {
@@ -626,7 +621,7 @@ export function runConfig(argv: readonly string[], host: RunHost, image?: RunIma
     readonlyPaths: opts.privileged ? [] : DEFAULT_READONLY_PATHS,
     process: {
       args,
-      env: [...dedup.values()],
+      env: mergeEnv(env),
       cwd,
       uid: user.uid,
       gid: user.gid,

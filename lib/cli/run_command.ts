@@ -4,7 +4,8 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { dryRun, runContainer, RunError } from "../engine/container.ts";
+import { dryRun, runContainer } from "../engine/container.ts";
+import { RunError } from "../runtime/errors.ts";
 import type { ResolvedImage } from "../image/images.ts";
 import { optionsHelp, parseArgs, UsageError } from "./args.ts";
 import { trace } from "../trace.ts";

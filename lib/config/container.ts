@@ -208,3 +208,15 @@ export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
  * foreground `ctr run` tests it without loading the detached machinery.
  */
 export const DETACHED_ENV = "_CTR_DETACHED";
+
+/** Merges environment lists: later entries override earlier ones with the same name. */
+export function mergeEnv(...lists: readonly (readonly string[])[]): string[] {
+  const byName = new Map<string, string>();
+  for (const list of lists) {
+    for (const e of list) {
+      const eq = e.indexOf("=");
+      byName.set(eq === -1 ? e : e.slice(0, eq), e);
+    }
+  }
+  return [...byName.values()];
+}

@@ -6,40 +6,28 @@
  * @module
  */
 
-import { AT, CLONE, O, SIGNALS } from "../../ffi/constants.ts";
 import { close, pipe } from "../../ffi/sys.ts";
-import { lastCap } from "../runtime/capabilities.ts";
 import type { ContainerConfig, IdMap, UserMount } from "../config/container.ts";
-import { NS_FLAG, NS_TYPES } from "../runtime/namespaces.ts";
-import {
-  formatPlan,
-  type Plan,
-  PlanError,
-  slot,
-  type Step,
-  str,
-  validate,
-} from "../runtime/plan.ts";
-import { changedSignals, PHASE_PTY, processSteps } from "../runtime/process.ts";
-import { lookup, removeTree } from "../runtime/paths.ts";
-import { linkLayers, needsLayerLinks, RootfsBuilder } from "../runtime/rootfs.ts";
-import { cloneFlagNames, cloneInto, signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
-import { openContainerPty, relayPty } from "../runtime/tty.ts";
+import { containerPlan, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { planFailure, RunError } from "../runtime/errors.ts";
+import { readPlanHost } from "../runtime/host.ts";
+import { launch } from "../runtime/launch.ts";
+import { type Plan, PlanError } from "../runtime/plan.ts";
+import { lookup } from "../runtime/paths.ts";
+import { removeTree } from "../os/tree.ts";
+import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
+import { forwardSignals, waitPidfd } from "../runtime/spawn.ts";
+import { relayPty } from "../runtime/tty.ts";
 import { trace } from "../trace.ts";
-import {
-  type Cgroup,
-  type CgroupLayout,
-  cgroupLayout,
-  openCgroupDriver,
-  setOomScoreAdj,
-} from "../cgroups/mod.ts";
+import { type Cgroup, type CgroupLayout, openCgroupDriver } from "../cgroups/mod.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { type ContainerState, isAlive, processStartTime, randomName, StateDir } from "./state.ts";
+import { type ContainerState, randomName, StateDir } from "./state.ts";
+import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 
-/** Signals ctr passes on to the container. */
-const FORWARDED: Deno.Signal[] = [
+/** Signals ctr passes on to a foreground container. */
+const FORWARDED: readonly Deno.Signal[] = [
   "SIGHUP",
   "SIGINT",
   "SIGQUIT",
@@ -50,199 +38,9 @@ const FORWARDED: Deno.Signal[] = [
   "SIGCONT",
 ];
 
-/** An error that ends `ctr run` with a docker exit code (125, 126 or 127). */
-export class RunError extends Error {
-  constructor(message: string, readonly exitCode: number) {
-    super(message);
-    this.name = "RunError";
-  }
-}
-
-const listings = new Map<string, Map<string, boolean>>();
-
-/** Whether a host path is a directory, by listing its parent once (no exception per missing path). */
-function isDirOnHost(p: string): boolean {
-  const parent = p.slice(0, p.lastIndexOf("/")) || "/";
-  let entries = listings.get(parent);
-  if (!entries) {
-    entries = new Map();
-    try {
-      for (const e of Deno.readDirSync(parent)) entries.set(e.name, e.isDirectory);
-    } catch { /* missing parent: nothing below it is a directory */ }
-    listings.set(parent, entries);
-  }
-  return entries.get(p.slice(p.lastIndexOf("/") + 1)) ?? false;
-}
-
-/**
- * The whole plan of a container. `cgroups` is the host's cgroup layout, for
- * the container's read-only /sys/fs/cgroup (none: not mounted).
- */
-export function containerPlan(cfg: ContainerConfig, cgroups?: CgroupLayout): Plan {
-  let cloneFlags = 0;
-  const joins: Step[] = [];
-  for (const t of NS_TYPES) {
-    const m = cfg.namespaces[t];
-    // The cgroup namespace is made after the parent has moved the child into its
-    // cgroup (below), so that cgroup is its root.
-    if (m.kind === "new" && t !== "cgroup") cloneFlags |= NS_FLAG[t];
-    if (m.kind === "path") {
-      if (t === "user" || t === "mnt" || t === "pid") {
-        throw new RunError(`Joining a ${t} namespace by path is not supported by run`, 125);
-      }
-      // The child opens the file itself (it still sees the host's mounts), joins, closes.
-      const fd = slot(`${t}_ns`);
-      joins.push(
-        {
-          call: "openat",
-          args: [{ int: AT.FDCWD, show: "AT_FDCWD" }, str(m.path), {
-            int: O.RDONLY | O.CLOEXEC,
-            show: "O_RDONLY|O_CLOEXEC",
-          }],
-          label: `open the ${t} namespace ${m.path}`,
-          save: fd,
-          hints: {
-            ENOENT: "the namespace file is gone (the process exited, or nothing is pinned there)",
-          },
-        },
-        {
-          call: "setns",
-          args: [{ ref: fd }, { int: NS_FLAG[t], show: `CLONE_NEW${t.toUpperCase()}` }],
-          label: `join the ${t} namespace ${m.path}`,
-          hints: { EINVAL: `${m.path} is not a ${t} namespace` },
-        },
-        { call: "close", args: [{ ref: fd }], label: `close the ${t} namespace file` },
-      );
-    }
-  }
-  if (cfg.namespaces.mnt.kind !== "new") {
-    throw new RunError("A container needs its own mount namespace", 125);
-  }
-  const userns = cfg.namespaces.user.kind === "new";
-  const rootfs = new RootfsBuilder(cfg, {
-    userns,
-    netns: cfg.namespaces.net.kind === "new",
-    isDir: isDirOnHost,
-    cgroups,
-  });
-  const steps: Step[] = [
-    {
-      call: "close",
-      args: [{ fd: "syncWrite" }],
-      label: "close the parent's end of the sync pipe",
-    },
-    // An OCI container keeps a read end itself: after `create` has exited, a failed exec
-    // still writes its record (and exits 127) instead of dying of SIGPIPE.
-    ...(cfg.oci?.gateFd !== undefined ? [] : [{
-      call: "close" as const,
-      args: [{ fd: "errRead" as const }],
-      label: "close the parent's end of the error pipe",
-    }]),
-    {
-      call: "read",
-      args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, { int: 1 }],
-      label: "wait for the parent: uid/gid maps and cgroups",
-      expect: true,
-    },
-    ...joins,
-    ...(cfg.namespaces.cgroup.kind === "new"
-      ? [{
-        call: "unshare" as const,
-        args: [{ int: NS_FLAG.cgroup, show: "CLONE_NEWCGROUP" }],
-        label: "enter a new cgroup namespace rooted at the container's cgroup",
-      }]
-      : []),
-    ...(userns ? becomeRoot() : []),
-    ...rootfs.build(),
-  ];
-  if (cfg.namespaces.net.kind === "new") steps.push(...loopbackUp());
-  steps.push(...processSteps(cfg, { resetSignals: changedSignals(), lastCap: lastCap() }));
-  const plan = { cloneFlags, steps };
-  const problems = validate(plan);
-  if (problems.length) throw new Error(`Invalid plan:\n${problems.join("\n")}`);
-  return plan;
-}
-
-/**
- * In a new user namespace the child still holds the host's ids, which the
- * maps do not name; it becomes the namespace's root first, so the files it
- * makes while building the root belong to the container's root user.
- */
-function becomeRoot(): Step[] {
-  return [
-    {
-      call: "setgroups",
-      args: [{ int: 0 }, { int: 0, show: "NULL" }],
-      label: "drop the host's supplementary groups",
-    },
-    {
-      call: "setresgid",
-      args: [{ int: 0 }, { int: 0 }, { int: 0 }],
-      label: "become gid 0 of the user namespace",
-      hints: { EINVAL: "gid 0 is not mapped" },
-    },
-    {
-      call: "setresuid",
-      args: [{ int: 0 }, { int: 0 }, { int: 0 }],
-      label: "become uid 0 of the user namespace",
-      hints: { EINVAL: "uid 0 is not mapped" },
-    },
-  ];
-}
-
-/** Brings lo up from inside the new network namespace (SIOCSIFFLAGS). */
-function loopbackUp(): Step[] {
-  const ifreq = new Uint8Array(40);
-  ifreq.set(new TextEncoder().encode("lo"));
-  new DataView(ifreq.buffer).setUint16(16, 0x1 | 0x40, true); // IFF_UP|IFF_RUNNING
-  const sock = { name: "lo_sock" };
-  return [
-    {
-      call: "socket",
-      args: [{ int: 2, show: "AF_INET" }, { int: 2 | 0o2000000, show: "SOCK_DGRAM|SOCK_CLOEXEC" }, {
-        int: 0,
-      }],
-      label: "open a socket for lo",
-      save: sock,
-    },
-    {
-      call: "ioctl",
-      args: [{ ref: sock }, { int: 0x8914, show: "SIOCSIFFLAGS" }, {
-        bytes: ifreq,
-        show: '{"lo", IFF_UP|IFF_RUNNING}',
-      }],
-      label: "bring lo up",
-    },
-    { call: "close", args: [{ ref: sock }], label: "close the lo socket" },
-  ];
-}
-
 /** The plan as `--dry-run` prints it. */
 export function dryRun(cfg: ContainerConfig): string {
-  const plan = containerPlan(cfg, hostCgroupLayout());
-  return formatPlan(plan, cloneFlagNames(plan.cloneFlags | CLONE.VM | CLONE.PIDFD) + "|SIGCHLD");
-}
-
-/** The tty group of the container (gid 5, as devpts is mounted with gid=5). */
-const TTY_GID = 5;
-
-/** The host id of a container id under a map (the same id without a user namespace). */
-function hostId(map: readonly IdMap[], id: number): number {
-  if (map.length === 0) return id;
-  const m = map.find((x) => id >= x.container && id < x.container + x.size);
-  return m ? m.host + (id - m.container) : 65534;
-}
-
-function writeIdMap(pid: number, file: "uid_map" | "gid_map", map: readonly IdMap[]): void {
-  const text = map.map((m) => `${m.container} ${m.host} ${m.size}`).join("\n") + "\n";
-  try {
-    Deno.writeTextFileSync(`/proc/${pid}/${file}`, text);
-  } catch (e) {
-    throw new RunError(
-      `Cannot write /proc/${pid}/${file} (${text.trim()}): ${(e as Error).message}`,
-      125,
-    );
-  }
+  return showPlan(containerPlan(cfg, readPlanHost()));
 }
 
 /** Where the container's pid goes, for callers that watch it. */
@@ -274,24 +72,6 @@ function stateOf(
     root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
     config: cfg,
   };
-}
-
-/** Maps a failed plan step to docker's exit codes and words. */
-export function planErrorToRunError(e: PlanError, cfg: ContainerConfig): RunError {
-  if (e.step.call === "execve") {
-    const cmd = cfg.process.args[0];
-    if (e.errno === 2) {
-      const msg = cmd.includes("/")
-        ? `exec: ${JSON.stringify(cmd)}: no such file or directory`
-        : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`;
-      return new RunError(msg, 127);
-    }
-    return new RunError(
-      `exec: ${JSON.stringify(cmd)}: ${e.message.replace(/^.*?: execve: /, "")}`,
-      126,
-    );
-  }
-  return new RunError(`Cannot start the container: ${e.message}`, 125);
 }
 
 /**
@@ -347,18 +127,6 @@ async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promis
   }
   for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
   return a;
-}
-
-/** The host's cgroup layout, or undefined when it has no cgroup filesystem. */
-function hostCgroupLayout(): CgroupLayout | undefined {
-  try {
-    return cgroupLayout(
-      Deno.readTextFileSync("/proc/self/mountinfo"),
-      Deno.readTextFileSync("/proc/self/cgroup"),
-    );
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -525,7 +293,6 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
  * exited with the error).
  */
 export async function startContainer(cfg: ContainerConfig, o: StartOptions): Promise<Started> {
-  const layout = hostCgroupLayout();
   cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
   const state = new StateDir(o.stateDir ?? "/run/ctr");
   cfg = await reserve(cfg, state, o);
@@ -553,45 +320,37 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }
     }
     trace("plan: start");
+    const host = readPlanHost();
     let plan: Plan;
     try {
-      plan = containerPlan(withNetworkFiles(runCfg), layout);
+      plan = containerPlan(withNetworkFiles(runCfg), host);
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("plan: built");
-    cg = makeCgroup(cfg, layout);
+    cg = makeCgroup(cfg, host.cgroups);
     trace("container directory and cgroup ready");
     let spawned;
-    // On cgroup v2 the child starts in its cgroup (clone3); else it is moved in at phase 0.
-    const into = cloneInto(cg);
     try {
-      spawned = await spawn(plan, (phase, pid) => {
-        if (phase === 0) {
-          if (cfg.namespaces.user.kind === "new") {
-            writeIdMap(pid, "uid_map", cfg.uidMap);
-            writeIdMap(pid, "gid_map", cfg.gidMap);
+      spawned = await launch(plan, {
+        idMaps: cfg.namespaces.user.kind === "new"
+          ? { uid: cfg.uidMap, gid: cfg.gidMap }
+          : undefined,
+        cgroup: cg,
+        oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
+        ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
+        onPhase: async (phase, pid) => {
+          if (phase === PHASE_START && cfg.network.name) {
+            attachment = await attach(cfg, pid, !o.detached);
           }
-          if (!into) cg?.addProcess(pid);
-          const adj = cfg.cgroup.limits.oomScoreAdj;
-          if (adj !== undefined) setOomScoreAdj(pid, adj);
-          if (cfg.network.name) {
-            return attach(cfg, pid, !o.detached).then((a) => void (attachment = a));
-          }
-        }
-        if (phase === PHASE_PTY) {
-          master = openContainerPty(
-            pid,
-            hostId(cfg.uidMap, cfg.process.uid),
-            hostId(cfg.gidMap, TTY_GID),
-          );
-        }
-      }, { cgroup: into });
+        },
+      });
+      master = spawned.master;
     } catch (e) {
-      if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
+      if (e instanceof PlanError) {
+        throw planFailure(e, cfg.process.args[0], "Cannot start the container");
+      }
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
-    } finally {
-      if (into) close(into.fd);
     }
     trace("exec'd");
     // The container holds the write ends now; the watcher must see EOF when it ends.
@@ -663,23 +422,13 @@ export async function runContainer(
   });
   const { state, pidfd, cg, attachment, master } = run;
   cfg = run.cfg;
-  const listeners: [Deno.Signal, () => void][] = [];
+  let stopForwarding = () => {};
   let relay: ReturnType<typeof relayPty> | undefined;
   let ended: Partial<ContainerState> | undefined;
   try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
-    for (const sig of FORWARDED) {
-      const fn = () => {
-        try {
-          signalPidfd(pidfd, SIGNALS[sig]);
-        } catch { /* the container is gone */ }
-      };
-      try {
-        Deno.addSignalListener(sig, fn);
-        listeners.push([sig, fn]);
-      } catch { /* not a signal this platform lets us catch */ }
-    }
+    stopForwarding = forwardSignals(pidfd, FORWARDED);
     opts.hooks?.started?.(run.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);
@@ -699,7 +448,7 @@ export async function runContainer(
     return status.code;
   } finally {
     relay?.stop();
-    for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+    stopForwarding();
     if (master >= 0) close(master);
     close(pidfd);
     await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));

@@ -24,9 +24,10 @@ import { O } from "../../ffi/constants.ts";
 import { close, open, sys } from "../../ffi/sys.ts";
 import { execWatcher, keepAcrossExec, openWatcher } from "../../ffi/watch.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
-import { RunError, startContainer, type Started } from "./container.ts";
+import { startContainer, type Started } from "./container.ts";
+import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
-import { removeTree } from "../runtime/paths.ts";
+import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */

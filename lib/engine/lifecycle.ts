@@ -7,11 +7,11 @@
  * @module
  */
 
-import { SIGNALS } from "../../ffi/constants.ts";
 import { openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { Cgroup } from "../cgroups/mod.ts";
-import { removeTree } from "../runtime/paths.ts";
-import { type ContainerState, isAlive, type StateDir } from "./state.ts";
+import { removeTree } from "../os/tree.ts";
+import type { ContainerState, StateDir } from "./state.ts";
+import { isAlive } from "../os/proc.ts";
 
 /** What a watcher writes when the container's PID 1 has been reaped. */
 export interface ExitRecord {
@@ -106,15 +106,6 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A signal by name (KILL, SIGKILL) or number, as docker and runc take it. */
-export function parseSignal(v: string): Deno.Signal {
-  const name = /^\d+$/.test(v)
-    ? Object.entries(SIGNALS).find(([, n]) => n === Number(v))?.[0]
-    : (v.toUpperCase().startsWith("SIG") ? v.toUpperCase() : `SIG${v.toUpperCase()}`);
-  if (!name || !(name in SIGNALS)) throw new Error(`invalid signal: ${JSON.stringify(v)}`);
-  return name as Deno.Signal;
-}
 
 /** Sends a signal to the container's PID 1, making sure it is still that process. */
 export function signalContainer(s: ContainerState, signal: Deno.Signal): void {

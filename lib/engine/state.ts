@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FileLock } from "../image/lock.ts";
+import { FileLock } from "../os/lock.ts";
 import type { ContainerConfig } from "../config/container.ts";
 import type { PortMapping } from "../network/ports.ts";
 
@@ -83,33 +83,6 @@ export function parseRestartPolicy(v: string): RestartPolicy {
     );
   }
   return { name: m[1] as RestartPolicy["name"], maxRetries: m[2] ? Number(m[2]) : 0 };
-}
-
-/** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether the container's PID 1 is still the process recorded. A zombie is
- * not: an orphan whose watcher died waits there until init reaps it.
- */
-export function isAlive(s: Pick<ContainerState, "pid" | "startTime">): boolean {
-  if (s.pid <= 0) return false;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${s.pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[0] !== "Z" && fields[0] !== "X" && Number(fields[19]) === s.startTime;
-  } catch {
-    return false;
-  }
 }
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.

@@ -13,8 +13,8 @@
  * @module
  */
 
-import { FileLock } from "../image/lock.ts";
-import { mountPoints, removeTree } from "../runtime/paths.ts";
+import { FileLock } from "../os/lock.ts";
+import { mountPoints, removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 
 /** What `ctr volume inspect` shows of a volume (docker's keys). */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DEFAULT_PATH } from "../config/container.ts";
+import { DEFAULT_PATH, mergeEnv } from "../config/container.ts";
 import type { ImageConfig } from "./schema.ts";
 
 /** The process settings an image carries. */
@@ -74,18 +74,6 @@ export class NoCommandError extends Error {
     super("No command specified: the image has no Entrypoint or Cmd and none was given");
     this.name = "NoCommandError";
   }
-}
-
-/** Merges environment lists: later entries override earlier ones with the same name. */
-export function mergeEnv(...lists: readonly (readonly string[])[]): string[] {
-  const byName = new Map<string, string>();
-  for (const list of lists) {
-    for (const e of list) {
-      const eq = e.indexOf("=");
-      byName.set(eq === -1 ? e : e.slice(0, eq), e);
-    }
-  }
-  return [...byName.values()];
 }
 
 /** The process of a container of `config`, given what the command line says. */

@@ -23,7 +23,7 @@
 
 import tar from "tar-stream";
 import { SyscallError } from "../../ffi/errno.ts";
-import { removeTree } from "../runtime/paths.ts";
+import { removeTree } from "../os/tree.ts";
 import { type Compression, decompress } from "./compression.ts";
 import { type Digest, Hasher } from "./digest.ts";
 import { lchown, lsetxattr, lutimes, mknod } from "./_fs.ts";

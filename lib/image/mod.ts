@@ -34,7 +34,7 @@ export {
 export type { ImageSummary, PruneResult, RemoveResult, ResolvedImage } from "./images.ts";
 export { loadArchive, saveArchive } from "./archive.ts";
 export type { LoadedImage, LoadOptions, LoadResult } from "./archive.ts";
-export { imageDefaults, imageProcess, mergeEnv, NoCommandError } from "./container_defaults.ts";
+export { imageDefaults, imageProcess, NoCommandError } from "./container_defaults.ts";
 export type { CommandLineProcess, ImageDefaults, ImageProcess } from "./container_defaults.ts";
 export {
   familiarize,

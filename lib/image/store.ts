@@ -21,10 +21,10 @@
  */
 
 import { z } from "zod";
-import { removeTree } from "../runtime/paths.ts";
+import { removeTree } from "../os/tree.ts";
 import { type Digest, Hasher, hexOf, sha256 } from "./digest.ts";
 import { extractLayer } from "./layer.ts";
-import { FileLock, withLock } from "./lock.ts";
+import { FileLock, withLock } from "../os/lock.ts";
 import { parseWith } from "./schema.ts";
 
 /** Largest JSON blob (manifest, index, config) ctr reads into memory. */

@@ -15,8 +15,8 @@
  */
 
 import { AF } from "../../ffi/constants.ts";
-import { FileLock } from "../image/lock.ts";
-import { processStartTime } from "../engine/state.ts";
+import { FileLock } from "../os/lock.ts";
+import { processStartTime } from "../os/proc.ts";
 import { parseIp, type Route } from "./link.ts";
 
 export { processStartTime };

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { FileLock } from "../image/lock.ts";
+import { FileLock } from "../os/lock.ts";
 import { BRIDGE_PREFIX } from "./networks.ts";
 import { isLoopback, type PortMapping } from "./ports.ts";
 

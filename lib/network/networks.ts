@@ -11,7 +11,7 @@
  * @module
  */
 
-import { FileLock } from "../image/lock.ts";
+import { FileLock } from "../os/lock.ts";
 import {
   checkGateway,
   conflictingRoute,

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { MS, O } from "../../ffi/constants.ts";
-import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { MS, O, signalByName, SIGNALS } from "../../ffi/constants.ts";
+import { addressOf, close, open, pipe, readAsync, sysRaw, writeAll } from "../../ffi/sys.ts";
 import type {
   ContainerConfig,
   IdMap,
@@ -20,22 +20,19 @@ import type {
   OciMount,
   Rlimit,
 } from "../config/container.ts";
-import {
-  type Cgroup,
-  type CgroupLayout,
-  cgroupLayout,
-  openCgroupDriver,
-  removeCtrLevel,
-  setOomScoreAdj,
-} from "../cgroups/mod.ts";
+import { type Cgroup, openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
-import { FileLock } from "../image/lock.ts";
-import { int, NULL, type Plan, PlanError, type Step, str } from "../runtime/plan.ts";
-import { PHASE_CREATED, PHASE_PTY } from "../runtime/process.ts";
+import { FileLock } from "../os/lock.ts";
+import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
+import { planFailure } from "../runtime/errors.ts";
+import { readPlanHost } from "../runtime/host.ts";
+import { launchJoined } from "../runtime/launch.ts";
+import { differingNamespaces } from "../runtime/namespaces.ts";
+import { PHASE_CREATED } from "../runtime/process.ts";
 import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
-import { cloneInto, signalPidfd, spawn, waitPid, waitPidfd } from "../runtime/spawn.ts";
-import { isAlive, processStartTime } from "../engine/state.ts";
-import { parseSignal } from "../engine/lifecycle.ts";
+import { signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
+import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps.ts";
+import { isAlive, processStartTime } from "../os/proc.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
 import type { OciConfig } from "./config_json.ts";
 
@@ -410,70 +407,40 @@ async function runHook(
     if (live.delete(fd)) close(fd);
   };
   const stdio: Step[] = [
-    { call: "dup3", args: [int(inR), int(0), int(0)], label: "the state on stdin" },
-    { call: "dup3", args: [int(outW), int(1), int(0)], label: "stdout to ctr" },
-    { call: "dup3", args: [int(outW), int(2), int(0)], label: "stderr to ctr" },
+    dupTo(int(inR), 0, "the state on stdin"),
+    dupTo(int(outW), 1, "stdout to ctr"),
+    dupTo(int(outW), 2, "stderr to ctr"),
   ];
   const argv = h.args?.length ? h.args : [h.path];
-  let entered: { fds: number[]; child: { name: string } } | undefined;
-  let plan: Plan;
-  if (inside) {
-    const { enterPlan, processNamespaces } = await import("../runtime/namespaces.ts");
-    const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
-    const join = new Map<NsType, string>();
-    for (const n of processNamespaces(inside.pid)) {
-      if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
-    }
-    const e = enterPlan({
-      join,
-      rootOf: inside.root ? inside.pid : undefined,
-      args: argv,
-      env: h.env ?? [],
-      beforeExec: stdio,
-      path: h.path,
-    });
-    entered = e;
-    plan = e.plan;
-  } else {
-    plan = {
-      cloneFlags: 0,
-      steps: [
-        ...stdio,
-        {
-          call: "close_range",
-          args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
-          label: "close every other fd at exec",
-        },
-        {
-          call: "rt_sigprocmask",
-          args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
-          label: "unblock all signals",
-        },
-        {
-          call: "execve",
-          args: [str(h.path), { strv: argv }, { strv: h.env ?? [] }],
-          label: `exec the ${kind} hook ${h.path}`,
-        },
-      ],
-    };
-  }
   let pidfd = -1;
   try {
-    let spawned;
-    try {
-      spawned = await spawn(plan);
-    } catch (e) {
-      throw new OciError(`${kind} hook ${h.path}: ${(e as Error).message}`);
-    } finally {
-      for (const fd of entered?.fds ?? []) close(fd);
-    }
-    pidfd = spawned.pidfd;
-    if (entered) {
-      // The first child joined and forked (CLONE_PARENT): the hook is its child, ours to reap.
-      await waitPid(spawned.pid);
-      close(pidfd);
-      const hookPid = Number(spawned.slots.get(entered.child.name));
-      pidfd = sys("pidfd_open", `hook ${h.path}`, hookPid, 0);
+    if (inside) {
+      pidfd = (await launchJoined({
+        join: differingNamespaces(inside.pid),
+        rootOf: inside.root ? inside.pid : undefined,
+        args: argv,
+        env: h.env ?? [],
+        beforeExec: stdio,
+        path: h.path,
+        what: `${kind} hook ${h.path}`,
+      }).catch((e) => {
+        throw new OciError((e as Error).message);
+      })).pidfd;
+    } else {
+      const plan: Plan = {
+        cloneFlags: 0,
+        steps: [
+          ...stdio,
+          closeOtherFds(),
+          unblockSignals(),
+          execPath(h.path, argv, h.env ?? [], `exec the ${kind} hook ${h.path}`),
+        ],
+      };
+      try {
+        pidfd = (await spawn(plan)).pidfd;
+      } catch (e) {
+        throw new OciError(`${kind} hook ${h.path}: ${(e as Error).message}`);
+      }
     }
     shut(inR);
     shut(outW);
@@ -497,7 +464,7 @@ async function runHook(
     const status = await Promise.race([waitPidfd(pidfd), timedOut]);
     if (timer !== undefined) clearTimeout(timer);
     if (status === "timeout") {
-      signalPidfd(pidfd, 9);
+      signalPidfd(pidfd, SIGNALS.SIGKILL);
       await waitPidfd(pidfd);
       throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
     }
@@ -532,23 +499,12 @@ export interface CreateOptions {
   readonly sendConsole?: (master: number) => void;
 }
 
-function hostCgroupLayout(): CgroupLayout | undefined {
-  try {
-    return cgroupLayout(
-      Deno.readTextFileSync("/proc/self/mountinfo"),
-      Deno.readTextFileSync("/proc/self/cgroup"),
-    );
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * `create`: sets the container up and leaves its process waiting on the
  * exec fifo. Returns once it waits (the pid is recorded); everything made is
  * undone if a step fails.
  */
-export async function createContainer(
+export async function ociCreate(
   root: OciRoot,
   id: string,
   o: CreateOptions,
@@ -564,8 +520,8 @@ export async function createContainer(
   const { parseOciConfig } = await import("./config_json.ts");
   const config = parseOciConfig(text, `${bundle}/config.json`);
   // What only create needs, loaded here: the other commands start faster without it.
-  const { containerPlan, planErrorToRunError, RunError } = await import("../engine/container.ts");
-  const { openContainerPty } = await import("../runtime/tty.ts");
+  const { containerPlan } = await import("../runtime/container_plan.ts");
+  const { launch } = await import("../runtime/launch.ts");
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
   try {
@@ -592,12 +548,11 @@ export async function createContainer(
       gateFd: gate,
       preserveFds: o.preserveFds,
     });
-    const layout = hostCgroupLayout();
-    const plan = containerPlan(cfg, layout);
-    const driver = openCgroupDriver(layout ? { layout } : {});
+    const host = readPlanHost();
+    const plan = containerPlan(cfg, host);
+    const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
     cg = driver.create(cgroupName(id, config), cfg.cgroup.parent);
     cg.apply(cfg.cgroup.limits);
-    let master = -1;
     const stateNow = (pid: number) => ({
       ociVersion: OCI_VERSION,
       id,
@@ -606,43 +561,31 @@ export async function createContainer(
       rootfs: cfg.oci!.root,
       ...(config.annotations ? { annotations: config.annotations } : {}),
     });
-    // On cgroup v2 the child starts in its cgroup (clone3); else it is moved in at phase 0.
-    const into = cloneInto(cg);
-    const spawned = await spawn(plan, (phase, pid) => {
-      if (phase === 0) {
-        if (cfg.namespaces.user.kind === "new") {
-          writeMap(pid, "uid_map", cfg.uidMap);
-          writeMap(pid, "gid_map", cfg.gidMap);
-        }
-        if (!into) cg?.addProcess(pid);
-        const adj = config.process?.oomScoreAdj;
-        if (adj !== undefined) setOomScoreAdj(pid, adj);
-      }
-      if (phase === PHASE_PREPIVOT) {
+    const spawned = await launch(plan, {
+      idMaps: cfg.namespaces.user.kind === "new" ? { uid: cfg.uidMap, gid: cfg.gidMap } : undefined,
+      cgroup: cg,
+      oomScoreAdj: config.process?.oomScoreAdj,
+      ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
+      onPty: (master) => o.sendConsole?.(master),
+      returnAt: PHASE_CREATED,
+      onPhase: async (phase, pid) => {
+        if (phase !== PHASE_PREPIVOT) return;
         // The spec's order, all before pivot_root: prestart and createRuntime in the
         // runtime's namespaces, createContainer in the container's.
-        return (async () => {
-          const state = { ...stateNow(pid), status: "creating" };
-          await runHooks("prestart", config.hooks?.prestart, state);
-          await runHooks("createRuntime", config.hooks?.createRuntime, state);
-          await runHooks("createContainer", config.hooks?.createContainer, state, {
-            pid,
-            root: false,
-          });
-        })();
-      }
-      if (phase === PHASE_PTY) {
-        master = openContainerPty(pid, hostOf(cfg.uidMap, cfg.process.uid), hostOf(cfg.gidMap, 5));
-        try {
-          o.sendConsole?.(master);
-        } finally {
-          close(master);
-        }
-      }
-    }, { returnAt: PHASE_CREATED, cgroup: into }).finally(() => {
-      if (into) close(into.fd);
+        const state = { ...stateNow(pid), status: "creating" };
+        await runHooks("prestart", config.hooks?.prestart, state);
+        await runHooks("createRuntime", config.hooks?.createRuntime, state);
+        await runHooks("createContainer", config.hooks?.createContainer, state, {
+          pid,
+          root: false,
+        });
+      },
     }).catch((e) => {
-      if (e instanceof PlanError) throw planErrorToRunError(e, cfg);
+      if (e instanceof PlanError) {
+        throw new OciError(
+          planFailure(e, cfg.process.args[0] ?? "", "Cannot start the container").message,
+        );
+      }
       throw e;
     });
     pidfd = spawned.pidfd;
@@ -667,7 +610,7 @@ export async function createContainer(
   } catch (e) {
     if (pidfd >= 0) {
       try {
-        signalPidfd(pidfd, 9);
+        signalPidfd(pidfd, SIGNALS.SIGKILL);
         await waitPidfd(pidfd);
       } catch { /* gone */ }
     }
@@ -675,25 +618,12 @@ export async function createContainer(
     await cg?.destroy().catch(() => {});
     if (cg) removeCtrLevel(cg.paths);
     removeContainerDir(root, id);
-    if (e instanceof RunError) throw new OciError(e.message);
     throw e;
   } finally {
     if (gate >= 0) close(gate);
     if (pidfd >= 0) close(pidfd);
     lock.release();
   }
-}
-
-function hostOf(map: readonly IdMap[], id: number): number {
-  const m = map.find((x) => id >= x.container && id < x.container + x.size);
-  return map.length === 0 ? id : m ? m.host + (id - m.container) : 65534;
-}
-
-function writeMap(pid: number, file: string, map: readonly IdMap[]): void {
-  Deno.writeTextFileSync(
-    `/proc/${pid}/${file}`,
-    map.map((m) => `${m.container} ${m.host} ${m.size}`).join("\n") + "\n",
-  );
 }
 
 function removeContainerDir(root: OciRoot, id: string): void {
@@ -705,7 +635,7 @@ function removeContainerDir(root: OciRoot, id: string): void {
 }
 
 /** `start`: lets a created container run its command. */
-export async function startContainer(root: OciRoot, id: string): Promise<void> {
+export async function ociStart(root: OciRoot, id: string): Promise<void> {
   const r = root.read(id);
   const status = root.status(r);
   if (status !== "created") {
@@ -740,7 +670,7 @@ export async function startContainer(root: OciRoot, id: string): Promise<void> {
 }
 
 /** `kill`: a signal to the container's process (or every process in its cgroup). */
-export async function killContainer(
+export async function ociKill(
   root: OciRoot,
   id: string,
   signal: string,
@@ -749,7 +679,7 @@ export async function killContainer(
   const r = root.read(id);
   let sig: Deno.Signal;
   try {
-    sig = parseSignal(signal);
+    sig = signalByName(signal);
   } catch (e) {
     throw new OciError((e as Error).message);
   }
@@ -772,7 +702,7 @@ export async function killContainer(
 }
 
 /** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
-export async function deleteContainer(root: OciRoot, id: string, force: boolean): Promise<void> {
+export async function ociDelete(root: OciRoot, id: string, force: boolean): Promise<void> {
   checkId(id);
   let r: OciRecord;
   try {
@@ -812,7 +742,7 @@ export async function deleteContainer(root: OciRoot, id: string, force: boolean)
 }
 
 /** `pause` / `resume`: the freezer. */
-export async function freezeContainer(root: OciRoot, id: string, freeze: boolean): Promise<void> {
+export async function ociFreeze(root: OciRoot, id: string, freeze: boolean): Promise<void> {
   const r = root.read(id);
   const status = root.status(r);
   if (freeze && status !== "running") throw new OciError(`container not running: ${id}`);
@@ -824,7 +754,7 @@ export async function freezeContainer(root: OciRoot, id: string, freeze: boolean
 }
 
 /** The pids in the container's cgroup. */
-export function containerPids(root: OciRoot, id: string): number[] {
+export function ociPids(root: OciRoot, id: string): number[] {
   const r = root.read(id);
   return cgroupOf(r)?.pids() ?? (isAlive(r) ? [r.pid] : []);
 }

@@ -82,12 +82,3 @@ export function limitToOwn(
   }
   return set.filter((c) => (own >> BigInt(CAPS[c])) & 1n);
 }
-
-/** The highest capability number this kernel knows. */
-export function lastCap(): number {
-  try {
-    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
-  } catch {
-    return 40;
-  }
-}

@@ -5,27 +5,27 @@
  * @module
  */
 
-import { CLONE, MS } from "../../ffi/constants.ts";
+import { MS, O } from "../../ffi/constants.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { addressOf, close, cString, open, sys } from "../../ffi/sys.ts";
-import { O } from "../../ffi/constants.ts";
 import type { NsType } from "../config/container.ts";
-import { int, NULL, type Plan, slot, type Step, str } from "./plan.ts";
-import { changedSignals, execSteps } from "./process.ts";
+import type { PlanHost } from "./host.ts";
+import { int, type Plan, type Slot, slot, type Step, str, syncPoint } from "./plan.ts";
+import {
+  closeOtherFds,
+  execPath,
+  execSteps,
+  forkAsSibling,
+  joinNamespace,
+  NS_FLAG,
+  resetSignals,
+  unblockSignals,
+} from "./steps.ts";
+
+export { NS_FLAG };
 
 /** Every namespace type, in the order they are joined (user first: it grants the rights for the others). */
 export const NS_TYPES: readonly NsType[] = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt"];
-
-/** The clone/setns flag of each type. */
-export const NS_FLAG: Record<NsType, number> = {
-  user: CLONE.NEWUSER,
-  mnt: CLONE.NEWNS,
-  pid: CLONE.NEWPID,
-  uts: CLONE.NEWUTS,
-  ipc: CLONE.NEWIPC,
-  net: CLONE.NEWNET,
-  cgroup: CLONE.NEWCGROUP,
-};
 
 /** Parses a namespace name; accepts the nsenter spellings too (mount, network). */
 export function nsType(name: string): NsType {
@@ -108,56 +108,113 @@ export function unpinNamespace(target: string): void {
   sys("umount2", target, addressOf(cString(target)), 0);
 }
 
-/** What ctr enter joins. */
-export interface EnterSpec {
-  /** Namespace type → file to join (/proc/PID/ns/X or a pinned path). */
-  readonly join: ReadonlyMap<NsType, string>;
-  /** Take root and cwd from this process (when its mount namespace is joined). */
-  readonly rootOf?: number;
-  readonly args: readonly string[];
-  readonly env: readonly string[];
+/** One namespace to join: its type, its file (for messages) and an fd of it open in ctr. */
+export interface Join {
+  readonly type: NsType;
+  readonly path: string;
+  readonly fd: number;
+}
+
+/** What a join plan does (ctr enter, exec, a hook in a container's namespaces). */
+export interface JoinSpec {
+  /** The namespaces, joined in NS_TYPES order (user first). */
+  readonly joins: readonly Join[];
+  /** fds of the target's root and working directory, taken after the mount namespace. */
+  readonly root?: { readonly rootFd: number; readonly cwdFd: number };
   /** Wait for the parent first (it moves the child into a cgroup at phase 0). */
   readonly waitForParent?: boolean;
   /** Steps the new process runs after the fork, before its exec (identity, pty, cwd). */
   readonly beforeExec?: readonly Step[];
+  readonly args: readonly string[];
+  readonly env: readonly string[];
   /** Exec this path with `args` as the whole argv (argv[0] included), not a PATH search. */
   readonly path?: string;
 }
 
-/** Opened fds of an enter plan; close them after spawn. */
-export interface EnterFds {
+/**
+ * The plan that joins another process's namespaces: setns into each (user
+ * first), take the target's root and cwd, then fork (so the new process is
+ * really in the pid namespace) with CLONE_PARENT so ctr reaps it, and exec.
+ * Pure: the fds are opened by the caller (openJoins).
+ */
+export function joinPlan(
+  spec: JoinSpec,
+  host: Pick<PlanHost, "resetSignals">,
+): { plan: Plan; child: Slot } {
+  const steps: Step[] = [];
+  if (spec.waitForParent) {
+    steps.push(...syncPoint(0, "cgroup"));
+  }
+  const order = [...spec.joins].sort((a, b) => NS_TYPES.indexOf(a.type) - NS_TYPES.indexOf(b.type));
+  for (const j of order) {
+    steps.push(
+      joinNamespace(
+        int(j.fd),
+        j.type,
+        j.path,
+        `${j.path} is not a ${j.type} namespace, or it is ctr's own user namespace`,
+      ),
+    );
+  }
+  if (spec.root) {
+    steps.push(
+      { call: "fchdir", args: [int(spec.root.rootFd)], label: "go to the target's root" },
+      { call: "chroot", args: [str(".")], label: "take the target's root" },
+      {
+        call: "fchdir",
+        args: [int(spec.root.cwdFd)],
+        label: "take the target's working directory",
+      },
+    );
+  }
+  const child = slot("child");
+  steps.push(
+    forkAsSibling(child),
+    closeOtherFds(),
+    ...resetSignals(host.resetSignals),
+    unblockSignals(),
+    ...(spec.beforeExec ?? []),
+    ...(spec.path === undefined
+      ? execSteps(spec.args, spec.env)
+      : [execPath(spec.path, spec.args, spec.env)]),
+  );
+  return { plan: { cloneFlags: 0, steps }, child };
+}
+
+/** The namespaces of `pid` that differ from ctr's own: what exec, enter and hooks join. */
+export function differingNamespaces(pid: number): Map<NsType, string> {
+  const mine = new Map(processNamespaces("self").map((n) => [n.type, n.inode]));
+  const join = new Map<NsType, string>();
+  for (const n of processNamespaces(pid)) {
+    if (n.inode !== mine.get(n.type)) join.set(n.type, n.path);
+  }
+  return join;
+}
+
+/** The fds a join plan uses, open in ctr; close `fds` once the child has them. */
+export interface OpenedJoins {
+  readonly joins: Join[];
+  readonly root?: { readonly rootFd: number; readonly cwdFd: number };
   readonly fds: number[];
 }
 
 /**
- * The plan of `ctr enter`: setns into each namespace (user first), take the
- * target's root and cwd, then fork (so the new process is really in the pid
- * namespace) with CLONE_PARENT so ctr reaps it, and exec.
+ * Opens the namespace files to join and, when the mount namespace is among
+ * them and `rootOf` is given, that process's root and working directory.
  */
-export function enterPlan(
-  spec: EnterSpec,
-): { plan: Plan; fds: number[]; child: ReturnType<typeof slot> } {
+export function openJoins(join: ReadonlyMap<NsType, string>, rootOf?: number): OpenedJoins {
   const fds: number[] = [];
-  const steps: Step[] = [];
   try {
-    let rootFd = -1, cwdFd = -1;
-    if (spec.rootOf !== undefined && spec.join.has("mnt")) {
-      rootFd = open(`/proc/${spec.rootOf}/root`, O.RDONLY | O.DIRECTORY);
+    let root: OpenedJoins["root"];
+    if (rootOf !== undefined && join.has("mnt")) {
+      const rootFd = open(`/proc/${rootOf}/root`, O.RDONLY | O.DIRECTORY);
       fds.push(rootFd);
-      cwdFd = open(`/proc/${spec.rootOf}/cwd`, O.RDONLY | O.DIRECTORY);
+      const cwdFd = open(`/proc/${rootOf}/cwd`, O.RDONLY | O.DIRECTORY);
       fds.push(cwdFd);
+      root = { rootFd, cwdFd };
     }
-    if (spec.waitForParent) {
-      steps.push({
-        call: "read",
-        args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, int(1)],
-        label: "wait for the parent: cgroup",
-        expect: true,
-      });
-    }
-    for (const type of NS_TYPES) {
-      const path = spec.join.get(type);
-      if (!path) continue;
+    const joins: Join[] = [];
+    for (const [type, path] of join) {
       let fd: number;
       try {
         fd = open(path, O.RDONLY);
@@ -165,62 +222,9 @@ export function enterPlan(
         throw new Error(`Cannot open the ${type} namespace ${path}: ${(e as Error).message}`);
       }
       fds.push(fd);
-      steps.push({
-        call: "setns",
-        args: [
-          int(fd),
-          int(NS_FLAG[type], `CLONE_NEW${type === "mnt" ? "NS" : type.toUpperCase()}`),
-        ],
-        label: `join the ${type} namespace ${path}`,
-        hints: { EINVAL: `${path} is not a ${type} namespace, or it is ctr's own user namespace` },
-      });
+      joins.push({ type, path, fd });
     }
-    if (rootFd >= 0) {
-      steps.push(
-        { call: "fchdir", args: [int(rootFd)], label: "go to the target's root" },
-        { call: "chroot", args: [str(".")], label: "take the target's root" },
-        { call: "fchdir", args: [int(cwdFd)], label: "take the target's working directory" },
-      );
-    }
-    const child = slot("child");
-    const flags = CLONE.VM | CLONE.VFORK | CLONE.PARENT | 17;
-    steps.push({
-      call: "clone",
-      args: [
-        int(flags, "CLONE_VM|CLONE_VFORK|CLONE_PARENT|SIGCHLD"),
-        { stack: true },
-        NULL,
-        NULL,
-        NULL,
-      ],
-      label: "fork into the joined pid namespace",
-      fork: true,
-      save: child,
-    });
-    steps.push(
-      {
-        call: "close_range",
-        args: [int(3), int(0xffffffff, "~0U"), int(4, "CLOSE_RANGE_CLOEXEC")],
-        label: "close every other fd at exec",
-      },
-      ...changedSignals().map((s): Step => ({
-        call: "rt_sigaction",
-        args: [int(s), { bytes: new Uint8Array(32), show: "{SIG_DFL}" }, NULL, int(8)],
-        label: `reset signal ${s} to its default`,
-      })),
-      {
-        call: "rt_sigprocmask",
-        args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
-        label: "unblock all signals",
-      },
-      ...(spec.beforeExec ?? []),
-      ...(spec.path === undefined ? execSteps(spec.args, spec.env) : [{
-        call: "execve" as const,
-        args: [str(spec.path), { strv: spec.args }, { strv: spec.env }],
-        label: `exec ${spec.path}`,
-      }]),
-    );
-    return { plan: { cloneFlags: 0, steps }, fds, child };
+    return { joins, root, fds };
   } catch (e) {
     for (const fd of fds) close(fd);
     throw e;

@@ -6,20 +6,23 @@
  * @module
  */
 
-import {
-  AT,
-  CAP_VERSION_3,
-  CAPS,
-  CLOSE_RANGE,
-  flagNames,
-  O,
-  PR,
-  RLIMIT,
-  TIOC,
-} from "../../ffi/constants.ts";
+import { CAP_VERSION_3, CAPS, O, PR, RLIMIT } from "../../ffi/constants.ts";
 import { capMask } from "./capabilities.ts";
-import { type ContainerConfig, DEFAULT_PATH } from "../config/container.ts";
+import type { ContainerConfig } from "../config/container.ts";
 import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
+import {
+  chdirTo,
+  closeFd,
+  closeOtherFds,
+  controllingPty,
+  dieWithParent,
+  dupTo,
+  execSteps,
+  openAt,
+  resetSignals,
+  stdinFromNull,
+  unblockSignals,
+} from "./steps.ts";
 
 /** Sync phase at which the parent opens the container's pty master. */
 export const PHASE_PTY = 1;
@@ -35,102 +38,30 @@ function rlimit(soft: bigint, hard: bigint): Uint8Array {
   return b;
 }
 
-/** The signals whose disposition ctr's process changed (caught or ignored): reset in the child. */
-export function changedSignals(): number[] {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  const mask = (key: string) =>
-    BigInt("0x" + (status.match(new RegExp(`^${key}:\\s*([0-9a-f]+)`, "m"))?.[1] ?? "0"));
-  const m = mask("SigCgt") | mask("SigIgn");
-  const out: number[] = [];
-  for (let s = 1; s <= 64; s++) if (s !== 9 && s !== 19 && (m >> BigInt(s - 1)) & 1n) out.push(s);
-  return out;
-}
-
-/** The value of a variable in an env list. */
-export function envValue(env: readonly string[], name: string): string | undefined {
-  const e = env.findLast((x) => x.startsWith(name + "="));
-  return e?.slice(name.length + 1);
-}
-
-/** The execve tries for a command, along PATH when it has no slash. */
-export function execSteps(args: readonly string[], env: readonly string[]): Step[] {
-  const cmd = args[0];
-  const candidates = cmd.includes("/")
-    ? [cmd]
-    : (envValue(env, "PATH") ?? DEFAULT_PATH).split(":").map((d) => `${d || "."}/${cmd}`);
-  return candidates.map((path, i) => ({
-    call: "execve" as const,
-    args: [str(path), { strv: args }, { strv: env }],
-    label: `exec ${path}`,
-    tolerate: i < candidates.length - 1 ? ["ENOENT", "EACCES"] : undefined,
-  }));
-}
-
 /** Steps from setsid to execve. */
 export function processSteps(
   cfg: ContainerConfig,
   opts: { resetSignals: readonly number[]; lastCap: number },
 ): Step[] {
   const p = cfg.process;
-  const steps: Step[] = [{ call: "setsid", args: [], label: "start a new session" }];
+  const steps: Step[] = [];
+  // A pty makes its own session (setsid first); without one the session is made here.
+  if (!p.terminal) steps.push({ call: "setsid", args: [], label: "start a new session" });
   if (cfg.namespaces.uts.kind === "new" && cfg.hostname) {
-    const b = new TextEncoder().encode(cfg.hostname);
-    steps.push({
-      call: "sethostname",
-      args: [str(cfg.hostname), int(b.length)],
-      label: `set hostname ${cfg.hostname}`,
-    });
+    steps.push(nameStep("sethostname", "hostname", cfg.hostname));
   }
-  if (cfg.oci?.domainname) {
-    const b = new TextEncoder().encode(cfg.oci.domainname);
-    steps.push({
-      call: "setdomainname",
-      args: [str(cfg.oci.domainname), int(b.length)],
-      label: `set domainname ${cfg.oci.domainname}`,
-    });
-  }
+  if (cfg.oci?.domainname) steps.push(nameStep("setdomainname", "domainname", cfg.oci.domainname));
   if (p.terminal) {
-    const tty = slot("tty");
     steps.push(
       ...syncPoint(PHASE_PTY, "the pty's master can be opened"),
-      {
-        call: "openat",
-        args: [int(AT.FDCWD, "AT_FDCWD"), str("/dev/pts/0"), int(O.RDWR, "O_RDWR")],
-        label: "open the pty /dev/pts/0",
-        save: tty,
-      },
-      ...[0, 1, 2].map((fd): Step => ({
-        call: "dup3",
-        args: [{ ref: tty }, int(fd), int(0)],
-        label: `pty as fd ${fd}`,
-      })),
-      {
-        call: "ioctl",
-        args: [int(0), int(TIOC.SCTTY, "TIOCSCTTY"), int(0)],
-        label: "make the pty the controlling terminal",
-      },
-      { call: "close", args: [{ ref: tty }], label: "close the extra pty fd" },
+      ...controllingPty("/dev/pts/0"),
     );
   } else {
-    if (!p.stdin) {
-      steps.push({
-        call: "dup3",
-        args: [{ fd: "devNull" }, int(0), int(0)],
-        label: "stdin from /dev/null",
-      });
-    }
+    if (!p.stdin) steps.push(stdinFromNull());
     if (p.stdio) {
       steps.push(
-        {
-          call: "dup3",
-          args: [int(p.stdio.stdout), int(1), int(0)],
-          label: "stdout to the log pipe",
-        },
-        {
-          call: "dup3",
-          args: [int(p.stdio.stderr), int(2), int(0)],
-          label: "stderr to the log pipe",
-        },
+        dupTo(int(p.stdio.stdout), 1, "stdout to the log pipe"),
+        dupTo(int(p.stdio.stderr), 2, "stderr to the log pipe"),
       );
     }
   }
@@ -151,40 +82,23 @@ export function processSteps(
       hints: { EPERM: "raising a hard limit needs CAP_SYS_RESOURCE" },
     });
   }
-  steps.push(...identitySteps(p, opts.lastCap));
-  const firstClosed = 3 + (cfg.oci?.preserveFds ?? 0);
-  steps.push({
-    call: "close_range",
-    args: [
-      int(firstClosed),
-      int(0xffffffff, "~0U"),
-      int(CLOSE_RANGE.CLOEXEC, flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
-    ],
-    label: "close every other fd at exec",
-  });
-  for (const s of opts.resetSignals) {
-    steps.push({
-      call: "rt_sigaction",
-      args: [int(s), { bytes: new Uint8Array(32), show: "{SIG_DFL}" }, NULL, int(8)],
-      label: `reset signal ${s} to its default`,
-    });
-  }
-  steps.push({ call: "chdir", args: [str(p.cwd)], label: `chdir ${p.cwd}` });
-  if (p.dieWithParent) {
-    steps.push({
-      call: "prctl",
-      args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(9, "SIGKILL")],
-      label: "die with ctr",
-    });
-  }
-  steps.push({
-    call: "rt_sigprocmask",
-    args: [int(2, "SIG_SETMASK"), { bytes: new Uint8Array(8), show: "[]" }, NULL, int(8)],
-    label: "unblock all signals",
-  });
+  steps.push(
+    ...identitySteps(p, opts.lastCap),
+    closeOtherFds(3 + (cfg.oci?.preserveFds ?? 0)),
+    ...resetSignals(opts.resetSignals),
+    chdirTo(p.cwd),
+  );
+  if (p.dieWithParent) steps.push(dieWithParent());
+  steps.push(unblockSignals());
   if (cfg.oci?.gateFd !== undefined) steps.push(...gateSteps(cfg.oci.gateFd));
   steps.push(...execSteps(p.args, p.env));
   return steps;
+}
+
+/** sethostname or setdomainname. */
+function nameStep(call: "sethostname" | "setdomainname", what: string, name: string): Step {
+  const b = new TextEncoder().encode(name);
+  return { call, args: [str(name), int(b.length)], label: `set ${what} ${name}` };
 }
 
 /** Sync phase at which an OCI container is set up and about to wait for `start`. */
@@ -200,20 +114,22 @@ function gateSteps(fd: number): Step[] {
   const gate = slot("exec_fifo");
   return [
     ...syncPoint(PHASE_CREATED, "the container is created"),
-    {
-      call: "openat",
-      args: [int(AT.FDCWD, "AT_FDCWD"), str(`/proc/self/fd/${fd}`), int(O.WRONLY | O.CLOEXEC)],
-      label: "wait for start (open the exec fifo)",
-      save: gate,
-      hints: { ENOENT: "the container has no /proc mount to reach the exec fifo through" },
-    },
+    openAt(
+      `/proc/self/fd/${fd}`,
+      O.WRONLY | O.CLOEXEC,
+      gate,
+      "wait for start (open the exec fifo)",
+      {
+        ENOENT: "the container has no /proc mount to reach the exec fifo through",
+      },
+    ),
     {
       call: "write",
       args: [{ ref: gate }, { bytes: new Uint8Array([0x30]), show: '"0"' }, int(1)],
       label: "tell start the command runs now",
     },
-    { call: "close", args: [{ ref: gate }], label: "close the exec fifo" },
-    { call: "close", args: [int(fd)], label: "close the exec fifo's O_PATH fd" },
+    closeFd({ ref: gate }, "close the exec fifo"),
+    closeFd(int(fd), "close the exec fifo's O_PATH fd"),
   ];
 }
 

@@ -7,11 +7,15 @@
  * @module
  */
 
-import { AT, flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
+import { flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
 import type { ContainerConfig, UserMount } from "../config/container.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
-import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
+import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
+import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";
 import type { CgroupLayout } from "../cgroups/mod.ts";
+
+/** The group of a container's ptys (devpts is mounted with gid=5, the tty group, as docker does). */
+export const TTY_GID = 5;
 
 /** Sync phase before pivot_root of an OCI container (its createContainer hooks run there). */
 export const PHASE_PREPIVOT = 3;
@@ -22,14 +26,13 @@ export interface RootfsHost {
   readonly userns: boolean;
   /** The container has its own network namespace (sysfs can be mounted fresh). */
   readonly netns: boolean;
-  /** Whether a masked path is a directory on this kernel (tmpfs) or a file (/dev/null). */
-  readonly isDir: (path: string) => boolean;
+  /** What a host path is: a masked path is hidden with a tmpfs (directory) or /dev/null (file). */
+  readonly kindOf: (path: string) => "dir" | "file" | undefined;
   /** The host's cgroup hierarchies, mounted read-only at /sys/fs/cgroup (none: not mounted). */
   readonly cgroups?: CgroupLayout;
 }
 
 const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
-const mode = (m: number) => int(m, "0" + m.toString(8));
 
 /** Standard device nodes: name, major, minor. */
 const DEVICES: readonly [string, number, number][] = [
@@ -119,10 +122,7 @@ export class RootfsBuilder {
     }
     this.merged = `${cfg.dir}/merged`;
     // The upper layer is searched too when it exists: a restarted container keeps its changes.
-    let upper: string[] = [];
-    try {
-      if (Deno.statSync(`${cfg.dir}/upper`).isDirectory) upper = [`${cfg.dir}/upper`];
-    } catch { /* a new container: the upper layer is still empty */ }
+    const upper = host.kindOf(`${cfg.dir}/upper`) === "dir" ? [`${cfg.dir}/upper`] : [];
     this.#layers = [...upper, ...cfg.layers];
   }
 
@@ -143,7 +143,7 @@ export class RootfsBuilder {
           this.steps.push({
             call: "mknodat",
             args: [
-              int(AT.FDCWD, "AT_FDCWD"),
+              AT_FDCWD,
               str(this.merged + cur),
               mode(S_IF.REG | 0o644),
               int(0),
@@ -154,7 +154,7 @@ export class RootfsBuilder {
         } else {
           this.steps.push({
             call: "mkdirat",
-            args: [int(AT.FDCWD, "AT_FDCWD"), str(this.merged + cur), mode(0o755)],
+            args: [AT_FDCWD, str(this.merged + cur), mode(0o755)],
             label: `create directory ${cur}`,
             tolerate: ["EEXIST"],
           });
@@ -217,11 +217,12 @@ export class RootfsBuilder {
     );
     const links = needsLayerLinks(cfg, host.userns);
     if (links) {
-      this.steps.push({
-        call: "chdir",
-        args: [str(`${cfg.dir}/${LAYER_LINKS}`)],
-        label: `chdir to the short links of the ${cfg.layers.length} layers`,
-      });
+      this.steps.push(
+        chdirTo(
+          `${cfg.dir}/${LAYER_LINKS}`,
+          `chdir to the short links of the ${cfg.layers.length} layers`,
+        ),
+      );
     }
     const lower = links ? cfg.layers.map((_, i) => String(i)) : cfg.layers;
     this.#mount(
@@ -316,7 +317,7 @@ export class RootfsBuilder {
     for (const h of layout.v1) {
       this.steps.push({
         call: "mkdirat",
-        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${h.name}`), mode(0o755)],
+        args: [AT_FDCWD, str(`${dir}/${h.name}`), mode(0o755)],
         label: `create /sys/fs/cgroup/${h.name}`,
       });
       this.#mount(
@@ -332,7 +333,7 @@ export class RootfsBuilder {
         for (const c of h.controllers) {
           this.steps.push({
             call: "symlinkat",
-            args: [str(h.name), int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/${c}`)],
+            args: [str(h.name), AT_FDCWD, str(`${dir}/${c}`)],
             label: `link /sys/fs/cgroup/${c} -> ${h.name}`,
             tolerate: ["EEXIST"],
           });
@@ -342,7 +343,7 @@ export class RootfsBuilder {
     if (layout.unified) {
       this.steps.push({
         call: "mkdirat",
-        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dir}/unified`), mode(0o755)],
+        args: [AT_FDCWD, str(`${dir}/unified`), mode(0o755)],
         label: "create /sys/fs/cgroup/unified",
       });
       this.#mount(
@@ -372,7 +373,7 @@ export class RootfsBuilder {
     for (const d of ["pts", "shm", "mqueue"]) {
       this.steps.push({
         call: "mkdirat",
-        args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${d}`), mode(0o755)],
+        args: [AT_FDCWD, str(`${dev}/${d}`), mode(0o755)],
         label: `create /dev/${d}`,
       });
     }
@@ -381,7 +382,7 @@ export class RootfsBuilder {
       `${dev}/pts`,
       "devpts",
       MS.NOSUID | MS.NOEXEC,
-      "newinstance,ptmxmode=0666,mode=0620,gid=5",
+      `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`,
       "mount devpts on /dev/pts",
     );
     this.#mount(
@@ -409,7 +410,7 @@ export class RootfsBuilder {
         // mknod is not allowed in a user namespace: bind the host's node.
         this.steps.push({
           call: "mknodat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
+          args: [AT_FDCWD, str(`${dev}/${name}`), mode(S_IF.REG | 0o666), int(0)],
           label: `create /dev/${name} for a bind mount`,
         });
         this.#mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND, null, `bind /dev/${name}`);
@@ -417,7 +418,7 @@ export class RootfsBuilder {
         this.steps.push({
           call: "mknodat",
           args: [
-            int(AT.FDCWD, "AT_FDCWD"),
+            AT_FDCWD,
             str(`${dev}/${name}`),
             mode(S_IF.CHR | 0o666),
             int(makedev(major, minor), `makedev(${major}, ${minor})`),
@@ -429,7 +430,7 @@ export class RootfsBuilder {
     for (const [target, name] of DEV_LINKS) {
       this.steps.push({
         call: "symlinkat",
-        args: [str(target), int(AT.FDCWD, "AT_FDCWD"), str(`${dev}/${name}`)],
+        args: [str(target), AT_FDCWD, str(`${dev}/${name}`)],
         label: `link /dev/${name} -> ${target}`,
         tolerate,
       });
@@ -461,13 +462,11 @@ export class RootfsBuilder {
         continue;
       }
       if (m.bind) {
-        let isDir = true;
-        try {
-          isDir = Deno.statSync(m.source).isDirectory;
-        } catch (e) {
-          throw new Error(`Cannot bind ${m.source} on ${m.destination}: ${(e as Error).message}`);
+        const kind = host.kindOf(m.source);
+        if (!kind) {
+          throw new Error(`Cannot bind ${m.source} on ${m.destination}: no such file or directory`);
         }
-        const t = this.#target(m.destination, isDir ? "dir" : "file");
+        const t = this.#target(m.destination, kind);
         this.#mount(m.source, t.host, null, MS.BIND | (m.flags & MS.REC), null, label);
         this.#mounted.add(t.inner);
         const rest = m.flags & ~(MS.BIND | MS.REC);
@@ -505,14 +504,14 @@ export class RootfsBuilder {
       this.steps.push(
         {
           call: "unlinkat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(0)],
+          args: [AT_FDCWD, str(t.host), int(0)],
           label: `make room for ${d.path}`,
           tolerate: ["ENOENT"],
         },
         {
           call: "mknodat",
           args: [
-            int(AT.FDCWD, "AT_FDCWD"),
+            AT_FDCWD,
             str(t.host),
             mode(kind | (d.mode & 0o7777)),
             int(makedev(d.major, d.minor), `makedev(${d.major}, ${d.minor})`),
@@ -521,7 +520,7 @@ export class RootfsBuilder {
         },
         {
           call: "fchownat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(t.host), int(d.uid), int(d.gid), int(0)],
+          args: [AT_FDCWD, str(t.host), int(d.uid), int(d.gid), int(0)],
           label: `give ${d.path} to ${d.uid}:${d.gid}`,
         },
       );
@@ -529,23 +528,10 @@ export class RootfsBuilder {
     this.#target(cfg.process.cwd, "dir");
     // Before /proc/sys becomes read-only; the container's own /proc is mounted by now.
     for (const [key, value] of Object.entries(oci.sysctl)) {
-      const fd = slot(`sysctl_${key}`);
-      const path = `${R}/proc/sys/${key.replaceAll(".", "/")}`;
-      const bytes = new TextEncoder().encode(value);
       this.steps.push(
-        {
-          call: "openat",
-          args: [int(AT.FDCWD, "AT_FDCWD"), str(path), int(0o1 | 0o2000000, "O_WRONLY|O_CLOEXEC")],
-          label: `open the sysctl ${key}`,
-          save: fd,
-          hints: { ENOENT: `no sysctl ${key} in this kernel or namespace` },
-        },
-        {
-          call: "write",
-          args: [{ ref: fd }, { bytes, show: JSON.stringify(value) }, int(bytes.length)],
-          label: `set ${key} = ${value}`,
-        },
-        { call: "close", args: [{ ref: fd }], label: `close the sysctl ${key}` },
+        ...writeFileSteps(`${R}/proc/sys/${key.replaceAll(".", "/")}`, value, `the sysctl ${key}`, {
+          ENOENT: `no sysctl ${key} in this kernel or namespace`,
+        }),
       );
     }
     this.#masks(R);
@@ -569,7 +555,7 @@ export class RootfsBuilder {
   /** pivot_root into `root` and drop the host's root. */
   #pivot(root: string): void {
     this.steps.push(
-      { call: "chdir", args: [str(root)], label: "enter the new root" },
+      chdirTo(root, "enter the new root"),
       {
         call: "pivot_root",
         args: [str("."), str(".")],
@@ -580,7 +566,7 @@ export class RootfsBuilder {
         args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
         label: "detach the host's root",
       },
-      { call: "chdir", args: [str("/")], label: "chdir /" },
+      chdirTo("/"),
     );
   }
 
@@ -600,7 +586,7 @@ export class RootfsBuilder {
   /** docker's masked paths (an empty tmpfs or /dev/null on top) and read-only paths, below `root`. */
   #masks(root: string): void {
     for (const p of this.cfg.maskedPaths) {
-      if (this.host.isDir(p)) {
+      if (this.host.kindOf(p) === "dir") {
         this.#mount("tmpfs", root + p, "tmpfs", MS.RDONLY, null, `mask ${p}`, ["ENOENT"]);
       } else {
         this.#mount("/dev/null", root + p, null, MS.BIND, null, `mask ${p}`, ["ENOENT"]);
@@ -630,13 +616,9 @@ export class RootfsBuilder {
       this.#mounted.add(t.inner);
       return;
     }
-    let isDir = true;
-    try {
-      isDir = Deno.statSync(m.source).isDirectory;
-    } catch (e) {
-      throw new Error(`Cannot bind ${m.source}: ${(e as Error).message}`);
-    }
-    const t = this.#target(m.destination, isDir ? "dir" : "file");
+    const kind = this.host.kindOf(m.source);
+    if (!kind) throw new Error(`Cannot bind ${m.source}: no such file or directory`);
+    const t = this.#target(m.destination, kind);
     this.#mount(
       m.source,
       t.host,

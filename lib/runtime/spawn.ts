@@ -7,16 +7,15 @@
  */
 
 import { Arena } from "../../ffi/arena.ts";
-import { CLONE, CLONE3, flagNames, O, P, W } from "../../ffi/constants.ts";
+import { CLONE, CLONE3, flagNames, O, P, SIGNALS, W } from "../../ffi/constants.ts";
 import { errno, SyscallError } from "../../ffi/errno.ts";
-import { rawSpawn } from "../../ffi/stub.ts";
+import { CTX, ENTRY, rawSpawn } from "../../ffi/stub.ts";
 import { sysno } from "../../ffi/syscalls.ts";
 import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../../ffi/sys.ts";
 import { trace } from "../trace.ts";
 import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
 
-const ENTRY_SIZE = 96;
-const SIGCHLD = 17;
+const SIGCHLD = SIGNALS.SIGCHLD;
 const CHILD_STACK = 64 * 1024;
 /** Whether clone3 with CLONE_INTO_CGROUP worked here; undefined until tried. */
 let clone3Works: boolean | undefined;
@@ -101,23 +100,23 @@ function encode(
     return [stackTop(), false];
   };
   const n = plan.steps.length;
-  const off = arena.reserve(n * ENTRY_SIZE, 16);
+  const off = arena.reserve(n * ENTRY.size, 16);
   const v = arena.view;
   plan.steps.forEach((s, i) => {
-    const e = off + i * ENTRY_SIZE;
-    let flags = (s.fork ? 1n : 0n) | (s.expect ? 2n : 0n);
-    v.setBigUint64(e, BigInt(sysno(s.call)), true);
+    const e = off + i * ENTRY.size;
+    let flags = (s.fork ? ENTRY.FORK : 0n) | (s.expect ? ENTRY.EXPECT : 0n);
+    v.setBigUint64(e + ENTRY.nr, BigInt(sysno(s.call)), true);
     for (let j = 0; j < 6; j++) {
       const [w, indirect] = j < s.args.length ? value(s.args[j]) : [0n, false];
-      v.setBigUint64(e + 8 + 8 * j, w, true);
-      if (indirect) flags |= 1n << BigInt(8 + j);
+      v.setBigUint64(e + ENTRY.args + 8 * j, w, true);
+      if (indirect) flags |= 1n << (ENTRY.INDIRECT_SHIFT + BigInt(j));
     }
     const [t1, t2] = toleratedErrnos(s);
-    v.setBigInt64(e + 56, BigInt(t1), true);
-    v.setBigInt64(e + 64, BigInt(t2), true);
-    v.setBigUint64(e + 72, flags, true);
-    v.setBigUint64(e + 80, s.save ? slotAddr(s.save) : 0n, true);
-    v.setBigUint64(e + 88, 0n, true);
+    v.setBigInt64(e + ENTRY.tol1, BigInt(t1), true);
+    v.setBigInt64(e + ENTRY.tol2, BigInt(t2), true);
+    v.setBigUint64(e + ENTRY.flags, flags, true);
+    v.setBigUint64(e + ENTRY.save, s.save ? slotAddr(s.save) : 0n, true);
+    v.setBigUint64(e + ENTRY.size - 8, 0n, true);
   });
   return arena.addr(off);
 }
@@ -153,17 +152,15 @@ export async function spawn(
     const childStack = newStack();
     const entries = encode(plan, arena, fds, slots, newStack);
     const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD;
-    const ctx = arena.u64s([
-      flags | SIGCHLD,
-      childStack,
-      entries,
-      plan.steps.length,
-      errWrite,
-      0,
-      -1n,
-      0,
-      0,
-    ]);
+    const ctx = arena.zeros(CTX.size, 16);
+    arena.writeU64(ctx + BigInt(CTX.flags), BigInt(flags | SIGCHLD));
+    arena.writeU64(ctx + BigInt(CTX.stack), childStack);
+    arena.writeU64(ctx + BigInt(CTX.plan), entries);
+    arena.writeU64(ctx + BigInt(CTX.count), BigInt(plan.steps.length));
+    arena.writeU64(ctx + BigInt(CTX.errfd), BigInt(errWrite));
+    arena.writeU64(ctx + BigInt(CTX.maskAll), 0xffffffffffffffffn);
+    const pidfdAt = ctx + BigInt(CTX.pidfd);
+    const cloneArgsAt = ctx + BigInt(CTX.cloneArgs);
     trace("spawn: encoded");
     let joined = false;
     if (opts.cgroup && clone3Works !== false) {
@@ -172,7 +169,7 @@ export async function spawn(
       // set_tid_size, cgroup.
       const args = arena.u64s([
         BigInt(flags >>> 0) | CLONE3.INTO_CGROUP,
-        ctx + 40n,
+        pidfdAt,
         0,
         0,
         SIGCHLD,
@@ -183,12 +180,12 @@ export async function spawn(
         0,
         opts.cgroup.fd,
       ]);
-      arena.writeU64(ctx + 64n, args);
+      arena.writeU64(cloneArgsAt, args);
       pid = rawSpawn(ctx);
       // ENOSYS: no clone3 (before 5.3); E2BIG or EINVAL: no CLONE_INTO_CGROUP
       // (before 5.7). Anything else is the cgroup's answer.
       clone3Works = ![errno("ENOSYS"), errno("E2BIG"), errno("EINVAL")].includes(-pid);
-      if (!clone3Works) arena.writeU64(ctx + 64n, 0n);
+      if (!clone3Works) arena.writeU64(cloneArgsAt, 0n);
       else if (pid < 0) {
         throw new SyscallError(
           "clone3",
@@ -202,7 +199,7 @@ export async function spawn(
     if (pid < 0) {
       throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
     }
-    pidfd = Number(arena.readU64(ctx + 40n) & 0xffffffffn);
+    pidfd = Number(arena.readU64(pidfdAt) & 0xffffffffn);
     close(errWrite);
     close(syncRead);
     fds.errWrite = fds.syncRead = -1;
@@ -317,3 +314,42 @@ export function signalPidfd(pidfd: number, signal: number): void {
 
 /** The number of the raw syscall, re-exported for callers that build plans. */
 export { sysno };
+
+/** The signals `enter` and `exec` pass on to their command. */
+export const FORWARDED_SHORT: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/**
+ * Passes the signals ctr receives on to the process behind `pidfd`; returns
+ * the function that stops it. A signal Deno cannot catch here is skipped.
+ */
+export function forwardSignals(pidfd: number, signals: readonly Deno.Signal[]): () => void {
+  const listeners: [Deno.Signal, () => void][] = [];
+  for (const sig of signals) {
+    const fn = () => {
+      try {
+        signalPidfd(pidfd, SIGNALS[sig]);
+      } catch { /* it is gone */ }
+    };
+    try {
+      Deno.addSignalListener(sig, fn);
+      listeners.push([sig, fn]);
+    } catch { /* not a signal this platform lets us catch */ }
+  }
+  return () => {
+    for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+  };
+}
+
+/** Waits for the process behind `pidfd` (then closed), passing signals on; returns its exit code. */
+export async function waitForwarding(
+  pidfd: number,
+  signals: readonly Deno.Signal[] = FORWARDED_SHORT,
+): Promise<number> {
+  const stop = forwardSignals(pidfd, signals);
+  try {
+    return (await waitPidfd(pidfd)).code;
+  } finally {
+    stop();
+    close(pidfd);
+  }
+}

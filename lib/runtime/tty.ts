@@ -10,28 +10,35 @@ import { SyscallError } from "../../ffi/errno.ts";
 import { close, ioctl, open, readAsync, writeAll } from "../../ffi/sys.ts";
 
 /**
- * Opens the pty master in the devpts of the container whose init is `pid`, and
- * gives the slave to the container's user (host ids `uid`, `gid`): the
+ * Opens a new pty master in the devpts of the container whose init is `pid`,
+ * and gives the slave to the container's user (host ids `uid`, `gid`): the
  * container opens it as a user of its own namespace, which needs an owner
- * that is mapped there.
+ * that is mapped there. Returns the master and the slave's number.
  */
-export function openContainerPty(pid: number, uid: number, gid: number): number {
+export function openPty(pid: number, uid: number, gid: number): { master: number; num: number } {
   const master = open(`/proc/${pid}/root/dev/pts/ptmx`, O.RDWR | O.NOCTTY);
   try {
     ioctl(master, TIOC.SPTLCK, new Uint8Array(4), "pty master (unlockpt)");
     const n = new Uint8Array(4);
     ioctl(master, TIOC.GPTN, n, "pty master (ptsname)");
     const num = new DataView(n.buffer).getUint32(0, true);
-    if (num !== 0) {
-      throw new Error(`The container's first pty is /dev/pts/${num}, expected /dev/pts/0`);
-    }
     Deno.chownSync(`/proc/${pid}/root/dev/pts/${num}`, uid, gid);
     syncWindowSize(master);
-    return master;
+    return { master, num };
   } catch (e) {
     close(master);
     throw e;
   }
+}
+
+/** The first pty of a new container: its plan opens /dev/pts/0, so that is the one it must be. */
+export function openContainerPty(pid: number, uid: number, gid: number): number {
+  const { master, num } = openPty(pid, uid, gid);
+  if (num !== 0) {
+    close(master);
+    throw new Error(`The container's first pty is /dev/pts/${num}, expected /dev/pts/0`);
+  }
+  return master;
 }
 
 /** Copies the user's terminal size onto the pty. */

@@ -116,16 +116,27 @@ Deno.test({
   async fn() {
     const denoDir = tempDir();
     Deno.chmodSync(denoDir, 0o777);
-    const repo = new URL("../..", import.meta.url).pathname;
+    // The user must be able to reach the program: a copy of the built file (or the
+    // sources) in a directory it can read, wherever the checkout is (/root is 0700).
+    const bin = Deno.env.get("CTR_BIN");
+    let program: string[];
+    if (bin) {
+      Deno.copyFileSync(bin, `${denoDir}/ctr`);
+      Deno.chmodSync(`${denoDir}/ctr`, 0o755);
+      program = [`${denoDir}/ctr`];
+    } else {
+      const repo = new URL("../..", import.meta.url).pathname;
+      await new Deno.Command("cp", {
+        args: ["-a", `${repo}main.ts`, `${repo}lib`, `${repo}ffi`, `${repo}deno.json`, denoDir],
+      }).output();
+      program = [Deno.execPath(), "run", "-A", `${denoDir}/main.ts`];
+    }
     const out = await new Deno.Command("setpriv", {
       args: [
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
-        Deno.execPath(),
-        "run",
-        "-A",
-        `${repo}main.ts`,
+        ...program,
         "run",
         "--rootfs",
         testRootfs(),

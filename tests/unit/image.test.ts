@@ -18,7 +18,8 @@ import { checkDigest, sha256 } from "../../lib/image/digest.ts";
 import { entryPath, extractLayer, LayerError, whiteoutOf } from "../../lib/image/layer.ts";
 import { lgetxattr } from "../../lib/image/_fs.ts";
 import { Store } from "../../lib/image/store.ts";
-import { imageProcess, mergeEnv } from "../../lib/image/container_defaults.ts";
+import { imageProcess } from "../../lib/image/container_defaults.ts";
+import { mergeEnv } from "../../lib/config/container.ts";
 import type { ImageConfig } from "../../lib/image/schema.ts";
 import {
   findImage,

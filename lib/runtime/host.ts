@@ -1,0 +1,94 @@
+/**
+ * What the plan builders need to know about the host, read once and passed
+ * in: the builders themselves read nothing, so a plan is a function of its
+ * config and this object, and tests compare plans with checked-in fixtures.
+ * @module
+ */
+
+import { type CgroupLayout, hostCgroupLayout } from "../cgroups/mod.ts";
+
+/** The host facts a plan depends on. */
+export interface PlanHost {
+  /** The highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
+  readonly lastCap: number;
+  /** Signals whose disposition ctr's process changed (caught or ignored): reset in the child. */
+  readonly resetSignals: readonly number[];
+  /** The host's cgroup hierarchies, for the container's read-only /sys/fs/cgroup (none: not mounted). */
+  readonly cgroups?: CgroupLayout;
+  /** What a host path is: a masked path is hidden with a tmpfs (directory) or /dev/null (file). */
+  kindOf(path: string): "dir" | "file" | undefined;
+}
+
+/**
+ * The signals set in the SigCgt or SigIgn masks of a /proc/PID/status text
+ * (SIGKILL and SIGSTOP cannot be changed and are left out).
+ */
+export function changedSignals(status: string): number[] {
+  const mask = (key: string) =>
+    BigInt("0x" + (status.match(new RegExp(`^${key}:\\s*([0-9a-f]+)`, "m"))?.[1] ?? "0"));
+  const m = mask("SigCgt") | mask("SigIgn");
+  const out: number[] = [];
+  for (let s = 1; s <= 64; s++) if (s !== 9 && s !== 19 && (m >> BigInt(s - 1)) & 1n) out.push(s);
+  return out;
+}
+
+/** The highest capability number this kernel knows (40 when it cannot be read). */
+export function lastCap(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+  } catch {
+    return 40;
+  }
+}
+
+/**
+ * Whether a host path is a directory, a file or absent, listing each parent
+ * directory once (a container's dozen masked paths share a few parents, and
+ * a missing one costs no exception).
+ */
+function kindCache(): (path: string) => "dir" | "file" | undefined {
+  const listings = new Map<string, Map<string, boolean>>();
+  return (p: string) => {
+    const cut = p.lastIndexOf("/");
+    const parent = p.slice(0, cut) || "/";
+    let entries = listings.get(parent);
+    if (!entries) {
+      entries = new Map();
+      try {
+        for (const e of Deno.readDirSync(parent)) {
+          // A symlink is followed, as a mount would follow it.
+          const dir = e.isSymlink ? statIsDir(`${parent}/${e.name}`) : e.isDirectory;
+          if (dir !== undefined) entries.set(e.name, dir);
+        }
+      } catch { /* a missing parent: nothing below it exists */ }
+      listings.set(parent, entries);
+    }
+    const dir = entries.get(p.slice(cut + 1));
+    return dir === undefined ? undefined : dir ? "dir" : "file";
+  };
+}
+
+function statIsDir(p: string): boolean | undefined {
+  try {
+    return Deno.statSync(p).isDirectory;
+  } catch {
+    return undefined;
+  }
+}
+
+let fixed: Pick<PlanHost, "lastCap" | "cgroups"> | undefined;
+
+/**
+ * This host's facts. The kernel's are read once per process; the signal
+ * dispositions and the file listings each time, since ctr's own signal
+ * handlers and the files a command makes (a volume's directory) can change
+ * between two plans of one process.
+ */
+export function readPlanHost(): PlanHost {
+  fixed ??= { lastCap: lastCap(), cgroups: hostCgroupLayout() };
+  return {
+    ...fixed,
+    resetSignals: changedSignals(Deno.readTextFileSync("/proc/self/status")),
+    kindOf: kindCache(),
+  };
+}
