@@ -23,6 +23,7 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { portsText } from "./containers.ts";
 import { EXEC_OPTIONS } from "./exec.ts";
 import { signalByName } from "../../ffi/constants.ts";
+import { formatObject, TemplateError } from "../format/mod.ts";
 
 const STOP: readonly OptionSpec[] = [
   {
@@ -208,17 +209,13 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
   };
 }
 
-/** Evaluates a docker-style `--format` template: `{{.State.Pid}}`, `{{json .Config}}`. */
+/**
+ * Evaluates `ctr inspect -f TEMPLATE` on one object: Go's template language with docker's
+ * functions (lib/format). A field the object does not have is an error naming it, as in
+ * `docker inspect` on raw JSON (missingkey=error), rather than a silent `<no value>`.
+ */
 export function formatTemplate(tpl: string, obj: unknown): string {
-  return tpl.replace(/\{\{\s*(json\s+)?([.\w]*)\s*\}\}/g, (_, json, path: string) => {
-    let v: unknown = obj;
-    for (const k of path.split(".").filter(Boolean)) {
-      v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
-    }
-    if (json) return JSON.stringify(v ?? null);
-    if (v === undefined || v === null) return "<no value>";
-    return typeof v === "object" ? JSON.stringify(v) : String(v);
-  }).replace(/\\n/g, "\n");
+  return formatObject(tpl, obj, { missingKey: "error" });
 }
 
 /** The processes in a container's cgroup, as `ps -ef` prints them. */
@@ -397,7 +394,17 @@ export async function lifecycleCommand(
         }
       }
       if (opts.format) {
-        for (const o of found) console.log(formatTemplate(opts.format as string, o));
+        for (const o of found) {
+          try {
+            console.log(formatTemplate(opts.format as string, o));
+          } catch (e) {
+            // A template that does not parse fails the command; one that fails on an
+            // object fails that object only, as in docker.
+            if (!(e instanceof TemplateError) || e.stage === "parse") throw e;
+            console.error(`ctr: ${e.message}`);
+            code = 1;
+          }
+        }
       } else console.log(JSON.stringify(found, null, 4));
       return code;
     }
