@@ -33,8 +33,9 @@ export {
   type Started,
   type StartOptions,
 } from "./lib/engine/container.ts";
-export type { ContainerState, RestartPolicy } from "./lib/engine/state.ts";
-export { parseRestartPolicy, StateDir } from "./lib/engine/state.ts";
+export type { ContainerState } from "./lib/engine/state.ts";
+export { StateDir } from "./lib/engine/state.ts";
+export { parseRestartPolicy, type RestartPolicy } from "./lib/config/rules.ts";
 export { isAlive } from "./lib/os/proc.ts";
 export {
   isRunning,

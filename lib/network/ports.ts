@@ -27,14 +27,18 @@ export interface PortMapping {
 
 function parsePort(text: string, spec: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new Error(`Invalid -p ${spec}: ${what} ${JSON.stringify(text)} is not a port (1-65535)`);
+    throw new Error(
+      `invalid port spec ${JSON.stringify(spec)}: ${what} ${
+        JSON.stringify(text)
+      } is not a port (1-65535)`,
+    );
   }
   return Number(text);
 }
 
 /** Parses one `-p` value; throws an error that quotes it and says what is wrong. */
 export function parsePortSpec(spec: string): PortMapping {
-  const bad = (why: string) => new Error(`Invalid -p ${spec}: ${why}`);
+  const bad = (why: string) => new Error(`invalid port spec ${JSON.stringify(spec)}: ${why}`);
   if (typeof spec !== "string" || spec.trim() === "") throw bad("empty");
   const slash = spec.lastIndexOf("/");
   let body = spec;

@@ -591,7 +591,7 @@ rootTest(
       );
       assert.throws(
         () => parsePortSpec("8080:80/icmp"),
-        /Invalid -p 8080:80\/icmp: protocol "icmp"/,
+        /invalid port spec "8080:80\/icmp": protocol "icmp"/,
       );
       // A failure after the veth was made undoes it (the proxy cannot bind a taken port).
       const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });

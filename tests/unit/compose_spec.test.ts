@@ -384,26 +384,41 @@ Deno.test("errors: wrong types, at the value", () => {
 });
 
 Deno.test("errors: values that ctr run would refuse", () => {
-  const restart = `expected "no", on-failure[:N], always or unless-stopped`;
+  const restart = "expected no, always, unless-stopped or on-failure[:N]";
   const size = "expected a number of bytes or a size like 512k, 64m or 1g";
   const name = "letters, digits, '_', '.' and '-', starting with a letter or digit";
   // [the line in container db, where, the path below containers.db, the message]
   const cases: [string, string, string, string][] = [
-    [`ports: ["8080:99999"]`, "4:13", "ports[0]", `invalid port "99999": expected 1-65535`],
-    [`ports: ["80/sctp"]`, "4:13", "ports[0]", `invalid protocol "sctp": expected tcp or udp`],
+    [
+      `ports: ["8080:99999"]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "8080:99999": container port "99999" is not a port (1-65535)`,
+    ],
+    [
+      `ports: ["80/sctp"]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "80/sctp": protocol "sctp" is not tcp or udp`,
+    ],
     [
       `ports: ["1:2:3:4"]`,
       "4:13",
       "ports[0]",
-      `invalid port spec "1:2:3:4": expected [[IP:]HOST:]CONTAINER[/tcp|udp]`,
+      `invalid port spec "1:2:3:4": expected [IP:][HOSTPORT:]CTRPORT[/tcp|udp]`,
     ],
     [
       `ports: ["300.0.0.1:80:80"]`,
       "4:13",
       "ports[0]",
-      `invalid host address "300.0.0.1": expected an IPv4 address`,
+      `invalid port spec "300.0.0.1:80:80": "300.0.0.1" is not an IPv4 address`,
     ],
-    [`ports: [0]`, "4:13", "ports[0]", `invalid port "0": expected 1-65535`],
+    [
+      `ports: [0]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "0": container port "0" is not a port (1-65535)`,
+    ],
     ["restart: sometimes", "4:14", "restart", `invalid restart policy "sometimes": ${restart}`],
     ["restart: always:3", "4:14", "restart", `invalid restart policy "always:3": ${restart}`],
     ["mem_limit: 64x", "4:16", "mem_limit", `invalid size "64x": ${size}`],
@@ -439,7 +454,12 @@ Deno.test("errors: values that ctr run would refuse", () => {
       `invalid hostname "my_db": at most 64 letters, digits, dots and dashes`,
     ],
     ["cap_add: [FLY]", "4:15", "cap_add[0]", `unknown capability "FLY"`],
-    ["environment: {'': x}", "4:19", `environment[""]`, "an environment variable needs a name"],
+    [
+      "environment: {'': x}",
+      "4:19",
+      `environment[""]`,
+      `invalid environment variable "": no name`,
+    ],
   ];
   for (const [line, at, path, message] of cases) {
     const sep = path.startsWith("[") ? "" : ".";
@@ -553,11 +573,11 @@ Deno.test("several problems come together, sorted by position", () => {
     [
       `shop.yaml:4:22: containers.web.depends_on[1]: ` +
       `unknown container "cache" (containers in this file: web, db)`,
-      `shop.yaml:5:22: containers.web.ports[1]: invalid port "99999": expected 1-65535`,
+      `shop.yaml:5:22: containers.web.ports[1]: invalid port spec "99999": container port "99999" is not a port (1-65535)`,
       "shop.yaml:7:5: containers.db: missing required key 'image'",
       "shop.yaml:7:5: containers.db.imag: unknown key 'imag' (did you mean 'image'?)",
       `shop.yaml:8:14: containers.db.restart: invalid restart policy "sometimes": ` +
-      `expected "no", on-failure[:N], always or unless-stopped`,
+      `expected no, always, unless-stopped or on-failure[:N]`,
       `shop.yaml:9:16: containers.db.mem_limit: invalid size "lots": ` +
       "expected a number of bytes or a size like 512k, 64m or 1g",
     ].join("\n"),
@@ -566,7 +586,7 @@ Deno.test("several problems come together, sorted by position", () => {
     line: 5,
     column: 22,
     path: "containers.web.ports[1]",
-    message: `invalid port "99999": expected 1-65535`,
+    message: `invalid port spec "99999": container port "99999" is not a port (1-65535)`,
   });
 });
 
@@ -593,7 +613,7 @@ Deno.test("readSpecFile: the directory names the project; unreadable files say s
       (e: unknown) =>
         e instanceof SpecError &&
         e.message ===
-          `${root}/bad.yaml:4:13: containers.db.ports[0]: invalid port "0": expected 1-65535`,
+          `${root}/bad.yaml:4:13: containers.db.ports[0]: invalid port spec "0": container port "0" is not a port (1-65535)`,
     );
     assert.throws(
       () => readSpecFile(`${root}/missing.yaml`),

@@ -271,7 +271,7 @@ Deno.test("parsePortSpec() reads docker's -p forms", () => {
 
 Deno.test("parsePortSpec() refuses bad ports, protocols and addresses with the spec in the message", () => {
   const bad: [string, RegExp][] = [
-    ["", /Invalid -p : empty/],
+    ["", /invalid port spec "": empty/],
     ["8080:0", /container port "0" is not a port \(1-65535\)/],
     ["70000:80", /host port "70000" is not a port/],
     ["80:80/sctp", /protocol "sctp" is not tcp or udp/],

@@ -23,7 +23,13 @@ const UPDATE = Deno.env.get("UPDATE_GOLDEN") === "1";
 
 /** A small root filesystem: what the plan builders look up in the layers. */
 function fixtureRoot(): string {
-  const r = Deno.makeTempDirSync({ prefix: "ctr-golden-" });
+  // A fixed-length name: --dry-run pads each line, so the length shows in the fixture.
+  const hex = [...crypto.getRandomValues(new Uint8Array(6))].map((b) =>
+    b.toString(16).padStart(2, "0")
+  )
+    .join("");
+  const r = `/tmp/ctr-golden-${hex}`;
+  Deno.mkdirSync(r, { mode: 0o755 });
   for (const d of ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "usr/bin"]) {
     Deno.mkdirSync(`${r}/${d}`, { recursive: true });
   }
