@@ -71,6 +71,7 @@ import {
   envProblem,
   hostnameProblem,
   labelProblem,
+  NETWORK_NAME_MAX,
   networkNameProblem,
   parseRestartPolicy,
   parseTmpfsSpec,
@@ -89,6 +90,7 @@ import {
   type ValueWords,
 } from "./diagnostics.ts";
 import { closest } from "../suggest.ts";
+import type { RunFlags, RunOptions } from "./run_options.ts";
 
 /** A network that the file declares (and `ctr up` creates). */
 export interface NetworkSpec {
@@ -186,17 +188,8 @@ const BUILTIN_NETWORKS = ["bridge", "host", "none"];
 /** How this reader writes paths and names values. */
 const YAML_PATHS: PathStyle = { word: /^[A-Za-z0-9_-]+$/, top: "" };
 const YAML_WORDS: ValueWords = { object: "a mapping", null: "nothing" };
-/** Container keys, as ctr's --name takes them. */
-const CONTAINER_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** Network keys: ctr's network names, before the project prefix. */
-const NETWORK_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** ctr's longest network name. */
-const NETWORK_NAME_MAX = 63;
 /** Project names, as compose allows them. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
-/** ctr run's --hostname. */
-const HOSTNAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/;
-const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 
 const TOP_KEYS = ["name", "networks", "containers", "services"];
 const NETWORK_KEYS = ["subnet"];
@@ -683,7 +676,7 @@ function crossChecks(raw: Record<string, unknown>, project: string): Finding[] {
   out.push(...cycleFindings(containers, ck), ...portClashes(containers, ck));
   for (const net of Object.keys(objectOrEmpty(raw.networks))) {
     const full = `${project}-${net}`;
-    if (full.length > NETWORK_NAME_MAX && NETWORK_KEY.test(net)) {
+    if (full.length > NETWORK_NAME_MAX && !networkNameProblem(net)) {
       out.push({
         path: ["networks", net],
         message: `network name "${full}" is longer than ${NETWORK_NAME_MAX} characters`,
@@ -986,7 +979,7 @@ function toContainer(
     ports: (c.ports ?? []).map((p) => String(p)),
     volumes: (c.volumes ?? []).map((v) => absoluteVolume(v, baseDir)),
     networks: c.networks ?? (c.network === undefined ? [] : [c.network]),
-    ...opt("hostname", c.hostname ?? (HOSTNAME.test(name) ? name : undefined)),
+    ...opt("hostname", c.hostname ?? (hostnameProblem(name) ? undefined : name)),
     ...opt("user", c.user === undefined ? undefined : String(c.user)),
     ...opt("workingDir", c.working_dir),
     readOnly: c.read_only ?? false,
@@ -1068,36 +1061,37 @@ export function startOrder(spec: Spec): string[] {
   return order;
 }
 
-/** The `ctr run` arguments that start one container of the spec (detached). */
-export function runArgs(spec: Spec, name: string): string[] {
+/** The run options of one container of the spec (detached, named after the project). */
+export function runOptionsFor(spec: Spec, name: string): RunOptions {
   const c = spec.containers.find((c) => c.name === name);
   if (!c) throw new Error(`no container "${name}" in project ${spec.name}`);
-  const args = ["-d", "--name", containerName(spec, name)];
-  const flag = (f: string, values: readonly (string | undefined)[]) => {
-    for (const v of values) if (v !== undefined) args.push(f, v);
-  };
-  flag("--hostname", [c.hostname]);
-  flag("-e", Object.entries(c.environment).map(([k, v]) => v === null ? k : `${k}=${v}`));
-  flag("-p", c.ports);
-  flag("-v", c.volumes);
   const net = c.networks[0];
-  // One argument: --net takes its value only after "=" (alone it means bridge).
-  if (net !== undefined) args.push(`--net=${networkName(spec, net)}`);
-  // An alias would pull a container without network onto bridge; host and none have no aliases.
-  if (net !== undefined && net !== "host" && net !== "none") flag("--network-alias", [name]);
-  flag("-u", [c.user]);
-  flag("-w", [c.workingDir]);
-  if (c.readOnly) args.push("--read-only");
-  flag("--tmpfs", c.tmpfs);
-  flag("--cap-add", c.capAdd);
-  flag("--cap-drop", c.capDrop);
-  flag("--restart", [c.restart]);
-  flag("--memory", [c.memory]);
-  flag("--cpus", [c.cpus]);
-  flag("--pids-limit", [c.pidsLimit === undefined ? undefined : String(c.pidsLimit)]);
-  flag("--label", Object.entries(c.labels).map(([k, v]) => `${k}=${v}`));
   const [entrypoint, ...entryArgs] = c.entrypoint ?? [];
-  if (c.entrypoint !== undefined) args.push("--entrypoint", entrypoint ?? "");
-  args.push(c.image, ...entryArgs, ...(c.command ?? []));
-  return args;
+  const flags: RunFlags = {
+    detach: true,
+    name: containerName(spec, name),
+    hostname: c.hostname,
+    env: Object.entries(c.environment).map(([k, v]) => v === null ? k : `${k}=${v}`),
+    publish: c.ports,
+    volume: c.volumes,
+    net: net === undefined ? undefined : networkName(spec, net),
+    // An alias would pull a container without network onto bridge; host and none have no aliases.
+    "network-alias": net !== undefined && net !== "host" && net !== "none" ? [name] : undefined,
+    user: c.user,
+    workdir: c.workingDir,
+    "read-only": c.readOnly || undefined,
+    tmpfs: c.tmpfs,
+    "cap-add": c.capAdd,
+    "cap-drop": c.capDrop,
+    restart: c.restart,
+    memory: c.memory,
+    cpus: c.cpus,
+    "pids-limit": c.pidsLimit === undefined ? undefined : String(c.pidsLimit),
+    label: Object.entries(c.labels).map(([k, v]) => `${k}=${v}`),
+    entrypoint: c.entrypoint !== undefined ? entrypoint ?? "" : undefined,
+  };
+  const defined = Object.fromEntries(
+    Object.entries(flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && !v.length)),
+  ) as RunFlags;
+  return { flags: defined, args: [c.image, ...entryArgs, ...(c.command ?? [])] };
 }

@@ -29,7 +29,8 @@ export function parseRestartPolicy(v: string): RestartPolicy {
 
 const HOSTNAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/;
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const NETWORK_NAME_MAX = 64;
+/** The longest network name. */
+export const NETWORK_NAME_MAX = 64;
 
 /** A hostname (and domainname): what sethostname takes and docker allows. */
 export function hostnameProblem(name: string): string | undefined {

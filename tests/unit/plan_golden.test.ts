@@ -7,7 +7,8 @@
  *     UPDATE_GOLDEN=1 deno test -A tests/unit/plan_golden.test.ts
  */
 import assert from "node:assert/strict";
-import { runConfig, type RunHost } from "../../lib/cli/run.ts";
+import { parseRunArgs } from "../../lib/cli/run.ts";
+import { runConfig, type RunHost } from "../../lib/config/docker_run.ts";
 import { containerPlan, showPlan } from "../../lib/runtime/container_plan.ts";
 import { execPrelude } from "../../lib/runtime/exec.ts";
 import type { PlanHost } from "../../lib/runtime/host.ts";
@@ -98,7 +99,7 @@ function golden(name: string, text: string, root: string): void {
 }
 
 function runPlan(argv: string[], root: string, image?: Parameters<typeof runConfig>[2]): string {
-  return showPlan(containerPlan(runConfig(argv, RUN_HOST, image).config, HOST));
+  return showPlan(containerPlan(runConfig(parseRunArgs(argv), RUN_HOST, image).config, HOST));
 }
 
 Deno.test("plan: a plain --rootfs run matches its fixture", () => {
