@@ -84,7 +84,7 @@ export interface Attachment {
   /** The published ports, host ports chosen. */
   readonly ports: readonly PortMapping[];
   readonly proxies: readonly PortProxy[];
-  /** What could not be done (no nft or iptables). */
+  /** What could not be done (no nf_tables or iptables). */
   readonly warnings: readonly string[];
   /** The files written, when filesDir was given. */
   readonly files?: NetworkFiles;

@@ -5,7 +5,7 @@
  * kernel does not route loopback addresses out, without route_localnet), so
  * `curl 127.0.0.1:8080` on the host reaches a container only through here;
  * it also serves containers of the port's own network, and every client
- * when neither nft nor iptables exists.
+ * when neither nf_tables nor iptables is available.
  *
  * It runs in the process that waits for the container (`ctr run`); it is
  * stopped at the container's exit. TCP uses Deno.listen and Deno.connect.
