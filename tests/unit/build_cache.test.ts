@@ -95,7 +95,9 @@ Deno.test("BuildCache drops an entry whose layer garbage collection removed", as
   const gc = await prune(store);
   assert.ok(gc.layers.includes(lost.diffId));
   assert.ok(cache.get(keyKept));
+  assert.deepEqual(cache.layers().sort(), [kept.diffId, lost.diffId].sort());
   assert.deepEqual(cache.prune().removed, [keyLost]);
+  assert.deepEqual(cache.layers(), [kept.diffId]);
   assert.equal(cache.get(keyLost), undefined);
   assert.deepEqual(cache.prune({ all: true }).removed, [keyKept]);
   assert.deepEqual(cache.entries(), []);

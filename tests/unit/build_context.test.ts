@@ -25,6 +25,7 @@ import {
   parseDockerignore,
   PatternMatcher,
   planCopy,
+  planMkdir,
   splitAddSources,
   unpackContext,
   urlFileName,
@@ -296,6 +297,23 @@ Deno.test("planCopy() gives parents the stage's metadata, created ones 0755", as
   const c = await copy({ sources: ["f"], dest: "/x/y/", chmod: "700" }, ctx);
   assert.equal(mode(`${c.out}/x`), 0o700);
   assert.equal(mode(`${c.out}/x/y/f`), 0o700);
+});
+
+Deno.test("planMkdir() creates a missing WORKDIR and its parents, nothing when it exists", async () => {
+  const image = tree(tempDir(), { "usr/": "", "srv": "-> /usr", "etc/file": "" });
+  Deno.chmodSync(`${image}/usr`, 0o711);
+  const target = new LayeredRoot([image]);
+  const plan = planMkdir(target, "/srv/src/app", { owner: { uid: 5, gid: 6 } });
+  assert.deepEqual(plan.ops.map((o) => o.op === "dir" && [o.path, o.meta.mode, o.meta.uid]), [
+    ["/usr", 0o711, Deno.lstatSync(`${image}/usr`).uid],
+    ["/usr/src", 0o755, 5],
+    ["/usr/src/app", 0o755, 5],
+  ]);
+  const out = tempDir();
+  await applyCopy(plan, out);
+  assert.ok(Deno.statSync(`${out}/usr/src/app`).isDirectory);
+  assert.deepEqual(planMkdir(target, "/usr").ops, []);
+  assert.throws(() => planMkdir(target, "/etc/file/x"), /\/etc\/file is not a directory/);
 });
 
 Deno.test("planCopy() writes heredoc contents as files", async () => {

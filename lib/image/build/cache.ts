@@ -15,8 +15,9 @@
  * An entry is trusted only while its layer is in the store (extracted and
  * its blob present): a lookup that finds the layer gone drops the entry, and
  * prune() drops every such entry (call it after image prune and rmi, whose
- * garbage collection deletes layers no image uses). Entries never keep a
- * layer alive. `--no-cache` opens the cache disabled: nothing is found,
+ * garbage collection deletes layers no image uses). Entries keep no layer
+ * alive by themselves; a garbage collection that should spare them passes
+ * layers() as keepLayers. `--no-cache` opens the cache disabled: nothing is found,
  * results are still recorded.
  * @module
  */
@@ -194,6 +195,14 @@ export class BuildCache {
       if (e) out.push(e);
     }
     return out;
+  }
+
+  /**
+   * The layers (diff_ids) the entries name: for a garbage collection that
+   * should keep the cache (store.gc's keepLayers), until `prune({ all })`.
+   */
+  layers(): Digest[] {
+    return [...new Set(this.entries().map((e) => e.layer.diffId))];
   }
 
   /**

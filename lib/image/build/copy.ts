@@ -152,6 +152,47 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
   return await new Planner(req).plan();
 }
 
+/**
+ * WORKDIR's directory: the operations that create `path` (absolute,
+ * symlinks resolved in `target`) and its missing parents, 0755, owned by
+ * `owner` (the stage's USER, as BuildKit's mkdir does); none when it is
+ * already a directory in the stage, and then the step adds no layer.
+ * Throws CopyError when a component is not a directory.
+ */
+export function planMkdir(
+  target: LayeredRoot,
+  path: string,
+  opts: { owner?: { uid: number; gid: number }; createdNs?: bigint } = {},
+): CopyPlan {
+  const resolved = target.resolve(cleanPath("/" + path));
+  const existing = target.lstat(resolved);
+  if (existing?.info.isDirectory || resolved === "/") return { ops: [] };
+  const ops: CopyOp[] = [];
+  const created: Meta = {
+    mode: 0o755,
+    ...(opts.owner ?? { uid: 0, gid: 0 }),
+    mtimeNs: opts.createdNs ?? nowNs(),
+  };
+  let cur = "";
+  for (const c of resolved.split("/").filter((x) => x !== "")) {
+    cur += "/" + c;
+    const t = target.lstat(cur);
+    if (t && !t.info.isDirectory) {
+      throw new CopyError(`cannot create ${path}: ${cur} is not a directory`);
+    }
+    const meta = t
+      ? {
+        mode: (t.info.mode ?? 0) & 0o7777,
+        uid: t.info.uid ?? 0,
+        gid: t.info.gid ?? 0,
+        mtimeNs: mtimeOf(t.info),
+      }
+      : created;
+    ops.push({ op: "dir", path: cur, meta });
+  }
+  return { ops };
+}
+
 /** A source after wildcard expansion: its path in the source root and where it goes below dest. */
 interface Match {
   readonly path: string;

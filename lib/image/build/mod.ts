@@ -66,6 +66,7 @@ export {
   parseChmod,
   parseChown,
   planCopy,
+  planMkdir,
   readDockerignore,
   splitAddSources,
   unpackContext,
