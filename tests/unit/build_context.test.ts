@@ -165,6 +165,19 @@ Deno.test("BuildContext.walk() skips excluded paths, never follows symlinks, ent
   assert.ok(!ctx.excluded("/Dockerfile"));
 });
 
+Deno.test("BuildContext.open() prefers the Dockerfile's own .dockerignore", () => {
+  const dir = tree(tempDir(), {
+    ".dockerignore": "a\n",
+    "build/app.Dockerfile": "FROM x",
+    "build/app.Dockerfile.dockerignore": "b\n",
+    "a": "",
+    "b": "",
+  });
+  assert.ok(BuildContext.open(dir).excluded("a"));
+  const own = BuildContext.open(dir, { dockerfile: `${dir}/build/app.Dockerfile` });
+  assert.ok(own.excluded("b") && !own.excluded("a"));
+});
+
 Deno.test("unpackContext() refuses a hostile tar and keeps .wh. names as files", async () => {
   const ok = `${tempDir()}/ctx`;
   await unpackContext(

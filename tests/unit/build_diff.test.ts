@@ -447,4 +447,13 @@ Deno.test("writeImage() stores the config and a manifest and registers the image
   assert.equal(img.config.created, "2024-05-01T00:00:00Z");
   assert.equal(Deno.readTextFileSync(`${img.layers[0]}/hello`), "world");
   await assert.rejects(() => writeImage(store, { config, layers: [] }), /1 diff_ids for 0 layers/);
+  // A base layer pulled as Docker schema 2 is named by its OCI type in the new manifest.
+  const docker = {
+    ...layerDescriptor(layer),
+    mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  };
+  const again = await writeImage(store, { config, layers: [docker] });
+  const manifest = JSON.parse(new TextDecoder().decode(store.readBlob(again.digest)));
+  assert.equal(manifest.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+  assert.equal(manifest.mediaType, "application/vnd.oci.image.manifest.v1+json");
 });

@@ -26,14 +26,24 @@ export * from "./add.ts";
 export * from "./ownership.ts";
 export { applyCopy } from "./staging.ts";
 
-/** The patterns of `DIR/.dockerignore`, none when it does not exist. */
-export function readDockerignore(contextDir: string): string[] {
-  try {
-    return parseDockerignore(Deno.readTextFileSync(`${contextDir}/.dockerignore`));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
+/**
+ * The .dockerignore patterns of a context: `DOCKERFILE.dockerignore` beside
+ * the Dockerfile when there is one (BuildKit's per-Dockerfile ignore file
+ * wins), else `DIR/.dockerignore`, else none.
+ */
+export function readDockerignore(contextDir: string, dockerfile?: string): string[] {
+  const candidates = [
+    ...(dockerfile ? [`${dockerfile}.dockerignore`] : []),
+    `${contextDir}/.dockerignore`,
+  ];
+  for (const path of candidates) {
+    try {
+      return parseDockerignore(Deno.readTextFileSync(path));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
+  return [];
 }
 
 /** One entry of a walked context. */
@@ -56,11 +66,14 @@ export class BuildContext {
     this.ignore = new PatternMatcher(patterns);
   }
 
-  /** Opens a context directory, reading its .dockerignore. */
-  static open(dir: string): BuildContext {
+  /**
+   * Opens a context directory with its .dockerignore (or the one of the
+   * Dockerfile at `opts.dockerfile`, a host path, when it has its own).
+   */
+  static open(dir: string, opts: { dockerfile?: string } = {}): BuildContext {
     const st = Deno.statSync(dir);
     if (!st.isDirectory) throw new Error(`The build context ${dir} is not a directory`);
-    return new BuildContext(dir.replace(/\/+$/, "") || "/", readDockerignore(dir));
+    return new BuildContext(dir.replace(/\/+$/, "") || "/", readDockerignore(dir, opts.dockerfile));
   }
 
   /** Whether a relative path is excluded by .dockerignore. */

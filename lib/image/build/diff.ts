@@ -292,6 +292,16 @@ export async function writeLayer(
   });
 }
 
+/**
+ * Docker's layer media types as an OCI manifest names the same bytes: a
+ * base image pulled as Docker schema 2 keeps its blobs in an OCI image.
+ */
+const OCI_LAYER_TYPE: Readonly<Record<string, string>> = {
+  [MEDIA.dockerLayer]: MEDIA.ociLayer,
+  [MEDIA.dockerLayerGzip]: MEDIA.ociLayerGzip,
+  [MEDIA.dockerForeignLayerGzip]: MEDIA.ociLayerNdGzip,
+};
+
 /** What writeImage needs. */
 export interface ImageParts {
   /** The finished config (image_config.ts), its diff_ids matching `layers`. */
@@ -305,8 +315,9 @@ export interface ImageParts {
 }
 
 /**
- * Stores the config and an OCI manifest for it and registers the image
- * under `names`. Returns the record (its `config` is the image ID).
+ * Stores the config and an OCI manifest for it (Docker layer media types
+ * become their OCI names) and registers the image under `names`. Returns
+ * the record (its `config` is the image ID).
  */
 export async function writeImage(store: Store, parts: ImageParts): Promise<ImageRecord> {
   const config = finalConfig(parts.config, parts.created);
@@ -323,7 +334,11 @@ export async function writeImage(store: Store, parts: ImageParts): Promise<Image
       schemaVersion: 2,
       mediaType: MEDIA.ociManifest,
       config: { mediaType: MEDIA.ociConfig, digest: c.digest, size: c.size },
-      layers: parts.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      layers: parts.layers.map((l) => ({
+        mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType,
+        digest: l.digest,
+        size: l.size,
+      })),
     };
     const m = await store.putBlobBytes(enc.encode(JSON.stringify(manifest)));
     return await registerImage(store, m.digest, parts.names ?? [], MEDIA.ociManifest);
