@@ -13,10 +13,11 @@
  *   substitution, so a value with spaces splits; a quoted one does not).
  *
  * Which instructions substitute is docker's list: ADD COPY ENV EXPOSE FROM
- * LABEL STOPSIGNAL USER VOLUME WORKDIR, ARG defaults, RUN --mount values and
- * the content of unquoted COPY/ADD heredocs; never RUN, CMD, ENTRYPOINT,
- * SHELL, HEALTHCHECK, MAINTAINER or ONBUILD (the shell of the container does
- * that, or the child build). expandInstruction() applies that list. Pure.
+ * LABEL STOPSIGNAL USER VOLUME WORKDIR, ARG names and defaults (stages.ts),
+ * RUN --mount values (parseRunMount) and the content of unquoted COPY/ADD
+ * heredocs; never RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER or
+ * ONBUILD (the shell of the container does that, or the child build).
+ * expandInstruction() applies that list. Pure.
  * @module
  */
 
@@ -423,8 +424,8 @@ export interface ExpandOptions {
 /**
  * The instruction with docker's substitutions applied for the variables in
  * scope (the stage's ARGs and ENVs). Instructions docker never substitutes
- * come back unchanged. ARG gets only its names processed (the stage scope
- * decides whether a build-arg replaces the default, then processes it). FROM
+ * come back unchanged, and so does ARG: StageScope.declare() substitutes
+ * its names and defaults itself (a build-arg may replace the default). FROM
  * is processed by the build graph against the global ARGs, not here; RUN's
  * `--mount` values by parseRunMount.
  */
@@ -461,8 +462,6 @@ function substitute(i: Instruction, vars: Vars, opts: ExpandOptions): Instructio
       return { ...i, signal: word(i.signal) };
     case "VOLUME":
       return { ...i, paths: i.paths.map(word) };
-    case "ARG":
-      return { ...i, args: i.args.map((a) => ({ ...a, name: word(a.name) })) };
     case "ADD":
     case "COPY": {
       const out = {
