@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { IS_ROOT, rootTest, tempDir } from "../_helpers.ts";
 import { makeTar, streamOf } from "../_tar.ts";
 import { lsetxattr, mknod } from "../../lib/image/_fs.ts";
+import { sha256 } from "../../lib/image/digest.ts";
 import {
   applyCopy,
   BuildContext,
@@ -539,8 +540,17 @@ Deno.test("ADD of a URL: the file name from the URL, mode 0600, mtime from Last-
       body: ReadableStream.from([tar]),
     });
   };
-  const dl = await fetchUrl("https://example.com/foobar", fetchFn, tempDir());
+  const dl = await fetchUrl("https://example.com/foobar", fetchFn, { tmpDir: tempDir() });
   assert.equal(dl.name, "foobar");
+  assert.equal(dl.digest, sha256(tar));
+  await assert.rejects(
+    () =>
+      fetchUrl("https://example.com/foobar", fetchFn, {
+        tmpDir: tempDir(),
+        checksum: `sha256:${"0".repeat(64)}`,
+      }),
+    /its content has the digest sha256:[0-9a-f]{64}, --checksum says sha256:0+/,
+  );
   let r = await copy({ kind: "ADD", sources: [], downloads: [dl], dest: "/" }, tempDir());
   assert.deepEqual(Object.keys(listing(r.out)), ["foobar"]);
   const st = Deno.lstatSync(`${r.out}/foobar`);
@@ -558,7 +568,7 @@ Deno.test("ADD of a URL: the file name from the URL, mode 0600, mtime from Last-
       fetchUrl(
         "https://x/y",
         () => Promise.resolve({ status: 404, headers: new Headers(), body: null }),
-        tempDir(),
+        { tmpDir: tempDir() },
       ),
     /Cannot download https:\/\/x\/y: HTTP status 404/,
   );

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { type Digest, Hasher } from "../digest.ts";
 import { cleanPath } from "./_match.ts";
 
 function lastComponent(p: string): string {
@@ -20,6 +21,8 @@ export interface Download {
   readonly name: string;
   /** The downloaded file on the host. */
   readonly hostPath: string;
+  /** The sha256 of its content. */
+  readonly digest?: Digest;
   /** Last-Modified, ns since the epoch, when the server sent it. */
   readonly mtimeNs?: bigint;
 }
@@ -69,29 +72,49 @@ export type FetchFn = (url: string) => Promise<{
 }>;
 
 /**
- * Downloads an ADD URL into `tmpDir` with the injected fetch: docker's file
- * name and Last-Modified time. Returns the Download for planCopy.
+ * Downloads an ADD URL into `opts.tmpDir` with the injected fetch: docker's
+ * file name and Last-Modified time; with `--checksum` the content must have
+ * that sha256 (else nothing is kept). Returns the Download for planCopy.
  */
-export async function fetchUrl(url: string, fetchFn: FetchFn, tmpDir: string): Promise<Download> {
+export async function fetchUrl(
+  url: string,
+  fetchFn: FetchFn,
+  opts: { tmpDir: string; checksum?: string },
+): Promise<Download> {
+  const want = opts.checksum;
+  if (want !== undefined && !/^sha256:[a-f0-9]{64}$/.test(want)) {
+    throw new Error(
+      `Invalid ADD --checksum ${JSON.stringify(want)}: expected sha256:<64 hex digits>`,
+    );
+  }
   const res = await fetchFn(url);
   if (res.status < 200 || res.status >= 300) {
     throw new Error(`Cannot download ${url}: HTTP status ${res.status}`);
   }
   const name = urlFileName(url);
-  const hostPath = Deno.makeTempFileSync({ dir: tmpDir, prefix: "add-" });
+  const hostPath = Deno.makeTempFileSync({ dir: opts.tmpDir, prefix: "add-" });
+  const hasher = new Hasher();
   const f = Deno.openSync(hostPath, { write: true, truncate: true });
   try {
     if (res.body) {
       for await (const chunk of res.body) {
+        hasher.update(chunk);
         for (let off = 0; off < chunk.length;) off += f.writeSync(chunk.subarray(off));
       }
     }
   } finally {
     f.close();
   }
+  const got = hasher.digest();
+  if (want !== undefined && got !== want) {
+    Deno.removeSync(hostPath);
+    throw new Error(
+      `Cannot ADD ${url}: its content has the digest ${got}, --checksum says ${want}`,
+    );
+  }
   const lm = res.headers.get("last-modified");
   const t = lm ? Date.parse(lm) : NaN;
-  return { name, hostPath, ...(!isNaN(t) && { mtimeNs: BigInt(t) * 1_000_000n }) };
+  return { name, hostPath, digest: got, ...(!isNaN(t) && { mtimeNs: BigInt(t) * 1_000_000n }) };
 }
 
 /** The compression of a local tar ADD unpacks. */
