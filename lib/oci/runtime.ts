@@ -35,6 +35,8 @@ import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps
 import { isAlive, processStartTime } from "../os/proc.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
 import type { OciConfig } from "./config_json.ts";
+import { concat } from "../../ffi/bytes.ts";
+import { settleWithin } from "../os/async.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -468,9 +470,9 @@ async function runHook(
       await waitPidfd(pidfd);
       throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
     }
-    await Promise.race([reading, new Promise((r) => setTimeout(r, 1000))]);
+    await settleWithin(reading, 1000);
     if (status.code !== 0) {
-      const out = new TextDecoder().decode(concat(chunks)).trim();
+      const out = new TextDecoder().decode(concat(...chunks)).trim();
       throw new OciError(
         `${kind} hook ${h.path} failed with status ${status.code}${out ? `: ${out}` : ""}`,
       );
@@ -479,13 +481,6 @@ async function runHook(
     for (const fd of [...live]) shut(fd);
     if (pidfd >= 0) close(pidfd);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), at += p.length;
-  return out;
 }
 
 /** What `create` takes. */

@@ -20,6 +20,7 @@ import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
 import { chdirTo, controllingPty, stdinFromNull, stdioToNull } from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
+import { settleWithin } from "../os/async.ts";
 
 /** A process to start in a running container: its identity as a container's first process has it. */
 export interface ExecSpec extends
@@ -128,7 +129,7 @@ async function waitExec(
   const relay = pty ? relayPty(pty.master, interactive) : undefined;
   try {
     const code = (await waitPidfd(pidfd)).code;
-    if (relay) await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+    if (relay) await settleWithin(relay.output, 500);
     return code;
   } finally {
     relay?.stop();
