@@ -5,8 +5,20 @@
  * @module
  */
 
-import type { Limits } from "../cgroups/limits.ts";
-import type { PortMapping } from "../network/ports.ts";
+import type { Limits } from "./resources.ts";
+
+/** A transport protocol a port can be published for. */
+export type PortProtocol = "tcp" | "udp";
+
+/** One published port. */
+export interface PortMapping {
+  /** The host address to listen on; undefined for every address (0.0.0.0). */
+  readonly hostIp?: string;
+  /** The host port; 0 until a free one is chosen. */
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: PortProtocol;
+}
 
 /** How a namespace is set up. */
 export type NsMode =
