@@ -36,7 +36,11 @@ async function graph(entry: string): Promise<Map<string, string[]>> {
 function layer(path: string): number {
   if (path.startsWith("ffi/")) return 0;
   if (/^lib\/(os\/|errors\.ts|trace\.ts|suggest\.ts|version\.ts)/.test(path)) return 1;
-  if (/^lib\/config\/(container|resources|rules|validate|diagnostics|names|run_options)\.ts$/.test(path)) {
+  if (
+    /^lib\/config\/(container|resources|rules|validate|diagnostics|names|run_options)\.ts$/.test(
+      path,
+    )
+  ) {
     return 1;
   }
   if (path.startsWith("lib/format/")) return 1;
