@@ -24,6 +24,8 @@ type Item =
   | { readonly kind: "ja"; readonly to: Label }
   | { readonly kind: "label"; readonly label: Label };
 
+const SIDES = ["jt", "jf"] as const;
+
 /** Collects instructions and labels in program order. */
 export class Asm {
   #items: Item[] = [];
@@ -61,7 +63,9 @@ export class Asm {
       const pos = positions(items);
       const retAt = new Map<number, Item>();
       let insn = 0;
-      for (const it of items) {
+      // Indexed loops: assembly runs mostly before the JIT has compiled it.
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
         if (it.kind === "label") continue;
         if (it.kind === "stmt" && (it.code & 0x07) === BPF.RET) retAt.set(insn, it);
         insn++;
@@ -69,11 +73,12 @@ export class Asm {
       // Give every out-of-range conditional jump its trampolines, then lay out again.
       const fixes: [number, Item[]][] = [];
       insn = 0;
-      items.forEach((it, i) => {
-        if (it.kind === "label") return;
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        if (it.kind === "label") continue;
         if (it.kind === "jmp") {
           const extra: Item[] = [];
-          for (const side of ["jt", "jf"] as const) {
+          for (const side of SIDES) {
             const target = at(pos, it[side]);
             if (target - insn - 1 <= 255) continue;
             const near = this.label();
@@ -86,7 +91,7 @@ export class Asm {
           if (extra.length) fixes.push([i + 1, extra]);
         }
         insn++;
-      });
+      }
       if (!fixes.length) return encode(items, pos);
       for (const [i, extra] of fixes.reverse()) items.splice(i, 0, ...extra);
     }
@@ -114,7 +119,8 @@ function dropFallthroughs(items: readonly Item[]): Item[] {
 function positions(items: readonly Item[]): Map<Label, number> {
   const pos = new Map<Label, number>();
   let n = 0;
-  for (const it of items) {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
     if (it.kind === "label") pos.set(it.label, n);
     else n++;
   }
@@ -129,7 +135,8 @@ function at(pos: Map<Label, number>, l: Label): number {
 
 function encode(items: readonly Item[], pos: Map<Label, number>): SockFilter[] {
   const out: SockFilter[] = [];
-  for (const it of items) {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
     const here = out.length;
     if (it.kind === "label") continue;
     if (it.kind === "stmt") out.push({ code: it.code, jt: 0, jf: 0, k: it.k });

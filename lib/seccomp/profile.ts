@@ -242,6 +242,7 @@ const ARG_KEYS = ["index", "value", "valueTwo", "op"];
 const FILTER_KEYS = ["caps", "arches", "minKernel"];
 const ARCHMAP_KEYS = ["architecture", "subArchitectures"];
 const MAX_RET = 0xffff;
+const SYSCALL_NAME = /^[a-z0-9_]+$/;
 const U64_MAX = (1n << 64n) - 1n;
 
 type Obj = Record<string, unknown>;
@@ -281,10 +282,13 @@ class Reader {
     const a = this.array(v, path);
     if (!a) return undefined;
     const out: string[] = [];
-    a.forEach((x, i) => {
-      const s = this.string(x, `${path}[${i}]`);
-      if (s !== undefined) out.push(s);
-    });
+    // Indexed, and the path built only for a problem: the default profile's
+    // lists hold hundreds of names, read before the JIT has seen this code.
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      if (typeof x === "string") out.push(x);
+      else this.string(x, `${path}[${i}]`);
+    }
     return out;
   }
 
@@ -506,11 +510,11 @@ export function parseProfile(json: unknown, opts: ResolveOptions): OciSeccomp {
         if (n !== undefined) names = [n];
       } else if (hasNames) names = r.strings(o.names, `${p}.names`);
       else r.fail(`${p}.names`, "missing");
-      names?.forEach((n, j) => {
-        if (!/^[a-z0-9_]+$/.test(n)) {
-          r.fail(`${p}.names[${j}]`, `not a system call name: ${kind(n)}`);
+      for (let j = 0; names && j < names.length; j++) {
+        if (!SYSCALL_NAME.test(names[j])) {
+          r.fail(`${p}.names[${j}]`, `not a system call name: ${kind(names[j])}`);
         }
-      });
+      }
       const action = o.action === undefined
         ? r.fail(`${p}.action`, "missing")
         : r.oneOf(o.action, `${p}.action`, ACTIONS, "action");
