@@ -16,12 +16,28 @@ export interface Slot {
 /** File descriptors the executor creates per spawn, referred to by role. */
 export type PipeFd = "syncRead" | "syncWrite" | "errRead" | "errWrite" | "devNull";
 
+/**
+ * A pointer inside a `bytes` argument: the executor copies `to` into C memory
+ * too and writes its address, 64 bits, at byte `at` of the struct (a struct
+ * that points at a buffer, such as struct sock_fprog or struct iovec).
+ */
+export interface EmbeddedPointer {
+  /** Byte offset of the pointer field in the struct. */
+  readonly at: number;
+  /** The bytes it points to. */
+  readonly to: Uint8Array;
+}
+
 /** One argument of a step. */
 export type Arg =
   | { readonly int: number | bigint; readonly show?: string | (() => string) }
   | { readonly str: string }
   | { readonly strv: readonly string[] }
-  | { readonly bytes: Uint8Array; readonly show: string }
+  | {
+    readonly bytes: Uint8Array;
+    readonly show: string;
+    readonly pointers?: readonly EmbeddedPointer[];
+  }
   | { readonly ref: Slot } // the value saved in the slot, loaded at run time
   | { readonly slotAddr: Slot } // the address of the slot itself
   | { readonly fd: PipeFd }
@@ -125,6 +141,15 @@ export function validate(plan: Plan): string[] {
       if ("str" in a && a.str.includes("\0")) problems.push(`${where}: string with a NUL byte`);
       if ("strv" in a && a.strv.some((x) => x.includes("\0"))) {
         problems.push(`${where}: vector with a NUL byte`);
+      }
+      if ("bytes" in a) {
+        for (const p of a.pointers ?? []) {
+          if (!Number.isInteger(p.at) || p.at < 0 || p.at + 8 > a.bytes.length) {
+            problems.push(
+              `${where}: pointer at byte ${p.at} outside the ${a.bytes.length}-byte struct`,
+            );
+          }
+        }
       }
     }
     if (s.save) saved.add(s.save);

@@ -13,7 +13,15 @@ import { CTX, ENTRY, rawSpawn } from "../../ffi/stub.ts";
 import { sysno } from "../../ffi/syscalls.ts";
 import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../../ffi/sys.ts";
 import { trace } from "../trace.ts";
-import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
+import {
+  type Arg,
+  type EmbeddedPointer,
+  type Plan,
+  PlanError,
+  type Slot,
+  SYNC_INDEX,
+  toleratedErrnos,
+} from "./plan.ts";
 
 const SIGCHLD = SIGNALS.SIGCHLD;
 const CHILD_STACK = 64 * 1024;
@@ -76,6 +84,15 @@ export function cloneFlagNames(flags: number): string {
   return flagNames(flags, CLONE, "CLONE_");
 }
 
+/** Copies a struct into the arena, with the buffers it points to and their addresses filled in. */
+function bytesArg(arena: Arena, bytes: Uint8Array, pointers?: readonly EmbeddedPointer[]): bigint {
+  if (!pointers?.length) return arena.data(bytes);
+  const struct = bytes.slice();
+  const view = new DataView(struct.buffer);
+  for (const p of pointers) view.setBigUint64(p.at, arena.data(p.to), true);
+  return arena.data(struct);
+}
+
 /** Encodes the plan's entries into the arena; returns the entries' address. */
 function encode(
   plan: Plan,
@@ -93,7 +110,7 @@ function encode(
     if ("int" in a) return [BigInt.asUintN(64, BigInt(a.int)), false];
     if ("str" in a) return [arena.cstr(a.str), false];
     if ("strv" in a) return [arena.strv(a.strv), false];
-    if ("bytes" in a) return [arena.data(a.bytes), false];
+    if ("bytes" in a) return [bytesArg(arena, a.bytes, a.pointers), false];
     if ("ref" in a) return [slotAddr(a.ref), true];
     if ("slotAddr" in a) return [slotAddr(a.slotAddr), false];
     if ("fd" in a) return [BigInt(fds[a.fd]), false];
