@@ -5,14 +5,14 @@
  * Used by scripts/bench_seccomp.ts and tests/unit/seccomp_libseccomp.test.ts.
  */
 import { X32_SYSCALL_BIT } from "../ffi/seccomp.ts";
-import { runFilter } from "../lib/seccomp/bpf_interp.ts";
+import { runFilter } from "../lib/runtime/seccomp/bpf_interp.ts";
 import {
   actionValue,
   auditArch,
   type CompiledFilter,
   syscallTable,
-} from "../lib/seccomp/compile.ts";
-import type { OciSeccomp } from "../lib/seccomp/profile.ts";
+} from "../lib/runtime/seccomp/compile.ts";
+import type { OciSeccomp } from "../lib/runtime/seccomp/profile.ts";
 
 const SOURCE = new URL("./seccomp_export.c", import.meta.url).pathname;
 

@@ -5,9 +5,9 @@
  * scripts/bench_seccomp.sh.
  */
 import { DEFAULT_CAPS } from "../lib/runtime/capabilities.ts";
-import { compileFilter } from "../lib/seccomp/compile.ts";
-import { defaultProfile } from "../lib/seccomp/default.ts";
-import { type OciSeccomp, parseProfileText } from "../lib/seccomp/profile.ts";
+import { compileFilter } from "../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../lib/runtime/seccomp/default.ts";
+import { type OciSeccomp, parseProfileText } from "../lib/runtime/seccomp/profile.ts";
 import { buildExporter, disagreements, exportLibseccomp } from "./_libseccomp.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "ctr-bench-seccomp-" });

@@ -8,9 +8,9 @@
  *     deno run -A scripts/bench_seccomp_compile.ts
  */
 import { DEFAULT_CAPS } from "../lib/runtime/capabilities.ts";
-import { compileFilter } from "../lib/seccomp/compile.ts";
-import { defaultProfile } from "../lib/seccomp/default.ts";
-import { parseProfileText } from "../lib/seccomp/profile.ts";
+import { compileFilter } from "../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../lib/runtime/seccomp/default.ts";
+import { parseProfileText } from "../lib/runtime/seccomp/profile.ts";
 
 type Arch = "x86_64" | "aarch64";
 const PODMAN = "/usr/share/containers/seccomp.json";
@@ -41,9 +41,9 @@ function cold(arch: Arch): { resolve: number; compile: number } {
   };
 }
 
-/** In fresh processes: importing lib/seccomp/precompiled.ts and taking the filter, in ms. */
+/** In fresh processes: importing lib/runtime/seccomp/precompiled.ts and taking the filter, in ms. */
 function precompiled(arch: Arch): number {
-  const url = new URL("../lib/seccomp/precompiled.ts", import.meta.url).href;
+  const url = new URL("../lib/runtime/seccomp/precompiled.ts", import.meta.url).href;
   const code = `const t = performance.now();
     const { precompiledDefaultFilter } = await import(${JSON.stringify(url)});
     precompiledDefaultFilter(${JSON.stringify(DEFAULT_CAPS)}, "${arch}");

@@ -15,11 +15,15 @@ import { changedSignals } from "../../lib/runtime/host.ts";
 import { int, type Step, str } from "../../lib/runtime/plan.ts";
 import { spawn, waitPidfd } from "../../lib/runtime/spawn.ts";
 import { dupTo, resetSignals, unblockSignals } from "../../lib/runtime/steps.ts";
-import { retName, runFilter } from "../../lib/seccomp/bpf_interp.ts";
-import { type CompiledFilter, compileFilter, syscallTable } from "../../lib/seccomp/compile.ts";
-import { defaultProfile } from "../../lib/seccomp/default.ts";
-import { LISTENER_SLOT, seccompSteps } from "../../lib/seccomp/install.ts";
-import type { OciSeccomp } from "../../lib/seccomp/profile.ts";
+import { retName, runFilter } from "../../lib/runtime/seccomp/bpf_interp.ts";
+import {
+  type CompiledFilter,
+  compileFilter,
+  syscallTable,
+} from "../../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../../lib/runtime/seccomp/default.ts";
+import { LISTENER_SLOT, seccompSteps } from "../../lib/runtime/seccomp/install.ts";
+import type { OciSeccomp } from "../../lib/runtime/seccomp/profile.ts";
 import { IS_ROOT, tempDir } from "../_helpers.ts";
 
 const BUSYBOX = "/bin/busybox";

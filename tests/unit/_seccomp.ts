@@ -1,12 +1,12 @@
 /** Helpers for the seccomp tests: run a compiled filter on one call of one ABI. */
 import assert from "node:assert/strict";
-import { retName, runFilter, verifyFilter } from "../../lib/seccomp/bpf_interp.ts";
+import { retName, runFilter, verifyFilter } from "../../lib/runtime/seccomp/bpf_interp.ts";
 import {
   type Abi,
   auditArch,
   type CompiledFilter,
   syscallTable,
-} from "../../lib/seccomp/compile.ts";
+} from "../../lib/runtime/seccomp/compile.ts";
 
 /** The number of `call` on `abi` (a name from its table, or a number as is). */
 export function nr(abi: Abi, call: string | number): number {

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { BPF, decodeFilter, SECCOMP_FILTER_FLAG } from "../../ffi/seccomp.ts";
 import { X86_64 } from "../../ffi/syscall_table/x86_64.ts";
-import { Asm } from "../../lib/seccomp/asm.ts";
-import { runFilter, verifyFilter } from "../../lib/seccomp/bpf_interp.ts";
-import { type CompiledFilter, compileFilter } from "../../lib/seccomp/compile.ts";
+import { Asm } from "../../lib/runtime/seccomp/asm.ts";
+import { runFilter, verifyFilter } from "../../lib/runtime/seccomp/bpf_interp.ts";
+import { type CompiledFilter, compileFilter } from "../../lib/runtime/seccomp/compile.ts";
 import {
   type OciSeccomp,
   type OciSeccompArg,
@@ -12,7 +12,7 @@ import {
   parseProfileText,
   type SeccompAction,
   type SeccompOperator,
-} from "../../lib/seccomp/profile.ts";
+} from "../../lib/runtime/seccomp/profile.ts";
 import { assertLoadable, decide } from "./_seccomp.ts";
 
 const X86 = { arch: "x86_64" } as const;

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { CLONE } from "../../ffi/constants.ts";
 import { DEFAULT_CAPS } from "../../lib/runtime/capabilities.ts";
-import { type Abi, compileFilter, syscallTable } from "../../lib/seccomp/compile.ts";
-import { DEFAULT_PROFILE, defaultProfile } from "../../lib/seccomp/default.ts";
-import { parseProfileText } from "../../lib/seccomp/profile.ts";
+import { type Abi, compileFilter, syscallTable } from "../../lib/runtime/seccomp/compile.ts";
+import { DEFAULT_PROFILE, defaultProfile } from "../../lib/runtime/seccomp/default.ts";
+import { parseProfileText } from "../../lib/runtime/seccomp/profile.ts";
 import { assertLoadable, decide } from "./_seccomp.ts";
 
 const ARCHES = { x86_64: ["x86_64", "i386", "x32"], aarch64: ["aarch64", "arm"] } as const;

@@ -4,9 +4,9 @@ import { PR } from "../../ffi/constants.ts";
 import { FPROG_FILTER_OFFSET } from "../../ffi/seccomp.ts";
 import { DEFAULT_CAPS } from "../../lib/runtime/capabilities.ts";
 import { formatStep, int, slot, str, validate } from "../../lib/runtime/plan.ts";
-import { compileFilter } from "../../lib/seccomp/compile.ts";
-import { defaultProfile } from "../../lib/seccomp/default.ts";
-import { LISTENER_SLOT, seccompSteps } from "../../lib/seccomp/install.ts";
+import { compileFilter } from "../../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../../lib/runtime/seccomp/default.ts";
+import { LISTENER_SLOT, seccompSteps } from "../../lib/runtime/seccomp/install.ts";
 
 Deno.test("seccompSteps() installs the program through struct sock_fprog", () => {
   const f = compileFilter(defaultProfile(DEFAULT_CAPS, "x86_64"), { arch: "x86_64" });

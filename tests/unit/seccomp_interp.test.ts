@@ -1,7 +1,12 @@
 /** The classic BPF interpreter, verifier and disassembler used to test seccomp filters. */
 import assert from "node:assert/strict";
 import { BPF, encodeFilter, SECCOMP_RET, type SockFilter } from "../../ffi/seccomp.ts";
-import { disassemble, retName, runFilter, verifyFilter } from "../../lib/seccomp/bpf_interp.ts";
+import {
+  disassemble,
+  retName,
+  runFilter,
+  verifyFilter,
+} from "../../lib/runtime/seccomp/bpf_interp.ts";
 
 const stmt = (code: number, k = 0): SockFilter => ({ code, jt: 0, jf: 0, k });
 const jump = (code: number, k: number, jt: number, jf: number): SockFilter => ({ code, jt, jf, k });

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { X86_64 } from "../../ffi/syscall_table/x86_64.ts";
 import { DEFAULT_CAPS } from "../../lib/runtime/capabilities.ts";
-import { compileFilter } from "../../lib/seccomp/compile.ts";
-import { defaultProfile } from "../../lib/seccomp/default.ts";
-import { type OciSeccomp, type OciSyscall, OPERATORS } from "../../lib/seccomp/profile.ts";
+import { compileFilter } from "../../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../../lib/runtime/seccomp/default.ts";
+import { type OciSeccomp, type OciSyscall, OPERATORS } from "../../lib/runtime/seccomp/profile.ts";
 import { buildExporter, disagreements, exportLibseccomp } from "../../scripts/_libseccomp.ts";
 import { tempDir } from "../_helpers.ts";
 

@@ -1,9 +1,9 @@
 /** The precompiled default filter is the compiler's output, and is used only for the default caps. */
 import assert from "node:assert/strict";
 import { DEFAULT_CAPS } from "../../lib/runtime/capabilities.ts";
-import { compileFilter } from "../../lib/seccomp/compile.ts";
-import { defaultProfile } from "../../lib/seccomp/default.ts";
-import { precompiledDefaultFilter } from "../../lib/seccomp/precompiled.ts";
+import { compileFilter } from "../../lib/runtime/seccomp/compile.ts";
+import { defaultProfile } from "../../lib/runtime/seccomp/default.ts";
+import { precompiledDefaultFilter } from "../../lib/runtime/seccomp/precompiled.ts";
 
 Deno.test("precompiledDefaultFilter() is what compileFilter() makes of the default profile now", () => {
   for (const arch of ["x86_64", "aarch64"] as const) {
@@ -11,7 +11,7 @@ Deno.test("precompiledDefaultFilter() is what compileFilter() makes of the defau
     assert.deepEqual(
       precompiledDefaultFilter(DEFAULT_CAPS, arch),
       fresh,
-      "lib/seccomp/default_filter_data.ts is stale: run deno run -A scripts/gen_default_filter.ts",
+      "lib/runtime/seccomp/default_filter_data.ts is stale: run deno run -A scripts/gen_default_filter.ts",
     );
   }
 });

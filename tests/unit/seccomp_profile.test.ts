@@ -1,6 +1,10 @@
 /** Reading seccomp profiles in the OCI and docker formats (no root needed). */
 import assert from "node:assert/strict";
-import { parseProfile, parseProfileText, SeccompProfileError } from "../../lib/seccomp/profile.ts";
+import {
+  parseProfile,
+  parseProfileText,
+  SeccompProfileError,
+} from "../../lib/runtime/seccomp/profile.ts";
 
 const opts = { caps: ["CHOWN", "SYS_CHROOT"], arch: "x86_64" as const };
 

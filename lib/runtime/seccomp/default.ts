@@ -29,8 +29,8 @@
  * @module
  */
 
-import { CLONE } from "../../ffi/constants.ts";
-import type { Arch } from "../../ffi/syscalls.ts";
+import { CLONE } from "../../../ffi/constants.ts";
+import type { Arch } from "../../../ffi/syscalls.ts";
 import {
   type DockerProfile,
   type DockerSyscall,

@@ -20,7 +20,7 @@ import {
   SECCOMP_DATA,
   SECCOMP_RET,
   type SockFilter,
-} from "../../ffi/seccomp.ts";
+} from "../../../ffi/seccomp.ts";
 
 /** The input of one filter run: struct seccomp_data. */
 export interface SeccompData {

@@ -49,13 +49,13 @@ import {
   SECCOMP_FILTER_FLAG,
   SECCOMP_RET,
   X32_SYSCALL_BIT,
-} from "../../ffi/seccomp.ts";
-import type { Arch } from "../../ffi/syscalls.ts";
-import { AARCH64 } from "../../ffi/syscall_table/aarch64.ts";
-import { ARM } from "../../ffi/syscall_table/arm.ts";
-import { I386 } from "../../ffi/syscall_table/i386.ts";
-import { X32 } from "../../ffi/syscall_table/x32.ts";
-import { X86_64 } from "../../ffi/syscall_table/x86_64.ts";
+} from "../../../ffi/seccomp.ts";
+import type { Arch } from "../../../ffi/syscalls.ts";
+import { AARCH64 } from "../../../ffi/syscall_table/aarch64.ts";
+import { ARM } from "../../../ffi/syscall_table/arm.ts";
+import { I386 } from "../../../ffi/syscall_table/i386.ts";
+import { X32 } from "../../../ffi/syscall_table/x32.ts";
+import { X86_64 } from "../../../ffi/syscall_table/x86_64.ts";
 import { Asm, type Label } from "./asm.ts";
 import type {
   OciSeccomp,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { BPF, type SockFilter } from "../../ffi/seccomp.ts";
+import { BPF, type SockFilter } from "../../../ffi/seccomp.ts";
 
 /** A position in the program, bound with Asm.bind. */
 export interface Label {

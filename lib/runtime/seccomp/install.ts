@@ -12,9 +12,9 @@
  * @module
  */
 
-import { flagNames } from "../../ffi/constants.ts";
-import { FPROG_FILTER_OFFSET, SECCOMP_FILTER_FLAG, sockFprog } from "../../ffi/seccomp.ts";
-import { int, type Slot, slot, type Step } from "../runtime/plan.ts";
+import { flagNames } from "../../../ffi/constants.ts";
+import { FPROG_FILTER_OFFSET, SECCOMP_FILTER_FLAG, sockFprog } from "../../../ffi/seccomp.ts";
+import { int, type Slot, slot, type Step } from "../plan.ts";
 import type { CompiledFilter } from "./compile.ts";
 
 /** Where the listener fd of a SCMP_ACT_NOTIFY filter is saved, unless the caller names a slot. */

@@ -1,7 +1,7 @@
 /**
  * The default filter without the compiler: ctr's default profile compiled
  * ahead of time for docker's 14 default capabilities
- * (lib/seccomp/default_filter_data.ts, written by
+ * (lib/runtime/seccomp/default_filter_data.ts, written by
  * scripts/gen_default_filter.ts). Most containers run with exactly those,
  * and compiling in a fresh process costs about 20 ms of loading and V8
  * warm-up (the syscall tables, the profile, the compiler) against well
@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Arch } from "../../ffi/syscalls.ts";
+import type { Arch } from "../../../ffi/syscalls.ts";
 import type { CompiledFilter } from "./compile.ts";
 import { DEFAULT_FILTER_CAPS, DEFAULT_FILTERS } from "./default_filter_data.ts";
 

@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Arch } from "../../ffi/syscalls.ts";
-import { closest } from "../suggest.ts";
+import type { Arch } from "../../../ffi/syscalls.ts";
+import { closest } from "../../suggest.ts";
 
 /** Actions a rule or the default can take (libseccomp's names; SCMP_ACT_KILL is KILL_THREAD). */
 export const ACTIONS = [
