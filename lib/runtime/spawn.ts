@@ -29,7 +29,19 @@ const CHILD_STACK = 64 * 1024;
 let clone3Works: boolean | undefined;
 
 /** What the parent does at a sync point, while the child waits. */
-export type SyncHandler = (phase: number, pid: number) => Promise<void> | void;
+export type SyncHandler = (
+  phase: number,
+  pid: number,
+  child: WaitingChild,
+) => Promise<void> | void;
+
+/** The child at a sync point, as the parent sees it while it waits. */
+export interface WaitingChild {
+  /** A pidfd of it (owned by spawn). */
+  readonly pidfd: number;
+  /** The value a step saved in the slot named `name` so far (CLONE_VM shares the arena). */
+  slot(name: string): bigint | undefined;
+}
 
 /**
  * A cgroup v2 directory the child is to start in. spawn() clones it there
@@ -224,7 +236,14 @@ export async function spawn(
     const rec = new Uint8Array(16);
     const dv = new DataView(rec.buffer);
     if (opts.cgroup && !joined) opts.cgroup.join(pid);
-    await onSync(0, pid);
+    const waiting: WaitingChild = {
+      pidfd,
+      slot: (name) => {
+        for (const [sl, addr] of slots) if (sl.name === name) return arena.readU64(addr);
+        return undefined;
+      },
+    };
+    await onSync(0, pid, waiting);
     release(syncWrite);
     for (;;) {
       const n = readFull(errRead, rec);
@@ -232,7 +251,7 @@ export async function spawn(
       const index = dv.getBigUint64(0, true);
       const value = Number(dv.getBigInt64(8, true));
       if (index === SYNC_INDEX) {
-        await onSync(value, pid);
+        await onSync(value, pid, waiting);
         release(syncWrite);
         if (value === opts.returnAt) {
           // The child goes on alone (an OCI container waiting for `start`):

@@ -24,7 +24,7 @@ import {
 import { defaultProfile } from "../../lib/runtime/seccomp/default.ts";
 import { LISTENER_SLOT, seccompSteps } from "../../lib/runtime/seccomp/install.ts";
 import type { OciSeccomp } from "../../lib/runtime/seccomp/profile.ts";
-import { IS_ROOT, tempDir } from "../_helpers.ts";
+import { IS_ROOT, syscallProbe, tempDir } from "../_helpers.ts";
 
 const BUSYBOX = "/bin/busybox";
 const arch = hostArch();
@@ -38,45 +38,7 @@ const hasBusybox = (() => {
 })();
 const actions = Deno.readTextFileSync("/proc/sys/kernel/seccomp/actions_avail").trim().split(" ");
 
-/** The probe: makes each call given as "nr,a0,...,a5" and prints "result errno" per line. */
-function buildProbe(): string | undefined {
-  const dir = tempDir();
-  Deno.writeTextFileSync(
-    `${dir}/probe.c`,
-    `#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    unsigned long v[7] = {0};
-    char *p = argv[i];
-    for (int j = 0; j < 7 && *p; j++) {
-      v[j] = strtoull(p, &p, 0);
-      if (*p == ',') p++;
-    }
-    errno = 0;
-    long r = syscall(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
-    printf("%ld %d\\n", r, r == -1 ? errno : 0);
-    fflush(stdout);
-  }
-  return 0;
-}
-`,
-  );
-  try {
-    const out = new Deno.Command("gcc", {
-      args: ["-static", "-O2", "-o", `${dir}/probe`, `${dir}/probe.c`],
-      stdout: "null",
-      stderr: "piped",
-    }).outputSync();
-    return out.success ? `${dir}/probe` : undefined;
-  } catch {
-    return undefined; // no gcc
-  }
-}
-
-const probe = IS_ROOT ? buildProbe() : undefined;
+const probe = IS_ROOT ? syscallProbe() : undefined;
 
 function test(name: string, needs: { probe?: boolean }, fn: () => Promise<void>): void {
   const why = !IS_ROOT

@@ -60,6 +60,19 @@ const HOST: PlanHost = {
   lastCap: 40,
   resetSignals: [13],
   cgroups: CGROUPS,
+  arch: "x86_64",
+  seccompActions: [
+    "kill_process",
+    "kill_thread",
+    "trap",
+    "errno",
+    "user_notif",
+    "trace",
+    "log",
+    "allow",
+  ],
+  kernelRelease: "6.18.0",
+  lsm: { apparmor: false, selinux: false },
   kindOf: (p) =>
     ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/srv/data", "/volumes/cache"]
         .includes(p)
@@ -186,7 +199,7 @@ Deno.test("plan: exec with a pty matches its fixture", () => {
       detach: false,
     },
     1,
-    HOST.lastCap,
+    HOST,
   );
   const { plan } = joinPlan({
     joins: (["mnt", "uts", "ipc", "net", "pid", "cgroup"] as const).map((type, i) => ({
