@@ -57,6 +57,11 @@ export interface Step {
   readonly save?: Slot;
   /** A fork: the parent side (result > 0) exits 0, the child side goes on. */
   readonly fork?: boolean;
+  /**
+   * With `fork`: the parent side goes on this many steps further (at its own
+   * steps after the child's) instead of exiting.
+   */
+  readonly parentJump?: number;
   /** A result of 0 is a failure (EOF on the sync pipe). */
   readonly expect?: boolean;
   /** Why a failure happened, when it fails with this errno (name → hint). */
@@ -134,6 +139,12 @@ export function validate(plan: Plan): string[] {
       }
     }
     if (s.fork && s.expect) problems.push(`${where}: fork and expect exclude each other`);
+    if (s.parentJump !== undefined) {
+      if (!s.fork) problems.push(`${where}: a parent jump needs a fork`);
+      else if (!(s.parentJump > 0 && i + s.parentJump < plan.steps.length)) {
+        problems.push(`${where}: the parent jumps to step ${i + s.parentJump}, outside the plan`);
+      }
+    }
     for (const a of s.args) {
       if ("ref" in a && !saved.has(a.ref)) {
         problems.push(`${where}: reads slot ${a.ref.name} before any step saves it`);
@@ -182,7 +193,9 @@ export function formatStep(s: Step): string {
   if (s.save) line += ` -> $${s.save.name}`;
   const notes: string[] = [];
   if (s.tolerate?.length) notes.push(`ok: ${s.tolerate.join(",")}`);
-  if (s.fork) notes.push("parent side exits");
+  if (s.fork) {
+    notes.push(s.parentJump ? `parent side goes on at +${s.parentJump}` : "parent side exits");
+  }
   if (s.expect) notes.push("0 fails");
   return `${line.padEnd(72)} # ${s.label}${notes.length ? ` [${notes.join("; ")}]` : ""}`;
 }

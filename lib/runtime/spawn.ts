@@ -145,7 +145,7 @@ function encode(
     v.setBigInt64(e + ENTRY.tol2, BigInt(t2), true);
     v.setBigUint64(e + ENTRY.flags, flags, true);
     v.setBigUint64(e + ENTRY.save, s.save ? slotAddr(s.save) : 0n, true);
-    v.setBigUint64(e + ENTRY.size - 8, 0n, true);
+    v.setBigUint64(e + ENTRY.jump, BigInt(s.parentJump ?? 0), true);
   });
   return arena.addr(off);
 }

@@ -10,6 +10,7 @@ import {
   type Plan,
   PlanError,
   slot,
+  type Step,
   str,
   syncPoint,
   validate,
@@ -217,4 +218,51 @@ Deno.test("validate() rejects a pointer outside its struct", () => {
     [],
   );
   assert.match(formatStep({ call: "writev", args: [int(1), ok], label: "ok" }), /^writev\(1, s\)/);
+});
+
+Deno.test("spawn(): a fork's parent side may go on at its own steps (a jump)", async () => {
+  const [r, w] = pipe();
+  const say = (text: string): Step => ({
+    call: "write",
+    args: [
+      int(w),
+      { bytes: new TextEncoder().encode(text), show: JSON.stringify(text) },
+      int(text.length),
+    ],
+    label: `say ${text}`,
+  });
+  const child = slot("forked");
+  const s = await spawn({
+    cloneFlags: 0,
+    steps: [
+      {
+        call: "clone",
+        args: [int(17, "SIGCHLD"), int(0), int(0), int(0), int(0)],
+        label: "fork",
+        fork: true,
+        parentJump: 3,
+        save: child,
+      },
+      say("c"),
+      { call: "exit_group", args: [int(0)], label: "the child ends" },
+      say("p"),
+      execTrue(),
+    ],
+  });
+  close(w);
+  assert.deepEqual(await waitPidfd(s.pidfd), { code: 0 });
+  close(s.pidfd);
+  const got = new Uint8Array(8);
+  let text = "";
+  for (let n; (n = readSync(r, got)) > 0;) text += new TextDecoder().decode(got.subarray(0, n));
+  close(r);
+  assert.deepEqual([...text].sort(), ["c", "p"]);
+  assert.ok(Number(s.slots.get("forked")) > 0, "the parent side saved the child's pid");
+  assert.deepEqual(
+    validate({
+      cloneFlags: 0,
+      steps: [{ call: "getpid", args: [], label: "x", parentJump: 1 }, execTrue()],
+    }),
+    ["step 0 (x): a parent jump needs a fork"],
+  );
 });
