@@ -262,6 +262,9 @@ export async function spawn(
         continue;
       }
       const i = Number(index);
+      // The step's process exits by itself; a plan that forked may leave the
+      // other one waiting on the sync pipe (a container's watcher-to-be).
+      sysRawKill(pidfd);
       await waitPidfd(pidfd);
       throw new PlanError(plan.steps[i], i, -value);
     }
