@@ -78,6 +78,7 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     caps,
     noNewPrivileges: cfg.process.noNewPrivileges,
     tty: opts.tty === true,
+    dieWithParent: opts.detach !== true,
     interactive: opts.interactive === true,
     detach: opts.detach === true,
     what: `container ${s.name}`,

@@ -18,8 +18,16 @@ import type { Step } from "./plan.ts";
 import { identitySteps } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
-import { chdirTo, controllingPty, stdinFromNull, stdioToNull } from "./steps.ts";
+import {
+  chdirTo,
+  controllingPty,
+  dieWithParent,
+  stdinFromNull,
+  stdioToNull,
+  stopIfParentGone,
+} from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
+import { trace } from "../trace.ts";
 
 /** A process to start in a running container: its identity as a container's first process has it. */
 export interface ExecSpec extends
@@ -42,6 +50,8 @@ export interface ExecSpec extends
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
   readonly what: string;
+  /** SIGKILL when ctr dies (a foreground `ctr exec`: nobody would read its output after). */
+  readonly dieWithParent?: boolean;
 }
 
 /** A started exec: its pid, and a wait that relays the pty and returns the exit code. */
@@ -70,6 +80,8 @@ export function execPrelude(
     before.push(stdinFromNull());
   }
   before.push(...identitySteps(o, lastCap), chdirTo(o.cwd));
+  // After the identity: a change of ids clears the death signal.
+  if (o.dieWithParent) before.push(dieWithParent(), ...stopIfParentGone());
   return before;
 }
 
@@ -101,6 +113,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
     if (pty) close(pty.master);
     throw e;
   }
+  trace("exec: started");
   if (pty && o.sendConsole) {
     try {
       o.sendConsole(pty.master);

@@ -21,6 +21,7 @@ import {
   openAt,
   resetSignals,
   stdinFromNull,
+  stopIfParentGone,
   unblockSignals,
 } from "./steps.ts";
 
@@ -88,7 +89,7 @@ export function processSteps(
     ...resetSignals(opts.resetSignals),
     chdirTo(p.cwd),
   );
-  if (p.dieWithParent) steps.push(dieWithParent());
+  if (p.dieWithParent) steps.push(dieWithParent(), ...stopIfParentGone());
   steps.push(unblockSignals());
   if (cfg.oci?.gateFd !== undefined) steps.push(...gateSteps(cfg.oci.gateFd));
   steps.push(...execSteps(p.args, p.env));

@@ -91,7 +91,7 @@ function golden(name: string, text: string, root: string): void {
   assert.equal(shown, want, `the plan ${name} differs from ${file}`);
 }
 
-function runPlan(argv: string[], root: string, image?: Parameters<typeof runConfig>[2]): string {
+function runPlan(argv: string[], _root: string, image?: Parameters<typeof runConfig>[2]): string {
   return showPlan(containerPlan(runConfig(argv, RUN_HOST, image).config, HOST));
 }
 
@@ -164,7 +164,7 @@ Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
   }
 });
 
-Deno.test("plan: exec with a pty matches its fixture", () => {
+Deno.test("plan: exec with a pty (ctr exec: dies with ctr) matches its fixture", () => {
   const before = execPrelude(
     {
       args: ["sh"],
@@ -178,6 +178,7 @@ Deno.test("plan: exec with a pty matches its fixture", () => {
       tty: true,
       interactive: true,
       detach: false,
+      dieWithParent: true,
     },
     1,
     HOST.lastCap,
