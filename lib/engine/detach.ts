@@ -29,6 +29,7 @@ import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
+import { trace } from "../trace.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {
@@ -134,6 +135,7 @@ export async function becomeWatcher(
   close(devNull);
   const env = Deno.env.toObject();
   delete env[DETACHED_ENV];
+  trace("watcher: exec");
   try {
     execWatcherOrThrow(memfd, run, log, g, env);
   } catch (e) {
@@ -226,15 +228,18 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
       return false;
     }
   })();
-  await releaseResources(s, g.stateDir).catch((e) =>
-    dir.update(id, (cur) => ({ ...cur, error: (e as Error).message }))
-  );
+  let released = true;
+  await releaseResources(s, g.stateDir).catch(async (e) => {
+    released = false;
+    await dir.update(id, (cur) => ({ ...cur, error: `cannot release: ${(e as Error).message}` }));
+  });
+  trace("exited: released");
   const ended = {
     exitCode,
     oomKilled,
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
   };
-  if (s.autoRemove) {
+  if (s.autoRemove && released) {
     removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
     return 0;

@@ -22,6 +22,9 @@
 import { FileLock } from "../os/lock.ts";
 import { BRIDGE_PREFIX } from "./networks.ts";
 import { isLoopback, type PortMapping } from "./ports.ts";
+import { ruleComment } from "./names.ts";
+
+export { ruleComment };
 
 /** Which tool installs the rules. */
 export type NatBackend = "nft" | "iptables" | "none";
@@ -56,11 +59,6 @@ export interface ContainerRules {
    * source masqueraded, as docker does without its proxy.
    */
   readonly loopback?: boolean;
-}
-
-/** The comment that tags a container's rules. */
-export function ruleComment(containerId: string): string {
-  return `ctr:${containerId}`;
 }
 
 /** Whether the rules need IP forwarding. */
