@@ -428,3 +428,24 @@ export async function reclaimStale(o: { store: NetworkStore; nat?: Nat }): Promi
   }
   return out;
 }
+
+/**
+ * docker's network prune: reclaims stale leases (reclaimStale), then removes
+ * every user-defined network that no live container uses and `select`
+ * accepts (default: all). Returns the reclaimed leases and the removed names.
+ */
+export async function pruneNetworks(o: {
+  store: NetworkStore;
+  nat?: Nat;
+  select?: (network: Network) => boolean;
+}): Promise<{ released: Lease[]; deleted: string[] }> {
+  const released = await reclaimStale(o);
+  const deleted: string[] = [];
+  for (const n of o.store.list()) {
+    if (n.builtin || !(o.select?.(n) ?? true)) continue;
+    if (o.store.inspect(n.name).containers.length > 0) continue;
+    await o.store.remove(n.name);
+    deleted.push(n.name);
+  }
+  return { released, deleted };
+}
