@@ -5,8 +5,9 @@
  * this.
  *
  * ```ts
- * import { readRunHost, runConfig, runContainer } from "./mod.ts";
- * const req = runConfig(["--rootfs", "/srv/rootfs", "--hostname", "box", "sh"], readRunHost("/var/lib/ctr"));
+ * import { parseRunArgs, readRunHost, runConfig, runContainer } from "./mod.ts";
+ * const opts = parseRunArgs(["--rootfs", "/srv/rootfs", "--hostname", "box", "sh"]);
+ * const req = runConfig(opts, readRunHost("/var/lib/ctr"));
  * const code = await runContainer(req.config, { remove: true });
  * ```
  * @module
@@ -33,8 +34,9 @@ export {
   type Started,
   type StartOptions,
 } from "./lib/engine/container.ts";
-export type { ContainerState, RestartPolicy } from "./lib/engine/state.ts";
-export { parseRestartPolicy, StateDir } from "./lib/engine/state.ts";
+export type { ContainerState } from "./lib/engine/state.ts";
+export { StateDir } from "./lib/engine/state.ts";
+export { parseRestartPolicy, type RestartPolicy } from "./lib/config/rules.ts";
 export { isAlive } from "./lib/os/proc.ts";
 export {
   isRunning,
@@ -51,7 +53,7 @@ export { NoSuchVolumeError, type Volume, VolumeStore } from "./lib/engine/volume
 export {
   parseSpec,
   readSpecFile,
-  runArgs,
+  runOptionsFor,
   type Spec,
   SpecError,
   startOrder,
@@ -71,7 +73,9 @@ export {
   ociStart,
   ociToConfig,
 } from "./lib/oci/runtime.ts";
-export { readRunHost, RUN_OPTIONS, runConfig } from "./lib/cli/run.ts";
+export { parseRunArgs, readRunHost, RUN_OPTIONS } from "./lib/cli/run.ts";
+export { runConfig, type RunHost, type RunRequest } from "./lib/config/docker_run.ts";
+export { mergeRunOptions, type RunOptions, runOptionsArgv } from "./lib/config/run_options.ts";
 export { enterCommand, enterRequest } from "./lib/cli/enter.ts";
 export { nsTable } from "./lib/cli/ns.ts";
 export {

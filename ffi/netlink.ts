@@ -12,6 +12,7 @@
 
 import { AF, IFF } from "./constants.ts";
 import { errnoName, errnoText } from "./errno.ts";
+import { concat } from "./bytes.ts";
 
 export { errnoName, IFF };
 
@@ -25,6 +26,8 @@ const LE = true;
 
 /** The netlink protocol of routing messages (socket's third argument). */
 export const NETLINK_ROUTE = 0;
+/** The netlink protocol of netfilter messages: nf_tables, conntrack, queues (nfnetlink). */
+export const NETLINK_NETFILTER = 12;
 /** setsockopt level of netlink socket options. */
 export const SOL_NETLINK = 270;
 /** Netlink socket options (linux/netlink.h). */
@@ -245,17 +248,6 @@ export function nlmFlagNames(type: number, flags: number): string {
 /** Rounds up to the 4-byte netlink alignment (NLMSG_ALIGN, RTA_ALIGN). */
 export function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-/** The parts, one after the other. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 function view(b: Uint8Array): DataView {
@@ -597,6 +589,20 @@ export function rtaString(type: number, s: string): Uint8Array {
   return rta(type, new TextEncoder().encode(s + "\0"));
 }
 
+/** An attribute holding a u32 in network byte order, as nf_tables takes every number. */
+export function rtaBe32(type: number, n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  view(b).setUint32(0, n >>> 0, false);
+  return rta(type, b);
+}
+
+/** An attribute holding a u64 in network byte order (nf_tables' handles). */
+export function rtaBe64(type: number, n: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  view(b).setBigUint64(0, n, false);
+  return rta(type, b);
+}
+
 /** An attribute whose value is the given (already encoded) attributes. */
 export function rtaNest(type: number, ...children: Uint8Array[]): Uint8Array {
   return rta(type, concat(...children));
@@ -666,6 +672,18 @@ export class Attrs {
   i32(type: number): number | undefined {
     const b = this.get(type);
     return b && need(b, 4, `attribute ${type}`).getInt32(0, LE);
+  }
+
+  /** A u32 in network byte order (nf_tables' numbers). */
+  be32(type: number): number | undefined {
+    const b = this.get(type);
+    return b && need(b, 4, `attribute ${type}`).getUint32(0, false);
+  }
+
+  /** A u64 in network byte order (nf_tables' handles). */
+  be64(type: number): bigint | undefined {
+    const b = this.get(type);
+    return b && need(b, 8, `attribute ${type}`).getBigUint64(0, false);
   }
 
   /** A string value without its trailing NUL. */
@@ -788,6 +806,43 @@ export class ReplyCollector {
       } else {
         this.messages.push(m);
       }
+    }
+    return this.done;
+  }
+}
+
+/**
+ * Collects the answers to a batch: several requests sent in one datagram (an
+ * nfnetlink transaction), each acknowledged by its own NLMSG_ERROR (error 0).
+ * Errors are kept by sequence number, also for a message that asked for no
+ * acknowledgement: the kernel reports a failed commit on the batch's first
+ * message, and a batch it gave up on (ENOMEM) with a single error.
+ */
+export class BatchCollector {
+  /** The errors received, by the sequence number of the message they answer. */
+  readonly errors = new Map<number, NlError>();
+  readonly #waiting: Set<number>;
+
+  /** `acked`: the sequence numbers of the messages sent with NLM_F_ACK. */
+  constructor(acked: readonly number[]) {
+    this.#waiting = new Set(acked);
+  }
+
+  /** Whether every acknowledged message has its answer. */
+  get done(): boolean {
+    return this.#waiting.size === 0;
+  }
+
+  /** Takes one received datagram; returns true once every acknowledged message has its answer. */
+  feed(datagram: Uint8Array): boolean {
+    for (const m of decodeMessages(datagram)) {
+      if (m.type === NLMSG.OVERRUN) {
+        throw new NetlinkDecodeError("Netlink overrun: replies were lost");
+      }
+      if (m.type !== NLMSG.ERROR) continue;
+      const e = decodeError(m.payload, m.flags);
+      if (e.errno !== 0 && !this.errors.has(m.seq)) this.errors.set(m.seq, e);
+      this.#waiting.delete(m.seq);
     }
     return this.done;
   }

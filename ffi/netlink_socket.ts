@@ -1,7 +1,9 @@
 /**
- * A NETLINK_ROUTE socket: send a request, collect its reply (acknowledgement,
- * error or multi-part dump) and turn a kernel error into an error that names
- * the operation and the object: `create bridge ctr0: EEXIST (File exists)`.
+ * A netlink socket (NETLINK_ROUTE, or NETLINK_NETFILTER for nf_tables): send a
+ * request, collect its reply (acknowledgement, error or multi-part dump), or
+ * send a batch of requests in one datagram and collect each one's
+ * acknowledgement; turn a kernel error into an error that names the operation
+ * and the object: `create bridge ctr0: EEXIST (File exists)`.
  *
  * A socket belongs for life to the network namespace it was created in, so
  * one opened inside another namespace (setns on the calling thread, socket,
@@ -12,7 +14,9 @@
 import { AF, CLONE, MSG, O, SOCK } from "./constants.ts";
 import { SyscallError } from "./errno.ts";
 import {
+  BatchCollector,
   encodeMessage,
+  NETLINK_NETFILTER,
   NETLINK_OPT,
   NETLINK_ROUTE,
   type NlError,
@@ -22,6 +26,7 @@ import {
   ReplyCollector,
   SOL_NETLINK,
 } from "./netlink.ts";
+import { concat } from "./bytes.ts";
 import { addressOf, close, open, sys, sysRaw } from "./sys.ts";
 
 /** Bytes of the receive buffer: more than one dump datagram holds. */
@@ -92,6 +97,11 @@ export class NetlinkError extends SyscallError {
   }
 }
 
+/** The netlink protocols ctr speaks, by name (for errors) and number. */
+const PROTOCOLS = { route: NETLINK_ROUTE, netfilter: NETLINK_NETFILTER } as const;
+/** A netlink protocol ctr speaks: rtnetlink or nfnetlink. */
+export type NetlinkProtocol = keyof typeof PROTOCOLS;
+
 /** One request: the message type, flags beyond NLM_F_REQUEST, payload, and what it does. */
 export interface NetlinkRequest {
   type: number;
@@ -102,6 +112,12 @@ export interface NetlinkRequest {
   op: string;
   /** The object for errors, e.g. the link's name. */
   object?: string;
+}
+
+/** One message of a batch; NLM_F_ACK is added unless `ack` is false. */
+export interface BatchRequest extends NetlinkRequest {
+  /** Whether the kernel acknowledges it (default true); the markers around a transaction take none. */
+  ack?: boolean;
 }
 
 function describe(req: NetlinkRequest): string {
@@ -149,32 +165,37 @@ class MsgScratch {
   #keep?: Uint8Array;
 }
 
-/** A NETLINK_ROUTE socket, bound, with extended acknowledgements when the kernel has them. */
+/** A netlink socket, bound, with extended acknowledgements when the kernel has them. */
 export class NetlinkSocket implements Disposable {
   readonly fd: number;
   /** The namespace it was opened in ("own" for ctr's). */
   readonly netns: string;
+  /** What it speaks. */
+  readonly protocol: NetlinkProtocol;
   #seq = (Date.now() * 1000 + Math.floor(Math.random() * 1000)) >>> 0;
   #buf = new Uint8Array(RECV_SIZE);
   #scratch = new MsgScratch();
   #closed = false;
 
-  private constructor(fd: number, netns: string) {
+  private constructor(fd: number, netns: string, protocol: NetlinkProtocol) {
     this.fd = fd;
     this.netns = netns;
+    this.protocol = protocol;
   }
 
-  /** Opens a socket in ctr's own network namespace, or in `netns`. */
-  static open(opts: { netns?: NetnsRef } = {}): NetlinkSocket {
+  /** Opens a socket (rtnetlink unless `protocol` says) in ctr's own network namespace, or in `netns`. */
+  static open(opts: { netns?: NetnsRef; protocol?: NetlinkProtocol } = {}): NetlinkSocket {
+    const protocol = opts.protocol ?? "route";
+    const what = `netlink ${protocol}`;
     const make = () =>
-      sys("socket", "netlink route", AF.NETLINK, SOCK.RAW | SOCK.CLOEXEC, NETLINK_ROUTE);
+      sys("socket", what, AF.NETLINK, SOCK.RAW | SOCK.CLOEXEC, PROTOCOLS[protocol]);
     const fd = opts.netns ? withNetns(opts.netns, make) : make();
-    const sock = new NetlinkSocket(fd, opts.netns ? netnsLabel(opts.netns) : "own");
+    const sock = new NetlinkSocket(fd, opts.netns ? netnsLabel(opts.netns) : "own", protocol);
     try {
       // struct sockaddr_nl { u16 nl_family; u16 nl_pad; u32 nl_pid; u32 nl_groups; }: pid 0, the kernel picks
       const addr = new Uint8Array(12);
       new DataView(addr.buffer).setUint16(0, AF.NETLINK, true);
-      sys("bind", "netlink route socket", fd, addressOf(addr), addr.length);
+      sys("bind", `${what} socket`, fd, addressOf(addr), addr.length);
       // Both are optional: older kernels answer ENOPROTOOPT and work without.
       const one = new Uint8Array(Int32Array.of(1).buffer);
       sysRaw("setsockopt", fd, SOL_NETLINK, NETLINK_OPT.EXT_ACK, addressOf(one), 4);
@@ -205,6 +226,48 @@ export class NetlinkSocket implements Disposable {
       if (attempt === DUMP_TRIES) {
         throw new SyscallError(req.op, EINTR, req.object, "the dump changed under us each try");
       }
+    }
+  }
+
+  /**
+   * Sends the messages in one datagram and waits for the acknowledgement of
+   * each that asks for one. The kernel handles the datagram before sendmsg
+   * returns (an nfnetlink batch is one transaction: all or nothing), so its
+   * answers are already queued. A kernel error throws NetlinkError naming the
+   * first message (in the batch's order) that the kernel refused.
+   */
+  batch(messages: readonly BatchRequest[]): void {
+    if (messages.length === 0) return;
+    const seqs = messages.map(() => this.#nextSeq());
+    const bytes = concat(...messages.map((m, i) =>
+      encodeMessage({
+        type: m.type,
+        flags: (m.flags ?? 0) | NLM_F.REQUEST | (m.ack === false ? 0 : NLM_F.ACK),
+        seq: seqs[i],
+        pid: 0,
+        payload: m.payload,
+      })
+    ));
+    const first = messages[0];
+    this.#send(bytes, first);
+    const replies = new BatchCollector(seqs.filter((_, i) => messages[i].ack !== false));
+    for (;;) {
+      if (replies.done) break;
+      const datagram = this.#receive(first, { orNothing: true });
+      if (!datagram) break;
+      replies.feed(datagram);
+    }
+    for (const [i, seq] of seqs.entries()) {
+      const e = replies.errors.get(seq);
+      if (e) throw new NetlinkError(messages[i].op, e, messages[i].object);
+    }
+    if (replies.errors.size > 0) {
+      // An answer to no message of ours: the kernel gave up on the whole batch.
+      const [e] = replies.errors.values();
+      throw new NetlinkError(first.op, e, first.object);
+    }
+    if (!replies.done) {
+      throw new SyscallError("recvmsg", EAGAIN, describe(first), "not every message was answered");
     }
   }
 
@@ -242,12 +305,15 @@ export class NetlinkSocket implements Disposable {
    * returns, and the next part of a dump while the previous one is read, so
    * nothing here waits: an empty queue is an error, not a hang.
    */
-  #receive(req: NetlinkRequest): Uint8Array {
+  #receive(req: NetlinkRequest): Uint8Array;
+  #receive(req: NetlinkRequest, opts: { orNothing: true }): Uint8Array | undefined;
+  #receive(req: NetlinkRequest, opts: { orNothing?: boolean } = {}): Uint8Array | undefined {
     for (;;) {
       const r = sysRaw("recvmsg", this.fd, this.#scratch.set(this.#buf, false), MSG.DONTWAIT);
       if (r === -EINTR) continue;
       const what = describe(req);
       if (r === -EAGAIN) {
+        if (opts.orNothing) return undefined;
         throw new SyscallError("recvmsg", EAGAIN, what, "no reply from the kernel");
       }
       if (r < 0) throw new SyscallError("recvmsg", -r, what);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { UsageError } from "../errors.ts";
+
 /** One option of a command. */
 export interface OptionSpec {
   /** Long name, without dashes. */
@@ -27,13 +29,7 @@ export interface Parsed {
   readonly positionals: string[];
 }
 
-/** A command-line error: docker prints these and exits 125. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 /**
  * Parses `argv` against `specs`. With `stopAtPositional`, everything from the

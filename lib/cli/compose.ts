@@ -14,13 +14,13 @@ import {
   containerName,
   networkName,
   readSpecFile,
-  runArgs,
+  runOptionsFor,
   type Spec,
   startOrder,
 } from "../config/compose.ts";
+import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
 import { StateDir } from "../engine/state.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import { RUN_OPTIONS } from "./run.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "file", short: "f", type: "string", arg: "FILE", help: "The spec (YAML)" },
@@ -38,14 +38,9 @@ const OPTIONS: readonly OptionSpec[] = [
 export const PROJECT_LABEL = "ctr.project";
 const SERVICE_LABEL = "ctr.service";
 
-/** Reads the spec, and checks every container's `ctr run` arguments before anything starts. */
+/** Reads the spec (every value checked with the rules `ctr run` follows). */
 export function loadSpec(file: string): Spec {
-  const spec = readSpecFile(file);
-  for (const name of startOrder(spec)) {
-    // The spec module checked the values; this catches what only run's parser knows.
-    parseArgs(runArgs(spec, name), RUN_OPTIONS, { stopAfterPositionals: 1 });
-  }
-  return spec;
+  return readSpecFile(file);
 }
 
 function status(what: string, name: string, word: string): void {
@@ -77,17 +72,11 @@ async function up(spec: Spec, g: Globals): Promise<number> {
     }
     // A stopped one is made again from the file, which may have changed.
     if (existing) await removeContainer(dir, existing, true);
-    const [detach, ...rest] = runArgs(spec, key);
-    const args = [
-      "run",
-      detach,
-      "--label",
-      `${PROJECT_LABEL}=${spec.name}`,
-      "--label",
-      `${SERVICE_LABEL}=${key}`,
-      ...rest,
-    ];
-    const { code } = await runInBackground(args, g);
+    const options = mergeRunOptions(runOptionsFor(spec, key), {
+      flags: { label: [`${PROJECT_LABEL}=${spec.name}`, `${SERVICE_LABEL}=${key}`] },
+      args: [],
+    });
+    const { code } = await runInBackground(["run", ...runOptionsArgv(options)], g);
     if (code !== 0) {
       console.error(`ctr: container ${name} did not start; the ones before it keep running`);
       return code;
@@ -158,15 +147,14 @@ export async function composeCommand(
 }
 
 /**
- * `ctr run --spec FILE [NAME]`: the `ctr run` arguments of one container of a
- * spec (the only one, or NAME), in the foreground unless -d is given;
- * options on the command line come first and win.
+ * `ctr run --spec FILE [NAME]`: the run options of one container of a spec
+ * (the only one, or NAME); its networks are made when missing.
  */
-export async function specRunArgs(
+export async function specRunOptions(
   file: string,
   name: string | undefined,
   g: Globals,
-): Promise<string[]> {
+): Promise<RunOptions> {
   const spec = loadSpec(file);
   const keys = spec.containers.map((c) => c.name);
   const key = name ?? (keys.length === 1 ? keys[0] : undefined);
@@ -177,5 +165,5 @@ export async function specRunArgs(
   }
   if (!keys.includes(key)) throw new UsageError(`${file} has no container ${JSON.stringify(key)}`);
   await ensureNetworks(spec, g);
-  return runArgs(spec, key).slice(1);
+  return runOptionsFor(spec, key);
 }

@@ -1,38 +1,23 @@
 /**
- * `ctr run`: docker's flags turned into a ContainerConfig. The pure part
- * (runConfig) is unit-tested without root; runCommand does the work.
+ * `ctr run`'s flags: the option table (help, parsing) and the RunOptions a
+ * command line gives; the host facts the config builder needs, read from
+ * this machine. The config itself is built by lib/config/docker_run.ts.
  * @module
  */
 
-import { RLIMIT } from "../../ffi/constants.ts";
-import { capSet, limitToOwn, ownCaps } from "../runtime/capabilities.ts";
+import { ownCaps } from "../runtime/capabilities.ts";
 import { lastCap } from "../runtime/host.ts";
-import {
-  type ContainerConfig,
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_PATH,
-  DEFAULT_READONLY_PATHS,
-  type IdMap,
-  mergeEnv,
-  type NsMode,
-  type NsType,
-  type Rlimit,
-  type UserMount,
-} from "../config/container.ts";
-import { resolveUser } from "../runtime/user.ts";
 import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
-import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
-import type { Limits } from "../cgroups/limits.ts";
-import { parseRestartPolicy, randomName, type RestartPolicy, StateDir } from "../engine/state.ts";
+import { StateDir } from "../engine/state.ts";
 import { isAlive } from "../os/proc.ts";
-import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
-import { imageProcess, NoCommandError } from "../image/container_defaults.ts";
-import type { ImageProcess } from "../image/container_defaults.ts";
-import type { ImageConfig } from "../image/schema.ts";
+import type { RunHost } from "../config/docker_run.ts";
+import { RUN_FLAG_KINDS, type RunFlag, type RunOptions } from "../config/run_options.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
-/** The options of `ctr run`. */
-export const RUN_OPTIONS: readonly OptionSpec[] = [
+/** An option of `ctr run`: its name is a flag of RunOptions. */
+type RunOptionSpec = OptionSpec & { readonly name: RunFlag };
+
+export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   {
     name: "rootfs",
     type: "string",
@@ -110,7 +95,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     name: "security-opt",
     type: "list",
     arg: "OPT",
-    help: "Security options: no-new-privileges[=true|false]",
+    help:
+      "Security options: no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json, apparmor=PROFILE, label=..., systempaths=unconfined",
   },
   { name: "read-only", type: "bool", help: "Mount the container's root filesystem read-only" },
   { name: "volume", short: "v", type: "list", arg: "SRC:DST[:ro]", help: "Bind mount a host path" },
@@ -235,459 +221,24 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { name: "help", type: "bool", help: "Print usage" },
 ];
 
-/** Host facts that runConfig needs (passed in so it stays testable). */
-export interface RunHost {
-  readonly root: string;
-  readonly env: Readonly<Record<string, string>>;
-  readonly lastCap: number;
-  /** The capabilities ctr holds (a mask). */
-  readonly ownCaps: bigint;
-  readonly hardNofile: bigint;
-  readonly subuidBase: number;
-  readonly newId: () => string;
-  /** A named volume (created when missing; anonymous without a name): its name and directory. */
-  readonly volume?: (name?: string) => { name: string; path: string };
-  /** PID 1 of a running container by name or id (for --net=container:NAME); throws when none. */
-  readonly containerPid?: (ref: string) => number;
-}
-
-/** What runConfig produces. */
-export interface RunRequest {
-  readonly config: ContainerConfig;
-  readonly remove: boolean;
-  readonly detach: boolean;
-  readonly restart?: RestartPolicy;
-  readonly log: { readonly maxSize: number; readonly maxFiles: number };
-  readonly labels: Record<string, string>;
-  /** Named volumes it mounts. */
-  readonly volumes: readonly string[];
-  readonly dryRun: boolean;
-  readonly pidfile?: string;
-  readonly name?: string;
-}
-
-const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
-
-function nsMode(value: string | undefined, flag: string): NsMode {
-  if (value === undefined || value === "private") return { kind: "new" };
-  if (value === "host") return { kind: "host" };
-  throw new UsageError(
-    `invalid value for --${flag}: ${JSON.stringify(value)} (expected private or host)`,
-  );
-}
-
-function parseIdMap(spec: string, flag: string): IdMap {
-  const m = spec.match(/^(\d+):(\d+):(\d+)$/);
-  if (!m || Number(m[3]) === 0) {
-    throw new UsageError(`invalid --${flag} ${JSON.stringify(spec)}: expected CONTAINER:HOST:SIZE`);
-  }
-  return { container: Number(m[1]), host: Number(m[2]), size: Number(m[3]) };
-}
-
-function parseUlimit(spec: string): Rlimit {
-  const m = spec.match(/^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/);
-  if (!m || !(m[1] in RLIMIT)) {
-    throw new UsageError(
-      `invalid --ulimit ${JSON.stringify(spec)}: expected TYPE=SOFT[:HARD] with TYPE one of ${
-        Object.keys(RLIMIT).join(", ")
-      }`,
-    );
-  }
-  const val = (s: string) => (s === "unlimited" || s === "-1" ? 0xffffffffffffffffn : BigInt(s));
-  const soft = val(m[2]), hard = m[3] ? val(m[3]) : soft;
-  if (soft > hard) throw new UsageError(`invalid --ulimit ${spec}: soft limit above hard limit`);
-  return { type: m[1], soft, hard };
-}
-
-function parseVolume(
-  spec: string,
-  host: RunHost,
-  named: string[],
-): UserMount {
-  const parts = spec.split(":");
-  if (parts.length === 1 && spec.startsWith("/")) {
-    // docker's anonymous volume: a fresh named volume at that path.
-    const v = volume(host, undefined, spec);
-    named.push(v.name);
-    return { type: "bind", source: v.path, destination: spec, readonly: false };
-  }
-  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-    throw new UsageError(
-      `invalid volume ${
-        JSON.stringify(spec)
-      }: expected HOST-PATH:CONTAINER[:ro] or NAME:CONTAINER[:ro]`,
-    );
-  }
-  const [src, dst, mode = "rw"] = parts;
-  if (!dst.startsWith("/")) {
-    throw new UsageError(
-      `invalid volume ${JSON.stringify(spec)}: the container path must be absolute`,
-    );
-  }
-  const flags = mode.split(",");
-  for (const f of flags) {
-    if (!["ro", "rw", "z", "Z"].includes(f)) {
-      throw new UsageError(`invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`);
-    }
-  }
-  let source = src;
-  if (!src.startsWith("/")) {
-    const v = volume(host, src, spec);
-    named.push(v.name);
-    source = v.path;
-  }
-  return { type: "bind", source, destination: dst, readonly: flags.includes("ro") };
-}
-
-function volume(host: RunHost, name: string | undefined, spec: string) {
-  if (!host.volume) {
-    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: no volume store here`);
-  }
-  try {
-    return host.volume(name);
-  } catch (e) {
-    throw new UsageError(`invalid volume ${JSON.stringify(spec)}: ${(e as Error).message}`);
-  }
-}
-
-/** What an image gives a container: its layers (top first) and config. */
-export interface RunImage {
-  readonly layers: readonly string[];
-  readonly config: ImageConfig;
-}
-
-/** The image a `ctr run` command line names (undefined with --rootfs), and its --pull policy. */
-export function runImageRef(
-  argv: readonly string[],
-): { ref?: string; pull: "missing" | "always" | "never" } {
+/** The RunOptions of a `ctr run` command line (options stop at the image). */
+export function parseRunArgs(argv: readonly string[]): RunOptions {
   const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
-  const pull = (opts.pull as string | undefined) ?? "missing";
-  if (pull !== "missing" && pull !== "always" && pull !== "never") {
-    throw new UsageError(
-      `invalid --pull ${JSON.stringify(pull)}: expected missing, always or never`,
-    );
-  }
-  return { ref: opts.rootfs ? undefined : positionals[0], pull };
+  return { flags: opts as RunOptions["flags"], args: positionals };
 }
 
-/**
- * Turns `ctr run` arguments into a request; `image` is the resolved image when
- * the command line names one. Reads the root filesystem's /etc files for -u.
- */
-export function runConfig(argv: readonly string[], host: RunHost, image?: RunImage): RunRequest {
-  const { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
-  const str = (k: string) => opts[k] as string | undefined;
-  const list = (k: string) => (opts[k] as string[] | undefined) ?? [];
-  const rootfs = str("rootfs");
-  let layers: string[];
-  let args: string[];
-  let imageProc: ImageProcess | undefined;
-  if (rootfs) {
-    args = positionals;
-    if (args.length === 0) throw new UsageError("no command specified");
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.statSync(rootfs);
-    } catch {
-      throw new UsageError(`root filesystem ${rootfs} does not exist`);
-    }
-    if (!st.isDirectory) throw new UsageError(`root filesystem ${rootfs} is not a directory`);
-    layers = [Deno.realPathSync(rootfs)];
-  } else {
-    if (positionals.length === 0) {
-      throw new UsageError(`"ctr run" requires an image or --rootfs DIR`);
-    }
-    if (!image) throw new UsageError(`image ${JSON.stringify(positionals[0])} was not resolved`);
-    layers = [...image.layers];
-    try {
-      imageProc = imageProcess(image.config, {
-        command: positionals.slice(1),
-        entrypoint: str("entrypoint"),
-        workdir: str("workdir"),
-        user: str("user"),
-      });
-    } catch (e) {
-      throw new UsageError(
-        e instanceof NoCommandError ? "no command specified" : (e as Error).message,
-      );
-    }
-    args = [...imageProc.args];
-  }
-  if (rootfs && str("entrypoint") !== undefined) {
-    args = str("entrypoint") ? [str("entrypoint")!, ...args] : args;
-  }
-
-  const id = host.newId();
-  // Docker names the host after the container's short id unless told otherwise.
-  const hostname = str("hostname") ?? (str("uts") === "host" ? undefined : id.slice(0, 12));
-  if (hostname !== undefined && !HOSTNAME.test(hostname)) {
-    throw new UsageError(
-      `invalid hostname ${JSON.stringify(hostname)}: at most 64 letters, digits, dots and dashes`,
-    );
-  }
-  const name = str("name");
-  if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-    throw new UsageError(`invalid container name ${JSON.stringify(name)}`);
-  }
-
-  const netOpt = opts.net;
-  const publish = list("publish");
-  const wantsNetwork = publish.length > 0 || str("ip") !== undefined ||
-    list("network-alias").length > 0;
-  let net: NsMode;
-  let networkName: string | undefined;
-  if (typeof netOpt === "string" && (netOpt.startsWith("container:") || netOpt.startsWith("ns:"))) {
-    if (wantsNetwork) {
-      throw new UsageError(`-p, --ip and --network-alias cannot be used with --net=${netOpt}`);
-    }
-    const target = netOpt.slice(netOpt.indexOf(":") + 1);
-    if (!target) throw new UsageError(`invalid value for --net: ${JSON.stringify(netOpt)}`);
-    let path = target;
-    if (netOpt.startsWith("container:")) {
-      if (!host.containerPid) throw new UsageError(`--net=container: is not available here`);
-      path = `/proc/${host.containerPid(target)}/ns/net`;
-    } else if (!target.startsWith("/")) {
-      throw new UsageError(`invalid --net=ns:${target}: the path must be absolute`);
-    }
-    net = { kind: "path", path };
-  } else if (netOpt === "host") {
-    if (wantsNetwork) {
-      throw new UsageError("-p, --ip and --network-alias need a container network, not --net=host");
-    }
-    net = { kind: "host" };
-  } else if (netOpt === "none" || netOpt === "private") {
-    if (wantsNetwork) {
-      throw new UsageError(`-p, --ip and --network-alias need a network, not --net=${netOpt}`);
-    }
-    net = { kind: "new" };
-  } else {
-    net = { kind: "new" };
-    // Plain `ctr run` stays isolated (lo only); `--net` alone, -p, --ip or an alias join "bridge".
-    if (netOpt === true || netOpt === "bridge" || (netOpt === undefined && wantsNetwork)) {
-      networkName = "bridge";
-    } else if (typeof netOpt === "string") {
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(netOpt)) {
-        throw new UsageError(
-          `invalid value for --net: ${
-            JSON.stringify(netOpt)
-          } (expected bridge, none, host or a network name)`,
-        );
-      }
-      networkName = netOpt;
+/** Whether the option table and RunOptions agree on every flag's kind (a test asks). */
+export function runOptionsAgree(): string[] {
+  const problems: string[] = [];
+  for (const o of RUN_OPTIONS) {
+    if (RUN_FLAG_KINDS[o.name] !== o.type) {
+      problems.push(`--${o.name}: ${o.type} in the table, ${RUN_FLAG_KINDS[o.name]} in RunOptions`);
     }
   }
-  let ports: PortMapping[];
-  try {
-    ports = parsePortSpecs(publish);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  for (const k of Object.keys(RUN_FLAG_KINDS)) {
+    if (!RUN_OPTIONS.some((o) => o.name === k)) problems.push(`--${k}: not in the table`);
   }
-
-  let uidMap = list("uidmap").map((m) => parseIdMap(m, "uidmap"));
-  let gidMap = list("gidmap").map((m) => parseIdMap(m, "gidmap"));
-  const usernsOpt = opts.userns;
-  let userns = uidMap.length > 0 || gidMap.length > 0;
-  if (usernsOpt === true || usernsOpt === "auto") userns = true;
-  else if (usernsOpt === "host") {
-    if (userns) throw new UsageError("--userns=host conflicts with --uidmap/--gidmap");
-  } else if (usernsOpt !== undefined) {
-    throw new UsageError(
-      `invalid value for --userns: ${JSON.stringify(usernsOpt)} (expected auto or host)`,
-    );
-  }
-  if (userns) {
-    if (uidMap.length === 0) uidMap = [{ container: 0, host: host.subuidBase, size: 65536 }];
-    if (gidMap.length === 0) gidMap = uidMap;
-  }
-
-  let noNewPrivileges = false;
-  for (const o of list("security-opt")) {
-    const m = o.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    if (!m) {
-      throw new UsageError(
-        `unsupported --security-opt ${JSON.stringify(o)} (supported: no-new-privileges)`,
-      );
-    }
-    noNewPrivileges = m[1] !== "false";
-  }
-
-  const user = resolveUser(
-    imageProc ? imageProc.user || undefined : str("user"),
-    layers,
-    list("group-add"),
-  );
-  const allCaps = opts.privileged
-    ? capSet(["ALL"], [], [], host.lastCap)
-    : capSet(list("cap-add"), list("cap-drop"), undefined, host.lastCap);
-  let caps: string[];
-  try {
-    caps = limitToOwn(allCaps, host.ownCaps, list("cap-add"));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-
-  const tty = opts.tty === true;
-  // Docker's order: PATH, HOSTNAME, the image's env, TERM and HOME when unset, then -e.
-  const env: string[] = imageProc ? [...imageProc.env] : [`PATH=${DEFAULT_PATH}`];
-  const has = (k: string) => env.some((e) => e.startsWith(k + "="));
-  env.splice(has("PATH") ? 1 : 0, 0, `HOSTNAME=${hostname ?? ""}`);
-  if (tty && !has("TERM")) env.push("TERM=xterm");
-  if (!has("HOME")) env.push(`HOME=${user.home}`);
-  for (const e of list("env")) {
-    const eq = e.indexOf("=");
-    if (eq === 0) throw new UsageError(`invalid environment variable ${JSON.stringify(e)}`);
-    if (eq < 0) {
-      if (host.env[e] !== undefined) env.push(`${e}=${host.env[e]}`);
-    } else env.push(e);
-  }
-
-  const cwd = imageProc ? imageProc.cwd : str("workdir") ?? "/";
-  if (!cwd.startsWith("/")) {
-    throw new UsageError(`invalid --workdir ${JSON.stringify(cwd)}: must be an absolute path`);
-  }
-
-  const volumes: string[] = [];
-  const mounts: UserMount[] = list("volume").map((v) => parseVolume(v, host, volumes));
-  for (const t of list("tmpfs")) {
-    const [dst, ...rest] = t.split(":");
-    if (!dst.startsWith("/")) {
-      throw new UsageError(`invalid --tmpfs ${JSON.stringify(t)}: the path must be absolute`);
-    }
-    mounts.push({ type: "tmpfs", destination: dst, options: rest.join(":") });
-  }
-  for (const m of mounts) {
-    if (m.destination === "/" || m.destination.split("/").includes("..")) {
-      throw new UsageError(`invalid mount destination ${JSON.stringify(m.destination)}`);
-    }
-  }
-
-  const rlimits = new Map<string, Rlimit>();
-  // Docker raises nofile; ctr never asks above the hard limit it has (root may lack CAP_SYS_RESOURCE).
-  const nofile = host.hardNofile < 1048576n ? host.hardNofile : 1048576n;
-  rlimits.set("nofile", { type: "nofile", soft: nofile, hard: nofile });
-  for (const u of list("ulimit")) {
-    const r = parseUlimit(u);
-    rlimits.set(r.type, r);
-  }
-
-  let limits: Limits;
-  try {
-    limits = limitsFromFlags({
-      memory: str("memory"),
-      "memory-swap": str("memory-swap"),
-      "memory-reservation": str("memory-reservation"),
-      cpus: str("cpus"),
-      "cpu-shares": str("cpu-shares"),
-      "cpu-weight": str("cpu-weight"),
-      "cpuset-cpus": str("cpuset-cpus"),
-      "cpuset-mems": str("cpuset-mems"),
-      "pids-limit": str("pids-limit"),
-      "device-read-bps": list("device-read-bps"),
-      "device-write-bps": list("device-write-bps"),
-      "oom-score-adj": str("oom-score-adj"),
-    }, { privileged: opts.privileged === true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-
-  const namespaces: Record<NsType, NsMode> = {
-    user: userns ? { kind: "new" } : { kind: "host" },
-    mnt: { kind: "new" },
-    pid: nsMode(str("pid"), "pid"),
-    uts: nsMode(str("uts"), "uts"),
-    ipc: nsMode(str("ipc"), "ipc"),
-    net,
-    cgroup: nsMode(str("cgroupns"), "cgroupns"),
-  };
-  if (str("hostname") && namespaces.uts.kind === "host") {
-    throw new UsageError("--hostname conflicts with --uts=host");
-  }
-  const config: ContainerConfig = {
-    id,
-    name: name ?? randomName(),
-    nameGenerated: name === undefined,
-    image: rootfs ? layers[0] : positionals[0],
-    cgroup: { parent: str("cgroup-parent"), limits },
-    network: { name: networkName, ip: str("ip"), aliases: list("network-alias"), ports },
-    layers,
-    dir: `${host.root}/containers/${id}`,
-    readOnly: opts["read-only"] === true,
-    namespaces,
-    uidMap,
-    gidMap,
-    hostname,
-    mounts,
-    maskedPaths: opts.privileged ? [] : DEFAULT_MASKED_PATHS,
-    readonlyPaths: opts.privileged ? [] : DEFAULT_READONLY_PATHS,
-    process: {
-      args,
-      env: mergeEnv(env),
-      cwd,
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
-      caps,
-      noNewPrivileges,
-      rlimits: [...rlimits.values()],
-      terminal: tty,
-      stdin: opts.interactive === true,
-      dieWithParent: true,
-    },
-  };
-  let restart: RestartPolicy | undefined;
-  if (str("restart") !== undefined) {
-    try {
-      restart = parseRestartPolicy(str("restart")!);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    if (restart.name !== "no" && opts.rm) {
-      throw new UsageError("--restart and --rm conflict: a removed container cannot restart");
-    }
-  }
-  const labels: Record<string, string> = {};
-  for (const l of list("label")) {
-    const eq = l.indexOf("=");
-    if (eq === 0) throw new UsageError(`invalid label ${JSON.stringify(l)}`);
-    if (eq < 0) labels[l] = "";
-    else labels[l.slice(0, eq)] = l.slice(eq + 1);
-  }
-  const log = { maxSize: 10_000_000, maxFiles: 3 };
-  for (const o of list("log-opt")) {
-    const m = o.match(/^(max-size|max-file)=(.+)$/);
-    if (!m) {
-      throw new UsageError(
-        `unsupported --log-opt ${JSON.stringify(o)} (supported: max-size=SIZE, max-file=N)`,
-      );
-    }
-    if (m[1] === "max-size") {
-      if (m[2] === "-1") log.maxSize = 0;
-      else {
-        try {
-          log.maxSize = parseSize("--log-opt max-size", m[2]);
-        } catch (e) {
-          throw new UsageError((e as Error).message);
-        }
-      }
-    } else {
-      if (!/^[1-9]\d{0,3}$/.test(m[2])) {
-        throw new UsageError(`invalid --log-opt max-file=${m[2]}: expected a count from 1`);
-      }
-      log.maxFiles = Number(m[2]);
-    }
-  }
-  return {
-    config,
-    remove: opts.rm === true,
-    detach: opts.detach === true,
-    restart,
-    log,
-    labels,
-    volumes,
-    dryRun: opts["dry-run"] === true,
-    pidfile: str("pidfile"),
-    name,
-  };
+  return problems;
 }
 
 /** Host facts for runConfig, read from this machine. */

@@ -7,10 +7,12 @@ import type { Globals } from "../engine/globals.ts";
 import { dryRun, runContainer } from "../engine/container.ts";
 import { RunError } from "../runtime/errors.ts";
 import type { ResolvedImage } from "../image/images.ts";
-import { optionsHelp, parseArgs, UsageError } from "./args.ts";
+import { optionsHelp, UsageError } from "./args.ts";
 import { trace } from "../trace.ts";
 import { DETACHED_ENV } from "../config/container.ts";
-import { readRunHost, RUN_OPTIONS, runConfig, runImageRef } from "./run.ts";
+import { parseRunArgs, readRunHost, RUN_OPTIONS } from "./run.ts";
+import { runConfig, runImageRef } from "../config/docker_run.ts";
+import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
 
 const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
        ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
@@ -27,11 +29,12 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     return 0;
   }
   trace("run: modules loaded");
-  let { opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 });
-  if (opts.spec !== undefined) {
-    argv = await withSpec(argv, opts.spec as string, positionals, g);
-    ({ opts, positionals } = parseArgs(argv, RUN_OPTIONS, { stopAfterPositionals: 1 }));
+  let options = parseRunArgs(argv);
+  if (options.flags.spec !== undefined) {
+    options = await withSpec(options, options.flags.spec, g);
+    argv = runOptionsArgv(options);
   }
+  const opts = options.flags;
   if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
     // Set up in a process of its own that becomes the container's watcher.
     if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
@@ -40,7 +43,7 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     if (id) console.log(id);
     return code;
   }
-  const { ref, pull } = runImageRef(argv);
+  const { ref, pull } = runImageRef(options);
   let image: ResolvedImage | undefined;
   if (ref !== undefined) {
     const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
@@ -60,39 +63,30 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     }
   }
   try {
-    return await run(argv, g, image);
+    return await run(options, g, image);
   } finally {
     image?.release();
   }
 }
 
 /**
- * The arguments of `run --spec FILE [NAME]`: the spec's options, then those
- * of the command line (which win), then the spec's image and command.
+ * The options of `run --spec FILE [NAME]`: the spec's, then those of the
+ * command line on top (its lists add up, its other flags win); the spec's
+ * image and command.
  */
-async function withSpec(
-  argv: readonly string[],
-  file: string,
-  positionals: readonly string[],
-  g: Globals,
-): Promise<string[]> {
-  if (positionals.length > 1) {
+async function withSpec(user: RunOptions, file: string, g: Globals): Promise<RunOptions> {
+  if (user.args.length > 1) {
     throw new UsageError("with --spec, the only argument is the name of a container in the file");
   }
-  const user = argv.slice(0, argv.length - positionals.length).filter((a, i, all) =>
-    a !== "--spec" && !a.startsWith("--spec=") && all[i - 1] !== "--spec"
+  const { specRunOptions } = await import("./compose.ts");
+  const spec = await specRunOptions(file, user.args[0], g);
+  const { spec: _file, ...flags } = user.flags;
+  // In the foreground unless -d is given here; a restart policy is for detached containers.
+  const { detach: _detach, restart, ...specFlags } = spec.flags;
+  return mergeRunOptions(
+    { flags: { ...specFlags, ...(user.flags.detach ? { restart } : {}) }, args: spec.args },
+    { flags, args: [] },
   );
-  const { specRunArgs } = await import("./compose.ts");
-  let spec = await specRunArgs(file, positionals[0], g);
-  if (!parseArgs(user, RUN_OPTIONS).opts.detach) {
-    // A restart policy is for detached containers: in the foreground the file's is dropped.
-    spec = spec.filter((a, i, all) =>
-      a !== "--restart" && !a.startsWith("--restart=") && all[i - 1] !== "--restart"
-    );
-  }
-  const image = spec.length - parseArgs(spec, RUN_OPTIONS, { stopAfterPositionals: 1 })
-    .positionals.length;
-  return [...spec.slice(0, image), ...user, ...spec.slice(image)];
 }
 
 /** As docker: says the image is missing, pulls it (progress on stderr); returns what to resolve. */
@@ -115,15 +109,20 @@ async function pullImage(ref: string, g: Globals, missing: boolean): Promise<str
   }
 }
 
-async function run(argv: readonly string[], g: Globals, image?: ResolvedImage): Promise<number> {
-  const req = runConfig(argv, readRunHost(g.root, g.stateDir), image);
+async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Promise<number> {
+  const req = runConfig(options, readRunHost(g.root, g.stateDir), image);
   trace("run: config");
   if (req.dryRun) {
     console.log(dryRun(req.config));
     return 0;
   }
   if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
-  const record = { restartPolicy: req.restart, labels: req.labels, volumes: req.volumes };
+  const record = {
+    restartPolicy: req.restart,
+    labels: req.labels,
+    volumes: req.volumes,
+    securityOpt: req.securityOpt,
+  };
   if (Deno.env.get(DETACHED_ENV)) {
     const { startDetached } = await import("../engine/detach.ts");
     return await startDetached(req.config, g, {

@@ -66,8 +66,31 @@ import { capName } from "../runtime/capabilities.ts";
 import { parseCpus, parsePidsLimit, parseSize } from "../cgroups/limits.ts";
 import { parseReference } from "../image/reference.ts";
 import { parseSubnet } from "../network/ipam.ts";
-import { isVolumeName } from "../engine/volume.ts";
+import {
+  containerNameProblem,
+  envProblem,
+  hostnameProblem,
+  labelProblem,
+  NETWORK_NAME_MAX,
+  networkNameProblem,
+  parseRestartPolicy,
+  parseTmpfsSpec,
+  parseVolumeSpec,
+  problemOf,
+} from "./rules.ts";
+import { parsePortSpec } from "../network/ports.ts";
+import {
+  type Check,
+  checked,
+  describe,
+  formatPath,
+  type Path,
+  type PathStyle,
+  valueAt,
+  type ValueWords,
+} from "./diagnostics.ts";
 import { closest } from "../suggest.ts";
+import type { RunFlags, RunOptions } from "./run_options.ts";
 
 /** A network that the file declares (and `ctr up` creates). */
 export interface NetworkSpec {
@@ -161,17 +184,12 @@ export interface ParseOptions {
 
 /** Network modes that ctr has without a file declaring them. */
 const BUILTIN_NETWORKS = ["bridge", "host", "none"];
-/** Container keys, as ctr's --name takes them. */
-const CONTAINER_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** Network keys: ctr's network names, before the project prefix. */
-const NETWORK_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** ctr's longest network name. */
-const NETWORK_NAME_MAX = 63;
+
+/** How this reader writes paths and names values. */
+const YAML_PATHS: PathStyle = { word: /^[A-Za-z0-9_-]+$/, top: "" };
+const YAML_WORDS: ValueWords = { object: "a mapping", null: "nothing" };
 /** Project names, as compose allows them. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
-/** ctr run's --hostname. */
-const HOSTNAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/;
-const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 
 const TOP_KEYS = ["name", "networks", "containers", "services"];
 const NETWORK_KEYS = ["subnet"];
@@ -236,19 +254,6 @@ const KEY_HINTS: Record<string, string> = {
 // Schemas. Checks of single values live in the schemas, so that zod reports
 // them together with the structural problems; only checks across the file
 // (cycles, clashes, keys that exclude each other) run after it.
-
-type Path = readonly (string | number)[];
-
-/** A value check: the problem, or undefined when the value is fine. */
-type Check<T> = (value: T) => string | undefined;
-
-/** A schema with a value check run after its own. */
-function checked<T extends z.ZodType>(schema: T, check: Check<z.output<T>>) {
-  return schema.superRefine((value, ctx) => {
-    const problem = check(value);
-    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-  });
-}
 
 /**
  * A mapping whose keys must pass `check`; problems point at the key itself
@@ -385,39 +390,28 @@ function imageProblem(image: string): string | undefined {
 }
 
 function envKeyProblem(key: string): string | undefined {
-  if (key === "") return "an environment variable needs a name";
-  if (/\s/.test(key)) return `invalid environment variable name ${JSON.stringify(key)}`;
-  return undefined;
+  return envProblem(key);
 }
 
 function labelKeyProblem(key: string): string | undefined {
-  return key === "" ? "a label needs a key" : undefined;
+  return key === "" ? "a label needs a key" : labelProblem(key);
 }
 
 function containerKeyProblem(key: string): string | undefined {
-  if (CONTAINER_KEY.test(key)) return undefined;
-  return `invalid container name ${JSON.stringify(key)}: ` +
-    "letters, digits, '_', '.' and '-', starting with a letter or digit";
+  return containerNameProblem(key);
 }
 
 function networkKeyProblem(key: string): string | undefined {
   if (BUILTIN_NETWORKS.includes(key)) {
     return `network "${key}" is built in: use it without declaring it`;
   }
-  if (NETWORK_KEY.test(key)) return undefined;
-  return `invalid network name ${JSON.stringify(key)}: ` +
-    "letters, digits, '_', '.' and '-', starting with a letter or digit";
+  return networkNameProblem(key);
 }
 
 function projectNameProblem(name: string): string | undefined {
   if (PROJECT_NAME.test(name)) return undefined;
   return `invalid project name ${JSON.stringify(name)}: ` +
     "lowercase letters, digits, '_' and '-', starting with a letter or digit";
-}
-
-function hostnameProblem(name: string): string | undefined {
-  if (HOSTNAME.test(name)) return undefined;
-  return `invalid hostname ${JSON.stringify(name)}: at most 64 letters, digits, dots and dashes`;
 }
 
 function networkRefProblem(name: string, declared: Set<string>): string | undefined {
@@ -436,19 +430,7 @@ function absoluteProblem(path: string): string | undefined {
 }
 
 function tmpfsProblem(spec: string): string | undefined {
-  const dst = spec.split(":")[0];
-  if (!dst.startsWith("/")) {
-    return `invalid tmpfs ${JSON.stringify(spec)}: the path must be absolute`;
-  }
-  return destinationProblem(dst);
-}
-
-/** What ctr run refuses as a mount point. */
-function destinationProblem(dst: string): string | undefined {
-  if (dst === "/" || dst.split("/").includes("..")) {
-    return `invalid mount destination ${JSON.stringify(dst)}`;
-  }
-  return undefined;
+  return problemOf(() => parseTmpfsSpec(spec));
 }
 
 function capProblem(name: string): string | undefined {
@@ -459,10 +441,7 @@ function capProblem(name: string): string | undefined {
 }
 
 function restartProblem(policy: string): string | undefined {
-  if (RESTART.test(policy)) return undefined;
-  return `invalid restart policy ${
-    JSON.stringify(policy)
-  }: expected "no", on-failure[:N], always or unless-stopped`;
+  return problemOf(() => parseRestartPolicy(policy));
 }
 
 function sizeProblem(size: string | number): string | undefined {
@@ -474,27 +453,11 @@ function sizeProblem(size: string | number): string | undefined {
 }
 
 /**
- * A volume: `SRC:DST[:ro|rw]`. SRC is a host path, absolute or relative to
- * the file (`./data`), or the name of a volume (`data`, which `ctr run`
- * creates when missing).
+ * A volume: `SRC:DST[:ro|rw]`, as `-v` takes it, except that SRC may also be
+ * a path relative to the file (`./data`), made absolute when the file is read.
  */
 function volumeProblem(spec: string): string | undefined {
-  const parts = spec.split(":");
-  if (parts.length < 2 || parts.length > 3 || parts[0] === "" || parts[1] === "") {
-    return `invalid volume ${JSON.stringify(spec)}: expected SRC:DST[:ro|rw]`;
-  }
-  const [src, dst, mode] = parts;
-  if (!isHostPath(src) && !isVolumeName(src)) {
-    return `invalid volume ${JSON.stringify(spec)}: ${JSON.stringify(src)} is no volume name ` +
-      "(letters, digits, '_', '.' and '-', at least 2) and no path (absolute, or starting with ./)";
-  }
-  if (!dst.startsWith("/")) {
-    return `invalid volume ${JSON.stringify(spec)}: the container path must be absolute`;
-  }
-  if (mode !== undefined && mode !== "ro" && mode !== "rw") {
-    return `invalid volume mode ${JSON.stringify(mode)}: expected ro or rw`;
-  }
-  return destinationProblem(dst);
+  return problemOf(() => parseVolumeSpec(spec, { relativeSources: true }));
 }
 
 function isHostPath(src: string): boolean {
@@ -508,57 +471,17 @@ interface PortKey {
   readonly protocol: string;
 }
 
-/** Parses `[[IP:]HOST:]CONTAINER[/tcp|udp]`; throws a sentence saying what is wrong. */
 function parsePort(spec: string): PortKey {
-  const [body, protocol = "tcp", ...extra] = spec.split("/");
-  if (extra.length > 0) throw new Error(`invalid port spec ${JSON.stringify(spec)}`);
-  if (protocol !== "tcp" && protocol !== "udp") {
-    throw new Error(`invalid protocol ${JSON.stringify(protocol)}: expected tcp or udp`);
-  }
-  const parts = body.split(":");
-  if (parts.length > 3) {
-    throw new Error(
-      `invalid port spec ${JSON.stringify(spec)}: expected [[IP:]HOST:]CONTAINER[/tcp|udp]`,
-    );
-  }
-  const [ip, host, container] = [
-    parts.length === 3 ? parts[0] : undefined,
-    parts.length >= 2 ? parts[parts.length - 2] : undefined,
-    parts[parts.length - 1],
-  ];
-  portNumber(container);
-  // An empty host port asks for a free one, which only reads well after an address.
-  if (host === "" && ip === undefined) {
-    throw new Error(`invalid port spec ${JSON.stringify(spec)}: the host port is empty`);
-  }
-  if (ip === "") {
-    throw new Error(`invalid port spec ${JSON.stringify(spec)}: the host address is empty`);
-  }
-  if (ip !== undefined && !isIpv4(ip)) {
-    throw new Error(`invalid host address ${JSON.stringify(ip)}: expected an IPv4 address`);
-  }
+  const p = parsePortSpec(spec);
   return {
-    ...(ip === undefined || ip === "0.0.0.0" ? {} : { hostIp: ip }),
-    hostPort: host ? portNumber(host) : 0,
-    protocol,
+    ...(p.hostIp === undefined ? {} : { hostIp: p.hostIp }),
+    hostPort: p.hostPort,
+    protocol: p.protocol,
   };
 }
 
-function portNumber(text: string): number {
-  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 1 && n <= 65535)) {
-    throw new Error(`invalid port ${JSON.stringify(text)}: expected 1-65535`);
-  }
-  return n;
-}
-
-function isIpv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
 function portProblem(spec: string): string | undefined {
-  return tryMessage(() => parsePort(spec));
+  return problemOf(() => parsePort(spec));
 }
 
 /**
@@ -639,55 +562,18 @@ function keyText(key: unknown): string {
   return isScalar(key) ? String(key.value ?? "") : String(key);
 }
 
-/** `containers.db.ports[0]`; keys that are not plain words are quoted. */
-function formatPath(path: Path): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
-}
-
 /** Gives findings their line and column. */
 function place(doc: Document, lines: LineCounter, findings: readonly Finding[]): SpecProblem[] {
   return findings.map((f) => {
     const { node, key, complete } = locate(doc, f.path);
     const target = complete && f.at === "key" && key ? key : node;
     const { line, col } = lines.linePos(target?.range?.[0] ?? 0);
-    return { line, column: col, path: formatPath(f.path), message: f.message };
+    return { line, column: col, path: formatPath(f.path, YAML_PATHS), message: f.message };
   });
 }
 
 // ---------------------------------------------------------------------------
 // zod issues to findings.
-
-/** The value at `path`, and whether it is there at all. */
-function valueAt(data: unknown, path: Path): { found: boolean; value?: unknown } {
-  let value = data;
-  for (const seg of path) {
-    if (value === null || typeof value !== "object" || !Object.hasOwn(value, seg)) {
-      return { found: false };
-    }
-    value = (value as Record<string | number, unknown>)[seg];
-  }
-  return { found: true, value };
-}
-
-/** What a value is, for "expected ..., got ...". */
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (value instanceof Uint8Array) return "binary data";
-  if (typeof value === "object") return "a mapping";
-  if (typeof value === "boolean") return `${value}`;
-  if (typeof value === "number") return `a number (${value})`;
-  if (typeof value === "string") {
-    return `a string (${JSON.stringify(value.length > 40 ? value.slice(0, 37) + "..." : value)})`;
-  }
-  return `a ${typeof value}`;
-}
 
 /** The keys a mapping at `path` may have, for suggestions. */
 function knownKeys(path: Path): string[] {
@@ -724,7 +610,7 @@ function issueFindings(issues: readonly z.core.$ZodIssue[], data: unknown, base:
       const { found, value } = valueAt(data, path);
       out.push(
         found
-          ? { path, message: `${issue.message}, got ${describe(value)}` }
+          ? { path, message: `${issue.message}, got ${describe(value, YAML_WORDS)}` }
           : { path: path.slice(0, -1), message: `missing required key '${path.at(-1)}'` },
       );
     } else {
@@ -790,7 +676,7 @@ function crossChecks(raw: Record<string, unknown>, project: string): Finding[] {
   out.push(...cycleFindings(containers, ck), ...portClashes(containers, ck));
   for (const net of Object.keys(objectOrEmpty(raw.networks))) {
     const full = `${project}-${net}`;
-    if (full.length > NETWORK_NAME_MAX && NETWORK_KEY.test(net)) {
+    if (full.length > NETWORK_NAME_MAX && !networkNameProblem(net)) {
       out.push({
         path: ["networks", net],
         message: `network name "${full}" is longer than ${NETWORK_NAME_MAX} characters`,
@@ -884,7 +770,7 @@ function portClashes(containers: [string, Record<string, unknown>][], ck: string
         out.push({
           path,
           message: `host port ${port.hostPort}/${port.protocol} is published twice ` +
-            `(also by ${formatPath(other.path)})`,
+            `(also by ${formatPath(other.path, YAML_PATHS)})`,
         });
       }
       seen.push({ port, path });
@@ -932,7 +818,7 @@ export function parseSpec(text: string, file: string, options: ParseOptions = {}
     throw fail(place(doc, lines, [{
       path: [],
       message: `the top level must be a mapping (name:, networks:, containers:), got ${
-        describe(raw)
+        describe(raw, YAML_WORDS)
       }`,
     }]));
   }
@@ -1093,7 +979,7 @@ function toContainer(
     ports: (c.ports ?? []).map((p) => String(p)),
     volumes: (c.volumes ?? []).map((v) => absoluteVolume(v, baseDir)),
     networks: c.networks ?? (c.network === undefined ? [] : [c.network]),
-    ...opt("hostname", c.hostname ?? (HOSTNAME.test(name) ? name : undefined)),
+    ...opt("hostname", c.hostname ?? (hostnameProblem(name) ? undefined : name)),
     ...opt("user", c.user === undefined ? undefined : String(c.user)),
     ...opt("workingDir", c.working_dir),
     readOnly: c.read_only ?? false,
@@ -1175,36 +1061,37 @@ export function startOrder(spec: Spec): string[] {
   return order;
 }
 
-/** The `ctr run` arguments that start one container of the spec (detached). */
-export function runArgs(spec: Spec, name: string): string[] {
+/** The run options of one container of the spec (detached, named after the project). */
+export function runOptionsFor(spec: Spec, name: string): RunOptions {
   const c = spec.containers.find((c) => c.name === name);
   if (!c) throw new Error(`no container "${name}" in project ${spec.name}`);
-  const args = ["-d", "--name", containerName(spec, name)];
-  const flag = (f: string, values: readonly (string | undefined)[]) => {
-    for (const v of values) if (v !== undefined) args.push(f, v);
-  };
-  flag("--hostname", [c.hostname]);
-  flag("-e", Object.entries(c.environment).map(([k, v]) => v === null ? k : `${k}=${v}`));
-  flag("-p", c.ports);
-  flag("-v", c.volumes);
   const net = c.networks[0];
-  // One argument: --net takes its value only after "=" (alone it means bridge).
-  if (net !== undefined) args.push(`--net=${networkName(spec, net)}`);
-  // An alias would pull a container without network onto bridge; host and none have no aliases.
-  if (net !== undefined && net !== "host" && net !== "none") flag("--network-alias", [name]);
-  flag("-u", [c.user]);
-  flag("-w", [c.workingDir]);
-  if (c.readOnly) args.push("--read-only");
-  flag("--tmpfs", c.tmpfs);
-  flag("--cap-add", c.capAdd);
-  flag("--cap-drop", c.capDrop);
-  flag("--restart", [c.restart]);
-  flag("--memory", [c.memory]);
-  flag("--cpus", [c.cpus]);
-  flag("--pids-limit", [c.pidsLimit === undefined ? undefined : String(c.pidsLimit)]);
-  flag("--label", Object.entries(c.labels).map(([k, v]) => `${k}=${v}`));
   const [entrypoint, ...entryArgs] = c.entrypoint ?? [];
-  if (c.entrypoint !== undefined) args.push("--entrypoint", entrypoint ?? "");
-  args.push(c.image, ...entryArgs, ...(c.command ?? []));
-  return args;
+  const flags: RunFlags = {
+    detach: true,
+    name: containerName(spec, name),
+    hostname: c.hostname,
+    env: Object.entries(c.environment).map(([k, v]) => v === null ? k : `${k}=${v}`),
+    publish: c.ports,
+    volume: c.volumes,
+    net: net === undefined ? undefined : networkName(spec, net),
+    // An alias would pull a container without network onto bridge; host and none have no aliases.
+    "network-alias": net !== undefined && net !== "host" && net !== "none" ? [name] : undefined,
+    user: c.user,
+    workdir: c.workingDir,
+    "read-only": c.readOnly || undefined,
+    tmpfs: c.tmpfs,
+    "cap-add": c.capAdd,
+    "cap-drop": c.capDrop,
+    restart: c.restart,
+    memory: c.memory,
+    cpus: c.cpus,
+    "pids-limit": c.pidsLimit === undefined ? undefined : String(c.pidsLimit),
+    label: Object.entries(c.labels).map(([k, v]) => `${k}=${v}`),
+    entrypoint: c.entrypoint !== undefined ? entrypoint ?? "" : undefined,
+  };
+  const defined = Object.fromEntries(
+    Object.entries(flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && !v.length)),
+  ) as RunFlags;
+  return { flags: defined, args: [c.image, ...entryArgs, ...(c.command ?? [])] };
 }

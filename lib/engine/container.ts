@@ -27,10 +27,12 @@ import {
   openCgroupDriver,
 } from "../cgroups/mod.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { type ContainerState, randomName, StateDir } from "./state.ts";
+import { type ContainerState, StateDir } from "./state.ts";
+import { randomName } from "../config/names.ts";
 import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
+import { settleWithin } from "../os/async.ts";
 import { ruleComment, vethName } from "../network/names.ts";
 import { releaseResources } from "./lifecycle.ts";
 import { SIGNALS } from "../../ffi/constants.ts";
@@ -528,7 +530,7 @@ export async function runContainer(
     if (relay) {
       // Drain what the container wrote before it ended; a background process
       // that still holds the pty must not keep ctr waiting.
-      await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+      await settleWithin(relay.output, 500);
     }
     return status.code;
   } finally {

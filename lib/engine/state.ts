@@ -10,6 +10,7 @@ import { FileLock } from "../os/lock.ts";
 import { writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
 import type { PortMapping } from "../network/ports.ts";
+import type { RestartPolicy } from "../config/rules.ts";
 
 /** The state of one container. */
 export interface ContainerState {
@@ -69,28 +70,10 @@ export interface ContainerState {
   readonly ports?: readonly PortMapping[];
   /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
   readonly volumes?: readonly string[];
+  /** The --security-opt values as docker records them (HostConfig.SecurityOpt). */
+  readonly securityOpt?: readonly string[];
   /** Why the last start failed, when it did. */
   readonly error?: string;
-}
-
-/** docker's --restart: no, on-failure[:N], always, unless-stopped. */
-export interface RestartPolicy {
-  readonly name: "no" | "on-failure" | "always" | "unless-stopped";
-  /** on-failure: the most restarts (0: no limit). */
-  readonly maxRetries: number;
-}
-
-/** Parses a --restart value. */
-export function parseRestartPolicy(v: string): RestartPolicy {
-  const m = v.match(/^(no|always|unless-stopped|on-failure)(?::(\d+))?$/);
-  if (!m || (m[2] !== undefined && m[1] !== "on-failure")) {
-    throw new Error(
-      `invalid restart policy ${
-        JSON.stringify(v)
-      }: expected no, always, unless-stopped or on-failure[:N]`,
-    );
-  }
-  return { name: m[1] as RestartPolicy["name"], maxRetries: m[2] ? Number(m[2]) : 0 };
 }
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
@@ -199,63 +182,4 @@ export class StateDir {
       }
     }
   }
-}
-
-const ADJECTIVES = [
-  "brave",
-  "calm",
-  "eager",
-  "fond",
-  "keen",
-  "lucid",
-  "merry",
-  "nimble",
-  "quiet",
-  "sharp",
-  "tender",
-  "witty",
-  "bold",
-  "busy",
-  "clever",
-  "cool",
-  "dreamy",
-  "gentle",
-  "happy",
-  "jolly",
-  "kind",
-  "proud",
-  "silly",
-  "wise",
-];
-const NAMES = [
-  "curie",
-  "dijkstra",
-  "hopper",
-  "knuth",
-  "lamport",
-  "lovelace",
-  "ritchie",
-  "shannon",
-  "thompson",
-  "torvalds",
-  "turing",
-  "wirth",
-  "babbage",
-  "cerf",
-  "hamilton",
-  "kay",
-  "liskov",
-  "mccarthy",
-  "noether",
-  "pike",
-  "backus",
-  "allen",
-  "lamarr",
-  "goldberg",
-];
-
-/** A docker-like random name, e.g. "keen_hopper". */
-export function randomName(): string {
-  const b = crypto.getRandomValues(new Uint8Array(2));
-  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}_${NAMES[b[1] % NAMES.length]}`;
 }

@@ -16,6 +16,7 @@
 import { FileLock } from "../os/lock.ts";
 import { mountPoints, removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
+import { isVolumeName, VOLUME_NAME_MAX } from "../config/rules.ts";
 
 /** What `ctr volume inspect` shows of a volume (docker's keys). */
 export interface Volume {
@@ -47,25 +48,16 @@ export class VolumeInUseError extends Error {
   }
 }
 
-/** docker's rule for local volume names (two characters at least). */
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-/** A volume is a directory: its name cannot be longer than a file name. */
-const NAME_MAX = 255;
 /** Hidden work names; they never match NAME (it cannot start with a dot). */
 const TMP_PREFIX = ".tmp-";
 
-/** Whether `s` is a valid volume name. */
-export function isVolumeName(s: string): boolean {
-  return s.length <= NAME_MAX && NAME.test(s);
-}
-
 function checkName(name: string): void {
   if (isVolumeName(name)) return;
-  if (name.length > NAME_MAX) {
+  if (name.length > VOLUME_NAME_MAX) {
     throw new Error(
       `invalid volume name ${
         JSON.stringify(name.slice(0, 20) + "...")
-      }: longer than ${NAME_MAX} characters`,
+      }: longer than ${VOLUME_NAME_MAX} characters`,
     );
   }
   throw new Error(

@@ -96,3 +96,20 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
     throw new SyscallError("lgetxattr", -r, `${path} (${name})`);
   }
 }
+
+/** llistxattr(2): the names of a path's extended attributes (a symlink's own, not its target's). */
+export function llistxattr(path: string): string[] {
+  let size = 1024;
+  for (;;) {
+    const buf = new Uint8Array(size);
+    const r = sysRaw("llistxattr", addressOf(cString(path)), addressOf(buf), size);
+    if (r >= 0) {
+      return new TextDecoder().decode(buf.subarray(0, r)).split("\0").filter((n) => n !== "");
+    }
+    if (r === -ERANGE && size < 1 << 20) {
+      size *= 4;
+      continue;
+    }
+    throw new SyscallError("llistxattr", -r, path);
+  }
+}

@@ -52,6 +52,11 @@ export interface LayerInfo {
 export interface ExtractOptions {
   /** Give entries the tar's owners (default: when running as root). */
   readonly chown?: boolean;
+  /**
+   * A plain archive, not a layer (a build context, an ADD archive):
+   * `.wh.` names are ordinary files, not whiteouts.
+   */
+  readonly plain?: boolean;
 }
 
 /** The prefix of whiteout names. */
@@ -179,7 +184,7 @@ class Extractor {
   /** Directories whose metadata is applied at the end. */
   readonly #dirs = new Map<string, Meta>();
 
-  constructor(readonly root: string, readonly chown: boolean) {}
+  constructor(readonly root: string, readonly chown: boolean, readonly plain = false) {}
 
   #abs(rel: string): string {
     return rel === "" ? this.root : `${this.root}/${rel}`;
@@ -324,7 +329,7 @@ class Extractor {
       this.#dirs.set("", meta);
       return drain(body);
     }
-    const wh = whiteoutOf(rel);
+    const wh = this.plain ? undefined : whiteoutOf(rel);
     if (wh) {
       this.#parents(rel, name);
       await drain(body);
@@ -504,7 +509,7 @@ export async function extractLayer(
   opts: ExtractOptions = {},
 ): Promise<LayerInfo> {
   Deno.mkdirSync(dir, { mode: 0o700 });
-  const x = new Extractor(dir, opts.chown ?? Deno.uid() === 0);
+  const x = new Extractor(dir, opts.chown ?? Deno.uid() === 0, opts.plain);
   try {
     const r = await readTar(source, (h, pax, body) => x.entry(h, pax, body));
     x.finish();

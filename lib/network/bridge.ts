@@ -20,7 +20,6 @@
  * @module
  */
 
-import dgram from "node:dgram";
 import { type Lease, type Network, parseSubnet } from "./ipam.ts";
 import { NetlinkError, Rtnl } from "./link.ts";
 import { Nat } from "./nat.ts";
@@ -30,7 +29,7 @@ import { trace } from "../trace.ts";
 export { vethName };
 import type { NetworkStore } from "./networks.ts";
 import type { PortMapping } from "./ports.ts";
-import { type PortProxy, startProxies, stopProxies } from "./proxy.ts";
+import { loadDgram, type PortProxy, startProxies, stopProxies } from "./proxy.ts";
 import {
   type HostEntry,
   hostsContent,
@@ -88,7 +87,7 @@ export interface Attachment {
   /** The published ports, host ports chosen. */
   readonly ports: readonly PortMapping[];
   readonly proxies: readonly PortProxy[];
-  /** What could not be done (no nft or iptables). */
+  /** What could not be done (no nf_tables or iptables). */
   readonly warnings: readonly string[];
   /** The files written, when filesDir was given. */
   readonly files?: NetworkFiles;
@@ -171,7 +170,7 @@ async function freePort(p: PortMapping): Promise<number> {
     l.close();
     return port;
   }
-  const s = dgram.createSocket("udp4");
+  const s = (await loadDgram()).createSocket("udp4");
   await new Promise<void>((resolve, reject) => {
     s.once("error", reject);
     s.bind({ address: hostname, port: 0 }, () => resolve());

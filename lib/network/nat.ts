@@ -1,8 +1,10 @@
 /**
  * Packet filter rules of ctr's containers: outbound masquerade, published
  * ports (DNAT) and the isolation of ctr's bridges from each other. With
- * nftables (`nft`) they live in one table, `ip ctr`, owned by ctr; with only
- * iptables, in chains CTR and CTR-POSTROUTING (nat) and CTR-FORWARD (filter).
+ * nf_tables they live in one table, `ip ctr`, owned by ctr and written over
+ * netlink (nft.ts: one transaction per change, no `nft` process); where the
+ * kernel has no nf_tables, with iptables, in chains CTR and CTR-POSTROUTING
+ * (nat) and CTR-FORWARD (filter).
  * Every rule carries the comment `ctr:<container id>`, so one container's
  * rules are removed without touching another's, and the table (or the
  * chains) go when no rule is left.
@@ -21,19 +23,38 @@
 
 import { FileLock } from "../os/lock.ts";
 import { BRIDGE_PREFIX } from "./networks.ts";
+import {
+  type Change,
+  ctStateNotIn,
+  ctStatusLacks,
+  dnatTo,
+  dport,
+  drop,
+  fibDaddrTypeLocal,
+  type Hook,
+  iifname,
+  ipDaddr,
+  ipSaddr,
+  masquerade,
+  Nftables,
+  oifname,
+  ruleText,
+  type Statement,
+  type Table,
+} from "./nft.ts";
 import { isLoopback, type PortMapping } from "./ports.ts";
 import { ruleComment } from "./names.ts";
 
 export { ruleComment };
 
-/** Which tool installs the rules. */
+/** What installs the rules: nf_tables over netlink, the iptables program, or nothing. */
 export type NatBackend = "nft" | "iptables" | "none";
 
 /** What is missing, in the words of the warnings. */
-export const NO_BACKEND = "neither nft nor iptables was found; install nftables";
-/** The warning when ports are published on a host without nft or iptables. */
+export const NO_BACKEND = "the kernel has no nf_tables and iptables was not found";
+/** The warning when ports are published on a host without nf_tables or iptables. */
 export const PORTS_NEED_BACKEND = `published ports need nftables or iptables: ${NO_BACKEND}`;
-/** The warning when outbound NAT is asked for on a host without nft or iptables. */
+/** The warning when outbound NAT is asked for on a host without nf_tables or iptables. */
 export const NAT_NEEDS_BACKEND = `outbound NAT needs nftables or iptables: ${NO_BACKEND}`;
 /** The warning when forwarding is on and nothing keeps networks apart. */
 export const NOT_ISOLATED =
@@ -88,80 +109,116 @@ function checkRules(r: ContainerRules): void {
 }
 
 // ---------------------------------------------------------------------------
-// nftables
+// nf_tables
 
-/** nft commands that create the table and its chains (idempotent: `add`). */
+/** The chains of ctr's table: every one a base chain with policy accept. */
+const NFT_CHAINS: readonly { chain: string; base: Hook }[] = [
+  { chain: "prerouting", base: { type: "nat", hook: "prerouting", priority: -100 } },
+  { chain: "output", base: { type: "nat", hook: "output", priority: -100 } },
+  { chain: "postrouting", base: { type: "nat", hook: "postrouting", priority: 100 } },
+  { chain: "forward", base: { type: "filter", hook: "forward", priority: 0 } },
+  { chain: "input", base: { type: "filter", hook: "input", priority: 0 } },
+];
+
+/** The changes that create the table and its chains (idempotent: an existing one is kept). */
+export function nftTableChanges(): Change[] {
+  return [{ add: "table" }, ...NFT_CHAINS.map((c) => ({ add: "chain" as const, ...c }))];
+}
+
+/** The same as nft commands. */
 export function nftTableCommands(table: string): string[] {
   const t = `ip ${table}`;
   return [
     `add table ${t}`,
-    `add chain ${t} prerouting { type nat hook prerouting priority -100; policy accept; }`,
-    `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
-    `add chain ${t} postrouting { type nat hook postrouting priority 100; policy accept; }`,
-    `add chain ${t} forward { type filter hook forward priority 0; policy accept; }`,
-    `add chain ${t} input { type filter hook input priority 0; policy accept; }`,
+    ...NFT_CHAINS.map(({ chain, base: b }) =>
+      `add chain ${t} ${chain} { type ${b.type} hook ${b.hook} priority ${b.priority}; policy accept; }`
+    ),
   ];
 }
 
-/** nft commands that add one container's rules. */
-export function nftRuleCommands(table: string, r: ContainerRules): string[] {
+/** One rule of a container: its chain and statements (the comment is the container's). */
+export interface NftContainerRule {
+  readonly chain: string;
+  readonly statements: readonly Statement[];
+}
+
+/** The nf_tables rules of one container, in the order they are added. */
+export function nftRules(r: ContainerRules): NftContainerRule[] {
   checkRules(r);
-  const add = (chain: string, rule: string) =>
-    `add rule ip ${table} ${chain} ${rule} comment "${ruleComment(r.containerId)}"`;
-  const br = `"${r.bridge}"`;
-  const out = [
-    add(
-      "forward",
-      `iifname ${br} oifname "${BRIDGE_PREFIX}*" oifname != ${br} ct status ! dnat drop`,
-    ),
+  const br = r.bridge;
+  const out: NftContainerRule[] = [
+    {
+      chain: "forward",
+      statements: [
+        iifname(br),
+        oifname(`${BRIDGE_PREFIX}*`),
+        oifname(br, "!="),
+        ctStatusLacks("dnat"),
+        drop(),
+      ],
+    },
   ];
-  if (r.masquerade) out.push(add("postrouting", `ip saddr ${r.ip} oifname != ${br} masquerade`));
+  if (r.masquerade) {
+    out.push({
+      chain: "postrouting",
+      statements: [ipSaddr(r.ip), oifname(br, "!="), masquerade()],
+    });
+  }
   for (const p of natPorts(r)) {
-    const to = `${p.protocol} dport ${p.hostPort} dnat to ${r.ip}:${p.containerPort}`;
-    const dst = p.hostIp === undefined ? "fib daddr type local" : `ip daddr ${p.hostIp}`;
-    out.push(add("prerouting", `iifname != ${br} ${dst} ${to}`));
-    out.push(add("output", `ip daddr != 127.0.0.0/8 ${dst} ${to}`));
+    const to = [dport(p.protocol, p.hostPort), dnatTo(r.ip, p.containerPort)];
+    const dst = p.hostIp === undefined ? fibDaddrTypeLocal() : ipDaddr(p.hostIp);
+    out.push({ chain: "prerouting", statements: [iifname(br, "!="), dst, ...to] });
+    out.push({ chain: "output", statements: [ipDaddr("127.0.0.0/8", "!="), dst, ...to] });
   }
   const local = loopbackPorts(r);
   for (const p of local) {
-    const dst = p.hostIp === undefined ? "127.0.0.0/8" : p.hostIp;
-    out.push(
-      add(
-        "output",
-        `ip daddr ${dst} ${p.protocol} dport ${p.hostPort} dnat to ${r.ip}:${p.containerPort}`,
-      ),
-    );
+    out.push({
+      chain: "output",
+      statements: [
+        ipDaddr(p.hostIp === undefined ? "127.0.0.0/8" : p.hostIp),
+        dport(p.protocol, p.hostPort),
+        dnatTo(r.ip, p.containerPort),
+      ],
+    });
   }
   if (local.length > 0) {
-    out.push(add("postrouting", `ip saddr 127.0.0.0/8 ip daddr ${r.ip} oifname ${br} masquerade`));
+    out.push({
+      chain: "postrouting",
+      statements: [ipSaddr("127.0.0.0/8"), ipDaddr(r.ip), oifname(br), masquerade()],
+    });
     // route_localnet on the bridge must not let containers reach the host's 127.0.0.1 services.
     // (Replies to the host's own connections arrive so too, once de-masqueraded: keep those.)
-    out.push(
-      add("input", `iifname ${br} ip daddr 127.0.0.0/8 ct state != { established, related } drop`),
-    );
+    out.push({
+      chain: "input",
+      statements: [
+        iifname(br),
+        ipDaddr("127.0.0.0/8"),
+        ctStateNotIn(["established", "related"]),
+        drop(),
+      ],
+    });
   }
   return out;
+}
+
+/** The changes that add one container's rules, each with its comment. */
+export function nftRuleChanges(r: ContainerRules): Change[] {
+  const comment = ruleComment(r.containerId);
+  return nftRules(r).map((x) => ({ add: "rule", ...x, comment }));
+}
+
+/** The same rules as nft commands, as `nft list` prints them (for people and tests). */
+export function nftRuleCommands(table: string, r: ContainerRules): string[] {
+  const comment = ruleComment(r.containerId);
+  return nftRules(r).map((x) =>
+    `add rule ip ${table} ${x.chain} ${ruleText(x.statements, comment)}`
+  );
 }
 
 /** The ports that 127.0.0.1 reaches through rules (no proxy): all-address and loopback ones. */
 export function loopbackPorts(r: ContainerRules): PortMapping[] {
   if (!r.loopback) return [];
   return r.ports.filter((p) => p.hostIp === undefined || isLoopback(p.hostIp));
-}
-
-/** One rule as `nft -j -a list table` gives it. */
-export interface NftRule {
-  readonly chain: string;
-  readonly handle: number;
-  readonly comment?: string;
-}
-
-/** The rules in the output of `nft -j -a list table ...`. */
-export function parseNftRules(json: string): NftRule[] {
-  const doc = JSON.parse(json) as { nftables?: Record<string, any>[] };
-  return (doc.nftables ?? []).flatMap((o) =>
-    o.rule ? [{ chain: o.rule.chain, handle: o.rule.handle, comment: o.rule.comment }] : []
-  );
 }
 
 // ---------------------------------------------------------------------------
@@ -333,9 +390,13 @@ export function findTool(name: string): string | undefined {
   return undefined;
 }
 
-/** The backend this host has: nft first, then iptables, else none. */
-export function detectBackend(): NatBackend {
-  return findTool("nft") ? "nft" : findTool("iptables") ? "iptables" : "none";
+/**
+ * The backend this host has: nf_tables when the kernel answers a request
+ * about `table` (no program needed), else the iptables program, else none.
+ */
+export function detectBackend(table = "ctr"): NatBackend {
+  if (Nftables.available({ family: "ip", table })) return "nft";
+  return findTool("iptables") ? "iptables" : "none";
 }
 
 interface ToolResult {
@@ -380,7 +441,7 @@ export interface NatOptions {
   readonly stateDir: string;
   /** The nft table, and the prefix of the iptables chains (upper-cased). Default "ctr". */
   readonly table?: string;
-  /** Default: detected (nft, else iptables, else none). */
+  /** Default: detected (nf_tables, else iptables, else none). */
   readonly backend?: NatBackend;
 }
 
@@ -401,7 +462,7 @@ export class Nat {
     if (!/^[a-z][a-z0-9_]{0,15}$/.test(this.table)) {
       throw new Error(`Invalid table name: ${this.table}`);
     }
-    this.backend = opts.backend ?? detectBackend();
+    this.backend = opts.backend ?? detectBackend(this.table);
     this.#dir = `${opts.stateDir}/networks`;
   }
 
@@ -417,7 +478,7 @@ export class Nat {
 
   /**
    * Adds a container's rules (switching IP forwarding on when they need it).
-   * Returns warnings: what could not be done for want of nft and iptables.
+   * Returns warnings: what could not be done for want of nf_tables and iptables.
    */
   async add(r: ContainerRules): Promise<string[]> {
     checkRules(r);
@@ -430,11 +491,10 @@ export class Nat {
     }
     await this.#locked(async () => {
       if (this.backend === "nft") {
-        const script = [...nftTableCommands(this.table), ...nftRuleCommands(this.table, r)];
-        await mustRun(`Cannot add the rules of container ${short(r.containerId)}`, "nft", [
-          "-f",
-          "-",
-        ], script.join("\n") + "\n");
+        this.#nft(
+          `Cannot add the rules of container ${short(r.containerId)}`,
+          (nft) => nft.commit(this.#nftTable, [...nftTableChanges(), ...nftRuleChanges(r)]),
+        );
       } else {
         await this.#iptablesAdd(r);
       }
@@ -448,7 +508,7 @@ export class Nat {
     if (this.backend === "none") return;
     await this.#locked(async () => {
       const left = this.backend === "nft"
-        ? await this.#nftRemove(containerId)
+        ? this.#nftRemove(containerId)
         : await this.#iptablesRemove(containerId);
       if (left === 0) this.#restoreForwarding();
     });
@@ -458,8 +518,10 @@ export class Nat {
   async list(): Promise<ListedRule[]> {
     if (this.backend === "none") return [];
     if (this.backend === "nft") {
-      const r = await runTool("nft", ["-j", "-a", "list", "table", "ip", this.table]);
-      return r.code === 0 ? parseNftRules(r.stdout) : [];
+      return this.#nft(
+        "Cannot list ctr's rules",
+        (nft) => nft.rules(this.#nftTable).map((x) => ({ chain: x.chain, comment: x.comment })),
+      );
     }
     const out: ListedRule[] = [];
     for (const c of iptablesChains(this.table)) {
@@ -470,10 +532,10 @@ export class Nat {
     return out;
   }
 
-  /** Whether the nft table (or any iptables chain) of ctr exists. */
+  /** Whether ctr's nf_tables table (or any of its iptables chains) exists. */
   async exists(): Promise<boolean> {
     if (this.backend === "nft") {
-      return (await runTool("nft", ["list", "table", "ip", this.table])).code === 0;
+      return this.#nft("Cannot look up ctr's table", (nft) => nft.tableExists(this.#nftTable));
     }
     if (this.backend === "iptables") {
       for (const c of iptablesChains(this.table)) {
@@ -483,22 +545,40 @@ export class Nat {
     return false;
   }
 
-  async #nftRemove(containerId: string): Promise<number> {
-    const listed = await runTool("nft", ["-j", "-a", "list", "table", "ip", this.table]);
-    if (listed.code !== 0) return 0; // no table: nothing of anyone's
-    const rules = parseNftRules(listed.stdout);
-    const mine = rules.filter((x) => x.comment === ruleComment(containerId));
-    const left = rules.length - mine.length;
-    const script = left === 0
-      ? [`delete table ip ${this.table}`]
-      : mine.map((x) => `delete rule ip ${this.table} ${x.chain} handle ${x.handle}`);
-    if (mine.length > 0 || left === 0) {
-      await mustRun(`Cannot remove the rules of container ${short(containerId)}`, "nft", [
-        "-f",
-        "-",
-      ], script.join("\n") + "\n");
+  get #nftTable(): Table {
+    return { family: "ip", table: this.table };
+  }
+
+  /** Runs `fn` with an nf_tables socket; a failure reads `what: nf_tables: ...`. */
+  #nft<T>(what: string, fn: (nft: Nftables) => T): T {
+    try {
+      using nft = Nftables.open();
+      return fn(nft);
+    } catch (e) {
+      throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
     }
-    return left;
+  }
+
+  /**
+   * Deletes the container's rules, found by their comment in a dump of the
+   * table, in one transaction; the table instead when no other rule is left.
+   * Returns how many rules are left.
+   */
+  #nftRemove(containerId: string): number {
+    return this.#nft(`Cannot remove the rules of container ${short(containerId)}`, (nft) => {
+      const rules = nft.rules(this.#nftTable);
+      if (rules.length === 0 && !nft.tableExists(this.#nftTable)) return 0; // nothing of anyone's
+      const mine = rules.filter((x) => x.comment === ruleComment(containerId));
+      const left = rules.length - mine.length;
+      if (left === 0) nft.commit(this.#nftTable, [{ delete: "table" }]);
+      else {
+        nft.commit(
+          this.#nftTable,
+          mine.map((x) => ({ delete: "rule", chain: x.chain, handle: x.handle })),
+        );
+      }
+      return left;
+    });
   }
 
   /** The rule lines of a chain (`-A CHAIN ...`), or undefined when the chain does not exist. */

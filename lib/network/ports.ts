@@ -12,29 +12,23 @@
 
 import { parseIp } from "./link.ts";
 
-/** A transport protocol a port can be published for. */
-export type PortProtocol = "tcp" | "udp";
-
-/** One published port. */
-export interface PortMapping {
-  /** The host address to listen on; undefined for every address (0.0.0.0). */
-  readonly hostIp?: string;
-  /** The host port; 0 until a free one is chosen. */
-  readonly hostPort: number;
-  readonly containerPort: number;
-  readonly protocol: PortProtocol;
-}
+export type { PortMapping, PortProtocol } from "../config/container.ts";
+import type { PortMapping, PortProtocol } from "../config/container.ts";
 
 function parsePort(text: string, spec: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new Error(`Invalid -p ${spec}: ${what} ${JSON.stringify(text)} is not a port (1-65535)`);
+    throw new Error(
+      `invalid port spec ${JSON.stringify(spec)}: ${what} ${
+        JSON.stringify(text)
+      } is not a port (1-65535)`,
+    );
   }
   return Number(text);
 }
 
 /** Parses one `-p` value; throws an error that quotes it and says what is wrong. */
 export function parsePortSpec(spec: string): PortMapping {
-  const bad = (why: string) => new Error(`Invalid -p ${spec}: ${why}`);
+  const bad = (why: string) => new Error(`invalid port spec ${JSON.stringify(spec)}: ${why}`);
   if (typeof spec !== "string" || spec.trim() === "") throw bad("empty");
   const slash = spec.lastIndexOf("/");
   let body = spec;

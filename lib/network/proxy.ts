@@ -5,7 +5,7 @@
  * kernel does not route loopback addresses out, without route_localnet), so
  * `curl 127.0.0.1:8080` on the host reaches a container only through here;
  * it also serves containers of the port's own network, and every client
- * when neither nft nor iptables exists.
+ * when neither nf_tables nor iptables is available.
  *
  * It runs in the process that waits for the container (`ctr run`); it is
  * stopped at the container's exit. TCP uses Deno.listen and Deno.connect.
@@ -13,7 +13,7 @@
  * @module
  */
 
-import dgram from "node:dgram";
+import type { RemoteInfo, Socket } from "node:dgram";
 import type { Buffer } from "node:buffer";
 import { formatPort, type PortMapping } from "./ports.ts";
 
@@ -163,11 +163,20 @@ function closeQuietly(c: { close(): void }): void {
 // UDP
 
 interface Flow {
-  socket: dgram.Socket;
+  socket: Socket;
   timer: number;
 }
 
+/**
+ * node:dgram, loaded on the first UDP port: importing it starts Deno's Node
+ * compatibility layer, which every `ctr run --net` would otherwise pay (10-20 ms).
+ */
+export async function loadDgram(): Promise<typeof import("node:dgram")> {
+  return (await import("node:dgram")).default;
+}
+
 async function startUdp(port: PortMapping, containerIp: string): Promise<PortProxy> {
+  const dgram = await loadDgram();
   const server = dgram.createSocket("udp4");
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(bindError(port, e)));
@@ -199,7 +208,7 @@ async function startUdp(port: PortMapping, containerIp: string): Promise<PortPro
   };
 
   server.on("error", () => {/* a send to a vanished client: nothing to do */});
-  server.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
+  server.on("message", (msg: Buffer, from: RemoteInfo) => {
     if (stopped) return;
     const key = `${from.address}:${from.port}`;
     let flow: Flow | undefined = flows.get(key);

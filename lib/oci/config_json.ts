@@ -9,8 +9,8 @@
  * Keys are checked strictly: a key the spec does not define is an error
  * everywhere except in the free-form maps (`annotations`, `linux.sysctl`,
  * `linux.resources.unified`) and the vendor-shaped objects checked loosely
- * (`linux.seccomp`, `linux.intelRdt`, `linux.personality`, `process.scheduler`,
- * `process.ioPriority`), so that a typo is reported instead of silently
+ * (`linux.intelRdt`, `linux.personality`, `process.scheduler`,
+ * `process.ioPriority`; `linux.seccomp` is checked by lib/runtime/seccomp), so that a typo is reported instead of silently
  * running a container without the setting.
  * @module
  */
@@ -18,6 +18,20 @@
 import { z } from "zod";
 import { CAPS, MS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
+import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";
+import {
+  checked,
+  describe,
+  formatPath,
+  type Path,
+  type PathStyle,
+  valueAt,
+  type ValueWords,
+} from "../config/diagnostics.ts";
+
+/** How config.json's paths are written and its values named. */
+const JSON_PATHS: PathStyle = { word: /^[A-Za-z_$][\w$]*$/, top: "(top)" };
+const JSON_WORDS: ValueWords = { object: "an object", null: "null" };
 
 // ---------------------------------------------------------------------------
 // Names the spec allows.
@@ -60,17 +74,6 @@ const OTHER_PLATFORMS = new Set(["windows", "solaris", "vm", "zos", "freebsd"]);
 // Schema building blocks. Messages are written here, in the file's terms;
 // type mismatches and missing keys are worded by {@linkcode issueProblems}.
 
-/** A value check: the problem, or undefined when the value is fine. */
-type Check<T> = (value: T) => string | undefined;
-
-/** A schema with a value check run after its own. */
-function checked<T extends z.ZodType>(schema: T, check: Check<z.output<T>>) {
-  return schema.superRefine((value, ctx) => {
-    const problem = check(value);
-    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: value });
-  });
-}
-
 /**
  * A whole number in [min, max]. zod's own `.int()` stops at 2^53, but the
  * spec's uint64 fields (rlimits, memory limits) are written up to 2^64-1,
@@ -112,7 +115,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: 
         ? `unknown ${what} ${JSON.stringify(iss.input)} (expected ${values.join(", ")})`
         : iss.input === undefined
         ? undefined
-        : `expected a string, got ${describe(iss.input)}`,
+        : `expected a string, got ${describe(iss.input, JSON_WORDS)}`,
   });
 }
 
@@ -388,7 +391,7 @@ function parseWith<T extends z.ZodType>(
     throw new OciConfigError([jsonProblem(text, (e as Error).message, file)]);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new OciConfigError([`${file}: expected a JSON object, got ${describe(raw)}`]);
+    throw new OciConfigError([`${file}: expected a JSON object, got ${describe(raw, JSON_WORDS)}`]);
   }
   const result = schema.safeParse(raw);
   const problems = [
@@ -400,12 +403,12 @@ function parseWith<T extends z.ZodType>(
     // file's own order reads better.
     const keyed = problems.map((p) => ({ p, order: fileOrder(raw, p.path) }));
     keyed.sort((a, b) => compareOrder(a.order, b.order));
-    throw new OciConfigError(keyed.map(({ p }) => `${file}: ${formatPath(p.path)}: ${p.message}`));
+    throw new OciConfigError(
+      keyed.map(({ p }) => `${file}: ${formatPath(p.path, JSON_PATHS)}: ${p.message}`),
+    );
   }
   return result.data as z.output<T>;
 }
-
-type Path = readonly (string | number)[];
 
 interface Problem {
   readonly path: Path;
@@ -440,43 +443,6 @@ function compareOrder(a: readonly number[], b: readonly number[]): number {
   return a.length - b.length;
 }
 
-/** `linux.namespaces[2].type`; keys that are not identifiers are quoted. */
-function formatPath(path: Path): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out || "(top)";
-}
-
-/** The value at `path`, and whether it is there at all. */
-function valueAt(data: unknown, path: Path): { found: boolean; value?: unknown } {
-  let value = data;
-  for (const seg of path) {
-    if (value === null || typeof value !== "object" || !Object.hasOwn(value, seg)) {
-      return { found: false };
-    }
-    value = (value as Record<string | number, unknown>)[seg];
-  }
-  return { found: true, value };
-}
-
-/** What a value is, for "expected ..., got ...". */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "boolean") return `${value}`;
-  if (typeof value === "number") return `a number (${value})`;
-  if (typeof value === "string") {
-    return `a string (${JSON.stringify(value.length > 40 ? value.slice(0, 37) + "..." : value)})`;
-  }
-  return `a ${typeof value}`;
-}
-
 const EXPECTED: Record<string, string> = {
   string: "a string",
   number: "a number",
@@ -506,7 +472,7 @@ function issueProblems(
       out.push({ path, message: "is required" });
     } else if (issue.code === "invalid_type") {
       const want = EXPECTED[issue.expected] ?? issue.expected;
-      out.push({ path, message: `expected ${want}, got ${describe(value)}` });
+      out.push({ path, message: `expected ${want}, got ${describe(value, JSON_WORDS)}` });
     } else {
       out.push({ path, message: issue.message });
     }
@@ -745,23 +711,14 @@ class SyntaxAt {
  */
 export function unsupported(cfg: OciConfig): string[] {
   const out: string[] = [];
-  const add = (path: Path, message: string) => out.push(`${formatPath(path)}: ${message}`);
+  const add = (path: Path, message: string) =>
+    out.push(`${formatPath(path, JSON_PATHS)}: ${message}`);
   const some = (v: unknown) =>
     v !== undefined && v !== "" && !(Array.isArray(v) && v.length === 0) &&
     !(isObject(v) && Object.keys(v).length === 0);
 
   const p = cfg.process;
   if (p) {
-    // For uid 0 the ambient set changes nothing (execve gives root the bounding set); for
-    // another user it would need keepcaps and ambient raises, which ctr does not do yet.
-    if (some(p.capabilities?.ambient) && p.user.uid !== 0) {
-      add(
-        ["process", "capabilities", "ambient"],
-        "ambient capabilities for a user other than root are not supported",
-      );
-    }
-    if (some(p.apparmorProfile)) add(["process", "apparmorProfile"], "AppArmor is not supported");
-    if (some(p.selinuxLabel)) add(["process", "selinuxLabel"], "SELinux is not supported");
     if (p.ioPriority) add(["process", "ioPriority"], "I/O priorities are not supported");
     if (p.scheduler) add(["process", "scheduler"], "scheduling policies are not supported");
     if (p.execCPUAffinity) {
@@ -787,8 +744,6 @@ export function unsupported(cfg: OciConfig): string[] {
   });
   if (some(l.timeOffsets)) add(["linux", "timeOffsets"], "time namespaces are not supported");
   if (l.intelRdt) add(["linux", "intelRdt"], "Intel RDT is not supported");
-  if (l.seccomp) add(["linux", "seccomp"], "seccomp filters are not supported yet");
-  if (some(l.mountLabel)) add(["linux", "mountLabel"], "SELinux is not supported");
   if (l.personality) add(["linux", "personality"], "personalities are not supported");
 
   const r = l.resources;
@@ -1106,9 +1061,18 @@ export function featuresDocument(): object {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...ACTIONS],
+        operators: [...OPERATORS],
+        // The ABIs ctr has tables for; the others are recognised and skipped.
+        archs: ARCHES.slice(0, 5),
+        knownFlags: FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+        supportedFlags: FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+      },
+      // Applied where the host runs the module, left out (with a warning) where it does not.
+      apparmor: { enabled: true },
+      selinux: { enabled: true },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },

@@ -8,6 +8,7 @@
 
 import { CLONE, O } from "../../ffi/constants.ts";
 import type { ContainerConfig } from "../config/container.ts";
+import { validateConfig } from "../config/validate.ts";
 import { RunError } from "./errors.ts";
 import type { PlanHost } from "./host.ts";
 import { NS_TYPES } from "./namespaces.ts";
@@ -30,6 +31,10 @@ export const PHASE_START = 0;
 
 /** The plan of a container. */
 export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
+  const invalid = validateConfig(cfg);
+  if (invalid.length) {
+    throw new RunError(`Invalid container configuration: ${invalid.join("; ")}`, 125);
+  }
   let cloneFlags = 0;
   const joins: Step[] = [];
   for (const t of NS_TYPES) {
@@ -51,9 +56,6 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
         closeFd({ ref: fd }, `close the ${t} namespace file`),
       );
     }
-  }
-  if (cfg.namespaces.mnt.kind !== "new") {
-    throw new RunError("A container needs its own mount namespace", 125);
   }
   const userns = cfg.namespaces.user.kind === "new";
   const rootfs = new RootfsBuilder(cfg, {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { rootTest, tempDir, testRootfs } from "../_helpers.ts";
-import { readRunHost, runConfig } from "../../lib/cli/run.ts";
+import { parseRunArgs, readRunHost } from "../../lib/cli/run.ts";
+import { runConfig } from "../../lib/config/docker_run.ts";
 import { runContainer } from "../../lib/engine/container.ts";
 
 rootTest("layers: 120 layers mount, and the top one wins", async () => {
@@ -25,7 +26,7 @@ rootTest("layers: 120 layers mount, and the top one wins", async () => {
   Deno.chmodSync(store, 0o711);
   const out = `${tempDir()}/out`;
   const req = runConfig(
-    [
+    parseRunArgs([
       "--rm",
       "-v",
       `${out.slice(0, out.lastIndexOf("/"))}:/out`,
@@ -34,7 +35,7 @@ rootTest("layers: 120 layers mount, and the top one wins", async () => {
       "sh",
       "-c",
       "ls /layers | wc -l > /out/out; cat /layers/top >> /out/out",
-    ],
+    ]),
     readRunHost(store),
   );
   const cfg = { ...req.config, layers: [...layers, ...req.config.layers] };

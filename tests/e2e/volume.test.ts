@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { rootTest, tempDir, tempStore } from "../_helpers.ts";
 import {
-  isVolumeName,
   NoSuchVolumeError,
   resolveVolumeMount,
   treeSize,
@@ -14,6 +13,7 @@ import {
   volumesInUse,
   VolumeStore,
 } from "../../lib/engine/volume.ts";
+import { isVolumeName } from "../../lib/config/rules.ts";
 import { volumeCommand } from "../../lib/cli/volume.ts";
 import { UsageError } from "../../lib/cli/args.ts";
 

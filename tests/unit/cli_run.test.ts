@@ -1,7 +1,8 @@
 /** Command-line parsing and the container config built from `run` flags, without root. */
 import assert from "node:assert/strict";
 import { parseArgs, UsageError } from "../../lib/cli/args.ts";
-import { RUN_OPTIONS, runConfig, type RunHost } from "../../lib/cli/run.ts";
+import { parseRunArgs, RUN_OPTIONS, runOptionsAgree } from "../../lib/cli/run.ts";
+import { runConfig, type RunHost } from "../../lib/config/docker_run.ts";
 
 function fakeRoot(): string {
   const d = Deno.makeTempDirSync();
@@ -46,33 +47,36 @@ Deno.test("parseArgs() stops at the first positional and knows docker's forms", 
 
 Deno.test("runConfig() builds the container from flags", () => {
   const r = fakeRoot();
-  const req = runConfig([
-    "--rm",
-    "--rootfs",
-    r,
-    "-h",
-    "box",
-    "-u",
-    "app",
-    "-e",
-    "FROMHOST",
-    "-e",
-    "X=1",
-    "-w",
-    "/w",
-    "--cap-drop",
-    "ALL",
-    "--cap-add",
-    "net_raw",
-    "-v",
-    "/tmp:/data:ro",
-    "--tmpfs",
-    "/run:size=1m",
-    "--userns",
-    "--ulimit",
-    "nproc=10:20",
-    "sh",
-  ], host());
+  const req = runConfig(
+    parseRunArgs([
+      "--rm",
+      "--rootfs",
+      r,
+      "-h",
+      "box",
+      "-u",
+      "app",
+      "-e",
+      "FROMHOST",
+      "-e",
+      "X=1",
+      "-w",
+      "/w",
+      "--cap-drop",
+      "ALL",
+      "--cap-add",
+      "net_raw",
+      "-v",
+      "/tmp:/data:ro",
+      "--tmpfs",
+      "/run:size=1m",
+      "--userns",
+      "--ulimit",
+      "nproc=10:20",
+      "sh",
+    ]),
+    host(),
+  );
   const c = req.config;
   assert.equal(req.remove, true);
   assert.equal(c.hostname, "box");
@@ -105,9 +109,12 @@ Deno.test("runConfig() builds the container from flags", () => {
     hard: 20000n,
   });
   assert.equal(c.process.noNewPrivileges, false);
-  assert.equal(runConfig(["--rootfs", r, "sh"], host()).config.hostname, "abababababab");
   assert.equal(
-    runConfig(["--rootfs", r, "--net=host", "sh"], host()).config.namespaces.net.kind,
+    runConfig(parseRunArgs(["--rootfs", r, "sh"]), host()).config.hostname,
+    "abababababab",
+  );
+  assert.equal(
+    runConfig(parseRunArgs(["--rootfs", r, "--net=host", "sh"]), host()).config.namespaces.net.kind,
     "host",
   );
   Deno.removeSync(r, { recursive: true });
@@ -128,7 +135,7 @@ Deno.test("runConfig() rejects bad input with usage errors", () => {
       ["--rootfs", r, "--ulimit", "nofile=5:1", "sh"],
     ]
   ) {
-    assert.throws(() => runConfig(args, host()), UsageError, args.join(" "));
+    assert.throws(() => runConfig(parseRunArgs(args), host()), UsageError, args.join(" "));
   }
   Deno.removeSync(r, { recursive: true });
 });
@@ -140,4 +147,8 @@ Deno.test("lifecycle commands have --help with their options", async () => {
   assert.match(lifecycleHelp("stop")!, /-t, --time SECONDS/);
   assert.match(lifecycleHelp("exec")!, /-u, --user/);
   assert.equal(lifecycleHelp("__exited"), undefined);
+});
+
+Deno.test("the run option table and RunOptions agree on every flag", () => {
+  assert.deepEqual(runOptionsAgree(), []);
 });

@@ -4,11 +4,14 @@
  * the line and column it is reported at.
  */
 import assert from "node:assert/strict";
+import { parseArgs } from "../../lib/cli/args.ts";
+import { RUN_OPTIONS } from "../../lib/cli/run.ts";
+import { runOptionsArgv } from "../../lib/config/run_options.ts";
 import {
   networkName,
   parseSpec,
   readSpecFile,
-  runArgs,
+  runOptionsFor,
   type Spec,
   SpecError,
   splitCommand,
@@ -126,48 +129,49 @@ Deno.test("dependencies start first", () => {
   assert.deepEqual(startOrder(parseSpec(SHOP, "shop.yaml")), ["db", "web"]);
 });
 
-Deno.test("runArgs: every setting as a ctr run flag", () => {
+Deno.test("runOptionsFor: every setting as a ctr run option", () => {
   const spec = parseSpec(SHOP, "shop.yaml");
-  assert.deepEqual(runArgs(spec, "web"), [
-    "-d",
-    ...["--name", "shop-web"],
-    ...["--hostname", "web"],
-    ...["-e", "DB_HOST=db", "-e", "RATIO=1.50"],
-    ...["-p", "8080:80", "-p", "127.0.0.1:8081:81/udp", "-p", "90"],
-    "--net=shop-backend",
-    ...["--network-alias", "web"],
-    ...["--restart", "unless-stopped"],
-    ...["--memory", "64m"],
-    ...["--cpus", "0.5"],
-    "busybox",
-    ...["httpd", "-f", "-p", "80", "-h", "/srv/my www"],
-  ]);
-  assert.deepEqual(runArgs(spec, "db"), [
-    "-d",
-    ...["--name", "shop-db"],
-    ...["--hostname", "db"],
-    ...["-e", "MODE=primary", "-e", "TOKEN"],
-    ...["-v", "pgdata:/data", "-v", "/etc/hosts:/etc/hosts:ro"],
-    "--net=shop-backend",
-    ...["--network-alias", "db"],
-    ...["-u", "1000"],
-    ...["-w", "/data"],
-    "--read-only",
-    ...["--tmpfs", "/run"],
-    ...["--cap-add", "NET_ADMIN"],
-    ...["--cap-drop", "ALL"],
-    ...["--pids-limit", "100"],
-    ...["--label", "tier=data"],
-    // The entrypoint's first word is the flag; the rest come before the command.
-    ...["--entrypoint", "/bin/sh"],
-    "busybox",
-    "-c",
-    "exec nc -lk -p 5432",
-  ]);
-  assert.throws(() => runArgs(spec, "cache"), /no container "cache" in project shop/);
+  assert.deepEqual(runOptionsFor(spec, "web"), {
+    flags: {
+      detach: true,
+      name: "shop-web",
+      hostname: "web",
+      env: ["DB_HOST=db", "RATIO=1.50"],
+      publish: ["8080:80", "127.0.0.1:8081:81/udp", "90"],
+      net: "shop-backend",
+      "network-alias": ["web"],
+      restart: "unless-stopped",
+      memory: "64m",
+      cpus: "0.5",
+    },
+    args: ["busybox", "httpd", "-f", "-p", "80", "-h", "/srv/my www"],
+  });
+  assert.deepEqual(runOptionsFor(spec, "db"), {
+    flags: {
+      detach: true,
+      name: "shop-db",
+      hostname: "db",
+      env: ["MODE=primary", "TOKEN"],
+      volume: ["pgdata:/data", "/etc/hosts:/etc/hosts:ro"],
+      net: "shop-backend",
+      "network-alias": ["db"],
+      user: "1000",
+      workdir: "/data",
+      "read-only": true,
+      tmpfs: ["/run"],
+      "cap-add": ["NET_ADMIN"],
+      "cap-drop": ["ALL"],
+      "pids-limit": "100",
+      label: ["tier=data"],
+      // The entrypoint's first word is the option; the rest come before the command.
+      entrypoint: "/bin/sh",
+    },
+    args: ["busybox", "-c", "exec nc -lk -p 5432"],
+  });
+  assert.throws(() => runOptionsFor(spec, "cache"), /no container "cache" in project shop/);
 });
 
-Deno.test("runArgs: built-in networks, no network, an empty entrypoint", () => {
+Deno.test("runOptionsFor: built-in networks, no network, an empty entrypoint", () => {
   const spec = parseSpec(
     `containers:
   a: {image: busybox, network: host}
@@ -178,23 +182,23 @@ Deno.test("runArgs: built-in networks, no network, an empty entrypoint", () => {
   );
   assert.equal(spec.name, "dir");
   // host and none have no aliases; a key that is no host name leaves the host name to ctr.
-  assert.deepEqual(
-    runArgs(spec, "a"),
-    ["-d", "--name", "dir-a", "--hostname", "a", "--net=host"]
-      .concat("busybox"),
-  );
-  assert.deepEqual(runArgs(spec, "b"), [
-    ...["-d", "--name", "dir-b", "--hostname", "box", "--net=bridge"],
-    ...["--network-alias", "b", "busybox"],
-  ]);
-  assert.deepEqual(runArgs(spec, "c_1"), [
-    "-d",
-    "--name",
-    "dir-c_1",
-    "--entrypoint",
-    "",
-    "busybox",
-  ]);
+  assert.deepEqual(runOptionsFor(spec, "a"), {
+    flags: { detach: true, name: "dir-a", hostname: "a", net: "host" },
+    args: ["busybox"],
+  });
+  assert.deepEqual(runOptionsFor(spec, "b"), {
+    flags: { detach: true, name: "dir-b", hostname: "box", net: "bridge", "network-alias": ["b"] },
+    args: ["busybox"],
+  });
+  assert.deepEqual(runOptionsFor(spec, "c_1"), {
+    flags: { detach: true, name: "dir-c_1", entrypoint: "" },
+    args: ["busybox"],
+  });
+  // Across a process boundary the options are arguments that parse back to themselves.
+  const back = parseArgs(runOptionsArgv(runOptionsFor(spec, "b")), RUN_OPTIONS, {
+    stopAfterPositionals: 1,
+  });
+  assert.deepEqual({ flags: back.opts, args: back.positionals }, runOptionsFor(spec, "b"));
   assert.equal(networkName(spec, "bridge"), "bridge");
   assert.equal(networkName(spec, "backend"), "dir-backend");
 });
@@ -384,26 +388,41 @@ Deno.test("errors: wrong types, at the value", () => {
 });
 
 Deno.test("errors: values that ctr run would refuse", () => {
-  const restart = `expected "no", on-failure[:N], always or unless-stopped`;
+  const restart = "expected no, always, unless-stopped or on-failure[:N]";
   const size = "expected a number of bytes or a size like 512k, 64m or 1g";
   const name = "letters, digits, '_', '.' and '-', starting with a letter or digit";
   // [the line in container db, where, the path below containers.db, the message]
   const cases: [string, string, string, string][] = [
-    [`ports: ["8080:99999"]`, "4:13", "ports[0]", `invalid port "99999": expected 1-65535`],
-    [`ports: ["80/sctp"]`, "4:13", "ports[0]", `invalid protocol "sctp": expected tcp or udp`],
+    [
+      `ports: ["8080:99999"]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "8080:99999": container port "99999" is not a port (1-65535)`,
+    ],
+    [
+      `ports: ["80/sctp"]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "80/sctp": protocol "sctp" is not tcp or udp`,
+    ],
     [
       `ports: ["1:2:3:4"]`,
       "4:13",
       "ports[0]",
-      `invalid port spec "1:2:3:4": expected [[IP:]HOST:]CONTAINER[/tcp|udp]`,
+      `invalid port spec "1:2:3:4": expected [IP:][HOSTPORT:]CTRPORT[/tcp|udp]`,
     ],
     [
       `ports: ["300.0.0.1:80:80"]`,
       "4:13",
       "ports[0]",
-      `invalid host address "300.0.0.1": expected an IPv4 address`,
+      `invalid port spec "300.0.0.1:80:80": "300.0.0.1" is not an IPv4 address`,
     ],
-    [`ports: [0]`, "4:13", "ports[0]", `invalid port "0": expected 1-65535`],
+    [
+      `ports: [0]`,
+      "4:13",
+      "ports[0]",
+      `invalid port spec "0": container port "0" is not a port (1-65535)`,
+    ],
     ["restart: sometimes", "4:14", "restart", `invalid restart policy "sometimes": ${restart}`],
     ["restart: always:3", "4:14", "restart", `invalid restart policy "always:3": ${restart}`],
     ["mem_limit: 64x", "4:16", "mem_limit", `invalid size "64x": ${size}`],
@@ -439,7 +458,12 @@ Deno.test("errors: values that ctr run would refuse", () => {
       `invalid hostname "my_db": at most 64 letters, digits, dots and dashes`,
     ],
     ["cap_add: [FLY]", "4:15", "cap_add[0]", `unknown capability "FLY"`],
-    ["environment: {'': x}", "4:19", `environment[""]`, "an environment variable needs a name"],
+    [
+      "environment: {'': x}",
+      "4:19",
+      `environment[""]`,
+      `invalid environment variable "": no name`,
+    ],
   ];
   for (const [line, at, path, message] of cases) {
     const sep = path.startsWith("[") ? "" : ".";
@@ -553,11 +577,11 @@ Deno.test("several problems come together, sorted by position", () => {
     [
       `shop.yaml:4:22: containers.web.depends_on[1]: ` +
       `unknown container "cache" (containers in this file: web, db)`,
-      `shop.yaml:5:22: containers.web.ports[1]: invalid port "99999": expected 1-65535`,
+      `shop.yaml:5:22: containers.web.ports[1]: invalid port spec "99999": container port "99999" is not a port (1-65535)`,
       "shop.yaml:7:5: containers.db: missing required key 'image'",
       "shop.yaml:7:5: containers.db.imag: unknown key 'imag' (did you mean 'image'?)",
       `shop.yaml:8:14: containers.db.restart: invalid restart policy "sometimes": ` +
-      `expected "no", on-failure[:N], always or unless-stopped`,
+      `expected no, always, unless-stopped or on-failure[:N]`,
       `shop.yaml:9:16: containers.db.mem_limit: invalid size "lots": ` +
       "expected a number of bytes or a size like 512k, 64m or 1g",
     ].join("\n"),
@@ -566,7 +590,7 @@ Deno.test("several problems come together, sorted by position", () => {
     line: 5,
     column: 22,
     path: "containers.web.ports[1]",
-    message: `invalid port "99999": expected 1-65535`,
+    message: `invalid port spec "99999": container port "99999" is not a port (1-65535)`,
   });
 });
 
@@ -579,7 +603,7 @@ Deno.test("readSpecFile: the directory names the project; unreadable files say s
     const spec: Spec = readSpecFile(`${dir}/ctr.yaml`);
     assert.equal(spec.name, "myshopv2");
     assert.deepEqual(spec.containers[0].volumes, [`${dir}/data:/data`]);
-    assert.equal(runArgs(spec, "db")[2], "myshopv2-db");
+    assert.equal(runOptionsFor(spec, "db").flags.name, "myshopv2-db");
 
     await Deno.mkdir(`${root}/---`);
     await Deno.writeTextFile(`${root}/---/f.yaml`, "name: explicit\n" + withDb());
@@ -593,7 +617,7 @@ Deno.test("readSpecFile: the directory names the project; unreadable files say s
       (e: unknown) =>
         e instanceof SpecError &&
         e.message ===
-          `${root}/bad.yaml:4:13: containers.db.ports[0]: invalid port "0": expected 1-65535`,
+          `${root}/bad.yaml:4:13: containers.db.ports[0]: invalid port spec "0": container port "0" is not a port (1-65535)`,
     );
     assert.throws(
       () => readSpecFile(`${root}/missing.yaml`),

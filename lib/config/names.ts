@@ -1,0 +1,64 @@
+/**
+ * docker-style random container names (`adjective_name`), for a container
+ * run without --name.
+ * @module
+ */
+
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fond",
+  "keen",
+  "lucid",
+  "merry",
+  "nimble",
+  "quiet",
+  "sharp",
+  "tender",
+  "witty",
+  "bold",
+  "busy",
+  "clever",
+  "cool",
+  "dreamy",
+  "gentle",
+  "happy",
+  "jolly",
+  "kind",
+  "proud",
+  "silly",
+  "wise",
+];
+const NAMES = [
+  "curie",
+  "dijkstra",
+  "hopper",
+  "knuth",
+  "lamport",
+  "lovelace",
+  "ritchie",
+  "shannon",
+  "thompson",
+  "torvalds",
+  "turing",
+  "wirth",
+  "babbage",
+  "cerf",
+  "hamilton",
+  "kay",
+  "liskov",
+  "mccarthy",
+  "noether",
+  "pike",
+  "backus",
+  "allen",
+  "lamarr",
+  "goldberg",
+];
+
+/** A docker-like random name, e.g. "keen_hopper". */
+export function randomName(): string {
+  const b = crypto.getRandomValues(new Uint8Array(2));
+  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}_${NAMES[b[1] % NAMES.length]}`;
+}

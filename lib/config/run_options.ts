@@ -1,0 +1,122 @@
+/**
+ * docker's `run` options as a typed object: what the command line, a YAML
+ * spec (`ctr up`, `run --spec`) and the detached start hand to the config
+ * builder (lib/config/docker_run.ts). The flags are named and typed once
+ * here; the CLI's option table (lib/cli/run.ts) must agree, which a test
+ * checks.
+ * @module
+ */
+
+/** How each flag takes its value. */
+export const RUN_FLAG_KINDS = {
+  rootfs: "string",
+  rm: "bool",
+  detach: "bool",
+  restart: "string",
+  "log-opt": "list",
+  label: "list",
+  spec: "string",
+  pull: "string",
+  entrypoint: "string",
+  interactive: "bool",
+  tty: "bool",
+  name: "string",
+  hostname: "string",
+  env: "list",
+  workdir: "string",
+  user: "string",
+  "group-add": "list",
+  "cap-add": "list",
+  "cap-drop": "list",
+  privileged: "bool",
+  "security-opt": "list",
+  "read-only": "bool",
+  volume: "list",
+  tmpfs: "list",
+  publish: "list",
+  ip: "string",
+  "network-alias": "list",
+  net: "optional",
+  pid: "string",
+  ipc: "string",
+  uts: "string",
+  cgroupns: "string",
+  userns: "optional",
+  uidmap: "list",
+  gidmap: "list",
+  ulimit: "list",
+  memory: "string",
+  "memory-swap": "string",
+  "memory-reservation": "string",
+  cpus: "string",
+  "cpu-shares": "string",
+  "cpu-weight": "string",
+  "cpuset-cpus": "string",
+  "cpuset-mems": "string",
+  "pids-limit": "string",
+  "device-read-bps": "list",
+  "device-write-bps": "list",
+  "oom-score-adj": "string",
+  "cgroup-parent": "string",
+  pidfile: "string",
+  "dry-run": "bool",
+  help: "bool",
+} as const;
+
+/** A flag's name. */
+export type RunFlag = keyof typeof RUN_FLAG_KINDS;
+
+interface KindValue {
+  bool: boolean;
+  string: string;
+  list: readonly string[];
+  /** `--net` alone (true) or `--net=NAME`. */
+  optional: true | string;
+}
+
+/** The flags given, each with the type of its kind. */
+export type RunFlags = {
+  readonly [K in RunFlag]?: KindValue[(typeof RUN_FLAG_KINDS)[K]];
+};
+
+/** A `run` request before anything is read from the host. */
+export interface RunOptions {
+  readonly flags: RunFlags;
+  /**
+   * The words after the options: IMAGE [COMMAND [ARG...]], or with `rootfs`
+   * COMMAND [ARG...].
+   */
+  readonly args: readonly string[];
+}
+
+/**
+ * `over` on top of `base` (the command line over a spec's container): lists
+ * add up, base's first; anything else `over` sets wins. The words stay
+ * base's unless `over` has some.
+ */
+export function mergeRunOptions(base: RunOptions, over: RunOptions): RunOptions {
+  const flags: Record<string, unknown> = { ...base.flags };
+  for (const [k, v] of Object.entries(over.flags)) {
+    if (v === undefined) continue;
+    const kind = RUN_FLAG_KINDS[k as RunFlag];
+    const had = flags[k] as readonly string[] | undefined;
+    flags[k] = kind === "list" ? [...(had ?? []), ...(v as readonly string[])] : v;
+  }
+  return { flags: flags as RunFlags, args: over.args.length ? over.args : base.args };
+}
+
+/**
+ * The options as `ctr run` arguments, for a process that starts a container
+ * (a detached one's watcher): `--flag=value` for each, so that no value is
+ * ever taken for a flag or the image, then `--` and the words.
+ */
+export function runOptionsArgv(o: RunOptions): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o.flags)) {
+    if (v === undefined || v === false) continue;
+    if (v === true) out.push(`--${k}`);
+    else if (typeof v === "string") out.push(`--${k}=${v}`);
+    else for (const item of v as readonly string[]) out.push(`--${k}=${item}`);
+  }
+  return [...out, "--", ...o.args];
+}
