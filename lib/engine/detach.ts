@@ -217,7 +217,12 @@ export function shouldRestart(s: ContainerState, exitCode: number): boolean {
 export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   const s = dir.get(id);
-  if (!s) return 0; // removed meanwhile (rm -f): nothing is left to record
+  if (!s) {
+    // Removed meanwhile (rm -f): nothing is left to record, and the exit record just written
+    // belongs to nobody.
+    await dir.locked(() => dir.get(id) === undefined && dir.remove(id));
+    return 0;
+  }
   const ex = readExit(dir, id);
   const exitCode = ex?.exitCode ?? 255;
   const oomKilled = (() => {

@@ -233,10 +233,11 @@ export async function removeContainer(
       } catch { /* gone */ }
       await waitGone(s, 10_000);
     }
-    // Its watcher releases it and ends; wait for that so the two do not race, then do it anyway.
-    const end = Date.now() + 5000;
-    while (watcherAlive(s) && Date.now() < end) await sleep(20);
   }
+  // Its watcher releases it and ends (it may be doing so already, the container having ended
+  // on its own); wait for that so the two do not race, then do it anyway.
+  const end = Date.now() + 5000;
+  while (watcherAlive(s) && Date.now() < end) await sleep(20);
   const cur = dir.get(s.id) ?? s;
   await releaseResources(cur, dir.dir);
   trace("rm: released");

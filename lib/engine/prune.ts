@@ -166,7 +166,14 @@ export async function pruneContainers(
 
 /** Something the sweep removed: its kind and its name (a path, a link, a rule's comment). */
 export interface Leftover {
-  readonly kind: "cgroup" | "container directory" | "lease" | "rules" | "veth" | "temporary file";
+  readonly kind:
+    | "cgroup"
+    | "container directory"
+    | "exit record"
+    | "lease"
+    | "rules"
+    | "veth"
+    | "temporary file";
   readonly name: string;
 }
 
@@ -204,6 +211,16 @@ export async function sweepOrphans(o: SweepOptions): Promise<SweepResult> {
 
   for (const d of [o.stateDir, `${o.stateDir}/networks`, o.root]) {
     for (const f of sweepTemp(d)) removed.push({ kind: "temporary file", name: f });
+  }
+  // An exit record a watcher wrote after its container was removed.
+  for (const e of safeList(o.stateDir)) {
+    const m = /^([0-9a-f]{64})\.exit$/.exec(e.name);
+    if (!m) continue;
+    await state.locked(() => {
+      if (state.get(m[1]) !== undefined) return;
+      state.remove(m[1]);
+      removed.push({ kind: "exit record", name: `${o.stateDir}/${e.name}` });
+    });
   }
 
   // The record is written before anything else, under the lock: no record under the lock
@@ -281,6 +298,14 @@ export async function sweepOrphans(o: SweepOptions): Promise<SweepResult> {
   return { removed, errors };
 }
 
+function safeList(dir: string): Deno.DirEntry[] {
+  try {
+    return [...Deno.readDirSync(dir)];
+  } catch {
+    return [];
+  }
+}
+
 type Unrecorded = (id: string, fn: () => Promise<void> | void) => Promise<boolean>;
 type Note = (what: string, e: unknown) => void;
 
@@ -331,12 +356,7 @@ async function sweepDirectories(
   removed: Leftover[],
   note: Note,
 ): Promise<void> {
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(`${root}/containers`)];
-  } catch {
-    return;
-  }
+  const entries = safeList(`${root}/containers`);
   for (const e of entries.filter((e) => e.isDirectory && ID.test(e.name) && gone(e.name))) {
     const dir = `${root}/containers/${e.name}`;
     await unrecorded(e.name, () => removeTree(dir)).then(

@@ -174,6 +174,8 @@ interface Outcome {
   readonly afterPrune?: Partial<Leftovers>;
   /** The command lines of the processes left, if any. */
   readonly processes?: string[];
+  /** The files left in the state directory, if any. */
+  readonly files?: string[];
 }
 
 function nonZero(l: Leftovers): Partial<Leftovers> {
@@ -266,8 +268,13 @@ rootTest(
         marks: [store, marks.detached],
         delayMs: 0,
         start: (n, env) => spawnCtr(runArgs(["-d"], `d${n}`, marks.detached), env),
-        // The command, the process that sets the container up, and the watcher it becomes.
-        kill: (proc) => kill([proc.pid, ...marked(store)]),
+        // The command, the process that sets the container up, and the watcher it becomes:
+        // the command first, so that it cannot start the setup process after the look.
+        kill: (proc) => {
+          kill([proc.pid]);
+          // A process in the middle of an exec may not show its command line: look again.
+          for (let i = 0; i < 3; i++) kill(marked(store));
+        },
         cleanup: async (n) => void await c(["rm", "-f", `d${n}`]),
       },
       {
@@ -377,6 +384,9 @@ rootTest(
           afterCleanup: nonZero(after),
           afterPrune: afterPrune && nonZero(afterPrune),
           processes: leftProcesses.length ? leftProcesses : undefined,
+          files: after.stateRecords > 0
+            ? [...Deno.readDirSync(stateDir)].map((e) => e.name).filter((n) => n !== ".lock")
+            : undefined,
         });
       }
       return { code, ms };

@@ -2,7 +2,7 @@
  * `ctr container prune` and `ctr system prune` (root): docker's prompt and
  * output, filters, the `container` management commands, and the sweep of
  * what crashed ctr processes left with no record (cgroups, a container
- * directory, a lease, a veth, temporary files), which must spare what is
+ * directory, a lease, a veth, temporary files, an exit record), which must spare what is
  * recorded, what holds processes and what is too young to be an orphan.
  */
 import assert from "node:assert/strict";
@@ -107,6 +107,7 @@ rootTest("system prune sweeps what crashed ctr processes left with no record", a
     // Its directory, a temporary file of a dead writer, and a lease whose owner is gone.
     Deno.mkdirSync(`${store}/containers/${orphan}/upper`, { recursive: true });
     Deno.writeTextFileSync(`${state}/${orphan}.json.${4194304 + 7}.0123abcd.tmp`, "{");
+    Deno.writeTextFileSync(`${state}/${orphan}.exit`, '{"exitCode":0}');
     Deno.mkdirSync(`${state}/networks`, { recursive: true });
     Deno.writeTextFileSync(
       `${state}/networks/bridge.json`,
@@ -133,7 +134,7 @@ rootTest("system prune sweeps what crashed ctr processes left with no record", a
     assert.deepEqual(
       [before.cgroupDirs, before.containerDirs, before.leases, before.veths, before.stateRecords],
       // The running container has a directory and a record too.
-      [levels.length, 2, 1, 1, 2],
+      [levels.length, 2, 1, 1, 3],
     );
 
     const r = await c(["system", "prune", "-f"]);
@@ -143,6 +144,7 @@ rootTest("system prune sweeps what crashed ctr processes left with no record", a
     assert.ok(r.stdout.includes(`container directory ${store}/containers/${orphan}\n`));
     assert.ok(r.stdout.includes("lease 10.123.200.7 (bridge)\n"));
     assert.ok(r.stdout.includes(`temporary file ${state}/${orphan}.json.`));
+    assert.ok(r.stdout.includes(`exit record ${state}/${orphan}.exit\n`));
     assert.ok(r.stdout.includes(`veth veth${orphan.slice(0, 8)}\n`), r.stdout);
     assert.deepEqual(
       leftovers(store, scope),
