@@ -133,7 +133,7 @@ export async function systemCommand(argv: readonly string[], g: Globals): Promis
   const { opts, positionals } = parseArgs(rest, SYSTEM_PRUNE);
   if (opts.help) {
     console.log(
-      `Usage: ctr system prune [OPTIONS]\n\nRemove unused data: stopped containers, unused networks, dangling images (-a: unused ones), volumes (--volumes), and what crashed ctr processes left behind.\n\nOptions:\n${
+      `Usage: ctr system prune [OPTIONS]\n\nRemove unused data: stopped containers, unused networks, dangling images (-a: unused ones) and the build cache, volumes (--volumes), and what crashed ctr processes left behind.\n\nOptions:\n${
         optionsHelp(SYSTEM_PRUNE)
       }`,
     );
@@ -196,7 +196,8 @@ export async function systemCommand(argv: readonly string[], g: Globals): Promis
 
 /**
  * Dangling images (-a: every image no recorded container uses), then the
- * content nothing references. Returns the bytes freed.
+ * content nothing references, then the build cache: entries whose layer is
+ * gone (-a: every entry, whose layers then go too). Returns the bytes freed.
  */
 async function pruneImages(g: Globals, dir: StateDir, all: boolean, f: PruneFilter) {
   try {
@@ -206,16 +207,28 @@ async function pruneImages(g: Globals, dir: StateDir, all: boolean, f: PruneFilt
   }
   const { openStore, prune } = await import("../image/mod.ts");
   const store = openStore(g.root);
+  let cache: import("../image/build/cache.ts").BuildCache | undefined;
+  try {
+    Deno.statSync(`${g.root}/build-cache`);
+    cache = (await import("../image/build/cache.ts")).BuildCache.open(store);
+  } catch { /* nothing was ever built here */ }
+  const dropped = all && cache ? cache.prune({ all: true }).removed : [];
   // A container uses an image when it runs on the image's top layer.
   const used = new Set(dir.list().flatMap((s) => s.config?.layers ?? []));
   const r = await prune(store, {
     select: (img, named) =>
       (all || !named) && passes(f, img.created ?? img.loaded) &&
       !(img.layers.length > 0 && used.has(store.layerPath(img.layers[img.layers.length - 1]))),
+    // The cache's layers stay while it is kept.
+    keepLayers: cache && !all ? cache.layers() : undefined,
   });
   section("Deleted Images:", [
     ...r.untagged.map((n) => `untagged: ${n}`),
     ...r.images.map((d) => `deleted: ${d}`),
+  ]);
+  section("Deleted build cache objects:", [
+    ...dropped,
+    ...(cache && !all ? cache.prune().removed : []),
   ]);
   return r.bytes;
 }
