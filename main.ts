@@ -50,6 +50,7 @@ Commands:
   kill      Send a signal to containers (default SIGKILL)
   wait      Wait for containers to end; print their exit codes
   rm        Remove stopped containers (-f: running ones too)
+  container Container commands: ls, rm, inspect, prune, and the others above
   logs      Show the output of a detached container (-f follows it)
   inspect   Show containers' details as JSON (-f TEMPLATE picks fields)
   exec      Run a command in a running container
@@ -62,6 +63,7 @@ Commands:
   down      Stop and remove what 'up' started (-f FILE)
   network   Networks: create, ls, inspect, rm, prune
   volume    Named volumes: create, ls, inspect, rm, prune
+  system    prune: stopped containers, unused networks and images, crash leftovers
   enter     Run a command in the namespaces of a process (like nsenter)
   oci       The OCI runtime (runc's command line on bundles; see 'ctr oci --help')
   ns        List the namespaces of processes; pin or unpin one
@@ -94,6 +96,34 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
     logLevel,
   };
+  return await command(cmd, rest, globals);
+}
+
+/** docker's `container` management commands: what each runs. */
+const CONTAINER_COMMANDS: Record<string, string> = {
+  ls: "ps",
+  list: "ps",
+  ps: "ps",
+  rm: "rm",
+  remove: "rm",
+  prune: "prune",
+  run: "run",
+  inspect: "inspect",
+  start: "start",
+  stop: "stop",
+  restart: "restart",
+  kill: "kill",
+  wait: "wait",
+  logs: "logs",
+  exec: "exec",
+  top: "top",
+  port: "port",
+  stats: "stats",
+  pause: "pause",
+  unpause: "unpause",
+};
+
+async function command(cmd: string, rest: string[], globals: Globals): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
@@ -128,6 +158,21 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "__start":
     case "__exited":
       return (await import("./lib/cli/control.ts")).lifecycleCommand(cmd, rest, globals);
+    case "container": {
+      const [sub, ...more] = rest;
+      const to = sub === undefined ? undefined : CONTAINER_COMMANDS[sub];
+      if (to === undefined) {
+        throw new UsageError(
+          `unknown container command: ${JSON.stringify(sub ?? "")} (expected ${
+            Object.keys(CONTAINER_COMMANDS).join(", ")
+          })`,
+        );
+      }
+      if (to === "prune") return (await import("./lib/cli/prune.ts")).containerPrune(more, globals);
+      return await command(to, more, globals);
+    }
+    case "system":
+      return (await import("./lib/cli/prune.ts")).systemCommand(rest, globals);
     case "up":
     case "down":
       return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);

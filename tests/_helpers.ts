@@ -151,20 +151,118 @@ function countDirs(root: string, match: (name: string) => boolean, depth = 6): n
   return n;
 }
 
-/** Counts mounts, ctr cgroups, containers in a store and network links. */
-export function census(store: string): Census {
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean).length;
-  let containers = 0;
+/**
+ * The objects of one test, for a census on a machine that others use at the
+ * same time: its own state and OCI directories, and the global objects
+ * (cgroups, links, rules, processes) only when named by its containers' ids
+ * or marked with its strings.
+ */
+export interface Scope {
+  /** The --state-dir the test's ctr uses (state records, leases). */
+  readonly stateDir: string;
+  /** The ids of every container the test made (engine and OCI). */
+  readonly ids: Iterable<string>;
+  /** The --root of its `ctr oci`, if any (OCI state directories). */
+  readonly ociRoot?: string;
+  /**
+   * Strings only the command lines of its processes hold (its store and OCI
+   * root, which ctr's own arguments name, and its containers' commands).
+   */
+  readonly markers: readonly string[];
+}
+
+/** What a crashed ctr could leave behind, counted within a Scope. */
+export interface Leftovers {
+  /** Files in the state directory: records, exit records, temporary files. */
+  stateRecords: number;
+  /** Directories in the store's containers/. */
+  containerDirs: number;
+  /** Cgroup directories named with one of the ids, in every hierarchy. */
+  cgroupDirs: number;
+  /** Links named `veth` and the first 8 hex digits of one of the ids. */
+  veths: number;
+  /** Leases in the state directory's lease files, and their temporary files. */
+  leases: number;
+  /** nft or iptables rules whose comment is `ctr:` and one of the ids. */
+  rules: number;
+  /** Directories in the OCI root. */
+  ociStateDirs: number;
+  /** Processes whose command line holds a marker (the test itself aside). */
+  processes: number;
+}
+
+function entries(dir: string): Deno.DirEntry[] {
   try {
-    containers = [...Deno.readDirSync(`${store}/containers`)].length;
-  } catch { /* none yet */ }
-  const links = [...Deno.readDirSync("/sys/class/net")].length;
+    return [...Deno.readDirSync(dir)];
+  } catch {
+    return [];
+  }
+}
+
+/** The text of every rule of ctr's packet filter (nft, else iptables); "" without either. */
+function ruleText(): string {
+  for (const [cmd, args] of [["nft", ["list", "ruleset"]], ["iptables-save", []]] as const) {
+    try {
+      const out = new Deno.Command(cmd, { args: [...args], stdout: "piped", stderr: "null" })
+        .outputSync();
+      if (out.success) return new TextDecoder().decode(out.stdout);
+    } catch { /* not installed */ }
+  }
+  return "";
+}
+
+/** Counts what is left of the containers of a Scope (see Leftovers). */
+export function leftovers(store: string, scope: Scope): Leftovers {
+  const ids = new Set(scope.ids);
+  const count = (text: string, needle: string) => text.split(needle).length - 1;
+  let leases = 0;
+  for (const e of entries(`${scope.stateDir}/networks`)) {
+    if (e.name.endsWith(".tmp")) leases++;
+    if (!e.name.endsWith(".json")) continue;
+    try {
+      const file = JSON.parse(Deno.readTextFileSync(`${scope.stateDir}/networks/${e.name}`));
+      leases += (file.leases ?? []).length;
+    } catch { /* being replaced */ }
+  }
+  const rules = ruleText();
+  const prefixes = new Set([...ids].map((id) => `veth${id.slice(0, 8)}`));
+  const me = String(Deno.pid);
+  let processes = 0;
+  for (const e of entries("/proc")) {
+    if (!/^\d+$/.test(e.name) || e.name === me) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (scope.markers.some((m) => cmdline.includes(m))) processes++;
+    } catch { /* gone */ }
+  }
   return {
+    stateRecords: entries(scope.stateDir).filter((e) => e.isFile && /^[0-9a-f]{64}\./.test(e.name))
+      .length,
+    containerDirs: entries(`${store}/containers`).length,
+    cgroupDirs: countDirs("/sys/fs/cgroup", (n) => ids.has(n), 8),
+    veths: entries("/sys/class/net").filter((e) => prefixes.has(e.name)).length,
+    leases,
+    rules: [...ids].reduce((n, id) => n + count(rules, `ctr:${id}`), 0),
+    ociStateDirs: scope.ociRoot ? entries(scope.ociRoot).filter((e) => e.isDirectory).length : 0,
+    processes,
+  };
+}
+
+/** Counts mounts, ctr cgroups, containers in a store and network links. */
+export function census(store: string): Census;
+/** The same, and what is left of the containers of `scope` (see Leftovers). */
+export function census(store: string, scope: Scope): Census & Leftovers;
+export function census(store: string, scope?: Scope): Census | (Census & Leftovers) {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean).length;
+  const containers = entries(`${store}/containers`).length;
+  const links = entries("/sys/class/net").length;
+  const base = {
     mounts,
     cgroups: countDirs("/sys/fs/cgroup", (n) => n.startsWith("ctr")),
     containers,
     links,
   };
+  return scope ? { ...base, ...leftovers(store, scope) } : base;
 }
 
 /** A container running in the background. */

@@ -81,6 +81,7 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     seccomp: opts.privileged ? undefined : cfg.process.seccomp,
     apparmorProfile: cfg.process.apparmorProfile,
     tty: opts.tty === true,
+    dieWithParent: opts.detach !== true,
     interactive: opts.interactive === true,
     detach: opts.detach === true,
     what: `container ${s.name}`,

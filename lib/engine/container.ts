@@ -16,10 +16,16 @@ import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
 import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
-import { forwardSignals, waitPidfd } from "../runtime/spawn.ts";
+import { forwardSignals, signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { relayPty } from "../runtime/tty.ts";
 import { trace } from "../trace.ts";
-import { type Cgroup, type CgroupLayout, openCgroupDriver } from "../cgroups/mod.ts";
+import {
+  type Cgroup,
+  type CgroupDriver,
+  type CgroupLayout,
+  type CgroupPlan,
+  openCgroupDriver,
+} from "../cgroups/mod.ts";
 import type { Limits } from "../cgroups/limits.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { randomName } from "../config/names.ts";
@@ -27,6 +33,9 @@ import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
+import { ruleComment, vethName } from "../network/names.ts";
+import { releaseResources } from "./lifecycle.ts";
+import { SIGNALS } from "../../ffi/constants.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -56,7 +65,7 @@ function stateOf(
   pid: number,
   startTime: number,
   status: ContainerState["status"],
-  cg?: Cgroup,
+  made: Made,
 ): ContainerState {
   return {
     id: cfg.id,
@@ -68,11 +77,41 @@ function stateOf(
     image: cfg.image,
     command: cfg.process.args,
     dir: cfg.dir,
-    cgroups: cg ? Object.values(cg.paths) : [],
-    cgroupPaths: cg ? { ...cg.paths } : {},
-    network: cfg.network.name,
+    ...made,
     root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
     config: cfg,
+  };
+}
+
+/**
+ * The names of what a container makes outside its directory (its cgroup in
+ * every hierarchy, its network's lease, veth and packet filter rules),
+ * recorded in its state before any of it is made: whatever point ctr dies
+ * at, `rm -f` and prune find all of it there.
+ */
+type Made = Pick<
+  ContainerState,
+  "cgroups" | "cgroupPaths" | "network" | "veth" | "ruleComment"
+>;
+
+/** What a container will make (see Made), from its cgroup plan and its network. */
+function intent(cfg: ContainerConfig, cgroup: CgroupIntent | undefined): Made {
+  const net = cfg.network.name;
+  return {
+    cgroups: cgroup ? [...cgroup.plan.dirs] : [],
+    cgroupPaths: cgroup ? { ...cgroup.plan.paths } : {},
+    network: net,
+    veth: net ? vethName(cfg.id) : undefined,
+    ruleComment: net ? ruleComment(cfg.id) : undefined,
+  };
+}
+
+/** The recorded names once the cgroup exists: the directories it really has. */
+function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
+  return {
+    ...intent(cfg, undefined),
+    cgroups: cg ? Object.values(cg.paths) : [],
+    cgroupPaths: cg ? { ...cg.paths } : {},
   };
 }
 
@@ -136,8 +175,20 @@ function limitsAsked(l: Limits): boolean {
   return Object.keys(l).some((k) => k !== "devices" && k !== "oomScoreAdj");
 }
 
-/** Makes the container's cgroup and applies its limits; undefined when the host has none and none are asked. */
-function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgroup | undefined {
+/** The cgroup a container will get: its driver and what create() will make. */
+interface CgroupIntent {
+  readonly driver: CgroupDriver;
+  readonly plan: CgroupPlan;
+}
+
+/**
+ * Plans the container's cgroup (nothing is made yet); undefined when the
+ * host has no cgroup filesystem and no limit is asked.
+ */
+function planCgroup(
+  cfg: ContainerConfig,
+  layout: CgroupLayout | undefined,
+): CgroupIntent | undefined {
   let driver;
   try {
     driver = openCgroupDriver(layout ? { layout } : {});
@@ -147,11 +198,21 @@ function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgr
     }
     return undefined;
   }
-  const cg = driver.create(cfg.id, cfg.cgroup.parent);
+  try {
+    return { driver, plan: driver.plan(cfg.id, cfg.cgroup.parent) };
+  } catch (e) {
+    throw new RunError(`Cannot create the container's cgroup: ${(e as Error).message}`, 125);
+  }
+}
+
+/** Makes the planned cgroup and applies the limits. */
+async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
+  const cg = intended.driver.create(cfg.id, cfg.cgroup.parent);
+  trace("cgroup: made");
   try {
     cg.apply(cfg.cgroup.limits);
   } catch (e) {
-    cg.destroy().catch(() => {});
+    await cg.destroy().catch(() => {});
     throw new RunError(`Cannot apply resource limits: ${(e as Error).message}`, 125);
   }
   return cg;
@@ -217,8 +278,11 @@ export interface Started {
   readonly record: ContainerState;
 }
 
-/** Reserves the container's name and id in the state directory (status created). */
-async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
+/**
+ * Reserves the container's name and id in the state directory (status
+ * created), with the names of everything it is about to make (`made`).
+ */
+async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, made: Made) {
   let out = cfg;
   const me = { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
   if (o.existing) await waitForPreviousWatcher(state, cfg.id);
@@ -243,6 +307,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
       state.write({
         ...s,
         ...o.record,
+        ...made,
         status: "created",
         startTime: 0,
         error: undefined,
@@ -265,7 +330,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
         125,
       );
     }
-    state.write({ ...stateOf(out, 0, 0, "created"), ...o.record, watcher: me });
+    state.write({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
   });
   return out;
 }
@@ -290,24 +355,31 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
 
 /**
  * Sets a container up and starts its command: state, directory, plan,
- * cgroup, spawn, network. On failure everything made so far is undone (a new
+ * cgroup, spawn, network. Everything it will make is named in its state
+ * record first (reserve), so a ctr killed at any point leaves nothing that
+ * `rm -f` cannot find. On failure everything made so far is undone (a new
  * container leaves nothing; an existing one keeps its directory, marked
- * exited with the error).
+ * exited with the error); what cannot be undone stays recorded.
  */
 export async function startContainer(cfg: ContainerConfig, o: StartOptions): Promise<Started> {
   cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
   const state = new StateDir(o.stateDir ?? "/run/ctr");
-  cfg = await reserve(cfg, state, o);
+  const host = readPlanHost();
+  const cgroup = planCgroup(cfg, host.cgroups);
+  cfg = await reserve(cfg, state, o, intent(cfg, cgroup));
+  trace("state: reserved");
   let cg: Cgroup | undefined;
   let attachment: Attachment | undefined;
   let master = -1;
   let pipes: number[] = [];
+  let pidfd = -1;
   try {
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
     }
+    trace("directory: made");
     let runCfg = cfg;
     if (o.detached) {
       runCfg = { ...cfg, process: { ...cfg.process, dieWithParent: false } };
@@ -322,7 +394,6 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }
     }
     trace("plan: start");
-    const host = readPlanHost();
     let plan: Plan;
     try {
       plan = containerPlan(withNetworkFiles(runCfg), host);
@@ -330,7 +401,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("plan: built");
-    cg = makeCgroup(cfg, host.cgroups);
+    if (cgroup) cg = await makeCgroup(cfg, cgroup);
     trace("container directory and cgroup ready");
     let spawned;
     try {
@@ -348,6 +419,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         },
       });
       master = spawned.master;
+      pidfd = spawned.pidfd;
     } catch (e) {
       if (e instanceof PlanError) {
         throw planFailure(e, cfg.process.args[0], "Cannot start the container");
@@ -361,7 +433,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     const pidStart = processStartTime(spawned.pid) ?? 0;
     const record = await state.update(cfg.id, (cur) => ({
       ...cur,
-      ...stateOf(cfg, spawned.pid, pidStart, "running", cg),
+      ...stateOf(cfg, spawned.pid, pidStart, "running", madeNow(cfg, cg)),
       ...o.record,
       created: cur.created,
       startedAt: new Date().toISOString(),
@@ -375,6 +447,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }),
     }));
     if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
+    trace("state: running");
     return {
       cfg,
       state,
@@ -390,15 +463,27 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   } catch (e) {
     for (const fd of pipes) close(fd);
     if (master >= 0) close(master);
+    if (pidfd >= 0) {
+      try {
+        signalPidfd(pidfd, SIGNALS.SIGKILL);
+        await waitPidfd(pidfd);
+      } catch { /* gone */ }
+      close(pidfd);
+    }
+    // This process's own handles first (proxies, the levels create() made), then whatever
+    // the record names: a cgroup create() left half-made has no handle here.
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
-    if (o.existing) {
+    let left: Error | undefined;
+    const rec = state.get(cfg.id) ?? stateOf(cfg, 0, 0, "created", intent(cfg, cgroup));
+    await releaseResources(rec, state.dir).catch((err) => left = err as Error);
+    if (o.existing || left) {
       await state.update(cfg.id, (s) => ({
         ...s,
         status: "exited",
         exitCode: e instanceof RunError ? e.exitCode : 125,
-        error: (e as Error).message,
+        error: left ? `${(e as Error).message}; ${left.message}` : (e as Error).message,
         finishedAt: new Date().toISOString(),
       }));
     } else {
@@ -453,15 +538,24 @@ export async function runContainer(
     stopForwarding();
     if (master >= 0) close(master);
     close(pidfd);
-    await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+    const failed: Error[] = [];
+    const report = (e: unknown) => {
+      failed.push(e as Error);
+      console.error(`ctr: ${(e as Error).message}`);
+    };
+    await attachment?.teardown().catch(report);
+    trace("network: released");
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.
-      await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
-      await cg.destroy().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+      await cg.killAll().catch(report);
+      await cg.destroy().catch(report);
     }
-    // Recorded as ended only once released: a `start` waits for that.
-    if (opts.remove) {
+    trace("cgroup: removed");
+    // Recorded as ended only once released: a `start` waits for that. What could not be
+    // released stays recorded, for `rm -f` to finish.
+    if (opts.remove && failed.length === 0) {
       removeTree(cfg.dir);
+      trace("directory: removed");
       await state.locked(() => state.remove(cfg.id));
     } else {
       await state.update(cfg.id, (s) => ({
@@ -470,6 +564,7 @@ export async function runContainer(
         exitCode: ended?.exitCode ?? s.exitCode ?? 255,
         oomKilled: ended?.oomKilled ?? false,
         finishedAt: ended?.finishedAt ?? new Date().toISOString(),
+        ...(failed.length > 0 && { error: `cannot release: ${failed[0].message}` }),
       }));
     }
     trace("cleaned up");

@@ -30,6 +30,7 @@ import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
+import { trace } from "../trace.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {
@@ -135,6 +136,7 @@ export async function becomeWatcher(
   close(devNull);
   const env = Deno.env.toObject();
   delete env[DETACHED_ENV];
+  trace("watcher: exec");
   try {
     execWatcherOrThrow(memfd, run, log, g, env);
   } catch (e) {
@@ -215,7 +217,12 @@ export function shouldRestart(s: ContainerState, exitCode: number): boolean {
 export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   const s = dir.get(id);
-  if (!s) return 0; // removed meanwhile (rm -f): nothing is left to record
+  if (!s) {
+    // Removed meanwhile (rm -f): nothing is left to record, and the exit record just written
+    // belongs to nobody.
+    await dir.locked(() => dir.get(id) === undefined && dir.remove(id));
+    return 0;
+  }
   const ex = readExit(dir, id);
   const exitCode = ex?.exitCode ?? 255;
   const oomKilled = (() => {
@@ -225,15 +232,18 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
       return false;
     }
   })();
-  await releaseResources(s, g.stateDir).catch((e) =>
-    dir.update(id, (cur) => ({ ...cur, error: (e as Error).message }))
-  );
+  let released = true;
+  await releaseResources(s, g.stateDir).catch(async (e) => {
+    released = false;
+    await dir.update(id, (cur) => ({ ...cur, error: `cannot release: ${(e as Error).message}` }));
+  });
+  trace("exited: released");
   const ended = {
     exitCode,
     oomKilled,
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
   };
-  if (s.autoRemove) {
+  if (s.autoRemove && released) {
     removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
     return 0;

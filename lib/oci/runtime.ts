@@ -24,6 +24,7 @@ import type {
 import { type Cgroup, openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../os/lock.ts";
+import { writeAtomic } from "../os/atomic.ts";
 import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
 import { enabledLsms, readPlanHost } from "../runtime/host.ts";
@@ -35,7 +36,8 @@ import type { WaitingChild } from "../runtime/spawn.ts";
 import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
 import { signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
 import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps.ts";
-import { isAlive, processStartTime } from "../os/proc.ts";
+import { isAlive, type ProcessRef, processStartTime } from "../os/proc.ts";
+import { trace } from "../trace.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
 import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
@@ -47,16 +49,27 @@ export const OCI_VERSION = "1.2.0";
 /** The container states of the OCI runtime spec. */
 export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
 
-/** What ctr records of an OCI container. */
+/**
+ * What ctr records of an OCI container. `create` writes it twice: first
+ * with pid 0 and the cgroup it is about to make (so a create killed
+ * half-way leaves nothing that `delete --force` cannot find), then with
+ * the container's process once it waits for `start`.
+ */
 export interface OciRecord {
   readonly id: string;
+  /** The container's process; 0 while create has not started it. */
   readonly pid: number;
   readonly startTime: number;
   readonly bundle: string;
   readonly rootfs: string;
   readonly created: string;
   readonly annotations: Record<string, string>;
+  /** Its cgroup by hierarchy (recorded before it is made). */
   readonly cgroupPaths: Record<string, string>;
+  /** Every cgroup directory create may make (fallbacks included); absent in older records. */
+  readonly cgroups?: readonly string[];
+  /** The `create` that makes it (while pid is 0): a live one means "creating". */
+  readonly creator?: ProcessRef;
   readonly config: OciConfig;
 }
 
@@ -83,9 +96,7 @@ export class OciRoot {
   }
 
   write(r: OciRecord): void {
-    const f = `${this.containerDir(r.id)}/state.json`;
-    Deno.writeTextFileSync(`${f}.tmp`, JSON.stringify(r));
-    Deno.renameSync(`${f}.tmp`, f);
+    writeAtomic(`${this.containerDir(r.id)}/state.json`, JSON.stringify(r));
   }
 
   list(): OciRecord[] {
@@ -103,6 +114,7 @@ export class OciRoot {
 
   /** The container's status now, from its process, its fifo and its cgroup. */
   status(r: OciRecord): OciStatus {
+    if (r.pid === 0) return r.creator && isAlive(r.creator) ? "creating" : "stopped";
     if (!isAlive(r)) return "stopped";
     try {
       Deno.statSync(this.fifo(r.id));
@@ -159,6 +171,29 @@ function isFrozen(r: Pick<OciRecord, "cgroupPaths">): boolean {
 function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths">): Cgroup | undefined {
   if (Object.keys(r.cgroupPaths).length === 0) return undefined;
   return openCgroupDriver().open(r.id, r.cgroupPaths);
+}
+
+/**
+ * Kills what is left in every cgroup the record names and removes them;
+ * what is already gone is skipped. Throws the first failure, after trying
+ * all: the caller keeps the record then.
+ */
+async function releaseCgroups(r: OciRecord): Promise<void> {
+  const main = cgroupOf(r);
+  const known = new Set(Object.values(r.cgroupPaths));
+  const others = (r.cgroups ?? []).filter((d) => !known.has(d));
+  const all = [
+    ...(main ? [main] : []),
+    ...others.map((d) => openCgroupDriver().open(r.id, { unified: d })),
+  ];
+  let failed: unknown;
+  for (const cg of all) {
+    await cg.thaw().catch(() => {});
+    await cg.killAll().catch(() => {});
+    await cg.destroy().catch((e) => failed ??= e);
+    removeCtrLevel(cg.paths);
+  }
+  if (failed !== undefined) throw failed;
 }
 
 const NS_NAMES: Record<string, NsType> = {
@@ -596,7 +631,9 @@ export interface CreateOptions {
 /**
  * `create`: sets the container up and leaves its process waiting on the
  * exec fifo. Returns once it waits (the pid is recorded); everything made is
- * undone if a step fails.
+ * undone if a step fails. Its directory and a first record naming its
+ * cgroup come before anything else, so `delete --force` finds all of it
+ * whatever point create is killed at.
  */
 export async function ociCreate(
   root: OciRoot,
@@ -616,6 +653,12 @@ export async function ociCreate(
   // What only create needs, loaded here: the other commands start faster without it.
   const { containerPlan } = await import("../runtime/container_plan.ts");
   const { launch } = await import("../runtime/launch.ts");
+  const host = readPlanHost();
+  const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
+  const cgPath = config.linux?.cgroupsPath;
+  const cgParent = cgPath ? cgPath.slice(0, cgPath.lastIndexOf("/")) || undefined : undefined;
+  const cgName = cgroupName(id, config);
+  const cgPlan = driver.plan(cgName, cgParent);
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
   try {
@@ -627,10 +670,25 @@ export async function ociCreate(
     throw e;
   }
   const lock = FileLock.try(`${dir}/.lock`, "exclusive")!;
+  const intent: OciRecord = {
+    id,
+    pid: 0,
+    startTime: 0,
+    bundle,
+    rootfs: abs(bundle, config.root.path),
+    created: new Date().toISOString(),
+    annotations: config.annotations ?? {},
+    cgroupPaths: { ...cgPlan.paths },
+    cgroups: [...cgPlan.dirs],
+    creator: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+    config,
+  };
   let cg: Cgroup | undefined;
   let gate = -1;
   let pidfd = -1;
   try {
+    root.write(intent);
+    trace("oci: recorded");
     const fifo = root.fifo(id);
     const mk = new Deno.Command("mkfifo", { args: ["-m", "0622", fifo] }).outputSync();
     if (!mk.success) throw new OciError(`cannot make the exec fifo ${fifo}`);
@@ -643,10 +701,9 @@ export async function ociCreate(
       gateFd: gate,
       preserveFds: o.preserveFds,
     });
-    const host = readPlanHost();
     const plan = containerPlan(cfg, host);
-    const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
-    cg = driver.create(cgroupName(id, config), cfg.cgroup.parent);
+    cg = driver.create(cgName, cgParent);
+    trace("oci: cgroup");
     cg.apply(cfg.cgroup.limits);
     const stateNow = (pid: number) => ({
       ociVersion: OCI_VERSION,
@@ -687,18 +744,18 @@ export async function ociCreate(
       throw e;
     });
     pidfd = spawned.pidfd;
+    trace("oci: spawned");
     const record: OciRecord = {
-      id,
+      ...intent,
       pid: spawned.pid,
       startTime: processStartTime(spawned.pid) ?? 0,
-      bundle,
-      rootfs: cfg.oci!.root,
       created: new Date().toISOString(),
-      annotations: config.annotations ?? {},
       cgroupPaths: { ...cg.paths },
-      config,
+      cgroups: Object.values(cg.paths),
+      creator: undefined,
     };
     root.write(record);
+    trace("oci: created");
     if (o.pidFile) {
       const tmp = `${o.pidFile}.tmp`;
       Deno.writeTextFileSync(tmp, String(spawned.pid));
@@ -712,10 +769,16 @@ export async function ociCreate(
         await waitPidfd(pidfd);
       } catch { /* gone */ }
     }
+    // This process's handle first (it removes the levels it made), then all the record names.
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
-    if (cg) removeCtrLevel(cg.paths);
-    removeContainerDir(root, id);
+    const left = await releaseCgroups(intent).then(() => undefined, (err) => err as Error);
+    if (left) {
+      // Kept, with its record, for `delete --force` to finish.
+      console.error(`ctr: warning: cannot remove the cgroup of ${id}: ${left.message}`);
+    } else {
+      removeContainerDir(root, id);
+    }
     throw e;
   } finally {
     if (gate >= 0) close(gate);
@@ -783,7 +846,9 @@ export async function ociKill(
   }
   const status = root.status(r);
   // --all reaches what is left in the cgroup even after PID 1 ended (runc does the same).
-  if (status === "stopped" && !all) throw new OciError(`container not running: ${id}`);
+  if ((status === "stopped" || r.pid <= 0) && !all) {
+    throw new OciError(`container not running: ${id}`);
+  }
   if (all) {
     const cg = cgroupOf(r);
     if (cg) {
@@ -796,17 +861,24 @@ export async function ociKill(
       return;
     }
   }
+  // Never pid 0 (a create killed before it started the process): kill(0) is the process group.
+  if (r.pid <= 0) throw new OciError(`container not running: ${id}`);
   Deno.kill(r.pid, sig);
 }
 
-/** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
+/**
+ * `delete`: removes a stopped container (`force`: kills it first), then runs
+ * poststop hooks. What goes is what its record names (a create killed
+ * half-way recorded its cgroup before making it); a cgroup that cannot be
+ * removed keeps the record, for another try.
+ */
 export async function ociDelete(root: OciRoot, id: string, force: boolean): Promise<void> {
   checkId(id);
   let r: OciRecord;
   try {
     r = root.read(id);
   } catch (e) {
-    // A half-made container (crashed create) has a directory but no state: force removes it.
+    // A create killed before its first record has a directory and nothing else: force removes it.
     let dirExists = false;
     try {
       dirExists = Deno.statSync(root.containerDir(id)).isDirectory;
@@ -822,18 +894,24 @@ export async function ociDelete(root: OciRoot, id: string, force: boolean): Prom
     if (!force && status !== "created") {
       throw new OciError(`cannot delete container ${id} that is not stopped: ${status}`);
     }
-    const cg = cgroupOf(r);
-    await cg?.thaw().catch(() => {});
-    try {
-      Deno.kill(r.pid, "SIGKILL");
-    } catch { /* gone */ }
-    await cg?.killAll().catch(() => {});
-    for (let i = 0; i < 500 && isAlive(r); i++) await new Promise((res) => setTimeout(res, 10));
+    await cgroupOf(r)?.thaw().catch(() => {});
+    if (r.pid > 0) {
+      try {
+        Deno.kill(r.pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await cgroupOf(r)?.killAll().catch(() => {});
+    for (let i = 0; i < 500 && r.pid > 0 && isAlive(r); i++) {
+      await new Promise((res) => setTimeout(res, 10));
+    }
   }
-  const cg = cgroupOf(r);
-  await cg?.killAll().catch(() => {});
-  await cg?.destroy().catch(() => {});
-  removeCtrLevel(r.cgroupPaths);
+  trace("oci delete: killed");
+  try {
+    await releaseCgroups(r);
+  } catch (e) {
+    throw new OciError(`cannot delete container ${id}: ${(e as Error).message}`);
+  }
+  trace("oci delete: cgroup removed");
   removeContainerDir(root, id);
   await runHooks("poststop", r.config.hooks?.poststop, { ...root.state(r), status: "stopped" })
     .catch((e) => console.error(`ctr: warning: ${(e as Error).message}`));

@@ -18,9 +18,17 @@ import type { Step } from "./plan.ts";
 import { confinementSteps, type ProcessHost } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
-import { chdirTo, controllingPty, stdinFromNull, stdioToNull } from "./steps.ts";
+import {
+  chdirTo,
+  controllingPty,
+  dieWithParent,
+  stdinFromNull,
+  stdioToNull,
+  stopIfParentGone,
+} from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
 import { settleWithin } from "../os/async.ts";
+import { trace } from "../trace.ts";
 
 /** A process to start in a running container: its identity as a container's first process has it. */
 export interface ExecSpec extends
@@ -54,6 +62,8 @@ export interface ExecSpec extends
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
   readonly what: string;
+  /** SIGKILL when ctr dies (a foreground `ctr exec`: nobody would read its output after). */
+  readonly dieWithParent?: boolean;
 }
 
 /** A started exec: its pid, and a wait that relays the pty and returns the exit code. */
@@ -81,8 +91,13 @@ export function execPrelude(
   } else if (!o.interactive) {
     before.push(stdinFromNull());
   }
-  // The container's confinement applies to what runs in it later, as runc's exec does.
-  before.push(...confinementSteps(o, host, [chdirTo(o.cwd)]));
+  // The container's confinement applies to what runs in it later, as runc's exec does. The
+  // death signal comes after the identity, whose change of ids would clear it.
+  const tail = [
+    chdirTo(o.cwd),
+    ...(o.dieWithParent ? [dieWithParent(), ...stopIfParentGone()] : []),
+  ];
+  before.push(...confinementSteps(o, host, tail));
   return before;
 }
 
@@ -114,6 +129,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
     if (pty) close(pty.master);
     throw e;
   }
+  trace("exec: started");
   if (pty && o.sendConsole) {
     try {
       o.sendConsole(pty.master);

@@ -24,6 +24,7 @@ import {
   openAt,
   resetSignals,
   stdinFromNull,
+  stopIfParentGone,
   unblockSignals,
   writeFileSteps,
 } from "./steps.ts";
@@ -87,7 +88,7 @@ export function processSteps(cfg: ContainerConfig, opts: ProcessHost): Step[] {
     closeOtherFds(3 + (cfg.oci?.preserveFds ?? 0)),
     ...resetSignals(opts.resetSignals),
     chdirTo(p.cwd),
-    ...(p.dieWithParent ? [dieWithParent()] : []),
+    ...(p.dieWithParent ? [dieWithParent(), ...stopIfParentGone()] : []),
     unblockSignals(),
   ];
   // A listener fd goes to an OCI caller's listenerPath; ctr run has no agent to give one to.

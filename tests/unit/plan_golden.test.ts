@@ -183,7 +183,7 @@ Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
   }
 });
 
-Deno.test("plan: exec with a pty matches its fixture", () => {
+Deno.test("plan: exec with a pty (ctr exec: dies with ctr) matches its fixture", () => {
   const before = execPrelude(
     {
       args: ["sh"],
@@ -197,6 +197,7 @@ Deno.test("plan: exec with a pty matches its fixture", () => {
       tty: true,
       interactive: true,
       detach: false,
+      dieWithParent: true,
     },
     1,
     HOST,
