@@ -6,12 +6,19 @@
  * @module
  */
 
-import { close, pipe } from "../../ffi/sys.ts";
-import type { ContainerConfig, IdMap, UserMount } from "../config/container.ts";
-import { containerPlan, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { close, open, pipe } from "../../ffi/sys.ts";
+import { openWatcher } from "../../ffi/watch.ts";
+import {
+  type ContainerConfig,
+  DETACHED_ENV,
+  type IdMap,
+  type UserMount,
+} from "../config/container.ts";
+import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { launchDetached, type LaunchedDetached } from "../runtime/detached.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
 import { readPlanHost } from "../runtime/host.ts";
-import { launch } from "../runtime/launch.ts";
+import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
@@ -35,7 +42,7 @@ import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
 import { ruleComment, vethName } from "../network/names.ts";
 import { releaseResources } from "./lifecycle.ts";
-import { SIGNALS } from "../../ffi/constants.ts";
+import { O, SIGNALS } from "../../ffi/constants.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -253,9 +260,16 @@ export interface StartOptions {
   readonly existing?: boolean;
   /**
    * Detached: the container outlives this process (no death signal, no port
-   * proxies here), and its stdout and stderr go to pipes for the watcher.
+   * proxies here). The plan's first child forks it and becomes its watcher
+   * (lib/runtime/detached.ts), which logs its output to `logPath`, records its
+   * exit in the state directory and then runs `then` (ctr's `__exited`).
    */
-  readonly detached?: boolean;
+  readonly detached?: {
+    readonly logPath: string;
+    readonly maxSize: number;
+    readonly maxFiles: number;
+    readonly then: readonly string[];
+  };
   /** More to record in its state (restart policy, log path, --rm). */
   readonly record?: Partial<ContainerState>;
 }
@@ -354,6 +368,51 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
 }
 
 /**
+ * Launches a detached container whose parent becomes its watcher
+ * (lib/runtime/detached.ts): the watcher program from a memfd, the
+ * container's output from `pipes` (or its pty, placed at an fd number held
+ * open here for it), its exit record in the state directory, `then` after.
+ */
+async function launchWatched(
+  plan: Plan,
+  cfg: ContainerConfig,
+  state: StateDir,
+  d: NonNullable<StartOptions["detached"]>,
+  pipes: readonly number[],
+  opts: Omit<LaunchOptions, "returnAt" | "onPty">,
+): Promise<LaunchedDetached> {
+  const memfd = openWatcher();
+  const ptyAt = cfg.process.terminal ? open("/dev/null", O.RDONLY | O.CLOEXEC) : undefined;
+  const env = Object.entries(Deno.env.toObject())
+    .filter(([k]) => k !== DETACHED_ENV)
+    .map(([k, v]) => `${k}=${v}`);
+  try {
+    return await launchDetached(plan, {
+      memfd,
+      stdout: pipes[0] ?? -1,
+      stderr: pipes[1] ?? -1,
+      ptyAt,
+      argv: (pid, out, err) => [
+        "ctr-watch",
+        pid,
+        out,
+        err,
+        d.logPath,
+        String(d.maxSize),
+        String(d.maxFiles),
+        state.exitFile(cfg.id),
+        "--",
+        ...d.then,
+      ],
+      env,
+    }, opts);
+  } finally {
+    close(memfd);
+    if (ptyAt !== undefined) close(ptyAt);
+  }
+}
+
+/**
  * Sets a container up and starts its command: state, directory, plan,
  * cgroup, spawn, network. Everything it will make is named in its state
  * record first (reserve), so a ctr killed at any point leaves nothing that
@@ -373,6 +432,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let master = -1;
   let pipes: number[] = [];
   let pidfd = -1;
+  let watcherPidfd = -1;
   try {
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
@@ -396,28 +456,35 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     trace("plan: start");
     let plan: Plan;
     try {
-      plan = containerPlan(withNetworkFiles(runCfg), host);
+      plan = containerPlan(withNetworkFiles(runCfg), host, {
+        startPhase: o.detached ? PHASE_FORKED : PHASE_START,
+      });
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("plan: built");
     if (cgroup) cg = await makeCgroup(cfg, cgroup);
     trace("container directory and cgroup ready");
-    let spawned;
+    let spawned: { pid: number; pidfd: number; master: number; watcher?: number };
+    const launchOptions = {
+      idMaps: cfg.namespaces.user.kind === "new" ? { uid: cfg.uidMap, gid: cfg.gidMap } : undefined,
+      cgroup: cg,
+      oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
+      ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
+      onPhase: async (phase: number, pid: number) => {
+        if (phase === PHASE_START && cfg.network.name) {
+          attachment = await attach(cfg, pid, !o.detached);
+        }
+      },
+    };
     try {
-      spawned = await launch(plan, {
-        idMaps: cfg.namespaces.user.kind === "new"
-          ? { uid: cfg.uidMap, gid: cfg.gidMap }
-          : undefined,
-        cgroup: cg,
-        oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
-        ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
-        onPhase: async (phase, pid) => {
-          if (phase === PHASE_START && cfg.network.name) {
-            attachment = await attach(cfg, pid, !o.detached);
-          }
-        },
-      });
+      if (o.detached) {
+        const d = await launchWatched(plan, cfg, state, o.detached, pipes, launchOptions);
+        spawned = { ...d, master: -1 };
+        watcherPidfd = d.watcherPidfd;
+      } else {
+        spawned = await launch(plan, launchOptions);
+      }
       master = spawned.master;
       pidfd = spawned.pidfd;
     } catch (e) {
@@ -427,8 +494,13 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("exec'd");
-    // The container holds the write ends now; the watcher must see EOF when it ends.
-    for (const fd of pipes.splice(2)) close(fd);
+    if (watcherPidfd >= 0) {
+      // The watcher is this process's child until it exits: nothing here waits for it.
+      close(watcherPidfd);
+      watcherPidfd = -1;
+    }
+    // The container holds the write ends now, the watcher the read ends (its own copies).
+    for (const fd of pipes.splice(o.detached ? 0 : 2)) close(fd);
     const a = attachment as Attachment | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
     const record = await state.update(cfg.id, (cur) => ({
@@ -437,7 +509,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       ...o.record,
       created: cur.created,
       startedAt: new Date().toISOString(),
-      watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      watcher: spawned.watcher
+        ? { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
+        : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
       ...(a && {
         ip: a.ip,
         prefixLen: a.prefixLen,
@@ -466,10 +540,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (pidfd >= 0) {
       try {
         signalPidfd(pidfd, SIGNALS.SIGKILL);
-        await waitPidfd(pidfd);
+        // A detached container is its watcher's child: the watcher reaps it.
+        if (watcherPidfd < 0) await waitPidfd(pidfd);
       } catch { /* gone */ }
       close(pidfd);
     }
+    if (watcherPidfd >= 0) close(watcherPidfd);
     // This process's own handles first (proxies, the levels create() made), then whatever
     // the record names: a cgroup create() left half-made has no handle here.
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});
