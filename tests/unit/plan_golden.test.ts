@@ -98,7 +98,7 @@ function golden(name: string, text: string, root: string): void {
   assert.equal(shown, want, `the plan ${name} differs from ${file}`);
 }
 
-function runPlan(argv: string[], root: string, image?: Parameters<typeof runConfig>[2]): string {
+function runPlan(argv: string[], _root: string, image?: Parameters<typeof runConfig>[2]): string {
   return showPlan(containerPlan(runConfig(parseRunArgs(argv), RUN_HOST, image).config, HOST));
 }
 
