@@ -80,7 +80,7 @@ function stateOf(
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+export function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -96,7 +96,11 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promise<Attachment> {
+export async function attach(
+  cfg: ContainerConfig,
+  pid: number,
+  proxy: boolean,
+): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
   // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
@@ -136,7 +140,10 @@ function limitsAsked(l: Limits): boolean {
 }
 
 /** Makes the container's cgroup and applies its limits; undefined when the host has none and none are asked. */
-function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgroup | undefined {
+export function makeCgroup(
+  cfg: ContainerConfig,
+  layout: CgroupLayout | undefined,
+): Cgroup | undefined {
   let driver;
   try {
     driver = openCgroupDriver(layout ? { layout } : {});
@@ -157,7 +164,7 @@ function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgr
 }
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
-function prepareDir(cfg: ContainerConfig): void {
+export function prepareDir(cfg: ContainerConfig): void {
   const containers = cfg.dir.slice(0, cfg.dir.lastIndexOf("/"));
   Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
   Deno.mkdirSync(cfg.dir, { mode: 0o711 });
