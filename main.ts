@@ -33,6 +33,9 @@ A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 
 Commands:
   run       Run a command in a new container (from an image or a root filesystem)
+  build     Build an image from a Dockerfile
+  history   Show the history of an image
+  builder   Build cache: prune
   images    List images
   pull      Pull an image from a registry
   push      Push an image to a registry
@@ -97,6 +100,12 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "build":
+      return (await import("./lib/cli/build.ts")).buildCommand(rest, globals);
+    case "builder":
+      return (await import("./lib/cli/build.ts")).builderCommand(rest, globals);
+    case "history":
+      return (await import("./lib/cli/history.ts")).historyCommand(rest, globals);
     case "images":
     case "load":
     case "save":
