@@ -28,16 +28,16 @@ import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   mergeEnv,
-  type UserMount,
 } from "../config/container.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { writeNetworkFiles } from "../network/resolv.ts";
+import { randomId } from "../config/names.ts";
 import { isAlive, processStartTime } from "../os/proc.ts";
 import { removeTree } from "../os/tree.ts";
-import { capSet, limitToOwn } from "../runtime/capabilities.ts";
+import { capSet, limitToOwn, ownCaps } from "../runtime/capabilities.ts";
 import { containerPlan, PHASE_START } from "../runtime/container_plan.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
-import { readPlanHost } from "../runtime/host.ts";
+import { hardNofile, lastCap, readPlanHost } from "../runtime/host.ts";
 import { launch } from "../runtime/launch.ts";
 import { lookup, resolveInRoot } from "../runtime/paths.ts";
 import { PlanError } from "../runtime/plan.ts";
@@ -45,6 +45,7 @@ import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
 import { signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { resolveUser, type User } from "../runtime/user.ts";
 import { isOpaque } from "../image/build/mod.ts";
+import type { RunNetwork, RunRequest } from "../image/build/executor.ts";
 import { attach, makeCgroup, prepareDir, withNetworkFiles } from "./container.ts";
 
 /** The hostname of a build step, as BuildKit names its sandbox. */
@@ -56,28 +57,16 @@ export const DIFF_OVERLAY_OPTIONS: readonly string[] = ["redirect_dir=off", "met
 /** The file in a build container's directory naming the ctr that owns it. */
 export const BUILD_MARKER = "build.json";
 
-/** The network of a RUN step. */
-export type StepNetwork = "none" | "host" | "bridge";
+/** The network of a RUN step: none (lo only), host, or ctr's default bridge. */
+export type StepNetwork = RunNetwork;
 
-/** A RUN step's container, as the build asks for it. */
-export interface BuildStep {
-  /** The stage's layer directories, top first (empty: `FROM scratch` with nothing yet). */
-  readonly layers: readonly string[];
-  /** The process, the shell included. */
-  readonly args: readonly string[];
-  readonly env: readonly string[];
-  readonly cwd: string;
-  /** The image config's User (`app`, `1000:1000`); empty or undefined: root. */
-  readonly user?: string;
-  /** none: its own network namespace with lo only; host: the host's; bridge: ctr's default network. */
-  readonly network: StepNetwork;
-  /** Bind and tmpfs mounts (RUN --mount, heredoc scripts), host paths already made. */
-  readonly mounts: readonly UserMount[];
-  /** Receives the step's output: stdout and stderr together, as written. */
-  readonly output?: (chunk: Uint8Array) => void;
-  /** Aborting kills the step's processes. */
-  readonly signal?: AbortSignal;
-}
+/**
+ * A RUN step's container, as the build asks for it: the stage's layers (top
+ * first; none for `FROM scratch` with nothing yet), the process, the
+ * config's User, the network, the mounts with their host paths, where the
+ * output goes, and the signal that kills it.
+ */
+export type BuildStep = RunRequest;
 
 /** What a build step's config needs of the host (read once by the caller). */
 export interface StepHost {
@@ -91,6 +80,19 @@ export interface StepHost {
   /** An empty directory: the lower layer of a step that has no layer yet. */
   readonly emptyLayer: string;
   readonly newId: () => string;
+}
+
+/** This host's StepHost for the store in `root`. */
+export function readStepHost(root: string, stateDir: string): StepHost {
+  return {
+    root,
+    stateDir,
+    lastCap: lastCap(),
+    ownCaps: ownCaps(),
+    hardNofile: hardNofile(),
+    emptyLayer: `${root}/build/empty`,
+    newId: randomId,
+  };
 }
 
 /**

@@ -41,6 +41,19 @@ export function lastCap(): number {
   }
 }
 
+/** The hard limit of open files ctr itself has (a container never gets more). */
+export function hardNofile(): bigint {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
+  } catch {
+    return 1024n;
+  }
+}
+
 /**
  * Whether a host path is a directory, a file or absent, listing each parent
  * directory once (a container's dozen masked paths share a few parents, and

@@ -8,28 +8,23 @@
  * history`; contexts on stdin; `ctr builder prune`.
  */
 import assert from "node:assert/strict";
-import { census, ctr, ctrSpawn, rootTest, tempDir, tempStore } from "../_helpers.ts";
+import {
+  census,
+  ctr,
+  ctrCommand,
+  ctrSpawn,
+  fetchText,
+  loadBusybox,
+  rootTest,
+  tempDir,
+  tempStore,
+} from "../_helpers.ts";
 
-const repo = new URL("../..", import.meta.url).pathname;
 const store = tempStore();
 const state = tempDir();
 const c = (args: string[], opts: { stdin?: string } = {}) =>
   ctr(["--root", store, "--state-dir", state, ...args], opts);
-let loaded = false;
-
-async function ensureBusybox(): Promise<void> {
-  if (loaded) return;
-  const tar = `${tempDir()}/busybox.tar`;
-  const out = await new Deno.Command("bash", {
-    args: [`${repo}scripts/busybox_image.sh`, tar],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const r = await c(["load", "-i", tar]);
-  assert.equal(r.code, 0, r.stderr);
-  loaded = true;
-}
+const ensureBusybox = () => loadBusybox(store);
 
 /** A context directory holding `files` (path → content, or content and mode). */
 function context(files: Record<string, string | { data: string; mode: number }>): string {
@@ -113,17 +108,6 @@ function leftovers(): { containers: number; mounts: number; tmp: number } {
   return { containers: census(store).containers, mounts, tmp };
 }
 
-async function fetchText(url: string): Promise<string> {
-  for (let i = 0; i < 50; i++) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      return await r.text();
-    } catch { /* the server is starting */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no answer from ${url}`);
-}
-
 rootTest(
   "build: the user's story: build -t my_nginx:v1.0 -f Dockerfile ., images, run -d, ps, inspect, enter, fetch",
   async () => {
@@ -136,7 +120,7 @@ CMD ["busybox", "httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]
 `,
     });
     await ensureBusybox();
-    const [cmd, ...pre] = (await import("../_helpers.ts")).ctrCommand();
+    const [cmd, ...pre] = ctrCommand();
     const b = await new Deno.Command(cmd, {
       args: [
         ...pre,
@@ -793,7 +777,7 @@ rootTest(
     assert.ok(
       (await new Deno.Command("tar", { args: ["-C", dir, "-cf", tar, "."] }).output()).success,
     );
-    const [cmd, ...pre] = (await import("../_helpers.ts")).ctrCommand();
+    const [cmd, ...pre] = ctrCommand();
     const piped = await new Deno.Command("sh", {
       args: [
         "-c",

@@ -50,6 +50,7 @@ import {
 import type { BuildProgress, Vertex } from "./progress.ts";
 import type { BuildGraph, Stage, StageScope } from "./stages.ts";
 import { hostMounts } from "./_run_mounts.ts";
+import { trace } from "../../trace.ts";
 
 /** The network of a RUN step: none (lo only), host, or ctr's default bridge. */
 export type RunNetwork = "none" | "host" | "bridge";
@@ -232,6 +233,7 @@ export class StageBuild {
     for (const ins of this.steps) {
       if (this.env.signal.aborted) throw interrupted();
       await this.#one(ins);
+      trace(`build: ${this.stage.label}: line ${ins.line} ${ins.kind}`);
     }
     return {
       config: this.config,

@@ -30,6 +30,7 @@ import { formatReference, normalizeReference } from "../reference.ts";
 import type { Descriptor, ImageConfig } from "../schema.ts";
 import type { Store } from "../store.ts";
 import { isAlive, processStartTime } from "../../os/proc.ts";
+import { trace } from "../../trace.ts";
 import { removeTree } from "../../os/tree.ts";
 import { BuildCache } from "./cache.ts";
 import { BuildContext, type FetchFn, FileHashCache, LayeredRoot } from "./context.ts";
@@ -157,6 +158,16 @@ function displayName(ref: string): string {
   }
 }
 
+/** The value of `key` in `map`, made by `make` the first time. */
+function memo<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
 /** A pull's progress as lines of a vertex: one per layer state. */
 function vertexProgress(log: (text: string) => void): Progress {
   const last = new Map<string, string>();
@@ -245,7 +256,9 @@ class Builder {
   }
 
   async run(): Promise<BuildResult> {
+    trace("build: start");
     this.#graph = this.#parse();
+    trace("build: parsed");
     const v = this.o.progress.vertex("[internal] load .dockerignore");
     try {
       this.#context = BuildContext.open(this.o.context, {
@@ -287,6 +300,7 @@ class Builder {
         }
       }
     }));
+    trace("build: base images found");
     const shared = {
       store: this.o.store,
       cache,
@@ -308,6 +322,7 @@ class Builder {
     const results = await this.#settle(
       g.needed.map((i) => this.#stage(i, { ...shared, from: (ref) => this.#from(ref) })),
     );
+    trace("build: stages built");
     const result = results[g.needed.indexOf(g.target)];
     let config = result.config;
     if (this.o.labels && Object.keys(this.o.labels).length > 0) {
@@ -328,6 +343,7 @@ class Builder {
     v.log(`writing image ${rec.config} done`);
     for (const n of this.o.tags ?? []) v.log(`naming to ${n} done`);
     v.done();
+    trace("build: image written");
     return { id: rec.config, digest: rec.digest, names: [...(this.o.tags ?? [])] };
   }
 
@@ -365,13 +381,11 @@ class Builder {
 
   /** An image in the store, pulled when missing (or always with `pull`); once per build. */
   #image(ref: string, platform: Platform): Promise<BaseImage> {
-    const k = `${ref} ${formatPlatform(platform)}`;
-    let p = this.#images.get(k);
-    if (!p) {
-      p = this.#loadImage(ref, platform);
-      this.#images.set(k, p);
-    }
-    return p;
+    return memo(
+      this.#images,
+      `${ref} ${formatPlatform(platform)}`,
+      () => this.#loadImage(ref, platform),
+    );
   }
 
   async #loadImage(ref: string, platform: Platform): Promise<BaseImage> {
@@ -432,12 +446,7 @@ class Builder {
   }
 
   #stage(i: number, env: StageEnv): Promise<StageResult> {
-    let p = this.#stages.get(i);
-    if (!p) {
-      p = this.#buildStage(i, env);
-      this.#stages.set(i, p);
-    }
-    return p;
+    return memo(this.#stages, i, () => this.#buildStage(i, env));
   }
 
   async #buildStage(i: number, env: StageEnv): Promise<StageResult> {
