@@ -1,7 +1,9 @@
 /**
  * Images built by `ctr build` and by others (root): one saved with `ctr
- * save` is loaded and run by Debian's podman (runc, its own storage in a
- * temporary directory); Debian's buildah builds the same Dockerfile
+ * save` is loaded and run by Debian's podman and by a private dockerd (both
+ * with runc, their storage in a temporary directory); one pushed with `ctr
+ * push` to Debian's docker-registry on 127.0.0.1 is pulled into an empty
+ * store and runs; Debian's buildah builds the same Dockerfile
  * (`--isolation chroot`, vfs storage in a temporary directory) and its
  * image, loaded into ctr, holds the same files with the same types, modes,
  * owners, sizes and link targets. Each is skipped, saying why, when the
@@ -9,6 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { busyboxImage, ctr, loadBusybox, rootTest, tempDir, tempStore } from "../_helpers.ts";
+import { Docker, hasDocker } from "../_docker.ts";
+import { startRegistry, which } from "../_registry.ts";
 
 const dec = new TextDecoder();
 const store = tempStore();
@@ -23,8 +27,8 @@ function has(tool: string): boolean {
   }
 }
 
-function toolTest(tool: string, name: string, fn: () => Promise<void>): void {
-  if (!has(tool)) {
+function toolTest(tool: string, name: string, fn: () => Promise<void>, ok = has(tool)): void {
+  if (!ok) {
     Deno.test({ name: `${name} [skipped: ${tool} is not installed]`, ignore: true, fn() {} });
     return;
   }
@@ -215,4 +219,70 @@ toolTest(
     const cmd = await c(["run", "--rm", "--pull", "never", "interop:buildah"]);
     assert.equal(cmd.stdout, (await c(["run", "--rm", "--pull", "never", "interop:ctr"])).stdout);
   },
+);
+
+/** Builds the interop image into this file's store as `name`. */
+async function built(name: string): Promise<void> {
+  await busybox();
+  const b = await c(["build", "-q", "-t", name, context()]);
+  assert.equal(b.code, 0, b.stderr);
+}
+
+toolTest(
+  "dockerd",
+  "build interop: docker loads an image ctr built and saved, and runs it with runc",
+  async () => {
+    await built("interop:docker");
+    const tar = `${tempDir()}/image.tar`;
+    assert.equal((await c(["save", "-o", tar, "interop:docker"])).code, 0);
+    const d = await Docker.start();
+    try {
+      const load = await d.run(["load", "-i", tar]);
+      assert.equal(load.code, 0, load.stderr);
+      assert.match(load.stdout, /Loaded image: interop:docker/);
+      const run = await d.run([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "interop:docker",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, "hi\n");
+      const history = await d.run(["history", "--format", "{{.CreatedBy}}", "interop:docker"]);
+      assert.match(history.stdout, /^CMD \["cat" "greeting"\]$/m);
+    } finally {
+      await d.run(["rmi", "-f", "interop:docker"]);
+      await d.stop();
+    }
+  },
+  hasDocker(),
+);
+
+toolTest(
+  "docker-registry",
+  "build interop: an image ctr built and pushed pulls into an empty store and runs",
+  async () => {
+    await built("interop:push");
+    const reg = await startRegistry();
+    try {
+      const name = `${reg.domain}/built/app:1`;
+      assert.equal((await c(["tag", "interop:push", name])).code, 0);
+      const push = await c(["push", name]);
+      assert.equal(push.code, 0, push.stderr);
+      const empty = tempStore();
+      const pull = await ctr(["--root", empty, "pull", name]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const run = await ctr(["--root", empty, "run", "--rm", "--pull", "never", name]);
+      assert.equal(run.stdout, "hi\n", run.stderr);
+      const ours = JSON.parse((await c(["image", "inspect", "interop:push"])).stdout)[0];
+      const theirs = JSON.parse((await ctr(["--root", empty, "image", "inspect", name])).stdout)[0];
+      assert.equal(theirs.Id, ours.Id, "the same image ID after a round trip");
+    } finally {
+      await reg.stop();
+    }
+  },
+  which("docker-registry") !== undefined,
 );
