@@ -229,7 +229,8 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
   const store = Store.open(g.root);
   const tmp = x.makeBuildTemp(g.root);
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  // The first signal stops the build cleanly; a second one does not wait for that.
+  const onSignal = () => abort.signal.aborted ? Deno.exit(130) : abort.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   const mode = a.quiet || a.progress === "quiet"

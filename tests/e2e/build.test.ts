@@ -708,6 +708,32 @@ RUN ls /sys/class/net > /links
   },
 );
 
+rootTest(
+  "build: --network bridge puts each RUN on ctr's bridge, host shares the host's; nothing is left",
+  async () => {
+    const links = () => [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
+    const hadBridge = links().includes("ctr0");
+    const before = links().filter((l) => l !== "ctr0");
+    const dir = context({
+      Dockerfile: `FROM busybox
+RUN ip -4 -o addr show eth0 | grep -o "inet 10\\.123\\.[0-9.]*" | cut -d. -f1,2 > /bridge
+RUN --network=host ls /sys/class/net | grep -c . > /host-links
+RUN --network=none ls /sys/class/net > /none
+`,
+    });
+    await build(dir, ["--network", "bridge", "-t", "net:1"]);
+    const out = await run("net:1", ["cat", "/bridge", "/host-links", "/none"]);
+    const [bridge, hostLinks, none] = out.stdout.trim().split("\n");
+    assert.equal(bridge, "inet 10.123", out.stdout);
+    assert.ok(Number(hostLinks) >= 2, out.stdout);
+    assert.equal(none, "lo");
+    assert.deepEqual(links().filter((l) => l !== "ctr0"), before, "no veth left");
+    if (!hadBridge && links().includes("ctr0")) {
+      await new Deno.Command("ip", { args: ["link", "del", "ctr0"] }).output();
+    }
+  },
+);
+
 rootTest("history: docker's columns, --no-trunc, -q, -H=false and --format", async () => {
   const dir = context({
     Dockerfile:

@@ -280,6 +280,29 @@ toolTest(
       const ours = JSON.parse((await c(["image", "inspect", "interop:push"])).stdout)[0];
       const theirs = JSON.parse((await ctr(["--root", empty, "image", "inspect", name])).stdout)[0];
       assert.equal(theirs.Id, ours.Id, "the same image ID after a round trip");
+      // A base image missing from the store is pulled; --pull pulls it again.
+      const fresh = tempStore();
+      const ctx = tempDir();
+      Deno.writeTextFileSync(`${ctx}/Dockerfile`, `FROM ${name}\nRUN cat greeting > again\n`);
+      const b = await ctr(["--root", fresh, "build", "--progress", "plain", "-t", "child:1", ctx]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(b.stderr, new RegExp(`#\\d+ \\[internal\\] load metadata for ${name}\\n#\\d+ `));
+      assert.match(b.stderr, /#\d+ \[1\/2\] FROM .*\n#\d+ DONE/, "pulled, not found");
+      const again = await ctr(["--root", fresh, "build", "--pull", "--progress", "plain", ctx]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /Digest: sha256:|Image is up to date|Status: /);
+      const r = await ctr([
+        "--root",
+        fresh,
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "child:1",
+        "cat",
+        "again",
+      ]);
+      assert.equal(r.stdout, "hi\n", r.stderr);
     } finally {
       await reg.stop();
     }
