@@ -45,7 +45,7 @@ import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
 import { signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { resolveUser, type User } from "../runtime/user.ts";
 import { isOpaque } from "../image/build/mod.ts";
-import type { RunNetwork, RunRequest } from "../image/build/executor.ts";
+import type { RunRequest } from "../image/build/executor.ts";
 import { attach, makeCgroup, prepareDir, withNetworkFiles } from "./container.ts";
 
 /** The hostname of a build step, as BuildKit names its sandbox. */
@@ -56,9 +56,6 @@ export const DIFF_OVERLAY_OPTIONS: readonly string[] = ["redirect_dir=off", "met
 
 /** The file in a build container's directory naming the ctr that owns it. */
 export const BUILD_MARKER = "build.json";
-
-/** The network of a RUN step: none (lo only), host, or ctr's default bridge. */
-export type StepNetwork = RunNetwork;
 
 /**
  * A RUN step's container, as the build asks for it: the stage's layers (top

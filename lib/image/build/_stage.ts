@@ -179,8 +179,11 @@ export class StageBuild {
   readonly scope: StageScope;
   /** The instructions to run: the base's ONBUILD triggers, then the stage's. */
   readonly steps: readonly Instruction[];
+  /** The stage's config so far. */
   config: BuildImageConfig;
+  /** Its layer descriptors so far, parallel to config.rootfs.diff_ids. */
   layers: Descriptor[];
+  /** The cache key of the last step. */
   key: string;
   #cmdSet = false;
   #step: number;
@@ -220,6 +223,7 @@ export class StageBuild {
     return `[${this.#prefix}${++this.#step}/${this.#total}] ${ins.source}`;
   }
 
+  /** The platform the stage builds for: its FROM --platform, else its base's. */
   get platform(): Platform {
     return this.stage.platform ?? {
       os: this.config.os,

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type Digest, hexOf } from "../digest.ts";
+import type { Digest } from "../digest.ts";
 import { NoSuchImageError, resolveImage } from "../images.ts";
 import { humanSize, type Progress } from "../progress.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../platform.ts";
@@ -502,9 +502,4 @@ class Builder {
     }
     return await sb.run();
   }
-}
-
-/** The short form of an image ID docker prints (12 hex digits). */
-export function shortId(id: Digest): string {
-  return hexOf(id).slice(0, 12);
 }
