@@ -12,6 +12,7 @@
 
 import { AF, IFF } from "./constants.ts";
 import { errnoName, errnoText } from "./errno.ts";
+import { concat } from "./bytes.ts";
 
 export { errnoName, IFF };
 
@@ -247,17 +248,6 @@ export function nlmFlagNames(type: number, flags: number): string {
 /** Rounds up to the 4-byte netlink alignment (NLMSG_ALIGN, RTA_ALIGN). */
 export function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-/** The parts, one after the other. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 function view(b: Uint8Array): DataView {

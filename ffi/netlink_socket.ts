@@ -15,7 +15,6 @@ import { AF, CLONE, MSG, O, SOCK } from "./constants.ts";
 import { SyscallError } from "./errno.ts";
 import {
   BatchCollector,
-  concat,
   encodeMessage,
   NETLINK_NETFILTER,
   NETLINK_OPT,
@@ -27,6 +26,7 @@ import {
   ReplyCollector,
   SOL_NETLINK,
 } from "./netlink.ts";
+import { concat } from "./bytes.ts";
 import { addressOf, close, open, sys, sysRaw } from "./sys.ts";
 
 /** Bytes of the receive buffer: more than one dump datagram holds. */

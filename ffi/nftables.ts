@@ -20,7 +20,6 @@
 
 import {
   Attrs,
-  concat,
   nameOf,
   NetlinkDecodeError,
   NLA_F,
@@ -31,6 +30,7 @@ import {
   rtaBe64,
   rtaString,
 } from "./netlink.ts";
+import { concat } from "./bytes.ts";
 
 // ---------------------------------------------------------------------------
 // nfnetlink (linux/netfilter/nfnetlink.h)

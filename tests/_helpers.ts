@@ -321,3 +321,45 @@ int main(int argc, char **argv) {
   enosysWrappers.set(nr, path);
   return path;
 }
+
+/**
+ * A static program (built with gcc, undefined without it) that makes each
+ * system call given as "nr,a0,...,a5" and prints "result errno" per line:
+ * what the kernel, or a seccomp filter, answers a call.
+ */
+export function syscallProbe(): string | undefined {
+  const dir = tempDir();
+  Deno.writeTextFileSync(
+    `${dir}/probe.c`,
+    `#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    unsigned long v[7] = {0};
+    char *p = argv[i];
+    for (int j = 0; j < 7 && *p; j++) {
+      v[j] = strtoull(p, &p, 0);
+      if (*p == ',') p++;
+    }
+    errno = 0;
+    long r = syscall(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    printf("%ld %d\\n", r, r == -1 ? errno : 0);
+    fflush(stdout);
+  }
+  return 0;
+}
+`,
+  );
+  try {
+    const out = new Deno.Command("gcc", {
+      args: ["-static", "-O2", "-o", `${dir}/probe`, `${dir}/probe.c`],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    return out.success ? `${dir}/probe` : undefined;
+  } catch {
+    return undefined; // no gcc
+  }
+}

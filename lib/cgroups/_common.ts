@@ -11,6 +11,7 @@ import { errno, errnoText } from "../../ffi/errno.ts";
 import { open } from "../../ffi/sys.ts";
 import { attachDeviceFilter } from "./device_bpf.ts";
 import type { DeviceRule, Limits } from "./limits.ts";
+import { sleep } from "../os/async.ts";
 
 /** A failed cgroup file operation; the message names the file, the value and the errno. */
 export class CgroupError extends Error {
@@ -365,9 +366,6 @@ export function setOomScoreAdj(pid: number, value: number, fs: CgroupFs = realCg
 }
 
 // Helpers shared by the drivers.
-
-/** Resolves after `ms` milliseconds. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The numbers of a flat keyed file (`key value` lines): memory.events, cgroup.events, cpu.stat. */
 export function keyed(text: string): Map<string, number> {

@@ -33,11 +33,11 @@ import {
   placement,
   removeCgroupTree,
   rmdirIfUnused,
-  sleep,
   treePids,
   type UnifiedHierarchy,
   type V1Hierarchy,
 } from "./_common.ts";
+import { sleep } from "../os/async.ts";
 import { freezeUnified, killUnified } from "./v2.ts";
 
 /** v2 controller names that v1 spells differently. */

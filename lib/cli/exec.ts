@@ -77,6 +77,9 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     groups: user.groups,
     caps,
     noNewPrivileges: cfg.process.noNewPrivileges,
+    // The container's confinement goes with everything started in it (--privileged: none).
+    seccomp: opts.privileged ? undefined : cfg.process.seccomp,
+    apparmorProfile: cfg.process.apparmorProfile,
     tty: opts.tty === true,
     interactive: opts.interactive === true,
     detach: opts.detach === true,

@@ -96,7 +96,8 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
     name: "security-opt",
     type: "list",
     arg: "OPT",
-    help: "Security options: no-new-privileges[=true|false]",
+    help:
+      "Security options: no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json, apparmor=PROFILE, label=..., systempaths=unconfined",
   },
   { name: "read-only", type: "bool", help: "Mount the container's root filesystem read-only" },
   { name: "volume", short: "v", type: "list", arg: "SRC:DST[:ro]", help: "Bind mount a host path" },

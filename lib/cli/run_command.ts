@@ -122,6 +122,7 @@ async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Prom
     restartPolicy: req.restart,
     labels: req.labels,
     volumes: req.volumes,
+    securityOpt: req.securityOpt,
     ...(exposedPorts.length > 0 && { exposedPorts }),
   };
   if (Deno.env.get(DETACHED_ENV)) {

@@ -142,6 +142,8 @@ export function buildStepConfig(
       caps: limitToOwn(capSet([], [], undefined, host.lastCap), host.ownCaps, []),
       noNewPrivileges: false,
       rlimits: [{ type: "nofile", soft: nofile, hard: nofile }],
+      // Docker's default profile, as a RUN under BuildKit and a `ctr run` container get.
+      seccomp: { kind: "default" },
       terminal: false,
       stdin: false,
       dieWithParent: true,

@@ -26,6 +26,7 @@ import { randomName } from "../config/names.ts";
 import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
+import { settleWithin } from "../os/async.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -451,7 +452,7 @@ export async function runContainer(
     if (relay) {
       // Drain what the container wrote before it ended; a background process
       // that still holds the pty must not keep ctr waiting.
-      await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+      await settleWithin(relay.output, 500);
     }
     return status.code;
   } finally {

@@ -29,6 +29,7 @@ import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
+import { sleep } from "../os/async.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {
@@ -194,8 +195,6 @@ export async function startDetached(
   });
   return await becomeWatcher(run, g, log, o.report);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Whether the restart policy asks for another start after this exit. */
 export function shouldRestart(s: ContainerState, exitCode: number): boolean {

@@ -12,6 +12,7 @@ import type { Cgroup } from "../cgroups/mod.ts";
 import { removeTree } from "../os/tree.ts";
 import type { ContainerState, StateDir } from "./state.ts";
 import { isAlive } from "../os/proc.ts";
+import { sleep } from "../os/async.ts";
 
 /** What a watcher writes when the container's PID 1 has been reaped. */
 export interface ExitRecord {
@@ -104,8 +105,6 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
   }));
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends a signal to the container's PID 1, making sure it is still that process. */
 export function signalContainer(s: ContainerState, signal: Deno.Signal): void {

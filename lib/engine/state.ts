@@ -64,6 +64,8 @@ export interface ContainerState {
   readonly exposedPorts?: readonly string[];
   /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
   readonly volumes?: readonly string[];
+  /** The --security-opt values as docker records them (HostConfig.SecurityOpt). */
+  readonly securityOpt?: readonly string[];
   /** Why the last start failed, when it did. */
   readonly error?: string;
 }

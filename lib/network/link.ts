@@ -18,7 +18,6 @@ import { AF, IFF, O } from "../../ffi/constants.ts";
 import { close, open } from "../../ffi/sys.ts";
 import {
   type Attrs,
-  concat,
   decodeAddr,
   decodeLink,
   decodeRoute,
@@ -48,6 +47,7 @@ import {
   RTPROT,
   VETH_INFO,
 } from "../../ffi/netlink.ts";
+import { concat } from "../../ffi/bytes.ts";
 import {
   NetlinkError,
   type NetlinkRequest,

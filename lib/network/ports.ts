@@ -12,18 +12,8 @@
 
 import { parseIp } from "./link.ts";
 
-/** A transport protocol a port can be published for. */
-export type PortProtocol = "tcp" | "udp";
-
-/** One published port. */
-export interface PortMapping {
-  /** The host address to listen on; undefined for every address (0.0.0.0). */
-  readonly hostIp?: string;
-  /** The host port; 0 until a free one is chosen. */
-  readonly hostPort: number;
-  readonly containerPort: number;
-  readonly protocol: PortProtocol;
-}
+export type { PortMapping, PortProtocol } from "../config/container.ts";
+import type { PortMapping, PortProtocol } from "../config/container.ts";
 
 function parsePort(text: string, spec: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {

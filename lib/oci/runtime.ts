@@ -10,7 +10,8 @@
  */
 
 import { MS, O, signalByName, SIGNALS } from "../../ffi/constants.ts";
-import { addressOf, close, open, pipe, readAsync, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { sendFd } from "../../ffi/unix_socket.ts";
 import type {
   ContainerConfig,
   IdMap,
@@ -25,16 +26,20 @@ import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../os/lock.ts";
 import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
-import { readPlanHost } from "../runtime/host.ts";
+import { enabledLsms, readPlanHost } from "../runtime/host.ts";
 import { launchJoined } from "../runtime/launch.ts";
 import { differingNamespaces } from "../runtime/namespaces.ts";
-import { PHASE_CREATED } from "../runtime/process.ts";
+import { PHASE_CREATED, PHASE_SECCOMP_LISTENER } from "../runtime/process.ts";
+import { LISTENER_SLOT } from "../runtime/seccomp/mod.ts";
+import type { WaitingChild } from "../runtime/spawn.ts";
 import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
 import { signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
 import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps.ts";
 import { isAlive, processStartTime } from "../os/proc.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
 import type { OciConfig } from "./config_json.ts";
+import { concat } from "../../ffi/bytes.ts";
+import { settleWithin } from "../os/async.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -237,7 +242,13 @@ export async function ociToConfig(
   id: string,
   bundle: string,
   config: OciConfig,
-  opts: { stateDir: string; gateFd?: number; preserveFds?: number },
+  opts: {
+    stateDir: string;
+    gateFd?: number;
+    preserveFds?: number;
+    /** config.json's text, for the seccomp profile's 64-bit values (JSON.parse rounds them). */
+    text?: string;
+  },
 ): Promise<ContainerConfig> {
   const { mountFlags, unsupported } = await import("./config_json.ts");
   const problems = unsupported(config);
@@ -289,7 +300,31 @@ export async function ociToConfig(
   }));
   const p = config.process;
   if (!p) throw new OciError("config.json has no process");
-  const caps = (p.capabilities?.bounding ?? []).map((c) => c.replace(/^CAP_/, ""));
+  const capNames = (list?: string[]) => (list ?? []).map((c) => c.replace(/^CAP_/, ""));
+  const caps = capNames(p.capabilities?.bounding);
+  const capSets = {
+    effective: capNames(p.capabilities?.effective),
+    permitted: capNames(p.capabilities?.permitted),
+    inheritable: capNames(p.capabilities?.inheritable),
+    ambient: capNames(p.capabilities?.ambient),
+  };
+  const lsm = enabledLsms();
+  for (
+    const [what, value, on] of [
+      ["process.apparmorProfile", p.apparmorProfile, lsm.apparmor],
+      ["process.selinuxLabel", p.selinuxLabel, lsm.selinux],
+      ["linux.mountLabel", linux.mountLabel, lsm.selinux],
+    ] as const
+  ) {
+    if (value && !on) {
+      console.error(
+        `ctr: warning: ${what} is ignored: this host does not run that security module`,
+      );
+    }
+  }
+  if (linux.mountLabel && lsm.selinux) {
+    throw new OciError("linux.mountLabel: SELinux mount labels are not supported");
+  }
   const rlimits: Rlimit[] = (p.rlimits ?? []).map((r) => ({
     type: r.type.replace(/^RLIMIT_/, "").toLowerCase(),
     soft: clamp(r.soft),
@@ -340,8 +375,18 @@ export async function ociToConfig(
       gid: p.user.gid,
       groups: p.user.additionalGids ?? [],
       caps,
+      capSets,
       noNewPrivileges: p.noNewPrivileges === true,
       rlimits,
+      seccomp: linux.seccomp
+        ? {
+          kind: "profile",
+          text: exactJson(opts.text, ["linux", "seccomp"], linux.seccomp),
+          source: "linux.seccomp",
+        }
+        : undefined,
+      apparmorProfile: p.apparmorProfile || undefined,
+      selinuxLabel: p.selinuxLabel || undefined,
       terminal: p.terminal === true,
       stdin: true,
       dieWithParent: false,
@@ -349,9 +394,65 @@ export async function ociToConfig(
   };
 }
 
+/**
+ * The JSON of the value at `path` in `text`, with integers above 2^53 as
+ * written (JSON.parse rounds them); `parsed` when there is no text.
+ */
+function exactJson(text: string | undefined, path: readonly string[], parsed: unknown): string {
+  if (text === undefined) return JSON.stringify(parsed);
+  let v = JSON.parse(
+    text,
+    function (_k, value, ctx?: { source?: string }) {
+      if (
+        typeof value === "number" && !Number.isSafeInteger(value) && /^\d+$/.test(ctx?.source ?? "")
+      ) {
+        return (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(ctx!.source!);
+      }
+      return value;
+    } as (this: unknown, key: string, value: unknown) => unknown,
+  );
+  for (const k of path) v = v?.[k];
+  return JSON.stringify(v);
+}
+
 function clamp(v: number): bigint {
   // JSON numbers past 2^53 arrive rounded: the largest ones mean "unlimited".
   return v >= 2 ** 63 ? 0xffffffffffffffffn : BigInt(Math.floor(v));
+}
+
+/**
+ * A SCMP_ACT_NOTIFY filter is installed: its listener fd, taken from the
+ * waiting child (pidfd_getfd), goes to the seccomp agent at listenerPath
+ * with the container process state, as the runtime spec says (one
+ * connection, the fd by SCM_RIGHTS named in `fds`, then closed).
+ */
+function sendSeccompListener(
+  config: OciConfig,
+  state: Record<string, unknown>,
+  child: WaitingChild,
+): void {
+  const seccomp = config.linux?.seccomp as { listenerPath?: string; listenerMetadata?: string };
+  const path = seccomp?.listenerPath;
+  if (!path) throw new OciError("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath");
+  const fd = Number(child.slot(LISTENER_SLOT.name) ?? -1n);
+  const mine = sys("pidfd_getfd", "the seccomp listener", child.pidfd, fd, 0);
+  try {
+    sendFd(
+      path,
+      mine,
+      JSON.stringify({
+        ociVersion: OCI_VERSION,
+        fds: ["seccompFd"],
+        pid: state.pid,
+        ...(seccomp.listenerMetadata ? { metadata: seccomp.listenerMetadata } : {}),
+        state: { ...state, status: "creating" },
+      }),
+    );
+  } catch (e) {
+    throw new OciError(`cannot send the seccomp listener to ${path}: ${(e as Error).message}`);
+  } finally {
+    close(mine);
+  }
 }
 
 /** The cgroup name: the last element of cgroupsPath, or the id. */
@@ -468,9 +569,9 @@ async function runHook(
       await waitPidfd(pidfd);
       throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
     }
-    await Promise.race([reading, new Promise((r) => setTimeout(r, 1000))]);
+    await settleWithin(reading, 1000);
     if (status.code !== 0) {
-      const out = new TextDecoder().decode(concat(chunks)).trim();
+      const out = new TextDecoder().decode(concat(...chunks)).trim();
       throw new OciError(
         `${kind} hook ${h.path} failed with status ${status.code}${out ? `: ${out}` : ""}`,
       );
@@ -479,13 +580,6 @@ async function runHook(
     for (const fd of [...live]) shut(fd);
     if (pidfd >= 0) close(pidfd);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), at += p.length;
-  return out;
 }
 
 /** What `create` takes. */
@@ -544,6 +638,7 @@ export async function ociCreate(
     // Inherited by the child at a known number; not CLOEXEC so it survives the clone.
     gate = open(fifo, O.PATH);
     const cfg = await ociToConfig(id, bundle, config, {
+      text,
       stateDir: root.dir,
       gateFd: gate,
       preserveFds: o.preserveFds,
@@ -568,7 +663,10 @@ export async function ociCreate(
       ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
       onPty: (master) => o.sendConsole?.(master),
       returnAt: PHASE_CREATED,
-      onPhase: async (phase, pid) => {
+      onPhase: async (phase, pid, child) => {
+        if (phase === PHASE_SECCOMP_LISTENER) {
+          return sendSeccompListener(config, stateNow(pid), child);
+        }
         if (phase !== PHASE_PREPIVOT) return;
         // The spec's order, all before pivot_root: prestart and createRuntime in the
         // runtime's namespaces, createContainer in the container's.

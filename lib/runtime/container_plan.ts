@@ -8,6 +8,7 @@
 
 import { CLONE, O } from "../../ffi/constants.ts";
 import type { ContainerConfig } from "../config/container.ts";
+import { validateConfig } from "../config/validate.ts";
 import { RunError } from "./errors.ts";
 import type { PlanHost } from "./host.ts";
 import { NS_TYPES } from "./namespaces.ts";
@@ -28,8 +29,23 @@ import {
 /** Sync phase 0: right after clone, the parent writes id maps and joins the cgroup. */
 export const PHASE_START = 0;
 
+/**
+ * The start phase of a container forked by its watcher-to-be (launchDetached):
+ * the child says it is there (its pid is the parent's only then), then waits
+ * for the same work as at phase 0.
+ */
+export const PHASE_FORKED = 5;
+
 /** The plan of a container. */
-export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
+export function containerPlan(
+  cfg: ContainerConfig,
+  host: PlanHost,
+  opts: { startPhase?: number } = {},
+): Plan {
+  const invalid = validateConfig(cfg);
+  if (invalid.length) {
+    throw new RunError(`Invalid container configuration: ${invalid.join("; ")}`, 125);
+  }
   let cloneFlags = 0;
   const joins: Step[] = [];
   for (const t of NS_TYPES) {
@@ -52,9 +68,6 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
       );
     }
   }
-  if (cfg.namespaces.mnt.kind !== "new") {
-    throw new RunError("A container needs its own mount namespace", 125);
-  }
   const userns = cfg.namespaces.user.kind === "new";
   const rootfs = new RootfsBuilder(cfg, {
     userns,
@@ -69,7 +82,7 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
     ...(cfg.oci?.gateFd !== undefined
       ? []
       : [closeFd({ fd: "errRead" }, "close the parent's end of the error pipe")]),
-    ...syncPoint(PHASE_START, "uid/gid maps and cgroups"),
+    ...syncPoint(opts.startPhase ?? PHASE_START, "uid/gid maps and cgroups"),
     ...joins,
     ...(cfg.namespaces.cgroup.kind === "new"
       ? [{

@@ -15,17 +15,29 @@ import { hostId, readIdMap } from "./idmap.ts";
 import { launchJoined } from "./launch.ts";
 import { differingNamespaces } from "./namespaces.ts";
 import type { Step } from "./plan.ts";
-import { identitySteps } from "./process.ts";
+import { confinementSteps, type ProcessHost } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
 import { chdirTo, controllingPty, stdinFromNull, stdioToNull } from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
+import { settleWithin } from "../os/async.ts";
 
 /** A process to start in a running container: its identity as a container's first process has it. */
 export interface ExecSpec extends
   Pick<
     ContainerConfig["process"],
-    "args" | "env" | "cwd" | "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
+    | "args"
+    | "env"
+    | "cwd"
+    | "uid"
+    | "gid"
+    | "groups"
+    | "caps"
+    | "capSets"
+    | "noNewPrivileges"
+    | "seccomp"
+    | "apparmorProfile"
+    | "selinuxLabel"
   > {
   /** The container's PID 1: whose namespaces, root and cwd to join. */
   readonly pid: number;
@@ -58,7 +70,7 @@ export interface ExecRun {
 export function execPrelude(
   o: Omit<ExecSpec, "pid" | "cgroup" | "what">,
   ptyNum: number | undefined,
-  lastCap: number,
+  host: Omit<ProcessHost, "resetSignals">,
 ): Step[] {
   const before: Step[] = [];
   if (ptyNum !== undefined) {
@@ -69,7 +81,8 @@ export function execPrelude(
   } else if (!o.interactive) {
     before.push(stdinFromNull());
   }
-  before.push(...identitySteps(o, lastCap), chdirTo(o.cwd));
+  // The container's confinement applies to what runs in it later, as runc's exec does.
+  before.push(...confinementSteps(o, host, [chdirTo(o.cwd)]));
   return before;
 }
 
@@ -84,7 +97,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
       hostId(readIdMap(pid, "gid_map"), TTY_GID),
     );
   }
-  const before = execPrelude(o, pty?.num, readPlanHost().lastCap);
+  const before = execPrelude(o, pty?.num, readPlanHost());
   let started;
   try {
     started = await launchJoined({
@@ -128,7 +141,7 @@ async function waitExec(
   const relay = pty ? relayPty(pty.master, interactive) : undefined;
   try {
     const code = (await waitPidfd(pidfd)).code;
-    if (relay) await Promise.race([relay.output, new Promise((r) => setTimeout(r, 500))]);
+    if (relay) await settleWithin(relay.output, 500);
     return code;
   } finally {
     relay?.stop();

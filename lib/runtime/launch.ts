@@ -63,7 +63,7 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
   const maps = o.idMaps;
   const into = cloneInto(o.cgroup);
   try {
-    const spawned = await spawn(plan, async (phase, pid) => {
+    const spawned = await spawn(plan, async (phase, pid, child) => {
       if (phase === 0) {
         if (maps) {
           writeIdMap(pid, "uid_map", maps.uid);
@@ -87,7 +87,7 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
           }
         }
       }
-      await o.onPhase?.(phase, pid);
+      await o.onPhase?.(phase, pid, child);
     }, { cgroup: into, returnAt: o.returnAt });
     return { pid: spawned.pid, pidfd: spawned.pidfd, master };
   } catch (e) {

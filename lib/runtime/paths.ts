@@ -39,11 +39,18 @@ function split(p: string): string[] {
 }
 
 /**
- * Resolves `path` inside the root made of `layers`, following symlinks the way
- * the container would. The result is absolute, free of symlinks and `..`, and
- * never above the root. Missing components are kept as they are.
+ * Resolves symlinks in `path` as a process whose root is the container's
+ * would: `linkAt(p)` gives the target of the symlink at the symlink-free
+ * container path `p`, or undefined when it is no symlink. Absolute targets
+ * restart at the root, `..` stops at it; the last component is followed
+ * only with `followLast`. Missing components are kept. Returns an absolute,
+ * clean path.
  */
-export function resolveInRoot(layers: readonly string[], path: string): string {
+export function walkSymlinks(
+  path: string,
+  linkAt: (p: string) => string | undefined,
+  followLast = true,
+): string {
   let todo = split(path);
   const done: string[] = [];
   let links = 0;
@@ -53,11 +60,9 @@ export function resolveInRoot(layers: readonly string[], path: string): string {
       done.pop();
       continue;
     }
-    const candidate = "/" + [...done, c].join("/");
-    const found = lookup(layers, candidate);
-    if (found?.kind === "symlink") {
+    const target = todo.length > 0 || followLast ? linkAt("/" + [...done, c].join("/")) : undefined;
+    if (target !== undefined) {
       if (++links > MAX_LINKS) throw new Error(`Too many symlinks resolving ${path} in the root`);
-      const target = Deno.readLinkSync(found.hostPath);
       if (target.startsWith("/")) done.length = 0;
       todo = [...split(target), ...todo];
       continue;
@@ -65,4 +70,16 @@ export function resolveInRoot(layers: readonly string[], path: string): string {
     done.push(c);
   }
   return "/" + done.join("/");
+}
+
+/**
+ * Resolves `path` inside the root made of `layers`, following symlinks the way
+ * the container would. The result is absolute, free of symlinks and `..`, and
+ * never above the root. Missing components are kept as they are.
+ */
+export function resolveInRoot(layers: readonly string[], path: string): string {
+  return walkSymlinks(path, (p) => {
+    const found = lookup(layers, p);
+    return found?.kind === "symlink" ? Deno.readLinkSync(found.hostPath) : undefined;
+  });
 }

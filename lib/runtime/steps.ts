@@ -289,3 +289,17 @@ export function execSteps(args: readonly string[], env: readonly string[]): Step
     tolerate: i < candidates.length - 1 ? ["ENOENT", "EACCES"] : undefined,
   }));
 }
+
+/** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the program a file descriptor holds. */
+export function execFd(
+  fd: Arg,
+  argv: readonly string[],
+  env: readonly string[],
+  label: string,
+): Step {
+  return {
+    call: "execveat",
+    args: [fd, str(""), { strv: argv }, { strv: env }, int(AT.EMPTY_PATH, "AT_EMPTY_PATH")],
+    label,
+  };
+}

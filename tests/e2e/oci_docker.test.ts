@@ -3,8 +3,8 @@
  * the test with its own data root, exec root and socket, no bridge and no
  * iptables rules, and `--add-runtime ctr=<ctr-oci>`; `docker run --rm
  * --runtime ctr` and `docker exec` work, and dockerd leaves nothing behind.
- * docker's default seccomp profile is switched off per container (ctr
- * refuses seccomp filters until it implements them).
+ * docker's default settings apply, its seccomp profile included: the
+ * container runs under it, and exec'd processes too.
  */
 import assert from "node:assert/strict";
 import { census, ociBinary, rootTest, tempDir, tempStore } from "../_helpers.ts";
@@ -15,7 +15,7 @@ const repo = new URL("../..", import.meta.url).pathname;
 
 const DOCKER = hasDocker();
 
-const OPTS = ["--runtime", "ctr", "--security-opt", "seccomp=unconfined", "--network", "none"];
+const OPTS = ["--runtime", "ctr", "--network", "none"];
 
 if (!DOCKER) {
   Deno.test({
@@ -42,10 +42,30 @@ if (!DOCKER) {
       assert.equal(hi.stdout, "hello from ctr\n");
       const code = await d.run(["run", "--rm", ...OPTS, "busybox", "sh", "-c", "exit 42"]);
       assert.equal(code.code, 42, code.stderr);
+      // docker's default profile, through ctr: a filter, and no user namespace for root.
+      const confined = await d.run([
+        "run",
+        "--rm",
+        ...OPTS,
+        "busybox",
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status; unshare -U -r true 2>/dev/null; echo unshare=$?",
+      ]);
+      assert.equal(confined.code, 0, confined.stderr);
+      assert.match(confined.stdout, /^Seccomp:\s+2$/m);
+      assert.match(confined.stdout, /^unshare=1$/m);
       const bg = await d.run(["run", "-d", "--name", "svc", ...OPTS, "busybox", "sleep", "1000"]);
       assert.equal(bg.code, 0, bg.stderr);
-      const ex = await d.run(["exec", "svc", "sh", "-c", "echo in-exec; ps -o pid,args; exit 3"]);
+      const ex = await d.run([
+        "exec",
+        "svc",
+        "sh",
+        "-c",
+        "echo in-exec; ps -o pid,args; grep '^Seccomp:' /proc/self/status; exit 3",
+      ]);
       assert.equal(ex.code, 3, ex.stderr);
+      assert.match(ex.stdout, /^Seccomp:\s+2$/m);
       assert.match(ex.stdout, /^in-exec$/m);
       assert.match(ex.stdout, /^\s*1 sleep 1000$/m);
       const rm = await d.run(["rm", "-f", "svc"]);

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import {
   Attrs,
   BatchCollector,
-  concat,
   decodeError,
   decodeMessages,
   encodeMessage,
@@ -21,6 +20,7 @@ import {
   rtaBe32,
   rtaBe64,
 } from "../../ffi/netlink.ts";
+import { concat } from "../../ffi/bytes.ts";
 import { NetlinkError } from "../../ffi/netlink_socket.ts";
 import {
   batchBegin,

@@ -11,8 +11,7 @@
 
 import { lgetxattr, llistxattr } from "../_fs.ts";
 import { OPAQUE_USER_XATTR, OPAQUE_XATTR } from "../layer.ts";
-
-const MAX_LINKS = 255;
+import { walkSymlinks } from "../../runtime/paths.ts";
 
 /** A path found in the root. */
 export interface RootEntry {
@@ -192,31 +191,10 @@ export class LayeredRoot {
    * components are kept. Returns an absolute, clean path.
    */
   resolve(path: string, followLast = true): string {
-    let todo = split(path);
-    const done: string[] = [];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === "..") {
-        done.pop();
-        continue;
-      }
-      const candidate = "/" + [...done, c].join("/");
-      if (todo.length > 0 || followLast) {
-        const e = this.lstat(candidate);
-        if (e?.info.isSymlink) {
-          if (++links > MAX_LINKS) {
-            throw new Error(`Too many symlinks resolving ${path} in the root`);
-          }
-          const target = Deno.readLinkSync(e.hostPath);
-          if (target.startsWith("/")) done.length = 0;
-          todo = [...split(target), ...todo];
-          continue;
-        }
-      }
-      done.push(c);
-    }
-    return "/" + done.join("/");
+    return walkSymlinks(path, (p) => {
+      const e = this.lstat(p);
+      return e?.info.isSymlink ? Deno.readLinkSync(e.hostPath) : undefined;
+    }, followLast);
   }
 
   /** The entry at `path` after resolving symlinks (the last one too, unless `followLast` is false). */

@@ -63,7 +63,8 @@ function isAscii(s: string): boolean {
 }
 
 /** One PAX record: `LEN KEY=VALUE\n`, LEN counting itself. */
-function paxRecord(key: string, value: Uint8Array): Uint8Array {
+/** One PAX extended header record: `LEN KEY=VALUE\n`, LEN counting itself. */
+export function paxRecord(key: string, value: Uint8Array): Uint8Array {
   const body = enc.encode(` ${key}=`);
   const rest = body.length + value.length + 1;
   let len = rest + String(rest).length;
@@ -80,7 +81,8 @@ function paxRecord(key: string, value: Uint8Array): Uint8Array {
   return out;
 }
 
-function block(fields: {
+/** One ustar header block, fields as given (no PAX decisions; the checksum computed). */
+export function ustarBlock(fields: {
   name: string;
   mode: number;
   uid: number;
@@ -143,7 +145,7 @@ export function encodeHeader(h: TarHeader): Uint8Array {
   if (!fitsOctal(h.mtime, 12)) records.push(["mtime", enc.encode(String(h.mtime))]);
   for (const [k, v] of h.xattrs ?? []) records.push([`SCHILY.xattr.${k}`, v]);
   records.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const main = block({
+  const main = ustarBlock({
     name: isAscii(h.name) ? h.name : "",
     mode: h.mode & 0o7777,
     uid: h.uid,
@@ -161,7 +163,7 @@ export function encodeHeader(h: TarHeader): Uint8Array {
   const slash = h.name.replace(/\/$/, "").lastIndexOf("/");
   const paxName = (slash === -1 ? "" : h.name.slice(0, slash + 1)) + "PaxHeaders.0/" +
     h.name.replace(/\/$/, "").slice(slash + 1);
-  const head = block({
+  const head = ustarBlock({
     name: isAscii(paxName) ? paxName.slice(0, 100) : "PaxHeaders.0",
     mode: 0,
     uid: 0,

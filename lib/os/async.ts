@@ -1,0 +1,21 @@
+/**
+ * Waiting: a pause, and a wait that gives up after a while.
+ * @module
+ */
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for `p` at most `ms` milliseconds: for output that should be drained
+ * before moving on, but that a stray process holding a pipe must not make
+ * wait forever. Never rejects.
+ */
+export async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    p.catch(() => {}),
+    new Promise((r) => timer = setTimeout(r, ms)),
+  ]);
+  clearTimeout(timer);
+}
