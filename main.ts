@@ -75,6 +75,15 @@ ${optionsHelp(GLOBAL_OPTIONS)}
 
 Run 'ctr COMMAND --help' for more on a command.`;
 
+/**
+ * A directory given relative to the current one, made absolute: containers
+ * name their layers and files by absolute paths (a relative one would be read
+ * from wherever their process stands).
+ */
+function absolute(dir: string): string {
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+}
+
 async function dispatch(argv: readonly string[]): Promise<number> {
   trace("main");
   const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
@@ -93,8 +102,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   }
   if (logLevel === "debug") traceOn();
   const globals: Globals = {
-    root: ((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
-    stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
+    root: absolute((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
+    stateDir: absolute((opts["state-dir"] as string | undefined) ?? "/run/ctr"),
     logLevel,
   };
   switch (cmd) {
