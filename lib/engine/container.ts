@@ -127,7 +127,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+export function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -143,7 +143,11 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promise<Attachment> {
+export async function attach(
+  cfg: ContainerConfig,
+  pid: number,
+  proxy: boolean,
+): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
   // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
@@ -183,7 +187,7 @@ function limitsAsked(l: Limits): boolean {
 }
 
 /** The cgroup a container will get: its driver and what create() will make. */
-interface CgroupIntent {
+export interface CgroupIntent {
   readonly driver: CgroupDriver;
   readonly plan: CgroupPlan;
 }
@@ -192,7 +196,7 @@ interface CgroupIntent {
  * Plans the container's cgroup (nothing is made yet); undefined when the
  * host has no cgroup filesystem and no limit is asked.
  */
-function planCgroup(
+export function planCgroup(
   cfg: ContainerConfig,
   layout: CgroupLayout | undefined,
 ): CgroupIntent | undefined {
@@ -213,7 +217,7 @@ function planCgroup(
 }
 
 /** Makes the planned cgroup and applies the limits. */
-async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
+export async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
   const cg = intended.driver.create(cfg.id, cfg.cgroup.parent);
   trace("cgroup: made");
   try {
@@ -226,7 +230,7 @@ async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise
 }
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
-function prepareDir(cfg: ContainerConfig): void {
+export function prepareDir(cfg: ContainerConfig): void {
   const containers = cfg.dir.slice(0, cfg.dir.lastIndexOf("/"));
   Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
   Deno.mkdirSync(cfg.dir, { mode: 0o711 });
