@@ -18,7 +18,7 @@ import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/c
 import { launchDetached, type LaunchedDetached } from "../runtime/detached.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
 import { readPlanHost } from "../runtime/host.ts";
-import { launch, type LaunchOptions } from "../runtime/launch.ts";
+import { launch } from "../runtime/launch.ts";
 import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
@@ -383,7 +383,7 @@ async function launchWatched(
   state: StateDir,
   d: NonNullable<StartOptions["detached"]>,
   pipes: readonly number[],
-  opts: Omit<LaunchOptions, "returnAt" | "onPty">,
+  opts: Parameters<typeof launchDetached>[2],
 ): Promise<LaunchedDetached> {
   const memfd = openWatcher();
   const ptyAt = cfg.process.terminal ? open("/dev/null", O.RDONLY | O.CLOEXEC) : undefined;
@@ -483,8 +483,18 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     };
     try {
       if (o.detached) {
-        const d = await launchWatched(plan, cfg, state, o.detached, pipes, launchOptions);
-        spawned = { ...d, master: -1 };
+        const d = await launchWatched(plan, cfg, state, o.detached, pipes, {
+          ...launchOptions,
+          // Recorded before the watcher's go: `rm -f` then finds both however early ctr dies.
+          onWatcher: async (pid, watcherPid) =>
+            void await state.update(cfg.id, (cur) => ({
+              ...cur,
+              pid,
+              startTime: processStartTime(pid) ?? 0,
+              watcher: { pid: watcherPid, startTime: processStartTime(watcherPid) ?? 0 },
+            })),
+        });
+        spawned = { pid: d.pid, pidfd: d.pidfd, master: -1, watcher: d.watcherPid };
         watcherPidfd = d.watcherPidfd;
       } else {
         spawned = await launch(plan, launchOptions);

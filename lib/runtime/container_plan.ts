@@ -75,11 +75,14 @@ export function containerPlan(
     kindOf: host.kindOf,
     cgroups: host.cgroups,
   });
+  // Forked by its watcher-to-be, the child finds the parent's ends closed already (see
+  // detachedPlan: the watcher must not hold them either, or a dead ctr would go unnoticed).
+  const forked = opts.startPhase === PHASE_FORKED;
   const steps: Step[] = [
-    closeFd({ fd: "syncWrite" }, "close the parent's end of the sync pipe"),
+    ...(forked ? [] : [closeFd({ fd: "syncWrite" }, "close the parent's end of the sync pipe")]),
     // An OCI container keeps a read end itself: after `create` has exited, a failed exec
     // still writes its record (and exits 127) instead of dying of SIGPIPE.
-    ...(cfg.oci?.gateFd !== undefined
+    ...(cfg.oci?.gateFd !== undefined || forked
       ? []
       : [closeFd({ fd: "errRead" }, "close the parent's end of the error pipe")]),
     ...syncPoint(opts.startPhase ?? PHASE_START, "uid/gid maps and cgroups"),

@@ -26,7 +26,7 @@ import { int, NULL, type Plan, type Slot, slot, type Step, syncPoint } from "./p
 import { PHASE_PTY } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { spawn } from "./spawn.ts";
-import { dupTo, execFd, stdioToNull } from "./steps.ts";
+import { closeFd, dupTo, execFd, stdioToNull } from "./steps.ts";
 import { openContainerPty } from "./tty.ts";
 
 /** Sync phase at which W, the container exec'd, waits for ctr's go before it becomes the watcher. */
@@ -109,6 +109,10 @@ export function detachedPlan(
     execFd(int(w.memfd), w.argv(`fd:${WATCHER_FDS.pidfd}`, out, err), w.env, "become the watcher"),
   );
   const steps: Step[] = [
+    // Neither W nor the container may hold ctr's ends of the pipes: with ctr dead, a read
+    // of the sync pipe must end (EOF), not wait for a writer that W still is.
+    closeFd({ fd: "syncWrite" }, "close the parent's end of the sync pipe"),
+    closeFd({ fd: "errRead" }, "close the parent's end of the error pipe"),
     // Phase 0 is the executor's, right after W's clone: W only takes its byte.
     ...syncPoint(0, "W is cloned"),
     {
@@ -150,14 +154,20 @@ export interface LaunchedDetached {
 export async function launchDetached(
   container: Plan,
   w: WatcherLaunch,
-  o: Omit<LaunchOptions, "returnAt" | "onPty">,
+  o: Omit<LaunchOptions, "returnAt" | "onPty"> & {
+    /**
+     * Called while W waits for its go, the container exec'd: the two pids are
+     * recorded here, so that a ctr killed after the go leaves a watcher `rm -f` knows of.
+     */
+    readonly onWatcher?: (pid: number, watcherPid: number) => Promise<void> | void;
+  },
 ): Promise<LaunchedDetached> {
   const { plan, childPid } = detachedPlan(container, w);
   let cpid = 0;
   const maps = o.idMaps;
   let spawned;
   try {
-    spawned = await spawn(plan, async (phase, _w, child) => {
+    spawned = await spawn(plan, async (phase, wpid, child) => {
       if (phase === 0) return;
       if (phase === PHASE_FORKED) {
         // Written by the kernel (CLONE_PARENT_SETTID) before C ran its first step.
@@ -185,7 +195,7 @@ export async function launchDetached(
         }
         return;
       }
-      if (phase === PHASE_WATCHER) return;
+      if (phase === PHASE_WATCHER) return await o.onWatcher?.(cpid, wpid);
       await o.onPhase?.(phase, cpid, child);
     });
   } catch (e) {
