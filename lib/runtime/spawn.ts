@@ -125,7 +125,9 @@ function encode(
  * Clones a child that runs `plan`; `onSync` runs at each sync point (phase 0
  * right after clone, before the child does anything). Resolves once the child
  * has exec'd (or ended its plan); a failed step rejects with PlanError after
- * the child is reaped.
+ * the child is reaped. A plan with a `handover` goes on in a sibling of the
+ * child from its handover phase: the pid given to `onSync` from then on, and
+ * the one returned, are the sibling's.
  */
 export async function spawn(
   plan: Plan,
@@ -215,6 +217,14 @@ export async function spawn(
       const index = dv.getBigUint64(0, true);
       const value = Number(dv.getBigInt64(8, true));
       if (index === SYNC_INDEX) {
+        if (plan.handover && value === plan.handover.phase) {
+          // The first child forked the sibling that goes on with the plan, and exits.
+          await waitPidfd(pidfd);
+          close(pidfd);
+          pidfd = -1;
+          pid = Number(arena.readU64(slots.get(plan.handover.slot)!) & 0xffffffffn);
+          pidfd = sys("pidfd_open", `pid ${pid}`, pid, 0);
+        }
         await onSync(value, pid);
         release(syncWrite);
         if (value === opts.returnAt) {
