@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MS } from "../../ffi/constants.ts";
+import { ociToConfig } from "../../lib/oci/runtime.ts";
 import {
   defaultSpec,
   featuresDocument,
@@ -871,6 +872,59 @@ Deno.test("featuresDocument: the spec's keys, and mount options mountFlags under
   }
   assert.deepEqual(f.linux.mountExtensions, { idmap: { enabled: false } });
   assert.deepEqual(f.annotations, {});
+});
+
+Deno.test("featuresDocument: what it lists is accepted and carried out, what it leaves out is refused", async () => {
+  const f = featuresDocument() as any;
+  const accepted = (change: (c: any) => void) => {
+    const cfg = parseOciConfig(JSON.stringify(changed(change)));
+    return unsupported(cfg);
+  };
+  for (const o of f.mountOptions) {
+    assert.deepEqual(
+      accepted((c) => c.mounts.push({ destination: "/m", type: "tmpfs", options: [o] })),
+      [],
+      o,
+    );
+    // None is passed on to the filesystem as data: each is a flag or a propagation.
+    assert.equal(mountFlags([o]).data, "", o);
+  }
+  // The spec's runtime-level options that ctr does not list are refused, not passed as data.
+  for (const o of ["rro", "rnosuid", "rnoexec", "tmpcopyup", "idmap", "ridmap"]) {
+    assert.ok(!f.mountOptions.includes(o), o);
+    assert.equal(
+      accepted((c) => c.mounts.push({ destination: "/m", type: "tmpfs", options: [o] })).length,
+      1,
+      o,
+    );
+  }
+  for (const type of f.linux.namespaces) {
+    for (const path of [undefined, `/proc/1/ns/${type}`]) {
+      const config = parseOciConfig(JSON.stringify(changed((c) => {
+        c.linux.namespaces = [{ type: "mount" }, ...(type === "mount" ? [] : [{ type, path }])];
+        if (type === "user" && !path) {
+          c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+          c.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+        }
+        delete c.hostname;
+      })));
+      assert.deepEqual(unsupported(config), [], type);
+      await ociToConfig("f", "/b", config, { stateDir: "/run/ctr-oci" });
+    }
+  }
+  assert.ok(!f.linux.namespaces.includes("time"));
+  assert.deepEqual(accepted((c) => c.linux.namespaces.push({ type: "time" })), [
+    "linux.namespaces[6]: time namespaces are not supported",
+  ]);
+  for (const cap of f.linux.capabilities) {
+    assert.deepEqual(accepted((c) => c.process.capabilities.bounding.push(cap)), [], cap);
+  }
+  assert.deepEqual(
+    accepted((c) =>
+      c.hooks = Object.fromEntries(f.hooks.map((h: string) => [h, [{ path: "/x" }]]))
+    ),
+    [],
+  );
 });
 
 Deno.test("parseOciProcess: exec's process.json, with the same checks", () => {
