@@ -125,6 +125,13 @@ export interface OciSetup {
   readonly syncBeforePivot?: boolean;
   /** `--preserve-fds N`: fds 3 to 3+N-1, inherited from the caller, stay open. */
   readonly preserveFds?: number;
+  /**
+   * ctr's own copies of its stdin, stdout and stderr (Deno keeps some), closed
+   * by the child first thing: it waits for `start` long after `create` has
+   * exited, and a caller that reads create's output to its end (containerd's
+   * go-runc does) would otherwise wait for the container.
+   */
+  readonly closeFds?: readonly number[];
 }
 
 /** Everything the plan builders need to know about one container. */

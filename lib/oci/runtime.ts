@@ -25,7 +25,7 @@ import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../os/lock.ts";
 import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
-import { readPlanHost } from "../runtime/host.ts";
+import { readPlanHost, stdioCopies } from "../runtime/host.ts";
 import { launchJoined } from "../runtime/launch.ts";
 import { differingNamespaces } from "../runtime/namespaces.ts";
 import { PHASE_CREATED } from "../runtime/process.ts";
@@ -253,6 +253,7 @@ export async function ociToConfig(
     stateDir: string;
     gateFd?: number;
     preserveFds?: number;
+    closeFds?: readonly number[];
     warn?: (message: string) => void;
   },
 ): Promise<ContainerConfig> {
@@ -345,6 +346,7 @@ export async function ociToConfig(
       gateFd: opts.gateFd,
       umask: p.user.umask,
       preserveFds: opts.preserveFds,
+      closeFds: opts.closeFds?.filter((fd) => fd >= 3 + (opts.preserveFds ?? 0)),
       syncBeforePivot: ["prestart", "createRuntime", "createContainer"].some((k) =>
         (config.hooks?.[k as "prestart"]?.length ?? 0) > 0
       ),
@@ -571,6 +573,7 @@ export async function ociCreate(
       stateDir: root.dir,
       gateFd: gate,
       preserveFds: o.preserveFds,
+      closeFds: stdioCopies(),
       warn,
     });
     const host = readPlanHost();
@@ -772,12 +775,10 @@ export async function ociDelete(root: OciRoot, id: string, force: boolean): Prom
   try {
     r = root.read(id);
   } catch (e) {
-    // A half-made container (crashed create) has a directory but no state: force removes it.
-    let dirExists = false;
-    try {
-      dirExists = Deno.statSync(root.containerDir(id)).isDirectory;
-    } catch { /* no such container at all */ }
-    if (force && dirExists) {
+    // A half-made container (crashed create) has a directory but no state: force removes
+    // it. Forcing the delete of one that does not exist is no error (runc's and crun's
+    // answer too: containerd's cleanup of a dead shim relies on it).
+    if (force) {
       removeContainerDir(root, id);
       return;
     }

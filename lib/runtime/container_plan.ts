@@ -82,6 +82,10 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
     ...(cfg.oci?.gateFd !== undefined
       ? []
       : [closeFd({ fd: "errRead" }, "close the parent's end of the error pipe")]),
+    ...(cfg.oci?.closeFds ?? []).map((fd) => ({
+      ...closeFd(int(fd), `close ctr's copy ${fd} of its stdio`),
+      tolerate: ["EBADF"],
+    })),
     ...syncPoint(PHASE_START, staged ? "cgroups" : "uid/gid maps and cgroups"),
     ...joinSteps(cfg),
   ];
