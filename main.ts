@@ -33,6 +33,9 @@ A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 
 Commands:
   run       Run a command in a new container (from an image or a root filesystem)
+  build     Build an image from a Dockerfile
+  history   Show the history of an image
+  builder   Build cache: prune
   images    List images
   pull      Pull an image from a registry
   push      Push an image to a registry
@@ -50,6 +53,7 @@ Commands:
   kill      Send a signal to containers (default SIGKILL)
   wait      Wait for containers to end; print their exit codes
   rm        Remove stopped containers (-f: running ones too)
+  container Container commands: ls, rm, inspect, prune, and the others above
   logs      Show the output of a detached container (-f follows it)
   inspect   Show containers' details as JSON (-f TEMPLATE picks fields)
   exec      Run a command in a running container
@@ -62,6 +66,7 @@ Commands:
   down      Stop and remove what 'up' started (-f FILE)
   network   Networks: create, ls, inspect, rm, prune
   volume    Named volumes: create, ls, inspect, rm, prune
+  system    prune: stopped containers, unused networks and images, crash leftovers
   enter     Run a command in the namespaces of a process (like nsenter)
   oci       The OCI runtime (runc's command line on bundles; see 'ctr oci --help')
   ns        List the namespaces of processes; pin or unpin one
@@ -71,6 +76,15 @@ Global options:
 ${optionsHelp(GLOBAL_OPTIONS)}
 
 Run 'ctr COMMAND --help' for more on a command.`;
+
+/**
+ * A directory given relative to the current one, made absolute: containers
+ * name their layers and files by absolute paths (a relative one would be read
+ * from wherever their process stands).
+ */
+function absolute(dir: string): string {
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+}
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   trace("main");
@@ -90,13 +104,47 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   }
   if (logLevel === "debug") traceOn();
   const globals: Globals = {
-    root: ((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
-    stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
+    root: absolute((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
+    stateDir: absolute((opts["state-dir"] as string | undefined) ?? "/run/ctr"),
     logLevel,
   };
+  return await command(cmd, rest, globals);
+}
+
+/** docker's `container` management commands: what each runs. */
+const CONTAINER_COMMANDS: Record<string, string> = {
+  ls: "ps",
+  list: "ps",
+  ps: "ps",
+  rm: "rm",
+  remove: "rm",
+  prune: "prune",
+  run: "run",
+  inspect: "inspect",
+  start: "start",
+  stop: "stop",
+  restart: "restart",
+  kill: "kill",
+  wait: "wait",
+  logs: "logs",
+  exec: "exec",
+  top: "top",
+  port: "port",
+  stats: "stats",
+  pause: "pause",
+  unpause: "unpause",
+};
+
+async function command(cmd: string, rest: string[], globals: Globals): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "build":
+      return (await import("./lib/cli/build.ts")).buildCommand(rest, globals);
+    case "builder":
+      return (await import("./lib/cli/build.ts")).builderCommand(rest, globals);
+    case "history":
+      return (await import("./lib/cli/history.ts")).historyCommand(rest, globals);
     case "images":
     case "load":
     case "save":
@@ -128,6 +176,21 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "__start":
     case "__exited":
       return (await import("./lib/cli/control.ts")).lifecycleCommand(cmd, rest, globals);
+    case "container": {
+      const [sub, ...more] = rest;
+      const to = sub === undefined ? undefined : CONTAINER_COMMANDS[sub];
+      if (to === undefined) {
+        throw new UsageError(
+          `unknown container command: ${JSON.stringify(sub ?? "")} (expected ${
+            Object.keys(CONTAINER_COMMANDS).join(", ")
+          })`,
+        );
+      }
+      if (to === "prune") return (await import("./lib/cli/prune.ts")).containerPrune(more, globals);
+      return await command(to, more, globals);
+    }
+    case "system":
+      return (await import("./lib/cli/prune.ts")).systemCommand(rest, globals);
     case "up":
     case "down":
       return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);

@@ -75,6 +75,11 @@ export const O = {
   PATH: 0o10000000,
 } as const;
 
+/** fcntl.h: fcntl(2) commands. */
+export const F = {
+  SETFL: 4,
+} as const;
+
 /** AT_* flags and the current-directory fd. */
 export const AT = {
   FDCWD: -100,

@@ -38,7 +38,7 @@ export const CTX = {
 
 /**
  * One plan entry, `struct entry` (96 bytes): `{ u64 nr; u64 a[6]; i64 tol1;
- * i64 tol2; u64 flags; u64 save; u64 pad; }`.
+ * i64 tol2; u64 flags; u64 save; u64 jump; }`.
  */
 export const ENTRY = {
   nr: 0,
@@ -47,8 +47,10 @@ export const ENTRY = {
   tol2: 64,
   flags: 72,
   save: 80,
+  /** With FORK: how many entries on the parent side goes on (0: it exits 0). */
+  jump: 88,
   size: 96,
-  /** flags: the parent side of a fork (result > 0) exits 0. */
+  /** flags: a fork; its parent side (result > 0) exits 0, or jumps. */
   FORK: 1n,
   /** flags: a result of 0 is a failure (EOF on the sync pipe). */
   EXPECT: 2n,

@@ -151,20 +151,164 @@ function countDirs(root: string, match: (name: string) => boolean, depth = 6): n
   return n;
 }
 
-/** Counts mounts, ctr cgroups, containers in a store and network links. */
-export function census(store: string): Census {
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean).length;
-  let containers = 0;
+/**
+ * The objects of one test, for a census on a machine that others use at the
+ * same time: its own state and OCI directories, and the global objects
+ * (cgroups, links, rules, processes) only when named by its containers' ids
+ * or marked with its strings.
+ */
+export interface Scope {
+  /** The --state-dir the test's ctr uses (state records, leases). */
+  readonly stateDir: string;
+  /** The ids of every container the test made (engine and OCI). */
+  readonly ids: Iterable<string>;
+  /** The --root of its `ctr oci`, if any (OCI state directories). */
+  readonly ociRoot?: string;
+  /**
+   * Strings only the command lines of its processes hold (its store and OCI
+   * root, which ctr's own arguments name, and its containers' commands).
+   */
+  readonly markers: readonly string[];
+}
+
+/** What a crashed ctr could leave behind, counted within a Scope. */
+export interface Leftovers {
+  /** Files in the state directory: records, exit records, temporary files. */
+  stateRecords: number;
+  /** Directories in the store's containers/. */
+  containerDirs: number;
+  /** Cgroup directories named with one of the ids, in every hierarchy. */
+  cgroupDirs: number;
+  /** Links named `veth` and the first 8 hex digits of one of the ids. */
+  veths: number;
+  /** Leases in the state directory's lease files, and their temporary files. */
+  leases: number;
+  /** nft or iptables rules whose comment is `ctr:` and one of the ids. */
+  rules: number;
+  /** Directories in the OCI root. */
+  ociStateDirs: number;
+  /** Processes whose command line holds a marker (the test itself aside). */
+  processes: number;
+}
+
+function entries(dir: string): Deno.DirEntry[] {
   try {
-    containers = [...Deno.readDirSync(`${store}/containers`)].length;
-  } catch { /* none yet */ }
-  const links = [...Deno.readDirSync("/sys/class/net")].length;
+    return [...Deno.readDirSync(dir)];
+  } catch {
+    return [];
+  }
+}
+
+/** The text of every rule of ctr's packet filter (nft, else iptables); "" without either. */
+function ruleText(): string {
+  for (const [cmd, args] of [["nft", ["list", "ruleset"]], ["iptables-save", []]] as const) {
+    try {
+      const out = new Deno.Command(cmd, { args: [...args], stdout: "piped", stderr: "null" })
+        .outputSync();
+      if (out.success) return new TextDecoder().decode(out.stdout);
+    } catch { /* not installed */ }
+  }
+  return "";
+}
+
+/** Counts what is left of the containers of a Scope (see Leftovers). */
+export function leftovers(store: string, scope: Scope): Leftovers {
+  const ids = new Set(scope.ids);
+  const count = (text: string, needle: string) => text.split(needle).length - 1;
+  let leases = 0;
+  for (const e of entries(`${scope.stateDir}/networks`)) {
+    if (e.name.endsWith(".tmp")) leases++;
+    if (!e.name.endsWith(".json")) continue;
+    try {
+      const file = JSON.parse(Deno.readTextFileSync(`${scope.stateDir}/networks/${e.name}`));
+      leases += (file.leases ?? []).length;
+    } catch { /* being replaced */ }
+  }
+  const rules = ruleText();
+  const prefixes = new Set([...ids].map((id) => `veth${id.slice(0, 8)}`));
+  const me = String(Deno.pid);
+  let processes = 0;
+  for (const e of entries("/proc")) {
+    if (!/^\d+$/.test(e.name) || e.name === me) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (scope.markers.some((m) => cmdline.includes(m))) processes++;
+    } catch { /* gone */ }
+  }
   return {
+    stateRecords: entries(scope.stateDir).filter((e) => e.isFile && /^[0-9a-f]{64}\./.test(e.name))
+      .length,
+    containerDirs: entries(`${store}/containers`).length,
+    cgroupDirs: countDirs("/sys/fs/cgroup", (n) => ids.has(n), 8),
+    veths: entries("/sys/class/net").filter((e) => prefixes.has(e.name)).length,
+    leases,
+    rules: [...ids].reduce((n, id) => n + count(rules, `ctr:${id}`), 0),
+    ociStateDirs: scope.ociRoot ? entries(scope.ociRoot).filter((e) => e.isDirectory).length : 0,
+    processes,
+  };
+}
+
+/** Counts mounts, ctr cgroups, containers in a store and network links. */
+export function census(store: string): Census;
+/** The same, and what is left of the containers of `scope` (see Leftovers). */
+export function census(store: string, scope: Scope): Census & Leftovers;
+export function census(store: string, scope?: Scope): Census | (Census & Leftovers) {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter(Boolean).length;
+  const containers = entries(`${store}/containers`).length;
+  const links = entries("/sys/class/net").length;
+  const base = {
     mounts,
     cgroups: countDirs("/sys/fs/cgroup", (n) => n.startsWith("ctr")),
     containers,
     links,
   };
+  return scope ? { ...base, ...leftovers(store, scope) } : base;
+}
+
+/** Fetches a page, retrying while the server starts (50 tries, 100 ms apart). */
+export async function fetchText(url: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return await r.text();
+    } catch { /* the server is starting */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no answer from ${url}`);
+}
+
+let busyboxTar: Promise<string> | undefined;
+
+/** The busybox test image as a docker-save archive (scripts/busybox_image.sh), made once. */
+export function busyboxImage(): Promise<string> {
+  busyboxTar ??= (async () => {
+    const tar = `${tempDir()}/busybox.tar`;
+    const out = await new Deno.Command("bash", {
+      args: [`${REPO}/scripts/busybox_image.sh`, tar],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`Cannot make the busybox image: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return tar;
+  })();
+  return busyboxTar;
+}
+
+const loadedInto = new Map<string, Promise<void>>();
+
+/** Loads the busybox test image (busybox:latest) into a store, once per store. */
+export function loadBusybox(store: string): Promise<void> {
+  let p = loadedInto.get(store);
+  if (!p) {
+    p = (async () => {
+      const r = await ctr(["--root", store, "load", "-i", await busyboxImage()]);
+      if (r.code !== 0) throw new Error(`Cannot load the busybox image: ${r.stderr}`);
+    })();
+    loadedInto.set(store, p);
+  }
+  return p;
 }
 
 /** A container running in the background. */
@@ -274,4 +418,46 @@ int main(int argc, char **argv) {
   }
   enosysWrappers.set(nr, path);
   return path;
+}
+
+/**
+ * A static program (built with gcc, undefined without it) that makes each
+ * system call given as "nr,a0,...,a5" and prints "result errno" per line:
+ * what the kernel, or a seccomp filter, answers a call.
+ */
+export function syscallProbe(): string | undefined {
+  const dir = tempDir();
+  Deno.writeTextFileSync(
+    `${dir}/probe.c`,
+    `#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    unsigned long v[7] = {0};
+    char *p = argv[i];
+    for (int j = 0; j < 7 && *p; j++) {
+      v[j] = strtoull(p, &p, 0);
+      if (*p == ',') p++;
+    }
+    errno = 0;
+    long r = syscall(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    printf("%ld %d\\n", r, r == -1 ? errno : 0);
+    fflush(stdout);
+  }
+  return 0;
+}
+`,
+  );
+  try {
+    const out = new Deno.Command("gcc", {
+      args: ["-static", "-O2", "-o", `${dir}/probe`, `${dir}/probe.c`],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    return out.success ? `${dir}/probe` : undefined;
+  } catch {
+    return undefined; // no gcc
+  }
 }

@@ -11,8 +11,9 @@
 // clone_args, when not 0, is a struct clone_args of 88 bytes for clone3
 // (flags, stack and pidfd then come from it); else clone is used.
 // struct entry (96 bytes) { u64 nr; u64 a[6]; i64 tol1; i64 tol2; u64 flags;
-//              u64 save; u64 pad; }
-// entry.flags: bit0 FORK (ret > 0: exit_group(0) in the parent side),
+//              u64 save; u64 jump; }
+// entry.flags: bit0 FORK (ret > 0, the parent side: go `jump` entries on,
+//              or exit_group(0) when jump is 0),
 //              bit1 EXPECT (ret == 0 is a failure: EOF on the sync pipe),
 //              bit8+i: a[i] holds the address of the real argument.
 // A result is a failure when it is in [-4095, -1] and is not -tol1 or -tol2.
@@ -99,7 +100,14 @@ next:
         str x0, [x9]
 1:      tbz x24, #0, 1f
         cmp x0, #0
-        b.gt done
+        b.le 1f
+        ldr x9, [x21, #88]          // FORK, parent side: jump x9 entries on, or exit
+        cbz x9, done
+        mov x10, #96
+        madd x21, x9, x10, x21
+        add x23, x23, x9
+        sub x22, x22, x9
+        b next
 1:      tbz x24, #1, 1f
         cbz x0, fail
 1:      cmn x0, #4095               // carry clear: x0 < (u64)-4095, not an error

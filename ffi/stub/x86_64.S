@@ -10,8 +10,9 @@
 # clone_args, when not 0, is a struct clone_args of 88 bytes for clone3
 # (flags, stack and pidfd then come from it); else clone is used.
 # struct entry (96 bytes) { u64 nr; u64 a[6]; i64 tol1; i64 tol2; u64 flags;
-#              u64 save; u64 pad; }
-# entry.flags: bit0 FORK (ret > 0: exit_group(0) in the parent side),
+#              u64 save; u64 jump; }
+# entry.flags: bit0 FORK (ret > 0, the parent side: go `jump` entries on,
+#              or exit_group(0) when jump is 0),
 #              bit1 EXPECT (ret == 0 is a failure: EOF on the sync pipe),
 #              bit8+i: a[i] holds the address of the real argument.
 # A result is a failure when it is in [-4095, -1] and is not -tol1 or -tol2.
@@ -115,7 +116,15 @@ next:
 1:      bt rbx, 0
         jnc 1f
         test rax, rax
-        jg done
+        jle 1f
+        mov rcx, [r13+88]           # FORK, parent side: jump rcx entries on, or exit
+        test rcx, rcx
+        jz done
+        imul rdx, rcx, 96
+        add r13, rdx
+        add r15, rcx
+        sub r14, rcx
+        jmp next
 1:      bt rbx, 1
         jnc 1f
         test rax, rax

@@ -9,6 +9,9 @@
 //
 //   ctr-watch PID STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH [-- CMD ARG...]
 //
+// PID may be `fd:N`: a pidfd of the container at fd N, for a watcher that
+// forked the container itself and exec'd this before it knew its pid.
+//
 // Its resident cost is the point, so it has no libc, no heap and no dynamic
 // loader: raw system calls, static buffers (untouched .bss pages cost
 // nothing), and a _start of its own. Build: scripts/gen_watch.sh.
@@ -94,7 +97,7 @@ __asm__(".text\n.global _start\n_start:\n"
 enum { EINTR = 4, EAGAIN = 11, ECHILD = 10, ENOSYS = 38 };
 enum { O_WRONLY = 1, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000 };
 enum { AT_FDCWD = -100, SEEK_END = 2, CLOCK_REALTIME = 0 };
-enum { P_PID = 1, WNOHANG = 1, WEXITED = 4, CLD_EXITED = 1 };
+enum { P_PID = 1, P_PIDFD = 3, WNOHANG = 1, WEXITED = 4, CLD_EXITED = 1 };
 enum { POLLIN = 1, SIGHUP = 1, SIGPIPE = 13, SIG_SETMASK = 2 };
 
 struct timespec { long sec, nsec; };
@@ -335,7 +338,8 @@ static void drain(struct stream *s) {
 
 // ---- the container --------------------------------------------------------
 
-static long pid;
+// The container: by pid (waitid P_PID), or by a pidfd it was given (P_PIDFD).
+static long pid, idtype = P_PID;
 static int reaped, exit_code, signo;
 static char finished[32];
 
@@ -344,7 +348,7 @@ static char finished[32];
 static void reap(int flags) {
   int info[32];
   for (int i = 0; i < 32; i++) info[i] = 0;
-  long r = SC5(NR_waitid, P_PID, pid, info, WEXITED | flags, 0);
+  long r = SC5(NR_waitid, idtype, pid, info, WEXITED | flags, 0);
   if (r == -EINTR || (r == 0 && info[4] == 0)) return;  // WNOHANG: still running
   put_time(finished);
   reaped = 1;
@@ -384,7 +388,7 @@ static void write_exit(const char *path) {
 
 static __attribute__((noreturn)) void usage(const char *what, const char *arg) {
   if (!what) {
-    what = "usage: ctr-watch PID STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH"
+    what = "usage: ctr-watch PID|fd:PIDFD STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH"
            " [-- CMD ARG...]";
   }
   say(what, arg, 0);
@@ -415,8 +419,11 @@ __attribute__((noreturn, used)) void start_c(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
   if (argc != 8 && !(argc >= 10 && streq(argv[8], "--"))) usage(0, 0);
-  pid = number(argv[1], "bad PID: ", 0);
-  if (pid <= 0) usage("bad PID: ", argv[1]);
+  const char *who = argv[1];
+  int given_fd = who[0] == 'f' && who[1] == 'd' && who[2] == ':';
+  pid = number(given_fd ? who + 3 : who, "bad PID: ", 0);
+  if (given_fd) idtype = P_PIDFD;
+  else if (pid <= 0) usage("bad PID: ", who);
   streams[0].fd = number(argv[2], "bad STDOUT_FD: ", 1);
   streams[1].fd = number(argv[3], "bad STDERR_FD: ", 1);
   streams[0].name = "stdout", streams[0].line = lines[0];
@@ -438,7 +445,7 @@ __attribute__((noreturn, used)) void start_c(long *sp) {
 
   // A pidfd turns the exit into a poll event. Where the kernel (< 5.3) or a
   // seccomp filter refuses it, poll waitid(WNOHANG) 4 times a second instead.
-  long pidfd = SC2(NR_pidfd_open, pid, 0);
+  long pidfd = given_fd ? pid : SC2(NR_pidfd_open, pid, 0);
   if (log_path) open_log();
 
   struct pollfd pf[3];

@@ -193,6 +193,18 @@ export interface CgroupDriver {
    */
   create(id: string, parent?: string): Cgroup;
   /**
+   * What create(id, parent) will make, worked out from the host's files
+   * without changing anything, so that it can be recorded before it exists
+   * (a ctr killed half-way through create() leaves nothing unrecorded).
+   */
+  plan(id: string, parent?: string): CgroupPlan;
+  /**
+   * The directories that hold containers' cgroups by default (`<own>/ctr` in
+   * every hierarchy, and on v2 the `ctr` sibling too): where a sweep looks
+   * for the cgroups of containers nobody recorded.
+   */
+  levels(): string[];
+  /**
    * The cgroup of a container another ctr process made, from the `paths` it
    * recorded; destroy() on it removes the recorded `parents` that are empty
    * (none by default).
@@ -202,6 +214,17 @@ export interface CgroupDriver {
     paths: Readonly<Record<string, string>>,
     parents?: readonly string[],
   ): Cgroup;
+}
+
+/** Where a container's cgroup will be, before it is made. */
+export interface CgroupPlan {
+  /** What Cgroup.paths will say: the directory in every hierarchy, by hierarchy name. */
+  readonly paths: Readonly<Record<string, string>>;
+  /**
+   * Every leaf directory create() may make, fallbacks included (a v2 host
+   * whose `ctr` sibling cannot be made falls back to `<own>/ctr`).
+   */
+  readonly dirs: readonly string[];
 }
 
 /** A cgroup filesystem mount from /proc/self/mountinfo. */

@@ -14,6 +14,7 @@
  * The parent calls the driver while the child waits at sync phase 0:
  *
  *     const driver = openCgroupDriver();          // once
+ *     record(driver.plan(id).paths);              // in the state, before anything exists
  *     const cg = driver.create(id);               // before spawn
  *     cg.apply(limits);
  *     spawn(plan, (phase, pid) => {

@@ -25,6 +25,7 @@ import {
   type CgroupDriver,
   CgroupError,
   type CgroupFs,
+  type CgroupPlan,
   type CgroupStats,
   checkName,
   keyed,
@@ -179,6 +180,22 @@ export class V1Driver implements CgroupDriver {
       throw e;
     }
     return new V1Cgroup(fs, id, dirs, unified, parents);
+  }
+
+  plan(id: string, parent?: string): CgroupPlan {
+    checkName("id", id);
+    const paths: Record<string, string> = {};
+    for (const h of this.#hierarchies) {
+      paths[h.name] = `${placement(h.mountpoint, h.own, parent).base}/${id}`;
+    }
+    const u = this.#unified;
+    if (u) paths.unified = `${placement(u.mountpoint, u.own, parent).base}/${id}`;
+    return { paths, dirs: Object.values(paths) };
+  }
+
+  levels(): string[] {
+    const all = [...this.#hierarchies, ...(this.#unified ? [this.#unified] : [])];
+    return all.map((h) => placement(h.mountpoint, h.own, undefined).base);
   }
 
   open(id: string, paths: Readonly<Record<string, string>>, parents?: readonly string[]): Cgroup {

@@ -42,6 +42,7 @@ import {
   type CgroupDriver,
   CgroupError,
   type CgroupFs,
+  type CgroupPlan,
   type CgroupStats,
   checkName,
   keyed,
@@ -222,6 +223,42 @@ export class V2Driver implements CgroupDriver {
     }
   }
 
+  /**
+   * Which placement of the module documentation the default takes, from
+   * the files alone: below our own cgroup, unless it holds processes and
+   * controllers would have to be enabled in it; then the `ctr` sibling,
+   * unless our own cgroup is the top this namespace shows.
+   */
+  #choice(): "own" | "sibling" | "bare" {
+    const own = this.#own;
+    const on = new Set(words(this.#fs.read(`${own}/cgroup.subtree_control`)));
+    const todo = this.#available(own).filter((c) => !on.has(c));
+    if (todo.length === 0 || !holdsProcesses(this.#fs, own)) return "own";
+    return own !== this.#mountpoint ? "sibling" : "bare";
+  }
+
+  #sibling(): string {
+    return `${this.#own.slice(0, this.#own.lastIndexOf("/"))}/ctr`;
+  }
+
+  plan(id: string, parent?: string): CgroupPlan {
+    checkName("id", id);
+    if (parent !== undefined) {
+      const leaf = `${placement(this.#mountpoint, this.#own, parent).base}/${id}`;
+      return { paths: { unified: leaf }, dirs: [leaf] };
+    }
+    const own = `${this.#own}/ctr/${id}`;
+    if (this.#choice() !== "sibling") return { paths: { unified: own }, dirs: [own] };
+    // When the sibling cannot be made, create() falls back to our own cgroup.
+    const sibling = `${this.#sibling()}/${id}`;
+    return { paths: { unified: sibling }, dirs: [sibling, own] };
+  }
+
+  levels(): string[] {
+    const own = `${this.#own}/ctr`;
+    return this.#own !== this.#mountpoint ? [own, this.#sibling()] : [own];
+  }
+
   /** The placement described in the module documentation. */
   #defaultBase(made: string[]): Base {
     const fs = this.#fs;
@@ -230,10 +267,11 @@ export class V2Driver implements CgroupDriver {
     const mk = (d: string) => {
       if (fs.mkdir(d)) made.push(d);
     };
+    const choice = this.#choice();
 
     // 1. Below our own cgroup.
-    const refused = enableControllers(fs, own, wanted);
-    if (![...refused.values()].some((e) => e.code === "EBUSY")) {
+    if (choice === "own") {
+      const refused = enableControllers(fs, own, wanted);
       const base = `${own}/ctr`;
       mk(base);
       for (const [c, e] of enableControllers(fs, base, wanted)) refused.set(c, e);
@@ -243,8 +281,8 @@ export class V2Driver implements CgroupDriver {
     // 2. Our own cgroup holds processes: a `ctr` sibling of it.
     let why = `${own} holds processes, and cgroup v2 lets no cgroup with processes ` +
       `enable controllers for its children (the no-internal-process rule)`;
-    if (own !== this.#mountpoint) {
-      const sibling = `${own.slice(0, own.lastIndexOf("/"))}/ctr`;
+    if (choice === "sibling") {
+      const sibling = this.#sibling();
       try {
         mk(sibling);
         const failed = enableControllers(fs, sibling, wanted);

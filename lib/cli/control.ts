@@ -156,6 +156,7 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       },
       NetworkMode: s.network ?? (c?.namespaces.net.kind === "host" ? "host" : "none"),
       ReadonlyRootfs: c?.readOnly ?? false,
+      SecurityOpt: s.securityOpt?.length ? s.securityOpt : null,
       CgroupParent: c?.cgroup.parent ?? "",
       Memory: c?.cgroup.limits.memory ?? 0,
       MemorySwap: c?.cgroup.limits.memorySwap ?? 0,

@@ -77,7 +77,11 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     groups: user.groups,
     caps,
     noNewPrivileges: cfg.process.noNewPrivileges,
+    // The container's confinement goes with everything started in it (--privileged: none).
+    seccomp: opts.privileged ? undefined : cfg.process.seccomp,
+    apparmorProfile: cfg.process.apparmorProfile,
     tty: opts.tty === true,
+    dieWithParent: opts.detach !== true,
     interactive: opts.interactive === true,
     detach: opts.detach === true,
     what: `container ${s.name}`,

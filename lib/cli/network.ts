@@ -4,7 +4,7 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { Nat, NetworkStore, reclaimStale } from "../network/mod.ts";
+import { Nat, NetworkStore, pruneNetworks } from "../network/mod.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const CREATE: readonly OptionSpec[] = [
@@ -86,15 +86,9 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
       return 0;
     }
     case "prune": {
-      const gone = await reclaimStale({ store, nat: new Nat({ stateDir: g.stateDir }) });
-      for (const l of gone) console.log(`released ${l.ip} of ${l.containerId.slice(0, 12)}`);
-      for (const n of store.list()) {
-        if (n.name === "bridge") continue;
-        if (store.inspect(n.name).containers.length === 0) {
-          await store.remove(n.name);
-          console.log(`Deleted network: ${n.name}`);
-        }
-      }
+      const r = await pruneNetworks({ store, nat: new Nat({ stateDir: g.stateDir }) });
+      for (const l of r.released) console.log(`released ${l.ip} of ${l.containerId.slice(0, 12)}`);
+      for (const name of r.deleted) console.log(`Deleted network: ${name}`);
       return 0;
     }
   }

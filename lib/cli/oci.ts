@@ -56,8 +56,8 @@ const EXEC: readonly OptionSpec[] = [
   { name: "cap", short: "c", type: "list", arg: "CAP", help: "Add a capability" },
   { name: "no-new-privs", type: "bool", help: "Set no_new_privs" },
   { name: "preserve-fds", type: "string", arg: "N", help: "Pass N more fds on" },
-  { name: "process-label", type: "string", arg: "L", help: "Accepted (no SELinux)" },
-  { name: "apparmor", type: "string", arg: "P", help: "Accepted (no AppArmor)" },
+  { name: "process-label", type: "string", arg: "L", help: "SELinux label (where SELinux runs)" },
+  { name: "apparmor", type: "string", arg: "P", help: "AppArmor profile (where AppArmor runs)" },
   { name: "ignore-paused", type: "bool", help: "Accepted" },
 ];
 
@@ -305,8 +305,16 @@ interface ProcessJson {
   cwd?: string;
   terminal?: boolean;
   user?: { uid?: number; gid?: number; additionalGids?: number[] };
-  capabilities?: { bounding?: string[] };
+  capabilities?: {
+    bounding?: string[];
+    effective?: string[];
+    permitted?: string[];
+    inheritable?: string[];
+    ambient?: string[];
+  };
   noNewPrivileges?: boolean;
+  apparmorProfile?: string;
+  selinuxLabel?: string;
 }
 
 async function exec(
@@ -337,6 +345,7 @@ async function exec(
   } else {
     const u = ((opts.user as string | undefined) ?? "").split(":");
     const base = r.config.process;
+    const added = (opts.cap as string[] | undefined) ?? [];
     p = {
       args: positionals.slice(1),
       env: [...(base?.env ?? []), ...((opts.env as string[] | undefined) ?? [])],
@@ -347,17 +356,22 @@ async function exec(
         gid: u[1] ? Number(u[1]) : base?.user.gid ?? 0,
         additionalGids: ((opts["additional-gids"] as string[] | undefined) ?? []).map(Number),
       },
+      // The container's sets; --cap adds to each but the inheritable one, as runc does.
       capabilities: {
-        bounding: [
-          ...(base?.capabilities?.bounding ?? []),
-          ...((opts.cap as string[] | undefined) ?? []),
-        ],
+        bounding: [...(base?.capabilities?.bounding ?? []), ...added],
+        effective: [...(base?.capabilities?.effective ?? []), ...added],
+        permitted: [...(base?.capabilities?.permitted ?? []), ...added],
+        inheritable: [...(base?.capabilities?.inheritable ?? [])],
+        ambient: [...(base?.capabilities?.ambient ?? []), ...added],
       },
       noNewPrivileges: opts["no-new-privs"] === true || base?.noNewPrivileges === true,
+      apparmorProfile: (opts["apparmor"] as string | undefined) ?? base?.apparmorProfile,
+      selinuxLabel: (opts["process-label"] as string | undefined) ?? base?.selinuxLabel,
     };
   }
   if (!p.args?.length) throw new UsageError("exec: no command (process.args is empty)");
   const { execProcess } = await import("../runtime/exec.ts");
+  const capNames = (list?: string[]) => (list ?? []).map((c) => c.replace(/^CAP_/, ""));
   const { openCgroupDriver } = await import("../cgroups/mod.ts");
   const cgroup = Object.keys(r.cgroupPaths).length
     ? openCgroupDriver().open(r.id, r.cgroupPaths)
@@ -371,8 +385,20 @@ async function exec(
     uid: p.user?.uid ?? 0,
     gid: p.user?.gid ?? 0,
     groups: p.user?.additionalGids ?? [],
-    caps: (p.capabilities?.bounding ?? []).map((c) => c.replace(/^CAP_/, "")),
+    caps: capNames(p.capabilities?.bounding),
+    capSets: {
+      effective: capNames(p.capabilities?.effective),
+      permitted: capNames(p.capabilities?.permitted),
+      inheritable: capNames(p.capabilities?.inheritable),
+      ambient: capNames(p.capabilities?.ambient),
+    },
     noNewPrivileges: p.noNewPrivileges === true,
+    // The container's filter applies to what runs in it later, as runc's exec does.
+    seccomp: r.config.linux?.seccomp
+      ? { kind: "profile", text: JSON.stringify(r.config.linux.seccomp), source: "linux.seccomp" }
+      : undefined,
+    apparmorProfile: p.apparmorProfile || undefined,
+    selinuxLabel: p.selinuxLabel || undefined,
     tty: p.terminal === true,
     interactive: true,
     detach: opts.detach === true,

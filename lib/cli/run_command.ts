@@ -117,7 +117,14 @@ async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Prom
     return 0;
   }
   if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
-  const record = { restartPolicy: req.restart, labels: req.labels, volumes: req.volumes };
+  const exposedPorts = Object.keys(image?.config.config?.ExposedPorts ?? {});
+  const record = {
+    restartPolicy: req.restart,
+    labels: req.labels,
+    volumes: req.volumes,
+    securityOpt: req.securityOpt,
+    ...(exposedPorts.length > 0 && { exposedPorts }),
+  };
   if (Deno.env.get(DETACHED_ENV)) {
     const { startDetached } = await import("../engine/detach.ts");
     return await startDetached(req.config, g, {

@@ -134,6 +134,30 @@ export interface OciSetup {
   readonly closeFds?: readonly number[];
 }
 
+/** Capability sets beyond the bounding set (names without CAP_). */
+export interface CapSets {
+  readonly effective: readonly string[];
+  readonly permitted: readonly string[];
+  readonly inheritable: readonly string[];
+  readonly ambient: readonly string[];
+}
+
+/**
+ * A container's seccomp filter: ctr's default profile (resolved for the
+ * container's capabilities when it is planned), or a profile in the OCI or
+ * docker format, already checked by the reader that took it and resolved
+ * again at plan time for the capabilities and the architecture.
+ */
+export type SeccompSpec =
+  | { readonly kind: "default" }
+  | {
+    readonly kind: "profile";
+    /** The profile's JSON text (64-bit values stay exact in text). */
+    readonly text: string;
+    /** Where it came from, for errors: a file, or config.json's linux.seccomp. */
+    readonly source: string;
+  };
+
 /** Everything the plan builders need to know about one container. */
 export interface ContainerConfig {
   /** 64 hex digits. */
@@ -144,6 +168,12 @@ export interface ContainerConfig {
   readonly dir: string;
   /** Mount the root read-only. */
   readonly readOnly: boolean;
+  /**
+   * More options for the root's overlay mount. A build step's container
+   * asks for `redirect_dir=off` and `metacopy=off`: its upper directory then
+   * holds every change as whole entries, which is what becomes the layer.
+   */
+  readonly overlayOptions?: readonly string[];
   /** Namespaces. */
   readonly namespaces: Readonly<Record<NsType, NsMode>>;
   /** uid/gid maps when the user namespace is new. */
@@ -179,9 +209,22 @@ export interface ContainerConfig {
     readonly uid: number;
     readonly gid: number;
     readonly groups: readonly number[];
+    /** The bounding set (names without CAP_). */
     readonly caps: readonly string[];
+    /**
+     * The other capability sets, when given (an OCI process). Without them,
+     * docker's: root gets the bounding set as effective and permitted, any
+     * other user nothing, and nobody inheritable or ambient ones.
+     */
+    readonly capSets?: CapSets;
     readonly noNewPrivileges: boolean;
     readonly rlimits: readonly Rlimit[];
+    /** The seccomp filter; undefined: unconfined. */
+    readonly seccomp?: SeccompSpec;
+    /** The AppArmor profile to exec into (applied where AppArmor is enabled). */
+    readonly apparmorProfile?: string;
+    /** The SELinux label to exec with (applied where SELinux is enabled, as crun). */
+    readonly selinuxLabel?: string;
     /** Allocate a pty. */
     readonly terminal: boolean;
     /** Keep stdin (else /dev/null). */

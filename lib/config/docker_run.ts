@@ -18,6 +18,7 @@ import {
   type NsMode,
   type NsType,
   type Rlimit,
+  type SeccompSpec,
   type UserMount,
 } from "./container.ts";
 import { resolveUser } from "../runtime/user.ts";
@@ -30,11 +31,15 @@ import {
   labelProblem,
   networkNameProblem,
   parseRestartPolicy,
+  parseSecurityOpts,
   parseTmpfsSpec,
   parseVolumeSpec,
   type RestartPolicy,
+  type SecurityOpts,
   type VolumeSpec,
 } from "./rules.ts";
+import { parseProfileText } from "../runtime/seccomp/profile.ts";
+import { hostArch } from "../../ffi/syscalls.ts";
 import { randomName } from "./names.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
 import { imageProcess, NoCommandError } from "../image/container_defaults.ts";
@@ -71,6 +76,8 @@ export interface RunRequest {
   /** Named volumes it mounts. */
   readonly volumes: readonly string[];
   readonly dryRun: boolean;
+  /** The --security-opt values as docker records them (a seccomp profile's file replaced by its JSON). */
+  readonly securityOpt: readonly string[];
   readonly pidfile?: string;
   readonly name?: string;
 }
@@ -135,6 +142,27 @@ function volume(host: RunHost, name: string | undefined, spec: string) {
     return host.volume(name);
   } catch (e) {
     throw new UsageError(`invalid volume ${JSON.stringify(spec)}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A `--security-opt seccomp=FILE` profile (docker's or the OCI format),
+ * checked now, resolved for the container's capabilities and this
+ * architecture; errors read as docker's.
+ */
+function readSeccompProfile(file: string, caps: readonly string[]): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    throw new UsageError(`opening seccomp profile (${file}) failed: ${(e as Error).message}`);
+  }
+  try {
+    parseProfileText(text, { caps, arch: hostArch(), path: "seccomp" });
+    // Compact, as docker records it (a stray newline would cut the SecurityOpt line).
+    return text.replace(/\s*\n\s*/g, "");
+  } catch (e) {
+    throw new UsageError(`invalid seccomp profile ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -271,16 +299,13 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     if (gidMap.length === 0) gidMap = uidMap;
   }
 
-  let noNewPrivileges = false;
-  for (const o of list("security-opt")) {
-    const m = o.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    if (!m) {
-      throw new UsageError(
-        `unsupported --security-opt ${JSON.stringify(o)} (supported: no-new-privileges)`,
-      );
-    }
-    noNewPrivileges = m[1] !== "false";
+  let security: SecurityOpts;
+  try {
+    security = parseSecurityOpts(list("security-opt"));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
+  const noNewPrivileges = security.noNewPrivileges;
 
   const user = resolveUser(
     imageProc ? imageProc.user || undefined : str("user"),
@@ -295,6 +320,18 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     caps = limitToOwn(allCaps, host.ownCaps, list("cap-add"));
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+
+  // --privileged turns the filter off whatever --security-opt says, as docker does.
+  let seccomp: SeccompSpec | undefined;
+  const securityOpt = [...list("security-opt")];
+  if (!opts.privileged && security.seccomp === "default") seccomp = { kind: "default" };
+  else if (!opts.privileged && typeof security.seccomp === "object") {
+    const file = security.seccomp.file;
+    seccomp = { kind: "profile", text: readSeccompProfile(file, caps), source: file };
+    // docker records the profile itself, not the file it came from.
+    const at = securityOpt.findIndex((o) => /^seccomp[=:]/.test(o) && !o.endsWith("unconfined"));
+    securityOpt[at] = `seccomp=${seccomp.text}`;
   }
 
   const tty = opts.tty === true;
@@ -383,8 +420,8 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     gidMap,
     hostname,
     mounts,
-    maskedPaths: opts.privileged ? [] : DEFAULT_MASKED_PATHS,
-    readonlyPaths: opts.privileged ? [] : DEFAULT_READONLY_PATHS,
+    maskedPaths: opts.privileged || security.systemPathsUnconfined ? [] : DEFAULT_MASKED_PATHS,
+    readonlyPaths: opts.privileged || security.systemPathsUnconfined ? [] : DEFAULT_READONLY_PATHS,
     process: {
       args,
       env: mergeEnv(env),
@@ -395,6 +432,8 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       caps,
       noNewPrivileges,
       rlimits: [...rlimits.values()],
+      seccomp,
+      apparmorProfile: security.apparmor,
       terminal: tty,
       stdin: opts.interactive === true,
       dieWithParent: true,
@@ -451,6 +490,7 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     labels,
     volumes,
     dryRun: opts["dry-run"] === true,
+    securityOpt,
     pidfile: str("pidfile"),
     name,
   };

@@ -175,3 +175,66 @@ export function problemOf(fn: () => unknown): string | undefined {
     return (e as Error).message;
   }
 }
+
+/** docker's `--security-opt` values, read. */
+export interface SecurityOpts {
+  readonly noNewPrivileges: boolean;
+  /** ctr's default filter, none, or a profile file's path. */
+  readonly seccomp: "default" | "unconfined" | { readonly file: string };
+  /** An AppArmor profile (applied where AppArmor is enabled, else ignored, as docker does). */
+  readonly apparmor?: string;
+  /** SELinux label parts (`user:U`, `role:R`, `type:T`, `level:L`) or `disable`. */
+  readonly label: readonly string[];
+  /** `systempaths=unconfined`: no masked or read-only paths under /proc and /sys. */
+  readonly systemPathsUnconfined: boolean;
+}
+
+/**
+ * Reads `--security-opt` values with docker's spellings: `KEY=VALUE` or the
+ * older `KEY:VALUE`; no-new-privileges[=true|false], seccomp=unconfined|FILE,
+ * apparmor=PROFILE, label=user:U|role:R|type:T|level:L|disable,
+ * systempaths=unconfined. Throws what is wrong.
+ */
+export function parseSecurityOpts(values: readonly string[]): SecurityOpts {
+  let noNewPrivileges = false;
+  let seccomp: SecurityOpts["seccomp"] = "default";
+  let apparmor: string | undefined;
+  let systemPathsUnconfined = false;
+  const label: string[] = [];
+  for (const o of values) {
+    const m = o.match(/^([a-z-]+)(?:[=:](.*))?$/s);
+    const [key, value] = m ? [m[1], m[2]] : ["", undefined];
+    const bad = (why: string) => new Error(`invalid --security-opt ${JSON.stringify(o)}: ${why}`);
+    switch (key) {
+      case "no-new-privileges":
+        if (value !== undefined && value !== "true" && value !== "false") {
+          throw bad("expected no-new-privileges[=true|false]");
+        }
+        noNewPrivileges = value !== "false";
+        break;
+      case "seccomp":
+        if (!value) throw bad("expected seccomp=unconfined or seccomp=PROFILE.json");
+        seccomp = value === "unconfined" ? "unconfined" : { file: value };
+        break;
+      case "apparmor":
+        if (!value) throw bad("expected apparmor=PROFILE");
+        apparmor = value;
+        break;
+      case "label":
+        if (!value || !/^((user|role|type|level):.+|disable|nested)$/.test(value)) {
+          throw bad("expected label=user:USER, role:ROLE, type:TYPE, level:LEVEL or disable");
+        }
+        label.push(value);
+        break;
+      case "systempaths":
+        if (value !== "unconfined") throw bad("expected systempaths=unconfined");
+        systemPathsUnconfined = true;
+        break;
+      default:
+        throw bad(
+          "supported: no-new-privileges, seccomp, apparmor, label, systempaths",
+        );
+    }
+  }
+  return { noNewPrivileges, seccomp, apparmor, label, systemPathsUnconfined };
+}

@@ -6,20 +6,33 @@
  * @module
  */
 
-import { close, pipe } from "../../ffi/sys.ts";
-import type { ContainerConfig, IdMap, UserMount } from "../config/container.ts";
-import { containerPlan, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { close, open, pipe } from "../../ffi/sys.ts";
+import { openWatcher } from "../../ffi/watch.ts";
+import {
+  type ContainerConfig,
+  DETACHED_ENV,
+  type IdMap,
+  type UserMount,
+} from "../config/container.ts";
+import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { launchDetached, type LaunchedDetached } from "../runtime/detached.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
 import { readPlanHost } from "../runtime/host.ts";
-import { launch } from "../runtime/launch.ts";
+import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
 import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
-import { forwardSignals, waitPidfd } from "../runtime/spawn.ts";
+import { forwardSignals, signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { relayPty } from "../runtime/tty.ts";
 import { trace } from "../trace.ts";
-import { type Cgroup, type CgroupLayout, openCgroupDriver } from "../cgroups/mod.ts";
+import {
+  type Cgroup,
+  type CgroupDriver,
+  type CgroupLayout,
+  type CgroupPlan,
+  openCgroupDriver,
+} from "../cgroups/mod.ts";
 import type { Limits } from "../cgroups/limits.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { randomName } from "../config/names.ts";
@@ -27,6 +40,9 @@ import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
+import { ruleComment, vethName } from "../network/names.ts";
+import { releaseResources } from "./lifecycle.ts";
+import { O, SIGNALS } from "../../ffi/constants.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -56,7 +72,7 @@ function stateOf(
   pid: number,
   startTime: number,
   status: ContainerState["status"],
-  cg?: Cgroup,
+  made: Made,
 ): ContainerState {
   return {
     id: cfg.id,
@@ -68,11 +84,41 @@ function stateOf(
     image: cfg.image,
     command: cfg.process.args,
     dir: cfg.dir,
-    cgroups: cg ? Object.values(cg.paths) : [],
-    cgroupPaths: cg ? { ...cg.paths } : {},
-    network: cfg.network.name,
+    ...made,
     root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
     config: cfg,
+  };
+}
+
+/**
+ * The names of what a container makes outside its directory (its cgroup in
+ * every hierarchy, its network's lease, veth and packet filter rules),
+ * recorded in its state before any of it is made: whatever point ctr dies
+ * at, `rm -f` and prune find all of it there.
+ */
+type Made = Pick<
+  ContainerState,
+  "cgroups" | "cgroupPaths" | "network" | "veth" | "ruleComment"
+>;
+
+/** What a container will make (see Made), from its cgroup plan and its network. */
+function intent(cfg: ContainerConfig, cgroup: CgroupIntent | undefined): Made {
+  const net = cfg.network.name;
+  return {
+    cgroups: cgroup ? [...cgroup.plan.dirs] : [],
+    cgroupPaths: cgroup ? { ...cgroup.plan.paths } : {},
+    network: net,
+    veth: net ? vethName(cfg.id) : undefined,
+    ruleComment: net ? ruleComment(cfg.id) : undefined,
+  };
+}
+
+/** The recorded names once the cgroup exists: the directories it really has. */
+function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
+  return {
+    ...intent(cfg, undefined),
+    cgroups: cg ? Object.values(cg.paths) : [],
+    cgroupPaths: cg ? { ...cg.paths } : {},
   };
 }
 
@@ -81,7 +127,7 @@ function stateOf(
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+export function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -97,7 +143,11 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promise<Attachment> {
+export async function attach(
+  cfg: ContainerConfig,
+  pid: number,
+  proxy: boolean,
+): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
   // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
@@ -136,8 +186,20 @@ function limitsAsked(l: Limits): boolean {
   return Object.keys(l).some((k) => k !== "devices" && k !== "oomScoreAdj");
 }
 
-/** Makes the container's cgroup and applies its limits; undefined when the host has none and none are asked. */
-function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgroup | undefined {
+/** The cgroup a container will get: its driver and what create() will make. */
+export interface CgroupIntent {
+  readonly driver: CgroupDriver;
+  readonly plan: CgroupPlan;
+}
+
+/**
+ * Plans the container's cgroup (nothing is made yet); undefined when the
+ * host has no cgroup filesystem and no limit is asked.
+ */
+export function planCgroup(
+  cfg: ContainerConfig,
+  layout: CgroupLayout | undefined,
+): CgroupIntent | undefined {
   let driver;
   try {
     driver = openCgroupDriver(layout ? { layout } : {});
@@ -147,18 +209,28 @@ function makeCgroup(cfg: ContainerConfig, layout: CgroupLayout | undefined): Cgr
     }
     return undefined;
   }
-  const cg = driver.create(cfg.id, cfg.cgroup.parent);
+  try {
+    return { driver, plan: driver.plan(cfg.id, cfg.cgroup.parent) };
+  } catch (e) {
+    throw new RunError(`Cannot create the container's cgroup: ${(e as Error).message}`, 125);
+  }
+}
+
+/** Makes the planned cgroup and applies the limits. */
+export async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
+  const cg = intended.driver.create(cfg.id, cfg.cgroup.parent);
+  trace("cgroup: made");
   try {
     cg.apply(cfg.cgroup.limits);
   } catch (e) {
-    cg.destroy().catch(() => {});
+    await cg.destroy().catch(() => {});
     throw new RunError(`Cannot apply resource limits: ${(e as Error).message}`, 125);
   }
   return cg;
 }
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
-function prepareDir(cfg: ContainerConfig): void {
+export function prepareDir(cfg: ContainerConfig): void {
   const containers = cfg.dir.slice(0, cfg.dir.lastIndexOf("/"));
   Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
   Deno.mkdirSync(cfg.dir, { mode: 0o711 });
@@ -192,9 +264,16 @@ export interface StartOptions {
   readonly existing?: boolean;
   /**
    * Detached: the container outlives this process (no death signal, no port
-   * proxies here), and its stdout and stderr go to pipes for the watcher.
+   * proxies here). The plan's first child forks it and becomes its watcher
+   * (lib/runtime/detached.ts), which logs its output to `logPath`, records its
+   * exit in the state directory and then runs `then` (ctr's `__exited`).
    */
-  readonly detached?: boolean;
+  readonly detached?: {
+    readonly logPath: string;
+    readonly maxSize: number;
+    readonly maxFiles: number;
+    readonly then: readonly string[];
+  };
   /** More to record in its state (restart policy, log path, --rm). */
   readonly record?: Partial<ContainerState>;
 }
@@ -217,8 +296,11 @@ export interface Started {
   readonly record: ContainerState;
 }
 
-/** Reserves the container's name and id in the state directory (status created). */
-async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
+/**
+ * Reserves the container's name and id in the state directory (status
+ * created), with the names of everything it is about to make (`made`).
+ */
+async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, made: Made) {
   let out = cfg;
   const me = { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
   if (o.existing) await waitForPreviousWatcher(state, cfg.id);
@@ -243,6 +325,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
       state.write({
         ...s,
         ...o.record,
+        ...made,
         status: "created",
         startTime: 0,
         error: undefined,
@@ -265,7 +348,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
         125,
       );
     }
-    state.write({ ...stateOf(out, 0, 0, "created"), ...o.record, watcher: me });
+    state.write({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
   });
   return out;
 }
@@ -289,25 +372,78 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
 }
 
 /**
+ * Launches a detached container whose parent becomes its watcher
+ * (lib/runtime/detached.ts): the watcher program from a memfd, the
+ * container's output from `pipes` (or its pty, placed at an fd number held
+ * open here for it), its exit record in the state directory, `then` after.
+ */
+async function launchWatched(
+  plan: Plan,
+  cfg: ContainerConfig,
+  state: StateDir,
+  d: NonNullable<StartOptions["detached"]>,
+  pipes: readonly number[],
+  opts: Omit<LaunchOptions, "returnAt" | "onPty">,
+): Promise<LaunchedDetached> {
+  const memfd = openWatcher();
+  const ptyAt = cfg.process.terminal ? open("/dev/null", O.RDONLY | O.CLOEXEC) : undefined;
+  const env = Object.entries(Deno.env.toObject())
+    .filter(([k]) => k !== DETACHED_ENV)
+    .map(([k, v]) => `${k}=${v}`);
+  try {
+    return await launchDetached(plan, {
+      memfd,
+      stdout: pipes[0] ?? -1,
+      stderr: pipes[1] ?? -1,
+      ptyAt,
+      argv: (pid, out, err) => [
+        "ctr-watch",
+        pid,
+        out,
+        err,
+        d.logPath,
+        String(d.maxSize),
+        String(d.maxFiles),
+        state.exitFile(cfg.id),
+        "--",
+        ...d.then,
+      ],
+      env,
+    }, opts);
+  } finally {
+    close(memfd);
+    if (ptyAt !== undefined) close(ptyAt);
+  }
+}
+
+/**
  * Sets a container up and starts its command: state, directory, plan,
- * cgroup, spawn, network. On failure everything made so far is undone (a new
+ * cgroup, spawn, network. Everything it will make is named in its state
+ * record first (reserve), so a ctr killed at any point leaves nothing that
+ * `rm -f` cannot find. On failure everything made so far is undone (a new
  * container leaves nothing; an existing one keeps its directory, marked
- * exited with the error).
+ * exited with the error); what cannot be undone stays recorded.
  */
 export async function startContainer(cfg: ContainerConfig, o: StartOptions): Promise<Started> {
   cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
   const state = new StateDir(o.stateDir ?? "/run/ctr");
-  cfg = await reserve(cfg, state, o);
+  const host = readPlanHost();
+  const cgroup = planCgroup(cfg, host.cgroups);
+  cfg = await reserve(cfg, state, o, intent(cfg, cgroup));
+  trace("state: reserved");
   let cg: Cgroup | undefined;
   let attachment: Attachment | undefined;
   let master = -1;
   let pipes: number[] = [];
+  let pidfd = -1;
+  let watcherPidfd = -1;
   try {
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
     }
+    trace("directory: made");
     let runCfg = cfg;
     if (o.detached) {
       runCfg = { ...cfg, process: { ...cfg.process, dieWithParent: false } };
@@ -322,32 +458,39 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }
     }
     trace("plan: start");
-    const host = readPlanHost();
     let plan: Plan;
     try {
-      plan = containerPlan(withNetworkFiles(runCfg), host);
+      plan = containerPlan(withNetworkFiles(runCfg), host, {
+        startPhase: o.detached ? PHASE_FORKED : PHASE_START,
+      });
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("plan: built");
-    cg = makeCgroup(cfg, host.cgroups);
+    if (cgroup) cg = await makeCgroup(cfg, cgroup);
     trace("container directory and cgroup ready");
-    let spawned;
+    let spawned: { pid: number; pidfd: number; master: number; watcher?: number };
+    const launchOptions = {
+      idMaps: cfg.namespaces.user.kind === "new" ? { uid: cfg.uidMap, gid: cfg.gidMap } : undefined,
+      cgroup: cg,
+      oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
+      ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
+      onPhase: async (phase: number, pid: number) => {
+        if (phase === PHASE_START && cfg.network.name) {
+          attachment = await attach(cfg, pid, !o.detached);
+        }
+      },
+    };
     try {
-      spawned = await launch(plan, {
-        idMaps: cfg.namespaces.user.kind === "new"
-          ? { uid: cfg.uidMap, gid: cfg.gidMap }
-          : undefined,
-        cgroup: cg,
-        oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
-        ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
-        onPhase: async (phase, pid) => {
-          if (phase === PHASE_START && cfg.network.name) {
-            attachment = await attach(cfg, pid, !o.detached);
-          }
-        },
-      });
+      if (o.detached) {
+        const d = await launchWatched(plan, cfg, state, o.detached, pipes, launchOptions);
+        spawned = { ...d, master: -1 };
+        watcherPidfd = d.watcherPidfd;
+      } else {
+        spawned = await launch(plan, launchOptions);
+      }
       master = spawned.master;
+      pidfd = spawned.pidfd;
     } catch (e) {
       if (e instanceof PlanError) {
         throw planFailure(e, cfg.process.args[0], "Cannot start the container");
@@ -355,17 +498,24 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("exec'd");
-    // The container holds the write ends now; the watcher must see EOF when it ends.
-    for (const fd of pipes.splice(2)) close(fd);
+    if (watcherPidfd >= 0) {
+      // The watcher is this process's child until it exits: nothing here waits for it.
+      close(watcherPidfd);
+      watcherPidfd = -1;
+    }
+    // The container holds the write ends now, the watcher the read ends (its own copies).
+    for (const fd of pipes.splice(o.detached ? 0 : 2)) close(fd);
     const a = attachment as Attachment | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
     const record = await state.update(cfg.id, (cur) => ({
       ...cur,
-      ...stateOf(cfg, spawned.pid, pidStart, "running", cg),
+      ...stateOf(cfg, spawned.pid, pidStart, "running", madeNow(cfg, cg)),
       ...o.record,
       created: cur.created,
       startedAt: new Date().toISOString(),
-      watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      watcher: spawned.watcher
+        ? { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
+        : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
       ...(a && {
         ip: a.ip,
         prefixLen: a.prefixLen,
@@ -375,6 +525,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }),
     }));
     if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
+    trace("state: running");
     return {
       cfg,
       state,
@@ -390,15 +541,29 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   } catch (e) {
     for (const fd of pipes) close(fd);
     if (master >= 0) close(master);
+    if (pidfd >= 0) {
+      try {
+        signalPidfd(pidfd, SIGNALS.SIGKILL);
+        // A detached container is its watcher's child: the watcher reaps it.
+        if (watcherPidfd < 0) await waitPidfd(pidfd);
+      } catch { /* gone */ }
+      close(pidfd);
+    }
+    if (watcherPidfd >= 0) close(watcherPidfd);
+    // This process's own handles first (proxies, the levels create() made), then whatever
+    // the record names: a cgroup create() left half-made has no handle here.
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
-    if (o.existing) {
+    let left: Error | undefined;
+    const rec = state.get(cfg.id) ?? stateOf(cfg, 0, 0, "created", intent(cfg, cgroup));
+    await releaseResources(rec, state.dir).catch((err) => left = err as Error);
+    if (o.existing || left) {
       await state.update(cfg.id, (s) => ({
         ...s,
         status: "exited",
         exitCode: e instanceof RunError ? e.exitCode : 125,
-        error: (e as Error).message,
+        error: left ? `${(e as Error).message}; ${left.message}` : (e as Error).message,
         finishedAt: new Date().toISOString(),
       }));
     } else {
@@ -453,15 +618,24 @@ export async function runContainer(
     stopForwarding();
     if (master >= 0) close(master);
     close(pidfd);
-    await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+    const failed: Error[] = [];
+    const report = (e: unknown) => {
+      failed.push(e as Error);
+      console.error(`ctr: ${(e as Error).message}`);
+    };
+    await attachment?.teardown().catch(report);
+    trace("network: released");
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.
-      await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
-      await cg.destroy().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+      await cg.killAll().catch(report);
+      await cg.destroy().catch(report);
     }
-    // Recorded as ended only once released: a `start` waits for that.
-    if (opts.remove) {
+    trace("cgroup: removed");
+    // Recorded as ended only once released: a `start` waits for that. What could not be
+    // released stays recorded, for `rm -f` to finish.
+    if (opts.remove && failed.length === 0) {
       removeTree(cfg.dir);
+      trace("directory: removed");
       await state.locked(() => state.remove(cfg.id));
     } else {
       await state.update(cfg.id, (s) => ({
@@ -470,6 +644,7 @@ export async function runContainer(
         exitCode: ended?.exitCode ?? s.exitCode ?? 255,
         oomKilled: ended?.oomKilled ?? false,
         finishedAt: ended?.finishedAt ?? new Date().toISOString(),
+        ...(failed.length > 0 && { error: `cannot release: ${failed[0].message}` }),
       }));
     }
     trace("cleaned up");

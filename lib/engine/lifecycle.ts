@@ -13,6 +13,7 @@ import { removeTree } from "../os/tree.ts";
 import type { ContainerState, StateDir } from "./state.ts";
 import { isAlive } from "../os/proc.ts";
 import { sleep } from "../os/async.ts";
+import { trace } from "../trace.ts";
 
 /** What a watcher writes when the container's PID 1 has been reaped. */
 export interface ExitRecord {
@@ -57,24 +58,42 @@ export function cgroupOf(s: ContainerState): Cgroup | undefined {
 }
 
 /**
- * Releases what an ended container held: processes left in its cgroup and
- * the cgroup itself, its network attachment (rules, proxies, lease, peers'
- * hosts). Idempotent: the watcher calls it at the exit, `rm -f` and lazy
- * cleanup call it again after a crash.
+ * Every cgroup the record names: the one by hierarchy, and each other
+ * directory in `cgroups` (a fallback create() may have taken instead).
+ */
+function cgroupsOf(s: ContainerState): Cgroup[] {
+  const main = cgroupOf(s);
+  const known = new Set(Object.values(s.cgroupPaths ?? {}));
+  const others = (s.cgroups ?? []).filter((d) => !known.has(d));
+  if (others.length === 0) return main ? [main] : [];
+  const driver = openCgroupDriver();
+  return [...(main ? [main] : []), ...others.map((d) => driver.open(s.id, { unified: d }))];
+}
+
+/**
+ * Releases what an ended container held, as its record names it (not as
+ * the live objects describe themselves: some may be half-made or gone):
+ * processes left in its cgroup and the cgroup in every hierarchy, its
+ * network attachment (veth, rules, lease, peers' hosts). Idempotent and
+ * tolerant of what is missing: the watcher calls it at the exit, `rm -f`
+ * and lazy cleanup call it again after a crash. Every step is tried; the
+ * first failure is thrown at the end, so the caller keeps the record.
  */
 export async function releaseResources(s: ContainerState, stateDir: string): Promise<void> {
-  const cg = cgroupOf(s);
-  if (cg) {
-    await cg.thaw().catch(() => {});
-    await cg.killAll().catch(() => {});
-    await cg.destroy().catch(() => {});
-    removeCtrLevel(s.cgroupPaths);
+  const failed: unknown[] = [];
+  for (const cg of cgroupsOf(s)) {
+    await cg.thaw().catch(() => {}); // a frozen task dies only once thawed
+    await cg.killAll().catch(() => {}); // what is left shows in destroy()
+    await cg.destroy().catch((e) => failed.push(e));
+    removeCtrLevel(cg.paths);
   }
   if (s.network) {
     const { detachContainer, NetworkStore } = await import("../network/mod.ts");
     const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
-    await detachContainer({ store, network: s.network, containerId: s.id });
+    await detachContainer({ store, network: s.network, containerId: s.id, veth: s.veth })
+      .catch((e) => failed.push(e));
   }
+  if (failed.length > 0) throw failed[0];
 }
 
 /**
@@ -85,8 +104,10 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
  */
 export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
   const all = dir.list();
+  // A "created" one whose starter died (killed half-way through the start) ends the same way.
   const stale = all.filter((s) =>
-    (s.status === "running" || s.status === "paused" || s.status === "restarting") &&
+    (s.status === "running" || s.status === "paused" || s.status === "restarting" ||
+      s.status === "created") &&
     !isAlive(s) && !watcherAlive(s) && s.watcher !== undefined
   );
   if (stale.length === 0) return all;
@@ -95,7 +116,8 @@ export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
 }
 
 async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
-  await releaseResources(s, dir.dir).catch(() => {});
+  let error: string | undefined;
+  await releaseResources(s, dir.dir).catch((e) => error = `cannot release: ${e.message}`);
   const ex = readExit(dir, s.id);
   await dir.update(s.id, (cur) => ({
     ...cur,
@@ -103,6 +125,7 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
     // Unknown when the watcher died before the container: docker reports 255 then.
     exitCode: ex?.exitCode ?? 255,
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
+    ...(error !== undefined && { error }),
   }));
 }
 
@@ -210,14 +233,15 @@ export async function removeContainer(
       } catch { /* gone */ }
       await waitGone(s, 10_000);
     }
-    // Its watcher releases it; wait for that so the two do not race, then do it anyway.
-    const end = Date.now() + 5000;
-    while (watcherAlive(s) && dir.get(s.id)?.status !== "exited" && Date.now() < end) {
-      await sleep(20);
-    }
   }
+  // Its watcher releases it and ends (it may be doing so already, the container having ended
+  // on its own); wait for that so the two do not race, then do it anyway.
+  const end = Date.now() + 5000;
+  while (watcherAlive(s) && Date.now() < end) await sleep(20);
   const cur = dir.get(s.id) ?? s;
   await releaseResources(cur, dir.dir);
+  trace("rm: released");
   removeTree(cur.dir);
+  trace("rm: directory removed");
   await dir.locked(() => dir.remove(cur.id));
 }

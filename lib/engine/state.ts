@@ -7,6 +7,7 @@
  */
 
 import { FileLock } from "../os/lock.ts";
+import { writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { RestartPolicy } from "../config/rules.ts";
@@ -25,12 +26,19 @@ export interface ContainerState {
   readonly command: readonly string[];
   /** The container's directory (upper, work, merged). */
   readonly dir: string;
-  /** Cgroup directories, one per hierarchy (absolute paths). */
+  /**
+   * Every cgroup directory the container has or may have (absolute paths):
+   * recorded before any is made, fallbacks included (see CgroupPlan).
+   */
   readonly cgroups: readonly string[];
-  /** The same by hierarchy name (`memory`, `cpu,cpuacct`, `unified`), to reopen the cgroup. */
+  /** Its cgroup by hierarchy name (`memory`, `cpu,cpuacct`, `unified`), to reopen it. */
   readonly cgroupPaths: Readonly<Record<string, string>>;
-  /** The ctr network it joined, if any. */
+  /** The ctr network it joins, if any (its lease is in that network's lease file). */
   readonly network?: string;
+  /** The host end of its veth pair, named before it is made. */
+  readonly veth?: string;
+  /** The comment on its packet filter rules (`ctr:<id>`). */
+  readonly ruleComment?: string;
   /** ctr's --root when it started (networks are recorded there). */
   readonly root?: string;
   readonly exitCode?: number;
@@ -60,8 +68,12 @@ export interface ContainerState {
   readonly gateway?: string;
   readonly mac?: string;
   readonly ports?: readonly PortMapping[];
+  /** The image's exposed ports (`80/tcp`): `ps` shows those not published, as docker does. */
+  readonly exposedPorts?: readonly string[];
   /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
   readonly volumes?: readonly string[];
+  /** The --security-opt values as docker records them (HostConfig.SecurityOpt). */
+  readonly securityOpt?: readonly string[];
   /** Why the last start failed, when it did. */
   readonly error?: string;
 }
@@ -97,10 +109,7 @@ export class StateDir {
   /** Writes a container's state atomically. */
   write(s: ContainerState): void {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    // A name of its own per writer: two writers never rename each other's file.
-    const tmp = `${this.#file(s.id)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    Deno.writeTextFileSync(tmp, JSON.stringify(s, toJson, 2) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, this.#file(s.id));
+    writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n");
   }
 
   /** Every recorded container. */

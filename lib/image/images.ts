@@ -312,29 +312,49 @@ export async function removeImage(
 
 /** What prune removed. */
 export interface PruneResult extends GcResult {
-  /** Untagged images deleted (manifest digests). */
+  /** Images deleted (manifest digests). */
   readonly images: Digest[];
+  /** Names removed with them (`all`), as docker prints them. */
+  readonly untagged: string[];
 }
 
 /**
- * Deletes the content no image references; with `untagged`, first the images
- * that have no name (docker's dangling images). `keepLayers` protects layers
- * used by containers that are not running.
+ * Deletes the content no image references; first, with `untagged`, the
+ * images that have no name (docker's dangling images), or with `select`,
+ * every image it picks (given whether it has a name), names included
+ * (`docker image prune -a`, filters). `keepLayers` protects layers used by
+ * containers that are not running.
  */
 export async function prune(
   store: Store,
-  opts: { untagged?: boolean; keepLayers?: Iterable<Digest> } = {},
+  opts: {
+    untagged?: boolean;
+    select?: (image: ImageRecord, named: boolean) => boolean;
+    keepLayers?: Iterable<Digest>;
+  } = {},
 ): Promise<PruneResult> {
   let images: Digest[] = [];
-  if (opts.untagged) {
+  const untagged: string[] = [];
+  const select = opts.select ??
+    (opts.untagged ? (_: ImageRecord, named: boolean) => !named : undefined);
+  if (select) {
     images = await store.updateIndex((index) => {
       const named = new Set(Object.values(index.names));
-      const gone = Object.keys(index.images).filter((d) => !named.has(d as Digest)) as Digest[];
-      for (const d of gone) delete index.images[d];
+      const gone = Object.entries(index.images).filter(([d, img]) =>
+        select(img, named.has(d as Digest))
+      ).map(([d]) => d as Digest);
+      for (const d of gone) {
+        for (const [n, to] of Object.entries(index.names)) {
+          if (to !== d) continue;
+          delete index.names[n];
+          untagged.push(familiarString(parseReference(n)));
+        }
+        delete index.images[d];
+      }
       return gone;
     });
   }
-  return { images, ...(await store.gc({ keepLayers: opts.keepLayers })) };
+  return { images, untagged, ...(await store.gc({ keepLayers: opts.keepLayers })) };
 }
 
 /** Details of one image, as `ctr image inspect` prints them. */

@@ -23,6 +23,10 @@
 import { type Lease, type Network, parseSubnet } from "./ipam.ts";
 import { NetlinkError, Rtnl } from "./link.ts";
 import { Nat } from "./nat.ts";
+import { vethName } from "./names.ts";
+import { trace } from "../trace.ts";
+
+export { vethName };
 import type { NetworkStore } from "./networks.ts";
 import type { PortMapping } from "./ports.ts";
 import { loadDgram, type PortProxy, startProxies, stopProxies } from "./proxy.ts";
@@ -89,11 +93,6 @@ export interface Attachment {
   readonly files?: NetworkFiles;
   /** Removes the veth pair, the rules, the proxies and the lease (not the bridge). Idempotent. */
   teardown(): Promise<void>;
-}
-
-/** The host end of a container's veth pair. */
-export function vethName(containerId: string): string {
-  return `veth${containerId.slice(0, 8)}`;
 }
 
 /** The MAC of an IPv4 address, as docker derives it: 02:42 and the address's four bytes. */
@@ -235,6 +234,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     hostsFile: files?.hosts,
     extraHosts: o.extraHosts,
   });
+  trace("network: lease");
   const undo: (() => Promise<unknown> | unknown)[] = [() => leases.release(o.containerId)];
   const rollback = async () => {
     for (const step of undo.reverse()) {
@@ -256,6 +256,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       using host = Rtnl.open();
       host.createVeth(veth, "eth0", { peerNetns: { pid: o.pid }, mtu: o.mtu });
       undo.push(() => deleteVeth(veth));
+      trace("network: veth");
       host.setMaster(veth, network.bridge);
       host.setUp(veth);
     }
@@ -298,6 +299,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       ports,
       loopback,
     });
+    trace("network: rules");
 
     if (o.filesDir !== undefined) {
       const peers = network.builtin
@@ -312,6 +314,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       });
     }
     await leases.update((list) => refreshPeerHosts(network, list));
+    trace("network: attached");
 
     let done: Promise<void> | undefined;
     return {
@@ -366,19 +369,22 @@ export interface DetachOptions {
   readonly nat?: Nat;
   readonly network?: string;
   readonly containerId: string;
+  /** The host end of its veth pair, as recorded (default: vethName(containerId)). */
+  readonly veth?: string;
 }
 
 /**
  * Undoes an attachment from any process (`ctr rm` after a crash): deletes
  * the host veth (and so its peer) when it is still there, removes the
  * container's rules and releases its lease, then updates its peers' hosts
- * files. Every step is tried; the first error is thrown at the end.
+ * files. Every step is tried, each tolerates what is already gone; the
+ * first error is thrown at the end.
  */
 export async function detachContainer(o: DetachOptions): Promise<void> {
   checkId(o.containerId);
   const nat = o.nat ?? new Nat({ stateDir: o.store.stateDir });
-  const network = o.store.get(o.network ?? "bridge");
-  const leases = o.store.leases(network);
+  // A network removed since (its leases went with it) still leaves a veth and rules to remove.
+  const network = o.store.find(o.network ?? "bridge");
   const errors: unknown[] = [];
   const attempt = async (fn: () => unknown) => {
     try {
@@ -387,12 +393,15 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
       errors.push(e);
     }
   };
-  await attempt(() => deleteVeth(vethName(o.containerId)));
+  await attempt(() => deleteVeth(o.veth ?? vethName(o.containerId)));
   await attempt(() => nat.remove(o.containerId));
-  await attempt(async () => {
-    await leases.release(o.containerId);
-    await leases.update((list) => refreshPeerHosts(network, list));
-  });
+  if (network) {
+    const leases = o.store.leases(network);
+    await attempt(async () => {
+      await leases.release(o.containerId);
+      await leases.update((list) => refreshPeerHosts(network, list));
+    });
+  }
   if (errors.length > 0) throw errors[0];
 }
 
@@ -417,4 +426,25 @@ export async function reclaimStale(o: { store: NetworkStore; nat?: Nat }): Promi
     out.push(...gone);
   }
   return out;
+}
+
+/**
+ * docker's network prune: reclaims stale leases (reclaimStale), then removes
+ * every user-defined network that no live container uses and `select`
+ * accepts (default: all). Returns the reclaimed leases and the removed names.
+ */
+export async function pruneNetworks(o: {
+  store: NetworkStore;
+  nat?: Nat;
+  select?: (network: Network) => boolean;
+}): Promise<{ released: Lease[]; deleted: string[] }> {
+  const released = await reclaimStale(o);
+  const deleted: string[] = [];
+  for (const n of o.store.list()) {
+    if (n.builtin || !(o.select?.(n) ?? true)) continue;
+    if (o.store.inspect(n.name).containers.length > 0) continue;
+    await o.store.remove(n.name);
+    deleted.push(n.name);
+  }
+  return { released, deleted };
 }

@@ -16,6 +16,7 @@
 
 import { AF } from "../../ffi/constants.ts";
 import { FileLock } from "../os/lock.ts";
+import { writeAtomic } from "../os/atomic.ts";
 import { processStartTime } from "../os/proc.ts";
 import { parseIp, type Route } from "./link.ts";
 
@@ -319,9 +320,7 @@ export class Leases {
       subnet: this.network.subnet,
       leases,
     };
-    const tmp = `${this.path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(tmp, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, this.path);
+    writeAtomic(this.path, JSON.stringify(file, null, 2) + "\n");
   }
 
   /**

@@ -27,6 +27,7 @@ export {
   type DetachOptions,
   ensureBridge,
   macFor,
+  pruneNetworks,
   reclaimStale,
   vethName,
 } from "./bridge.ts";
@@ -35,6 +36,7 @@ export {
   type Lease,
   Leases,
   type Network,
+  ownerAlive,
   parseSubnet,
   processStartTime,
 } from "./ipam.ts";

@@ -43,6 +43,9 @@ import {
   type Table,
 } from "./nft.ts";
 import { isLoopback, type PortMapping } from "./ports.ts";
+import { ruleComment } from "./names.ts";
+
+export { ruleComment };
 
 /** What installs the rules: nf_tables over netlink, the iptables program, or nothing. */
 export type NatBackend = "nft" | "iptables" | "none";
@@ -77,11 +80,6 @@ export interface ContainerRules {
    * source masqueraded, as docker does without its proxy.
    */
   readonly loopback?: boolean;
-}
-
-/** The comment that tags a container's rules. */
-export function ruleComment(containerId: string): string {
-  return `ctr:${containerId}`;
 }
 
 /** Whether the rules need IP forwarding. */

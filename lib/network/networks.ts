@@ -12,6 +12,7 @@
  */
 
 import { FileLock } from "../os/lock.ts";
+import { writeAtomic } from "../os/atomic.ts";
 import {
   checkGateway,
   conflictingRoute,
@@ -170,10 +171,8 @@ export class NetworkStore {
   }
 
   #writeRecords(networks: Network[]): void {
-    const tmp = `${this.recordsPath}.${Deno.pid}.tmp`;
     const file: RecordsFile = { version: 1, networks };
-    Deno.writeTextFileSync(tmp, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, this.recordsPath);
+    writeAtomic(this.recordsPath, JSON.stringify(file, null, 2) + "\n");
   }
 
   async #locked<T>(fn: () => T | Promise<T>): Promise<T> {

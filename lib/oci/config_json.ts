@@ -12,8 +12,8 @@
  * suggestion for a typo (`process.arg: unknown key "arg" (did you mean
  * "args"?)`), everywhere except in the free-form maps (`annotations`,
  * `linux.sysctl`, `linux.resources.unified`) and the vendor-shaped objects
- * checked loosely (`linux.seccomp`, `linux.intelRdt`, `linux.personality`,
- * `process.scheduler`, `process.ioPriority`). A known key with a value ctr
+ * checked loosely (`linux.intelRdt`, `linux.personality`, `process.scheduler`,
+ * `process.ioPriority`; `linux.seccomp` is checked by lib/runtime/seccomp). A known key with a value ctr
  * does not understand or carry out is an error ("Valid values": a runtime
  * MUST generate an error on an unsupported value).
  * @module
@@ -22,6 +22,7 @@
 import { z } from "zod";
 import { CAPS, MS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
+import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";
 import {
   checked,
   describe,
@@ -762,16 +763,6 @@ export function unsupported(cfg: OciConfig): string[] {
 
   const p = cfg.process;
   if (p) {
-    // For uid 0 the ambient set changes nothing (execve gives root the bounding set); for
-    // another user it would need keepcaps and ambient raises, which ctr does not do yet.
-    if (some(p.capabilities?.ambient) && p.user.uid !== 0) {
-      add(
-        ["process", "capabilities", "ambient"],
-        "ambient capabilities for a user other than root are not supported",
-      );
-    }
-    if (some(p.apparmorProfile)) add(["process", "apparmorProfile"], "AppArmor is not supported");
-    if (some(p.selinuxLabel)) add(["process", "selinuxLabel"], "SELinux is not supported");
     if (p.ioPriority) add(["process", "ioPriority"], "I/O priorities are not supported");
     if (p.scheduler) add(["process", "scheduler"], "scheduling policies are not supported");
     if (p.execCPUAffinity) {
@@ -809,8 +800,6 @@ export function unsupported(cfg: OciConfig): string[] {
   });
   if (some(l.timeOffsets)) add(["linux", "timeOffsets"], "time namespaces are not supported");
   if (l.intelRdt) add(["linux", "intelRdt"], "Intel RDT is not supported");
-  if (l.seccomp) add(["linux", "seccomp"], "seccomp filters are not supported yet");
-  if (some(l.mountLabel)) add(["linux", "mountLabel"], "SELinux is not supported");
   if (l.personality) add(["linux", "personality"], "personalities are not supported");
 
   const r = l.resources;
@@ -1122,9 +1111,18 @@ export function featuresDocument(): object {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...ACTIONS],
+        operators: [...OPERATORS],
+        // The ABIs ctr has tables for; the others are recognised and skipped.
+        archs: ARCHES.slice(0, 5),
+        knownFlags: FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+        supportedFlags: FLAGS.filter((f) => f !== "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+      },
+      // Applied where the host runs the module, left out (with a warning) where it does not.
+      apparmor: { enabled: true },
+      selinux: { enabled: true },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },

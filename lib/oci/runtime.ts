@@ -10,7 +10,8 @@
  */
 
 import { MS, O, signalByName, SIGNALS } from "../../ffi/constants.ts";
-import { addressOf, close, open, pipe, readAsync, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { sendFd } from "../../ffi/unix_socket.ts";
 import type {
   ContainerConfig,
   IdMap,
@@ -23,16 +24,20 @@ import type {
 import { type Cgroup, openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../os/lock.ts";
+import { writeAtomic } from "../os/atomic.ts";
 import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
-import { readPlanHost, stdioCopies } from "../runtime/host.ts";
+import { enabledLsms, readPlanHost, stdioCopies } from "../runtime/host.ts";
 import { launchJoined } from "../runtime/launch.ts";
 import { differingNamespaces } from "../runtime/namespaces.ts";
-import { PHASE_CREATED } from "../runtime/process.ts";
+import { PHASE_CREATED, PHASE_SECCOMP_LISTENER } from "../runtime/process.ts";
+import { LISTENER_SLOT } from "../runtime/seccomp/mod.ts";
+import type { WaitingChild } from "../runtime/spawn.ts";
 import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
 import { signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
 import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps.ts";
-import { isAlive, processStartTime } from "../os/proc.ts";
+import { isAlive, type ProcessRef, processStartTime } from "../os/proc.ts";
+import { trace } from "../trace.ts";
 // The schema (zod) is loaded by create only: start, state, kill and delete do without it.
 import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
@@ -44,22 +49,33 @@ export const OCI_VERSION = "1.2.0";
 /** The container states of the OCI runtime spec. */
 export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
 
-/** What ctr records of an OCI container. */
+/**
+ * What ctr records of an OCI container. `create` writes it twice: first
+ * with pid 0 and the cgroup it is about to make (so a create killed
+ * half-way leaves nothing that `delete --force` cannot find), then with
+ * the container's process once it waits for `start`.
+ */
 export interface OciRecord {
   readonly id: string;
+  /** The container's process; 0 while create has not started it. */
   readonly pid: number;
   readonly startTime: number;
   readonly bundle: string;
   readonly rootfs: string;
   readonly created: string;
   readonly annotations: Record<string, string>;
+  /** Its cgroup by hierarchy (recorded before it is made). */
   readonly cgroupPaths: Record<string, string>;
+  /** Every cgroup directory create may make (fallbacks included); absent in older records. */
+  readonly cgroups?: readonly string[];
   /**
    * The parent cgroups ctr made for it (or for another container of this root
    * that shares them), which delete removes once they are empty. Absent in
    * records of older versions.
    */
   readonly cgroupParents?: readonly string[];
+  /** The `create` that makes it (while pid is 0): a live one means "creating". */
+  readonly creator?: ProcessRef;
   readonly config: OciConfig;
 }
 
@@ -86,9 +102,7 @@ export class OciRoot {
   }
 
   write(r: OciRecord): void {
-    const f = `${this.containerDir(r.id)}/state.json`;
-    Deno.writeTextFileSync(`${f}.tmp`, JSON.stringify(r));
-    Deno.renameSync(`${f}.tmp`, f);
+    writeAtomic(`${this.containerDir(r.id)}/state.json`, JSON.stringify(r));
   }
 
   list(): OciRecord[] {
@@ -106,6 +120,7 @@ export class OciRoot {
 
   /** The container's status now, from its process, its fifo and its cgroup. */
   status(r: OciRecord): OciStatus {
+    if (r.pid === 0) return r.creator && isAlive(r.creator) ? "creating" : "stopped";
     if (!isAlive(r)) return "stopped";
     try {
       Deno.statSync(this.fifo(r.id));
@@ -162,6 +177,29 @@ function isFrozen(r: Pick<OciRecord, "cgroupPaths">): boolean {
 function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths" | "cgroupParents">): Cgroup | undefined {
   if (Object.keys(r.cgroupPaths).length === 0) return undefined;
   return openCgroupDriver().open(r.id, r.cgroupPaths, r.cgroupParents ?? []);
+}
+
+/**
+ * Kills what is left in every cgroup the record names and removes them;
+ * what is already gone is skipped. Throws the first failure, after trying
+ * all: the caller keeps the record then.
+ */
+async function releaseCgroups(r: OciRecord): Promise<void> {
+  const main = cgroupOf(r);
+  const known = new Set(Object.values(r.cgroupPaths));
+  const others = (r.cgroups ?? []).filter((d) => !known.has(d));
+  const all = [
+    ...(main ? [main] : []),
+    ...others.map((d) => openCgroupDriver().open(r.id, { unified: d })),
+  ];
+  let failed: unknown;
+  for (const cg of all) {
+    await cg.thaw().catch(() => {});
+    await cg.killAll().catch(() => {});
+    await cg.destroy().catch((e) => failed ??= e);
+    removeCtrLevel(cg.paths);
+  }
+  if (failed !== undefined) throw failed;
 }
 
 const NS_NAMES: Record<string, NsType> = {
@@ -242,8 +280,7 @@ export function ociLimits(res: NonNullable<OciConfig["linux"]>["resources"]): Li
 
 /**
  * A bundle's config.json as ctr's ContainerConfig (the same model `ctr run`
- * fills from docker's flags). Unsupported fields are an error; settings ctr
- * ignores, as runc does, are passed to `warn`.
+ * fills from docker's flags). Unsupported fields are an error.
  */
 export async function ociToConfig(
   id: string,
@@ -253,6 +290,8 @@ export async function ociToConfig(
     stateDir: string;
     gateFd?: number;
     preserveFds?: number;
+    /** config.json's text, for the seccomp profile's 64-bit values (JSON.parse rounds them). */
+    text?: string;
     closeFds?: readonly number[];
     warn?: (message: string) => void;
   },
@@ -313,7 +352,31 @@ export async function ociToConfig(
   }));
   const p = config.process;
   if (!p) throw new OciError("config.json has no process");
-  const caps = (p.capabilities?.bounding ?? []).map((c) => c.replace(/^CAP_/, ""));
+  const capNames = (list?: string[]) => (list ?? []).map((c) => c.replace(/^CAP_/, ""));
+  const caps = capNames(p.capabilities?.bounding);
+  const capSets = {
+    effective: capNames(p.capabilities?.effective),
+    permitted: capNames(p.capabilities?.permitted),
+    inheritable: capNames(p.capabilities?.inheritable),
+    ambient: capNames(p.capabilities?.ambient),
+  };
+  const lsm = enabledLsms();
+  for (
+    const [what, value, on] of [
+      ["process.apparmorProfile", p.apparmorProfile, lsm.apparmor],
+      ["process.selinuxLabel", p.selinuxLabel, lsm.selinux],
+      ["linux.mountLabel", linux.mountLabel, lsm.selinux],
+    ] as const
+  ) {
+    if (value && !on) {
+      const message = `${what} is ignored: this host does not run that security module`;
+      if (opts.warn) opts.warn(message);
+      else console.error(`ctr: warning: ${message}`);
+    }
+  }
+  if (linux.mountLabel && lsm.selinux) {
+    throw new OciError("linux.mountLabel: SELinux mount labels are not supported");
+  }
   const rlimits: Rlimit[] = (p.rlimits ?? []).map((r) => ({
     type: r.type.replace(/^RLIMIT_/, "").toLowerCase(),
     soft: clamp(r.soft),
@@ -359,8 +422,18 @@ export async function ociToConfig(
       gid: p.user.gid,
       groups: p.user.additionalGids ?? [],
       caps,
+      capSets,
       noNewPrivileges: p.noNewPrivileges === true,
       rlimits,
+      seccomp: linux.seccomp
+        ? {
+          kind: "profile",
+          text: exactJson(opts.text, ["linux", "seccomp"], linux.seccomp),
+          source: "linux.seccomp",
+        }
+        : undefined,
+      apparmorProfile: p.apparmorProfile || undefined,
+      selinuxLabel: p.selinuxLabel || undefined,
       terminal: p.terminal === true,
       stdin: true,
       dieWithParent: false,
@@ -368,9 +441,65 @@ export async function ociToConfig(
   };
 }
 
+/**
+ * The JSON of the value at `path` in `text`, with integers above 2^53 as
+ * written (JSON.parse rounds them); `parsed` when there is no text.
+ */
+function exactJson(text: string | undefined, path: readonly string[], parsed: unknown): string {
+  if (text === undefined) return JSON.stringify(parsed);
+  let v = JSON.parse(
+    text,
+    function (_k, value, ctx?: { source?: string }) {
+      if (
+        typeof value === "number" && !Number.isSafeInteger(value) && /^\d+$/.test(ctx?.source ?? "")
+      ) {
+        return (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(ctx!.source!);
+      }
+      return value;
+    } as (this: unknown, key: string, value: unknown) => unknown,
+  );
+  for (const k of path) v = v?.[k];
+  return JSON.stringify(v);
+}
+
 function clamp(v: number): bigint {
   // JSON numbers past 2^53 arrive rounded: the largest ones mean "unlimited".
   return v >= 2 ** 63 ? 0xffffffffffffffffn : BigInt(Math.floor(v));
+}
+
+/**
+ * A SCMP_ACT_NOTIFY filter is installed: its listener fd, taken from the
+ * waiting child (pidfd_getfd), goes to the seccomp agent at listenerPath
+ * with the container process state, as the runtime spec says (one
+ * connection, the fd by SCM_RIGHTS named in `fds`, then closed).
+ */
+function sendSeccompListener(
+  config: OciConfig,
+  state: Record<string, unknown>,
+  child: WaitingChild,
+): void {
+  const seccomp = config.linux?.seccomp as { listenerPath?: string; listenerMetadata?: string };
+  const path = seccomp?.listenerPath;
+  if (!path) throw new OciError("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath");
+  const fd = Number(child.slot(LISTENER_SLOT.name) ?? -1n);
+  const mine = sys("pidfd_getfd", "the seccomp listener", child.pidfd, fd, 0);
+  try {
+    sendFd(
+      path,
+      mine,
+      JSON.stringify({
+        ociVersion: OCI_VERSION,
+        fds: ["seccompFd"],
+        pid: state.pid,
+        ...(seccomp.listenerMetadata ? { metadata: seccomp.listenerMetadata } : {}),
+        state: { ...state, status: "creating" },
+      }),
+    );
+  } catch (e) {
+    throw new OciError(`cannot send the seccomp listener to ${path}: ${(e as Error).message}`);
+  } finally {
+    close(mine);
+  }
 }
 
 /**
@@ -526,7 +655,9 @@ export interface CreateOptions {
 /**
  * `create`: sets the container up and leaves its process waiting on the
  * exec fifo. Returns once it waits (the pid is recorded); everything made is
- * undone if a step fails.
+ * undone if a step fails. Its directory and a first record naming its
+ * cgroup come before anything else, so `delete --force` finds all of it
+ * whatever point create is killed at.
  */
 export async function ociCreate(
   root: OciRoot,
@@ -547,6 +678,10 @@ export async function ociCreate(
   // What only create needs, loaded here: the other commands start faster without it.
   const { containerPlan } = await import("../runtime/container_plan.ts");
   const { launch } = await import("../runtime/launch.ts");
+  const host = readPlanHost();
+  const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
+  const { name: cgName, parent: cgParent } = cgroupPlace(id, config);
+  const cgPlan = driver.plan(cgName, cgParent);
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
   try {
@@ -558,10 +693,25 @@ export async function ociCreate(
     throw e;
   }
   const lock = FileLock.try(`${dir}/.lock`, "exclusive")!;
+  const intent: OciRecord = {
+    id,
+    pid: 0,
+    startTime: 0,
+    bundle,
+    rootfs: abs(bundle, config.root.path),
+    created: new Date().toISOString(),
+    annotations: config.annotations ?? {},
+    cgroupPaths: { ...cgPlan.paths },
+    cgroups: [...cgPlan.dirs],
+    creator: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+    config,
+  };
   let cg: Cgroup | undefined;
   let gate = -1;
   let pidfd = -1;
   try {
+    root.write(intent);
+    trace("oci: recorded");
     const fifo = root.fifo(id);
     const mk = new Deno.Command("mkfifo", { args: ["-m", "0622", fifo] }).outputSync();
     if (!mk.success) throw new OciError(`cannot make the exec fifo ${fifo}`);
@@ -570,16 +720,16 @@ export async function ociCreate(
     // it survives the clone): the child opens the fifo through it.
     gate = open(dir, O.PATH | O.DIRECTORY);
     const cfg = await ociToConfig(id, bundle, config, {
+      text,
       stateDir: root.dir,
       gateFd: gate,
       preserveFds: o.preserveFds,
       closeFds: stdioCopies(),
       warn,
     });
-    const host = readPlanHost();
     const plan = containerPlan(cfg, host);
-    const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
-    cg = driver.create(cgroupPlace(id, config).name, cfg.cgroup.parent);
+    cg = driver.create(cgName, cgParent);
+    trace("oci: cgroup");
     cg.apply(driver.version === "v2" ? v2Limits(cfg.cgroup.limits, warn) : cfg.cgroup.limits);
     const stateNow = (pid: number) => ({
       ociVersion: OCI_VERSION,
@@ -596,7 +746,10 @@ export async function ociCreate(
       ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
       onPty: (master) => o.sendConsole?.(master),
       returnAt: PHASE_CREATED,
-      onPhase: async (phase, pid) => {
+      onPhase: async (phase, pid, child) => {
+        if (phase === PHASE_SECCOMP_LISTENER) {
+          return sendSeccompListener(config, stateNow(pid), child);
+        }
         if (phase !== PHASE_PREPIVOT) return;
         // The spec's order, all before pivot_root: prestart and createRuntime in the
         // runtime's namespaces, createContainer in the container's.
@@ -617,19 +770,19 @@ export async function ociCreate(
       throw e;
     });
     pidfd = spawned.pidfd;
+    trace("oci: spawned");
     const record: OciRecord = {
-      id,
+      ...intent,
       pid: spawned.pid,
       startTime: processStartTime(spawned.pid) ?? 0,
-      bundle,
-      rootfs: cfg.oci!.root,
       created: new Date().toISOString(),
-      annotations: config.annotations ?? {},
       cgroupPaths: { ...cg.paths },
+      cgroups: Object.values(cg.paths),
       cgroupParents: parentsToRecord(root, id, cg),
-      config,
+      creator: undefined,
     };
     root.write(record);
+    trace("oci: created");
     if (o.pidFile) {
       const tmp = `${o.pidFile}.tmp`;
       Deno.writeTextFileSync(tmp, String(spawned.pid));
@@ -643,10 +796,16 @@ export async function ociCreate(
         await waitPidfd(pidfd);
       } catch { /* gone */ }
     }
+    // This process's handle first (it removes the levels it made), then all the record names.
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
-    if (cg) removeCtrLevel(cg.paths);
-    removeContainerDir(root, id);
+    const left = await releaseCgroups(intent).then(() => undefined, (err) => err as Error);
+    if (left) {
+      // Kept, with its record, for `delete --force` to finish.
+      console.error(`ctr: warning: cannot remove the cgroup of ${id}: ${left.message}`);
+    } else {
+      removeContainerDir(root, id);
+    }
     throw e;
   } finally {
     if (gate >= 0) close(gate);
@@ -752,7 +911,9 @@ export async function ociKill(
   }
   const status = root.status(r);
   // --all reaches what is left in the cgroup even after PID 1 ended (runc does the same).
-  if (status === "stopped" && !all) throw new OciError(`container not running: ${id}`);
+  if ((status === "stopped" || r.pid <= 0) && !all) {
+    throw new OciError(`container not running: ${id}`);
+  }
   if (all) {
     const cg = cgroupOf(r);
     if (cg) {
@@ -765,19 +926,26 @@ export async function ociKill(
       return;
     }
   }
+  // Never pid 0 (a create killed before it started the process): kill(0) is the process group.
+  if (r.pid <= 0) throw new OciError(`container not running: ${id}`);
   Deno.kill(r.pid, sig);
 }
 
-/** `delete`: removes a stopped container (`force`: kills it first), then runs poststop hooks. */
+/**
+ * `delete`: removes a stopped container (`force`: kills it first), then runs
+ * poststop hooks. What goes is what its record names (a create killed
+ * half-way recorded its cgroup before making it); a cgroup that cannot be
+ * removed keeps the record, for another try.
+ */
 export async function ociDelete(root: OciRoot, id: string, force: boolean): Promise<void> {
   checkId(id);
   let r: OciRecord;
   try {
     r = root.read(id);
   } catch (e) {
-    // A half-made container (crashed create) has a directory but no state: force removes
-    // it. Forcing the delete of one that does not exist is no error (runc's and crun's
-    // answer too: containerd's cleanup of a dead shim relies on it).
+    // A create killed before its first record has a directory and nothing else: force
+    // removes it. Forcing the delete of one that does not exist is no error (runc's and
+    // crun's answer too: containerd's cleanup of a dead shim relies on it).
     if (force) {
       removeContainerDir(root, id);
       return;
@@ -789,18 +957,24 @@ export async function ociDelete(root: OciRoot, id: string, force: boolean): Prom
     if (!force && status !== "created") {
       throw new OciError(`cannot delete container ${id} that is not stopped: ${status}`);
     }
-    const cg = cgroupOf(r);
-    await cg?.thaw().catch(() => {});
-    try {
-      Deno.kill(r.pid, "SIGKILL");
-    } catch { /* gone */ }
-    await cg?.killAll().catch(() => {});
-    for (let i = 0; i < 500 && isAlive(r); i++) await new Promise((res) => setTimeout(res, 10));
+    await cgroupOf(r)?.thaw().catch(() => {});
+    if (r.pid > 0) {
+      try {
+        Deno.kill(r.pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await cgroupOf(r)?.killAll().catch(() => {});
+    for (let i = 0; i < 500 && r.pid > 0 && isAlive(r); i++) {
+      await new Promise((res) => setTimeout(res, 10));
+    }
   }
-  const cg = cgroupOf(r);
-  await cg?.killAll().catch(() => {});
-  await cg?.destroy().catch(() => {});
-  removeCtrLevel(r.cgroupPaths);
+  trace("oci delete: killed");
+  try {
+    await releaseCgroups(r);
+  } catch (e) {
+    throw new OciError(`cannot delete container ${id}: ${(e as Error).message}`);
+  }
+  trace("oci delete: cgroup removed");
   removeContainerDir(root, id);
   await runHooks("poststop", r.config.hooks?.poststop, { ...root.state(r), status: "stopped" })
     .catch((e) => console.error(`ctr: warning: ${(e as Error).message}`));

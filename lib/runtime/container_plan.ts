@@ -40,10 +40,10 @@ import {
 export const PHASE_START = 0;
 
 /** Sync phase of a plan that makes its user namespace after joining others: the id maps. */
-export const PHASE_ID_MAPS = 4;
+export const PHASE_ID_MAPS = 7;
 
 /** Sync phase at which the forked container process takes the plan over (see the module doc). */
-export const PHASE_HANDOVER = 5;
+export const PHASE_HANDOVER = 8;
 
 /** Whether a config needs the join-first order described in the module documentation. */
 export function joinsFirst(cfg: Pick<ContainerConfig, "namespaces">): boolean {
@@ -53,8 +53,19 @@ export function joinsFirst(cfg: Pick<ContainerConfig, "namespaces">): boolean {
     (joined.length > 0 && ns.user.kind === "new");
 }
 
+/**
+ * The start phase of a container forked by its watcher-to-be (launchDetached):
+ * the child says it is there (its pid is the parent's only then), then waits
+ * for the same work as at phase 0.
+ */
+export const PHASE_FORKED = 5;
+
 /** The plan of a container. */
-export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
+export function containerPlan(
+  cfg: ContainerConfig,
+  host: PlanHost,
+  opts: { startPhase?: number } = {},
+): Plan {
   const invalid = validateConfig(cfg);
   if (invalid.length) {
     throw new RunError(`Invalid container configuration: ${invalid.join("; ")}`, 125);
@@ -64,6 +75,14 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
     // The network is attached at phase 0, before the staged plan has made its namespace.
     throw new RunError(
       "Cannot join a network while joining a pid, user or mount namespace by path",
+      125,
+    );
+  }
+  if (staged && opts.startPhase !== undefined) {
+    // A detached container's parent is its watcher: a sibling forked by CLONE_PARENT would
+    // be the watcher's child while the process it watches exits.
+    throw new RunError(
+      "Cannot run detached while joining a pid, user or mount namespace by path",
       125,
     );
   }
@@ -86,7 +105,7 @@ export function containerPlan(cfg: ContainerConfig, host: PlanHost): Plan {
       ...closeFd(int(fd), `close ctr's copy ${fd} of its stdio`),
       tolerate: ["EBADF"],
     })),
-    ...syncPoint(PHASE_START, staged ? "cgroups" : "uid/gid maps and cgroups"),
+    ...syncPoint(opts.startPhase ?? PHASE_START, staged ? "cgroups" : "uid/gid maps and cgroups"),
     ...joinSteps(cfg),
   ];
   let plan: Plan;

@@ -15,18 +15,37 @@ import { hostId, readIdMap } from "./idmap.ts";
 import { launchJoined } from "./launch.ts";
 import { differingNamespaces } from "./namespaces.ts";
 import type { Step } from "./plan.ts";
-import { identitySteps } from "./process.ts";
+import { confinementSteps, type ProcessHost } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
-import { chdirTo, controllingPty, stdinFromNull, stdioToNull } from "./steps.ts";
+import {
+  chdirTo,
+  controllingPty,
+  dieWithParent,
+  stdinFromNull,
+  stdioToNull,
+  stopIfParentGone,
+} from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
 import { settleWithin } from "../os/async.ts";
+import { trace } from "../trace.ts";
 
 /** A process to start in a running container: its identity as a container's first process has it. */
 export interface ExecSpec extends
   Pick<
     ContainerConfig["process"],
-    "args" | "env" | "cwd" | "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
+    | "args"
+    | "env"
+    | "cwd"
+    | "uid"
+    | "gid"
+    | "groups"
+    | "caps"
+    | "capSets"
+    | "noNewPrivileges"
+    | "seccomp"
+    | "apparmorProfile"
+    | "selinuxLabel"
   > {
   /** The container's PID 1: whose namespaces, root and cwd to join. */
   readonly pid: number;
@@ -43,6 +62,8 @@ export interface ExecSpec extends
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
   readonly what: string;
+  /** SIGKILL when ctr dies (a foreground `ctr exec`: nobody would read its output after). */
+  readonly dieWithParent?: boolean;
 }
 
 /** A started exec: its pid, and a wait that relays the pty and returns the exit code. */
@@ -59,7 +80,7 @@ export interface ExecRun {
 export function execPrelude(
   o: Omit<ExecSpec, "pid" | "cgroup" | "what">,
   ptyNum: number | undefined,
-  lastCap: number,
+  host: Omit<ProcessHost, "resetSignals">,
 ): Step[] {
   const before: Step[] = [];
   if (ptyNum !== undefined) {
@@ -70,7 +91,13 @@ export function execPrelude(
   } else if (!o.interactive) {
     before.push(stdinFromNull());
   }
-  before.push(...identitySteps(o, lastCap), chdirTo(o.cwd));
+  // The container's confinement applies to what runs in it later, as runc's exec does. The
+  // death signal comes after the identity, whose change of ids would clear it.
+  const tail = [
+    chdirTo(o.cwd),
+    ...(o.dieWithParent ? [dieWithParent(), ...stopIfParentGone()] : []),
+  ];
+  before.push(...confinementSteps(o, host, tail));
   return before;
 }
 
@@ -85,7 +112,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
       hostId(readIdMap(pid, "gid_map"), TTY_GID),
     );
   }
-  const before = execPrelude(o, pty?.num, readPlanHost().lastCap);
+  const before = execPrelude(o, pty?.num, readPlanHost());
   let started;
   try {
     started = await launchJoined({
@@ -102,6 +129,7 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
     if (pty) close(pty.master);
     throw e;
   }
+  trace("exec: started");
   if (pty && o.sendConsole) {
     try {
       o.sendConsole(pty.master);

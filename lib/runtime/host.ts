@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type Arch, hostArch } from "../../ffi/syscalls.ts";
 import { type CgroupLayout, hostCgroupLayout } from "../cgroups/mod.ts";
 
 /** The host facts a plan depends on. */
@@ -17,6 +18,38 @@ export interface PlanHost {
   readonly cgroups?: CgroupLayout;
   /** What a host path is: a masked path is hidden with a tmpfs (directory) or /dev/null (file). */
   kindOf(path: string): "dir" | "file" | undefined;
+  /** The architecture a seccomp filter is compiled for. */
+  readonly arch: Arch;
+  /** The seccomp actions the kernel offers (/proc/sys/kernel/seccomp/actions_avail). */
+  readonly seccompActions?: readonly string[];
+  /** The kernel's release, for a seccomp profile's minKernel rules. */
+  readonly kernelRelease?: string;
+  /** The Linux security modules that are enabled. */
+  readonly lsm: { readonly apparmor: boolean; readonly selinux: boolean };
+}
+
+/** Whether AppArmor and SELinux are enabled, as runc tells it (their securityfs and switches). */
+export function enabledLsms(): PlanHost["lsm"] {
+  const read = (p: string) => {
+    try {
+      return Deno.readTextFileSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const exists = (p: string) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    apparmor: exists("/sys/kernel/security/apparmor") &&
+      (read("/sys/module/apparmor/parameters/enabled") ?? "").startsWith("Y"),
+    selinux: exists("/sys/fs/selinux/enforce"),
+  };
 }
 
 /**
@@ -38,6 +71,28 @@ export function lastCap(): number {
     return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
   } catch {
     return 40;
+  }
+}
+
+/** The hard limit of open files ctr itself has (a container never gets more). */
+export function hardNofile(): bigint {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
+  } catch {
+    return 1024n;
+  }
+}
+
+/** The seccomp actions this kernel offers, or undefined when it does not say. */
+function seccompActions(): string[] | undefined {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/seccomp/actions_avail").trim().split(/\s+/);
+  } catch {
+    return undefined;
   }
 }
 
@@ -100,7 +155,9 @@ export function stdioCopies(): number[] {
   return out.sort((a, b) => a - b);
 }
 
-let fixed: Pick<PlanHost, "lastCap" | "cgroups"> | undefined;
+let fixed:
+  | Pick<PlanHost, "lastCap" | "cgroups" | "arch" | "seccompActions" | "kernelRelease" | "lsm">
+  | undefined;
 
 /**
  * This host's facts. The kernel's are read once per process; the signal
@@ -109,7 +166,14 @@ let fixed: Pick<PlanHost, "lastCap" | "cgroups"> | undefined;
  * between two plans of one process.
  */
 export function readPlanHost(): PlanHost {
-  fixed ??= { lastCap: lastCap(), cgroups: hostCgroupLayout() };
+  fixed ??= {
+    lastCap: lastCap(),
+    cgroups: hostCgroupLayout(),
+    arch: hostArch(),
+    seccompActions: seccompActions(),
+    kernelRelease: Deno.osRelease(),
+    lsm: enabledLsms(),
+  };
   return {
     ...fixed,
     resetSignals: changedSignals(Deno.readTextFileSync("/proc/self/status")),

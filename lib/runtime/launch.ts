@@ -63,7 +63,7 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
   const maps = o.idMaps;
   const into = cloneInto(o.cgroup);
   try {
-    const spawned = await spawn(plan, async (phase, pid) => {
+    const spawned = await spawn(plan, async (phase, pid, child) => {
       // A plan that joins namespaces first makes its user namespace later (see containerPlan).
       if (maps && phase === (plan.idMapPhase ?? 0)) {
         writeIdMap(pid, "uid_map", maps.uid);
@@ -88,7 +88,7 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
           }
         }
       }
-      await o.onPhase?.(phase, pid);
+      await o.onPhase?.(phase, pid, child);
     }, { cgroup: into, returnAt: o.returnAt });
     return { pid: spawned.pid, pidfd: spawned.pidfd, master };
   } catch (e) {

@@ -12,6 +12,7 @@ import type { NsType } from "../config/container.ts";
 import type { PlanHost } from "./host.ts";
 import { int, type Plan, type Slot, slot, type Step, str, syncPoint } from "./plan.ts";
 import {
+  closeFd,
   closeOtherFds,
   execPath,
   execSteps,
@@ -143,7 +144,11 @@ export function joinPlan(
 ): { plan: Plan; child: Slot } {
   const steps: Step[] = [];
   if (spec.waitForParent) {
-    steps.push(...syncPoint(0, "cgroup"));
+    // Only ctr may hold the write end: a child holding it too would wait forever for a dead ctr.
+    steps.push(
+      closeFd({ fd: "syncWrite" }, "close the parent's end of the sync pipe"),
+      ...syncPoint(0, "cgroup"),
+    );
   }
   const order = [...spec.joins].sort((a, b) => NS_TYPES.indexOf(a.type) - NS_TYPES.indexOf(b.type));
   for (const j of order) {

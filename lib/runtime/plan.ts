@@ -16,12 +16,28 @@ export interface Slot {
 /** File descriptors the executor creates per spawn, referred to by role. */
 export type PipeFd = "syncRead" | "syncWrite" | "errRead" | "errWrite" | "devNull";
 
+/**
+ * A pointer inside a `bytes` argument: the executor copies `to` into C memory
+ * too and writes its address, 64 bits, at byte `at` of the struct (a struct
+ * that points at a buffer, such as struct sock_fprog or struct iovec).
+ */
+export interface EmbeddedPointer {
+  /** Byte offset of the pointer field in the struct. */
+  readonly at: number;
+  /** The bytes it points to. */
+  readonly to: Uint8Array;
+}
+
 /** One argument of a step. */
 export type Arg =
   | { readonly int: number | bigint; readonly show?: string | (() => string) }
   | { readonly str: string }
   | { readonly strv: readonly string[] }
-  | { readonly bytes: Uint8Array; readonly show: string }
+  | {
+    readonly bytes: Uint8Array;
+    readonly show: string;
+    readonly pointers?: readonly EmbeddedPointer[];
+  }
   | { readonly ref: Slot } // the value saved in the slot, loaded at run time
   | { readonly slotAddr: Slot } // the address of the slot itself
   | { readonly fd: PipeFd }
@@ -41,6 +57,11 @@ export interface Step {
   readonly save?: Slot;
   /** A fork: the parent side (result > 0) exits 0, the child side goes on. */
   readonly fork?: boolean;
+  /**
+   * With `fork`: the parent side goes on this many steps further (at its own
+   * steps after the child's) instead of exiting.
+   */
+  readonly parentJump?: number;
   /** A result of 0 is a failure (EOF on the sync pipe). */
   readonly expect?: boolean;
   /** Why a failure happened, when it fails with this errno (name → hint). */
@@ -127,6 +148,12 @@ export function validate(plan: Plan): string[] {
       }
     }
     if (s.fork && s.expect) problems.push(`${where}: fork and expect exclude each other`);
+    if (s.parentJump !== undefined) {
+      if (!s.fork) problems.push(`${where}: a parent jump needs a fork`);
+      else if (!(s.parentJump > 0 && i + s.parentJump < plan.steps.length)) {
+        problems.push(`${where}: the parent jumps to step ${i + s.parentJump}, outside the plan`);
+      }
+    }
     for (const a of s.args) {
       if ("ref" in a && !saved.has(a.ref)) {
         problems.push(`${where}: reads slot ${a.ref.name} before any step saves it`);
@@ -134,6 +161,15 @@ export function validate(plan: Plan): string[] {
       if ("str" in a && a.str.includes("\0")) problems.push(`${where}: string with a NUL byte`);
       if ("strv" in a && a.strv.some((x) => x.includes("\0"))) {
         problems.push(`${where}: vector with a NUL byte`);
+      }
+      if ("bytes" in a) {
+        for (const p of a.pointers ?? []) {
+          if (!Number.isInteger(p.at) || p.at < 0 || p.at + 8 > a.bytes.length) {
+            problems.push(
+              `${where}: pointer at byte ${p.at} outside the ${a.bytes.length}-byte struct`,
+            );
+          }
+        }
       }
     }
     if (s.save) saved.add(s.save);
@@ -166,7 +202,9 @@ export function formatStep(s: Step): string {
   if (s.save) line += ` -> $${s.save.name}`;
   const notes: string[] = [];
   if (s.tolerate?.length) notes.push(`ok: ${s.tolerate.join(",")}`);
-  if (s.fork) notes.push("parent side exits");
+  if (s.fork) {
+    notes.push(s.parentJump ? `parent side goes on at +${s.parentJump}` : "parent side exits");
+  }
   if (s.expect) notes.push("0 fails");
   return `${line.padEnd(72)} # ${s.label}${notes.length ? ` [${notes.join("; ")}]` : ""}`;
 }

@@ -8,7 +8,10 @@
 
 import { CAP_VERSION_3, CAPS, O, PR, RLIMIT } from "../../ffi/constants.ts";
 import { capMask } from "./capabilities.ts";
-import type { ContainerConfig } from "../config/container.ts";
+import { RunError } from "./errors.ts";
+import type { PlanHost } from "./host.ts";
+import { seccompFilter, seccompSteps } from "./seccomp/mod.ts";
+import type { CapSets, ContainerConfig } from "../config/container.ts";
 import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
 import {
   chdirTo,
@@ -20,7 +23,9 @@ import {
   execSteps,
   resetSignals,
   stdinFromNull,
+  stopIfParentGone,
   unblockSignals,
+  writeFileSteps,
 } from "./steps.ts";
 
 /** Sync phase at which the parent opens the container's pty master. */
@@ -38,10 +43,7 @@ function rlimit(soft: bigint, hard: bigint): Uint8Array {
 }
 
 /** Steps from setsid to execve. */
-export function processSteps(
-  cfg: ContainerConfig,
-  opts: { resetSignals: readonly number[]; lastCap: number },
-): Step[] {
+export function processSteps(cfg: ContainerConfig, opts: ProcessHost): Step[] {
   const p = cfg.process;
   const steps: Step[] = [];
   // A pty makes its own session (setsid first); without one the session is made here.
@@ -81,16 +83,89 @@ export function processSteps(
       hints: { EPERM: "raising a hard limit needs CAP_SYS_RESOURCE" },
     });
   }
-  steps.push(
-    ...identitySteps(p, opts.lastCap),
+  const tail = [
     closeOtherFds(3 + (cfg.oci?.preserveFds ?? 0)),
     ...resetSignals(opts.resetSignals),
     chdirTo(p.cwd),
-  );
-  if (p.dieWithParent) steps.push(dieWithParent());
-  steps.push(unblockSignals());
+    ...(p.dieWithParent ? [dieWithParent(), ...stopIfParentGone()] : []),
+    unblockSignals(),
+  ];
+  // A listener fd goes to an OCI caller's listenerPath; ctr run has no agent to give one to.
+  steps.push(...confinementSteps(p, opts, tail, { notify: cfg.oci !== undefined }));
   if (cfg.oci?.gateFd !== undefined) steps.push(...gateSteps(cfg.oci.gateFd));
   steps.push(...execSteps(p.args, p.env));
+  return steps;
+}
+
+/** What the process steps need of the host (see PlanHost). */
+export type ProcessHost = Pick<
+  PlanHost,
+  "resetSignals" | "lastCap" | "arch" | "seccompActions" | "kernelRelease" | "lsm"
+>;
+
+/** A process's confinement: its identity, LSM labels and seccomp filter. */
+export type Confinement =
+  & Identity
+  & Pick<ContainerConfig["process"], "seccomp" | "apparmorProfile" | "selinuxLabel">;
+
+/** Sync phase after a SCMP_ACT_NOTIFY filter is installed: the parent takes its listener fd. */
+export const PHASE_SECCOMP_LISTENER = 4;
+
+/**
+ * The LSM labels, the identity and the seccomp filter, in runc's order:
+ * labels first (they apply at the next execve; a label for an LSM the host
+ * does not run is left out, as crun does, and the reader warns); without no_new_privs the
+ * filter is installed while CAP_SYS_ADMIN is still held, before the
+ * identity drops it; with no_new_privs as late as possible, after `tail`
+ * (the steps between the identity and the exec). A filter that notifies
+ * is followed by a sync point at which the parent takes its listener fd,
+ * where `notify` allows one.
+ */
+export function confinementSteps(
+  p: Confinement,
+  host: Omit<ProcessHost, "resetSignals">,
+  tail: readonly Step[],
+  opts: { notify?: boolean } = {},
+): Step[] {
+  const steps: Step[] = [];
+  if (p.apparmorProfile && host.lsm.apparmor) {
+    // The profile applies at the next execve (what aa_change_onexec writes).
+    steps.push(...writeFileSteps(
+      "/proc/thread-self/attr/apparmor/exec",
+      `exec ${p.apparmorProfile}`,
+      "the AppArmor profile",
+      { ENOENT: "this kernel has no /proc/thread-self/attr/apparmor" },
+    ));
+  }
+  if (p.selinuxLabel && host.lsm.selinux) {
+    steps.push(
+      ...writeFileSteps("/proc/thread-self/attr/exec", p.selinuxLabel, "the SELinux label"),
+    );
+  }
+  let filter: Step[] = [];
+  if (p.seccomp) {
+    let compiled;
+    try {
+      compiled = seccompFilter(p.seccomp, p.caps, host);
+    } catch (e) {
+      throw new RunError(`Cannot use the seccomp profile: ${(e as Error).message}`, 125);
+    }
+    if (compiled.notify && !opts.notify) {
+      throw new RunError(
+        "A seccomp profile with SCMP_ACT_NOTIFY needs an OCI listenerPath to send its fd to",
+        125,
+      );
+    }
+    filter = [
+      ...seccompSteps(compiled),
+      ...(compiled.notify
+        ? syncPoint(PHASE_SECCOMP_LISTENER, "the seccomp listener fd can be taken")
+        : []),
+    ];
+  }
+  if (!p.noNewPrivileges) steps.push(...filter);
+  steps.push(...identitySteps(p, host.lastCap), ...tail);
+  if (p.noNewPrivileges) steps.push(...filter);
   return steps;
 }
 
@@ -141,24 +216,46 @@ function gateSteps(dirFd: number): Step[] {
 /** The process identity a container's command gets. */
 export type Identity = Pick<
   ContainerConfig["process"],
-  "uid" | "gid" | "groups" | "caps" | "noNewPrivileges"
+  "uid" | "gid" | "groups" | "caps" | "capSets" | "noNewPrivileges"
 >;
 
 /**
+ * The sets a process ends with: as given (an OCI process), else docker's
+ * (root: the bounding set effective and permitted; another user: none).
+ */
+export function capSetsOf(p: Pick<Identity, "uid" | "caps" | "capSets">): CapSets {
+  if (p.capSets) return p.capSets;
+  const mine = p.uid === 0 ? p.caps : [];
+  return { effective: mine, permitted: mine, inheritable: [], ambient: [] };
+}
+
+/**
  * Bounding set, groups, ids, capabilities and no_new_privs, in the order
- * that keeps the rights to do the next step until the end.
+ * that keeps the rights to do the next step until the end. A user other
+ * than root keeps permitted capabilities across setresuid only with
+ * PR_SET_KEEPCAPS (which execve clears again); ambient ones are raised last,
+ * since the kernel wants them permitted and inheritable first.
  */
 export function identitySteps(p: Identity, lastCap: number): Step[] {
   const steps: Step[] = [];
   const keep = new Set(p.caps.map((c) => CAPS[c]));
   for (let c = 0; c <= lastCap; c++) {
     if (keep.has(c)) continue;
-    const name = Object.keys(CAPS).find((k) => CAPS[k] === c) ?? String(c);
     steps.push({
       call: "prctl",
-      args: [int(PR.CAPBSET_DROP, "PR_CAPBSET_DROP"), int(c, `CAP_${name}`)],
-      label: `drop CAP_${name} from the bounding set`,
+      args: [int(PR.CAPBSET_DROP, "PR_CAPBSET_DROP"), int(c, `CAP_${capNameOf(c)}`)],
+      label: `drop CAP_${capNameOf(c)} from the bounding set`,
       tolerate: ["EINVAL"],
+    });
+  }
+  const sets = capSetsOf(p);
+  const keepCaps = p.uid !== 0 &&
+    sets.permitted.length + sets.inheritable.length + sets.ambient.length > 0;
+  if (keepCaps) {
+    steps.push({
+      call: "prctl",
+      args: [int(PR.SET_KEEPCAPS, "PR_SET_KEEPCAPS"), int(1)],
+      label: "keep the permitted capabilities across the change of uid",
     });
   }
   steps.push(
@@ -180,18 +277,35 @@ export function identitySteps(p: Identity, lastCap: number): Step[] {
       hints: { EINVAL: "the uid is not mapped in the user namespace" },
     },
   );
-  if (p.uid === 0) {
-    // Root keeps its capabilities across setresuid(0); trim them to the set.
-    // A non-root user has none left after setresuid, as in docker.
-    const mask = capMask(p.caps);
-    const lo = Number(mask & 0xffffffffn), hi = Number(mask >> 32n);
+  // Root keeps every capability across setresuid(0): trim them to the sets. Another user has
+  // none left unless keepcaps kept the permitted ones, whose effective set is cleared.
+  if (p.uid === 0 || keepCaps) {
+    const [eff, prm, inh] = [sets.effective, sets.permitted, sets.inheritable].map(capMask);
+    const words = (m: bigint) => [Number(m & 0xffffffffn), Number(m >> 32n)];
+    const [e0, e1] = words(eff), [p0, p1] = words(prm), [i0, i1] = words(inh);
     steps.push({
       call: "capset",
       args: [
         { bytes: u32le(CAP_VERSION_3, 0), show: "{_LINUX_CAPABILITY_VERSION_3, 0}" },
-        { bytes: u32le(lo, lo, 0, hi, hi, 0), show: `{eff=prm=0x${mask.toString(16)}, inh=0}` },
+        {
+          bytes: u32le(e0, p0, i0, e1, p1, i1),
+          show: `{eff=0x${eff.toString(16)}, prm=0x${prm.toString(16)}, inh=0x${inh.toString(16)}}`,
+        },
       ],
       label: "set the capabilities",
+      hints: { EPERM: "a capability is not in the permitted or bounding set" },
+    });
+  }
+  for (const c of sets.ambient) {
+    steps.push({
+      call: "prctl",
+      args: [
+        int(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"),
+        int(PR_CAP_AMBIENT_RAISE, "PR_CAP_AMBIENT_RAISE"),
+        int(CAPS[c], `CAP_${c}`),
+      ],
+      label: `raise CAP_${c} in the ambient set`,
+      hints: { EPERM: `CAP_${c} is not both permitted and inheritable` },
     });
   }
   if (p.noNewPrivileges) {
@@ -202,4 +316,11 @@ export function identitySteps(p: Identity, lastCap: number): Step[] {
     });
   }
   return steps;
+}
+
+/** prctl(PR_CAP_AMBIENT, ...) operation that adds a capability to the ambient set. */
+const PR_CAP_AMBIENT_RAISE = 2;
+
+function capNameOf(c: number): string {
+  return Object.keys(CAPS).find((k) => CAPS[k] === c) ?? String(c);
 }

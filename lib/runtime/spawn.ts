@@ -13,7 +13,15 @@ import { CTX, ENTRY, rawSpawn } from "../../ffi/stub.ts";
 import { sysno } from "../../ffi/syscalls.ts";
 import { addressOf, close, open, pipe, readSync, sys, sysAsync, writeAll } from "../../ffi/sys.ts";
 import { trace } from "../trace.ts";
-import { type Arg, type Plan, PlanError, type Slot, SYNC_INDEX, toleratedErrnos } from "./plan.ts";
+import {
+  type Arg,
+  type EmbeddedPointer,
+  type Plan,
+  PlanError,
+  type Slot,
+  SYNC_INDEX,
+  toleratedErrnos,
+} from "./plan.ts";
 
 const SIGCHLD = SIGNALS.SIGCHLD;
 const CHILD_STACK = 64 * 1024;
@@ -21,7 +29,19 @@ const CHILD_STACK = 64 * 1024;
 let clone3Works: boolean | undefined;
 
 /** What the parent does at a sync point, while the child waits. */
-export type SyncHandler = (phase: number, pid: number) => Promise<void> | void;
+export type SyncHandler = (
+  phase: number,
+  pid: number,
+  child: WaitingChild,
+) => Promise<void> | void;
+
+/** The child at a sync point, as the parent sees it while it waits. */
+export interface WaitingChild {
+  /** A pidfd of it (owned by spawn). */
+  readonly pidfd: number;
+  /** The value a step saved in the slot named `name` so far (CLONE_VM shares the arena). */
+  slot(name: string): bigint | undefined;
+}
 
 /**
  * A cgroup v2 directory the child is to start in. spawn() clones it there
@@ -76,6 +96,15 @@ export function cloneFlagNames(flags: number): string {
   return flagNames(flags, CLONE, "CLONE_");
 }
 
+/** Copies a struct into the arena, with the buffers it points to and their addresses filled in. */
+function bytesArg(arena: Arena, bytes: Uint8Array, pointers?: readonly EmbeddedPointer[]): bigint {
+  if (!pointers?.length) return arena.data(bytes);
+  const struct = bytes.slice();
+  const view = new DataView(struct.buffer);
+  for (const p of pointers) view.setBigUint64(p.at, arena.data(p.to), true);
+  return arena.data(struct);
+}
+
 /** Encodes the plan's entries into the arena; returns the entries' address. */
 function encode(
   plan: Plan,
@@ -93,7 +122,7 @@ function encode(
     if ("int" in a) return [BigInt.asUintN(64, BigInt(a.int)), false];
     if ("str" in a) return [arena.cstr(a.str), false];
     if ("strv" in a) return [arena.strv(a.strv), false];
-    if ("bytes" in a) return [arena.data(a.bytes), false];
+    if ("bytes" in a) return [bytesArg(arena, a.bytes, a.pointers), false];
     if ("ref" in a) return [slotAddr(a.ref), true];
     if ("slotAddr" in a) return [slotAddr(a.slotAddr), false];
     if ("fd" in a) return [BigInt(fds[a.fd]), false];
@@ -116,7 +145,7 @@ function encode(
     v.setBigInt64(e + ENTRY.tol2, BigInt(t2), true);
     v.setBigUint64(e + ENTRY.flags, flags, true);
     v.setBigUint64(e + ENTRY.save, s.save ? slotAddr(s.save) : 0n, true);
-    v.setBigUint64(e + ENTRY.size - 8, 0n, true);
+    v.setBigUint64(e + ENTRY.jump, BigInt(s.parentJump ?? 0), true);
   });
   return arena.addr(off);
 }
@@ -209,7 +238,14 @@ export async function spawn(
     const rec = new Uint8Array(16);
     const dv = new DataView(rec.buffer);
     if (opts.cgroup && !joined) opts.cgroup.join(pid);
-    await onSync(0, pid);
+    let waiting: WaitingChild = {
+      pidfd,
+      slot: (name) => {
+        for (const [sl, addr] of slots) if (sl.name === name) return arena.readU64(addr);
+        return undefined;
+      },
+    };
+    await onSync(0, pid, waiting);
     release(syncWrite);
     for (;;) {
       const n = readFull(errRead, rec);
@@ -224,8 +260,9 @@ export async function spawn(
           pidfd = -1;
           pid = Number(arena.readU64(slots.get(plan.handover.slot)!) & 0xffffffffn);
           pidfd = sys("pidfd_open", `pid ${pid}`, pid, 0);
+          waiting = { ...waiting, pidfd };
         }
-        await onSync(value, pid);
+        await onSync(value, pid, waiting);
         release(syncWrite);
         if (value === opts.returnAt) {
           // The child goes on alone (an OCI container waiting for `start`):
@@ -236,6 +273,9 @@ export async function spawn(
         continue;
       }
       const i = Number(index);
+      // The step's process exits by itself; a plan that forked may leave the
+      // other one waiting on the sync pipe (a container's watcher-to-be).
+      sysRawKill(pidfd);
       await waitPidfd(pidfd);
       throw new PlanError(plan.steps[i], i, -value);
     }

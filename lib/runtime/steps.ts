@@ -11,6 +11,7 @@ import {
   AT,
   CLONE,
   CLOSE_RANGE,
+  F,
   flagNames,
   IFF,
   O,
@@ -143,6 +144,30 @@ export function dieWithParent(): Step {
     args: [int(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), int(SIGNALS.SIGKILL, "SIGKILL")],
     label: "die with ctr",
   };
+}
+
+/**
+ * Right after dieWithParent(): stops the child if ctr died before the
+ * prctl (the kernel signals only a death that comes after it, so a ctr
+ * killed in between would leave the container running unwatched). ctr
+ * holds the only write end of the sync pipe: a read that finds EOF means
+ * it is gone; EAGAIN (nothing to read, non-blocking) means it is alive.
+ */
+export function stopIfParentGone(): Step[] {
+  return [
+    {
+      call: "fcntl",
+      args: [{ fd: "syncRead" }, int(F.SETFL, "F_SETFL"), int(O.NONBLOCK, "O_NONBLOCK")],
+      label: "make the sync pipe non-blocking",
+    },
+    {
+      call: "read",
+      args: [{ fd: "syncRead" }, { bytes: new Uint8Array(8), show: "buf" }, int(1)],
+      label: "stop if ctr is gone (EOF on the sync pipe)",
+      expect: true,
+      tolerate: ["EAGAIN"],
+    },
+  ];
 }
 
 /** chdir(path). */
@@ -316,4 +341,18 @@ export function execSteps(args: readonly string[], env: readonly string[]): Step
     ...execPath(path, args, env),
     tolerate: i < candidates.length - 1 ? ["ENOENT", "EACCES"] : undefined,
   }));
+}
+
+/** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the program a file descriptor holds. */
+export function execFd(
+  fd: Arg,
+  argv: readonly string[],
+  env: readonly string[],
+  label: string,
+): Step {
+  return {
+    call: "execveat",
+    args: [fd, str(""), { strv: argv }, { strv: env }, int(AT.EMPTY_PATH, "AT_EMPTY_PATH")],
+    label,
+  };
 }

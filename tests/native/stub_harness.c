@@ -33,7 +33,7 @@ _Static_assert(sizeof(struct clone_args3) == 88, "clone_args is 88 bytes");
 struct entry {
   uint64_t nr, a[6];
   int64_t tol1, tol2;
-  uint64_t flags, save, pad;
+  uint64_t flags, save, jump;
 };
 _Static_assert(sizeof(struct entry) == 96, "entry is 96 bytes");
 _Static_assert(sizeof(struct ctx) == 72, "ctx is 72 bytes");
@@ -189,6 +189,32 @@ static void test_fork(void) {
   close(p[0]);
 }
 
+// A FORK whose parent side jumps: the parent skips the child's entries and
+// goes on at its own (here a write of "parent"), the child runs its entries.
+static void test_fork_jump(void) {
+  int p[2], q[2];
+  pipe(p);
+  pipe(q);
+  struct entry plan[4] = {E(SYS_clone, SIGCHLD, 0, 0, 0, 0),
+                          E(SYS_write, p[1], (long)"child", 5, 0, 0),
+                          E(SYS_exit_group, 0, 0, 0, 0, 0),
+                          E(SYS_write, q[1], (long)"parent", 6, 0, 0)};
+  plan[0].flags = F_FORK;
+  plan[0].jump = 3;
+  struct run r = spawn(SIGCHLD, 0, plan, 4);
+  close(p[1]);
+  close(q[1]);
+  int ok = exited(&r, 0) && r.errlen == 0 && read_is(p[0], "child") && read_is(q[0], "parent");
+  if (subreaper) {
+    int st = 0;
+    pid_t g = wait(&st);
+    ok = ok && g > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  result("i: FORK with a jump -> the parent side goes on at its own entries", ok, NULL);
+  close(p[0]);
+  close(q[0]);
+}
+
 static void test_clone_vm(void) {
   size_t size = 64 * 1024;
   char *stk = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -267,6 +293,7 @@ int main(int argc, char **argv) {
   test_save_indirect();
   test_expect();
   test_fork();
+  test_fork_jump();
   test_clone_vm();
   test_clone3();
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);

@@ -1041,6 +1041,46 @@ Deno.test("v2 driver: destroy() retries while tasks are still leaving", async ()
   assert.equal(fs.exists(cg.path), false);
 });
 
+Deno.test("plan() names what create() will make, changing nothing (v1, hybrid)", () => {
+  const { fs, driver } = v1Fixture({ unified: true });
+  const before = fs.tree();
+  const plan = driver.plan("c1");
+  assert.deepEqual(fs.writes, []);
+  assert.deepEqual(fs.tree(), before);
+  assert.deepEqual(plan.dirs, Object.values(plan.paths));
+  assert.deepEqual(plan.paths, driver.create("c1").paths);
+  assert.deepEqual(driver.plan("c2", "a/b").paths, driver.create("c2", "a/b").paths);
+  assert.deepEqual(
+    driver.levels(),
+    Object.values(plan.paths).map((p) => p.slice(0, -"/c1".length)),
+  );
+  assert.throws(() => driver.plan("../x"), /Invalid cgroup id/);
+});
+
+Deno.test("plan() names what create() will make, changing nothing (v2)", () => {
+  for (const own of ["/", "/system.slice/run-ctr.scope"]) {
+    const { fs, driver } = v2Fixture(own);
+    const before = fs.tree();
+    const plan = driver.plan("c1");
+    const explicit = driver.plan("c2", "/mygroup/sub");
+    assert.deepEqual(fs.writes, [], own);
+    assert.deepEqual(fs.tree(), before, own);
+    assert.deepEqual(plan.paths, driver.create("c1").paths, own);
+    assert.deepEqual(explicit.paths, driver.create("c2", "/mygroup/sub").paths, own);
+    assert.deepEqual(explicit.dirs, [explicit.paths.unified]);
+  }
+  // Our own cgroup holds processes: the sibling, and the fallback create() takes without it.
+  const { fs, driver } = v2Fixture("/system.slice/run-ctr.scope");
+  assert.deepEqual(driver.plan("c1").dirs, [
+    `${fs.root}/system.slice/ctr/c1`,
+    `${fs.root}/system.slice/run-ctr.scope/ctr/c1`,
+  ]);
+  assert.deepEqual(driver.levels(), [
+    `${fs.root}/system.slice/run-ctr.scope/ctr`,
+    `${fs.root}/system.slice/ctr`,
+  ]);
+});
+
 Deno.test("openCgroupDriver() picks the driver from the layout", () => {
   const root = tempDir();
   const fs = new FixtureFs(root, v2Template, root);

@@ -747,16 +747,12 @@ Deno.test("unsupported lists what ctr checks but does not carry out", () => {
     };
   })));
   assert.deepEqual(unsupported(cfg), [
-    "process.capabilities.ambient: ambient capabilities for a user other than root are not supported",
-    "process.apparmorProfile: AppArmor is not supported",
     "process.execCPUAffinity: CPU affinities are not supported",
     "mounts[7].uidMappings: idmapped mounts are not supported",
     'mounts[7].options: "rro": recursive mount attributes are not supported',
     'mounts[7].options: "tmpcopyup": copying the image\'s files into a tmpfs is not supported',
     "linux.namespaces[6]: time namespaces are not supported",
     "linux.timeOffsets: time namespaces are not supported",
-    "linux.seccomp: seccomp filters are not supported yet",
-    "linux.mountLabel: SELinux is not supported",
     "linux.resources.hugepageLimits: hugetlb limits are not supported",
     "linux.resources.rdma: RDMA limits are not supported",
     "linux.resources.cpu.realtimeRuntime: real-time CPU limits are not supported",
@@ -867,9 +863,20 @@ Deno.test("featuresDocument: the spec's keys, and mount options mountFlags under
   assert.equal(f.linux.capabilities[0], "CAP_CHOWN");
   assert.equal(f.linux.capabilities.at(-1), "CAP_CHECKPOINT_RESTORE");
   assert.deepEqual(f.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false });
-  for (const k of ["seccomp", "apparmor", "selinux", "intelRdt"]) {
-    assert.deepEqual(f.linux[k], { enabled: false }, k);
-  }
+  assert.deepEqual(f.linux.intelRdt, { enabled: false });
+  assert.deepEqual(f.linux.apparmor, { enabled: true });
+  assert.deepEqual(f.linux.selinux, { enabled: true });
+  // What the seccomp compiler takes: the features document is the compiler's own lists.
+  assert.equal(f.linux.seccomp.enabled, true);
+  assert.ok(f.linux.seccomp.actions.includes("SCMP_ACT_NOTIFY"));
+  assert.deepEqual(f.linux.seccomp.operators.length, 7);
+  assert.deepEqual(f.linux.seccomp.archs, [
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+  ]);
   assert.deepEqual(f.linux.mountExtensions, { idmap: { enabled: false } });
   assert.deepEqual(f.annotations, {});
 });

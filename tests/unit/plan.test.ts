@@ -5,10 +5,12 @@ import { rawSyscall } from "../../ffi/stub.ts";
 import { sysno } from "../../ffi/syscalls.ts";
 import {
   formatPlan,
+  formatStep,
   int,
   type Plan,
   PlanError,
   slot,
+  type Step,
   str,
   syncPoint,
   validate,
@@ -170,4 +172,97 @@ Deno.test("spawn(): a saved result feeds a later step (slots)", async () => {
   close(r);
   await waitPidfd(s.pidfd);
   close(s.pidfd);
+});
+
+/** struct iovec { void *iov_base; size_t iov_len; } for `data`; the base is filled in by the executor. */
+function iovec(
+  data: Uint8Array,
+): { bytes: Uint8Array; show: string; pointers: { at: number; to: Uint8Array }[] } {
+  const b = new Uint8Array(16);
+  new DataView(b.buffer).setBigUint64(8, BigInt(data.length), true);
+  return { bytes: b, show: `{${data.length} bytes}`, pointers: [{ at: 0, to: data }] };
+}
+
+Deno.test("spawn() writes the address of a pointed-to buffer into a struct argument", async () => {
+  const [r, w] = pipe();
+  const hello = new TextEncoder().encode("hello, iovec");
+  const s = await spawn({
+    cloneFlags: 0,
+    steps: [
+      { call: "writev", args: [int(w), iovec(hello), int(1)], label: "write through an iovec" },
+      execTrue(),
+    ],
+  });
+  close(w);
+  const buf = new Uint8Array(64);
+  assert.equal(new TextDecoder().decode(buf.subarray(0, readSync(r, buf))), "hello, iovec");
+  close(r);
+  assert.deepEqual(await waitPidfd(s.pidfd), { code: 0 });
+  close(s.pidfd);
+});
+
+Deno.test("validate() rejects a pointer outside its struct", () => {
+  const arg = {
+    bytes: new Uint8Array(16),
+    show: "s",
+    pointers: [{ at: 12, to: new Uint8Array(1) }],
+  };
+  const problems = validate({
+    cloneFlags: 0,
+    steps: [{ call: "writev", args: [int(1), arg, int(1)], label: "bad iovec" }, execTrue()],
+  });
+  assert.deepEqual(problems, ["step 0 (bad iovec): pointer at byte 12 outside the 16-byte struct"]);
+  const ok = { ...arg, pointers: [{ at: 8, to: new Uint8Array(1) }] };
+  assert.deepEqual(
+    validate({ cloneFlags: 0, steps: [{ call: "writev", args: [ok], label: "ok" }, execTrue()] }),
+    [],
+  );
+  assert.match(formatStep({ call: "writev", args: [int(1), ok], label: "ok" }), /^writev\(1, s\)/);
+});
+
+Deno.test("spawn(): a fork's parent side may go on at its own steps (a jump)", async () => {
+  const [r, w] = pipe();
+  const say = (text: string): Step => ({
+    call: "write",
+    args: [
+      int(w),
+      { bytes: new TextEncoder().encode(text), show: JSON.stringify(text) },
+      int(text.length),
+    ],
+    label: `say ${text}`,
+  });
+  const child = slot("forked");
+  const s = await spawn({
+    cloneFlags: 0,
+    steps: [
+      {
+        call: "clone",
+        args: [int(17, "SIGCHLD"), int(0), int(0), int(0), int(0)],
+        label: "fork",
+        fork: true,
+        parentJump: 3,
+        save: child,
+      },
+      say("c"),
+      { call: "exit_group", args: [int(0)], label: "the child ends" },
+      say("p"),
+      execTrue(),
+    ],
+  });
+  close(w);
+  assert.deepEqual(await waitPidfd(s.pidfd), { code: 0 });
+  close(s.pidfd);
+  const got = new Uint8Array(8);
+  let text = "";
+  for (let n; (n = readSync(r, got)) > 0;) text += new TextDecoder().decode(got.subarray(0, n));
+  close(r);
+  assert.deepEqual([...text].sort(), ["c", "p"]);
+  assert.ok(Number(s.slots.get("forked")) > 0, "the parent side saved the child's pid");
+  assert.deepEqual(
+    validate({
+      cloneFlags: 0,
+      steps: [{ call: "getpid", args: [], label: "x", parentJump: 1 }, execTrue()],
+    }),
+    ["step 0 (x): a parent jump needs a fork"],
+  );
 });

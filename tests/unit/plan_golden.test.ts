@@ -60,6 +60,19 @@ const HOST: PlanHost = {
   lastCap: 40,
   resetSignals: [13],
   cgroups: CGROUPS,
+  arch: "x86_64",
+  seccompActions: [
+    "kill_process",
+    "kill_thread",
+    "trap",
+    "errno",
+    "user_notif",
+    "trace",
+    "log",
+    "allow",
+  ],
+  kernelRelease: "6.18.0",
+  lsm: { apparmor: false, selinux: false },
   kindOf: (p) =>
     ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/srv/data", "/volumes/cache"]
         .includes(p)
@@ -225,7 +238,7 @@ Deno.test("plan: an OCI bundle without a mount namespace matches its fixture", a
   }
 });
 
-Deno.test("plan: exec with a pty matches its fixture", () => {
+Deno.test("plan: exec with a pty (ctr exec: dies with ctr) matches its fixture", () => {
   const before = execPrelude(
     {
       args: ["sh"],
@@ -239,9 +252,10 @@ Deno.test("plan: exec with a pty matches its fixture", () => {
       tty: true,
       interactive: true,
       detach: false,
+      dieWithParent: true,
     },
     1,
-    HOST.lastCap,
+    HOST,
   );
   const { plan } = joinPlan({
     joins: (["mnt", "uts", "ipc", "net", "pid", "cgroup"] as const).map((type, i) => ({
