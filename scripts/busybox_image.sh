@@ -5,6 +5,9 @@
 #   bash scripts/busybox_image.sh OUT.tar [--tag NAME]          one layer, tag busybox:latest
 #   bash scripts/busybox_image.sh --multi OUT.tar [--tag NAME]  three layers with deletions
 #                                                               and an opaque dir, busybox:multi
+#   ... [--cmd JSON]                                            the image's Cmd (default ["sh"]):
+#                                                               '["sleep","2147483647"]' makes a
+#                                                               pod sandbox ("pause") image
 #
 # The layer is the root filesystem of scripts/busybox_rootfs.sh when the tree
 # has it, else the same layout made here: bin/busybox and its applet links,
@@ -20,17 +23,19 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--multi] OUT.tar [--tag NAME]" >&2
+  echo "usage: $0 [--multi] OUT.tar [--tag NAME] [--cmd JSON]" >&2
   exit 2
 }
 
 MULTI=0
 OUT=
 TAG=
+CMD='["sh"]'
 while [ $# -gt 0 ]; do
   case "$1" in
     --multi) MULTI=1 ;;
     --tag) TAG=${2:?--tag needs a name}; shift ;;
+    --cmd) CMD=${2:?--cmd needs a JSON list}; shift ;;
     -h | --help) usage ;;
     -*) usage ;;
     *) [ -z "$OUT" ] || usage; OUT=$1 ;;
@@ -119,8 +124,8 @@ write_image() {
     layer_ids+=("$hex")
   done
   local config
-  config=$(printf '{"architecture":"%s","os":"linux","created":"%s","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/","Labels":{"org.opencontainers.image.description":%s}},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
-    "$ARCH" "$CREATED" "$(json_string "busybox-static $BB_VERSION")" "$diff_ids" "$history")
+  config=$(printf '{"architecture":"%s","os":"linux","created":"%s","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":%s,"WorkingDir":"/","Labels":{"org.opencontainers.image.description":%s}},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
+    "$ARCH" "$CREATED" "$CMD" "$(json_string "busybox-static $BB_VERSION")" "$diff_ids" "$history")
   printf '%s' "$config" >"$WORK/config.json"
   local config_hex
   config_hex=$(sha "$WORK/config.json")

@@ -164,8 +164,18 @@ export interface Cgroup {
   thaw(): Promise<void>;
   /** SIGKILLs every task, forks racing it included; resolves once none is left. */
   killAll(): Promise<void>;
-  /** Removes the directories, leaf first, with rmdir; waits briefly for exiting tasks. */
+  /**
+   * Removes the directories, leaf first, with rmdir; waits briefly for exiting
+   * tasks; then each of `parents` that is empty.
+   */
   destroy(): Promise<void>;
+  /**
+   * The parent directories destroy() removes when they are left empty,
+   * deepest first: the default `ctr` level, and the levels of an explicit
+   * parent that create() made. A caller that records a container's cgroup
+   * records these too and passes them back to open().
+   */
+  readonly parents: readonly string[];
   /** The processes in it and in its sub-cgroups. */
   pids(): number[];
 }
@@ -196,9 +206,14 @@ export interface CgroupDriver {
   levels(): string[];
   /**
    * The cgroup of a container another ctr process made, from the `paths` it
-   * recorded; destroy() on it leaves the parents alone.
+   * recorded; destroy() on it removes the recorded `parents` that are empty
+   * (none by default).
    */
-  open(id: string, paths: Readonly<Record<string, string>>): Cgroup;
+  open(
+    id: string,
+    paths: Readonly<Record<string, string>>,
+    parents?: readonly string[],
+  ): Cgroup;
 }
 
 /** Where a container's cgroup will be, before it is made. */
@@ -433,9 +448,12 @@ export function placement(
   const p = parent ?? "ctr";
   const parts = p.split("/").filter((s) => s !== "" && s !== ".");
   for (const s of parts) checkName("parent", s);
-  if (parts.length === 0) throw new CgroupError(`Invalid cgroup parent: "${p}"`, "", p);
+  // "/" is the hierarchy's root itself, "." our own cgroup (an OCI cgroupsPath of one level).
+  if (parts.length === 0 && p !== "/" && p !== ".") {
+    throw new CgroupError(`Invalid cgroup parent: "${p}"`, "", p);
+  }
   const from = p.startsWith("/") ? mountpoint.replace(/\/$/, "") : own;
-  return { base: `${from}/${parts.join("/")}`, from, levels: parts };
+  return { base: [from, ...parts].join("/"), from, levels: parts };
 }
 
 /** rmdir, ignoring a directory that is gone, busy or not empty (another container's parent). */

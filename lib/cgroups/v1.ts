@@ -198,8 +198,8 @@ export class V1Driver implements CgroupDriver {
     return all.map((h) => placement(h.mountpoint, h.own, undefined).base);
   }
 
-  open(id: string, paths: Readonly<Record<string, string>>): Cgroup {
-    return openV1(this.#fs, this.#hierarchies, id, paths);
+  open(id: string, paths: Readonly<Record<string, string>>, parents?: readonly string[]): Cgroup {
+    return openV1(this.#fs, this.#hierarchies, id, paths, parents);
   }
 }
 
@@ -209,10 +209,11 @@ export function openV1(
   hierarchies: readonly V1Hierarchy[],
   id: string,
   paths: Readonly<Record<string, string>>,
+  parents: readonly string[] = [],
 ): Cgroup {
   const dirs: [V1Hierarchy, string][] = [];
   for (const h of hierarchies) if (paths[h.name]) dirs.push([h, paths[h.name]]);
-  return new V1Cgroup(fs, id, dirs, paths.unified, []);
+  return new V1Cgroup(fs, id, dirs, paths.unified, parents);
 }
 
 /** A leaf that was already there is reused only when empty (a crashed run's leftover). */
@@ -251,19 +252,19 @@ class V1Cgroup implements Cgroup {
   readonly #fs: CgroupFs;
   readonly #dirs: readonly [V1Hierarchy, string][];
   readonly #unified?: string;
-  readonly #parents: readonly string[];
+  readonly parents: readonly string[];
 
   constructor(
     fs: CgroupFs,
     readonly id: string,
     dirs: [V1Hierarchy, string][],
     unified: string | undefined,
-    parents: string[],
+    parents: readonly string[],
   ) {
     this.#fs = fs;
     this.#dirs = dirs;
     this.#unified = unified;
-    this.#parents = parents;
+    this.parents = parents;
     const paths: Record<string, string> = {};
     for (const [h, d] of dirs) paths[h.name] = d;
     if (unified) paths.unified = unified;
@@ -329,6 +330,12 @@ class V1Cgroup implements Cgroup {
         "memory.soft_limit_in_bytes",
         l.memoryReservation,
       );
+    }
+    if (l.memorySwappiness !== undefined) {
+      w(this.#need("memory", "memory swappiness"), "memory.swappiness", l.memorySwappiness);
+    }
+    if (l.oomKillDisable) {
+      w(this.#need("memory", "disabling the OOM killer"), "memory.oom_control", 1);
     }
 
     if (l.pidsLimit !== undefined) {
@@ -481,7 +488,7 @@ class V1Cgroup implements Cgroup {
     const all = this.#dirs.map(([, d]) => d);
     if (this.#unified) all.push(this.#unified);
     for (const d of all) await removeCgroupTree(this.#fs, d);
-    for (const p of this.#parents) rmdirIfUnused(this.#fs, p);
+    for (const p of this.parents) rmdirIfUnused(this.#fs, p);
   }
 
   pids(): number[] {

@@ -189,10 +189,10 @@ export class V2Driver implements CgroupDriver {
     return V2_CONTROLLERS.filter((c) => have.includes(c));
   }
 
-  open(id: string, paths: Readonly<Record<string, string>>): Cgroup {
+  open(id: string, paths: Readonly<Record<string, string>>, parents?: readonly string[]): Cgroup {
     const path = paths.unified;
     if (!path) throw new CgroupError(`No cgroup v2 path recorded for ${id}`, "ENOENT", id);
-    return new V2Cgroup(this.#fs, id, path, this.#available(path), [], undefined);
+    return new V2Cgroup(this.#fs, id, path, this.#available(path), parents ?? [], undefined);
   }
 
   create(id: string, parent?: string): Cgroup {
@@ -331,8 +331,8 @@ export class V2Driver implements CgroupDriver {
 
 class V2Cgroup implements Cgroup {
   readonly paths: Readonly<Record<string, string>>;
+  readonly parents: readonly string[];
   readonly #fs: CgroupFs;
-  readonly #parents: readonly string[];
   readonly #note?: string;
 
   constructor(
@@ -344,7 +344,7 @@ class V2Cgroup implements Cgroup {
     note: string | undefined,
   ) {
     this.#fs = fs;
-    this.#parents = parents;
+    this.parents = parents;
     this.#note = note;
     this.paths = { unified: path };
   }
@@ -407,6 +407,17 @@ class V2Cgroup implements Cgroup {
 
     if (l.pidsLimit !== undefined) {
       w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
+    }
+    // v1 knobs the unified hierarchy dropped: refused here, so that nothing is silently lost.
+    for (
+      const [set, what] of [
+        [l.memorySwappiness !== undefined, "memory swappiness"],
+        [l.oomKillDisable === true, "disabling the OOM killer"],
+      ] as const
+    ) {
+      if (set) {
+        throw new CgroupError(`Cannot apply ${what}: cgroup v2 has no such setting`, "", this.path);
+      }
     }
 
     for (const r of l.deviceReadBps ?? []) {
@@ -511,7 +522,7 @@ class V2Cgroup implements Cgroup {
 
   async destroy(): Promise<void> {
     await removeCgroupTree(this.#fs, this.path);
-    for (const p of this.#parents) rmdirIfUnused(this.#fs, p);
+    for (const p of this.parents) rmdirIfUnused(this.#fs, p);
   }
 
   pids(): number[] {

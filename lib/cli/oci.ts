@@ -100,6 +100,15 @@ function logLine(log: Log, level: string, msg: string): void {
   } catch { /* the log is best effort; stderr still has it */ }
 }
 
+/**
+ * A warning: to the log when there is one (what runc does with logrus), else
+ * to stderr, where podman and containerd would show it with the output.
+ */
+function warnLine(log: Log, msg: string): void {
+  if (log.file) logLine(log, "warning", msg);
+  else console.error(`ctr: warning: ${msg}`);
+}
+
 /** Whether this invocation is the OCI runtime (by name or environment). */
 export function isOciInvocation(): boolean {
   if (Deno.env.get("CTR_OCI") === "1") return true;
@@ -135,7 +144,8 @@ export async function ociMain(argv: readonly string[]): Promise<number> {
         '--systemd-cgroup: ctr manages cgroups through cgroupfs only (set cgroup_manager = "cgroupfs")',
       );
     }
-    return await command(cmd, rest, (opts.root as string | undefined) ?? "/run/ctr-oci");
+    const root = (opts.root as string | undefined) ?? "/run/ctr-oci";
+    return await command(cmd, rest, root, (m) => warnLine(log, m));
   } catch (e) {
     const msg = (e as Error).message;
     logLine(log, "error", msg);
@@ -144,7 +154,12 @@ export async function ociMain(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function command(cmd: string, argv: readonly string[], rootDir: string): Promise<number> {
+async function command(
+  cmd: string,
+  argv: readonly string[],
+  rootDir: string,
+  warn: (message: string) => void,
+): Promise<number> {
   const rt = await import("../oci/runtime.ts");
   const root = new rt.OciRoot(rootDir);
   const consoleSender = async (path: string | undefined) => {
@@ -166,6 +181,7 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
         preserveFds: Number(preserve),
         pidFile: opts["pid-file"] as string | undefined,
         sendConsole: await consoleSender(opts["console-socket"] as string | undefined),
+        warn,
       });
       if (cmd === "create") return 0;
       await rt.ociStart(root, id);
@@ -265,7 +281,7 @@ async function command(cmd: string, argv: readonly string[], rootDir: string): P
       return 0;
     }
     case "exec":
-      return await exec(rt, root, argv, consoleSender);
+      return await exec(rt, root, argv, { consoleSender, warn });
   }
   throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr oci --help')`);
 }
@@ -305,8 +321,12 @@ async function exec(
   rt: typeof import("../oci/runtime.ts"),
   root: import("../oci/runtime.ts").OciRoot,
   argv: readonly string[],
-  consoleSender: (p: string | undefined) => Promise<((m: number) => void) | undefined>,
+  o: {
+    consoleSender: (p: string | undefined) => Promise<((m: number) => void) | undefined>;
+    warn: (message: string) => void;
+  },
 ): Promise<number> {
+  const { consoleSender, warn } = o;
   const { opts, positionals } = parseArgs(argv, EXEC, { stopAfterPositionals: 1 });
   const id = one("exec", positionals);
   const r = root.read(id);
@@ -321,7 +341,7 @@ async function exec(
       throw new UsageError(`cannot read --process ${opts.process}: ${(e as Error).message}`);
     }
     const { parseOciProcess } = await import("../oci/config_json.ts");
-    p = parseOciProcess(text, opts.process as string) as ProcessJson;
+    p = parseOciProcess(text, opts.process as string, warn) as ProcessJson;
   } else {
     const u = ((opts.user as string | undefined) ?? "").split(":");
     const base = r.config.process;

@@ -106,14 +106,17 @@ export interface OciSetup {
   readonly root: string;
   readonly mounts: readonly OciMount[];
   readonly devices: readonly OciDevice[];
-  /** The propagation of "/" in the container's mount namespace (default MS_REC|MS_SLAVE). */
+  /**
+   * The bundle's `rootfsPropagation` as mount(2) flags (MS_SHARED, MS_REC|MS_SLAVE,
+   * ...), or 0 when it has none: "/" is then rslave while the root is built.
+   */
   readonly rootPropagation: number;
   readonly sysctl: Readonly<Record<string, string>>;
   readonly domainname?: string;
   /**
-   * An fd (open O_PATH in ctr, inherited by the child) of the exec fifo: the
-   * child opens it for writing through /proc/self/fd, which blocks until
-   * `start` opens it for reading.
+   * An fd (open O_PATH in ctr, inherited by the child) of the container's
+   * state directory, which holds the exec fifo: the child opens the fifo for
+   * writing through it, which blocks until `start` opens it for reading.
    */
   readonly gateFd?: number;
   /** The process's umask (default 022). */
@@ -122,6 +125,13 @@ export interface OciSetup {
   readonly syncBeforePivot?: boolean;
   /** `--preserve-fds N`: fds 3 to 3+N-1, inherited from the caller, stay open. */
   readonly preserveFds?: number;
+  /**
+   * ctr's own copies of its stdin, stdout and stderr (Deno keeps some), closed
+   * by the child first thing: it waits for `start` long after `create` has
+   * exited, and a caller that reads create's output to its end (containerd's
+   * go-runc does) would otherwise wait for the container.
+   */
+  readonly closeFds?: readonly number[];
 }
 
 /** Capability sets beyond the bounding set (names without CAP_). */

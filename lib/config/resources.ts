@@ -47,6 +47,16 @@ export interface Limits {
   readonly memorySwap?: number;
   /** Soft limit in bytes (`--memory-reservation`): v1 memory.soft_limit_in_bytes, v2 memory.low. */
   readonly memoryReservation?: number;
+  /**
+   * 0..100, v1 memory.swappiness (an OCI config's `memory.swappiness`). cgroup
+   * v2 has no such file: callers leave it out there.
+   */
+  readonly memorySwappiness?: number;
+  /**
+   * Tasks over the limit wait instead of being killed: v1 memory.oom_control
+   * (an OCI config's `memory.disableOOMKiller`). cgroup v2 has no such switch.
+   */
+  readonly oomKillDisable?: boolean;
   /** CFS quota in microseconds per period (`--cpus`). */
   readonly cpuQuota?: number;
   /** CFS period in microseconds. */

@@ -20,7 +20,18 @@ const root: Check = (cfg) =>
 
 const namespaces: Check = (cfg) => {
   const out: string[] = [];
-  if (cfg.namespaces.mnt.kind !== "new") out.push("a container needs its own mount namespace");
+  if (cfg.namespaces.mnt.kind === "host") {
+    // An OCI bundle may share ctr's mount namespace (runc and crun chroot then), but
+    // ctr never mounts anything there: the host's mount table would keep it.
+    const oci = cfg.oci;
+    if (!oci) out.push("a container needs its own mount namespace");
+    else if (
+      oci.mounts.length || oci.devices.length || cfg.maskedPaths.length ||
+      cfg.readonlyPaths.length || cfg.readOnly || Object.keys(oci.sysctl).length
+    ) {
+      out.push("mounts, devices, masked or read-only paths and sysctls need a mount namespace");
+    }
+  }
   for (const [t, m] of Object.entries(cfg.namespaces)) {
     if (m.kind === "path" && !m.path.startsWith("/")) {
       out.push(`the ${t} namespace path ${JSON.stringify(m.path)} is not absolute`);

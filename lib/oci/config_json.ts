@@ -6,12 +6,16 @@
  * default config `ctr spec` writes (runc's); the `features` document; and the
  * translation of mount options into mount(2) flags.
  *
- * Keys are checked strictly: a key the spec does not define is an error
- * everywhere except in the free-form maps (`annotations`, `linux.sysctl`,
- * `linux.resources.unified`) and the vendor-shaped objects checked loosely
- * (`linux.intelRdt`, `linux.personality`, `process.scheduler`,
- * `process.ioPriority`; `linux.seccomp` is checked by lib/runtime/seccomp), so that a typo is reported instead of silently
- * running a container without the setting.
+ * Keys are checked strictly, but the spec forbids failing on them (config.md,
+ * "Extensibility": a runtime MAY log unknown properties but MUST otherwise
+ * ignore them): a key the spec does not define is a warning, with a
+ * suggestion for a typo (`process.arg: unknown key "arg" (did you mean
+ * "args"?)`), everywhere except in the free-form maps (`annotations`,
+ * `linux.sysctl`, `linux.resources.unified`) and the vendor-shaped objects
+ * checked loosely (`linux.intelRdt`, `linux.personality`, `process.scheduler`,
+ * `process.ioPriority`; `linux.seccomp` is checked by lib/runtime/seccomp). A known key with a value ctr
+ * does not understand or carry out is an error ("Valid values": a runtime
+ * MUST generate an error on an unsupported value).
  * @module
  */
 
@@ -368,22 +372,37 @@ export class OciConfigError extends Error {
 /**
  * Parses and checks a config.json. Every problem is collected, not just the
  * first, so a hand-written bundle is fixed in one go; `file` prefixes each.
+ * Unknown keys are passed to `warn` (one line each, worded like a problem)
+ * and left out of the result; they appear among the problems only when the
+ * config fails for another reason, which a typo may explain.
  */
-export function parseOciConfig(text: string, file = "config.json"): OciConfig {
-  return parseWith(OciConfigSchema, text, file, crossProblems);
+export function parseOciConfig(
+  text: string,
+  file = "config.json",
+  warn: (message: string) => void = () => {},
+): OciConfig {
+  return parseWith(OciConfigSchema, text, { file, warn, cross: crossProblems });
 }
 
-/** Parses and checks a process.json (`exec --process FILE`). */
-export function parseOciProcess(text: string, file = "process.json"): OciProcess {
-  return parseWith(OciProcessSchema, text, file, (raw) => processProblems(raw, []));
+/** Parses and checks a process.json (`exec --process FILE`), unknown keys warned as in a config. */
+export function parseOciProcess(
+  text: string,
+  file = "process.json",
+  warn: (message: string) => void = () => {},
+): OciProcess {
+  return parseWith(OciProcessSchema, text, {
+    file,
+    warn,
+    cross: (raw) => processProblems(raw, []),
+  });
 }
 
 function parseWith<T extends z.ZodType>(
   schema: T,
   text: string,
-  file: string,
-  cross: (raw: unknown) => Problem[],
+  o: { file: string; warn: (message: string) => void; cross: (raw: unknown) => Problem[] },
 ): z.output<T> {
+  const { file } = o;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -393,26 +412,47 @@ function parseWith<T extends z.ZodType>(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new OciConfigError([`${file}: expected a JSON object, got ${describe(raw, JSON_WORDS)}`]);
   }
-  const result = schema.safeParse(raw);
+  let result = schema.safeParse(raw);
   const problems = [
     ...(result.success ? [] : issueProblems(result.error.issues, raw, schema)),
-    ...cross(raw),
+    ...o.cross(raw),
   ];
-  if (problems.length) {
-    // zod reports in the schema's order and the cross checks come last: the
-    // file's own order reads better.
-    const keyed = problems.map((p) => ({ p, order: fileOrder(raw, p.path) }));
-    keyed.sort((a, b) => compareOrder(a.order, b.order));
-    throw new OciConfigError(
-      keyed.map(({ p }) => `${file}: ${formatPath(p.path, JSON_PATHS)}: ${p.message}`),
-    );
+  // zod reports in the schema's order and the cross checks come last: the
+  // file's own order reads better.
+  const lines = (list: readonly Problem[]) =>
+    list.map((p) => ({ p, order: fileOrder(raw, p.path) }))
+      .sort((a, b) => compareOrder(a.order, b.order))
+      .map(({ p }) => `${file}: ${formatPath(p.path, JSON_PATHS)}: ${p.message}`);
+  const unknown = problems.filter((p) => p.unknownKey);
+  if (problems.length > unknown.length) throw new OciConfigError(lines(problems));
+  if (unknown.length) {
+    for (const line of lines(unknown)) o.warn(line);
+    const kept = structuredClone(raw);
+    for (const p of unknown) dropKey(kept, p.path);
+    result = schema.safeParse(kept);
+    if (!result.success) {
+      throw new OciConfigError(lines(issueProblems(result.error.issues, kept, schema)));
+    }
   }
   return result.data as z.output<T>;
+}
+
+/** Deletes the key at `path` from a parsed JSON document. */
+function dropKey(data: unknown, path: Path): void {
+  let value = data;
+  for (const seg of path.slice(0, -1)) {
+    value = isObject(value) || Array.isArray(value)
+      ? (value as Record<string | number, unknown>)[seg]
+      : undefined;
+  }
+  if (isObject(value)) delete value[path[path.length - 1] as string];
 }
 
 interface Problem {
   readonly path: Path;
   readonly message: string;
+  /** A key the spec does not define: a warning unless the config fails anyway. */
+  readonly unknownKey?: boolean;
 }
 
 /**
@@ -463,7 +503,11 @@ function issueProblems(
     const path = issue.path as (string | number)[];
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
-        out.push({ path: [...path, key], message: unknownKeyMessage(key, path, schema) });
+        out.push({
+          path: [...path, key],
+          message: unknownKeyMessage(key, path, schema),
+          unknownKey: true,
+        });
       }
       continue;
     }
@@ -738,6 +782,18 @@ export function unsupported(cfg: OciConfig): string[] {
   });
 
   const l = cfg.linux;
+  if (!l?.namespaces?.some((ns) => ns.type === "mount")) {
+    // runc makes these in the runtime's own mount table, where they outlive the
+    // container; crun leaves them out silently. ctr does neither.
+    const why = 'needs a mount namespace (linux.namespaces has no "mount"): ' +
+      "ctr never mounts in the host's mount table";
+    if (some(cfg.mounts)) add(["mounts"], why);
+    if (cfg.root.readonly) add(["root", "readonly"], why);
+    for (const key of ["maskedPaths", "readonlyPaths", "devices", "rootfsPropagation"] as const) {
+      if (some(l?.[key])) add(["linux", key], why);
+    }
+    if (some(l?.sysctl)) add(["linux", "sysctl"], why + " (sysctls are written in its /proc)");
+  }
   if (!l) return out;
   (l.namespaces ?? []).forEach((ns, i) => {
     if (ns.type === "time") add(["linux", "namespaces", i], "time namespaces are not supported");
@@ -753,12 +809,6 @@ export function unsupported(cfg: OciConfig): string[] {
   if (some(r.rdma)) add(res("rdma"), "RDMA limits are not supported");
   if (r.network) add(res("network"), "network classes and priorities are not supported");
   if (some(r.unified)) add(res("unified"), "raw cgroup v2 settings are not supported");
-  const mem = r.memory ?? {};
-  for (const key of ["kernel", "kernelTCP"] as const) {
-    if (mem[key] !== undefined) add(res("memory", key), "kernel memory limits are not supported");
-  }
-  if (mem.swappiness !== undefined) add(res("memory", "swappiness"), "is not supported");
-  if (mem.disableOOMKiller) add(res("memory", "disableOOMKiller"), "is not supported");
   const cpu = r.cpu ?? {};
   for (const key of ["realtimeRuntime", "realtimePeriod"] as const) {
     if (cpu[key] !== undefined) add(res("cpu", key), "real-time CPU limits are not supported");

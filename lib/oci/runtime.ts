@@ -27,7 +27,7 @@ import { FileLock } from "../os/lock.ts";
 import { writeAtomic } from "../os/atomic.ts";
 import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
-import { enabledLsms, readPlanHost } from "../runtime/host.ts";
+import { enabledLsms, readPlanHost, stdioCopies } from "../runtime/host.ts";
 import { launchJoined } from "../runtime/launch.ts";
 import { differingNamespaces } from "../runtime/namespaces.ts";
 import { PHASE_CREATED, PHASE_SECCOMP_LISTENER } from "../runtime/process.ts";
@@ -68,6 +68,12 @@ export interface OciRecord {
   readonly cgroupPaths: Record<string, string>;
   /** Every cgroup directory create may make (fallbacks included); absent in older records. */
   readonly cgroups?: readonly string[];
+  /**
+   * The parent cgroups ctr made for it (or for another container of this root
+   * that shares them), which delete removes once they are empty. Absent in
+   * records of older versions.
+   */
+  readonly cgroupParents?: readonly string[];
   /** The `create` that makes it (while pid is 0): a live one means "creating". */
   readonly creator?: ProcessRef;
   readonly config: OciConfig;
@@ -168,9 +174,9 @@ function isFrozen(r: Pick<OciRecord, "cgroupPaths">): boolean {
   return false;
 }
 
-function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths">): Cgroup | undefined {
+function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths" | "cgroupParents">): Cgroup | undefined {
   if (Object.keys(r.cgroupPaths).length === 0) return undefined;
-  return openCgroupDriver().open(r.id, r.cgroupPaths);
+  return openCgroupDriver().open(r.id, r.cgroupPaths, r.cgroupParents ?? []);
 }
 
 /**
@@ -206,6 +212,7 @@ const NS_NAMES: Record<string, NsType> = {
   cgroup: "cgroup",
 };
 
+/** rootfsPropagation as mount(2) flags. */
 const PROPAGATION: Record<string, number> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
@@ -236,6 +243,8 @@ export function ociLimits(res: NonNullable<OciConfig["linux"]>["resources"]): Li
   if (m?.limit !== undefined && m.limit > 0) l.memory = m.limit;
   if (m?.swap !== undefined && m.swap !== 0) l.memorySwap = m.swap;
   if (m?.reservation !== undefined && m.reservation > 0) l.memoryReservation = m.reservation;
+  if (m?.swappiness !== undefined) l.memorySwappiness = m.swappiness;
+  if (m?.disableOOMKiller) l.oomKillDisable = true;
   const c = res.cpu;
   if (c?.shares) l.cpuShares = c.shares;
   if (c?.quota !== undefined && c.quota > 0) {
@@ -283,12 +292,23 @@ export async function ociToConfig(
     preserveFds?: number;
     /** config.json's text, for the seccomp profile's 64-bit values (JSON.parse rounds them). */
     text?: string;
+    closeFds?: readonly number[];
+    warn?: (message: string) => void;
   },
 ): Promise<ContainerConfig> {
   const { mountFlags, unsupported } = await import("./config_json.ts");
   const problems = unsupported(config);
   if (problems.length) {
     throw new OciError(`unsupported configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const mem = config.linux?.resources?.memory;
+  for (const key of ["kernel", "kernelTCP"] as const) {
+    if (mem?.[key] !== undefined) {
+      opts.warn?.(
+        `linux.resources.memory.${key}: ignored: kernel memory limits are deprecated in cgroup v1 ` +
+          "and gone in v2 (runc ignores them too)",
+      );
+    }
   }
   const linux = config.linux ?? {};
   const namespaces: Record<NsType, NsMode> = {
@@ -304,9 +324,6 @@ export async function ociToConfig(
     const t = NS_NAMES[n.type];
     if (!t) throw new OciError(`unsupported namespace type ${JSON.stringify(n.type)}`);
     namespaces[t] = n.path ? { kind: "path", path: n.path } : { kind: "new" };
-  }
-  if (namespaces.mnt.kind !== "new") {
-    throw new OciError("a mount namespace is required (linux.namespaces has no new mount)");
   }
   const maps = (m?: { containerID: number; hostID: number; size: number }[]): IdMap[] =>
     (m ?? []).map((x) => ({ container: x.containerID, host: x.hostID, size: x.size }));
@@ -352,9 +369,9 @@ export async function ociToConfig(
     ] as const
   ) {
     if (value && !on) {
-      console.error(
-        `ctr: warning: ${what} is ignored: this host does not run that security module`,
-      );
+      const message = `${what} is ignored: this host does not run that security module`;
+      if (opts.warn) opts.warn(message);
+      else console.error(`ctr: warning: ${message}`);
     }
   }
   if (linux.mountLabel && lsm.selinux) {
@@ -366,7 +383,6 @@ export async function ociToConfig(
     hard: clamp(r.hard),
   }));
   const root = abs(bundle, config.root.path);
-  const cgPath = linux.cgroupsPath;
   return {
     id,
     layers: [root],
@@ -377,10 +393,7 @@ export async function ociToConfig(
     gidMap: maps(linux.gidMappings ?? linux.uidMappings),
     name: id,
     image: bundle,
-    cgroup: {
-      parent: cgPath ? cgPath.slice(0, cgPath.lastIndexOf("/")) || undefined : undefined,
-      limits: ociLimits(linux.resources),
-    },
+    cgroup: { parent: cgroupPlace(id, config).parent, limits: ociLimits(linux.resources) },
     network: { aliases: [], ports: [] },
     hostname: config.hostname,
     mounts: [],
@@ -390,14 +403,13 @@ export async function ociToConfig(
       root,
       mounts,
       devices,
-      rootPropagation: linux.rootfsPropagation
-        ? PROPAGATION[linux.rootfsPropagation]
-        : MS.SLAVE | MS.REC,
+      rootPropagation: linux.rootfsPropagation ? PROPAGATION[linux.rootfsPropagation] : 0,
       sysctl: linux.sysctl ?? {},
       domainname: config.domainname,
       gateFd: opts.gateFd,
       umask: p.user.umask,
       preserveFds: opts.preserveFds,
+      closeFds: opts.closeFds?.filter((fd) => fd >= 3 + (opts.preserveFds ?? 0)),
       syncBeforePivot: ["prestart", "createRuntime", "createContainer"].some((k) =>
         (config.hooks?.[k as "prestart"]?.length ?? 0) > 0
       ),
@@ -490,16 +502,26 @@ function sendSeccompListener(
   }
 }
 
-/** The cgroup name: the last element of cgroupsPath, or the id. */
-function cgroupName(id: string, cfg: OciConfig): string {
+/**
+ * Where the container's cgroup goes: its name (the last element of
+ * cgroupsPath, or the id) and its parent for the driver. An absolute
+ * cgroupsPath is taken from each hierarchy's root ("/x": the parent is the
+ * root itself), a relative one from ctr's own cgroup (runc's choice: the
+ * spec leaves it to the runtime); without one, `ctr/ID` below ctr's own.
+ */
+export function cgroupPlace(id: string, cfg: OciConfig): { name: string; parent?: string } {
   const p = cfg.linux?.cgroupsPath;
-  if (!p) return id;
+  if (!p) return { name: id };
   if (/^[^/]*:[^/]*:/.test(p)) {
     throw new OciError(
       `cgroupsPath ${JSON.stringify(p)} is a systemd path: ctr manages cgroupfs paths only`,
     );
   }
-  return p.slice(p.lastIndexOf("/") + 1) || id;
+  const clean = p.replace(/\/+$/, "");
+  const cut = clean.lastIndexOf("/");
+  const name = clean.slice(cut + 1);
+  if (!name) return { name: id };
+  return { name, parent: cut < 0 ? "." : clean.slice(0, cut) || "/" };
 }
 
 /**
@@ -626,6 +648,8 @@ export interface CreateOptions {
   readonly preserveFds?: number;
   /** Called with the pty master when the process has a terminal (the console socket). */
   readonly sendConsole?: (master: number) => void;
+  /** Told what the config has that ctr ignores (unknown keys, settings the kernel dropped). */
+  readonly warn?: (message: string) => void;
 }
 
 /**
@@ -649,15 +673,14 @@ export async function ociCreate(
     throw new OciError(`cannot read ${bundle}/config.json: ${(e as Error).message}`);
   }
   const { parseOciConfig } = await import("./config_json.ts");
-  const config = parseOciConfig(text, `${bundle}/config.json`);
+  const warn = o.warn ?? (() => {});
+  const config = parseOciConfig(text, `${bundle}/config.json`, warn);
   // What only create needs, loaded here: the other commands start faster without it.
   const { containerPlan } = await import("../runtime/container_plan.ts");
   const { launch } = await import("../runtime/launch.ts");
   const host = readPlanHost();
   const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
-  const cgPath = config.linux?.cgroupsPath;
-  const cgParent = cgPath ? cgPath.slice(0, cgPath.lastIndexOf("/")) || undefined : undefined;
-  const cgName = cgroupName(id, config);
+  const { name: cgName, parent: cgParent } = cgroupPlace(id, config);
   const cgPlan = driver.plan(cgName, cgParent);
   Deno.mkdirSync(root.dir, { recursive: true, mode: 0o700 });
   const dir = root.containerDir(id);
@@ -693,18 +716,21 @@ export async function ociCreate(
     const mk = new Deno.Command("mkfifo", { args: ["-m", "0622", fifo] }).outputSync();
     if (!mk.success) throw new OciError(`cannot make the exec fifo ${fifo}`);
     Deno.chmodSync(fifo, 0o622);
-    // Inherited by the child at a known number; not CLOEXEC so it survives the clone.
-    gate = open(fifo, O.PATH);
+    // The fifo's directory, inherited by the child at a known number (not CLOEXEC, so
+    // it survives the clone): the child opens the fifo through it.
+    gate = open(dir, O.PATH | O.DIRECTORY);
     const cfg = await ociToConfig(id, bundle, config, {
       text,
       stateDir: root.dir,
       gateFd: gate,
       preserveFds: o.preserveFds,
+      closeFds: stdioCopies(),
+      warn,
     });
     const plan = containerPlan(cfg, host);
     cg = driver.create(cgName, cgParent);
     trace("oci: cgroup");
-    cg.apply(cfg.cgroup.limits);
+    cg.apply(driver.version === "v2" ? v2Limits(cfg.cgroup.limits, warn) : cfg.cgroup.limits);
     const stateNow = (pid: number) => ({
       ociVersion: OCI_VERSION,
       id,
@@ -752,6 +778,7 @@ export async function ociCreate(
       created: new Date().toISOString(),
       cgroupPaths: { ...cg.paths },
       cgroups: Object.values(cg.paths),
+      cgroupParents: parentsToRecord(root, id, cg),
       creator: undefined,
     };
     root.write(record);
@@ -785,6 +812,40 @@ export async function ociCreate(
     if (pidfd >= 0) close(pidfd);
     lock.release();
   }
+}
+
+/**
+ * The limits cgroup v2 can carry out: memory swappiness and disabling the
+ * OOM killer exist on v1 only, and are ignored with a warning, as runc does.
+ */
+function v2Limits(l: Limits, warn: (message: string) => void): Limits {
+  const { memorySwappiness, oomKillDisable, ...rest } = l;
+  if (memorySwappiness !== undefined) {
+    warn("linux.resources.memory.swappiness: ignored: cgroup v2 has no memory.swappiness");
+  }
+  if (oomKillDisable) {
+    warn(
+      "linux.resources.memory.disableOOMKiller: ignored: cgroup v2 cannot disable the OOM killer",
+    );
+  }
+  return rest;
+}
+
+/**
+ * The parent cgroups a record keeps for delete: those this create made, and
+ * those another container of this root made above this one's, so that the
+ * last container to go removes a parent they share.
+ */
+function parentsToRecord(root: OciRoot, id: string, cg: Cgroup): string[] {
+  const mine = Object.values(cg.paths);
+  const out = new Set(cg.parents);
+  for (const other of root.list()) {
+    if (other.id === id) continue;
+    for (const p of other.cgroupParents ?? []) {
+      if (mine.some((m) => m.startsWith(p + "/"))) out.add(p);
+    }
+  }
+  return [...out].sort((a, b) => b.length - a.length);
 }
 
 function removeContainerDir(root: OciRoot, id: string): void {
@@ -824,7 +885,11 @@ export async function ociStart(root: OciRoot, id: string): Promise<void> {
     close(fd);
   }
   Deno.removeSync(fifo);
-  await runHooks("poststart", r.config.hooks?.poststart, root.state(r)).catch((e) => {
+  // The command was running when its byte came: the hook is told so even if it has
+  // ended by now (the spec calls poststart "after the user-specified process is
+  // executed"; a hook needs the pid to reach its namespaces).
+  const running = { ...root.state(r), status: "running", pid: r.pid };
+  await runHooks("poststart", r.config.hooks?.poststart, running).catch((e) => {
     // A failed poststart hook is reported, not fatal (the spec says: log a warning).
     console.error(`ctr: warning: ${(e as Error).message}`);
   });
@@ -878,12 +943,10 @@ export async function ociDelete(root: OciRoot, id: string, force: boolean): Prom
   try {
     r = root.read(id);
   } catch (e) {
-    // A create killed before its first record has a directory and nothing else: force removes it.
-    let dirExists = false;
-    try {
-      dirExists = Deno.statSync(root.containerDir(id)).isDirectory;
-    } catch { /* no such container at all */ }
-    if (force && dirExists) {
+    // A create killed before its first record has a directory and nothing else: force
+    // removes it. Forcing the delete of one that does not exist is no error (runc's and
+    // crun's answer too: containerd's cleanup of a dead shim relies on it).
+    if (force) {
       removeContainerDir(root, id);
       return;
     }

@@ -131,6 +131,30 @@ function statIsDir(p: string): boolean | undefined {
   }
 }
 
+/**
+ * The fds of this process above 2 that are copies of its stdin, stdout or
+ * stderr (Deno keeps its own), by the open file they name. They stay open for
+ * the life of the process, so their numbers are never reused.
+ */
+export function stdioCopies(): number[] {
+  const target = (fd: string) => {
+    try {
+      return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const stdio = new Set(["0", "1", "2"].map(target).filter((t) => t?.includes(":[")));
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const n = Number(e.name);
+    const t = n > 2 ? target(e.name) : undefined;
+    // Pipes and sockets only (pipe:[INODE]): a copy of a terminal or of /dev/null holds nothing up.
+    if (t !== undefined && stdio.has(t)) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}
+
 let fixed:
   | Pick<PlanHost, "lastCap" | "cgroups" | "arch" | "seccompActions" | "kernelRelease" | "lsm">
   | undefined;

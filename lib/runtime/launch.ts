@@ -64,11 +64,12 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
   const into = cloneInto(o.cgroup);
   try {
     const spawned = await spawn(plan, async (phase, pid, child) => {
+      // A plan that joins namespaces first makes its user namespace later (see containerPlan).
+      if (maps && phase === (plan.idMapPhase ?? 0)) {
+        writeIdMap(pid, "uid_map", maps.uid);
+        writeIdMap(pid, "gid_map", maps.gid);
+      }
       if (phase === 0) {
-        if (maps) {
-          writeIdMap(pid, "uid_map", maps.uid);
-          writeIdMap(pid, "gid_map", maps.gid);
-        }
         if (!into) o.cgroup?.addProcess(pid);
         if (o.oomScoreAdj !== undefined) setOomScoreAdj(pid, o.oomScoreAdj);
       }

@@ -74,6 +74,15 @@ export interface Plan {
   readonly cloneFlags: number;
   /** The steps, in order. */
   readonly steps: readonly Step[];
+  /**
+   * The plan goes on in another process: the cloned child forks a sibling
+   * (see `forkAndHandOver` in steps.ts), which writes its pid into `slot`
+   * (CLONE_PARENT_SETTID) and reports sync phase `phase` first thing. From
+   * that phase on the executor serves, reports and returns the sibling.
+   */
+  readonly handover?: { readonly phase: number; readonly slot: Slot };
+  /** The sync phase at which the child's new user namespace wants its id maps (default 0). */
+  readonly idMapPhase?: number;
 }
 
 /** Creates a slot. */

@@ -21,7 +21,6 @@ import {
   dieWithParent,
   dupTo,
   execSteps,
-  openAt,
   resetSignals,
   stdinFromNull,
   stopIfParentGone,
@@ -179,32 +178,38 @@ function nameStep(call: "sethostname" | "setdomainname", what: string, name: str
 /** Sync phase at which an OCI container is set up and about to wait for `start`. */
 export const PHASE_CREATED = 2;
 
+/** The name of the exec fifo in an OCI container's state directory. */
+export const EXEC_FIFO = "exec.fifo";
+
 /**
  * The create/start gate of an OCI container: report "created", then open the
- * exec fifo for writing (through the O_PATH fd inherited from ctr: the
- * fifo's path is not visible after pivot_root), which blocks until `start`
- * opens it for reading, and write one byte for `start` to read.
+ * exec fifo for writing, which blocks until `start` opens it for reading,
+ * and write one byte for `start` to read. The fifo is reached through an
+ * O_PATH fd of its directory inherited from ctr (`dirFd`): its path means
+ * nothing after pivot_root or chroot, and the fd needs no /proc.
  */
-function gateSteps(fd: number): Step[] {
+function gateSteps(dirFd: number): Step[] {
   const gate = slot("exec_fifo");
   return [
     ...syncPoint(PHASE_CREATED, "the container is created"),
-    openAt(
-      `/proc/self/fd/${fd}`,
-      O.WRONLY | O.CLOEXEC,
-      gate,
-      "wait for start (open the exec fifo)",
-      {
-        ENOENT: "the container has no /proc mount to reach the exec fifo through",
-      },
-    ),
+    {
+      call: "openat",
+      args: [
+        int(dirFd),
+        str(EXEC_FIFO),
+        int(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"),
+      ],
+      label: "wait for start (open the exec fifo)",
+      save: gate,
+      hints: { ENOENT: "the exec fifo is gone: the container was deleted before it started" },
+    },
     {
       call: "write",
       args: [{ ref: gate }, { bytes: new Uint8Array([0x30]), show: '"0"' }, int(1)],
       label: "tell start the command runs now",
     },
     closeFd({ ref: gate }, "close the exec fifo"),
-    closeFd(int(fd), "close the exec fifo's O_PATH fd"),
+    closeFd(int(dirFd), "close the state directory's O_PATH fd"),
   ];
 }
 

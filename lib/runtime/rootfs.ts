@@ -8,7 +8,7 @@
  */
 
 import { flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
-import type { ContainerConfig, UserMount } from "../config/container.ts";
+import type { ContainerConfig, OciMount, UserMount } from "../config/container.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
 import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";
@@ -446,20 +446,51 @@ export class RootfsBuilder {
   }
 
   /**
-   * An OCI bundle's root: "/" gets the asked propagation, the root is bound
-   * on itself (pivot_root needs a mount point), the bundle's mounts are made
-   * in their order, then the standard devices when /dev is a fresh tmpfs, the
-   * bundle's devices, masks and read-only paths, and pivot_root.
+   * An OCI bundle's root, as runc prepares it: "/" gets the asked propagation
+   * (rslave by default) so that nothing made here reaches the host; the
+   * mount that holds the root is made private (slave when the bundle asks for
+   * a slave root), so that pivot_root accepts it and the root's bind does not
+   * propagate; the root is bound on itself (pivot_root needs a mount point);
+   * the bundle's mounts are made in their order, then the standard devices
+   * when /dev is a fresh tmpfs, the bundle's devices, sysctls, masks and
+   * read-only paths; pivot_root; and the asked propagation is given to the
+   * new "/" (shared or unbindable: private and slave are already what the
+   * bind has). Without a mount namespace the root is entered with chroot and
+   * nothing is mounted (the config was checked for mounts before).
    */
   #buildOci(oci: NonNullable<ContainerConfig["oci"]>): Step[] {
     const { cfg, host } = this;
     const R = oci.root;
+    if (cfg.namespaces.mnt.kind === "host") return this.#chrootOci(R);
     this.steps.push({
       call: "umask",
       args: [int(0, "0")],
       label: "umask 0 while building the root",
     });
-    this.#mount(null, "/", null, oci.rootPropagation, null, "set the propagation of /");
+    const prop = oci.rootPropagation;
+    this.#mount(
+      null,
+      "/",
+      null,
+      prop || MS.SLAVE | MS.REC,
+      null,
+      "set the propagation of / while the root is built",
+    );
+    // Which mount holds the root is not known here (it may be in a joined mount
+    // namespace): each directory up from the root is tried, and EINVAL says it
+    // is no mount point. Those above the nearest go with the host's root.
+    const parentFlag = prop & MS.SLAVE ? MS.SLAVE : MS.PRIVATE;
+    for (const d of ancestors(R)) {
+      this.#mount(
+        null,
+        d,
+        null,
+        parentFlag,
+        null,
+        `make ${d} ${parentFlag === MS.SLAVE ? "a slave" : "private"} if it is a mount point`,
+        ["EINVAL"],
+      );
+    }
     this.#mount(R, R, null, MS.BIND | MS.REC, null, `bind the root ${R} on itself`);
     let freshDev = false;
     for (const m of oci.mounts) {
@@ -542,11 +573,14 @@ export class RootfsBuilder {
         }),
       );
     }
-    this.#masks(R);
+    this.#ociMasks(R, oci.mounts);
     if (oci.syncBeforePivot) {
       this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
     }
-    this.#pivot(R);
+    this.#pivot(R, true);
+    if (prop && !(prop & (MS.PRIVATE | MS.SLAVE))) {
+      this.#mount(null, "/", null, prop, null, "set the propagation of the container's root");
+    }
     if (cfg.readOnly) {
       this.#mount(
         null,
@@ -560,8 +594,59 @@ export class RootfsBuilder {
     return this.steps;
   }
 
-  /** pivot_root into `root` and drop the host's root. */
-  #pivot(root: string): void {
+  /** No mount namespace: the process's root becomes the bundle's root, nothing is mounted. */
+  #chrootOci(root: string): Step[] {
+    this.#target(this.cfg.process.cwd, "dir");
+    this.steps.push(
+      chdirTo(root, "enter the new root"),
+      {
+        call: "chroot",
+        args: [str(".")],
+        label: "chroot to the container's root (it has no mount namespace for pivot_root)",
+      },
+      chdirTo("/"),
+    );
+    return this.steps;
+  }
+
+  /**
+   * An OCI bundle's masked and read-only paths, resolved in the root as the
+   * container would resolve them. What a masked path is, is only known in
+   * the container's own /proc, /sys or root: a file gets /dev/null bound on
+   * it (a directory refuses that with ENOTDIR), a directory a read-only
+   * tmpfs (a file refuses that with ENOTDIR, the bound /dev/null included);
+   * a missing path is left alone, as runc does. A read-only path keeps the
+   * nosuid, nodev and noexec of the bundle mount it lies in.
+   */
+  #ociMasks(root: string, mounts: readonly OciMount[]): void {
+    for (const p of this.cfg.maskedPaths) {
+      const t = root + resolveInRoot(this.#layers, p);
+      this.#mount("/dev/null", t, null, MS.BIND, null, `mask ${p} if it is a file`, [
+        "ENOENT",
+        "ENOTDIR",
+      ]);
+      this.#mount("tmpfs", t, "tmpfs", MS.RDONLY, null, `mask ${p} if it is a directory`, [
+        "ENOENT",
+        "ENOTDIR",
+      ]);
+    }
+    const keep = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+    for (const p of this.cfg.readonlyPaths) {
+      const t = root + resolveInRoot(this.#layers, p);
+      const under = mounts.filter((m) => within(p, m.destination))
+        .sort((a, b) => depth(b.destination) - depth(a.destination))[0];
+      const flags = MS.BIND | MS.REMOUNT | MS.RDONLY | ((under?.flags ?? 0) & keep);
+      this.#mount(t, t, null, MS.BIND | MS.REC, null, `bind ${p} for read-only`, ["ENOENT"]);
+      this.#mount(t, t, null, flags, null, `make ${p} read-only`, ["ENOENT"]);
+    }
+  }
+
+  /**
+   * pivot_root into `root` and drop the host's root; `slaveOld`: the old root
+   * is made a slave first, so that detaching it cannot propagate unmounts to
+   * a host whose mounts it shares (an OCI root may be shared).
+   */
+  #pivot(root: string, slaveOld = false): void {
     this.steps.push(
       chdirTo(root, "enter the new root"),
       {
@@ -569,6 +654,18 @@ export class RootfsBuilder {
         args: [str("."), str(".")],
         label: "pivot_root to the container's root",
       },
+    );
+    if (slaveOld) {
+      this.#mount(
+        null,
+        ".",
+        null,
+        MS.SLAVE | MS.REC,
+        null,
+        "keep the host's root from hearing of its detach",
+      );
+    }
+    this.steps.push(
       {
         call: "umount2",
         args: [str("."), int(MNT.DETACH, "MNT_DETACH")],
@@ -650,6 +747,21 @@ export class RootfsBuilder {
 
 function depth(p: string): number {
   return p.split("/").filter(Boolean).length;
+}
+
+/** Whether container path `p` is `dir` or below it. */
+function within(p: string, dir: string): boolean {
+  const d = dir.replace(/\/+$/, "");
+  return d === "" || p === d || p.startsWith(d + "/");
+}
+
+/** `/a/b/c`, `/a/b`, `/a`, `/`: a path and each directory above it. */
+function ancestors(path: string): string[] {
+  const parts = path.split("/").filter(Boolean);
+  const out: string[] = [];
+  for (let i = parts.length; i > 0; i--) out.push("/" + parts.slice(0, i).join("/"));
+  out.push("/");
+  return out;
 }
 
 const TMPFS_FLAGS: Record<string, [number, boolean]> = {

@@ -154,7 +154,9 @@ function encode(
  * Clones a child that runs `plan`; `onSync` runs at each sync point (phase 0
  * right after clone, before the child does anything). Resolves once the child
  * has exec'd (or ended its plan); a failed step rejects with PlanError after
- * the child is reaped.
+ * the child is reaped. A plan with a `handover` goes on in a sibling of the
+ * child from its handover phase: the pid given to `onSync` from then on, and
+ * the one returned, are the sibling's.
  */
 export async function spawn(
   plan: Plan,
@@ -236,7 +238,7 @@ export async function spawn(
     const rec = new Uint8Array(16);
     const dv = new DataView(rec.buffer);
     if (opts.cgroup && !joined) opts.cgroup.join(pid);
-    const waiting: WaitingChild = {
+    let waiting: WaitingChild = {
       pidfd,
       slot: (name) => {
         for (const [sl, addr] of slots) if (sl.name === name) return arena.readU64(addr);
@@ -251,6 +253,15 @@ export async function spawn(
       const index = dv.getBigUint64(0, true);
       const value = Number(dv.getBigInt64(8, true));
       if (index === SYNC_INDEX) {
+        if (plan.handover && value === plan.handover.phase) {
+          // The first child forked the sibling that goes on with the plan, and exits.
+          await waitPidfd(pidfd);
+          close(pidfd);
+          pidfd = -1;
+          pid = Number(arena.readU64(slots.get(plan.handover.slot)!) & 0xffffffffn);
+          pidfd = sys("pidfd_open", `pid ${pid}`, pid, 0);
+          waiting = { ...waiting, pidfd };
+        }
         await onSync(value, pid, waiting);
         release(syncWrite);
         if (value === opts.returnAt) {

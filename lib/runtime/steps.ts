@@ -284,6 +284,34 @@ export function forkAsSibling(child: Slot): Step {
   };
 }
 
+/**
+ * A fork that hands the rest of the plan over to a sibling (CLONE_PARENT,
+ * so ctr reaps it): the new process goes on with the next step, the first
+ * one exits at once. They share memory (CLONE_VM) but not a stack, and
+ * never run the same step: the old one only stores the result and exits.
+ * The kernel writes the sibling's pid, as ctr's pid namespace numbers it
+ * (the forking process is still in it), into `pid` before the sibling
+ * runs (CLONE_PARENT_SETTID), where the executor reads it at the plan's
+ * handover phase. This is how a container's first process lands in a pid
+ * namespace that setns or unshare only gives to children.
+ */
+export function forkAndHandOver(pid: Slot): Step {
+  const flags = CLONE.VM | CLONE.PARENT | CLONE.PARENT_SETTID | SIGNALS.SIGCHLD;
+  return {
+    call: "clone",
+    args: [
+      int(flags, "CLONE_VM|CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD"),
+      { stack: true },
+      { slotAddr: pid },
+      NULL,
+      NULL,
+    ],
+    label: "fork the container's process into its pid namespace",
+    fork: true,
+    hints: { ENOMEM: "the pid namespace has no init any more" },
+  };
+}
+
 /** execve of one path with `argv` as the whole argument vector (argv[0] included). */
 export function execPath(
   path: string,

@@ -522,6 +522,7 @@ const v1Template = (root: string): Template => (dir) => {
       "memory.max_usage_in_bytes": "0",
       "memory.failcnt": "0",
       "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+      "memory.swappiness": "60",
     });
   }
   if (hier === "pids") add({ "pids.max": "max", "pids.current": "0" });
@@ -1091,4 +1092,52 @@ Deno.test("openCgroupDriver() picks the driver from the layout", () => {
     layout: { version: "v2", v1: [], unified: { mountpoint: root, own: root } },
   });
   assert.ok(v2 instanceof V2Driver);
+});
+
+Deno.test('v1 driver: a parent of "/" is the hierarchy\'s root, "." our own cgroup', async () => {
+  const { fs, driver } = v1Fixture({ unified: false });
+  const before = fs.tree();
+  const top = driver.create("top", "/");
+  assert.equal(top.path, `${fs.root}/memory/top`);
+  assert.equal(top.dir("pids"), `${fs.root}/pids/top`);
+  assert.deepEqual(top.parents, []);
+  const own = driver.create("own", ".");
+  assert.equal(own.path, `${fs.root}${OWN_MEM}/own`);
+  await top.destroy();
+  await own.destroy();
+  assert.deepEqual(fs.tree(), before);
+  assert.throws(() => driver.create("c", ""), /Invalid cgroup parent/);
+});
+
+Deno.test("v1 driver: the parents create() made are the Cgroup's; open() takes them back", async () => {
+  const { fs, driver } = v1Fixture({ unified: false });
+  const before = fs.tree();
+  const a = driver.create("a", "/pod/x");
+  assert.deepEqual(
+    a.parents.filter((p) => p.includes("/memory/")),
+    [`${fs.root}/memory/pod/x`, `${fs.root}/memory/pod`],
+  );
+  // A second container below: the parents exist, so they are not its to remove.
+  const b = driver.create("b", "/pod/x");
+  assert.deepEqual(b.parents, []);
+  // Reopened as another process would (a recorded container), with the parents recorded.
+  await driver.open("a", a.paths, a.parents).destroy();
+  assert.ok(fs.exists(`${fs.root}/memory/pod/x/b`), "b's cgroup went with a");
+  assert.ok(fs.exists(`${fs.root}/memory/pod/x`), "a shared parent went while in use");
+  await driver.open("b", b.paths, a.parents).destroy();
+  assert.deepEqual(fs.tree(), before);
+});
+
+Deno.test("v1 driver: memory swappiness and a disabled OOM killer; v2 refuses both", () => {
+  const v1 = v1Fixture({ unified: false });
+  const cg = v1.driver.create("c1");
+  v1.fs.writes.length = 0;
+  cg.apply({ memorySwappiness: 0, oomKillDisable: true });
+  assert.deepEqual(v1.fs.writes, [
+    `${OWN_MEM}/ctr/c1/memory.swappiness = 0`,
+    `${OWN_MEM}/ctr/c1/memory.oom_control = 1`,
+  ]);
+  const v2 = v2Fixture("/").driver.create("c1");
+  assert.throws(() => v2.apply({ memorySwappiness: 10 }), /memory swappiness: cgroup v2 has no/);
+  assert.throws(() => v2.apply({ oomKillDisable: true }), /OOM killer: cgroup v2 has no/);
 });

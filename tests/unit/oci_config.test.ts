@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MS } from "../../ffi/constants.ts";
+import { ociToConfig } from "../../lib/oci/runtime.ts";
 import {
   defaultSpec,
   featuresDocument,
@@ -355,6 +356,20 @@ function problems(config: unknown): string[] {
   assert.fail("the config parsed");
 }
 
+/** The warnings a config (object or text) parses with; fails when it does not parse. */
+function warnings(config: unknown): { config: OciConfig; warnings: string[] } {
+  const text = typeof config === "string" ? config : JSON.stringify(config, null, 2);
+  const out: string[] = [];
+  return { config: parseOciConfig(text, "config.json", (m) => out.push(m)), warnings: out };
+}
+
+/** The one warning of a config. */
+function warning(config: unknown): string {
+  const all = warnings(config).warnings;
+  assert.equal(all.length, 1, `expected one warning, got:\n${all.join("\n")}`);
+  return all[0];
+}
+
 /** The one problem of a config. */
 function problem(config: unknown): string {
   const all = problems(config);
@@ -492,32 +507,57 @@ Deno.test("problems name their path", () => {
   );
 });
 
-Deno.test("unknown keys are errors at every level, with a suggestion for a typo", () => {
+Deno.test("unknown keys are warnings at every level, with a suggestion for a typo", () => {
   assert.equal(
-    problem(changed((c) => c.hostnme = "x")),
+    warning(changed((c) => c.hostnme = "x")),
     'config.json: hostnme: unknown key "hostnme" (did you mean "hostname"?)',
   );
   assert.equal(
-    problem(changed((c) => c.linux.resources.memory = { limit: 1, swapiness: 10 })),
+    warning(changed((c) => c.linux.resources.memory = { limit: 1, swapiness: 10 })),
     'config.json: linux.resources.memory.swapiness: unknown key "swapiness" ' +
       '(did you mean "swappiness"?)',
   );
   assert.equal(
-    problem(changed((c) => c.process.arg = ["sh"])),
+    warning(changed((c) => c.process.arg = ["sh"])),
     'config.json: process.arg: unknown key "arg" (did you mean "args"?)',
   );
   assert.equal(
-    problem(changed((c) => c.mounts[1].readonly = true)),
+    warning(changed((c) => c.mounts[1].readonly = true)),
     'config.json: mounts[1].readonly: unknown key "readonly"',
   );
   assert.equal(
-    problem(changed((c) => c.process.user.name = "root")),
+    warning(changed((c) => c.process.user.name = "root")),
     'config.json: process.user.name: unknown key "name"',
   );
   assert.equal(
-    problem(changed((c) => c.windows = { layerFolders: [] })),
+    warning(changed((c) => c.windows = { layerFolders: [] })),
     'config.json: windows: unknown key "windows" ' +
       "(settings for another platform: ctr runs Linux containers)",
+  );
+  // The config parses without them; what is known is kept.
+  const kept = warnings(changed((c) => {
+    c.unknown = { deep: [1] };
+    c.process.arg = ["x"];
+    c.linux.resources.memory = { limit: 1 << 20, swapiness: 10 };
+  }));
+  assert.equal(kept.warnings.length, 3);
+  assert.ok(!("unknown" in kept.config));
+  assert.ok(!("arg" in kept.config.process!));
+  assert.deepEqual(kept.config.process?.args, ["sh"]);
+  assert.deepEqual(kept.config.linux?.resources?.memory, { limit: 1 << 20 });
+  // A config that fails for another reason names its unknown keys too: a typo may be why.
+  assert.deepEqual(
+    problems(changed((c) => (c.process.arg = c.process.args, delete c.process.args))),
+    [
+      'config.json: process.arg: unknown key "arg" (did you mean "args"?)',
+      "config.json: process.args: at least one argument is required",
+    ],
+  );
+  // A known key with a value ctr does not know stays an error.
+  assert.equal(
+    problem(changed((c) => c.linux.namespaces[0].type = "tiem")),
+    'config.json: linux.namespaces[0].type: unknown namespace "tiem" ' +
+      "(expected pid, network, mount, ipc, uts, user, cgroup, time)",
   );
   // Free-form maps and vendor objects take any key.
   const cfg = parseOciConfig(JSON.stringify(changed((c) => {
@@ -699,7 +739,7 @@ Deno.test("unsupported lists what ctr checks but does not carry out", () => {
     c.linux.mountLabel = "system_u:object_r:container_file_t:s0";
     c.linux.resources.hugepageLimits = [{ pageSize: "2MB", limit: 0 }];
     c.linux.resources.rdma = { mlx5_0: { hcaHandles: 3 } };
-    c.linux.resources.memory = { limit: 1 << 20, kernel: 1 << 20 };
+    c.linux.resources.memory = { limit: 1 << 20, kernel: 1 << 20, swappiness: 0 };
     c.linux.resources.cpu = { shares: 512, realtimeRuntime: 950000, idle: 1 };
     c.linux.resources.blockIO = {
       throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 100 }],
@@ -715,7 +755,6 @@ Deno.test("unsupported lists what ctr checks but does not carry out", () => {
     "linux.timeOffsets: time namespaces are not supported",
     "linux.resources.hugepageLimits: hugetlb limits are not supported",
     "linux.resources.rdma: RDMA limits are not supported",
-    "linux.resources.memory.kernel: kernel memory limits are not supported",
     "linux.resources.cpu.realtimeRuntime: real-time CPU limits are not supported",
     "linux.resources.cpu.idle: SCHED_IDLE cgroups are not supported",
     "linux.resources.blockIO.weightDevice: block I/O weights are not supported",
@@ -842,6 +881,59 @@ Deno.test("featuresDocument: the spec's keys, and mount options mountFlags under
   assert.deepEqual(f.annotations, {});
 });
 
+Deno.test("featuresDocument: what it lists is accepted and carried out, what it leaves out is refused", async () => {
+  const f = featuresDocument() as any;
+  const accepted = (change: (c: any) => void) => {
+    const cfg = parseOciConfig(JSON.stringify(changed(change)));
+    return unsupported(cfg);
+  };
+  for (const o of f.mountOptions) {
+    assert.deepEqual(
+      accepted((c) => c.mounts.push({ destination: "/m", type: "tmpfs", options: [o] })),
+      [],
+      o,
+    );
+    // None is passed on to the filesystem as data: each is a flag or a propagation.
+    assert.equal(mountFlags([o]).data, "", o);
+  }
+  // The spec's runtime-level options that ctr does not list are refused, not passed as data.
+  for (const o of ["rro", "rnosuid", "rnoexec", "tmpcopyup", "idmap", "ridmap"]) {
+    assert.ok(!f.mountOptions.includes(o), o);
+    assert.equal(
+      accepted((c) => c.mounts.push({ destination: "/m", type: "tmpfs", options: [o] })).length,
+      1,
+      o,
+    );
+  }
+  for (const type of f.linux.namespaces) {
+    for (const path of [undefined, `/proc/1/ns/${type}`]) {
+      const config = parseOciConfig(JSON.stringify(changed((c) => {
+        c.linux.namespaces = [{ type: "mount" }, ...(type === "mount" ? [] : [{ type, path }])];
+        if (type === "user" && !path) {
+          c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+          c.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+        }
+        delete c.hostname;
+      })));
+      assert.deepEqual(unsupported(config), [], type);
+      await ociToConfig("f", "/b", config, { stateDir: "/run/ctr-oci" });
+    }
+  }
+  assert.ok(!f.linux.namespaces.includes("time"));
+  assert.deepEqual(accepted((c) => c.linux.namespaces.push({ type: "time" })), [
+    "linux.namespaces[6]: time namespaces are not supported",
+  ]);
+  for (const cap of f.linux.capabilities) {
+    assert.deepEqual(accepted((c) => c.process.capabilities.bounding.push(cap)), [], cap);
+  }
+  assert.deepEqual(
+    accepted((c) =>
+      c.hooks = Object.fromEntries(f.hooks.map((h: string) => [h, [{ path: "/x" }]]))
+    ),
+    [],
+  );
+});
+
 Deno.test("parseOciProcess: exec's process.json, with the same checks", () => {
   const p = parseOciProcess(JSON.stringify({
     args: ["ps"],
@@ -862,11 +954,14 @@ Deno.test("parseOciProcess: exec's process.json, with the same checks", () => {
       'process.json: tty: unknown key "tty"',
     ]);
   }
-  assert.throws(
-    () =>
-      parseOciProcess('{"arg": ["ps"], "args": ["ps"], "cwd": "/", "user": {"uid": 0, "gid": 0}}'),
-    { message: 'process.json: arg: unknown key "arg" (did you mean "args"?)' },
+  const warned: string[] = [];
+  const q = parseOciProcess(
+    '{"arg": ["ps"], "args": ["ps"], "cwd": "/", "user": {"uid": 0, "gid": 0}}',
+    "process.json",
+    (m) => warned.push(m),
   );
+  assert.deepEqual(q.args, ["ps"]);
+  assert.deepEqual(warned, ['process.json: arg: unknown key "arg" (did you mean "args"?)']);
 });
 
 // The type follows the schema: a config built in code is checked by tsc.

@@ -183,6 +183,61 @@ Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
   }
 });
 
+Deno.test("plan: an OCI bundle joining a pid namespace while making its user namespace matches its fixture", async () => {
+  const r = fixtureRoot();
+  try {
+    const spec = defaultSpec({ args: ["sh"] });
+    const maps = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const config = {
+      ...spec,
+      process: { ...spec.process!, terminal: false },
+      root: { path: r },
+      linux: {
+        ...spec.linux,
+        namespaces: [
+          { type: "user" as const },
+          { type: "pid" as const, path: "/proc/4242/ns/pid" },
+          { type: "network" as const, path: "/run/netns/pod" },
+          { type: "mount" as const },
+          { type: "uts" as const },
+        ],
+        uidMappings: maps,
+        gidMappings: maps,
+        rootfsPropagation: "shared" as const,
+      },
+    };
+    const cfg = await ociToConfig("golden", "/bundle", config, {
+      stateDir: "/run/ctr-oci",
+      gateFd: 7,
+      closeFds: [16, 17],
+    });
+    golden("oci_join_pid_userns", showPlan(containerPlan(cfg, HOST)), r);
+  } finally {
+    Deno.removeSync(r, { recursive: true });
+  }
+});
+
+Deno.test("plan: an OCI bundle without a mount namespace matches its fixture", async () => {
+  const r = fixtureRoot();
+  try {
+    const spec = defaultSpec({ args: ["sh"] });
+    const config = {
+      ...spec,
+      process: { ...spec.process!, terminal: false },
+      root: { path: r },
+      mounts: [],
+      linux: { namespaces: [{ type: "pid" as const }, { type: "uts" as const }] },
+    };
+    const cfg = await ociToConfig("golden", "/bundle", config, {
+      stateDir: "/run/ctr-oci",
+      gateFd: 7,
+    });
+    golden("oci_no_mount_namespace", showPlan(containerPlan(cfg, HOST)), r);
+  } finally {
+    Deno.removeSync(r, { recursive: true });
+  }
+});
+
 Deno.test("plan: exec with a pty (ctr exec: dies with ctr) matches its fixture", () => {
   const before = execPrelude(
     {
