@@ -16,6 +16,7 @@ import { formatPlan, type Plan, slot, type Step, syncPoint, validate } from "./p
 import { processSteps } from "./process.ts";
 import { RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames } from "./spawn.ts";
+import { setgroupsAllowed, withoutSetgroups } from "./userns.ts";
 import {
   becomeRoot,
   closeFd,
@@ -96,7 +97,10 @@ export function containerPlan(
   ];
   if (cfg.namespaces.net.kind === "new") steps.push(...loopbackUp());
   steps.push(...processSteps(cfg, host));
-  const plan = { cloneFlags, steps };
+  // An unprivileged writer maps a single gid only with setgroups denied: the
+  // container keeps the supplementary groups it has (the kernel shows them as nogroup).
+  const noSetgroups = userns && host.unprivileged && !setgroupsAllowed(cfg.gidMap);
+  const plan = { cloneFlags, steps: noSetgroups ? withoutSetgroups(steps) : steps };
   const problems = validate(plan);
   if (problems.length) throw new Error(`Invalid plan:\n${problems.join("\n")}`);
   return plan;

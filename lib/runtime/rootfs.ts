@@ -377,12 +377,16 @@ export class RootfsBuilder {
         label: `create /dev/${d}`,
       });
     }
+    // A user namespace that does not map the tty group (a rootless single-id one) cannot
+    // give its ptys that group: they keep the opener's.
+    const ttyMapped = !this.host.userns ||
+      this.cfg.gidMap.some((m) => TTY_GID >= m.container && TTY_GID < m.container + m.size);
     this.#mount(
       "devpts",
       `${dev}/pts`,
       "devpts",
       MS.NOSUID | MS.NOEXEC,
-      `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`,
+      `newinstance,ptmxmode=0666,mode=0620${ttyMapped ? `,gid=${TTY_GID}` : ""}`,
       "mount devpts on /dev/pts",
     );
     this.#mount(
