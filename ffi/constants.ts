@@ -77,6 +77,7 @@ export const O = {
 
 /** fcntl.h: fcntl(2) commands. */
 export const F = {
+  SETFD: 2,
   SETFL: 4,
 } as const;
 

@@ -10,6 +10,7 @@ import { lastCap } from "../runtime/host.ts";
 import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
 import { StateDir } from "../engine/state.ts";
 import { isAlive } from "../os/proc.ts";
+import { rootlessIdMaps } from "../engine/rootless.ts";
 import type { RunHost } from "../config/docker_run.ts";
 import { RUN_FLAG_KINDS, type RunFlag, type RunOptions } from "../config/run_options.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -242,14 +243,17 @@ export function runOptionsAgree(): string[] {
 }
 
 /** Host facts for runConfig, read from this machine. */
-export function readRunHost(root: string, stateDir = "/run/ctr"): RunHost {
+export function readRunHost(root: string, stateDir = "/run/ctr", rootless = false): RunHost {
+  const last = lastCap();
   return {
     root,
     env: Deno.env.toObject(),
-    lastCap: lastCap(),
-    ownCaps: ownCaps(),
+    lastCap: last,
+    // Rootless, the container's capabilities are those of its own user namespace's root.
+    ownCaps: rootless ? (1n << BigInt(last + 1)) - 1n : ownCaps(),
     hardNofile: hardNofile(),
     subuidBase: subuidBase(),
+    ...(rootless && { rootless: rootlessIdMaps(stateDir) }),
     volume: (name) => {
       const store = new VolumeStore(root);
       const v = name === undefined ? store.create() : (() => {
