@@ -132,7 +132,8 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
     type: "optional",
     arg: "MODE",
     help:
-      "Network: none (own namespace, lo only: the default), bridge (the flag alone), host, or a network name",
+      "Network: none (own namespace, lo only: the default), bridge (the flag alone; rootless: " +
+      "slirp4netns), host, a network name, slirp4netns or pasta (user-mode, no root needed)",
   },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },

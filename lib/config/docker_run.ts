@@ -287,6 +287,12 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   let networkName: string | undefined;
   let userMode: UserModeNet | undefined;
   if (host.rootless) checkRootlessNet(netOpt);
+  if (netOpt === "pasta" && !host.rootless) {
+    throw new UsageError(
+      "--net=pasta is for rootless containers: run as root, pasta drops to nobody, who may " +
+        "not join the container's namespaces (use --net=slirp4netns or a ctr network)",
+    );
+  }
   if (netOpt === "slirp4netns" || netOpt === "pasta") {
     if (str("ip") !== undefined || list("network-alias").length > 0) {
       throw new UsageError(`--ip and --network-alias need a ctr network, not --net=${netOpt}`);
