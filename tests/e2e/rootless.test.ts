@@ -6,6 +6,7 @@
  * another's containers, and nothing is written to the system's store.
  */
 import assert from "node:assert/strict";
+import { tempDir } from "../_helpers.ts";
 import {
   busyboxImage,
   createUser,
@@ -214,6 +215,87 @@ rootlessTest("rootless: an image's files of uid 0, 33 and 1000 keep their owners
   assert.equal((await ctrAs(u, ["load", "-i", await busyboxImage()])).code, 0);
 });
 
+/** The path of a program on PATH, or undefined. */
+function which(name: string): string | undefined {
+  for (const d of ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]) {
+    try {
+      Deno.statSync(`${d}/${name}`);
+      return `${d}/${name}`;
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+const registryTools = ["docker-registry", "skopeo"].filter((t) => !which(t));
+
+Deno.test({
+  name: rootlessName(
+    "rootless: pull from a registry on 127.0.0.1 gives the layers their owners",
+    registryTools.length ? `needs ${registryTools.join(" and ")}` : undefined,
+  ),
+  ignore: skip || registryTools.length > 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const u = await withRange();
+    const dir = tempDir();
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    Deno.writeTextFileSync(
+      `${dir}/config.yml`,
+      `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/s\n` +
+        `http:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    const registry = new Deno.Command(which("docker-registry")!, {
+      args: ["serve", `${dir}/config.yml`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await (await fetch(`http://127.0.0.1:${port}/v2/`)).body?.cancel();
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      const ref = `127.0.0.1:${port}/test/owners:latest`;
+      const push = new Deno.Command("skopeo", {
+        args: [
+          "copy",
+          "-q",
+          "--dest-tls-verify=false",
+          `docker-archive:${await ownersImage()}`,
+          `docker://${ref}`,
+        ],
+        stderr: "piped",
+      }).outputSync();
+      assert.ok(push.success, new TextDecoder().decode(push.stderr));
+      const pull = await ctrAs(u, ["pull", ref]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const r = await ctrAs(u, [
+        "run",
+        "--rm",
+        ref,
+        "stat",
+        "-c",
+        "%u:%g %n",
+        "/owners/www",
+        "/owners/app",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "33:33 /owners/www\n1000:1000 /owners/app\n");
+      assert.equal((await ctrAs(u, ["rmi", ref])).code, 0);
+    } finally {
+      registry.kill("SIGTERM");
+      await registry.status;
+    }
+  },
+});
+
 rootlessTest("rootless: what a container wrote as other users goes with --rm", async () => {
   const u = await withRange();
   const r = await ctrAs(u, [
@@ -286,6 +368,9 @@ rootlessTest("rootless: what needs root is refused with the reason", async () =>
     assert.equal(r.code, 125, flags.join(" "));
     assert.match(r.stderr, why);
   }
+  const net = await ctrAs(u, ["network", "create", "front"]);
+  assert.equal(net.code, 125);
+  assert.match(net.stderr, /ctr networks are bridges, which need root/);
 });
 
 rootlessTest("rootless: nothing is written to the system's store or state", async () => {
