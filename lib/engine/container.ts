@@ -38,6 +38,7 @@ import { releaseResources } from "./lifecycle.ts";
 import { SIGNALS } from "../../ffi/constants.ts";
 import { isRootless, undelegatedReason } from "./rootless.ts";
 import type { UserModeNetwork } from "../network/usermode.ts";
+import { type IdmappedLayers, idmappedLayers, idmappedLowerDir } from "../runtime/idmount.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -122,7 +123,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+function withNetworkFiles(cfg: ContainerConfig, mappedLayers = false): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -132,11 +133,40 @@ function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
   ].filter((b) =>
     !cfg.mounts.some((m) => m.destination === b.destination) &&
     // A remapped root cannot create a mount point in a directory the host's root owns
-    // (rootless, the layers' owners are mapped: their root is the user's).
-    (cfg.namespaces.user.kind !== "new" || rootlessLayers(cfg) ||
+    // (rootless or idmapped, the layers' owners are mapped).
+    (cfg.namespaces.user.kind !== "new" || mappedLayers || rootlessLayers(cfg) ||
       lookup(cfg.layers, b.destination) !== undefined)
   ) as UserMount[];
   return { ...cfg, mounts: [...binds, ...cfg.mounts] };
+}
+
+let idmapWarned = false;
+
+/**
+ * Idmapped mounts of the layers for a root ctr's container with a user
+ * namespace of its own (see runtime/idmount.ts): its root then owns the
+ * image's files as the host's root does. Where the kernel or the store's
+ * filesystem allows none, the container runs on the layers as they are (their
+ * files read as nobody), and ctr says so.
+ */
+function idmapLayers(cfg: ContainerConfig): IdmappedLayers | undefined {
+  if (Deno.uid() !== 0 || cfg.namespaces.user.kind !== "new" || cfg.oci || !cfg.layers.length) {
+    return undefined;
+  }
+  try {
+    const m = idmappedLayers(cfg.layers, { uid: cfg.uidMap, gid: cfg.gidMap });
+    cfg.layers.forEach((_, i) => Deno.mkdirSync(idmappedLowerDir(cfg.dir, i), { recursive: true }));
+    return m;
+  } catch (e) {
+    if (!idmapWarned) {
+      console.error(
+        `ctr: warning: no idmapped mounts of the layers (${(e as Error).message}): files of ` +
+          "host ids the user namespace does not map read as nobody and cannot be changed",
+      );
+      idmapWarned = true;
+    }
+    return undefined;
+  }
 }
 
 /** Whether the container's root is the store's owner: a rootless store, whose layers it owns. */
@@ -427,6 +457,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let cg: Cgroup | undefined;
   let attachment: Attachment | undefined;
   let userNet: UserModeNetwork | undefined;
+  let idmapped: IdmappedLayers | undefined;
   let master = -1;
   let pipes: number[] = [];
   let pidfd = -1;
@@ -456,8 +487,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     }
     trace("plan: start");
     let plan: Plan;
+    idmapped = idmapLayers(cfg);
+    if (idmapped) trace("layers: idmapped");
     try {
-      plan = containerPlan(withNetworkFiles(runCfg), host);
+      plan = containerPlan(withNetworkFiles(runCfg, idmapped !== undefined), host, {
+        idmappedLowers: idmapped?.fds,
+      });
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
@@ -489,6 +524,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         throw planFailure(e, cfg.process.args[0], "Cannot start the container");
       }
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    } finally {
+      // The child has its own copies (or is gone).
+      idmapped?.close();
     }
     trace("exec'd");
     // The container holds the write ends now; the watcher must see EOF when it ends.
@@ -535,6 +573,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     };
   } catch (e) {
     for (const fd of pipes) close(fd);
+    idmapped?.close();
     if (master >= 0) close(master);
     if (pidfd >= 0) {
       try {

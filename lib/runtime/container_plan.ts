@@ -41,7 +41,11 @@ export const PHASE_FORKED = 5;
 export function containerPlan(
   cfg: ContainerConfig,
   host: PlanHost,
-  opts: { startPhase?: number } = {},
+  opts: {
+    startPhase?: number;
+    /** Fds of idmapped mounts of the layers, inherited by the child (runtime/idmount.ts). */
+    idmappedLowers?: readonly number[];
+  } = {},
 ): Plan {
   const invalid = validateConfig(cfg);
   if (invalid.length) {
@@ -75,6 +79,7 @@ export function containerPlan(
     netns: cfg.namespaces.net.kind === "new",
     kindOf: host.kindOf,
     cgroups: host.cgroups,
+    idmappedLowers: opts.idmappedLowers,
   });
   const steps: Step[] = [
     closeFd({ fd: "syncWrite" }, "close the parent's end of the sync pipe"),

@@ -13,6 +13,7 @@ import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
 import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";
 import type { CgroupLayout } from "../cgroups/mod.ts";
+import { attachIdmappedLayers, idmappedLowerDir } from "./idmount.ts";
 
 /** The group of a container's ptys (devpts is mounted with gid=5, the tty group, as docker does). */
 export const TTY_GID = 5;
@@ -30,6 +31,11 @@ export interface RootfsHost {
   readonly kindOf: (path: string) => "dir" | "file" | undefined;
   /** The host's cgroup hierarchies, mounted read-only at /sys/fs/cgroup (none: not mounted). */
   readonly cgroups?: CgroupLayout;
+  /**
+   * Inherited fds of idmapped mounts of the layers (runtime/idmount.ts), one
+   * per layer: attached below the container's directory and stacked instead.
+   */
+  readonly idmappedLowers?: readonly number[];
 }
 
 const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
@@ -215,7 +221,9 @@ export class RootfsBuilder {
       null,
       "keep the container's mounts from reaching the host",
     );
-    const links = needsLayerLinks(cfg, host.userns);
+    const idmapped = host.idmappedLowers;
+    if (idmapped) this.steps.push(...attachIdmappedLayers(idmapped, cfg.dir));
+    const links = !idmapped && needsLayerLinks(cfg, host.userns);
     if (links) {
       this.steps.push(
         chdirTo(
@@ -224,7 +232,11 @@ export class RootfsBuilder {
         ),
       );
     }
-    const lower = links ? cfg.layers.map((_, i) => String(i)) : cfg.layers;
+    const lower = idmapped
+      ? idmapped.map((_, i) => idmappedLowerDir(cfg.dir, i))
+      : links
+      ? cfg.layers.map((_, i) => String(i))
+      : cfg.layers;
     this.#mount(
       "overlay",
       M,
