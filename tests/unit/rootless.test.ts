@@ -14,6 +14,8 @@ import { applyOwners, extractLayer } from "../../lib/image/layer.ts";
 import type { OwnedEntry } from "../../lib/os/privileged.ts";
 import { makeTar, streamOf } from "../_tar.ts";
 import { UsageError } from "../../lib/errors.ts";
+import { containerPlan } from "../../lib/runtime/container_plan.ts";
+import type { PlanHost } from "../../lib/runtime/host.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 
@@ -139,6 +141,34 @@ Deno.test("runConfig() picks a user-mode network rootless, and refuses bridges",
   assert.equal(rootlessRun(["--net=slirp4netns"], rootHost).network.userMode, "slirp4netns");
   assert.equal(rootlessRun(["-p", "80"], rootHost).network.name, "bridge");
   assert.throws(() => rootlessRun(["--net=pasta"], rootHost), /--net=pasta is for rootless/);
+});
+
+const PLAN_HOST: PlanHost = {
+  lastCap: 40,
+  resetSignals: [13],
+  arch: "x86_64",
+  lsm: { apparmor: false, selinux: false },
+  kindOf: () => undefined,
+  unprivileged: true,
+};
+
+Deno.test("containerPlan() of an unprivileged user leaves setgroups out only with one gid", () => {
+  const single = rootlessRun([], {
+    ...rootlessHost,
+    rootless: { uid: rootlessIdMap(1000, []), gid: rootlessIdMap(1000, []) },
+  });
+  const steps = containerPlan(single, PLAN_HOST).steps;
+  assert.ok(!steps.some((s) => s.call === "setgroups"));
+  assert.ok(steps.some((s) => s.call === "setresuid"));
+  const devpts = steps.find((s) => s.label.includes("devpts"))!;
+  assert.ok(!JSON.stringify(devpts.args).includes("gid=5"), "the tty group is not mapped");
+  assert.ok(containerPlan(rootlessRun([]), PLAN_HOST).steps.some((s) => s.call === "setgroups"));
+  assert.ok(
+    containerPlan(single, { ...PLAN_HOST, unprivileged: false }).steps.some((s) =>
+      s.call === "setgroups"
+    ),
+    "root writes its maps itself: setgroups stays",
+  );
 });
 
 Deno.test("pastaPortSpec() writes pasta's forwarding specs", () => {

@@ -12,10 +12,6 @@ import {
   withoutSetgroups,
 } from "../../lib/runtime/userns.ts";
 import { validate } from "../../lib/runtime/plan.ts";
-import { containerPlan } from "../../lib/runtime/container_plan.ts";
-import type { PlanHost } from "../../lib/runtime/host.ts";
-import { runConfig, type RunHost } from "../../lib/config/docker_run.ts";
-import { parseRunArgs } from "../../lib/cli/run.ts";
 
 const SUBUID = `# comment
 alice:100000:65536
@@ -105,55 +101,6 @@ Deno.test("helperPlan() waits for the maps, becomes root, and execs the helper",
     withoutSetgroups(ranged.steps).map((s) => s.call),
     ranged.steps.map((s) => s.call).filter((c) => c !== "setgroups"),
   );
-});
-
-const HOST: PlanHost = {
-  lastCap: 40,
-  resetSignals: [13],
-  arch: "x86_64",
-  lsm: { apparmor: false, selinux: false },
-  kindOf: () => undefined,
-  unprivileged: true,
-};
-
-const RUN_HOST = (maps: { uid: number; ranges: { start: number; count: number }[] }): RunHost => ({
-  root: "/home/u/.local/share/ctr",
-  env: {},
-  lastCap: 40,
-  ownCaps: (1n << 41n) - 1n,
-  hardNofile: 1024n,
-  subuidBase: 100000,
-  newId: () => "ab".repeat(32),
-  rootless: {
-    uid: rootlessIdMap(maps.uid, maps.ranges),
-    gid: rootlessIdMap(maps.uid, maps.ranges),
-  },
-});
-
-Deno.test("containerPlan() of an unprivileged user leaves setgroups out only with one gid", () => {
-  const rootfs = Deno.makeTempDirSync();
-  try {
-    const argv = ["--rootfs", rootfs, "true"];
-    const single = runConfig(parseRunArgs(argv), RUN_HOST({ uid: 1000, ranges: [] })).config;
-    const calls = containerPlan(single, HOST).steps.map((s) => s.call);
-    assert.ok(!calls.includes("setgroups"));
-    assert.ok(calls.includes("setresuid"));
-    const devpts = containerPlan(single, HOST).steps.find((s) => s.label.includes("devpts"))!;
-    assert.ok(!JSON.stringify(devpts.args).includes("gid=5"), "the tty group is not mapped");
-    const ranged = runConfig(
-      parseRunArgs(argv),
-      RUN_HOST({ uid: 1000, ranges: [{ start: 100000, count: 65536 }] }),
-    ).config;
-    assert.ok(containerPlan(ranged, HOST).steps.some((s) => s.call === "setgroups"));
-    assert.ok(
-      !containerPlan(single, { ...HOST, unprivileged: false }).steps.every((s) =>
-        s.call !== "setgroups"
-      ),
-      "root writes its maps itself: setgroups stays",
-    );
-  } finally {
-    Deno.removeSync(rootfs, { recursive: true });
-  }
 });
 
 Deno.test("runInUserNamespace() runs a program as root of a namespace made for it", () => {
