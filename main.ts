@@ -38,6 +38,9 @@ A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 
 Commands:
   run       Run a command in a new container (from an image or a root filesystem)
+  build     Build an image from a Dockerfile
+  history   Show the history of an image
+  builder   Build cache: prune
   images    List images
   pull      Pull an image from a registry
   push      Push an image to a registry
@@ -79,6 +82,15 @@ ${optionsHelp(GLOBAL_OPTIONS)}
 
 Run 'ctr COMMAND --help' for more on a command.`;
 
+/**
+ * A directory given relative to the current one, made absolute: containers
+ * name their layers and files by absolute paths (a relative one would be read
+ * from wherever their process stands).
+ */
+function absolute(dir: string): string {
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+}
+
 async function dispatch(argv: readonly string[]): Promise<number> {
   trace("main");
   const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
@@ -104,11 +116,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const stateDir = opts["state-dir"] as string | undefined;
   const globals: Globals = Deno.uid() === 0
     ? {
-      root: (root ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
-      stateDir: stateDir ?? "/run/ctr",
+      root: absolute(root ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
+      stateDir: absolute(stateDir ?? "/run/ctr"),
       logLevel,
     }
-    : await rootlessGlobals(root, stateDir, logLevel, !NO_STORE.has(cmd));
+    : await rootlessGlobals(
+      root === undefined ? undefined : absolute(root),
+      stateDir === undefined ? undefined : absolute(stateDir),
+      logLevel,
+      !NO_STORE.has(cmd),
+    );
   return await command(cmd, rest, globals);
 }
 
@@ -172,6 +189,12 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "build":
+      return (await import("./lib/cli/build.ts")).buildCommand(rest, globals);
+    case "builder":
+      return (await import("./lib/cli/build.ts")).builderCommand(rest, globals);
+    case "history":
+      return (await import("./lib/cli/history.ts")).historyCommand(rest, globals);
     case "images":
     case "load":
     case "save":

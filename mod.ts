@@ -76,6 +76,15 @@ export {
 export { parseRunArgs, readRunHost, RUN_OPTIONS } from "./lib/cli/run.ts";
 export { runConfig, type RunHost, type RunRequest } from "./lib/config/docker_run.ts";
 export { mergeRunOptions, type RunOptions, runOptionsArgv } from "./lib/config/run_options.ts";
+export {
+  build,
+  BuildError,
+  type BuildOptions,
+  type BuildResult,
+  type StepRunner,
+} from "./lib/image/build/executor.ts";
+export { type BuildProgress, buildProgress } from "./lib/image/build/progress.ts";
+export { readStepHost, runBuildStep } from "./lib/engine/build_step.ts";
 export { enterCommand, enterRequest } from "./lib/cli/enter.ts";
 export { nsTable } from "./lib/cli/ns.ts";
 export {

@@ -21,8 +21,8 @@ TEST_PACKAGES=(
   runc crun hyperfine jq
   # the native stub's harness: x86_64 natively, aarch64 under qemu-user
   gcc libc6-dev xxd qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  # image interoperability and a registry with basic auth and TLS
-  skopeo docker-registry openssl apache2-utils
+  # image interoperability and a registry with basic auth and TLS; builds to compare with
+  skopeo docker-registry openssl apache2-utils buildah
   # real clients of the OCI runtime (the tests start their own daemons)
   podman docker.io containerd
   # rootless ctr: newuidmap/newgidmap, and the user-mode network stacks
@@ -48,6 +48,7 @@ TEST_TOOLS=(
   "gcc (x86_64)|gcc libc6-dev|probe_cc gcc"
   "aarch64-linux-gnu-gcc|gcc-aarch64-linux-gnu libc6-dev-arm64-cross|probe_cc aarch64-linux-gnu-gcc qemu-aarch64-static"
   "skopeo|skopeo|skopeo --version"
+  "buildah|buildah|buildah --version"
   "docker-registry|docker-registry|docker-registry --version"
   "openssl|openssl|openssl version"
   "htpasswd|apache2-utils|htpasswd -nb u p"

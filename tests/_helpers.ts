@@ -265,6 +265,52 @@ export function census(store: string, scope?: Scope): Census | (Census & Leftove
   return scope ? { ...base, ...leftovers(store, scope) } : base;
 }
 
+/** Fetches a page, retrying while the server starts (50 tries, 100 ms apart). */
+export async function fetchText(url: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return await r.text();
+    } catch { /* the server is starting */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no answer from ${url}`);
+}
+
+let busyboxTar: Promise<string> | undefined;
+
+/** The busybox test image as a docker-save archive (scripts/busybox_image.sh), made once. */
+export function busyboxImage(): Promise<string> {
+  busyboxTar ??= (async () => {
+    const tar = `${tempDir()}/busybox.tar`;
+    const out = await new Deno.Command("bash", {
+      args: [`${REPO}/scripts/busybox_image.sh`, tar],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`Cannot make the busybox image: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return tar;
+  })();
+  return busyboxTar;
+}
+
+const loadedInto = new Map<string, Promise<void>>();
+
+/** Loads the busybox test image (busybox:latest) into a store, once per store. */
+export function loadBusybox(store: string): Promise<void> {
+  let p = loadedInto.get(store);
+  if (!p) {
+    p = (async () => {
+      const r = await ctr(["--root", store, "load", "-i", await busyboxImage()]);
+      if (r.code !== 0) throw new Error(`Cannot load the busybox image: ${r.stderr}`);
+    })();
+    loadedInto.set(store, p);
+  }
+  return p;
+}
+
 /** A container running in the background. */
 export interface Background {
   /** Its PID 1, in ctr's pid namespace. */

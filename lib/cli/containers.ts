@@ -73,11 +73,14 @@ export function psStatus(s: ContainerState): string {
   }
 }
 
-/** The PORTS column: 0.0.0.0:8080->80/tcp, ... */
+/** The PORTS column: published ports (0.0.0.0:8080->80/tcp), then exposed ones (80/tcp). */
 export function portsText(s: ContainerState): string {
-  return (s.ports ?? []).map((p) =>
+  const published = (s.ports ?? []).map((p) =>
     `${p.hostIp || "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`
-  ).join(", ");
+  );
+  const seen = new Set((s.ports ?? []).map((p) => `${p.containerPort}/${p.protocol}`));
+  const exposed = (s.exposedPorts ?? []).filter((p) => !seen.has(p));
+  return [...published, ...exposed].join(", ");
 }
 
 function running(dir: StateDir, ref: string): ContainerState {

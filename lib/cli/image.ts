@@ -17,6 +17,7 @@ import {
   saveArchive,
   tagImage,
 } from "../image/mod.ts";
+import { BuildCache } from "../image/build/cache.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 const LOAD: readonly OptionSpec[] = [
@@ -73,6 +74,7 @@ export const IMAGE_USAGE = `Usage:
   ctr tag SOURCE TARGET                 Give an image another name
   ctr rmi [-f] IMAGE...                 Remove images (names first, content when unreferenced)
   ctr image inspect IMAGE...            Show images' config, layers and history as JSON
+  ctr history IMAGE                     Show an image's history ('ctr history --help')
   ctr image prune                       Remove untagged images and unreferenced content
   ctr pull|push IMAGE                   Pull or push through a registry ('ctr pull --help')
 
@@ -103,17 +105,21 @@ export async function imageCommand(
       prune: "prune",
       pull: "pull",
       push: "push",
+      history: "history",
+      build: "build",
     };
     if (!sub || !map[sub]) {
       throw new UsageError(
         `unknown image command: ${
           JSON.stringify(sub ?? "")
-        } (expected ls, inspect, rm, prune, load, save, tag, pull or push)`,
+        } (expected ls, inspect, history, rm, prune, load, save, tag, pull, push or build)`,
       );
     }
     if (sub === "pull" || sub === "push") {
       return (await import("./registry.ts")).registryCommand(sub, rest, g);
     }
+    if (sub === "history") return (await import("./history.ts")).historyCommand(rest, g);
+    if (sub === "build") return (await import("./build.ts")).buildCommand(rest, g);
     return imageCommand(map[sub], rest, g);
   }
   const store = openStore(g.root);
@@ -172,6 +178,8 @@ export async function imageCommand(
           const r = await removeImage(store, ref, { force: opts.force === true });
           for (const u of r.untagged) console.log(`Untagged: ${u}`);
           for (const d of r.deleted) console.log(`Deleted: ${d}`);
+          // Its garbage collection may have taken layers the build cache named.
+          if (r.gc) BuildCache.open(store).prune();
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
@@ -190,6 +198,7 @@ export async function imageCommand(
     case "prune": {
       parseArgs(argv, PRUNE);
       const r = await prune(store, { untagged: true });
+      BuildCache.open(store).prune();
       for (const d of r.images) console.log(`Deleted Images:\n  deleted: ${d}`);
       console.log(`Total reclaimed space: ${humanSize(r.bytes)}`);
       return 0;

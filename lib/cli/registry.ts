@@ -76,17 +76,17 @@ function clientOptions(g: Globals, domain: string, insecure: boolean) {
   };
 }
 
-/** Pulls an image into the store under --root; progress to stderr. */
+/** Pulls an image into the store under --root; progress to stderr unless `progress` is given. */
 export async function pull(
   g: Globals,
   ref: string,
-  opts: { insecure?: boolean; platform?: string; quiet?: boolean } = {},
+  opts: { insecure?: boolean; platform?: string; quiet?: boolean; progress?: Progress } = {},
 ): Promise<PullResult> {
   const domain = parseReference(ref).domain;
   return await pullImage(openStore(g.root), ref, {
     ...clientOptions(g, domain, opts.insecure === true),
     ...(opts.platform !== undefined && { platform: parsePlatform(opts.platform) }),
-    progress: stderrProgress(opts.quiet === true),
+    progress: opts.progress ?? stderrProgress(opts.quiet === true),
   });
 }
 

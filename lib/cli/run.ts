@@ -6,7 +6,8 @@
  */
 
 import { ownCaps } from "../runtime/capabilities.ts";
-import { lastCap } from "../runtime/host.ts";
+import { hardNofile, lastCap } from "../runtime/host.ts";
+import { randomId } from "../config/names.ts";
 import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
 import { StateDir } from "../engine/state.ts";
 import { isAlive } from "../os/proc.ts";
@@ -272,23 +273,8 @@ export function readRunHost(root: string, stateDir = "/run/ctr", rootless = fals
       if (!isAlive(s)) throw new UsageError(`container ${ref} is not running`);
       return s.pid;
     },
-    newId: () => {
-      const b = crypto.getRandomValues(new Uint8Array(32));
-      return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-    },
+    newId: randomId,
   };
-}
-
-function hardNofile(): bigint {
-  try {
-    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
-      l.startsWith("Max open files")
-    );
-    const hard = line?.trim().split(/\s+/)[4];
-    return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
-  } catch {
-    return 1024n;
-  }
 }
 
 /** The first subordinate id of "ctr" or "root" in /etc/subuid, else 100000. */

@@ -115,11 +115,13 @@ async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Prom
     console.log(dryRun(req.config));
     return 0;
   }
+  const exposedPorts = Object.keys(image?.config.config?.ExposedPorts ?? {});
   const record = {
     restartPolicy: req.restart,
     labels: req.labels,
     volumes: req.volumes,
     securityOpt: req.securityOpt,
+    ...(exposedPorts.length > 0 && { exposedPorts }),
   };
   if (Deno.env.get(DETACHED_ENV)) {
     const { startDetached } = await import("../engine/detach.ts");

@@ -166,6 +166,12 @@ export interface ContainerConfig {
   readonly dir: string;
   /** Mount the root read-only. */
   readonly readOnly: boolean;
+  /**
+   * More options for the root's overlay mount. A build step's container
+   * asks for `redirect_dir=off` and `metacopy=off`: its upper directory then
+   * holds every change as whole entries, which is what becomes the layer.
+   */
+  readonly overlayOptions?: readonly string[];
   /** Namespaces. */
   readonly namespaces: Readonly<Record<NsType, NsMode>>;
   /** uid/gid maps when the user namespace is new. */

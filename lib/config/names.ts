@@ -1,8 +1,14 @@
 /**
  * docker-style random container names (`adjective_name`), for a container
- * run without --name.
+ * run without --name, and random container ids.
  * @module
  */
+
+/** A new container id: 64 random hex digits, as docker's. */
+export function randomId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(32));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
 
 const ADJECTIVES = [
   "brave",

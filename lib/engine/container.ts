@@ -6,12 +6,20 @@
  * @module
  */
 
-import { close, pipe } from "../../ffi/sys.ts";
-import type { ContainerConfig, IdMap, UserModeNet, UserMount } from "../config/container.ts";
-import { containerPlan, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { close, open, pipe } from "../../ffi/sys.ts";
+import { openWatcher } from "../../ffi/watch.ts";
+import {
+  type ContainerConfig,
+  DETACHED_ENV,
+  type IdMap,
+  type UserModeNet,
+  type UserMount,
+} from "../config/container.ts";
+import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/container_plan.ts";
+import { launchDetached, type LaunchedDetached } from "../runtime/detached.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
 import { readPlanHost } from "../runtime/host.ts";
-import { launch } from "../runtime/launch.ts";
+import { launch, type LaunchOptions } from "../runtime/launch.ts";
 import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
@@ -35,7 +43,7 @@ import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
 import { ruleComment, vethName } from "../network/names.ts";
 import { releaseResources } from "./lifecycle.ts";
-import { SIGNALS } from "../../ffi/constants.ts";
+import { O, SIGNALS } from "../../ffi/constants.ts";
 import { isRootless, undelegatedReason } from "./rootless.ts";
 import type { UserModeNetwork } from "../network/usermode.ts";
 import { type IdmappedLayers, idmappedLayers, idmappedLowerDir } from "../runtime/idmount.ts";
@@ -123,7 +131,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-function withNetworkFiles(cfg: ContainerConfig, mappedLayers = false): ContainerConfig {
+export function withNetworkFiles(cfg: ContainerConfig, mappedLayers = false): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -175,7 +183,11 @@ function rootlessLayers(cfg: ContainerConfig): boolean {
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promise<Attachment> {
+export async function attach(
+  cfg: ContainerConfig,
+  pid: number,
+  proxy: boolean,
+): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
   // Loaded only for containers that join a network: bridges, NAT and the proxy weigh.
@@ -244,7 +256,7 @@ function limitsAsked(l: Limits): boolean {
 }
 
 /** The cgroup a container will get: its driver and what create() will make. */
-interface CgroupIntent {
+export interface CgroupIntent {
   readonly driver: CgroupDriver;
   readonly plan: CgroupPlan;
 }
@@ -253,7 +265,7 @@ interface CgroupIntent {
  * Plans the container's cgroup (nothing is made yet); undefined when the
  * host has no cgroup filesystem and no limit is asked.
  */
-function planCgroup(
+export function planCgroup(
   cfg: ContainerConfig,
   layout: CgroupLayout | undefined,
 ): CgroupIntent | undefined {
@@ -285,7 +297,7 @@ function planCgroup(
 }
 
 /** Makes the planned cgroup and applies the limits. */
-async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
+export async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
   const cg = intended.driver.create(cfg.id, cfg.cgroup.parent);
   trace("cgroup: made");
   try {
@@ -298,7 +310,7 @@ async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise
 }
 
 /** Prepares the container's directory; upper/work belong to the container's root user. */
-function prepareDir(cfg: ContainerConfig): void {
+export function prepareDir(cfg: ContainerConfig): void {
   const containers = cfg.dir.slice(0, cfg.dir.lastIndexOf("/"));
   Deno.mkdirSync(containers, { recursive: true, mode: 0o711 });
   Deno.mkdirSync(cfg.dir, { mode: 0o711 });
@@ -337,9 +349,16 @@ export interface StartOptions {
   readonly existing?: boolean;
   /**
    * Detached: the container outlives this process (no death signal, no port
-   * proxies here), and its stdout and stderr go to pipes for the watcher.
+   * proxies here). The plan's first child forks it and becomes its watcher
+   * (lib/runtime/detached.ts), which logs its output to `logPath`, records its
+   * exit in the state directory and then runs `then` (ctr's `__exited`).
    */
-  readonly detached?: boolean;
+  readonly detached?: {
+    readonly logPath: string;
+    readonly maxSize: number;
+    readonly maxFiles: number;
+    readonly then: readonly string[];
+  };
   /** More to record in its state (restart policy, log path, --rm). */
   readonly record?: Partial<ContainerState>;
 }
@@ -440,6 +459,51 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
 }
 
 /**
+ * Launches a detached container whose parent becomes its watcher
+ * (lib/runtime/detached.ts): the watcher program from a memfd, the
+ * container's output from `pipes` (or its pty, placed at an fd number held
+ * open here for it), its exit record in the state directory, `then` after.
+ */
+async function launchWatched(
+  plan: Plan,
+  cfg: ContainerConfig,
+  state: StateDir,
+  d: NonNullable<StartOptions["detached"]>,
+  pipes: readonly number[],
+  opts: Omit<LaunchOptions, "returnAt" | "onPty">,
+): Promise<LaunchedDetached> {
+  const memfd = openWatcher();
+  const ptyAt = cfg.process.terminal ? open("/dev/null", O.RDONLY | O.CLOEXEC) : undefined;
+  const env = Object.entries(Deno.env.toObject())
+    .filter(([k]) => k !== DETACHED_ENV)
+    .map(([k, v]) => `${k}=${v}`);
+  try {
+    return await launchDetached(plan, {
+      memfd,
+      stdout: pipes[0] ?? -1,
+      stderr: pipes[1] ?? -1,
+      ptyAt,
+      argv: (pid, out, err) => [
+        "ctr-watch",
+        pid,
+        out,
+        err,
+        d.logPath,
+        String(d.maxSize),
+        String(d.maxFiles),
+        state.exitFile(cfg.id),
+        "--",
+        ...d.then,
+      ],
+      env,
+    }, opts);
+  } finally {
+    close(memfd);
+    if (ptyAt !== undefined) close(ptyAt);
+  }
+}
+
+/**
  * Sets a container up and starts its command: state, directory, plan,
  * cgroup, spawn, network. Everything it will make is named in its state
  * record first (reserve), so a ctr killed at any point leaves nothing that
@@ -461,6 +525,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let master = -1;
   let pipes: number[] = [];
   let pidfd = -1;
+  let watcherPidfd = -1;
   try {
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
@@ -491,6 +556,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (idmapped) trace("layers: idmapped");
     try {
       plan = containerPlan(withNetworkFiles(runCfg, idmapped !== undefined), host, {
+        startPhase: o.detached ? PHASE_FORKED : PHASE_START,
         idmappedLowers: idmapped?.fds,
       });
     } catch (e) {
@@ -499,24 +565,29 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     trace("plan: built");
     if (cgroup) cg = await makeCgroup(cfg, cgroup);
     trace("container directory and cgroup ready");
-    let spawned;
+    let spawned: { pid: number; pidfd: number; master: number; watcher?: number };
+    const launchOptions = {
+      idMaps: cfg.namespaces.user.kind === "new" ? { uid: cfg.uidMap, gid: cfg.gidMap } : undefined,
+      cgroup: cg,
+      oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
+      ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
+      onPhase: async (phase: number, pid: number) => {
+        if (phase === PHASE_START && cfg.network.name) {
+          attachment = await attach(cfg, pid, !o.detached);
+        }
+        if (phase === PHASE_START && cfg.network.userMode) {
+          userNet = await startUserMode(cfg, pid, o.detached !== undefined);
+        }
+      },
+    };
     try {
-      spawned = await launch(plan, {
-        idMaps: cfg.namespaces.user.kind === "new"
-          ? { uid: cfg.uidMap, gid: cfg.gidMap }
-          : undefined,
-        cgroup: cg,
-        oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
-        ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
-        onPhase: async (phase, pid) => {
-          if (phase === PHASE_START && cfg.network.name) {
-            attachment = await attach(cfg, pid, !o.detached);
-          }
-          if (phase === PHASE_START && cfg.network.userMode) {
-            userNet = await startUserMode(cfg, pid, o.detached === true);
-          }
-        },
-      });
+      if (o.detached) {
+        const d = await launchWatched(plan, cfg, state, o.detached, pipes, launchOptions);
+        spawned = { ...d, master: -1 };
+        watcherPidfd = d.watcherPidfd;
+      } else {
+        spawned = await launch(plan, launchOptions);
+      }
       master = spawned.master;
       pidfd = spawned.pidfd;
     } catch (e) {
@@ -529,8 +600,13 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       idmapped?.close();
     }
     trace("exec'd");
-    // The container holds the write ends now; the watcher must see EOF when it ends.
-    for (const fd of pipes.splice(2)) close(fd);
+    if (watcherPidfd >= 0) {
+      // The watcher is this process's child until it exits: nothing here waits for it.
+      close(watcherPidfd);
+      watcherPidfd = -1;
+    }
+    // The container holds the write ends now, the watcher the read ends (its own copies).
+    for (const fd of pipes.splice(o.detached ? 0 : 2)) close(fd);
     const a = attachment as Attachment | undefined;
     const u = userNet as UserModeNetwork | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
@@ -540,7 +616,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       ...o.record,
       created: cur.created,
       startedAt: new Date().toISOString(),
-      watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      watcher: spawned.watcher
+        ? { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
+        : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
       ...(a && {
         ip: a.ip,
         prefixLen: a.prefixLen,
@@ -578,10 +656,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (pidfd >= 0) {
       try {
         signalPidfd(pidfd, SIGNALS.SIGKILL);
-        await waitPidfd(pidfd);
+        // A detached container is its watcher's child: the watcher reaps it.
+        if (watcherPidfd < 0) await waitPidfd(pidfd);
       } catch { /* gone */ }
       close(pidfd);
     }
+    if (watcherPidfd >= 0) close(watcherPidfd);
     // This process's own handles first (proxies, the levels create() made), then whatever
     // the record names: a cgroup create() left half-made has no handle here.
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});

@@ -4,27 +4,21 @@
  * Something must stay behind a detached container: reap it (only its parent
  * can read its exit status), write its output to the log, and release its
  * cgroup and network when it ends. A Deno process for that would cost tens
- * of megabytes per container, so the process that set the container up,
- * which is its parent, replaces itself (execveat of a memfd) with a small
- * static program, ffi/watch/watch.c: same pid, so still the parent, and a
- * few pages of memory. When the container ends, the watcher writes the exit
- * record and executes `ctr __exited ID` in the same process again, which
- * releases the container, applies the restart policy (starting it again and
- * becoming the watcher again), or exits.
- *
- * `ctr run -d` itself returns at once: it starts that setup process as a
- * detached child (its own session) and prints the id the child reports on
- * a pipe; an error the child meets is printed by the child and becomes the
- * exit status.
+ * of megabytes per container, so the container's parent is a small static
+ * program, ffi/watch/watch.c (a few pages of memory): the plan's first child
+ * forks the container and then becomes that program, from a memfd
+ * (lib/runtime/detached.ts), while the ctr process that launched it goes on.
+ * When the container ends, the watcher writes the exit record and executes
+ * `ctr __exited ID` in the same process, which releases the container,
+ * applies the restart policy (starting it again under a new watcher), or
+ * exits.
  * @module
  */
 
 import type { Globals } from "./globals.ts";
-import { O } from "../../ffi/constants.ts";
-import { close, open, sys } from "../../ffi/sys.ts";
-import { execWatcher, keepAcrossExec, openWatcher } from "../../ffi/watch.ts";
+import { close } from "../../ffi/sys.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
-import { startContainer, type Started } from "./container.ts";
+import { startContainer } from "./container.ts";
 import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
@@ -89,95 +83,16 @@ export async function runInBackground(
   return { code: status.code === 0 ? 125 : status.code };
 }
 
-/**
- * Hands a started detached container to the watcher: this process becomes
- * it (never returns). `report`: print the id on stdout first (for the
- * `run -d` that waits for it).
- */
-export async function becomeWatcher(
-  run: Started,
-  g: Globals,
-  log: LogOptions,
-  report: boolean,
-): Promise<never> {
-  const id = run.cfg.id;
-  // Without a watcher nobody would reap, log or release the container: end it now and say why.
-  const abandon = async (e: unknown) => {
-    try {
-      Deno.kill(run.pid, "SIGKILL");
-    } catch { /* gone */ }
-    await releaseResources(run.record, g.stateDir).catch(() => {});
-    await run.state.update(id, (cur) => ({
-      ...cur,
-      status: "exited",
-      exitCode: 125,
-      error: `cannot start the watcher: ${(e as Error).message}`,
-    }));
-  };
-  let memfd: number;
-  try {
-    memfd = openWatcher();
-  } catch (e) {
-    await abandon(e);
-    throw new RunError(`Cannot start the watcher: ${(e as Error).message}`, 125);
-  }
-  const out = run.master >= 0 ? run.master : run.stdout;
-  const err = run.master >= 0 ? -1 : run.stderr;
-  for (const fd of [out, err]) if (fd >= 0) keepAcrossExec(fd);
-  close(run.pidfd);
-  if (report) {
-    try {
-      Deno.stdout.writeSync(new TextEncoder().encode(`${id}\n`));
-    } catch { /* the command that waited is gone (Ctrl-C): the container is still ours */ }
-  }
-  // The watcher holds no terminal and no pipe of the command that started it.
-  const devNull = open("/dev/null", O.RDWR);
-  for (const fd of [0, 1, 2]) sys("dup3", "/dev/null", devNull, fd, 0);
-  close(devNull);
-  const env = Deno.env.toObject();
-  delete env[DETACHED_ENV];
-  trace("watcher: exec");
-  try {
-    execWatcherOrThrow(memfd, run, log, g, env);
-  } catch (e) {
-    await abandon(e);
-    Deno.exit(125);
-  }
-}
-
-function execWatcherOrThrow(
-  memfd: number,
-  run: Started,
-  log: LogOptions,
-  g: Globals,
-  env: Record<string, string>,
-): never {
-  const id = run.cfg.id;
-  const out = run.master >= 0 ? run.master : run.stdout;
-  const err = run.master >= 0 ? -1 : run.stderr;
-  execWatcher(memfd, [
-    "ctr-watch",
-    String(run.pid),
-    String(out),
-    String(err),
-    run.record.logPath ?? "-",
-    String(log.maxSize),
-    String(log.maxFiles),
-    run.state.exitFile(id),
-    "--",
-    ...selfCommand(),
-    ...globalArgs(g),
-    "__exited",
-    id,
-  ], env);
-}
-
 /** The log file of a container, in its directory, named as docker names it. */
 export function logPathOf(cfg: ContainerConfig): string {
   return `${cfg.dir}/${cfg.id}-json.log`;
 }
 
-/** Sets a container up detached and becomes its watcher. */
+/**
+ * Sets a container up detached: its parent, the watcher, stays behind it;
+ * this process goes on. `report`: print the id on stdout (`run -d`).
+ * Returns the exit status of the command (0).
+ */
 export async function startDetached(
   cfg: ContainerConfig,
   g: Globals,
@@ -187,15 +102,27 @@ export async function startDetached(
     record?: Partial<ContainerState>;
     log?: LogOptions;
   },
-): Promise<never> {
+): Promise<number> {
   const log = o.log ?? DEFAULT_LOG_OPTIONS;
+  const logPath = logPathOf(cfg);
   const run = await startContainer(cfg, {
     stateDir: g.stateDir,
     existing: o.existing,
-    detached: true,
-    record: { logPath: logPathOf(cfg), logOptions: log, ...o.record },
+    detached: {
+      logPath,
+      maxSize: log.maxSize,
+      maxFiles: log.maxFiles,
+      then: [...selfCommand(), ...globalArgs(g), "__exited", cfg.id],
+    },
+    record: { logPath, logOptions: log, ...o.record },
   });
-  return await becomeWatcher(run, g, log, o.report);
+  close(run.pidfd);
+  if (o.report) {
+    try {
+      Deno.stdout.writeSync(new TextEncoder().encode(`${run.cfg.id}\n`));
+    } catch { /* the command that waited is gone (Ctrl-C): the container is still ours */ }
+  }
+  return 0;
 }
 
 /** Whether the restart policy asks for another start after this exit. */
@@ -268,6 +195,7 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
           record: { restartCount: count },
           log: cur.logOptions,
         });
+        return 0; // running again, under a watcher of its own
       } catch (e) {
         if (!(e instanceof RunError)) throw e;
         return 0; // recorded as exited with the error by startContainer

@@ -74,6 +74,8 @@ export interface ContainerState {
   readonly gateway?: string;
   readonly mac?: string;
   readonly ports?: readonly PortMapping[];
+  /** The image's exposed ports (`80/tcp`): `ps` shows those not published, as docker does. */
+  readonly exposedPorts?: readonly string[];
   /** Names of the named volumes it mounts: they stay in use while the container is recorded. */
   readonly volumes?: readonly string[];
   /** The --security-opt values as docker records them (HostConfig.SecurityOpt). */

@@ -79,6 +79,19 @@ export function lastCap(): number {
   }
 }
 
+/** The hard limit of open files ctr itself has (a container never gets more). */
+export function hardNofile(): bigint {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1048576n;
+  } catch {
+    return 1024n;
+  }
+}
+
 /** The seccomp actions this kernel offers, or undefined when it does not say. */
 function seccompActions(): string[] | undefined {
   try {

@@ -79,12 +79,20 @@ export const LAYER_LINKS = "l";
  */
 const MAX_OPTIONS = 4000;
 
-/** The overlay's mount options, lower layers top first. */
-function overlayOptions(lower: readonly string[], dir: string, userxattr: boolean): string {
-  const opts = `lowerdir=${lower.map(overlayPath).join(":")},upperdir=${
-    overlayPath(dir + "/upper")
-  },workdir=${overlayPath(dir + "/work")}`;
-  return userxattr ? `${opts},userxattr` : opts;
+/** The overlay's mount options, lower layers top first, then the config's own. */
+function overlayOptions(
+  lower: readonly string[],
+  cfg: Pick<ContainerConfig, "dir" | "overlayOptions">,
+  userxattr: boolean,
+): string {
+  const opts = [
+    `lowerdir=${lower.map(overlayPath).join(":")}`,
+    `upperdir=${overlayPath(cfg.dir + "/upper")}`,
+    `workdir=${overlayPath(cfg.dir + "/work")}`,
+    ...(userxattr ? ["userxattr"] : []),
+    ...(cfg.overlayOptions ?? []).map(overlayPath),
+  ];
+  return opts.join(",");
 }
 
 /**
@@ -94,7 +102,7 @@ function overlayOptions(lower: readonly string[], dir: string, userxattr: boolea
  * Docker's overlay2 driver does the same with its `l/` directory.
  */
 export function needsLayerLinks(cfg: ContainerConfig, userxattr: boolean): boolean {
-  return !cfg.oci && overlayOptions(cfg.layers, cfg.dir, userxattr).length >= MAX_OPTIONS;
+  return !cfg.oci && overlayOptions(cfg.layers, cfg, userxattr).length >= MAX_OPTIONS;
 }
 
 /** Makes `<dir>/l/N`, a link to layer N (0 is the top one), replacing any from before. */
@@ -242,7 +250,7 @@ export class RootfsBuilder {
       M,
       "overlay",
       0,
-      overlayOptions(lower, cfg.dir, host.userns),
+      overlayOptions(lower, cfg, host.userns),
       "mount the root filesystem (overlay)",
     );
     this.steps[this.steps.length - 1] = {

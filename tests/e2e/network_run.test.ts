@@ -6,7 +6,15 @@
  * goes only to 127.0.0.1 and to the containers' own addresses.
  */
 import assert from "node:assert/strict";
-import { ctr, rootTest, startContainer, tempDir, tempStore, testRootfs } from "../_helpers.ts";
+import {
+  ctr,
+  fetchText,
+  rootTest,
+  startContainer,
+  tempDir,
+  tempStore,
+  testRootfs,
+} from "../_helpers.ts";
 
 const store = tempStore();
 /** `ctr run --rm` on this file's store, never pulling: tests send no traffic to registries. */
@@ -41,17 +49,6 @@ async function containerIp(pid: number): Promise<string> {
   const m = r.stdout.match(/inet (\d+\.\d+\.\d+\.\d+)\//);
   assert.ok(m, r.stdout + r.stderr);
   return m[1];
-}
-
-async function fetchText(url: string): Promise<string> {
-  for (let i = 0; i < 50; i++) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      return await r.text();
-    } catch { /* the server is starting */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no answer from ${url}`);
 }
 
 function www(): string {

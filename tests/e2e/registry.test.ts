@@ -9,21 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { ctr, type Result, rootTest, tempDir, tempStore } from "../_helpers.ts";
+import { startRegistry, which } from "../_registry.ts";
 import { hostPlatform } from "../../lib/image/platform.ts";
 import { RegistryClient, repositoryScope } from "../../lib/image/registry.ts";
 import { sha256 } from "../../lib/image/digest.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
-/** Where a command is on PATH, if it is. */
-function which(cmd: string): string | undefined {
-  for (const d of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    try {
-      if (Deno.statSync(`${d}/${cmd}`).isFile) return `${d}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
-
 /** A root test that needs docker-registry (and `tools`); skipped, saying which is missing. */
 function registryTest(name: string, fn: () => Promise<void>, tools: string[] = []): void {
   const missing = [
@@ -39,81 +30,6 @@ function registryTest(name: string, fn: () => Promise<void>, tools: string[] = [
     return;
   }
   rootTest(name, fn);
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** A docker-registry on 127.0.0.1. */
-interface Registry {
-  /** `127.0.0.1:PORT`. */
-  readonly domain: string;
-  /** Its storage directory. */
-  readonly storage: string;
-  stop(): Promise<void>;
-}
-
-async function startRegistry(auth = ""): Promise<Registry> {
-  const dir = tempDir();
-  const port = freePort();
-  const storage = `${dir}/storage`;
-  Deno.writeTextFileSync(
-    `${dir}/config.yml`,
-    [
-      "version: 0.1",
-      "log:",
-      "  level: warn",
-      "  accesslog:",
-      "    disabled: true",
-      "storage:",
-      "  filesystem:",
-      `    rootdirectory: ${storage}`,
-      "  delete:",
-      "    enabled: true",
-      "http:",
-      `  addr: 127.0.0.1:${port}`,
-      auth,
-    ].join("\n"),
-  );
-  const proc = new Deno.Command("bash", {
-    args: [
-      "-c",
-      'exec "$1" serve "$2" >"$3" 2>&1',
-      "bash",
-      which("docker-registry")!,
-      `${dir}/config.yml`,
-      `${dir}/log`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let exited = false;
-  const status = proc.status.then((s) => (exited = true, s));
-  const stop = async () => {
-    try {
-      proc.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await status;
-  };
-  const end = Date.now() + 15000;
-  for (;;) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/`);
-      await res.body?.cancel();
-      break;
-    } catch { /* not listening yet */ }
-    if (exited || Date.now() > end) {
-      await stop();
-      throw new Error(`docker-registry did not start: ${Deno.readTextFileSync(`${dir}/log`)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { domain: `127.0.0.1:${port}`, storage, stop };
 }
 
 let imageTar: string | undefined;

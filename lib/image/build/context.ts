@@ -15,11 +15,11 @@
 
 import { extractLayer } from "../layer.ts";
 import { cleanPath, type MatchInfo, parseDockerignore, PatternMatcher } from "./_match.ts";
-import { LayeredRoot, type RootEntry } from "./_root.ts";
+import { isOpaque, LayeredRoot, type RootEntry } from "./_root.ts";
 import type { CopySource } from "./copy.ts";
 
 export { cleanPath, goMatch, parseDockerignore, PatternMatcher } from "./_match.ts";
-export { LayeredRoot };
+export { isOpaque, LayeredRoot };
 export type { RootEntry };
 export * from "./copy.ts";
 export * from "./add.ts";

@@ -62,6 +62,7 @@ export {
   type CopySource,
   fetchUrl,
   FileHashCache,
+  isOpaque,
   LayeredRoot,
   parseChmod,
   parseChown,
