@@ -14,9 +14,14 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
     name: "root",
     type: "string",
     arg: "DIR",
-    help: "Store of containers and images (default /var/lib/ctr)",
+    help: "Store of containers and images (default /var/lib/ctr; rootless: ~/.local/share/ctr)",
   },
-  { name: "state-dir", type: "string", arg: "DIR", help: "Runtime state (default /run/ctr)" },
+  {
+    name: "state-dir",
+    type: "string",
+    arg: "DIR",
+    help: "Runtime state (default /run/ctr; rootless: $XDG_RUNTIME_DIR/ctr)",
+  },
   {
     name: "log-level",
     type: "string",
@@ -94,6 +99,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const [cmd, ...rest] = positionals;
+  if (cmd === "__userns") {
+    // Run by a rootless ctr as root of a user namespace made for it: no globals, no store.
+    return (await import("./lib/engine/rootless.ts")).usernsHelperMain(rest);
+  }
   if (opts.help || cmd === undefined || cmd === "help") {
     console.log(USAGE);
     return cmd === undefined && !opts.help ? 125 : 0;
@@ -103,13 +112,54 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}`);
   }
   if (logLevel === "debug") traceOn();
-  const globals: Globals = {
-    root: absolute((opts.root as string | undefined) ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
-    stateDir: absolute((opts["state-dir"] as string | undefined) ?? "/run/ctr"),
-    logLevel,
-  };
+  const root = opts.root as string | undefined;
+  const stateDir = opts["state-dir"] as string | undefined;
+  const globals: Globals = Deno.uid() === 0
+    ? {
+      root: absolute(root ?? "/var/lib/ctr").replace(/\/+$/, "") || "/",
+      stateDir: absolute(stateDir ?? "/run/ctr"),
+      logLevel,
+    }
+    : await rootlessGlobals(
+      root === undefined ? undefined : absolute(root),
+      stateDir === undefined ? undefined : absolute(stateDir),
+      logLevel,
+      !NO_STORE.has(cmd),
+    );
   return await command(cmd, rest, globals);
 }
+
+/**
+ * A user other than root runs rootless: the store and state are the user's
+ * own (--root and --state-dir still win), and a helper in a user namespace
+ * does what needs the user's subordinate ids.
+ */
+async function rootlessGlobals(
+  root: string | undefined,
+  stateDir: string | undefined,
+  logLevel: string,
+  prepare: boolean,
+): Promise<Globals> {
+  const r = await import("./lib/engine/rootless.ts");
+  const uid = Deno.uid()!;
+  const env = Deno.env.toObject();
+  const defaults = root !== undefined && stateDir !== undefined
+    ? { root, stateDir }
+    : r.rootlessPaths(env, { uid, home: r.homeOf(uid, env) });
+  const paths = {
+    root: (root ?? defaults.root).replace(/\/+$/, "") || "/",
+    stateDir: stateDir ?? defaults.stateDir,
+  };
+  if (!prepare) return { ...paths, logLevel, rootless: true };
+  r.prepareRootlessDirs(paths, uid);
+  const { selfCommand } = await import("./lib/engine/detach.ts");
+  const { setPrivilegedHelper } = await import("./lib/os/privileged.ts");
+  setPrivilegedHelper(r.rootlessHelper(selfCommand(), paths.stateDir));
+  return { ...paths, logLevel, rootless: true };
+}
+
+/** Commands that use neither the store nor the state directory. */
+const NO_STORE = new Set(["version", "oci", "enter", "ns"]);
 
 /** docker's `container` management commands: what each runs. */
 const CONTAINER_COMMANDS: Record<string, string> = {
@@ -210,7 +260,9 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
           Deno.env.get("CTR_SELF")
             ? `packed file: ${Deno.env.get("CTR_SELF")}`
             : `run by: ${Deno.execPath()}`
-        }\narch: ${Deno.build.arch}`,
+        }\narch: ${Deno.build.arch}\nmode: ${
+          globals.rootless ? `rootless (uid ${Deno.uid()})` : "root"
+        }\nstore: ${globals.root}\nstate: ${globals.stateDir}`,
       );
       return 0;
     default:

@@ -55,6 +55,15 @@ export const MS = {
   STRICTATIME: 1 << 24,
 } as const;
 
+/** linux/mount.h: the new mount API (open_tree, move_mount, mount_setattr). */
+export const MOUNT_API = {
+  OPEN_TREE_CLONE: 1,
+  OPEN_TREE_CLOEXEC: 0o2000000,
+  AT_RECURSIVE: 0x8000,
+  MOVE_MOUNT_F_EMPTY_PATH: 4,
+  MOUNT_ATTR_IDMAP: 0x100000,
+} as const;
+
 /** umount2(2) flags. */
 export const MNT = { FORCE: 1, DETACH: 2, EXPIRE: 4, UMOUNT_NOFOLLOW: 8 } as const;
 
@@ -77,6 +86,7 @@ export const O = {
 
 /** fcntl.h: fcntl(2) commands. */
 export const F = {
+  SETFD: 2,
   SETFL: 4,
 } as const;
 

@@ -25,6 +25,8 @@ TEST_PACKAGES=(
   skopeo docker-registry openssl apache2-utils buildah
   # real clients of the OCI runtime (the tests start their own daemons)
   podman docker.io containerd
+  # rootless ctr: newuidmap/newgidmap, and the user-mode network stacks
+  uidmap slirp4netns passt
 )
 
 # tool|package|command that must succeed: run right after installing, so a
@@ -54,6 +56,9 @@ TEST_TOOLS=(
   "dockerd|docker.io|dockerd --version"
   "docker|docker.io|docker --version"
   "containerd|containerd|containerd --version"
+  "newuidmap|uidmap|test -u /usr/bin/newuidmap && test -u /usr/bin/newgidmap"
+  "slirp4netns|slirp4netns|slirp4netns --version"
+  "pasta|passt|test -x /usr/bin/pasta"
 )
 
 # Runs apt-get non-interactively; no package may start its service here

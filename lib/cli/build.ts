@@ -215,7 +215,12 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
     return 0;
   }
   const a = parseBuildArgs(argv, Deno.env.toObject());
-  if (Deno.uid() !== 0) throw new UsageError("ctr build needs root (uid 0): run it with sudo");
+  if (Deno.uid() !== 0) {
+    throw new UsageError(
+      "ctr build needs root (uid 0): rootless, its RUN steps' layers would hold the user's " +
+        "subordinate ids, which the layer writer does not map back yet; run it with sudo",
+    );
+  }
   // Loaded side by side: a build's modules are most of its start-up time.
   const [{ Store }, x, { buildProgress }, { detectArchive, unpackContext }, step, { removeTree }] =
     await Promise.all([

@@ -29,7 +29,13 @@ function table(rows: string[][]): string {
 
 function cgroupOrThrow(s: ContainerState): Cgroup {
   const cg = cgroupOf(s);
-  if (!cg) throw new Error(`Container ${s.name} has no cgroup`);
+  if (!cg) {
+    throw new Error(
+      `Container ${s.name} has no cgroup${
+        Deno.uid() !== 0 ? " (rootless, it gets one only below a delegated cgroup v2 subtree)" : ""
+      }`,
+    );
+  }
   return cg;
 }
 

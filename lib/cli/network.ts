@@ -33,6 +33,12 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
       if (positionals.length !== 1) {
         throw new UsageError(`"ctr network create" requires exactly one NAME`);
       }
+      if (g.rootless) {
+        throw new UsageError(
+          "ctr networks are bridges, which need root: rootless containers use " +
+            "--net=slirp4netns or --net=pasta",
+        );
+      }
       if (opts.driver !== undefined && opts.driver !== "bridge") {
         throw new UsageError(
           `unsupported network driver ${JSON.stringify(opts.driver)}: only bridge`,

@@ -11,6 +11,7 @@ import { randomId } from "../config/names.ts";
 import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
 import { StateDir } from "../engine/state.ts";
 import { isAlive } from "../os/proc.ts";
+import { rootlessIdMaps } from "../engine/rootless.ts";
 import type { RunHost } from "../config/docker_run.ts";
 import { RUN_FLAG_KINDS, type RunFlag, type RunOptions } from "../config/run_options.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -132,7 +133,8 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
     type: "optional",
     arg: "MODE",
     help:
-      "Network: none (own namespace, lo only: the default), bridge (the flag alone), host, or a network name",
+      "Network: none (own namespace, lo only: the default), bridge (the flag alone; rootless: " +
+      "slirp4netns), host, a network name, slirp4netns or pasta (user-mode, no root needed)",
   },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },
@@ -243,14 +245,17 @@ export function runOptionsAgree(): string[] {
 }
 
 /** Host facts for runConfig, read from this machine. */
-export function readRunHost(root: string, stateDir = "/run/ctr"): RunHost {
+export function readRunHost(root: string, stateDir = "/run/ctr", rootless = false): RunHost {
+  const last = lastCap();
   return {
     root,
     env: Deno.env.toObject(),
-    lastCap: lastCap(),
-    ownCaps: ownCaps(),
+    lastCap: last,
+    // Rootless, the container's capabilities are those of its own user namespace's root.
+    ownCaps: rootless ? (1n << BigInt(last + 1)) - 1n : ownCaps(),
     hardNofile: hardNofile(),
     subuidBase: subuidBase(),
+    ...(rootless && { rootless: rootlessIdMaps(stateDir) }),
     volume: (name) => {
       const store = new VolumeStore(root);
       const v = name === undefined ? store.create() : (() => {

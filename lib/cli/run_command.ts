@@ -37,7 +37,6 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
   const opts = options.flags;
   if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
     // Set up in a process of its own that becomes the container's watcher.
-    if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
     const { runInBackground } = await import("../engine/detach.ts");
     const { id, code } = await runInBackground(["run", ...argv], g);
     if (id) console.log(id);
@@ -110,13 +109,12 @@ async function pullImage(ref: string, g: Globals, missing: boolean): Promise<str
 }
 
 async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Promise<number> {
-  const req = runConfig(options, readRunHost(g.root, g.stateDir), image);
+  const req = runConfig(options, readRunHost(g.root, g.stateDir, g.rootless), image);
   trace("run: config");
   if (req.dryRun) {
     console.log(dryRun(req.config));
     return 0;
   }
-  if (Deno.uid() !== 0) throw new UsageError("ctr run needs root (uid 0): run it with sudo");
   const exposedPorts = Object.keys(image?.config.config?.ExposedPorts ?? {});
   const record = {
     restartPolicy: req.restart,

@@ -46,10 +46,18 @@ export type UserMount =
   }
   | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
 
+/** The user-mode network stacks: Debian's slirp4netns, and pasta of Debian's passt. */
+export type UserModeNet = "slirp4netns" | "pasta";
+
 /** The container's network beyond its own namespace. */
 export interface NetworkSpec {
   /** The ctr network to join (default "bridge"); undefined: only lo. */
   readonly name?: string;
+  /**
+   * A user-mode network stack instead (no privileges needed): slirp4netns or
+   * pasta gives the container outbound access and publishes its ports.
+   */
+  readonly userMode?: UserModeNet;
   /** A fixed address (`--ip`). */
   readonly ip?: string;
   /** More names on the network (`--network-alias`). */

@@ -19,9 +19,11 @@ import {
   type NsType,
   type Rlimit,
   type SeccompSpec,
+  type UserModeNet,
   type UserMount,
 } from "./container.ts";
 import { resolveUser } from "../runtime/user.ts";
+import { composeIdMaps, type IdMaps } from "../runtime/userns.ts";
 import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
 import {
@@ -58,6 +60,11 @@ export interface RunHost {
   readonly ownCaps: bigint;
   readonly hardNofile: bigint;
   readonly subuidBase: number;
+  /**
+   * ctr runs rootless: every container has a user namespace with these maps
+   * (root is the user), and `--uidmap`/`--gidmap` map into them.
+   */
+  readonly rootless?: IdMaps;
   readonly newId: () => string;
   /** A named volume (created when missing; anonymous without a name): its name and directory. */
   readonly volume?: (name?: string) => { name: string; path: string };
@@ -166,6 +173,46 @@ function readSeccompProfile(file: string, caps: readonly string[]): string {
   }
 }
 
+/**
+ * The maps of a rootless container: the user's own (root is the user), or
+ * `--uidmap`/`--gidmap` read as podman reads them rootless, from container
+ * ids to ids of the user's namespace (0 the user, 1.. the subordinate ids).
+ */
+function rootlessMaps(
+  uidMap: readonly IdMap[],
+  gidMap: readonly IdMap[],
+  own: IdMaps,
+): { uidMap: IdMap[]; gidMap: IdMap[] } {
+  if (uidMap.length === 0 && gidMap.length === 0) {
+    return { uidMap: [...own.uid], gidMap: [...own.gid] };
+  }
+  try {
+    return {
+      uidMap: composeIdMaps(uidMap.length ? uidMap : gidMap, own.uid),
+      gidMap: composeIdMaps(gidMap.length ? gidMap : uidMap, own.gid),
+    };
+  } catch (e) {
+    throw new UsageError(`invalid --uidmap/--gidmap: ${(e as Error).message}`);
+  }
+}
+
+/** The --net values a rootless container cannot have, refused with the reason. */
+function checkRootlessNet(netOpt: string | boolean | undefined): void {
+  if (typeof netOpt !== "string") return;
+  if (netOpt.startsWith("container:") || netOpt.startsWith("ns:")) {
+    throw new UsageError(
+      `--net=${netOpt} is not possible rootless: each container has a user namespace of its ` +
+        "own, and joining another's network namespace needs privileges over its owner",
+    );
+  }
+  if (!["none", "private", "host", "bridge", "slirp4netns", "pasta"].includes(netOpt)) {
+    throw new UsageError(
+      `--net=${netOpt} is not possible rootless: ctr networks are bridges, which need root; ` +
+        "use --net=slirp4netns or --net=pasta (published ports reach the host)",
+    );
+  }
+}
+
 /** Throws a rule's problem as a usage error. */
 function check(problem: string | undefined): void {
   if (problem !== undefined) throw new UsageError(problem);
@@ -238,7 +285,33 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     list("network-alias").length > 0;
   let net: NsMode;
   let networkName: string | undefined;
-  if (typeof netOpt === "string" && (netOpt.startsWith("container:") || netOpt.startsWith("ns:"))) {
+  let userMode: UserModeNet | undefined;
+  if (host.rootless) checkRootlessNet(netOpt);
+  if (netOpt === "pasta" && !host.rootless) {
+    throw new UsageError(
+      "--net=pasta is for rootless containers: run as root, pasta drops to nobody, who may " +
+        "not join the container's namespaces (use --net=slirp4netns or a ctr network)",
+    );
+  }
+  if (netOpt === "slirp4netns" || netOpt === "pasta") {
+    if (str("ip") !== undefined || list("network-alias").length > 0) {
+      throw new UsageError(`--ip and --network-alias need a ctr network, not --net=${netOpt}`);
+    }
+    net = { kind: "new" };
+    userMode = netOpt;
+  } else if (
+    host.rootless &&
+    (netOpt === true || netOpt === "bridge" || (netOpt === undefined && wantsNetwork))
+  ) {
+    // Rootless, the default network is a user-mode one: bridges need privileges.
+    if (str("ip") !== undefined || list("network-alias").length > 0) {
+      throw new UsageError("--ip and --network-alias need a ctr network, which needs root");
+    }
+    net = { kind: "new" };
+    userMode = "slirp4netns";
+  } else if (
+    typeof netOpt === "string" && (netOpt.startsWith("container:") || netOpt.startsWith("ns:"))
+  ) {
     if (wantsNetwork) {
       throw new UsageError(`-p, --ip and --network-alias cannot be used with --net=${netOpt}`);
     }
@@ -285,6 +358,14 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   let uidMap = list("uidmap").map((m) => parseIdMap(m, "uidmap"));
   let gidMap = list("gidmap").map((m) => parseIdMap(m, "gidmap"));
   const usernsOpt = opts.userns;
+  if (host.rootless) {
+    if (usernsOpt === "host") {
+      throw new UsageError(
+        "--userns=host is not possible rootless: the container's root must be mapped to you",
+      );
+    }
+    ({ uidMap, gidMap } = rootlessMaps(uidMap, gidMap, host.rootless));
+  }
   let userns = uidMap.length > 0 || gidMap.length > 0;
   if (usernsOpt === true || usernsOpt === "auto") userns = true;
   else if (usernsOpt === "host") {
@@ -411,7 +492,13 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     nameGenerated: name === undefined,
     image: rootfs ? layers[0] : positionals[0],
     cgroup: { parent: str("cgroup-parent"), limits },
-    network: { name: networkName, ip: str("ip"), aliases: list("network-alias"), ports },
+    network: {
+      name: networkName,
+      ...(userMode && { userMode }),
+      ip: str("ip"),
+      aliases: list("network-alias"),
+      ports,
+    },
     layers,
     dir: `${host.root}/containers/${id}`,
     readOnly: opts["read-only"] === true,

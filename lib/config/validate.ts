@@ -139,7 +139,17 @@ const network: Check = (cfg) => {
   if (n.name !== undefined && cfg.namespaces.net.kind !== "new") {
     out.push(`joining network ${n.name} needs a new network namespace`);
   }
-  if ((n.ports.length || n.ip !== undefined || n.aliases.length) && n.name === undefined) {
+  if (n.userMode !== undefined && cfg.namespaces.net.kind !== "new") {
+    out.push(`a ${n.userMode} network needs a new network namespace`);
+  }
+  if (n.userMode !== undefined && n.name !== undefined) {
+    out.push(`a container joins either network ${n.name} or a ${n.userMode} one`);
+  }
+  if (n.userMode !== undefined && (n.ip !== undefined || n.aliases.length)) {
+    out.push(`a fixed address or aliases need a ctr network, not ${n.userMode}`);
+  }
+  const ports = n.ports.length > 0 && n.userMode === undefined;
+  if ((ports || n.ip !== undefined || n.aliases.length) && n.name === undefined) {
     out.push("published ports, a fixed address or aliases need a network");
   }
   return out;

@@ -12,6 +12,7 @@ import {
   type ContainerConfig,
   DETACHED_ENV,
   type IdMap,
+  type UserModeNet,
   type UserMount,
 } from "../config/container.ts";
 import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/container_plan.ts";
@@ -43,6 +44,9 @@ import { settleWithin } from "../os/async.ts";
 import { ruleComment, vethName } from "../network/names.ts";
 import { releaseResources } from "./lifecycle.ts";
 import { O, SIGNALS } from "../../ffi/constants.ts";
+import { isRootless, undelegatedReason } from "./rootless.ts";
+import type { UserModeNetwork } from "../network/usermode.ts";
+import { type IdmappedLayers, idmappedLayers, idmappedLowerDir } from "../runtime/idmount.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -127,7 +131,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
  * which joining a network rewrites in place).
  */
-export function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
+export function withNetworkFiles(cfg: ContainerConfig, mappedLayers = false): ContainerConfig {
   if (cfg.namespaces.net.kind !== "new") return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
@@ -136,10 +140,46 @@ export function withNetworkFiles(cfg: ContainerConfig): ContainerConfig {
     { type: "bind", source: files.hostname, destination: "/etc/hostname", readonly: false },
   ].filter((b) =>
     !cfg.mounts.some((m) => m.destination === b.destination) &&
-    // A remapped root cannot create a mount point in a directory the host's root owns.
-    (cfg.namespaces.user.kind !== "new" || lookup(cfg.layers, b.destination) !== undefined)
+    // A remapped root cannot create a mount point in a directory the host's root owns
+    // (rootless or idmapped, the layers' owners are mapped).
+    (cfg.namespaces.user.kind !== "new" || mappedLayers || rootlessLayers(cfg) ||
+      lookup(cfg.layers, b.destination) !== undefined)
   ) as UserMount[];
   return { ...cfg, mounts: [...binds, ...cfg.mounts] };
+}
+
+let idmapWarned = false;
+
+/**
+ * Idmapped mounts of the layers for a root ctr's container with a user
+ * namespace of its own (see runtime/idmount.ts): its root then owns the
+ * image's files as the host's root does. Where the kernel or the store's
+ * filesystem allows none, the container runs on the layers as they are (their
+ * files read as nobody), and ctr says so.
+ */
+function idmapLayers(cfg: ContainerConfig): IdmappedLayers | undefined {
+  if (Deno.uid() !== 0 || cfg.namespaces.user.kind !== "new" || cfg.oci || !cfg.layers.length) {
+    return undefined;
+  }
+  try {
+    const m = idmappedLayers(cfg.layers, { uid: cfg.uidMap, gid: cfg.gidMap });
+    cfg.layers.forEach((_, i) => Deno.mkdirSync(idmappedLowerDir(cfg.dir, i), { recursive: true }));
+    return m;
+  } catch (e) {
+    if (!idmapWarned) {
+      console.error(
+        `ctr: warning: no idmapped mounts of the layers (${(e as Error).message}): files of ` +
+          "host ids the user namespace does not map read as nobody and cannot be changed",
+      );
+      idmapWarned = true;
+    }
+    return undefined;
+  }
+}
+
+/** Whether the container's root is the store's owner: a rootless store, whose layers it owns. */
+function rootlessLayers(cfg: ContainerConfig): boolean {
+  return isRootless() && cfg.uidMap.some((m) => m.container === 0 && m.host === Deno.uid());
 }
 
 /** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
@@ -181,6 +221,35 @@ export async function attach(
   return a;
 }
 
+/** What a user-mode stack puts in the container's hosts and resolv.conf files. */
+async function userModeFiles(kind: UserModeNet): Promise<{ dns: string[]; ip?: string }> {
+  const { PASTA_DNS, SLIRP } = await import("../network/usermode.ts");
+  return kind === "slirp4netns" ? { dns: [SLIRP.dns], ip: SLIRP.ip } : { dns: [PASTA_DNS] };
+}
+
+/** Starts the container's user-mode network stack (its init is `pid`, waiting). */
+async function startUserMode(
+  cfg: ContainerConfig,
+  pid: number,
+  detached: boolean,
+): Promise<UserModeNetwork> {
+  const { startUserModeNet } = await import("../network/usermode.ts");
+  try {
+    return await startUserModeNet(cfg.network.userMode!, pid, {
+      ports: cfg.network.ports,
+      userns: cfg.namespaces.user.kind === "new",
+      dir: cfg.dir,
+      socket: `${cfg.stateDir ?? "/run/ctr"}/${cfg.id.slice(0, 12)}.slirp`,
+      dieWithUs: !detached,
+    });
+  } catch (e) {
+    throw new RunError(
+      `Cannot start the container's network (${cfg.network.userMode}): ${(e as Error).message}`,
+      125,
+    );
+  }
+}
+
 /** Whether the limits ask for anything beyond accounting and device rules. */
 function limitsAsked(l: Limits): boolean {
   return Object.keys(l).some((k) => k !== "devices" && k !== "oomScoreAdj");
@@ -200,6 +269,17 @@ export function planCgroup(
   cfg: ContainerConfig,
   layout: CgroupLayout | undefined,
 ): CgroupIntent | undefined {
+  if (isRootless()) {
+    // Without a delegated cgroup v2 subtree a user can make no cgroup: limits are refused,
+    // everything else runs without one.
+    const why = undelegatedReason(layout, Deno.uid()!);
+    if (why) {
+      if (limitsAsked(cfg.cgroup.limits)) {
+        throw new RunError(`Cannot apply resource limits: ${why}`, 125);
+      }
+      return undefined;
+    }
+  }
   let driver;
   try {
     driver = openCgroupDriver(layout ? { layout } : {});
@@ -238,8 +318,14 @@ export function prepareDir(cfg: ContainerConfig): void {
   // Image garbage collection keeps the layers that a container records here.
   Deno.writeTextFileSync(`${cfg.dir}/layers.json`, JSON.stringify(cfg.layers) + "\n");
   if (cfg.namespaces.user.kind === "new") {
-    // The remapped root reaches its upper layer as an unprivileged host user.
-    for (let d = containers; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {
+    const root = (m: readonly IdMap[]) => m.find((x) => x.container === 0 && x.size > 0)?.host;
+    // The remapped root reaches its upper layer as an unprivileged host user (rootless: the
+    // store's owner, who reaches it anyway).
+    for (
+      let d = containers;
+      d !== "" && d !== "/" && root(cfg.uidMap) !== Deno.uid();
+      d = d.slice(0, d.lastIndexOf("/"))
+    ) {
       if ((Deno.statSync(d).mode! & 0o001) === 0) {
         throw new RunError(
           `${d} is not searchable by the container's remapped root: chmod o+x ${d}`,
@@ -247,7 +333,6 @@ export function prepareDir(cfg: ContainerConfig): void {
         );
       }
     }
-    const root = (m: readonly IdMap[]) => m.find((x) => x.container === 0 && x.size > 0)?.host;
     const uid = root(cfg.uidMap), gid = root(cfg.gidMap);
     if (uid === undefined || gid === undefined) {
       throw new RunError("The user namespace maps no root user", 125);
@@ -287,6 +372,8 @@ export interface Started {
   readonly pidfd: number;
   readonly cg?: Cgroup;
   readonly attachment?: Attachment;
+  /** Its user-mode network stack (slirp4netns, pasta). */
+  readonly userNet?: UserModeNetwork;
   /** The pty master (-t), else -1. */
   readonly master: number;
   /** Detached without a pty: the read ends of its stdout and stderr pipes. */
@@ -433,6 +520,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   trace("state: reserved");
   let cg: Cgroup | undefined;
   let attachment: Attachment | undefined;
+  let userNet: UserModeNetwork | undefined;
+  let idmapped: IdmappedLayers | undefined;
   let master = -1;
   let pipes: number[] = [];
   let pidfd = -1;
@@ -441,7 +530,11 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
-      writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
+      writeNetworkFiles(cfg.dir, {
+        hostname: cfg.hostname ?? cfg.id.slice(0, 12),
+        name: cfg.name,
+        ...(cfg.network.userMode && (await userModeFiles(cfg.network.userMode))),
+      });
     }
     trace("directory: made");
     let runCfg = cfg;
@@ -459,9 +552,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     }
     trace("plan: start");
     let plan: Plan;
+    idmapped = idmapLayers(cfg);
+    if (idmapped) trace("layers: idmapped");
     try {
-      plan = containerPlan(withNetworkFiles(runCfg), host, {
+      plan = containerPlan(withNetworkFiles(runCfg, idmapped !== undefined), host, {
         startPhase: o.detached ? PHASE_FORKED : PHASE_START,
+        idmappedLowers: idmapped?.fds,
       });
     } catch (e) {
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
@@ -478,6 +574,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       onPhase: async (phase: number, pid: number) => {
         if (phase === PHASE_START && cfg.network.name) {
           attachment = await attach(cfg, pid, !o.detached);
+        }
+        if (phase === PHASE_START && cfg.network.userMode) {
+          userNet = await startUserMode(cfg, pid, o.detached !== undefined);
         }
       },
     };
@@ -506,6 +605,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         throw planFailure(e, cfg.process.args[0], "Cannot start the container");
       }
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    } finally {
+      // The child has its own copies (or is gone).
+      idmapped?.close();
     }
     trace("exec'd");
     if (watcherPidfd >= 0) {
@@ -516,6 +618,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     // The container holds the write ends now, the watcher the read ends (its own copies).
     for (const fd of pipes.splice(o.detached ? 0 : 2)) close(fd);
     const a = attachment as Attachment | undefined;
+    const u = userNet as UserModeNetwork | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
     const record = await state.update(cfg.id, (cur) => ({
       ...cur,
@@ -533,6 +636,13 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         mac: a.mac,
         ports: a.ports,
       }),
+      ...(u && {
+        userNet: { kind: u.kind, ...u.process },
+        ip: u.ip,
+        prefixLen: u.prefixLen,
+        gateway: u.gateway,
+        ports: u.ports,
+      }),
     }));
     if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
     trace("state: running");
@@ -543,6 +653,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       pidfd: spawned.pidfd,
       cg,
       attachment: a,
+      userNet: u,
       master,
       stdout: pipes[0] ?? -1,
       stderr: pipes[1] ?? -1,
@@ -550,6 +661,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     };
   } catch (e) {
     for (const fd of pipes) close(fd);
+    idmapped?.close();
     if (master >= 0) close(master);
     if (pidfd >= 0) {
       try {
@@ -563,6 +675,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     // This process's own handles first (proxies, the levels create() made), then whatever
     // the record names: a cgroup create() left half-made has no handle here.
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});
+    await (userNet as UserModeNetwork | undefined)?.teardown().catch(() => {});
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
     let left: Error | undefined;
@@ -597,7 +710,7 @@ export async function runContainer(
     stateDir: opts.stateDir,
     record: { autoRemove: opts.remove, ...opts.record },
   });
-  const { state, pidfd, cg, attachment, master } = run;
+  const { state, pidfd, cg, attachment, userNet, master } = run;
   cfg = run.cfg;
   let stopForwarding = () => {};
   let relay: ReturnType<typeof relayPty> | undefined;
@@ -634,6 +747,7 @@ export async function runContainer(
       console.error(`ctr: ${(e as Error).message}`);
     };
     await attachment?.teardown().catch(report);
+    await userNet?.teardown().catch(report);
     trace("network: released");
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.

@@ -14,4 +14,6 @@ export interface Globals {
   readonly stateDir: string;
   /** error, warn, info or debug. */
   readonly logLevel: string;
+  /** Run by a user without privileges: see lib/engine/rootless.ts. */
+  readonly rootless?: boolean;
 }

@@ -74,7 +74,8 @@ function cgroupsOf(s: ContainerState): Cgroup[] {
  * Releases what an ended container held, as its record names it (not as
  * the live objects describe themselves: some may be half-made or gone):
  * processes left in its cgroup and the cgroup in every hierarchy, its
- * network attachment (veth, rules, lease, peers' hosts). Idempotent and
+ * network attachment (veth, rules, lease, peers' hosts) or user-mode
+ * network stack. Idempotent and
  * tolerant of what is missing: the watcher calls it at the exit, `rm -f`
  * and lazy cleanup call it again after a crash. Every step is tried; the
  * first failure is thrown at the end, so the caller keeps the record.
@@ -86,6 +87,10 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
     await cg.killAll().catch(() => {}); // what is left shows in destroy()
     await cg.destroy().catch((e) => failed.push(e));
     removeCtrLevel(cg.paths);
+  }
+  if (s.userNet) {
+    const { stopUserModeNet } = await import("../network/usermode.ts");
+    stopUserModeNet(s.userNet);
   }
   if (s.network) {
     const { detachContainer, NetworkStore } = await import("../network/mod.ts");

@@ -39,6 +39,12 @@ export interface ContainerState {
   readonly veth?: string;
   /** The comment on its packet filter rules (`ctr:<id>`). */
   readonly ruleComment?: string;
+  /** Its user-mode network stack (slirp4netns, pasta): the process to stop at its end. */
+  readonly userNet?: {
+    readonly kind: string;
+    readonly pid: number;
+    readonly startTime: number;
+  };
   /** ctr's --root when it started (networks are recorded there). */
   readonly root?: string;
   readonly exitCode?: number;

@@ -27,6 +27,7 @@ import { removeTree } from "../os/tree.ts";
 import { type Compression, decompress } from "./compression.ts";
 import { type Digest, Hasher } from "./digest.ts";
 import { lchown, lsetxattr, lutimes, mknod } from "./_fs.ts";
+import type { OwnedEntry } from "../os/privileged.ts";
 
 /** A layer that cannot be extracted, or an entry that the policy refuses. */
 export class LayerError extends Error {
@@ -57,6 +58,12 @@ export interface ExtractOptions {
    * `.wh.` names are ordinary files, not whiteouts.
    */
   readonly plain?: boolean;
+  /**
+   * Without `chown`: where the owners the tar names (other than 0:0) are
+   * listed instead, for a helper with privileges over those ids to apply
+   * (a rootless user's subordinate ids; see lib/os/privileged.ts).
+   */
+  readonly owners?: OwnedEntry[];
 }
 
 /** The prefix of whiteout names. */
@@ -184,7 +191,27 @@ class Extractor {
   /** Directories whose metadata is applied at the end. */
   readonly #dirs = new Map<string, Meta>();
 
-  constructor(readonly root: string, readonly chown: boolean, readonly plain = false) {}
+  constructor(
+    readonly root: string,
+    readonly chown: boolean,
+    readonly plain = false,
+    readonly owners?: OwnedEntry[],
+  ) {}
+
+  /** Gives a path its owner, or lists it for the helper when this process may not. */
+  #own(rel: string, meta: Meta, regular: boolean): void {
+    if (this.chown) lchown(this.#abs(rel), meta.uid, meta.gid);
+    else if (this.owners && (meta.uid !== 0 || meta.gid !== 0)) {
+      // chown clears setuid and setgid: the helper sets such a mode again after it.
+      const special = regular && (meta.mode & 0o6000) !== 0;
+      this.owners.push({
+        path: rel,
+        uid: meta.uid,
+        gid: meta.gid,
+        ...(special && { mode: meta.mode }),
+      });
+    }
+  }
 
   #abs(rel: string): string {
     return rel === "" ? this.root : `${this.root}/${rel}`;
@@ -279,9 +306,9 @@ class Extractor {
   }
 
   /** Owner, mode, extended attributes and times, in that order. */
-  #apply(rel: string, name: string, meta: Meta, symlink: boolean): void {
+  #apply(rel: string, name: string, meta: Meta, symlink: boolean, regular = false): void {
     const path = this.#abs(rel);
-    if (this.chown) lchown(path, meta.uid, meta.gid);
+    this.#own(rel, meta, regular);
     if (!symlink) Deno.chmodSync(path, meta.mode);
     this.#xattrs(path, name, meta.xattrs);
     lutimes(path, meta.atimeNs, meta.mtimeNs);
@@ -337,7 +364,7 @@ class Extractor {
       else if (wh.kind === "whiteout") {
         this.#prepare(wh.path, false);
         mknod(this.#abs(wh.path), "char", 0);
-        if (this.chown) lchown(this.#abs(wh.path), meta.uid, meta.gid);
+        this.#own(wh.path, meta, false);
       }
       return;
     }
@@ -360,7 +387,7 @@ class Extractor {
         } finally {
           f.close();
         }
-        return this.#apply(rel, name, meta, false);
+        return this.#apply(rel, name, meta, false, true);
       }
       case "symlink":
         await drain(body);
@@ -406,6 +433,37 @@ class Extractor {
       this.#apply(rel, rel || "/", meta, false);
     }
   }
+}
+
+/**
+ * Gives the files an extraction without privileges listed
+ * (ExtractOptions.owners) their owners, and their modes again where the
+ * chown cleared setuid or setgid; run by a process with privileges over
+ * those ids. An id it cannot map (EINVAL) leaves the file as it is: returns
+ * how many files stayed so and the ids that were not mapped.
+ */
+export function applyOwners(
+  root: string,
+  entries: readonly OwnedEntry[],
+): { kept: number; unmapped: number[] } {
+  const unmapped = new Set<number>();
+  let kept = 0;
+  for (const e of entries) {
+    const rel = entryPath(e.path);
+    const path = rel === "" ? root : `${root}/${rel}`;
+    try {
+      lchown(path, e.uid, e.gid);
+    } catch (err) {
+      if (!(err instanceof SyscallError)) throw err;
+      if (err.code === "ENOENT") continue; // replaced by a later entry of the layer
+      if (err.code !== "EINVAL") throw new LayerError(`${e.path}: ${err.message}`);
+      kept++;
+      for (const id of [e.uid, e.gid]) if (id !== 0) unmapped.add(id);
+      continue;
+    }
+    if (e.mode !== undefined) Deno.chmodSync(path, e.mode);
+  }
+  return { kept, unmapped: [...unmapped].sort((a, b) => a - b) };
 }
 
 /** The tar-stream entry header with the raw PAX records captured alongside. */
@@ -509,7 +567,7 @@ export async function extractLayer(
   opts: ExtractOptions = {},
 ): Promise<LayerInfo> {
   Deno.mkdirSync(dir, { mode: 0o700 });
-  const x = new Extractor(dir, opts.chown ?? Deno.uid() === 0, opts.plain);
+  const x = new Extractor(dir, opts.chown ?? Deno.uid() === 0, opts.plain, opts.owners);
   try {
     const r = await readTar(source, (h, pax, body) => x.entry(h, pax, body));
     x.finish();

@@ -22,6 +22,7 @@
 
 import { z } from "zod";
 import { removeTree } from "../os/tree.ts";
+import { type OwnedEntry, privilegedHelper } from "../os/privileged.ts";
 import { type Digest, Hasher, hexOf, sha256 } from "./digest.ts";
 import { extractLayer } from "./layer.ts";
 import { FileLock, withLock } from "../os/lock.ts";
@@ -337,12 +338,25 @@ export class Store {
     const known = this.readIndex().layers[diffId];
     if (known && exists(this.layerPath(diffId))) return known.size;
     const tmp = `${this.root}/layers/sha256/.tmp-${randomSuffix()}`;
-    const info = await extractLayer(await this.openBlob(blob), tmp);
+    // Without privileges the owners go to the helper that has them over the user's ids.
+    const helper = Deno.uid() === 0 ? undefined : privilegedHelper();
+    const owners: OwnedEntry[] = [];
+    const info = await extractLayer(await this.openBlob(blob), tmp, helper ? { owners } : {});
     if (info.diffId !== diffId) {
       removeTree(tmp);
       throw new Error(
         `Layer ${blob} has the diff_id ${info.diffId}, but the image config says ${diffId}`,
       );
+    }
+    if (helper && owners.length > 0) {
+      let warnings: string[];
+      try {
+        warnings = helper.chown(tmp, owners);
+      } catch (e) {
+        removeTree(tmp);
+        throw new Error(`Cannot give layer ${diffId} its owners: ${(e as Error).message}`);
+      }
+      for (const w of warnings) console.error(`ctr: warning: layer ${diffId.slice(7, 19)}: ${w}`);
     }
     const final = this.layerPath(diffId);
     await this.updateIndex((index) => {

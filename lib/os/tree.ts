@@ -1,9 +1,13 @@
 /**
  * The one safe way to delete a directory tree: refuse while anything is
  * mounted on or below it (deleting through a leftover bind mount would
- * delete the host's files).
+ * delete the host's files). Without privileges, what the process may not
+ * delete (files of a rootless user's subordinate ids) goes to the helper
+ * of lib/os/privileged.ts.
  * @module
  */
+
+import { privilegedHelper } from "./privileged.ts";
 
 /** The mount points listed in /proc/self/mountinfo (unescaped). */
 export function mountPoints(): string[] {
@@ -27,6 +31,42 @@ export function removeTree(dir: string): void {
   try {
     Deno.removeSync(dir, { recursive: true });
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (e instanceof Deno.errors.NotFound) return;
+    const helper = privilegedHelper();
+    if (!(e instanceof Deno.errors.PermissionDenied) || !helper) throw e;
+    // Directories of our own without search or write permission (overlay leaves its
+    // work/work at mode 0) need only a chmod; the helper is for what others own.
+    if (openOwnDirs(prefix)) {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+        return;
+      } catch (again) {
+        if (!(again instanceof Deno.errors.PermissionDenied)) throw again;
+      }
+    }
+    helper.removeTree(prefix);
   }
+}
+
+/**
+ * Gives u+rwx to the directories below `dir` that this process owns and
+ * cannot enter or change; returns whether every directory it met was its
+ * own (else only a helper can finish the removal).
+ */
+function openOwnDirs(dir: string): boolean {
+  const uid = Deno.uid();
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(dir);
+  } catch {
+    return true;
+  }
+  if (!st.isDirectory) return true;
+  if (st.uid !== uid) return false;
+  if (((st.mode ?? 0) & 0o700) !== 0o700) Deno.chmodSync(dir, (st.mode ?? 0) & 0o7777 | 0o700);
+  let all = true;
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isDirectory && !openOwnDirs(`${dir}/${e.name}`)) all = false;
+  }
+  return all;
 }

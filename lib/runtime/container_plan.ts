@@ -25,6 +25,7 @@ import { formatPlan, int, type Plan, slot, type Step, syncPoint, validate } from
 import { processSteps } from "./process.ts";
 import { RootfsBuilder } from "./rootfs.ts";
 import { cloneFlagNames } from "./spawn.ts";
+import { setgroupsAllowed, withoutSetgroups } from "./userns.ts";
 import {
   becomeRoot,
   closeFd,
@@ -64,7 +65,11 @@ export const PHASE_FORKED = 5;
 export function containerPlan(
   cfg: ContainerConfig,
   host: PlanHost,
-  opts: { startPhase?: number } = {},
+  opts: {
+    startPhase?: number;
+    /** Fds of idmapped mounts of the layers, inherited by the child (runtime/idmount.ts). */
+    idmappedLowers?: readonly number[];
+  } = {},
 ): Plan {
   const invalid = validateConfig(cfg);
   if (invalid.length) {
@@ -93,6 +98,7 @@ export function containerPlan(
     netns: ns.net.kind === "new",
     kindOf: host.kindOf,
     cgroups: host.cgroups,
+    idmappedLowers: opts.idmappedLowers,
   });
   // Forked by its watcher-to-be, the child finds the parent's ends closed already (see
   // detachedPlan: the watcher must not hold them either, or a dead ctr would go unnoticed).
@@ -157,6 +163,11 @@ export function containerPlan(
       handover: { phase: PHASE_HANDOVER, slot: child },
       idMapPhase: ns.user.kind === "new" ? PHASE_ID_MAPS : undefined,
     };
+  }
+  // An unprivileged writer maps a single gid only with setgroups denied: the
+  // container keeps the supplementary groups it has (the kernel shows them as nogroup).
+  if (userns && host.unprivileged && !setgroupsAllowed(cfg.gidMap)) {
+    plan = { ...plan, steps: withoutSetgroups(plan.steps) };
   }
   const problems = validate(plan);
   if (problems.length) throw new Error(`Invalid plan:\n${problems.join("\n")}`);

@@ -20,7 +20,7 @@ import { close } from "../../ffi/sys.ts";
 import { sys } from "../../ffi/sys.ts";
 import { setOomScoreAdj } from "../cgroups/mod.ts";
 import { PHASE_FORKED } from "./container_plan.ts";
-import { hostId, writeIdMap } from "./idmap.ts";
+import { hostId } from "./idmap.ts";
 import type { LaunchOptions } from "./launch.ts";
 import { int, NULL, type Plan, type Slot, slot, type Step, syncPoint } from "./plan.ts";
 import { PHASE_PTY } from "./process.ts";
@@ -28,6 +28,7 @@ import { TTY_GID } from "./rootfs.ts";
 import { spawn } from "./spawn.ts";
 import { closeFd, dupTo, execFd, stdioToNull } from "./steps.ts";
 import { openContainerPty } from "./tty.ts";
+import { applyIdMaps } from "./userns.ts";
 
 /** Sync phase at which W, the container exec'd, waits for ctr's go before it becomes the watcher. */
 export const PHASE_WATCHER = 6;
@@ -173,10 +174,7 @@ export async function launchDetached(
         // Written by the kernel (CLONE_PARENT_SETTID) before C ran its first step.
         cpid = Number(child.slot(childPid.name) ?? 0n);
         if (cpid <= 0) throw new Error("The container's pid did not arrive");
-        if (maps) {
-          writeIdMap(cpid, "uid_map", maps.uid);
-          writeIdMap(cpid, "gid_map", maps.gid);
-        }
+        if (maps) applyIdMaps(cpid, maps);
         o.cgroup?.addProcess(cpid);
         if (o.oomScoreAdj !== undefined) setOomScoreAdj(cpid, o.oomScoreAdj);
         await o.onPhase?.(0, cpid, child);

@@ -27,6 +27,7 @@ import {
   stopIfParentGone,
 } from "./steps.ts";
 import { openPty, relayPty } from "./tty.ts";
+import { setgroupsDenied, withoutSetgroups } from "./userns.ts";
 import { settleWithin } from "../os/async.ts";
 import { trace } from "../trace.ts";
 
@@ -112,7 +113,9 @@ export async function execProcess(o: ExecSpec): Promise<ExecRun> {
       hostId(readIdMap(pid, "gid_map"), TTY_GID),
     );
   }
-  const before = execPrelude(o, pty?.num, readPlanHost());
+  const prelude = execPrelude(o, pty?.num, readPlanHost());
+  // A rootless container with one gid mapped: its namespace denies setgroups.
+  const before = setgroupsDenied(pid) ? withoutSetgroups(prelude) : prelude;
   let started;
   try {
     started = await launchJoined({

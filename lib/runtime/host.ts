@@ -26,6 +26,11 @@ export interface PlanHost {
   readonly kernelRelease?: string;
   /** The Linux security modules that are enabled. */
   readonly lsm: { readonly apparmor: boolean; readonly selinux: boolean };
+  /**
+   * ctr runs as a user without privileges (rootless): a user namespace with
+   * a single gid mapped then denies setgroups (see runtime/userns.ts).
+   */
+  readonly unprivileged?: boolean;
 }
 
 /** Whether AppArmor and SELinux are enabled, as runc tells it (their securityfs and switches). */
@@ -156,7 +161,10 @@ export function stdioCopies(): number[] {
 }
 
 let fixed:
-  | Pick<PlanHost, "lastCap" | "cgroups" | "arch" | "seccompActions" | "kernelRelease" | "lsm">
+  | Pick<
+    PlanHost,
+    "lastCap" | "cgroups" | "arch" | "seccompActions" | "kernelRelease" | "lsm" | "unprivileged"
+  >
   | undefined;
 
 /**
@@ -173,6 +181,7 @@ export function readPlanHost(): PlanHost {
     seccompActions: seccompActions(),
     kernelRelease: Deno.osRelease(),
     lsm: enabledLsms(),
+    ...(Deno.uid() !== 0 && { unprivileged: true }),
   };
   return {
     ...fixed,

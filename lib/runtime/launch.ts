@@ -3,7 +3,8 @@
  * `create`) and a process joined to a running one (`ctr exec`, `ctr enter`,
  * OCI `exec` and hooks) all start here: the plan is spawned, and while the
  * child waits the parent does its part at each sync point, always the same
- * way: at phase 0 the uid/gid maps, the cgroup (unless the child was born in
+ * way: at phase 0 the uid/gid maps (through newuidmap and newgidmap when
+ * ctr is not root), the cgroup (unless the child was born in
  * it) and the OOM score, at the pty phase the container's pty master; the
  * caller adds its own work (a network, hooks) through `onPhase`.
  * @module
@@ -14,7 +15,7 @@ import type { IdMap, NsType } from "../config/container.ts";
 import { type Cgroup, setOomScoreAdj } from "../cgroups/mod.ts";
 import { planFailure } from "./errors.ts";
 import { readPlanHost } from "./host.ts";
-import { hostId, writeIdMap } from "./idmap.ts";
+import { hostId } from "./idmap.ts";
 import { joinPlan, openJoins } from "./namespaces.ts";
 import { type Plan, PlanError, type Step } from "./plan.ts";
 import { PHASE_PTY } from "./process.ts";
@@ -22,6 +23,7 @@ import { TTY_GID } from "./rootfs.ts";
 import { cloneInto, spawn, type SyncHandler, waitPid } from "./spawn.ts";
 import { sys } from "../../ffi/sys.ts";
 import { openContainerPty } from "./tty.ts";
+import { applyIdMaps } from "./userns.ts";
 
 /** How the parent sets up a container's first process while it waits. */
 export interface LaunchOptions {
@@ -66,8 +68,7 @@ export async function launch(plan: Plan, o: LaunchOptions): Promise<Launched> {
     const spawned = await spawn(plan, async (phase, pid, child) => {
       // A plan that joins namespaces first makes its user namespace later (see containerPlan).
       if (maps && phase === (plan.idMapPhase ?? 0)) {
-        writeIdMap(pid, "uid_map", maps.uid);
-        writeIdMap(pid, "gid_map", maps.gid);
+        applyIdMaps(pid, maps);
       }
       if (phase === 0) {
         if (!into) o.cgroup?.addProcess(pid);

@@ -13,6 +13,7 @@ import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
 import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";
 import type { CgroupLayout } from "../cgroups/mod.ts";
+import { attachIdmappedLayers, idmappedLowerDir } from "./idmount.ts";
 
 /** The group of a container's ptys (devpts is mounted with gid=5, the tty group, as docker does). */
 export const TTY_GID = 5;
@@ -30,6 +31,11 @@ export interface RootfsHost {
   readonly kindOf: (path: string) => "dir" | "file" | undefined;
   /** The host's cgroup hierarchies, mounted read-only at /sys/fs/cgroup (none: not mounted). */
   readonly cgroups?: CgroupLayout;
+  /**
+   * Inherited fds of idmapped mounts of the layers (runtime/idmount.ts), one
+   * per layer: attached below the container's directory and stacked instead.
+   */
+  readonly idmappedLowers?: readonly number[];
 }
 
 const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
@@ -223,7 +229,9 @@ export class RootfsBuilder {
       null,
       "keep the container's mounts from reaching the host",
     );
-    const links = needsLayerLinks(cfg, host.userns);
+    const idmapped = host.idmappedLowers;
+    if (idmapped) this.steps.push(...attachIdmappedLayers(idmapped, cfg.dir));
+    const links = !idmapped && needsLayerLinks(cfg, host.userns);
     if (links) {
       this.steps.push(
         chdirTo(
@@ -232,7 +240,11 @@ export class RootfsBuilder {
         ),
       );
     }
-    const lower = links ? cfg.layers.map((_, i) => String(i)) : cfg.layers;
+    const lower = idmapped
+      ? idmapped.map((_, i) => idmappedLowerDir(cfg.dir, i))
+      : links
+      ? cfg.layers.map((_, i) => String(i))
+      : cfg.layers;
     this.#mount(
       "overlay",
       M,
@@ -385,12 +397,16 @@ export class RootfsBuilder {
         label: `create /dev/${d}`,
       });
     }
+    // A user namespace that does not map the tty group (a rootless single-id one) cannot
+    // give its ptys that group: they keep the opener's.
+    const ttyMapped = !this.host.userns ||
+      this.cfg.gidMap.some((m) => TTY_GID >= m.container && TTY_GID < m.container + m.size);
     this.#mount(
       "devpts",
       `${dev}/pts`,
       "devpts",
       MS.NOSUID | MS.NOEXEC,
-      `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`,
+      `newinstance,ptmxmode=0666,mode=0620${ttyMapped ? `,gid=${TTY_GID}` : ""}`,
       "mount devpts on /dev/pts",
     );
     this.#mount(

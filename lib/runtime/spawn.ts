@@ -150,6 +150,78 @@ function encode(
   return arena.addr(off);
 }
 
+/** A plan encoded into C memory with the executor's pipes, ready to clone. */
+interface Prepared {
+  readonly arena: Arena;
+  /** The executor's fds by role (-1 once closed). */
+  readonly fds: Record<PipeFdName, number>;
+  readonly slots: Map<Slot, bigint>;
+  /** The stub's context; its pidfd field receives the child's pidfd. */
+  readonly ctx: bigint;
+  readonly childStack: bigint;
+  readonly flags: number;
+}
+
+type PipeFdName = "errRead" | "errWrite" | "syncRead" | "syncWrite" | "devNull";
+
+/** Makes the arena, the pipes and the stub's context for `plan` (the caller frees them). */
+function prepare(plan: Plan): Prepared {
+  const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
+  const [errRead, errWrite] = pipe();
+  const [syncRead, syncWrite] = pipe();
+  const devNull = open("/dev/null", O.RDWR);
+  const fds = { errRead, errWrite, syncRead, syncWrite, devNull };
+  const slots = new Map<Slot, bigint>();
+  const newStack = () => arena.zeros(CHILD_STACK, 16) + BigInt(CHILD_STACK);
+  const childStack = newStack();
+  const entries = encode(plan, arena, fds, slots, newStack);
+  const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD;
+  const ctx = arena.zeros(CTX.size, 16);
+  arena.writeU64(ctx + BigInt(CTX.flags), BigInt(flags | SIGCHLD));
+  arena.writeU64(ctx + BigInt(CTX.stack), childStack);
+  arena.writeU64(ctx + BigInt(CTX.plan), entries);
+  arena.writeU64(ctx + BigInt(CTX.count), BigInt(plan.steps.length));
+  arena.writeU64(ctx + BigInt(CTX.errfd), BigInt(errWrite));
+  arena.writeU64(ctx + BigInt(CTX.maskAll), 0xffffffffffffffffn);
+  return { arena, fds, slots, ctx, childStack, flags };
+}
+
+/** After clone: the child's pidfd, and the parent's copies of the child's pipe ends closed. */
+function cloned(p: Prepared, plan: Plan, pid: number): number {
+  if (pid < 0) throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
+  const pidfd = Number(p.arena.readU64(p.ctx + BigInt(CTX.pidfd)) & 0xffffffffn);
+  close(p.fds.errWrite);
+  close(p.fds.syncRead);
+  p.fds.errWrite = p.fds.syncRead = -1;
+  return pidfd;
+}
+
+/** The child as a sync handler sees it. */
+function waitingChild(p: Prepared, pidfd: number): WaitingChild {
+  return {
+    pidfd,
+    slot: (name) => {
+      for (const [sl, addr] of p.slots) if (sl.name === name) return p.arena.readU64(addr);
+      return undefined;
+    },
+  };
+}
+
+/** The values of the slots, once the child has exec'd. */
+function savedSlots(p: Prepared): Map<string, bigint> {
+  const saved = new Map<string, bigint>();
+  for (const [s, a] of p.slots) saved.set(s.name, p.arena.readU64(a));
+  return saved;
+}
+
+/** A record of the error pipe: the failing step's index and result, or a sync phase. */
+function nextRecord(errRead: number): { index: bigint; value: number } | undefined {
+  const rec = new Uint8Array(16);
+  if (readFull(errRead, rec) === 0) return undefined; // EOF: execve succeeded, or the plan ended
+  const dv = new DataView(rec.buffer);
+  return { index: dv.getBigUint64(0, true), value: Number(dv.getBigInt64(8, true)) };
+}
+
 /**
  * Clones a child that runs `plan`; `onSync` runs at each sync point (phase 0
  * right after clone, before the child does anything). Resolves once the child
@@ -163,35 +235,15 @@ export async function spawn(
   onSync: SyncHandler = () => {},
   opts: { returnAt?: number; cgroup?: CloneInto } = {},
 ): Promise<Spawned> {
-  const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
-  const [errRead, errWrite] = pipe();
-  const [syncRead, syncWrite] = pipe();
-  const devNull = open("/dev/null", O.RDWR);
-  const fds = { errRead, errWrite, syncRead, syncWrite, devNull };
-  const slots = new Map<Slot, bigint>();
+  const p = prepare(plan);
+  const { arena, fds } = p;
   let pid = -1;
   let pidfd = -1;
   let released = false;
   let keepArena = false;
   try {
-    const stacks: bigint[] = [];
-    const newStack = () => {
-      const base = arena.zeros(CHILD_STACK, 16);
-      stacks.push(base);
-      return base + BigInt(CHILD_STACK);
-    };
-    const childStack = newStack();
-    const entries = encode(plan, arena, fds, slots, newStack);
-    const flags = plan.cloneFlags | CLONE.VM | CLONE.PIDFD;
-    const ctx = arena.zeros(CTX.size, 16);
-    arena.writeU64(ctx + BigInt(CTX.flags), BigInt(flags | SIGCHLD));
-    arena.writeU64(ctx + BigInt(CTX.stack), childStack);
-    arena.writeU64(ctx + BigInt(CTX.plan), entries);
-    arena.writeU64(ctx + BigInt(CTX.count), BigInt(plan.steps.length));
-    arena.writeU64(ctx + BigInt(CTX.errfd), BigInt(errWrite));
-    arena.writeU64(ctx + BigInt(CTX.maskAll), 0xffffffffffffffffn);
-    const pidfdAt = ctx + BigInt(CTX.pidfd);
-    const cloneArgsAt = ctx + BigInt(CTX.cloneArgs);
+    const pidfdAt = p.ctx + BigInt(CTX.pidfd);
+    const cloneArgsAt = p.ctx + BigInt(CTX.cloneArgs);
     trace("spawn: encoded");
     let joined = false;
     if (opts.cgroup && clone3Works !== false) {
@@ -199,12 +251,12 @@ export async function spawn(
       // exit_signal, stack (lowest address), stack_size, tls, set_tid,
       // set_tid_size, cgroup.
       const args = arena.u64s([
-        BigInt(flags >>> 0) | CLONE3.INTO_CGROUP,
+        BigInt(p.flags >>> 0) | CLONE3.INTO_CGROUP,
         pidfdAt,
         0,
         0,
         SIGCHLD,
-        childStack - BigInt(CHILD_STACK),
+        p.childStack - BigInt(CHILD_STACK),
         CHILD_STACK,
         0,
         0,
@@ -212,7 +264,7 @@ export async function spawn(
         opts.cgroup.fd,
       ]);
       arena.writeU64(cloneArgsAt, args);
-      pid = rawSpawn(ctx);
+      pid = rawSpawn(p.ctx);
       // ENOSYS: no clone3 (before 5.3); E2BIG or EINVAL: no CLONE_INTO_CGROUP
       // (before 5.7). Anything else is the cgroup's answer.
       clone3Works = ![errno("ENOSYS"), errno("E2BIG"), errno("EINVAL")].includes(-pid);
@@ -225,46 +277,27 @@ export async function spawn(
         );
       } else joined = true;
     }
-    if (!joined) pid = rawSpawn(ctx);
+    if (!joined) pid = rawSpawn(p.ctx);
     trace("spawn: cloned");
-    if (pid < 0) {
-      throw new SyscallError("clone", -pid, cloneFlagNames(plan.cloneFlags));
-    }
-    pidfd = Number(arena.readU64(pidfdAt) & 0xffffffffn);
-    close(errWrite);
-    close(syncRead);
-    fds.errWrite = fds.syncRead = -1;
-
-    const rec = new Uint8Array(16);
-    const dv = new DataView(rec.buffer);
+    pidfd = cloned(p, plan, pid);
     if (opts.cgroup && !joined) opts.cgroup.join(pid);
-    let waiting: WaitingChild = {
-      pidfd,
-      slot: (name) => {
-        for (const [sl, addr] of slots) if (sl.name === name) return arena.readU64(addr);
-        return undefined;
-      },
-    };
+    let waiting = waitingChild(p, pidfd);
     await onSync(0, pid, waiting);
-    release(syncWrite);
-    for (;;) {
-      const n = readFull(errRead, rec);
-      if (n === 0) break; // EOF: execve succeeded, or the plan ended
-      const index = dv.getBigUint64(0, true);
-      const value = Number(dv.getBigInt64(8, true));
-      if (index === SYNC_INDEX) {
-        if (plan.handover && value === plan.handover.phase) {
+    release(fds.syncWrite);
+    for (let r = nextRecord(fds.errRead); r; r = nextRecord(fds.errRead)) {
+      if (r.index === SYNC_INDEX) {
+        if (plan.handover && r.value === plan.handover.phase) {
           // The first child forked the sibling that goes on with the plan, and exits.
           await waitPidfd(pidfd);
           close(pidfd);
           pidfd = -1;
-          pid = Number(arena.readU64(slots.get(plan.handover.slot)!) & 0xffffffffn);
+          pid = Number(arena.readU64(p.slots.get(plan.handover.slot)!) & 0xffffffffn);
           pidfd = sys("pidfd_open", `pid ${pid}`, pid, 0);
           waiting = { ...waiting, pidfd };
         }
-        await onSync(value, pid, waiting);
-        release(syncWrite);
-        if (value === opts.returnAt) {
+        await onSync(r.value, pid, waiting);
+        release(fds.syncWrite);
+        if (r.value === opts.returnAt) {
           // The child goes on alone (an OCI container waiting for `start`):
           // its plan and stack stay mapped for as long as this process lives.
           keepArena = true;
@@ -272,17 +305,15 @@ export async function spawn(
         }
         continue;
       }
-      const i = Number(index);
+      const i = Number(r.index);
       // The step's process exits by itself; a plan that forked may leave the
       // other one waiting on the sync pipe (a container's watcher-to-be).
       sysRawKill(pidfd);
       await waitPidfd(pidfd);
-      throw new PlanError(plan.steps[i], i, -value);
+      throw new PlanError(plan.steps[i], i, -r.value);
     }
-    const saved = new Map<string, bigint>();
-    for (const [s, a] of slots) saved.set(s.name, arena.readU64(a));
     released = true;
-    return { pid, pidfd, slots: saved };
+    return { pid, pidfd, slots: savedSlots(p) };
   } catch (e) {
     if (pidfd >= 0 && !released) {
       sysRawKill(pidfd);
@@ -294,6 +325,40 @@ export async function spawn(
     for (const fd of Object.values(fds)) if (fd >= 0) close(fd);
     // The child has exec'd or is gone: nothing reads this memory any more.
     if (!keepArena) arena.free();
+  }
+}
+
+/**
+ * spawn() without an event loop, for a short helper process whose plan has
+ * one sync point, phase 0 (a process in a user namespace made for it, whose
+ * maps `atStart` writes): returns once it has exec'd. Synchronous, so that
+ * synchronous callers (deleting a tree) can use such a helper.
+ */
+export function spawnSync(plan: Plan, atStart: (pid: number) => void): Spawned {
+  const p = prepare(plan);
+  let pidfd = -1;
+  try {
+    const pid = rawSpawn(p.ctx);
+    pidfd = cloned(p, plan, pid);
+    atStart(pid);
+    release(p.fds.syncWrite);
+    const r = nextRecord(p.fds.errRead);
+    if (r) {
+      if (r.index === SYNC_INDEX) throw new Error(`spawnSync: unexpected sync phase ${r.value}`);
+      const i = Number(r.index);
+      throw new PlanError(plan.steps[i], i, -r.value);
+    }
+    const out = { pid, pidfd, slots: savedSlots(p) };
+    pidfd = -1;
+    return out;
+  } finally {
+    if (pidfd >= 0) {
+      sysRawKill(pidfd);
+      waitPidfdSync(pidfd);
+      close(pidfd);
+    }
+    for (const fd of Object.values(p.fds)) if (fd >= 0) close(fd);
+    p.arena.free();
   }
 }
 
@@ -331,7 +396,7 @@ function readFull(fd: number, buf: Uint8Array): number {
 
 function sysRawKill(pidfd: number): void {
   try {
-    sys("pidfd_send_signal", "child", pidfd, 9, 0, 0);
+    sys("pidfd_send_signal", "child", pidfd, SIGNALS.SIGKILL, 0, 0);
   } catch { /* already gone */ }
 }
 
@@ -340,6 +405,19 @@ export async function waitPidfd(pidfd: number): Promise<ExitStatus> {
   const info = new Uint8Array(128);
   await sysAsync("waitid", `pidfd ${pidfd}`, P.PIDFD, pidfd, addressOf(info), W.EXITED, 0);
   return decodeSiginfo(info);
+}
+
+/** waitPidfd(), blocking this thread: for a helper that ends quickly. */
+export function waitPidfdSync(pidfd: number): ExitStatus {
+  const info = new Uint8Array(128);
+  for (;;) {
+    try {
+      sys("waitid", `pidfd ${pidfd}`, P.PIDFD, pidfd, addressOf(info), W.EXITED, 0);
+      return decodeSiginfo(info);
+    } catch (e) {
+      if (!(e instanceof SyscallError && e.code === "EINTR")) throw e;
+    }
+  }
 }
 
 /** Reaps a child by pid (one that has no pidfd of ours). */
