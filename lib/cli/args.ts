@@ -79,8 +79,8 @@ export function parseArgs(
               `invalid value ${JSON.stringify(v)} for flag --${name}: expected true or false`,
             );
           }
-          if (v === "true") opts[spec.name] = true;
-          else delete opts[spec.name];
+          // false is kept: a flag whose default is true (--sig-proxy) is turned off so.
+          opts[spec.name] = v === "true";
         } else set(spec, a.slice(eq + 1), `--${name}`);
       } else if (spec.type === "bool" || spec.type === "optional") {
         set(spec, true, `--${name}`);
