@@ -33,6 +33,8 @@ A container runtime: namespaces, cgroups and copy-on-write root filesystems.
 
 Commands:
   run       Run a command in a new container (from an image or a root filesystem)
+  create    Create a new container ('ctr start' starts it)
+  attach    Attach this terminal to a running detached container
   images    List images
   pull      Pull an image from a registry
   push      Push an image to a registry
@@ -141,6 +143,13 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":
       return (await import("./lib/cli/ns.ts")).nsCommand(rest);
+    // docker's create and attach, and the health check a watcher runs.
+    case "create":
+      return (await import("./lib/cli/run_command.ts")).createCommand(rest, globals);
+    case "attach":
+      return (await import("./lib/cli/attach.ts")).attachCommand(rest, globals);
+    case "__health":
+      return (await import("./lib/engine/health.ts")).healthCommand(rest[0], globals);
     case "version":
       console.log(
         `ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${

@@ -113,9 +113,13 @@ async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promis
       containerId: cfg.id,
       pid,
       ip: cfg.network.ip,
+      mac: cfg.network.mac,
       name: cfg.name,
       hostname: cfg.hostname,
+      domainname: cfg.domainname,
       aliases: cfg.network.aliases,
+      extraHosts: cfg.network.extraHosts,
+      ...resolvOptions(cfg),
       ports: cfg.network.ports,
       masquerade: true,
       proxy,
@@ -129,6 +133,12 @@ async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promis
   }
   for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
   return a;
+}
+
+/** The container's --dns, --dns-search and --dns-option, as the resolv.conf writer takes them. */
+function resolvOptions(cfg: ContainerConfig) {
+  const d = cfg.network.dns;
+  return d ? { dns: d.servers, dnsSearch: d.search, dnsOptions: d.options } : {};
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -213,6 +223,8 @@ export interface Started {
   /** Detached without a pty: the read ends of its stdout and stderr pipes. */
   readonly stdout: number;
   readonly stderr: number;
+  /** Detached with -i and without a pty: the write end of its stdin pipe, else -1. */
+  readonly stdin: number;
   /** What is recorded in the state directory now. */
   readonly record: ContainerState;
 }
@@ -306,7 +318,14 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
-      writeNetworkFiles(cfg.dir, { hostname: cfg.hostname ?? cfg.id.slice(0, 12), name: cfg.name });
+      writeNetworkFiles(cfg.dir, {
+        hostname: cfg.hostname ?? cfg.id.slice(0, 12),
+        domainname: cfg.domainname,
+        name: cfg.name,
+        // host-gateway is known once the container is on its network, which writes the file again.
+        extra: cfg.network.extraHosts?.filter((h) => h.ip !== "host-gateway"),
+        ...resolvOptions(cfg),
+      });
     }
     let runCfg = cfg;
     if (o.detached) {
@@ -314,10 +333,15 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       if (!cfg.process.terminal) {
         const [outR, outW] = pipe();
         const [errR, errW] = pipe();
-        pipes = [outR, errR, outW, errW];
+        // -i: a pipe the watcher writes attached input into (the container reads its end).
+        const [inR, inW] = cfg.process.stdin ? pipe() : [-1, -1];
+        pipes = [outR, errR, inW, outW, errW, ...(inR >= 0 ? [inR] : [])];
         runCfg = {
           ...runCfg,
-          process: { ...runCfg.process, stdio: { stdout: outW, stderr: errW } },
+          process: {
+            ...runCfg.process,
+            stdio: { stdout: outW, stderr: errW, ...(inR >= 0 && { stdin: inR }) },
+          },
         };
       }
     }
@@ -355,8 +379,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
     }
     trace("exec'd");
-    // The container holds the write ends now; the watcher must see EOF when it ends.
-    for (const fd of pipes.splice(2)) close(fd);
+    // The container holds its ends now; the watcher must see EOF when it ends.
+    for (const fd of pipes.splice(3)) close(fd);
     const a = attachment as Attachment | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
     const record = await state.update(cfg.id, (cur) => ({
@@ -366,6 +390,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       created: cur.created,
       startedAt: new Date().toISOString(),
       watcher: { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      // A check starts over with each start (its log stays).
+      ...(cfg.healthcheck &&
+        { health: { Status: "starting" as const, FailingStreak: 0, Log: cur.health?.Log ?? [] } }),
       ...(a && {
         ip: a.ip,
         prefixLen: a.prefixLen,
@@ -385,10 +412,11 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       master,
       stdout: pipes[0] ?? -1,
       stderr: pipes[1] ?? -1,
+      stdin: pipes[2] ?? -1,
       record,
     };
   } catch (e) {
-    for (const fd of pipes) close(fd);
+    for (const fd of pipes) if (fd >= 0) close(fd);
     if (master >= 0) close(master);
     await (attachment as Attachment | undefined)?.teardown().catch(() => {});
     await cg?.killAll().catch(() => {});
@@ -411,12 +439,45 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
 }
 
 /**
+ * Makes a container without starting it (`ctr create`): its name and id
+ * reserved, its directory ready, its state "created" with its whole
+ * configuration, for `ctr start` to run. Returns what is recorded.
+ */
+export async function createContainer(
+  cfg: ContainerConfig,
+  o: { stateDir?: string; record?: Partial<ContainerState> },
+): Promise<ContainerState> {
+  cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
+  const state = new StateDir(o.stateDir ?? "/run/ctr");
+  cfg = await reserve(cfg, state, { record: o.record });
+  try {
+    prepareDir(cfg);
+    if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
+  } catch (e) {
+    removeTree(cfg.dir);
+    await state.locked(() => state.remove(cfg.id));
+    throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+  }
+  // Nobody is starting it: a created container waits for `ctr start` with no process of its own.
+  const s = await state.update(cfg.id, (cur) => ({ ...cur, watcher: undefined }));
+  if (!s) throw new RunError(`Container ${cfg.name} was removed while it was created`, 125);
+  return s;
+}
+
+/**
  * Runs a container in the foreground and returns its exit code (128+N when
  * killed by signal N). With `remove`, its directory is deleted afterwards.
  */
 export async function runContainer(
   cfg: ContainerConfig,
-  opts: { remove: boolean; hooks?: RunHooks; stateDir?: string; record?: Partial<ContainerState> },
+  opts: {
+    remove: boolean;
+    hooks?: RunHooks;
+    stateDir?: string;
+    record?: Partial<ContainerState>;
+    /** Pass the signals ctr receives on (`--sig-proxy`, default true). */
+    sigProxy?: boolean;
+  },
 ): Promise<number> {
   const run = await startContainer(cfg, {
     stateDir: opts.stateDir,
@@ -430,7 +491,7 @@ export async function runContainer(
   try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
-    stopForwarding = forwardSignals(pidfd, FORWARDED);
+    if (opts.sigProxy !== false) stopForwarding = forwardSignals(pidfd, FORWARDED);
     opts.hooks?.started?.(run.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);

@@ -23,6 +23,7 @@ import type { Globals } from "./globals.ts";
 import { O } from "../../ffi/constants.ts";
 import { close, open, sys } from "../../ffi/sys.ts";
 import { execWatcher, keepAcrossExec, openWatcher } from "../../ffi/watch.ts";
+import { listenUnix } from "../../ffi/unix_socket.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
 import { startContainer, type Started } from "./container.ts";
 import { RunError } from "../runtime/errors.ts";
@@ -69,11 +70,13 @@ export function globalArgs(g: Globals): string[] {
 export async function runInBackground(
   args: readonly string[],
   g: Globals,
+  o: { attach?: boolean } = {},
 ): Promise<{ id?: string; code: number }> {
   const [cmd, ...pre] = selfCommand();
   const child = new Deno.Command(cmd, {
     args: [...pre, ...globalArgs(g), ...args],
-    env: { [DETACHED_ENV]: "1" },
+    // attach: this process attaches as soon as it has the id, and the watcher waits for it.
+    env: { [DETACHED_ENV]: "1", ...(o.attach && { [ATTACH_ENV]: "1" }) },
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -122,7 +125,16 @@ export async function becomeWatcher(
   }
   const out = run.master >= 0 ? run.master : run.stdout;
   const err = run.master >= 0 ? -1 : run.stderr;
-  for (const fd of [out, err]) if (fd >= 0) keepAcrossExec(fd);
+  for (const fd of [out, err, run.stdin]) if (fd >= 0) keepAcrossExec(fd);
+  // Clients attach to the watcher there (`ctr attach`, `start -a`, an attached run).
+  let sock = -1;
+  try {
+    sock = listenAttach(run.state.attachSocket(id));
+    keepAcrossExec(sock);
+  } catch (e) {
+    await abandon(e);
+    throw new RunError(`Cannot listen for attached clients: ${(e as Error).message}`, 125);
+  }
   close(run.pidfd);
   if (report) {
     try {
@@ -135,39 +147,67 @@ export async function becomeWatcher(
   close(devNull);
   const env = Deno.env.toObject();
   delete env[DETACHED_ENV];
+  // For this start only: a restart by the follow-up has nobody attached.
+  const clientComing = env[ATTACH_ENV] === "1";
+  delete env[ATTACH_ENV];
   try {
-    execWatcherOrThrow(memfd, run, log, g, env);
+    execWatcher(memfd, watcherArgv(run, log, g, sock, clientComing), env);
   } catch (e) {
     await abandon(e);
     Deno.exit(125);
   }
 }
 
-function execWatcherOrThrow(
-  memfd: number,
+/**
+ * Set (to 1) in the environment of the process that starts a container
+ * which a client attaches to right away (`start -a`, a run with a pty in
+ * the foreground): its watcher reads no output before that client is there.
+ */
+export const ATTACH_ENV = "_CTR_ATTACH";
+
+/** The watcher's command line for a started container (see ffi/watch/watch.c). */
+function watcherArgv(
   run: Started,
   log: LogOptions,
   g: Globals,
-  env: Record<string, string>,
-): never {
+  sock: number,
+  clientComing: boolean,
+): string[] {
   const id = run.cfg.id;
   const out = run.master >= 0 ? run.master : run.stdout;
   const err = run.master >= 0 ? -1 : run.stderr;
-  execWatcher(memfd, [
+  // Attached input goes to the pty, or to the stdin pipe of a container with -i.
+  const input = run.master >= 0 ? run.master : run.stdin;
+  const self = [...selfCommand(), ...globalArgs(g)];
+  const health = run.cfg.healthcheck;
+  return [
     "ctr-watch",
+    ...(sock >= 0 ? ["-a", String(sock)] : []),
+    ...(input >= 0 ? ["-i", String(input)] : []),
+    ...(run.record.stdinOnce && run.master < 0 ? ["-o"] : []),
+    ...(clientComing ? ["-w"] : []),
+    ...(health ? ["-h", String(health.intervalMs), String(self.length + 2)] : []),
     String(run.pid),
     String(out),
     String(err),
-    run.record.logPath ?? "-",
+    run.record.noLog ? "-" : run.record.logPath ?? "-",
     String(log.maxSize),
     String(log.maxFiles),
     run.state.exitFile(id),
     "--",
-    ...selfCommand(),
-    ...globalArgs(g),
+    ...self,
     "__exited",
     id,
-  ], env);
+    ...(health ? [...self, "__health", id] : []),
+  ];
+}
+
+/** A listening socket for attached clients at `path` (one left by a previous run is replaced). */
+function listenAttach(path: string): number {
+  try {
+    Deno.removeSync(path);
+  } catch { /* none */ }
+  return listenUnix(path, 8);
 }
 
 /** The log file of a container, in its directory, named as docker names it. */
@@ -184,6 +224,8 @@ export async function startDetached(
     report: boolean;
     record?: Partial<ContainerState>;
     log?: LogOptions;
+    /** Called once the command runs, before this process becomes the watcher (--pidfile). */
+    started?: (pid: number) => void;
   },
 ): Promise<never> {
   const log = o.log ?? DEFAULT_LOG_OPTIONS;
@@ -193,6 +235,11 @@ export async function startDetached(
     detached: true,
     record: { logPath: logPathOf(cfg), logOptions: log, ...o.record },
   });
+  try {
+    o.started?.(run.pid);
+  } catch (e) {
+    console.error(`ctr: warning: ${(e as Error).message}`); // the container runs all the same
+  }
   return await becomeWatcher(run, g, log, o.report);
 }
 
@@ -214,6 +261,9 @@ export function shouldRestart(s: ContainerState, exitCode: number): boolean {
  */
 export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
+  try {
+    Deno.removeSync(dir.attachSocket(id)); // nobody listens there any more
+  } catch { /* none */ }
   const s = dir.get(id);
   if (!s) return 0; // removed meanwhile (rm -f): nothing is left to record
   const ex = readExit(dir, id);
