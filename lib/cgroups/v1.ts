@@ -409,11 +409,30 @@ class V1Cgroup implements Cgroup {
     }
     if (l.cpuRtPeriod !== undefined) fs.write(`${d}/cpu.rt_period_us`, String(l.cpuRtPeriod));
     if (l.cpuRtRuntime === undefined) return;
+    const parent = d.slice(0, d.lastIndexOf("/"));
+    if (this.#parents.includes(parent) && l.cpuRtRuntime > 0) {
+      // A level ctr made (the `ctr` level) starts with no budget: it gets what its
+      // containers ask, from its own parent, as docker's daemon gives its cgroup. The
+      // kernel compares shares of a period: runtime/period of the children against its.
+      const num = (f: string, dflt: number) => Number(readIfThere(fs, f)?.trim() ?? dflt);
+      const share = (dir: string) =>
+        Math.max(0, num(`${dir}/cpu.rt_runtime_us`, 0)) / num(`${dir}/cpu.rt_period_us`, 1e6);
+      const others = fs.dirs(parent).filter((c) => `${parent}/${c}` !== d);
+      const wanted = others.reduce(
+        (sum, c) => sum + share(`${parent}/${c}`),
+        l.cpuRtRuntime / (l.cpuRtPeriod ?? num(`${d}/cpu.rt_period_us`, 1e6)),
+      );
+      const need = Math.ceil(wanted * num(`${parent}/cpu.rt_period_us`, 1e6));
+      if (num(`${parent}/cpu.rt_runtime_us`, 0) < need) {
+        try {
+          fs.write(`${parent}/cpu.rt_runtime_us`, String(need));
+        } catch { /* its own parent has no more: said below */ }
+      }
+    }
     try {
       fs.write(runtime, String(l.cpuRtRuntime));
     } catch (e) {
       if ((e as CgroupError).code !== "EINVAL" && (e as CgroupError).code !== "EBUSY") throw e;
-      const parent = d.slice(0, d.lastIndexOf("/"));
       throw new CgroupError(
         `Cannot apply --cpu-rt-runtime ${l.cpuRtRuntime}: the parent cgroup ${parent} has ${
           (readIfThere(fs, `${parent}/cpu.rt_runtime_us`) ?? "?").trim()
