@@ -682,7 +682,8 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       throw new UsageError("--restart and --rm conflict: a removed container cannot restart");
     }
   }
-  const labels: Record<string, string> = {};
+  // docker's: the image's labels, then the container's own on top.
+  const labels: Record<string, string> = image ? { ...imageDefaults(image.config).labels } : {};
   for (
     const l of [...list("label-file").flatMap((f) => readKeyValues(f, host)), ...list("label")]
   ) {

@@ -40,6 +40,20 @@ const FORWARDED: readonly Deno.Signal[] = [
   "SIGCONT",
 ];
 
+/** Catches `signals` and does nothing with them; returns the function that stops it. */
+function ignoreSignals(signals: readonly Deno.Signal[]): () => void {
+  const none = () => {};
+  const caught = signals.filter((s) => {
+    try {
+      Deno.addSignalListener(s, none);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return () => caught.forEach((s) => Deno.removeSignalListener(s, none));
+}
+
 /** The plan as `--dry-run` prints it. */
 export function dryRun(cfg: ContainerConfig): string {
   return showPlan(containerPlan(cfg, readPlanHost()));
@@ -491,7 +505,11 @@ export async function runContainer(
   try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
-    if (opts.sigProxy !== false) stopForwarding = forwardSignals(pidfd, FORWARDED);
+    // --sig-proxy=false: the signals are not passed on, and do not end ctr (which would end the
+    // container with it); docker's client dies of them, but its container runs in the daemon.
+    stopForwarding = opts.sigProxy === false
+      ? ignoreSignals(FORWARDED)
+      : forwardSignals(pidfd, FORWARDED);
     opts.hooks?.started?.(run.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);

@@ -110,7 +110,8 @@ export interface ResolvOptions {
  * A container's /etc/resolv.conf from the host's: the host's search and
  * options, its nameservers but those on loopback (127.0.0.0/8, ::1) and, as
  * the container has no IPv6, the IPv6 ones; 8.8.8.8 and 8.8.4.4 when none is
- * left. `--dns`, `--dns-search`, `--dns-option` override.
+ * left. `--dns`, `--dns-search`, `--dns-option` override, and the file is
+ * then laid out as docker builds it (search, nameservers, options).
  */
 export function resolvConfContent(hostText: string, o: ResolvOptions = {}): string {
   const host = parseResolvConf(hostText);
@@ -121,8 +122,14 @@ export function resolvConfContent(hostText: string, o: ResolvOptions = {}): stri
   // `--dns-search .` means no search domains at all (docker's).
   const search = o.dnsSearch?.length ? o.dnsSearch.filter((d) => d !== ".") : host.search;
   const options = o.dnsOptions?.length ? o.dnsOptions : host.options;
+  // docker builds the file anew when a flag is given: search first. Otherwise it keeps the
+  // host's (nameservers first).
+  const given = !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
   const lines = servers.map((s) => `nameserver ${s}`);
-  if (search.length > 0) lines.push(`search ${search.join(" ")}`);
+  if (search.length > 0) {
+    if (given) lines.unshift(`search ${search.join(" ")}`);
+    else lines.push(`search ${search.join(" ")}`);
+  }
   if (options.length > 0) lines.push(`options ${options.join(" ")}`);
   return lines.join("\n") + "\n";
 }
