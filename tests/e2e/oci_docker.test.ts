@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { census, ociBinary, rootTest, tempStore } from "../_helpers.ts";
-import { Docker, DOCKER } from "../_docker.ts";
+import { DOCKER, Docker } from "../_docker.ts";
 
 const OPTS = ["--runtime", "ctr", "--network", "none"];
 

@@ -74,7 +74,10 @@ Deno.test("init: looks the command up along PATH; says why it cannot run it (127
   assert.equal((await init(["hello"], { env: path })).stdout, "from path\n");
   const missing = await init(["no-such-command"], { env: path });
   assert.equal(missing.code, 127);
-  assert.equal(missing.stderr, "ctr-init: exec no-such-command failed: No such file or directory\n");
+  assert.equal(
+    missing.stderr,
+    "ctr-init: exec no-such-command failed: No such file or directory\n",
+  );
   const denied = await init([`${dir}/noexec`]);
   assert.equal(denied.code, 126);
   assert.match(denied.stderr, /exec .*noexec failed: Permission denied/);
@@ -85,7 +88,12 @@ Deno.test("init: passes SIGTERM, SIGINT and SIGUSR1 on to the command", async ()
   for (const [sig, code] of [["SIGTERM", 42], ["SIGINT", 43], ["SIGUSR1", 44]] as const) {
     const name = sig.slice(3);
     const proc = new Deno.Command(INIT, {
-      args: ["--", "sh", "-c", `trap 'exit ${code}' ${name}; echo ready; while :; do sleep 0.05; done`],
+      args: [
+        "--",
+        "sh",
+        "-c",
+        `trap 'exit ${code}' ${name}; echo ready; while :; do sleep 0.05; done`,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).spawn();
