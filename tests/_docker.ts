@@ -6,10 +6,9 @@
  * start one. The client is Debian's /usr/bin/docker (20.10, the reference)
  * when it is there.
  */
-import { tempDir } from "./_helpers.ts";
+import { busyboxImageTar, tempDir } from "./_helpers.ts";
 
 const dec = new TextDecoder();
-const repo = new URL("..", import.meta.url).pathname;
 
 function has(cmd: string): boolean {
   try {
@@ -103,13 +102,7 @@ export class Docker {
 
   /** Loads the busybox image of scripts/busybox_image.sh (busybox:latest). */
   async loadBusybox(): Promise<void> {
-    const tar = `${tempDir()}/bb.tar`;
-    const img = await new Deno.Command("bash", {
-      args: [`${repo}scripts/busybox_image.sh`, tar],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!img.success) throw new Error(`busybox_image.sh: ${dec.decode(img.stderr)}`);
+    const tar = await busyboxImageTar();
     const load = await this.run(["load", "-i", tar]);
     if (load.code !== 0) throw new Error(`docker load: ${load.stderr}`);
   }

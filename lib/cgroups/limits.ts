@@ -362,14 +362,17 @@ export function limitsFromFlags(flags: LimitFlags, opts: LimitOptions = {}): Lim
   }
   const weights = list(f["blkio-weight-device"]).map((v) => parseDeviceWeight(v, stat));
   if (weights.length) out.blkioWeightDevice = weights;
-  const readIops = list(f["device-read-iops"]).map((v) =>
-    parseDeviceIops("--device-read-iops", v, stat)
-  );
-  const writeIops = list(f["device-write-iops"]).map((v) =>
-    parseDeviceIops("--device-write-iops", v, stat)
-  );
-  if (readIops.length) out.deviceReadIops = readIops;
-  if (writeIops.length) out.deviceWriteIops = writeIops;
+  const throttles = (
+    key: "deviceReadIops" | "deviceWriteIops" | "deviceReadBps" | "deviceWriteBps",
+    flag: keyof LimitFlags,
+    parse: typeof parseDeviceRate,
+  ) => {
+    const v = f[flag] as readonly string[] | undefined;
+    const all = list(v).map((x) => parse(`--${flag}`, x, stat));
+    if (all.length) out[key] = all;
+  };
+  throttles("deviceReadIops", "device-read-iops", parseDeviceIops);
+  throttles("deviceWriteIops", "device-write-iops", parseDeviceIops);
   if (f["memory-swappiness"] !== undefined) {
     const v = f["memory-swappiness"].trim();
     const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
@@ -395,14 +398,8 @@ export function limitsFromFlags(flags: LimitFlags, opts: LimitOptions = {}): Lim
     out.cpusetMems = parseCpuset("--cpuset-mems", f["cpuset-mems"]);
   }
   if (f["pids-limit"] !== undefined) out.pidsLimit = parsePidsLimit(f["pids-limit"]);
-  const reads = list(f["device-read-bps"]).map((v) =>
-    parseDeviceRate("--device-read-bps", v, stat)
-  );
-  const writes = list(f["device-write-bps"]).map((v) =>
-    parseDeviceRate("--device-write-bps", v, stat)
-  );
-  if (reads.length) out.deviceReadBps = reads;
-  if (writes.length) out.deviceWriteBps = writes;
+  throttles("deviceReadBps", "device-read-bps", parseDeviceRate);
+  throttles("deviceWriteBps", "device-write-bps", parseDeviceRate);
   if (f["oom-score-adj"] !== undefined) out.oomScoreAdj = parseOomScoreAdj(f["oom-score-adj"]);
   out.devices = opts.privileged ? { allowAll: true } : DEFAULT_DEVICES;
   return out;

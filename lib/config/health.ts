@@ -7,6 +7,7 @@
  */
 
 import type { HealthcheckSpec, HealthConfig } from "./container.ts";
+import { parseGoDuration } from "../image/build/_words.ts";
 
 export type { HealthConfig };
 
@@ -18,49 +19,14 @@ export const HEALTH_DEFAULTS = {
   retries: 3,
 } as const;
 
-const NS_PER: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  "µs": 1e3,
-  "μs": 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
 /**
  * Go's time.ParseDuration, as docker's `--health-*` flags read them:
  * `30s`, `1m30s`, `1.5h`, `500ms`, `-1s`, `0`. Returns nanoseconds; throws
  * Go's words ("time: invalid duration", "time: missing unit in duration").
+ * The same parser reads HEALTHCHECK's flags in a Dockerfile.
  */
 export function parseDuration(text: string): number {
-  const bad = () => new Error(`time: invalid duration ${JSON.stringify(text)}`);
-  let s = text;
-  let sign = 1;
-  if (s.startsWith("-") || s.startsWith("+")) {
-    sign = s[0] === "-" ? -1 : 1;
-    s = s.slice(1);
-  }
-  if (s === "0") return 0;
-  if (s === "") throw bad();
-  let total = 0;
-  const part = /^(\d*)(?:\.(\d*))?([a-zµμ]*)/;
-  while (s !== "") {
-    const m = part.exec(s);
-    if (!m || (m[1] === "" && (m[2] ?? "") === "")) throw bad();
-    if (m[3] === "") throw new Error(`time: missing unit in duration ${JSON.stringify(text)}`);
-    const unit = NS_PER[m[3]];
-    if (unit === undefined) {
-      throw new Error(
-        `time: unknown unit ${JSON.stringify(m[3])} in duration ${JSON.stringify(text)}`,
-      );
-    }
-    total += Number(`${m[1] || "0"}.${m[2] || "0"}`) * unit;
-    s = s.slice(m[0].length);
-  }
-  if (!Number.isSafeInteger(Math.round(total))) throw bad();
-  return sign * Math.round(total);
+  return parseGoDuration(text);
 }
 
 /** The `--health-*` flags as the command line gives them. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { parseSize } from "../cgroups/limits.ts";
 import type { Propagation } from "./container.ts";
 import { destinationProblem, isVolumeName } from "./rules.ts";
 
@@ -90,17 +91,6 @@ const PROPAGATIONS: readonly Propagation[] = [
   "rslave",
 ];
 
-/** docker's sizes (go-units RAMInBytes): `64m`, `1g`, `1024`. */
-const SIZE = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i;
-const UNITS: Record<string, number> = {
-  "": 1,
-  k: 1024,
-  m: 1024 ** 2,
-  g: 1024 ** 3,
-  t: 1024 ** 4,
-  p: 1024 ** 5,
-};
-
 /**
  * Parses one `--mount` value; relative sources `.` and `./x` are made
  * absolute against `cwd`. Throws docker's words for what is wrong.
@@ -181,14 +171,14 @@ export function parseMountSpec(value: string, cwd = "/"): MountSpec {
       case "volume-opt":
       case "volume-label":
         throw new Error(`${key}: ctr's local volumes take no driver options or labels`);
-      case "tmpfs-size": {
+      case "tmpfs-size":
         kinds.add("tmpfs");
-        const m = SIZE.exec(v.trim());
-        const n = m ? Math.floor(Number(m[1]) * UNITS[(m[2] ?? "").toLowerCase()]) : NaN;
-        if (!m || !Number.isSafeInteger(n)) throw new Error(`invalid value for ${key}: ${v}`);
-        size = n;
+        try {
+          size = parseSize(key, v);
+        } catch {
+          throw new Error(`invalid value for ${key}: ${v}`);
+        }
         break;
-      }
       case "tmpfs-mode":
         kinds.add("tmpfs");
         if (!/^[0-7]{1,11}$/.test(v) || Number.parseInt(v, 8) > 0xffffffff) {

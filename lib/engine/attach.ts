@@ -13,6 +13,7 @@
 
 import { O } from "../../ffi/constants.ts";
 import { close, open } from "../../ffi/sys.ts";
+import { FORWARDED } from "../runtime/spawn.ts";
 
 /** The frame types a client sends (see watch.c). */
 export const CLIENT_FRAME = { hello: 0x68, data: 0x64, eof: 0x65, resize: 0x72 } as const;
@@ -132,18 +133,6 @@ export interface AttachOptions extends AttachStreams {
   readonly signal?: (sig: Deno.Signal) => void;
 }
 
-/** Signals a client without a pty passes on (docker's CLI passes all it can catch). */
-const PROXIED: readonly Deno.Signal[] = [
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTERM",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGALRM",
-  "SIGWINCH",
-];
-
 /** A unix socket path short enough for connect: `/proc/self/fd/N/name` when it is not; undefined fd when it is. */
 function shortPath(path: string): { path: string; dirFd?: number } {
   if (new TextEncoder().encode(path).length < 108) return { path };
@@ -193,7 +182,7 @@ export async function relayAttached(conn: Deno.UnixConn, o: AttachOptions): Prom
     cleanups.push(() => Deno.removeSignalListener("SIGWINCH", resize));
   }
   if (!o.tty && o.signal) {
-    for (const sig of PROXIED) {
+    for (const sig of FORWARDED) {
       const fn = () => o.signal!(sig);
       try {
         Deno.addSignalListener(sig, fn);

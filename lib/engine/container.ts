@@ -16,7 +16,7 @@ import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
 import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
-import { forwardSignals, waitPidfd } from "../runtime/spawn.ts";
+import { FORWARDED, forwardSignals, waitPidfd } from "../runtime/spawn.ts";
 import { relayPty } from "../runtime/tty.ts";
 import { trace } from "../trace.ts";
 import { type Cgroup, type CgroupLayout, openCgroupDriver } from "../cgroups/mod.ts";
@@ -27,18 +27,6 @@ import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
-
-/** Signals ctr passes on to a foreground container. */
-const FORWARDED: readonly Deno.Signal[] = [
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTERM",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGALRM",
-  "SIGCONT",
-];
 
 /** Catches `signals` and does nothing with them; returns the function that stops it. */
 function ignoreSignals(signals: readonly Deno.Signal[]): () => void {

@@ -7,49 +7,21 @@
  * same way. Terminals come from util-linux `script`.
  */
 import assert from "node:assert/strict";
-import { census, ctr, ctrCommand, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
+import {
+  census,
+  containerBench,
+  ctrCommand,
+  ctrSpawn,
+  rootTest,
+  tempDir,
+  testRootfs,
+  which,
+} from "../_helpers.ts";
 
-const store = tempStore();
-const state = tempDir();
-const c = (args: string[], opts: { stdin?: string } = {}) =>
-  ctr(["--root", store, "--state-dir", state, ...args], opts);
+const { store, state, c, inspect, stateFiles, test: caTest } = containerBench();
 const dec = new TextDecoder();
 
-async function inspect(ref: string, tpl: string): Promise<string> {
-  const r = await c(["inspect", "-f", tpl, ref]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-function stateFiles(): string[] {
-  try {
-    return [...Deno.readDirSync(state)].filter((e) => e.name.endsWith(".json"))
-      .map((e) => e.name.slice(0, -5));
-  } catch {
-    return [];
-  }
-}
-
-/** A root test that removes whatever containers it left, even when it fails. */
-function caTest(name: string, fn: () => Promise<void>) {
-  rootTest(name, async () => {
-    try {
-      await fn();
-    } finally {
-      const left = stateFiles();
-      if (left.length) await c(["rm", "-f", ...left]);
-    }
-  });
-}
-
-const SCRIPT = (() => {
-  try {
-    return new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const SCRIPT = which("script") !== undefined;
 
 /**
  * Runs ctr ARGS on a terminal (`script`), typing `keys` (each after its
@@ -168,12 +140,7 @@ caTest(
       'trap "echo got INT; exit 5" INT; while :; do echo tick; sleep 0.1; done',
     ]);
     assert.equal(run.code, 0, run.stderr);
-    const proc = new Deno.Command(ctrCommand()[0], {
-      args: [...ctrCommand().slice(1), "--root", store, "--state-dir", state, "attach", "ticker"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const proc = ctrSpawn(["--root", store, "--state-dir", state, "attach", "ticker"]);
     const reader = proc.stdout.getReader();
     let seen = "";
     while (!seen.includes("tick\ntick\n")) {
@@ -241,28 +208,22 @@ rootTest(
 
 caTest("attach: a foreground container without a pty has no watcher to attach to", async () => {
   const pidfile = `${tempDir()}/pid`;
-  const [cmd, ...pre] = ctrCommand();
-  const proc = new Deno.Command(cmd, {
-    args: [
-      ...pre,
-      "--root",
-      store,
-      "--state-dir",
-      state,
-      "run",
-      "--rm",
-      "--name",
-      "fg",
-      "--pidfile",
-      pidfile,
-      "--rootfs",
-      testRootfs(),
-      "sleep",
-      "30",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const proc = ctrSpawn([
+    "--root",
+    store,
+    "--state-dir",
+    state,
+    "run",
+    "--rm",
+    "--name",
+    "fg",
+    "--pidfile",
+    pidfile,
+    "--rootfs",
+    testRootfs(),
+    "sleep",
+    "30",
+  ]);
   for (let i = 0; i < 200; i++) {
     try {
       if (Deno.readTextFileSync(pidfile).trim()) break;
@@ -273,5 +234,5 @@ caTest("attach: a foreground container without a pty has no watcher to attach to
   assert.equal(r.code, 1);
   assert.match(r.stderr, /has no watcher to attach to/);
   proc.kill("SIGKILL");
-  await proc.status;
+  await proc.output();
 });

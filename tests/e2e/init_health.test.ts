@@ -7,40 +7,9 @@
  * an image's HEALTHCHECK and STOPSIGNAL apply unless turned off.
  */
 import assert from "node:assert/strict";
-import { ctr, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
+import { busyboxImageTar, containerBench, tempDir, testRootfs } from "../_helpers.ts";
 
-const repo = new URL("../..", import.meta.url).pathname;
-const store = tempStore();
-const state = tempDir();
-const c = (args: string[]) => ctr(["--root", store, "--state-dir", state, ...args]);
-const dec = new TextDecoder();
-
-async function inspect(ref: string, tpl: string): Promise<string> {
-  const r = await c(["inspect", "-f", tpl, ref]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-function stateFiles(): string[] {
-  try {
-    return [...Deno.readDirSync(state)].filter((e) => e.name.endsWith(".json"))
-      .map((e) => e.name.slice(0, -5));
-  } catch {
-    return [];
-  }
-}
-
-/** A root test that removes whatever containers it left, even when it fails. */
-function ihTest(name: string, fn: () => Promise<void>) {
-  rootTest(name, async () => {
-    try {
-      await fn();
-    } finally {
-      const left = stateFiles();
-      if (left.length) await c(["rm", "-f", ...left]);
-    }
-  });
-}
+const { c, inspect, test: ihTest } = containerBench();
 
 async function until(what: string, fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -248,13 +217,7 @@ ihTest("health: the start period, the timeout, --no-healthcheck", async () => {
  * tagged `tag`, as a docker-save archive.
  */
 async function imageWith(extra: Record<string, unknown>, tag: string): Promise<string> {
-  const src = `${tempDir()}/bb.tar`;
-  const made = await new Deno.Command("bash", {
-    args: [`${repo}scripts/busybox_image.sh`, src, "--tag", tag],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(made.success, dec.decode(made.stderr));
+  const src = await busyboxImageTar(tag);
   const dir = tempDir();
   assert.ok((await new Deno.Command("tar", { args: ["-xf", src, "-C", dir] }).output()).success);
   const manifest = JSON.parse(Deno.readTextFileSync(`${dir}/manifest.json`));

@@ -8,65 +8,27 @@
  * giving the same output.
  */
 import assert from "node:assert/strict";
-import { census, ctr, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
+import {
+  busyboxImageTar,
+  census,
+  containerBench,
+  ctrSpawn,
+  removeBridgeAtExit,
+  tempDir,
+  testRootfs,
+} from "../_helpers.ts";
 import { DOCKER, Docker } from "../_docker.ts";
 
-const repo = new URL("../..", import.meta.url).pathname;
-const store = tempStore();
-const state = tempDir();
-const c = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
-  ctr(["--root", store, "--state-dir", state, ...args], opts);
+const { store, state, c, inspect, stateFiles, test: flagTest } = containerBench();
 const run = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
   c(["run", "--rm", "--rootfs", testRootfs(), ...args], opts);
+removeBridgeAtExit();
 
 /** Runs `sh -c script` with `args` before it; asserts success; returns stdout. */
 async function sh(script: string, args: string[] = []): Promise<string> {
   const r = await run([...args, "sh", "-c", script]);
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function inspect(ref: string, tpl: string): Promise<string> {
-  const r = await c(["inspect", "-f", tpl, ref]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-const hadBridge = (() => {
-  try {
-    Deno.statSync("/sys/class/net/ctr0");
-    return true;
-  } catch {
-    return false;
-  }
-})();
-// The bridge these tests made goes with them (the network tests do the same).
-globalThis.addEventListener("unload", () => {
-  if (!hadBridge) {
-    new Deno.Command("ip", { args: ["link", "del", "ctr0"], stderr: "null" }).outputSync();
-  }
-});
-
-function stateFiles(): string[] {
-  try {
-    return [...Deno.readDirSync(state)].filter((e) => e.name.endsWith(".json")).map((e) =>
-      e.name.slice(0, -5)
-    );
-  } catch {
-    return [];
-  }
-}
-
-/** A root test that removes whatever containers it left, even when it fails. */
-function flagTest(name: string, fn: () => Promise<void>) {
-  rootTest(name, async () => {
-    try {
-      await fn();
-    } finally {
-      const left = stateFiles();
-      if (left.length) await c(["rm", "-f", ...left]);
-    }
-  });
 }
 
 flagTest(
@@ -368,26 +330,20 @@ flagTest(
     // A TERM to ctr reaches the container by default, and not with --sig-proxy=false.
     const script = 'trap "exit 3" TERM; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done';
     for (const [flags, code] of [[[], 3], [["--sig-proxy=false"], 0]] as const) {
-      const [cmd, ...pre] = (await import("../_helpers.ts")).ctrCommand();
-      const proc = new Deno.Command(cmd, {
-        args: [
-          ...pre,
-          "--root",
-          store,
-          "--state-dir",
-          state,
-          "run",
-          "--rm",
-          ...flags,
-          "--rootfs",
-          testRootfs(),
-          "sh",
-          "-c",
-          script,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const proc = ctrSpawn([
+        "--root",
+        store,
+        "--state-dir",
+        state,
+        "run",
+        "--rm",
+        ...flags,
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        script,
+      ]);
       await new Promise((r) => setTimeout(r, 600));
       proc.kill("SIGTERM");
       assert.equal((await proc.output()).code, code, `${flags}`);
@@ -582,13 +538,7 @@ if (!DOCKER) {
   flagTest(
     "run flags: docker and ctr see the same hosts, resolv.conf, env and inspect fields",
     async () => {
-      const tar = `${tempDir()}/bb.tar`;
-      const img = await new Deno.Command("bash", {
-        args: [`${repo}scripts/busybox_image.sh`, tar],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(img.success, new TextDecoder().decode(img.stderr));
+      const tar = await busyboxImageTar();
       assert.equal((await c(["load", "-i", tar])).code, 0);
       const d = await Docker.start();
       try {

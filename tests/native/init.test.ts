@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { initElf } from "../../ffi/init.ts";
-import { IS_ROOT } from "../_helpers.ts";
+import { IS_ROOT, which } from "../_helpers.ts";
 
 const dec = new TextDecoder();
 const tmp = Deno.makeTempDirSync({ prefix: "ctr-init-test-" });
@@ -14,16 +14,6 @@ globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: tr
 
 const INIT = `${tmp}/ctr-init`;
 Deno.writeFileSync(INIT, initElf(), { mode: 0o755 });
-
-function which(cmd: string): string | undefined {
-  try {
-    const out = new Deno.Command("bash", { args: ["-c", `command -v ${cmd}`], stderr: "null" })
-      .outputSync();
-    return out.success ? dec.decode(out.stdout).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const QEMU = Deno.build.arch === "x86_64"
   ? which("qemu-aarch64-static") ?? which("qemu-aarch64")

@@ -13,7 +13,7 @@ import {
   helloFrame,
   STREAM,
 } from "../../lib/engine/attach.ts";
-import { enosysWrapper } from "../_helpers.ts";
+import { enosysWrapper, which } from "../_helpers.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -25,16 +25,6 @@ globalThis.addEventListener("unload", () => Deno.removeSync(tmpRoot, { recursive
 /** The watcher for this host, as an executable file. */
 const WATCH = `${tmpRoot}/ctr-watch`;
 Deno.writeFileSync(WATCH, watcherElf(), { mode: 0o755 });
-
-function which(cmd: string): string | undefined {
-  try {
-    const out = new Deno.Command("bash", { args: ["-c", `command -v ${cmd}`], stderr: "null" })
-      .outputSync();
-    return out.success ? dec.decode(out.stdout).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const QEMU = Deno.build.arch === "x86_64"
   ? which("qemu-aarch64-static") ?? which("qemu-aarch64")

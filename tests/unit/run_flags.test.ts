@@ -264,7 +264,7 @@ Deno.test("parseDuration() is Go's time.ParseDuration", () => {
   assert.equal(parseDuration("-1s"), -1e9);
   assert.equal(parseDuration("0"), 0);
   assert.throws(() => parseDuration("5"), /time: missing unit in duration "5"/);
-  assert.throws(() => parseDuration("5x"), /unknown unit "x"/);
+  assert.throws(() => parseDuration("5x"), /time: invalid duration "5x"/);
   assert.throws(() => parseDuration(""), /invalid duration/);
 });
 
