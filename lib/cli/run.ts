@@ -130,6 +130,8 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
     name: "net",
     type: "optional",
     arg: "MODE",
+    // docker's words after a bare --net are its value (`--net none`); a name needs --net=NAME.
+    values: /^(none|host|bridge|default|private|(container|ns):.+)$/,
     help:
       "Network: none (own namespace, lo only: the default), bridge (the flag alone), host, or a network name",
   },
@@ -152,6 +154,7 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   {
     name: "userns",
     type: "optional",
+    values: /^(host|auto)$/,
     arg: "MODE",
     help:
       "User namespace: host (default), or remap root to an unprivileged range (flag alone, or auto)",

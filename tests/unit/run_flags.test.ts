@@ -100,6 +100,14 @@ Deno.test("parseArgs() names an unknown flag in every form, never taking it for 
   const p = parseRunArgs(["--rm", "--network", "none", "busybox", "true"]);
   assert.equal(p.flags.network, "none");
   assert.deepEqual(p.args, ["busybox", "true"]);
+  // So does --net with docker's words for it; a bare --net before the image is still bridge.
+  assert.deepEqual(parseRunArgs(["--net", "none", "img"]).flags.net, "none");
+  assert.deepEqual(parseRunArgs(["--net", "container:web", "img"]).flags.net, "container:web");
+  assert.deepEqual(parseRunArgs(["--net", "img", "sh"]), {
+    flags: { net: true },
+    args: ["img", "sh"],
+  });
+  assert.deepEqual(parseRunArgs(["--userns", "host", "img"]).flags.userns, "host");
   // Aliases docker keeps hidden.
   assert.deepEqual(parseRunArgs(["--dns-opt", "ndots:1", "x"]).flags["dns-option"], ["ndots:1"]);
   assert.deepEqual(parseRunArgs(["--net-alias", "db", "x"]).flags["network-alias"], ["db"]);
