@@ -226,7 +226,9 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       Dns: c?.network.dns?.servers ?? [],
       DnsSearch: c?.network.dns?.search ?? [],
       DnsOptions: c?.network.dns?.options ?? [],
-      ExtraHosts: c?.network.extraHosts?.map((h) => `${h.names[0]}:${h.ip}`) ?? null,
+      // --add-host lines name one host; --link lines (alias, hostname, name) are Links in docker's.
+      ExtraHosts: c?.network.extraHosts?.filter((h) => h.names.length === 1)
+        .map((h) => `${h.names[0]}:${h.ip}`) ?? null,
       ContainerIDFile: s.cidfile ?? "",
       LogConfig: {
         Type: "json-file",
