@@ -41,6 +41,8 @@ Commands:
   build     Build an image from a Dockerfile
   history   Show the history of an image
   builder   Build cache: prune
+  create    Create a new container ('ctr start' starts it)
+  attach    Attach this terminal to a running detached container
   images    List images
   pull      Pull an image from a registry
   push      Push an image to a registry
@@ -254,6 +256,13 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":
       return (await import("./lib/cli/ns.ts")).nsCommand(rest);
+    // docker's create and attach, and the health check a watcher runs.
+    case "create":
+      return (await import("./lib/cli/run_command.ts")).createCommand(rest, globals);
+    case "attach":
+      return (await import("./lib/cli/attach.ts")).attachCommand(rest, globals);
+    case "__health":
+      return (await import("./lib/engine/health.ts")).healthCommand(rest[0], globals);
     case "version":
       console.log(
         `ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${

@@ -196,17 +196,18 @@ export function sendFd(socketPath: string, fd: number, payload = "/dev/ptmx"): v
 
 /**
  * Creates an AF_UNIX stream socket bound to `path` and listening with a
- * backlog of 1 (one console per socket); returns its fd (close-on-exec). A
- * path longer than a socket address holds is bound through its directory's
- * `/proc/self/fd` entry. The socket file stays until the caller removes it.
+ * backlog of `backlog` (default 1: one console per socket); returns its fd
+ * (close-on-exec). A path longer than a socket address holds is bound
+ * through its directory's `/proc/self/fd` entry. The socket file stays until
+ * the caller removes it.
  */
-export function listenUnix(path: string): number {
+export function listenUnix(path: string, backlog = 1): number {
   const sock = sys("socket", path, AF.UNIX, SOCK.STREAM | SOCK.CLOEXEC, 0);
   try {
     withAddress("bind", path, (addr, len) => {
       sys("bind", path, sock, addressOf(addr), len);
     });
-    sys("listen", path, sock, 1);
+    sys("listen", path, sock, backlog);
     return sock;
   } catch (e) {
     sysRaw("close", sock);

@@ -13,6 +13,7 @@
 
 import { AT } from "./constants.ts";
 import { addressOf, close, cString, sys, writeAll } from "./sys.ts";
+import { elfFor } from "./static_elf.ts";
 import { WATCH_ELF_B64 } from "./watch_code.ts";
 
 /** memfd_create(2) flag (linux/memfd.h). */
@@ -22,15 +23,7 @@ const F_SETFD = 2;
 
 /** The watcher executable for `arch` (default: this host). */
 export function watcherElf(arch: string = Deno.build.arch): Uint8Array {
-  const b64 = WATCH_ELF_B64[arch];
-  if (!b64) {
-    const have = Object.keys(WATCH_ELF_B64).join(", ");
-    throw new Error(`No detached-container watcher for architecture ${arch} (built for: ${have})`);
-  }
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+  return elfFor(WATCH_ELF_B64, arch, "detached-container watcher");
 }
 
 /**

@@ -186,44 +186,46 @@ function header(o: {
   let at = o.offset + o.denoGzSize;
   const unpack: string[] = [];
   for (const f of o.js) {
-    unpack.push(`tail -c +${at + 1} "$0" | head -c ${f.data.length} >"$T/${f.name}" &&`);
+    unpack.push(`tail -c +${at + 1} "$0" | head -c ${f.data.length} >"$_ctr_t/${f.name}" &&`);
     at += f.data.length;
   }
   const last = o.js[o.js.length - 1];
   const moves = [...o.js.filter((f) => f.name !== o.main), o.js.find((f) => f.name === o.main)!]
-    .map((f) => `mv -f "$T/${f.name}" "$D/${f.name}" &&`);
+    .map((f) => `mv -f "$_ctr_t/${f.name}" "$_ctr_d/${f.name}" &&`);
   const jsBytes = o.js.reduce((n, f) => n + f.data.length, 0);
+  // The header's own variables are lower case and prefixed: an assignment to a name the
+  // environment holds would change that variable for ctr and every container it starts.
   return `#!/bin/sh
 # ctr, packed: this header; Deno ${o.version}, gzip, ${o.denoGzSize} bytes at ${o.offset};
 # the program, ${o.js.length} JavaScript file(s), ${jsBytes} bytes. Unpacked once into
 # \${CTR_CACHE_DIR:-/var/cache/ctr or ~/.cache/ctr}/${o.key}, then run from there.
-if [ -n "\${CTR_CACHE_DIR:-}" ]; then C=$CTR_CACHE_DIR
-elif [ -w /var/cache ] || { [ ! -e /var/cache ] && [ -w /var ]; }; then C=/var/cache/ctr
-else C=\${XDG_CACHE_HOME:-\${HOME:-/tmp}/.cache}/ctr; fi
-D=$C/${o.key}
-case $0 in /*) S=$0 ;; ./*) S=$PWD/\${0#./} ;; *) S=$PWD/$0 ;; esac
-if [ ! -x "$D/deno" ] || [ ! -f "$D/${o.main}" ]; then
+if [ -n "\${CTR_CACHE_DIR:-}" ]; then _ctr_c=$CTR_CACHE_DIR
+elif [ -w /var/cache ] || { [ ! -e /var/cache ] && [ -w /var ]; }; then _ctr_c=/var/cache/ctr
+else _ctr_c=\${XDG_CACHE_HOME:-\${HOME:-/tmp}/.cache}/ctr; fi
+_ctr_d=$_ctr_c/${o.key}
+case $0 in /*) _ctr_s=$0 ;; ./*) _ctr_s=$PWD/\${0#./} ;; *) _ctr_s=$PWD/$0 ;; esac
+if [ ! -x "$_ctr_d/deno" ] || [ ! -f "$_ctr_d/${o.main}" ]; then
   # First run of this build: unpack into a private directory, then rename
   # each file into place, deno last: deno there means everything is.
-  # Deno itself is kept once per Deno build ($B) and hard-linked into each
+  # Deno itself is kept once per Deno build ($_ctr_b) and hard-linked into each
   # unpacked ctr, so a new ctr carrying the same Deno only unpacks its code.
-  B=$C/deno-${o.version}-${o.denoId}
-  T=$C/.tmp.$$
-  rm -rf "$T" && mkdir -p "$T" "$D" || { echo "ctr: cannot create $T" >&2; exit 125; }
-  if ! ln -f "$B" "$T/deno" 2>/dev/null; then
-    if command -v gzip >/dev/null 2>&1; then Z=gzip; else Z="busybox gzip"; fi
-    tail -c +${o.offset + 1} "$0" | head -c ${o.denoGzSize} | $Z -dc >"$T/deno" &&
-      chmod 755 "$T/deno" || { rm -rf "$T"; echo "ctr: cannot unpack Deno from $S" >&2; exit 125; }
-    ln -f "$T/deno" "$T/b" 2>/dev/null && mv -f "$T/b" "$B"
+  _ctr_b=$_ctr_c/deno-${o.version}-${o.denoId}
+  _ctr_t=$_ctr_c/.tmp.$$
+  rm -rf "$_ctr_t" && mkdir -p "$_ctr_t" "$_ctr_d" || { echo "ctr: cannot create $_ctr_t" >&2; exit 125; }
+  if ! ln -f "$_ctr_b" "$_ctr_t/deno" 2>/dev/null; then
+    if command -v gzip >/dev/null 2>&1; then _ctr_z=gzip; else _ctr_z="busybox gzip"; fi
+    tail -c +${o.offset + 1} "$0" | head -c ${o.denoGzSize} | $_ctr_z -dc >"$_ctr_t/deno" &&
+      chmod 755 "$_ctr_t/deno" || { rm -rf "$_ctr_t"; echo "ctr: cannot unpack Deno from $_ctr_s" >&2; exit 125; }
+    ln -f "$_ctr_t/deno" "$_ctr_t/b" 2>/dev/null && mv -f "$_ctr_t/b" "$_ctr_b"
   fi
   ${unpack.join("\n  ")}
-  n=$(wc -c <"$T/${last.name}") && [ $n -eq ${last.data.length} ] &&
+  _ctr_n=$(wc -c <"$_ctr_t/${last.name}") && [ $_ctr_n -eq ${last.data.length} ] &&
   ${moves.join("\n  ")}
-  mv -f "$T/deno" "$D/deno" || { rm -rf "$T"; echo "ctr: cannot unpack $S into $D" >&2; exit 125; }
-  rm -rf "$T"
+  mv -f "$_ctr_t/deno" "$_ctr_d/deno" || { rm -rf "$_ctr_t"; echo "ctr: cannot unpack $_ctr_s into $_ctr_d" >&2; exit 125; }
+  rm -rf "$_ctr_t"
 fi
-CTR_SELF=$S DENO_DIR=$D/deno_dir DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 \\
-  exec "$D/deno" run -A --no-config --no-lock --quiet "$D/${o.main}" "$@"
+CTR_SELF=$_ctr_s DENO_DIR=$_ctr_d/deno_dir DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 \\
+  exec "$_ctr_d/deno" run -A --no-config --no-lock --quiet "$_ctr_d/${o.main}" "$@"
 `;
 }
 

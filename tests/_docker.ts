@@ -1,9 +1,12 @@
 /**
- * A private dockerd for tests (Debian's docker.io): its own data root, exec
- * root and socket in a temporary directory, no bridge, no iptables rules,
- * vfs storage, cgroupfs; stopped with everything it mounted unmounted.
+ * A private dockerd for tests (root): Debian's docker.io started with its own
+ * data root, exec root and socket, no bridge and no iptables rules, so that
+ * it touches nothing of the host's and leaves nothing behind. Tests that
+ * compare ctr with docker, and those that drive ctr as docker's OCI runtime,
+ * start one. The client is Debian's /usr/bin/docker (20.10, the reference)
+ * when it is there.
  */
-import { tempDir } from "./_helpers.ts";
+import { busyboxImageTar, tempDir } from "./_helpers.ts";
 
 const dec = new TextDecoder();
 
@@ -16,6 +19,12 @@ function has(cmd: string): boolean {
   }
 }
 
+/** The docker client: Debian's when installed. */
+const CLIENT = has("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+
+/** Whether dockerd and a docker client are installed. */
+export const DOCKER = has("dockerd") && has(CLIENT);
+
 /** Unmounts whatever is mounted below `dir`, deepest first. */
 async function unmountBelow(dir: string): Promise<void> {
   const points = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
@@ -24,12 +33,12 @@ async function unmountBelow(dir: string): Promise<void> {
   for (const p of points) await new Deno.Command("umount", { args: ["-l", p] }).output();
 }
 
-/** A dockerd of its own: data, exec root and socket in a temporary directory. */
+/** A dockerd of the test's own. */
 export class Docker {
   private constructor(readonly dir: string, readonly proc: Deno.ChildProcess) {}
 
-  /** Starts dockerd; `runtimes` are added with --add-runtime NAME=PATH. */
-  static async start(opts: { runtimes?: Readonly<Record<string, string>> } = {}): Promise<Docker> {
+  /** Starts one (`extra`: more dockerd options, such as --add-runtime); waits until it answers. */
+  static async start(extra: readonly string[] = []): Promise<Docker> {
     const dir = tempDir();
     const proc = new Deno.Command("dockerd", {
       args: [
@@ -49,7 +58,7 @@ export class Docker {
         "--storage-driver=vfs",
         "--exec-opt",
         "native.cgroupdriver=cgroupfs",
-        ...Object.entries(opts.runtimes ?? {}).flatMap(([n, p]) => ["--add-runtime", `${n}=${p}`]),
+        ...extra,
         "--log-level",
         "error",
       ],
@@ -70,18 +79,35 @@ export class Docker {
     return d;
   }
 
-  /** Runs the docker CLI against this dockerd. */
-  async run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out = await new Deno.Command("docker", {
+  /** Runs the docker client against it. */
+  async run(
+    args: string[],
+    opts: { stdin?: string; env?: Record<string, string> } = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const child = new Deno.Command(CLIENT, {
       args: ["-H", `unix://${this.dir}/docker.sock`, ...args],
-      stdin: "null",
+      env: opts.env,
+      stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    if (opts.stdin !== undefined) {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(opts.stdin));
+      await w.close();
+    }
+    const out = await child.output();
     return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   }
 
-  /** Removes its containers, stops it and unmounts what it left. */
+  /** Loads the busybox image of scripts/busybox_image.sh (busybox:latest). */
+  async loadBusybox(): Promise<void> {
+    const tar = await busyboxImageTar();
+    const load = await this.run(["load", "-i", tar]);
+    if (load.code !== 0) throw new Error(`docker load: ${load.stderr}`);
+  }
+
+  /** Removes its containers, stops it, and unmounts what it left. */
   async stop(): Promise<void> {
     await this.run([
       "rm",
@@ -104,7 +130,7 @@ export class Docker {
   }
 }
 
-/** Whether dockerd and the docker CLI are installed. */
+/** Whether dockerd and a docker client are installed. */
 export function hasDocker(): boolean {
-  return has("dockerd") && has("docker");
+  return DOCKER;
 }

@@ -461,3 +461,77 @@ int main(int argc, char **argv) {
     return undefined; // no gcc
   }
 }
+
+/** The path of a command on PATH, or undefined. */
+export function which(cmd: string): string | undefined {
+  try {
+    const out = new Deno.Command("bash", { args: ["-c", `command -v ${cmd}`], stderr: "null" })
+      .outputSync();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The busybox image of scripts/busybox_image.sh as a docker-save archive (`tag`: its name). */
+export async function busyboxImageTar(tag?: string): Promise<string> {
+  const tar = `${tempDir()}/bb.tar`;
+  const out = await new Deno.Command("bash", {
+    args: [`${REPO}/scripts/busybox_image.sh`, tar, ...(tag ? ["--tag", tag] : [])],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`busybox_image.sh: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return tar;
+}
+
+/**
+ * Removes the default bridge (ctr0) when the test file ends, if it was not
+ * there when the file started: the first `--net` makes it and it stays, as
+ * docker0 does.
+ */
+export function removeBridgeAtExit(): void {
+  try {
+    Deno.statSync("/sys/class/net/ctr0");
+    return;
+  } catch { /* made by these tests, if at all */ }
+  globalThis.addEventListener("unload", () => {
+    new Deno.Command("ip", { args: ["link", "del", "ctr0"], stderr: "null" }).outputSync();
+  });
+}
+
+/** A store and state directory of a test file's own, and the calls its container tests share. */
+export function containerBench() {
+  const store = tempStore();
+  const state = tempDir();
+  const c = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
+    ctr(["--root", store, "--state-dir", state, ...args], opts);
+  /** `ctr inspect -f TEMPLATE` of one container, which must succeed. */
+  const inspect = async (ref: string, tpl: string): Promise<string> => {
+    const r = await c(["inspect", "-f", tpl, ref]);
+    if (r.code !== 0) throw new Error(`inspect ${ref}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  /** The ids of the containers recorded in the state directory. */
+  const stateFiles = (): string[] => {
+    try {
+      return [...Deno.readDirSync(state)].filter((e) => e.name.endsWith(".json"))
+        .map((e) => e.name.slice(0, -5));
+    } catch {
+      return [];
+    }
+  };
+  /** A root test that removes whatever containers it left, even when it fails. */
+  const test = (name: string, fn: () => Promise<void>) =>
+    rootTest(name, async () => {
+      try {
+        await fn();
+      } finally {
+        const left = stateFiles();
+        if (left.length) await c(["rm", "-f", ...left]);
+      }
+    });
+  return { store, state, c, inspect, stateFiles, test };
+}

@@ -7,147 +7,47 @@
 // docker json-file log, reaps the container, records how it ended, and then
 // optionally execs a follow-up command (ctr's cleanup/restart step).
 //
-//   ctr-watch PID STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH [-- CMD ARG...]
+//   ctr-watch [-a SOCK_FD] [-i STDIN_FD] [-o] [-w] [-h INTERVAL_MS N]
+//             PID STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH [-- CMD ARG...]
+//
+//   -a SOCK_FD   a listening unix stream socket: clients attach there (`ctr attach`);
+//                they get the output as it comes and may send input (below)
+//   -i STDIN_FD  where attached input goes: the container's stdin pipe, or its pty master
+//   -o           stdin once: close STDIN_FD when an attached client's input ends (docker's
+//                StdinOnce); never for a pty, whose master is also the output
+//   -w           a client is on its way (`start -a`, an attached run): read no output
+//                before its hello, or 10 s, so that nothing is missed
+//   -h MS N      a health check: the last N words of the command line are a command run
+//                every MS milliseconds while the container runs (one at a time); the
+//                follow-up command is the words before them
+//
+// Client protocol, on the socket. A client sends frames of a 4-byte header,
+// [type, length (24 bits, little-endian)], and the payload: 'h' hello (1
+// byte: 1 stdin, 2 stdout, 4 stderr: the streams it attaches), 'd' input,
+// 'e' the end of its input, 'r' a window size (rows, cols: u16 LE each). It
+// gets docker's stream frames: [stream, 0, 0, 0, length (32 bits, big-
+// endian)] and the data; stream 1 stdout (a pty's output too), 2 stderr, and
+// 3 once, at the end: the exit code in decimal, after which the connection
+// closes. A client that stops reading for 5 s is dropped: the container never
+// waits on it for longer.
 //
 // PID may be `fd:N`: a pidfd of the container at fd N, for a watcher that
 // forked the container itself and exec'd this before it knew its pid.
 //
 // Its resident cost is the point, so it has no libc, no heap and no dynamic
-// loader: raw system calls, static buffers (untouched .bss pages cost
-// nothing), and a _start of its own. Build: scripts/gen_watch.sh.
+// loader: raw system calls (ffi/nolibc/nolibc.h), static buffers (untouched
+// .bss pages cost nothing), and a _start of its own. Build: scripts/gen_watch.sh.
 
-#if !defined(__x86_64__) && !defined(__aarch64__)
-#error "ctr-watch supports x86_64 and aarch64"
-#endif
+#include "../nolibc/nolibc.h"
 
-typedef unsigned long u64;
-typedef unsigned int u32;
-
-// ---- system calls --------------------------------------------------------
-
-#if defined(__x86_64__)
-enum {
-  NR_read = 0, NR_write = 1, NR_close = 3, NR_lseek = 8, NR_rt_sigaction = 13,
-  NR_rt_sigprocmask = 14, NR_execve = 59, NR_ftruncate = 77, NR_chdir = 80,
-  NR_clock_gettime = 228, NR_exit_group = 231, NR_waitid = 247, NR_openat = 257,
-  NR_unlinkat = 263, NR_ppoll = 271, NR_renameat2 = 316, NR_pidfd_open = 434,
-};
-
-static long sc(long n, long a, long b, long c, long d, long e, long f) {
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  long r;
-  __asm__ volatile("syscall"
-                   : "=a"(r)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return r;
-}
-
-// The kernel enters with %rsp at argc (16-byte aligned); the call pushes the
-// return address, which is the alignment the C ABI expects at a function's entry.
-__asm__(".text\n.global _start\n_start:\n"
-        "  xor %ebp, %ebp\n"
-        "  mov %rsp, %rdi\n"
-        "  and $-16, %rsp\n"
-        "  call start_c\n"
-        "  hlt\n");
-#else
-// aarch64 has the generic table, without poll and renameat: hence ppoll and
-// renameat2 on both.
-enum {
-  NR_read = 63, NR_write = 64, NR_close = 57, NR_lseek = 62, NR_rt_sigaction = 134,
-  NR_rt_sigprocmask = 135, NR_execve = 221, NR_ftruncate = 46, NR_chdir = 49,
-  NR_clock_gettime = 113, NR_exit_group = 94, NR_waitid = 95, NR_openat = 56,
-  NR_unlinkat = 35, NR_ppoll = 73, NR_renameat2 = 276, NR_pidfd_open = 434,
-};
-
-static long sc(long n, long a, long b, long c, long d, long e, long f) {
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  register long x5 __asm__("x5") = f;
-  __asm__ volatile("svc 0"
-                   : "+r"(x0)
-                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                   : "memory");
-  return x0;
-}
-
-// sp points at argc and is 16-byte aligned; clear the frame and link
-// registers so nothing unwinds past the entry point.
-__asm__(".text\n.global _start\n_start:\n"
-        "  mov x29, #0\n"
-        "  mov x30, #0\n"
-        "  mov x0, sp\n"
-        "  bl start_c\n"
-        "  brk #0\n");
-#endif
-
-#define SC1(n, a) sc(n, (long)(a), 0, 0, 0, 0, 0)
-#define SC2(n, a, b) sc(n, (long)(a), (long)(b), 0, 0, 0, 0)
-#define SC3(n, a, b, c) sc(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define SC4(n, a, b, c, d) sc(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define SC5(n, a, b, c, d, e) sc(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
-
-enum { EINTR = 4, EAGAIN = 11, ECHILD = 10, ENOSYS = 38 };
-enum { O_WRONLY = 1, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000 };
-enum { AT_FDCWD = -100, SEEK_END = 2, CLOCK_REALTIME = 0 };
+enum { O_WRONLY = 1, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000 };
+enum { O_CLOEXEC = 02000000, F_SETFL = 4 };
+enum { AT_FDCWD = -100, SEEK_END = 2, CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1 };
 enum { P_PID = 1, P_PIDFD = 3, WNOHANG = 1, WEXITED = 4, CLD_EXITED = 1 };
-enum { POLLIN = 1, SIGHUP = 1, SIGPIPE = 13, SIG_SETMASK = 2 };
+enum { POLLIN = 1, POLLOUT = 4, SIGHUP = 1, SIGKILL = 9, SIGPIPE = 13, SIG_SETMASK = 2 };
+enum { SOL_SOCKET = 1, SO_SNDTIMEO = 21, TIOCSWINSZ = 0x5414, NR_close_range = 436 };
 
-struct timespec { long sec, nsec; };
 struct pollfd { int fd; short events, revents; };
-// struct sigaction as the kernel takes it (the same on both: sa_restorer
-// exists on aarch64 too). Only the handler is set: SIG_DFL 0, SIG_IGN 1.
-struct ksigaction { u64 handler, flags, restorer, mask; };
-
-static __attribute__((noreturn)) void exit_now(int code) {
-  for (;;) SC1(NR_exit_group, code);
-}
-
-// ---- small string helpers (no libc) -------------------------------------
-
-static u32 slen(const char *s) {
-  u32 n = 0;
-  while (s[n]) n++;
-  return n;
-}
-
-static char *put(char *o, const char *s) {
-  while (*s) *o++ = *s++;
-  return o;
-}
-
-static char *put_dec(char *o, long v) {
-  char tmp[24];
-  int n = 0;
-  u64 u = v < 0 ? -(u64)v : (u64)v;
-  if (v < 0) *o++ = '-';
-  do tmp[n++] = '0' + u % 10; while ((u /= 10) != 0);
-  while (n) *o++ = tmp[--n];
-  return o;
-}
-
-// Fixed-width, zero-padded decimal (for the fields of a timestamp).
-static char *put_pad(char *o, u64 v, int width) {
-  for (int i = width - 1; i >= 0; i--, v /= 10) o[i] = '0' + v % 10;
-  return o + width;
-}
-
-static void write_all(int fd, const char *p, u64 n) {
-  while (n) {
-    long r = SC3(NR_write, fd, p, n);
-    if (r == -EINTR) continue;
-    if (r <= 0) return;
-    p += r;
-    n -= r;
-  }
-}
 
 static void say(const char *a, const char *b, long err) {
   static char msg[512];
@@ -161,6 +61,18 @@ static void say(const char *a, const char *b, long err) {
   if (err) o = put_dec(put(o, ": errno "), err);
   *o++ = '\n';
   write_all(2, msg, o - msg);
+}
+
+// Fixed-width, zero-padded decimal (for the fields of a timestamp).
+static char *put_pad(char *o, u64 v, int width) {
+  for (int i = width - 1; i >= 0; i--, v /= 10) o[i] = '0' + v % 10;
+  return o + width;
+}
+
+static u64 now_ms(void) {
+  struct timespec ts = {0, 0};
+  SC2(NR_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return ts.sec * 1000 + ts.nsec / 1000000;
 }
 
 // ---- time -----------------------------------------------------------------
@@ -328,11 +240,205 @@ static void end_stream(struct stream *s) {
   s->fd = -1;
 }
 
+// ---- attached clients -----------------------------------------------------
+
+enum { MAX_CLIENTS = 8, WANT_IN = 1, WANT_OUT = 2, WANT_ERR = 4, SAID_HELLO = 8 };
+enum { GATE_MS = 10000, SEND_TIMEOUT_S = 5 };
+
+struct client {
+  int fd, want;
+  u32 got, left, small_got;  // header bytes read; payload bytes to come; of them kept
+  int type;
+  unsigned char hdr[4], small[4];
+};
+
+static struct client clients[MAX_CLIENTS];
+static int listen_fd = -1, stdin_fd = -1, stdin_once, stdin_is_pty;
+static int gate;  // -w: no output is read before the first hello
+static u64 gate_until;
+static char inbuf[READ_MAX];
+static u32 pend_off, pend_len;  // input in inbuf that STDIN_FD did not take yet
+static int eof_after_pending;
+
+static int send_all(int fd, const void *p, u64 n) {
+  const char *c = p;
+  while (n) {
+    long r = SC3(NR_write, fd, c, n);
+    if (r == -EINTR) continue;
+    if (r <= 0) return 0;  // EPIPE, or EAGAIN after SO_SNDTIMEO: the client is gone or stuck
+    c += r;
+    n -= r;
+  }
+  return 1;
+}
+
+static void close_stdin(void) {
+  if (stdin_fd >= 0 && !stdin_is_pty) SC1(NR_close, stdin_fd);
+  stdin_fd = -1;
+  pend_len = 0;
+}
+
+// The end of a client's input: with -o, the end of the container's.
+static void input_ended(struct client *c) {
+  if (!stdin_once || !(c->want & WANT_IN)) return;
+  if (pend_len) eof_after_pending = 1;
+  else close_stdin();
+}
+
+static void drop(struct client *c) {
+  SC1(NR_close, c->fd);
+  c->fd = -1;
+  input_ended(c);
+}
+
+static void send_frame(struct client *c, int stream, const char *p, u32 n) {
+  unsigned char h[8] = {stream, 0, 0, 0, n >> 24, n >> 16, n >> 8, n};
+  if (!send_all(c->fd, h, 8) || !send_all(c->fd, p, n)) drop(c);
+}
+
+// Output to every client that attached this stream (0 stdout, 1 stderr).
+static void broadcast(int stream, const char *p, u32 n) {
+  int want = stream == 0 ? WANT_OUT : WANT_ERR;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i].fd >= 0 && (clients[i].want & want)) send_frame(&clients[i], stream + 1, p, n);
+  }
+}
+
+static void accept_client(void) {
+  long fd = SC4(NR_accept4, listen_fd, 0, 0, O_CLOEXEC);
+  if (fd < 0) return;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i].fd >= 0) continue;
+    struct timespec tv = {SEND_TIMEOUT_S, 0};  // a struct timeval: seconds, microseconds
+    SC5(NR_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct client *c = &clients[i];
+    c->fd = fd, c->want = 0, c->got = 0;
+    return;
+  }
+  SC1(NR_close, fd);  // full
+}
+
+// Input for the container, written without blocking: what STDIN_FD does not
+// take now waits (and no more input is read) until it can.
+static void put_input(const char *p, u32 n) {
+  if (stdin_fd < 0) return;
+  long r = SC3(NR_write, stdin_fd, p, n);
+  if (r == (long)n) return;
+  if (r < 0 && r != -EAGAIN && r != -EINTR) {
+    close_stdin();  // the container closed its end: nothing more goes in
+    return;
+  }
+  if (r < 0) r = 0;
+  pend_off = p + r - inbuf, pend_len = n - r;
+}
+
+static void flush_input(void) {
+  long r = SC3(NR_write, stdin_fd, inbuf + pend_off, pend_len);
+  if (r == -EAGAIN || r == -EINTR) return;
+  if (r < 0) {
+    close_stdin();
+    return;
+  }
+  pend_off += r, pend_len -= r;
+  if (!pend_len && eof_after_pending) eof_after_pending = 0, close_stdin();
+}
+
+static void frame_done(struct client *c) {
+  c->got = 0;
+  switch (c->type) {
+    case 'h':
+      c->want = (c->small[0] & (WANT_IN | WANT_OUT | WANT_ERR)) | SAID_HELLO;
+      gate = 0;
+      break;
+    case 'e':
+      input_ended(c);
+      c->want &= ~WANT_IN;
+      break;
+    case 'r': {
+      unsigned short ws[4] = {
+        c->small[0] | c->small[1] << 8, c->small[2] | c->small[3] << 8, 0, 0};
+      if (stdin_is_pty && stdin_fd >= 0) SC3(NR_ioctl, stdin_fd, TIOCSWINSZ, ws);
+      break;
+    }
+  }
+}
+
+// One read per readiness report, as for the streams.
+static void client_input(struct client *c) {
+  long r;
+  if (c->got < 4) {
+    r = SC3(NR_read, c->fd, c->hdr + c->got, 4 - c->got);
+    if (r == -EINTR || r == -EAGAIN) return;
+    if (r <= 0) return drop(c);
+    if ((c->got += r) < 4) return;
+    c->type = c->hdr[0];
+    c->left = c->hdr[1] | c->hdr[2] << 8 | c->hdr[3] << 16;
+    c->small_got = 0;
+    if (!c->left) frame_done(c);
+    return;
+  }
+  if (c->type == 'd') {
+    r = SC3(NR_read, c->fd, inbuf, c->left < READ_MAX ? c->left : READ_MAX);
+    if (r == -EINTR || r == -EAGAIN) return;
+    if (r <= 0) return drop(c);
+    c->left -= r;
+    if (c->want & WANT_IN) put_input(inbuf, r);
+  } else {
+    unsigned char skip[64];
+    u32 room = sizeof c->small - c->small_got;
+    int keep = room > 0;
+    r = SC3(NR_read, c->fd, keep ? c->small + c->small_got : skip,
+            keep ? (c->left < room ? c->left : room) : (c->left < 64 ? c->left : 64));
+    if (r == -EINTR || r == -EAGAIN) return;
+    if (r <= 0) return drop(c);
+    if (keep) c->small_got += r;
+    c->left -= r;
+  }
+  if (!c->left) frame_done(c);
+}
+
+// ---- health checks --------------------------------------------------------
+
+static long check_every_ms;  // 0: none
+static char **check_argv, **envp_all;
+static long check_pid = -1, check_pidfd = -1;
+static u64 next_check;
+
+static void start_check(void) {
+  long pid = FORK();
+  if (pid == 0) {
+    struct ksigaction dfl = {0, 0, 0, 0};
+    SC4(NR_rt_sigaction, SIGPIPE, &dfl, 0, 8);
+    SC4(NR_rt_sigaction, SIGHUP, &dfl, 0, 8);
+    SC3(NR_close_range, 3, ~0U, 0);  // the container's pipes, the clients: none of its business
+    long r = SC3(NR_execve, check_argv[0], check_argv, envp_all);
+    say("execve ", check_argv[0], -r);
+    exit_now(127);
+  }
+  if (pid < 0) {
+    next_check = now_ms() + check_every_ms;  // try again later
+    return;
+  }
+  check_pid = pid;
+  check_pidfd = SC2(NR_pidfd_open, pid, 0);
+}
+
+// Reaps the check when it has ended (`flags`: WNOHANG, or 0 to wait).
+static void check_ended(int flags) {
+  int info[32];
+  for (int i = 0; i < 32; i++) info[i] = 0;
+  long r = SC5(NR_waitid, P_PID, check_pid, info, WEXITED | flags, 0);
+  if (r == -EINTR || (r == 0 && info[4] == 0)) return;
+  if (check_pidfd >= 0) SC1(NR_close, check_pidfd);
+  check_pid = check_pidfd = -1;
+  next_check = now_ms() + check_every_ms;
+}
+
 // One read per readiness report: the fds are blocking, a second read might wait.
 static void drain(struct stream *s) {
   long r = SC3(NR_read, s->fd, buf, READ_MAX);
   put_time(now);
-  if (r > 0) feed(s, buf, r);
+  if (r > 0) feed(s, buf, r), broadcast(s - streams, buf, r);
   else if (r != -EINTR && r != -EAGAIN) end_stream(s);  // EOF, EIO (pty: slave gone), error
 }
 
@@ -388,8 +494,8 @@ static void write_exit(const char *path) {
 
 static __attribute__((noreturn)) void usage(const char *what, const char *arg) {
   if (!what) {
-    what = "usage: ctr-watch PID|fd:PIDFD STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH"
-           " [-- CMD ARG...]";
+    what = "usage: ctr-watch [-a SOCK_FD] [-i STDIN_FD] [-o] [-w] [-h INTERVAL_MS N] PID|fd:PIDFD"
+           " STDOUT_FD STDERR_FD LOG_PATH MAX_SIZE MAX_FILES EXIT_PATH [-- CMD ARG...]";
   }
   say(what, arg, 0);
   exit_now(125);
@@ -410,29 +516,74 @@ static const char *abs_path(const char *s, const char *what) {
   return s;
 }
 
-static int streq(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
+// The poll timeout: the nearest of the gate's end, the next check, a tick
+// when an exit cannot be polled for, and the idle limit after the exit.
+static struct timespec *timeout(struct timespec *t, long pidfd) {
+  long ms = -1;
+  u64 now = now_ms();
+  if (reaped) ms = 1000;
+  else if (pidfd < 0) ms = 250;
+  if (check_pid >= 0 && check_pidfd < 0 && (ms < 0 || ms > 250)) ms = 250;
+  if (gate) {
+    long left = gate_until > now ? gate_until - now : 0;
+    if (ms < 0 || left < ms) ms = left;
+  }
+  if (check_every_ms && !reaped && check_pid < 0) {
+    long left = next_check > now ? next_check - now : 0;
+    if (ms < 0 || left < ms) ms = left;
+  }
+  if (ms < 0) return 0;
+  t->sec = ms / 1000, t->nsec = ms % 1000 * 1000000;
+  return t;
 }
 
 __attribute__((noreturn, used)) void start_c(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
-  if (argc != 8 && !(argc >= 10 && streq(argv[8], "--"))) usage(0, 0);
-  const char *who = argv[1];
+  envp_all = envp;
+  for (int i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
+  int a = 1;
+  long check_words = 0;
+  while (a < argc && argv[a][0] == '-') {
+    const char *o = argv[a];
+    if (streq(o, "-o")) stdin_once = 1, a++;
+    else if (streq(o, "-w")) gate = 1, a++;
+    else if (streq(o, "-a") && a + 1 < argc) listen_fd = number(argv[a + 1], "bad SOCK_FD: ", 0), a += 2;
+    else if (streq(o, "-i") && a + 1 < argc) stdin_fd = number(argv[a + 1], "bad STDIN_FD: ", 0), a += 2;
+    else if (streq(o, "-h") && a + 2 < argc) {
+      check_every_ms = number(argv[a + 1], "bad INTERVAL_MS: ", 0);
+      check_words = number(argv[a + 2], "bad N: ", 0);
+      if (check_every_ms < 1 || check_words < 1) usage("bad -h: ", argv[a + 1]);
+      a += 3;
+    } else usage("unknown option: ", o);
+  }
+  long rest = argc - a;
+  if (rest != 7 && !(rest >= 9 && streq(argv[a + 7], "--"))) usage(0, 0);
+  if (check_words && rest - 8 <= check_words) usage("-h: no follow-up command before the check", 0);
+  const char *who = argv[a];
   int given_fd = who[0] == 'f' && who[1] == 'd' && who[2] == ':';
   pid = number(given_fd ? who + 3 : who, "bad PID: ", 0);
   if (given_fd) idtype = P_PIDFD;
   else if (pid <= 0) usage("bad PID: ", who);
-  streams[0].fd = number(argv[2], "bad STDOUT_FD: ", 1);
-  streams[1].fd = number(argv[3], "bad STDERR_FD: ", 1);
+  streams[0].fd = number(argv[a + 1], "bad STDOUT_FD: ", 1);
+  streams[1].fd = number(argv[a + 2], "bad STDERR_FD: ", 1);
   streams[0].name = "stdout", streams[0].line = lines[0];
   streams[1].name = "stderr", streams[1].line = lines[1];
-  if (!streq(argv[4], "-")) log_path = abs_path(argv[4], "LOG_PATH is not an absolute path: ");
-  max_size = number(argv[5], "bad MAX_SIZE: ", 0);
-  max_files = number(argv[6], "bad MAX_FILES: ", 0);
-  if (max_files < 1) usage("bad MAX_FILES: ", argv[6]);
-  const char *exit_path = abs_path(argv[7], "EXIT_PATH is not an absolute path: ");
+  if (!streq(argv[a + 3], "-")) log_path = abs_path(argv[a + 3], "LOG_PATH is not an absolute path: ");
+  max_size = number(argv[a + 4], "bad MAX_SIZE: ", 0);
+  max_files = number(argv[a + 5], "bad MAX_FILES: ", 0);
+  if (max_files < 1) usage("bad MAX_FILES: ", argv[a + 5]);
+  const char *exit_path = abs_path(argv[a + 6], "EXIT_PATH is not an absolute path: ");
+  char **then = rest >= 9 ? argv + a + 8 : 0;
+  if (check_words) {
+    static char *words[64];
+    if (check_words >= 64) usage("-h: too many words", 0);
+    for (long i = 0; i < check_words; i++) words[i] = argv[argc - check_words + i];
+    check_argv = words;
+    argv[argc - check_words] = 0;  // the follow-up command ends where the check begins
+  }
+  stdin_is_pty = stdin_fd >= 0 && stdin_fd == streams[0].fd;
+  if (stdin_fd >= 0) SC3(NR_fcntl, stdin_fd, F_SETFL, O_NONBLOCK);
 
   // SIGPIPE/SIGHUP would end the watcher when a reader or a terminal goes
   // away; the mask inherited across exec would hold back signals meant to end it.
@@ -447,27 +598,46 @@ __attribute__((noreturn, used)) void start_c(long *sp) {
   // seccomp filter refuses it, poll waitid(WNOHANG) 4 times a second instead.
   long pidfd = given_fd ? pid : SC2(NR_pidfd_open, pid, 0);
   if (log_path) open_log();
+  u64 start = now_ms();
+  gate_until = start + GATE_MS;
+  next_check = start + check_every_ms;
 
-  struct pollfd pf[3];
-  struct timespec tick = {0, 250000000}, idle = {1, 0};
+  enum { NFDS = 2 + 1 + 1 + MAX_CLIENTS + 1 + 1 };
+  struct pollfd pf[NFDS];
+  struct timespec t;
   for (;;) {
-    int n = 0, ps = -1;
+    if (gate && now_ms() >= gate_until) gate = 0;
+    if (check_every_ms && !reaped && check_pid < 0 && now_ms() >= next_check) start_check();
+    int n = 0, ps = -1, ls = -1, in = -1, hs = -1, ss[2] = {-1, -1}, cs[MAX_CLIENTS];
     for (int i = 0; i < 2; i++) {
-      if (streams[i].fd >= 0) pf[n].fd = streams[i].fd, pf[n].events = POLLIN, n++;
+      if (streams[i].fd >= 0 && !gate) ss[i] = n, pf[n].fd = streams[i].fd, pf[n].events = POLLIN, n++;
     }
+    int outputs = n;
     if (!reaped && pidfd >= 0) ps = n, pf[n].fd = pidfd, pf[n].events = POLLIN, n++;
-    if (reaped && n == 0) break;
-    // After the exit, output still in the pipes is copied, but a daemonized
-    // grandchild holding the pipe open must not keep the watcher forever.
-    struct timespec *t = reaped ? &idle : pidfd < 0 ? &tick : 0;
+    // Clients are taken until the end: one that comes as the container ends gets its output.
+    if (listen_fd >= 0) ls = n, pf[n].fd = listen_fd, pf[n].events = POLLIN, n++;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      cs[i] = -1;
+      if (clients[i].fd >= 0 && !pend_len) {
+        cs[i] = n, pf[n].fd = clients[i].fd, pf[n].events = POLLIN, n++;
+      }
+    }
+    if (pend_len && stdin_fd >= 0) in = n, pf[n].fd = stdin_fd, pf[n].events = POLLOUT, n++;
+    if (check_pidfd >= 0) hs = n, pf[n].fd = check_pidfd, pf[n].events = POLLIN, n++;
+    if (reaped && outputs == 0 && !gate) break;
     for (int i = 0; i < n; i++) pf[i].revents = 0;
-    long r = sc(NR_ppoll, (long)pf, n, (long)t, 0, 8, 0);
+    long r = sc(NR_ppoll, (long)pf, n, (long)timeout(&t, pidfd), 0, 8, 0);
     if (r < 0) continue;  // EINTR (a stop/continue); nothing else is expected
-    if (r == 0 && reaped) break;
+    if (r == 0 && reaped && !gate) break;
     if (!reaped && (pidfd < 0 || pf[ps].revents)) reap(pidfd < 0 ? WNOHANG : 0);
-    for (int i = 0, j = 0; i < 2; i++) {
-      if (streams[i].fd < 0) continue;
-      if (pf[j++].revents) drain(&streams[i]);
+    if (check_pid >= 0 && (hs < 0 || pf[hs].revents)) check_ended(WNOHANG);
+    if (ls >= 0 && pf[ls].revents) accept_client();
+    if (in >= 0 && pf[in].revents) flush_input();
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      if (cs[i] >= 0 && clients[i].fd >= 0 && pf[cs[i]].revents) client_input(&clients[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+      if (ss[i] >= 0 && streams[i].fd >= 0 && pf[ss[i]].revents) drain(&streams[i]);
     }
   }
   for (int i = 0; i < 2; i++) {
@@ -475,14 +645,26 @@ __attribute__((noreturn, used)) void start_c(long *sp) {
   }
   if (pidfd >= 0) SC1(NR_close, pidfd);
   if (log_fd >= 0) SC1(NR_close, log_fd);
+  // A check still running would outlive its container: end it now.
+  if (check_pid >= 0) SC2(NR_kill, check_pid, SIGKILL), check_ended(0);
   write_exit(exit_path);
+  // Attached clients learn the exit code, then the end.
+  static char code[24];
+  u32 len = put_dec(code, exit_code) - code;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i].fd < 0) continue;
+    send_frame(&clients[i], 3, code, len);
+    if (clients[i].fd >= 0) SC1(NR_close, clients[i].fd), clients[i].fd = -1;
+  }
+  if (listen_fd >= 0) SC1(NR_close, listen_fd);
+  if (stdin_fd >= 0 && !stdin_is_pty) SC1(NR_close, stdin_fd);
 
-  if (argc >= 10) {
+  if (then) {
     // The follow-up command starts clean: default SIGPIPE/SIGHUP.
     SC4(NR_rt_sigaction, SIGPIPE, &dfl, 0, 8);
     SC4(NR_rt_sigaction, SIGHUP, &dfl, 0, 8);
-    long r = SC3(NR_execve, argv[9], argv + 9, envp);
-    say("execve ", argv[9], -r);
+    long r = SC3(NR_execve, then[0], then, envp);
+    say("execve ", then[0], -r);
   }
   exit_now(0);
 }

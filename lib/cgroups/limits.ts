@@ -7,8 +7,20 @@
  * @module
  */
 
-export type { BlkioRate, DevicePolicy, DeviceRule, Limits } from "../config/resources.ts";
-import type { BlkioRate, DevicePolicy, DeviceRule, Limits } from "../config/resources.ts";
+export type {
+  BlkioRate,
+  BlkioWeight,
+  DevicePolicy,
+  DeviceRule,
+  Limits,
+} from "../config/resources.ts";
+import type {
+  BlkioRate,
+  BlkioWeight,
+  DevicePolicy,
+  DeviceRule,
+  Limits,
+} from "../config/resources.ts";
 
 /** The CFS period `--cpus` uses, in microseconds (docker's). */
 export const CPU_PERIOD = 100_000;
@@ -170,15 +182,13 @@ export function devNumbers(rdev: number): { major: number; minor: number } {
 /** What parsing needs to know about a device path; `Deno.statSync` fits. */
 export type StatDevice = (path: string) => { isBlockDevice: boolean | null; rdev: number | null };
 
-/** `/dev/sda:1mb` → the device's major:minor (from stat) and a rate in bytes per second. */
-export function parseDeviceRate(flag: string, value: string, stat: StatDevice): BlkioRate {
-  const i = value.lastIndexOf(":");
-  const path = i > 0 ? value.slice(0, i) : "";
-  const rateText = i > 0 ? value.slice(i + 1) : "";
-  if (!path.startsWith("/dev/") || rateText === "" || !SIZE.test(rateText.trim())) {
-    throw new Error(`${flag} ${value}: expected a device and a rate like /dev/sda:1mb`);
-  }
-  const rate = parseSize(flag, rateText);
+/** The block device a throttle or weight names: its path must be a block device. */
+function blockDevice(
+  flag: string,
+  value: string,
+  path: string,
+  stat: StatDevice,
+): { major: number; minor: number } {
   let st;
   try {
     st = stat(path);
@@ -188,7 +198,44 @@ export function parseDeviceRate(flag: string, value: string, stat: StatDevice): 
   if (!st.isBlockDevice || st.rdev === null) {
     throw new Error(`${flag} ${value}: ${path} is not a block device`);
   }
-  return { path, ...devNumbers(st.rdev), rate };
+  return devNumbers(st.rdev);
+}
+
+/** `/dev/sda:1mb` → the device's major:minor (from stat) and a rate in bytes per second. */
+export function parseDeviceRate(flag: string, value: string, stat: StatDevice): BlkioRate {
+  const i = value.lastIndexOf(":");
+  const path = i > 0 ? value.slice(0, i) : "";
+  const rateText = i > 0 ? value.slice(i + 1) : "";
+  if (!path.startsWith("/dev/") || rateText === "" || !SIZE.test(rateText.trim())) {
+    throw new Error(`${flag} ${value}: expected a device and a rate like /dev/sda:1mb`);
+  }
+  const rate = parseSize(flag, rateText);
+  return { path, ...blockDevice(flag, value, path, stat), rate };
+}
+
+/** `/dev/sda:1000` → the device's major:minor and operations per second (docker's iops throttle). */
+export function parseDeviceIops(flag: string, value: string, stat: StatDevice): BlkioRate {
+  const i = value.lastIndexOf(":");
+  const path = i > 0 ? value.slice(0, i) : "";
+  const rateText = i > 0 ? value.slice(i + 1) : "";
+  if (!path.startsWith("/dev/") || !/^\d+$/.test(rateText) || !Number.isSafeInteger(+rateText)) {
+    throw new Error(
+      `invalid rate for device: ${value}. The correct format is <device-path>:<number>. Number must be a positive integer`,
+    );
+  }
+  return { path, ...blockDevice(flag, value, path, stat), rate: Number(rateText) };
+}
+
+/** `/dev/sda:300` → the device's major:minor and a weight of 10..1000. */
+export function parseDeviceWeight(value: string, stat: StatDevice): BlkioWeight {
+  const i = value.lastIndexOf(":");
+  const path = i > 0 ? value.slice(0, i) : "";
+  const w = i > 0 ? value.slice(i + 1) : "";
+  if (!path.startsWith("/dev/")) throw new Error(`bad format for device path: ${value}`);
+  if (!/^\d+$/.test(w) || Number(w) < 10 || Number(w) > 1000) {
+    throw new Error(`invalid weight for device: ${value}`);
+  }
+  return { path, ...blockDevice("--blkio-weight-device", value, path, stat), weight: Number(w) };
 }
 
 /** The limit flags, as the command line gives them (docker's names without the dashes). */
@@ -205,6 +252,16 @@ export interface LimitFlags {
   readonly "device-read-bps"?: string | readonly string[];
   readonly "device-write-bps"?: string | readonly string[];
   readonly "oom-score-adj"?: string;
+  readonly "cpu-period"?: string;
+  readonly "cpu-quota"?: string;
+  readonly "cpu-rt-period"?: string;
+  readonly "cpu-rt-runtime"?: string;
+  readonly "blkio-weight"?: string;
+  readonly "blkio-weight-device"?: readonly string[];
+  readonly "device-read-iops"?: readonly string[];
+  readonly "device-write-iops"?: readonly string[];
+  readonly "memory-swappiness"?: string;
+  readonly "oom-kill-disable"?: boolean;
 }
 
 /** Options of {@linkcode limitsFromFlags}. */
@@ -264,6 +321,69 @@ export function limitsFromFlags(flags: LimitFlags, opts: LimitOptions = {}): Lim
     out.cpuQuota = quota;
     out.cpuPeriod = period;
   }
+  const int = (flag: keyof LimitFlags, min: number, max: number, what: string) => {
+    const v = f[flag] as string | undefined;
+    return v === undefined ? undefined : parseInteger(`--${flag}`, v, what, min, max);
+  };
+  const period = int("cpu-period", 0, 1_000_000, "microseconds from 1000 to 1000000");
+  const quota = int("cpu-quota", -1, Number.MAX_SAFE_INTEGER, "microseconds (at least 1000)");
+  if ((period || quota) && f.cpus !== undefined) {
+    throw new Error(
+      `Conflicting options: Nano CPUs and CPU ${period ? "Period" : "Quota"} cannot both be set`,
+    );
+  }
+  if (period) {
+    if (period < 1000) {
+      throw new Error(
+        "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+      );
+    }
+    out.cpuPeriod = period;
+  }
+  if (quota) {
+    if (quota > 0 && quota < MIN_CPU_QUOTA) {
+      throw new Error("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+    }
+    out.cpuQuota = quota;
+  }
+  const rtPeriod = int("cpu-rt-period", 0, Number.MAX_SAFE_INTEGER, "microseconds");
+  const rtRuntime = int("cpu-rt-runtime", -1, Number.MAX_SAFE_INTEGER, "microseconds");
+  if (rtPeriod) out.cpuRtPeriod = rtPeriod;
+  if (rtRuntime) {
+    if (rtPeriod && rtRuntime > rtPeriod) {
+      throw new Error("cpu-rt-runtime cannot be higher than cpu-rt-period");
+    }
+    out.cpuRtRuntime = rtRuntime;
+  }
+  const weight = int("blkio-weight", 0, 65535, "a weight from 10 to 1000 (0: none)");
+  if (weight) {
+    if (weight < 10 || weight > 1000) throw new Error("Range of blkio weight is from 10 to 1000");
+    out.blkioWeight = weight;
+  }
+  const weights = list(f["blkio-weight-device"]).map((v) => parseDeviceWeight(v, stat));
+  if (weights.length) out.blkioWeightDevice = weights;
+  const throttles = (
+    key: "deviceReadIops" | "deviceWriteIops" | "deviceReadBps" | "deviceWriteBps",
+    flag: keyof LimitFlags,
+    parse: typeof parseDeviceRate,
+  ) => {
+    const v = f[flag] as readonly string[] | undefined;
+    const all = list(v).map((x) => parse(`--${flag}`, x, stat));
+    if (all.length) out[key] = all;
+  };
+  throttles("deviceReadIops", "device-read-iops", parseDeviceIops);
+  throttles("deviceWriteIops", "device-write-iops", parseDeviceIops);
+  if (f["memory-swappiness"] !== undefined) {
+    const v = f["memory-swappiness"].trim();
+    const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (n !== -1) {
+      if (!(n >= 0 && n <= 100)) {
+        throw new Error(`invalid value: ${v}. Valid memory swappiness range is 0-100`);
+      }
+      out.memorySwappiness = n;
+    }
+  }
+  if (f["oom-kill-disable"]) out.oomKillDisable = true;
   if (f["cpu-shares"] !== undefined) out.cpuShares = parseCpuShares(f["cpu-shares"]);
   if (f["cpu-weight"] !== undefined) {
     if (out.cpuShares !== undefined) {
@@ -278,14 +398,8 @@ export function limitsFromFlags(flags: LimitFlags, opts: LimitOptions = {}): Lim
     out.cpusetMems = parseCpuset("--cpuset-mems", f["cpuset-mems"]);
   }
   if (f["pids-limit"] !== undefined) out.pidsLimit = parsePidsLimit(f["pids-limit"]);
-  const reads = list(f["device-read-bps"]).map((v) =>
-    parseDeviceRate("--device-read-bps", v, stat)
-  );
-  const writes = list(f["device-write-bps"]).map((v) =>
-    parseDeviceRate("--device-write-bps", v, stat)
-  );
-  if (reads.length) out.deviceReadBps = reads;
-  if (writes.length) out.deviceWriteBps = writes;
+  throttles("deviceReadBps", "device-read-bps", parseDeviceRate);
+  throttles("deviceWriteBps", "device-write-bps", parseDeviceRate);
   if (f["oom-score-adj"] !== undefined) out.oomScoreAdj = parseOomScoreAdj(f["oom-score-adj"]);
   out.devices = opts.privileged ? { allowAll: true } : DEFAULT_DEVICES;
   return out;
@@ -302,9 +416,14 @@ export function neededControllers(l: Limits): string[] {
   ) out.push("cpu");
   if (l.cpusetCpus !== undefined || l.cpusetMems !== undefined) out.push("cpuset");
   if (
-    l.memory !== undefined || l.memorySwap !== undefined || l.memoryReservation !== undefined
+    l.memory !== undefined || l.memorySwap !== undefined || l.memoryReservation !== undefined ||
+    l.memorySwappiness !== undefined || l.oomKillDisable
   ) out.push("memory");
+  if (l.cpuRtPeriod !== undefined || l.cpuRtRuntime !== undefined) out.push("cpu");
   if (l.pidsLimit !== undefined) out.push("pids");
-  if (l.deviceReadBps?.length || l.deviceWriteBps?.length) out.push("io");
-  return out;
+  if (
+    l.deviceReadBps?.length || l.deviceWriteBps?.length || l.deviceReadIops?.length ||
+    l.deviceWriteIops?.length || l.blkioWeight !== undefined || l.blkioWeightDevice?.length
+  ) out.push("io");
+  return [...new Set(out)];
 }

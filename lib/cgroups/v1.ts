@@ -331,12 +331,6 @@ class V1Cgroup implements Cgroup {
         l.memoryReservation,
       );
     }
-    if (l.memorySwappiness !== undefined) {
-      w(this.#need("memory", "memory swappiness"), "memory.swappiness", l.memorySwappiness);
-    }
-    if (l.oomKillDisable) {
-      w(this.#need("memory", "disabling the OOM killer"), "memory.oom_control", 1);
-    }
 
     if (l.pidsLimit !== undefined) {
       w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
@@ -357,6 +351,27 @@ class V1Cgroup implements Cgroup {
       );
     }
 
+    for (const r of l.deviceReadIops ?? []) {
+      w(
+        this.#need("io", "--device-read-iops"),
+        "blkio.throttle.read_iops_device",
+        `${r.major}:${r.minor} ${r.rate}`,
+      );
+    }
+    for (const r of l.deviceWriteIops ?? []) {
+      w(
+        this.#need("io", "--device-write-iops"),
+        "blkio.throttle.write_iops_device",
+        `${r.major}:${r.minor} ${r.rate}`,
+      );
+    }
+    if (l.blkioWeight !== undefined || l.blkioWeightDevice?.length) this.#applyWeights(l);
+    if (l.cpuRtPeriod !== undefined || l.cpuRtRuntime !== undefined) this.#applyRealtime(l);
+    if (l.memorySwappiness !== undefined) {
+      w(this.#need("memory", "--memory-swappiness"), "memory.swappiness", l.memorySwappiness);
+    }
+    if (l.oomKillDisable) w(this.#need("memory", "--oom-kill-disable"), "memory.oom_control", 1);
+
     if (l.devices) {
       const d = this.#need("devices", "the device rules");
       if (l.devices.allowAll) {
@@ -366,6 +381,83 @@ class V1Cgroup implements Cgroup {
         for (const r of DEFAULT_DEVICE_RULES) allowDevice(fs, d, r, true);
         for (const r of l.devices.extra) allowDevice(fs, d, r, false);
       }
+    }
+  }
+
+  /**
+   * Proportional I/O weights: blkio.weight with CFQ, blkio.bfq.weight with
+   * BFQ; neither exists when no disk uses a proportional scheduler.
+   */
+  #applyWeights(l: Limits): void {
+    const fs = this.#fs;
+    const d = this.#need("io", "--blkio-weight");
+    const prefix = fs.exists(`${d}/blkio.weight`)
+      ? "blkio.weight"
+      : fs.exists(`${d}/blkio.bfq.weight`)
+      ? "blkio.bfq.weight"
+      : undefined;
+    if (!prefix) {
+      throw new CgroupError(
+        `Cannot apply --blkio-weight: ${d} has no blkio.weight or blkio.bfq.weight (no disk here uses a proportional I/O scheduler such as BFQ)`,
+        "ENOENT",
+        `${d}/blkio.weight`,
+      );
+    }
+    if (l.blkioWeight !== undefined) fs.write(`${d}/${prefix}`, String(l.blkioWeight));
+    for (const x of l.blkioWeightDevice ?? []) {
+      fs.write(`${d}/${prefix}_device`, `${x.major}:${x.minor} ${x.weight}`);
+    }
+  }
+
+  /**
+   * The real-time budget: the period first (the runtime must fit in it).
+   * The kernel lacks the files without CONFIG_RT_GROUP_SCHED, and refuses a
+   * runtime its parent has no budget for (EINVAL): both are said plainly.
+   */
+  #applyRealtime(l: Limits): void {
+    const fs = this.#fs;
+    const d = this.#need("cpu", "--cpu-rt-runtime");
+    const runtime = `${d}/cpu.rt_runtime_us`;
+    if (!fs.exists(runtime)) {
+      throw new CgroupError(
+        "Cannot apply --cpu-rt-period/--cpu-rt-runtime: this kernel has no real-time group scheduling (CONFIG_RT_GROUP_SCHED)",
+        "ENOENT",
+        runtime,
+      );
+    }
+    if (l.cpuRtPeriod !== undefined) fs.write(`${d}/cpu.rt_period_us`, String(l.cpuRtPeriod));
+    if (l.cpuRtRuntime === undefined) return;
+    const parent = d.slice(0, d.lastIndexOf("/"));
+    if (this.parents.includes(parent) && l.cpuRtRuntime > 0) {
+      // A level ctr made (the `ctr` level) starts with no budget: it gets what its
+      // containers ask, from its own parent, as docker's daemon gives its cgroup. The
+      // kernel compares shares of a period: runtime/period of the children against its.
+      const num = (f: string, dflt: number) => Number(readIfThere(fs, f)?.trim() ?? dflt);
+      const share = (dir: string) =>
+        Math.max(0, num(`${dir}/cpu.rt_runtime_us`, 0)) / num(`${dir}/cpu.rt_period_us`, 1e6);
+      const others = fs.dirs(parent).filter((c) => `${parent}/${c}` !== d);
+      const wanted = others.reduce(
+        (sum, c) => sum + share(`${parent}/${c}`),
+        l.cpuRtRuntime / (l.cpuRtPeriod ?? num(`${d}/cpu.rt_period_us`, 1e6)),
+      );
+      const need = Math.ceil(wanted * num(`${parent}/cpu.rt_period_us`, 1e6));
+      if (num(`${parent}/cpu.rt_runtime_us`, 0) < need) {
+        try {
+          fs.write(`${parent}/cpu.rt_runtime_us`, String(need));
+        } catch { /* its own parent has no more: said below */ }
+      }
+    }
+    try {
+      fs.write(runtime, String(l.cpuRtRuntime));
+    } catch (e) {
+      if ((e as CgroupError).code !== "EINVAL" && (e as CgroupError).code !== "EBUSY") throw e;
+      throw new CgroupError(
+        `Cannot apply --cpu-rt-runtime ${l.cpuRtRuntime}: the parent cgroup ${parent} has ${
+          (readIfThere(fs, `${parent}/cpu.rt_runtime_us`) ?? "?").trim()
+        } µs of real-time budget to share (give it more in cpu.rt_runtime_us, as docker's daemon --cpu-rt-runtime does)`,
+        (e as CgroupError).code,
+        runtime,
+      );
     }
   }
 

@@ -408,17 +408,6 @@ class V2Cgroup implements Cgroup {
     if (l.pidsLimit !== undefined) {
       w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
     }
-    // v1 knobs the unified hierarchy dropped: refused here, so that nothing is silently lost.
-    for (
-      const [set, what] of [
-        [l.memorySwappiness !== undefined, "memory swappiness"],
-        [l.oomKillDisable === true, "disabling the OOM killer"],
-      ] as const
-    ) {
-      if (set) {
-        throw new CgroupError(`Cannot apply ${what}: cgroup v2 has no such setting`, "", this.path);
-      }
-    }
 
     for (const r of l.deviceReadBps ?? []) {
       w(this.#need("io", "--device-read-bps"), "io.max", `${r.major}:${r.minor} rbps=${r.rate}`);
@@ -427,11 +416,57 @@ class V2Cgroup implements Cgroup {
       w(this.#need("io", "--device-write-bps"), "io.max", `${r.major}:${r.minor} wbps=${r.rate}`);
     }
 
+    for (const r of l.deviceReadIops ?? []) {
+      w(this.#need("io", "--device-read-iops"), "io.max", `${r.major}:${r.minor} riops=${r.rate}`);
+    }
+    for (const r of l.deviceWriteIops ?? []) {
+      w(this.#need("io", "--device-write-iops"), "io.max", `${r.major}:${r.minor} wiops=${r.rate}`);
+    }
+    if (l.blkioWeight !== undefined || l.blkioWeightDevice?.length) this.#applyWeights(l);
+    // What cgroup v2 has no file for is refused, rather than silently left out.
+    const none = (flag: string, why: string) => {
+      throw new CgroupError(`Cannot apply ${flag}: ${why}`, "", this.path);
+    };
+    if (l.cpuRtPeriod !== undefined || l.cpuRtRuntime !== undefined) {
+      none("--cpu-rt-period/--cpu-rt-runtime", "cgroup v2 has no real-time group scheduling");
+    }
+    if (l.memorySwappiness !== undefined) {
+      none("--memory-swappiness", "cgroup v2 has no per-cgroup swappiness");
+    }
+    if (l.oomKillDisable) {
+      none("--oom-kill-disable", "cgroup v2 cannot turn the OOM killer off for a cgroup");
+    }
+
     if (l.devices && !l.devices.allowAll) {
       // Docker's list plus --device, as a BPF program: v2 has no devices files.
       const rules = [...DEFAULT_DEVICE_RULES, ...l.devices.extra];
       if (this.#fs.attachDevices) this.#fs.attachDevices(this.path, rules);
       else this.#fs.write(`${this.path}/(device filter)`, `${rules.length} rules`);
+    }
+  }
+
+  /**
+   * io.weight (1..10000; docker's 10..1000 is written as it is) or, with BFQ,
+   * io.bfq.weight; neither exists without a proportional scheduler.
+   */
+  #applyWeights(l: Limits): void {
+    const fs = this.#fs;
+    const d = this.#need("io", "--blkio-weight");
+    const file = fs.exists(`${d}/io.weight`)
+      ? "io.weight"
+      : fs.exists(`${d}/io.bfq.weight`)
+      ? "io.bfq.weight"
+      : undefined;
+    if (!file) {
+      throw new CgroupError(
+        `Cannot apply --blkio-weight: ${d} has no io.weight or io.bfq.weight (no disk here uses a proportional I/O scheduler such as BFQ)`,
+        "ENOENT",
+        `${d}/io.weight`,
+      );
+    }
+    if (l.blkioWeight !== undefined) fs.write(`${d}/${file}`, `default ${l.blkioWeight}`);
+    for (const x of l.blkioWeightDevice ?? []) {
+      fs.write(`${d}/${file}`, `${x.major}:${x.minor} ${x.weight}`);
     }
   }
 

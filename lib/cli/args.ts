@@ -18,6 +18,11 @@ export interface OptionSpec {
   readonly short?: string;
   /** bool: no value; string: one value (last wins); list: repeatable; optional: bool or `=value`. */
   readonly type: "bool" | "string" | "list" | "optional";
+  /**
+   * An optional flag also takes the next word as its value when the word
+   * matches (`--net host`, as docker reads `--net`): words no image is named.
+   */
+  readonly values?: RegExp;
   /** Value name and description, for help. */
   readonly arg?: string;
   readonly help: string;
@@ -79,9 +84,11 @@ export function parseArgs(
               `invalid value ${JSON.stringify(v)} for flag --${name}: expected true or false`,
             );
           }
-          if (v === "true") opts[spec.name] = true;
-          else delete opts[spec.name];
+          // false is kept: a flag whose default is true (--sig-proxy) is turned off so.
+          opts[spec.name] = v === "true";
         } else set(spec, a.slice(eq + 1), `--${name}`);
+      } else if (spec.type === "optional" && spec.values?.test(argv[i + 1] ?? "")) {
+        set(spec, argv[++i], `--${name}`);
       } else if (spec.type === "bool" || spec.type === "optional") {
         set(spec, true, `--${name}`);
       } else {

@@ -24,7 +24,18 @@ import { portsText } from "./containers.ts";
 import { EXEC_OPTIONS } from "./exec.ts";
 import { signalByName } from "../../ffi/constants.ts";
 import { formatObject, TemplateError } from "../format/mod.ts";
+import { DEFAULT_DETACH_KEYS } from "../config/rules.ts";
 
+const START: readonly OptionSpec[] = [
+  { name: "attach", short: "a", type: "bool", help: "Attach STDOUT/STDERR and forward signals" },
+  {
+    name: "detach-keys",
+    type: "string",
+    arg: "KEYS",
+    help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q)",
+  },
+  { name: "interactive", short: "i", type: "bool", help: "Attach container's STDIN" },
+];
 const STOP: readonly OptionSpec[] = [
   {
     name: "time",
@@ -102,6 +113,36 @@ async function start(dir: StateDir, g: Globals, ref: string, shown = ref): Promi
   console.log(shown);
 }
 
+/**
+ * `ctr start -a [-i] CONTAINER`: starts it with its watcher waiting for
+ * this terminal, attaches, and ends with its exit code. A running
+ * container is attached to as it is.
+ */
+async function startAndAttach(
+  dir: StateDir,
+  g: Globals,
+  ref: string,
+  o: { stdin: boolean; detachKeys?: string },
+): Promise<number> {
+  const s = dir.find(ref);
+  const { attachCommand, startAttached } = await import("./attach.ts");
+  const keys = o.detachKeys ?? DEFAULT_DETACH_KEYS;
+  if (isRunning(s)) {
+    return await attachCommand([
+      ...(o.stdin ? [] : ["--no-stdin"]),
+      `--detach-keys=${keys}`,
+      s.id,
+    ], g);
+  }
+  if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
+  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+  return await startAttached(["__start", s.id], g, {
+    streams: { stdin: o.stdin && s.config.process.stdin, stdout: true, stderr: true },
+    detachKeys: keys,
+    sigProxy: true,
+  });
+}
+
 /** Docker's `inspect` object of a container. */
 export function inspectObject(s: ContainerState): Record<string, unknown> {
   const st = liveStatus(s);
@@ -143,6 +184,7 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       Error: s.error ?? "",
       StartedAt: s.startedAt ?? zero,
       FinishedAt: s.finishedAt ?? zero,
+      ...(s.health && { Health: s.health }),
     },
     Image: s.image,
     LogPath: s.logPath ?? "",
@@ -166,6 +208,28 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       CpuShares: c?.cgroup.limits.cpuShares ?? 0,
       CpusetCpus: c?.cgroup.limits.cpusetCpus ?? "",
       PidsLimit: c?.cgroup.limits.pidsLimit ?? null,
+      CpuPeriod: c?.cgroup.limits.cpuPeriod ?? 0,
+      CpuQuota: c?.cgroup.limits.cpuQuota ?? 0,
+      CpuRealtimePeriod: c?.cgroup.limits.cpuRtPeriod ?? 0,
+      CpuRealtimeRuntime: c?.cgroup.limits.cpuRtRuntime ?? 0,
+      BlkioWeight: c?.cgroup.limits.blkioWeight ?? 0,
+      MemorySwappiness: c?.cgroup.limits.memorySwappiness ?? null,
+      OomKillDisable: c?.cgroup.limits.oomKillDisable ?? false,
+      Init: c?.init ?? null,
+      ShmSize: c?.shmSize ?? 67108864,
+      Sysctls: c?.sysctl ?? null,
+      Devices: (c?.devices ?? []).map((d) => ({
+        PathOnHost: d.source ?? d.path,
+        PathInContainer: d.path,
+        CgroupPermissions: "rwm",
+      })),
+      Dns: c?.network.dns?.servers ?? [],
+      DnsSearch: c?.network.dns?.search ?? [],
+      DnsOptions: c?.network.dns?.options ?? [],
+      // --add-host lines name one host; --link lines (alias, hostname, name) are Links in docker's.
+      ExtraHosts: c?.network.extraHosts?.filter((h) => h.names.length === 1)
+        .map((h) => `${h.names[0]}:${h.ip}`) ?? null,
+      ContainerIDFile: s.cidfile ?? "",
       LogConfig: {
         Type: "json-file",
         Config: s.logOptions
@@ -184,6 +248,14 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       Image: s.image,
       WorkingDir: c?.process.cwd ?? "/",
       Labels: s.labels ?? {},
+      Domainname: c?.domainname ?? "",
+      StdinOnce: s.stdinOnce ?? false,
+      ...(c?.exposedPorts?.length &&
+        { ExposedPorts: Object.fromEntries(c.exposedPorts.map((p) => [p, {}])) }),
+      ...(c?.healthcheck && { Healthcheck: c.healthcheck.config }),
+      ...(c?.stopSignal && { StopSignal: c.stopSignal }),
+      ...(c?.stopTimeout !== undefined && { StopTimeout: c.stopTimeout }),
+      ...(c?.network.mac && { MacAddress: c.network.mac }),
     },
     NetworkSettings: {
       IPAddress: s.ip ?? "",
@@ -328,19 +400,36 @@ export async function lifecycleCommand(
   }
   switch (cmd) {
     case "start": {
-      const { positionals } = parseArgs(argv, []);
+      const { opts, positionals } = parseArgs(argv, START);
       requireRefs(cmd, positionals);
+      if (opts.attach || opts.interactive) {
+        if (positionals.length > 1) {
+          throw new UsageError("you cannot start and attach multiple containers at once");
+        }
+        return await startAndAttach(dir, g, positionals[0], {
+          stdin: opts.interactive === true,
+          detachKeys: opts["detach-keys"] as string | undefined,
+        });
+      }
       return await each(positionals, (ref) => start(dir, g, ref));
     }
     case "stop":
     case "restart": {
       const { opts, positionals } = parseArgs(argv, STOP);
       requireRefs(cmd, positionals);
-      const t = seconds(opts.time as string | undefined, 10);
-      const sig = opts.signal ? signalArg(opts.signal as string) : "SIGTERM";
+      const t = opts.time === undefined ? undefined : seconds(opts.time as string, 10);
+      const sig = opts.signal ? signalArg(opts.signal as string) : undefined;
       return await each(positionals, async (ref) => {
         const s = dir.find(ref);
-        await stopContainer(dir, s, t, sig);
+        // The container's own --stop-signal and --stop-timeout (or its image's STOPSIGNAL).
+        const own = s.config?.stopSignal;
+        const timeout = t ?? s.config?.stopTimeout ?? 10;
+        await stopContainer(
+          dir,
+          s,
+          timeout < 0 ? 365 * 86400 : timeout,
+          sig ?? (own ? signalArg(own) : "SIGTERM"),
+        );
         if (cmd === "restart") await start(dir, g, s.id, ref);
         else console.log(ref);
       });
@@ -452,7 +541,11 @@ export async function lifecycleCommand(
 
 /** Usage of the lifecycle commands, for --help. */
 const HELP: Record<string, [string, string, readonly OptionSpec[]]> = {
-  start: ["CONTAINER...", "Start stopped containers again, detached, on their kept changes", []],
+  start: [
+    "[OPTIONS] CONTAINER...",
+    "Start created or stopped containers, detached (-a: attached), on their kept changes",
+    START,
+  ],
   stop: ["[OPTIONS] CONTAINER...", "Stop containers: the stop signal, then SIGKILL", STOP],
   restart: ["[OPTIONS] CONTAINER...", "Stop and start containers", STOP],
   kill: ["[OPTIONS] CONTAINER...", "Send a signal to containers (default SIGKILL)", KILL],

@@ -123,18 +123,27 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   },
   {
     name: "network-alias",
+    aliases: ["net-alias"],
     type: "list",
     arg: "NAME",
     help: "Another name of the container on its network",
   },
   {
     name: "net",
-    aliases: ["network"],
     type: "optional",
     arg: "MODE",
+    // docker's words after a bare --net are its value (`--net none`); a name needs --net=NAME.
+    values: /^(none|host|bridge|default|private|(container|ns):.+)$/,
     help:
       "Network: none (own namespace, lo only: the default), bridge (the flag alone; rootless: " +
       "slirp4netns), host, a network name, slirp4netns or pasta (user-mode, no root needed)",
+  },
+  {
+    name: "network",
+    type: "string",
+    arg: "NETWORK",
+    help:
+      "Connect a container to a network: none, bridge, host, NAME, container:NAME (docker's spelling of --net)",
   },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },
@@ -148,6 +157,7 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   {
     name: "userns",
     type: "optional",
+    values: /^(host|auto)$/,
     arg: "MODE",
     help:
       "User namespace: host (default), or remap root to an unprivileged range (flag alone, or auto)",
@@ -222,6 +232,257 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   },
   { name: "dry-run", type: "bool", help: "Print the plan of system calls and exit" },
   { name: "help", type: "bool", help: "Print usage" },
+  // docker's other flags, with docker's words; what one host cannot do is refused with a reason.
+  {
+    name: "add-host",
+    type: "list",
+    arg: "HOST:IP",
+    help: "Add a custom host-to-IP mapping (host:ip)",
+  },
+  {
+    name: "attach",
+    short: "a",
+    type: "list",
+    arg: "STREAM",
+    help: "Attach to STDIN, STDOUT or STDERR",
+  },
+  {
+    name: "blkio-weight",
+    type: "string",
+    arg: "N",
+    help: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)",
+  },
+  {
+    name: "blkio-weight-device",
+    type: "list",
+    arg: "DEV:W",
+    help: "Block IO weight (relative device weight)",
+  },
+  { name: "cidfile", type: "string", arg: "FILE", help: "Write the container ID to the file" },
+  {
+    name: "cpu-period",
+    type: "string",
+    arg: "US",
+    help: "Limit CPU CFS (Completely Fair Scheduler) period",
+  },
+  {
+    name: "cpu-quota",
+    type: "string",
+    arg: "US",
+    help: "Limit CPU CFS (Completely Fair Scheduler) quota",
+  },
+  {
+    name: "cpu-rt-period",
+    type: "string",
+    arg: "US",
+    help: "Limit CPU real-time period in microseconds",
+  },
+  {
+    name: "cpu-rt-runtime",
+    type: "string",
+    arg: "US",
+    help: "Limit CPU real-time runtime in microseconds",
+  },
+  {
+    name: "detach-keys",
+    type: "string",
+    arg: "KEYS",
+    help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q)",
+  },
+  {
+    name: "device",
+    type: "list",
+    arg: "HOST[:CTR][:rwm]",
+    help: "Add a host device to the container",
+  },
+  {
+    name: "device-cgroup-rule",
+    type: "list",
+    arg: "RULE",
+    help: "Add a rule to the cgroup allowed devices list ('c 1:3 rwm')",
+  },
+  {
+    name: "device-read-iops",
+    type: "list",
+    arg: "DEV:N",
+    help: "Limit read rate (IO per second) from a device",
+  },
+  {
+    name: "device-write-iops",
+    type: "list",
+    arg: "DEV:N",
+    help: "Limit write rate (IO per second) to a device",
+  },
+  {
+    name: "disable-content-trust",
+    type: "bool",
+    help: "Skip image verification (default true; there is no content trust here)",
+  },
+  { name: "dns", type: "list", arg: "IP", help: "Set custom DNS servers" },
+  { name: "dns-option", aliases: ["dns-opt"], type: "list", arg: "OPT", help: "Set DNS options" },
+  { name: "dns-search", type: "list", arg: "DOMAIN", help: "Set custom DNS search domains" },
+  { name: "domainname", type: "string", arg: "NAME", help: "Container NIS domain name" },
+  {
+    name: "env-file",
+    type: "list",
+    arg: "FILE",
+    help: "Read in a file of environment variables",
+  },
+  {
+    name: "expose",
+    type: "list",
+    arg: "PORT[/PROTO]",
+    help: "Expose a port or a range of ports",
+  },
+  {
+    name: "gpus",
+    type: "string",
+    arg: "REQ",
+    help: "GPU devices to add to the container (refused: no GPU runtime hook here)",
+  },
+  { name: "health-cmd", type: "string", arg: "CMD", help: "Command to run to check health" },
+  {
+    name: "health-interval",
+    type: "string",
+    arg: "DURATION",
+    help: "Time between running the check (ms|s|m|h) (default 30s)",
+  },
+  {
+    name: "health-retries",
+    type: "string",
+    arg: "N",
+    help: "Consecutive failures needed to report unhealthy (default 3)",
+  },
+  {
+    name: "health-start-period",
+    type: "string",
+    arg: "DURATION",
+    help:
+      "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)",
+  },
+  {
+    name: "health-timeout",
+    type: "string",
+    arg: "DURATION",
+    help: "Maximum time to allow one check to run (ms|s|m|h) (default 30s)",
+  },
+  {
+    name: "init",
+    type: "bool",
+    help: "Run an init inside the container that forwards signals and reaps processes",
+  },
+  {
+    name: "ip6",
+    type: "string",
+    arg: "ADDR",
+    help: "IPv6 address (refused: ctr's networks are IPv4 only)",
+  },
+  {
+    name: "isolation",
+    type: "string",
+    arg: "TECH",
+    help: "Container isolation technology (Linux has only 'default')",
+  },
+  {
+    name: "kernel-memory",
+    type: "string",
+    arg: "SIZE",
+    help: "Kernel memory limit (refused: no kernel memory limit in this kernel)",
+  },
+  {
+    name: "label-file",
+    type: "list",
+    arg: "FILE",
+    help: "Read in a line delimited file of labels",
+  },
+  { name: "link", type: "list", arg: "NAME[:ALIAS]", help: "Add link to another container" },
+  {
+    name: "link-local-ip",
+    type: "list",
+    arg: "ADDR",
+    help: "Container IPv4/IPv6 link-local addresses (refused)",
+  },
+  {
+    name: "log-driver",
+    type: "string",
+    arg: "DRIVER",
+    help: "Logging driver for the container: json-file (default) or none",
+  },
+  {
+    name: "mac-address",
+    type: "string",
+    arg: "MAC",
+    help: "Container MAC address (e.g., 92:d0:c6:0a:29:33)",
+  },
+  {
+    name: "memory-swappiness",
+    type: "string",
+    arg: "N",
+    help: "Tune container memory swappiness (0 to 100) (default -1)",
+  },
+  {
+    name: "mount",
+    type: "list",
+    arg: "MOUNT",
+    help: "Attach a filesystem mount to the container (type=bind|volume|tmpfs,src=,dst=,...)",
+  },
+  { name: "no-healthcheck", type: "bool", help: "Disable any container-specified HEALTHCHECK" },
+  { name: "oom-kill-disable", type: "bool", help: "Disable OOM Killer" },
+  {
+    name: "platform",
+    type: "string",
+    arg: "OS/ARCH",
+    help: "Set platform if server is multi-platform capable (this host's only)",
+  },
+  {
+    name: "publish-all",
+    short: "P",
+    type: "bool",
+    help: "Publish all exposed ports to random ports",
+  },
+  {
+    name: "runtime",
+    type: "string",
+    arg: "NAME",
+    help: "Runtime to use for this container (ctr is its own)",
+  },
+  { name: "shm-size", type: "string", arg: "SIZE", help: "Size of /dev/shm (default 64m)" },
+  {
+    name: "sig-proxy",
+    type: "bool",
+    help: "Proxy received signals to the process (default true)",
+  },
+  {
+    name: "stop-signal",
+    type: "string",
+    arg: "SIGNAL",
+    help: 'Signal to stop a container (default "SIGTERM")',
+  },
+  {
+    name: "stop-timeout",
+    type: "string",
+    arg: "SECONDS",
+    help: "Timeout (in seconds) to stop a container (default 10)",
+  },
+  {
+    name: "storage-opt",
+    type: "list",
+    arg: "OPT",
+    help: "Storage driver options for the container (refused: overlay here takes none)",
+  },
+  { name: "sysctl", type: "list", arg: "K=V", help: "Sysctl options (namespaced ones only)" },
+  {
+    name: "volume-driver",
+    type: "string",
+    arg: "NAME",
+    help: "Optional volume driver for the container (local only)",
+  },
+  {
+    name: "volumes-from",
+    type: "list",
+    arg: "CTR[:ro|rw]",
+    help: "Mount volumes from the specified container(s)",
+  },
 ];
 
 /** The RunOptions of a `ctr run` command line (options stop at the image). */
@@ -273,6 +534,20 @@ export function readRunHost(root: string, stateDir = "/run/ctr", rootless = fals
       if (!isAlive(s)) throw new UsageError(`container ${ref} is not running`);
       return s.pid;
     },
+    container: (ref) => {
+      const s = new StateDir(stateDir).find(ref);
+      const running = isAlive(s);
+      return {
+        id: s.id,
+        name: s.name,
+        hostname: s.config?.hostname,
+        ip: running ? s.ip : undefined,
+        running,
+        mounts: s.config?.mounts ?? [],
+        volumes: s.volumes ?? [],
+      };
+    },
+    cwd: Deno.cwd(),
     newId: randomId,
   };
 }

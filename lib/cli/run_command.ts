@@ -1,18 +1,24 @@
 /**
- * `ctr run` execution: parse, check, print the plan or run the container.
+ * `ctr run` and `ctr create` execution: parse, check, print the plan, make
+ * the container, and run it (in the foreground, detached, or detached with
+ * this terminal attached when it has a pty).
  * @module
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { dryRun, runContainer } from "../engine/container.ts";
+import { createContainer, dryRun, runContainer } from "../engine/container.ts";
 import { RunError } from "../runtime/errors.ts";
 import type { ResolvedImage } from "../image/images.ts";
 import { optionsHelp, UsageError } from "./args.ts";
 import { trace } from "../trace.ts";
 import { DETACHED_ENV } from "../config/container.ts";
 import { parseRunArgs, readRunHost, RUN_OPTIONS } from "./run.ts";
-import { runConfig, runImageRef } from "../config/docker_run.ts";
+import { runConfig, runImageRef, type RunRequest } from "../config/docker_run.ts";
 import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
+import type { ContainerState } from "../engine/state.ts";
+
+/** The options in docker's order (alphabetical), for help. */
+const SORTED = [...RUN_OPTIONS].sort((a, b) => a.name.localeCompare(b.name));
 
 const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
        ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
@@ -20,7 +26,15 @@ const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
 Run a command in a new container.
 
 Options:
-${optionsHelp(RUN_OPTIONS)}`;
+${optionsHelp(SORTED)}`;
+
+const CREATE_USAGE = `Usage: ctr create [OPTIONS] IMAGE [COMMAND] [ARG...]
+       ctr create [OPTIONS] --rootfs DIR COMMAND [ARG...]
+
+Create a new container ('ctr start' starts it).
+
+Options:
+${optionsHelp(SORTED.filter((o) => o.name !== "detach" && o.name !== "dry-run"))}`;
 
 /** Runs `ctr run`; returns the container's exit code. */
 export async function runCommand(argv: readonly string[], g: Globals): Promise<number> {
@@ -35,36 +49,72 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     argv = runOptionsArgv(options);
   }
   const opts = options.flags;
-  if (opts.detach && !opts["dry-run"] && !Deno.env.get(DETACHED_ENV)) {
-    // Set up in a process of its own that becomes the container's watcher.
+  const inBackground = !opts["dry-run"] && !Deno.env.get(DETACHED_ENV);
+  if (inBackground && (opts.detach || opts.tty)) {
+    // Set up in a process of its own that becomes the container's watcher; with a pty in the
+    // foreground this terminal then attaches to it, as docker's client does (detach keys work).
+    if (!opts.detach) return await runAttached(options, argv, g);
     const { runInBackground } = await import("../engine/detach.ts");
     const { id, code } = await runInBackground(["run", ...argv], g);
     if (id) console.log(id);
     return code;
   }
-  const { ref, pull } = runImageRef(options);
-  let image: ResolvedImage | undefined;
-  if (ref !== undefined) {
-    const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
-    const store = openStore(g.root);
-    if (pull === "always") {
-      image = await resolveImage(store, await pullImage(ref, g, false), { lease: true });
-    } else {
-      try {
-        image = await resolveImage(store, ref, { lease: true });
-      } catch (e) {
-        if (!(e instanceof NoSuchImageError)) throw e;
-        if (pull === "never") {
-          throw new RunError(`Unable to find image '${ref}' locally (--pull never)`, 125);
-        }
-        image = await resolveImage(store, await pullImage(ref, g, true), { lease: true });
-      }
-    }
-  }
+  const image = await resolveRunImage(options, g);
   try {
     return await run(options, g, image);
   } finally {
     image?.release();
+  }
+}
+
+/** Runs `ctr create`: the container is made and recorded, not started; prints its id. */
+export async function createCommand(argv: readonly string[], g: Globals): Promise<number> {
+  if (argv.includes("--help")) {
+    console.log(CREATE_USAGE);
+    return 0;
+  }
+  const options = parseRunArgs(argv);
+  if (options.flags.detach || options.flags["dry-run"]) {
+    throw new UsageError(`unknown flag: --${options.flags.detach ? "detach" : "dry-run"}`);
+  }
+  if (options.flags.spec !== undefined) throw new UsageError("unknown flag: --spec");
+  const image = await resolveRunImage(options, g);
+  try {
+    const req = runConfig(options, readRunHost(g.root, g.stateDir, g.rootless), image);
+    for (const w of req.warnings) console.error(`WARNING: ${w}`);
+    return await withCidfile(req, async () => {
+      const s = await createContainer(req.config, {
+        stateDir: g.stateDir,
+        record: { ...recordOf(req, image), autoRemove: req.remove, ...logRecord(req) },
+      });
+      console.log(s.id);
+      return 0;
+    });
+  } finally {
+    image?.release();
+  }
+}
+
+/** The image a command line names, found in the store or pulled per --pull. */
+async function resolveRunImage(
+  options: RunOptions,
+  g: Globals,
+): Promise<ResolvedImage | undefined> {
+  const { ref, pull } = runImageRef(options);
+  if (ref === undefined) return undefined;
+  const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
+  const store = openStore(g.root);
+  if (pull === "always") {
+    return await resolveImage(store, await pullImage(ref, g, false), { lease: true });
+  }
+  try {
+    return await resolveImage(store, ref, { lease: true });
+  } catch (e) {
+    if (!(e instanceof NoSuchImageError)) throw e;
+    if (pull === "never") {
+      throw new RunError(`Unable to find image '${ref}' locally (--pull never)`, 125);
+    }
+    return await resolveImage(store, await pullImage(ref, g, true), { lease: true });
   }
 }
 
@@ -108,6 +158,78 @@ async function pullImage(ref: string, g: Globals, missing: boolean): Promise<str
   }
 }
 
+/** What a request records in the container's state beyond its config. */
+function recordOf(req: RunRequest, image?: ResolvedImage): Partial<ContainerState> {
+  const exposedPorts = Object.keys(image?.config.config?.ExposedPorts ?? {});
+  return {
+    ...(exposedPorts.length > 0 && { exposedPorts }),
+    restartPolicy: req.restart,
+    labels: req.labels,
+    volumes: req.volumes,
+    securityOpt: req.securityOpt,
+    ...(req.stdinOnce && { stdinOnce: true }),
+    ...(req.cidfile !== undefined && { cidfile: req.cidfile }),
+  };
+}
+
+/** The log settings a detached (or created) container records. */
+function logRecord(req: RunRequest): Partial<ContainerState> {
+  return { logOptions: req.log, ...(req.noLog && { noLog: true }) };
+}
+
+/**
+ * Runs `make` with the container's id in `--cidfile` (docker's: refused when
+ * the file exists, removed again when the container is not made).
+ */
+async function withCidfile(req: RunRequest, make: () => Promise<number>): Promise<number> {
+  const path = req.cidfile;
+  if (path === undefined) return await make();
+  try {
+    Deno.writeTextFileSync(path, req.config.id, { createNew: true, mode: 0o644 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      throw new RunError(
+        `Container ID file found, make sure the other container isn't running or delete ${path}`,
+        125,
+      );
+    }
+    throw new RunError(`Failed to create the container ID file: ${(e as Error).message}`, 125);
+  }
+  try {
+    return await make();
+  } catch (e) {
+    // Only a container that was never made takes its file with it.
+    if (e instanceof RunError || e instanceof UsageError) {
+      try {
+        Deno.removeSync(path);
+      } catch { /* gone */ }
+    }
+    throw e;
+  }
+}
+
+/**
+ * A foreground run with a pty: started detached with a watcher that waits
+ * for this process, which attaches at once (docker's client does the same:
+ * ctrl-p,ctrl-q leaves the container running, `ctr attach` comes back).
+ */
+async function runAttached(options: RunOptions, argv: readonly string[], g: Globals) {
+  const o = options.flags;
+  const { startAttached } = await import("./attach.ts");
+  const stdin = o.interactive === true ||
+    (o.attach ?? []).some((s) => s.toLowerCase() === "stdin");
+  const list = (o.attach ?? []).map((s) => s.toLowerCase());
+  return await startAttached(["run", ...argv], g, {
+    streams: {
+      stdin,
+      stdout: list.length === 0 || list.includes("stdout"),
+      stderr: list.length === 0 || list.includes("stderr"),
+    },
+    detachKeys: o["detach-keys"] ?? "ctrl-p,ctrl-q",
+    sigProxy: o["sig-proxy"] !== false,
+  });
+}
+
 async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Promise<number> {
   const req = runConfig(options, readRunHost(g.root, g.stateDir, g.rootless), image);
   trace("run: config");
@@ -115,34 +237,31 @@ async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Prom
     console.log(dryRun(req.config));
     return 0;
   }
-  const exposedPorts = Object.keys(image?.config.config?.ExposedPorts ?? {});
-  const record = {
-    restartPolicy: req.restart,
-    labels: req.labels,
-    volumes: req.volumes,
-    securityOpt: req.securityOpt,
-    ...(exposedPorts.length > 0 && { exposedPorts }),
+  for (const w of req.warnings) console.error(`WARNING: ${w}`);
+  const record = recordOf(req, image);
+  const writePid = (pid: number) => {
+    if (req.pidfile) Deno.writeTextFileSync(req.pidfile, `${pid}\n`);
   };
   if (Deno.env.get(DETACHED_ENV)) {
     const { startDetached } = await import("../engine/detach.ts");
-    return await startDetached(req.config, g, {
-      existing: false,
-      report: true,
-      record: { ...record, autoRemove: req.remove },
-      log: req.log,
-    });
+    return await withCidfile(req, () =>
+      startDetached(req.config, g, {
+        existing: false,
+        report: true,
+        record: { ...record, autoRemove: req.remove, ...logRecord(req) },
+        log: req.log,
+        started: writePid,
+      }));
   }
   if (req.restart && req.restart.name !== "no") {
     throw new UsageError("--restart needs -d: ctr restarts detached containers");
   }
-  return await runContainer(req.config, {
-    record,
-    remove: req.remove,
-    stateDir: g.stateDir,
-    hooks: {
-      started(pid) {
-        if (req.pidfile) Deno.writeTextFileSync(req.pidfile, `${pid}\n`);
-      },
-    },
-  });
+  return await withCidfile(req, () =>
+    runContainer(req.config, {
+      record,
+      remove: req.remove,
+      stateDir: g.stateDir,
+      sigProxy: req.sigProxy,
+      hooks: { started: writePid },
+    }));
 }

@@ -36,6 +36,9 @@ export interface IdMap {
   readonly size: number;
 }
 
+/** How mounts below a bind mount propagate (`--mount bind-propagation=`); docker's default is rprivate. */
+export type Propagation = "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave";
+
 /** A mount the user asked for. */
 export type UserMount =
   | {
@@ -43,11 +46,27 @@ export type UserMount =
     readonly source: string;
     readonly destination: string;
     readonly readonly: boolean;
+    /** Set by `--mount bind-propagation=`; absent: rprivate, as docker. */
+    readonly propagation?: Propagation;
+    /** `--mount bind-nonrecursive`: the mounts below the source are not taken along. */
+    readonly nonRecursive?: boolean;
   }
   | { readonly type: "tmpfs"; readonly destination: string; readonly options: string };
 
 /** The user-mode network stacks: Debian's slirp4netns, and pasta of Debian's passt. */
 export type UserModeNet = "slirp4netns" | "pasta";
+/** A name → address line the container's /etc/hosts gets (`--add-host`, `--link`). */
+export interface ExtraHost {
+  readonly ip: string;
+  readonly names: readonly string[];
+}
+
+/** The container's resolver settings (`--dns`, `--dns-search`, `--dns-option`); empty: the host's. */
+export interface DnsSpec {
+  readonly servers: readonly string[];
+  readonly search: readonly string[];
+  readonly options: readonly string[];
+}
 
 /** The container's network beyond its own namespace. */
 export interface NetworkSpec {
@@ -64,6 +83,12 @@ export interface NetworkSpec {
   readonly aliases: readonly string[];
   /** Published ports (`-p`). */
   readonly ports: readonly PortMapping[];
+  /** The MAC address of its interface (`--mac-address`); default: derived from the address. */
+  readonly mac?: string;
+  /** More lines for /etc/hosts (`--add-host`, `--link`). */
+  readonly extraHosts?: readonly ExtraHost[];
+  /** Resolver settings for /etc/resolv.conf. */
+  readonly dns?: DnsSpec;
 }
 
 /** The container's cgroup: where it goes and its limits. */
@@ -93,8 +118,10 @@ export interface OciMount {
   readonly bind: boolean;
 }
 
-/** A device node an OCI bundle asks for. */
-export interface OciDevice {
+/** A device node the container gets (`--device`, an OCI bundle's linux.devices). */
+export interface DeviceNode {
+  /** The host's node, bound in a user namespace (where mknod is refused); default: `path`. */
+  readonly source?: string;
   readonly path: string;
   readonly type: "c" | "b" | "u" | "p";
   readonly major: number;
@@ -103,6 +130,9 @@ export interface OciDevice {
   readonly uid: number;
   readonly gid: number;
 }
+
+/** A device node an OCI bundle asks for. */
+export type OciDevice = DeviceNode;
 
 /**
  * What an OCI bundle gives beyond the common model: its root is used as it
@@ -166,6 +196,35 @@ export type SeccompSpec =
     readonly source: string;
   };
 
+/** A health check as docker's API and image configs carry it (durations in nanoseconds; 0: unset). */
+export interface HealthConfig {
+  /** `[]` (inherit), `["NONE"]`, `["CMD", ...argv]` or `["CMD-SHELL", command]`. */
+  readonly Test?: readonly string[];
+  readonly Interval?: number;
+  readonly Timeout?: number;
+  readonly StartPeriod?: number;
+  readonly Retries?: number;
+}
+
+/**
+ * docker's health check of a container, resolved from the image's
+ * HEALTHCHECK and the `--health-*` flags (see lib/config/health.ts).
+ */
+export interface HealthcheckSpec {
+  /** The merged settings as given (inspect's Config.Healthcheck). */
+  readonly config: HealthConfig;
+  /** The command to run in the container: `["CMD", ...argv]` or `["CMD-SHELL", command]`. */
+  readonly test: readonly string[];
+  /** Milliseconds between the end of a check and the start of the next. */
+  readonly intervalMs: number;
+  /** Milliseconds one check may take before it counts as failed. */
+  readonly timeoutMs: number;
+  /** Milliseconds after the start during which failures do not count. */
+  readonly startPeriodMs: number;
+  /** Consecutive failures that make the container unhealthy. */
+  readonly retries: number;
+}
+
 /** Everything the plan builders need to know about one container. */
 export interface ContainerConfig {
   /** 64 hex digits. */
@@ -209,6 +268,27 @@ export interface ContainerConfig {
   readonly readonlyPaths: readonly string[];
   /** Set for a container of an OCI bundle (ctr's OCI runtime mode). */
   readonly oci?: OciSetup;
+  /** Host devices made in the container's /dev (`--device`); their cgroup rules are in cgroup.limits. */
+  readonly devices?: readonly DeviceNode[];
+  /** Namespaced sysctls written under /proc/sys before it is made read-only (`--sysctl`). */
+  readonly sysctl?: Readonly<Record<string, string>>;
+  /** The NIS domain name of its UTS namespace (`--domainname`). */
+  readonly domainname?: string;
+  /** Bytes of the /dev/shm tmpfs (`--shm-size`; default 64 MiB, docker's). */
+  readonly shmSize?: number;
+  /**
+   * Run ctr's init (ffi/init/init.c) as PID 1 with the command as its child
+   * (`--init`): it reaps orphans and passes signals on.
+   */
+  readonly init?: boolean;
+  /** The health check (`--health-*`, the image's HEALTHCHECK); absent: none. */
+  readonly healthcheck?: HealthcheckSpec;
+  /** The signal `ctr stop` sends first (`--stop-signal`, the image's STOPSIGNAL); default SIGTERM. */
+  readonly stopSignal?: string;
+  /** Seconds `ctr stop` waits before SIGKILL (`--stop-timeout`); default 10. */
+  readonly stopTimeout?: number;
+  /** Ports the container says it serves (`--expose`, the image's ExposedPorts): `80/tcp`. */
+  readonly exposedPorts?: readonly string[];
   /** The process. */
   readonly process: {
     readonly args: readonly string[];
@@ -242,8 +322,14 @@ export interface ContainerConfig {
     /**
      * Host fds (in ctr's process) to give the container as stdout and stderr
      * instead of ctr's own: the write ends of a detached container's log pipes.
+     * `stdin`: the read end of the pipe its watcher writes attached input to.
      */
-    readonly stdio?: { readonly stdout: number; readonly stderr: number };
+    readonly stdio?: { readonly stdout: number; readonly stderr: number; readonly stdin?: number };
+    /**
+     * Which of ctr's own streams a foreground container without a pty gets
+     * (`--attach`); the others are /dev/null. Absent: stdout and stderr.
+     */
+    readonly attach?: { readonly stdout: boolean; readonly stderr: boolean };
   };
 }
 

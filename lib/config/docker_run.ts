@@ -13,6 +13,10 @@ import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_PATH,
   DEFAULT_READONLY_PATHS,
+  type DeviceNode,
+  type DnsSpec,
+  type ExtraHost,
+  type HealthcheckSpec,
   type IdMap,
   mergeEnv,
   type NsMode,
@@ -22,19 +26,43 @@ import {
   type UserModeNet,
   type UserMount,
 } from "./container.ts";
+import type { DeviceRule } from "./resources.ts";
+import {
+  type DeviceHost,
+  parseDeviceCgroupRule,
+  parseDeviceSpec,
+  resolveDevice,
+} from "./device_spec.ts";
+import { healthFromFlags, mergeHealth, resolveHealth } from "./health.ts";
+import { decodeKeyValueFile, parseKeyValueFile } from "./kv_file.ts";
+import { parseMountSpec, tmpfsMountOptions } from "./mount_spec.ts";
+import { refusedFlag } from "./run_refusals.ts";
+import { signalByName } from "../../ffi/constants.ts";
 import { resolveUser } from "../runtime/user.ts";
 import { composeIdMaps, type IdMaps } from "../runtime/userns.ts";
 import { limitsFromFlags, parseSize } from "../cgroups/limits.ts";
 import type { Limits } from "../cgroups/limits.ts";
 import {
   containerNameProblem,
+  DEFAULT_DETACH_KEYS,
+  dnsSearchProblem,
   envProblem,
+  HOST_GATEWAY,
   hostnameProblem,
+  ipAddressProblem,
   labelProblem,
+  macProblem,
   networkNameProblem,
+  parseAttachStreams,
+  parseDetachKeys,
+  parseExpose,
+  parseExtraHost,
+  parseLink,
   parseRestartPolicy,
   parseSecurityOpts,
+  parseSysctl,
   parseTmpfsSpec,
+  parseVolumesFrom,
   parseVolumeSpec,
   type RestartPolicy,
   type SecurityOpts,
@@ -44,7 +72,7 @@ import { parseProfileText } from "../runtime/seccomp/profile.ts";
 import { hostArch } from "../../ffi/syscalls.ts";
 import { randomName } from "./names.ts";
 import { parsePortSpecs, type PortMapping } from "../network/ports.ts";
-import { imageProcess, NoCommandError } from "../image/container_defaults.ts";
+import { imageDefaults, imageProcess, NoCommandError } from "../image/container_defaults.ts";
 import type { ImageProcess } from "../image/container_defaults.ts";
 import type { ImageConfig } from "../image/schema.ts";
 import { UsageError } from "../errors.ts";
@@ -70,6 +98,30 @@ export interface RunHost {
   readonly volume?: (name?: string) => { name: string; path: string };
   /** PID 1 of a running container by name or id (for --net=container:NAME); throws when none. */
   readonly containerPid?: (ref: string) => number;
+  /** A recorded container by name or id (--link, --volumes-from); throws when none. */
+  readonly container?: (ref: string) => KnownContainer;
+  /** Reads a file the command line names (--env-file, --label-file); Deno.readFileSync by default. */
+  readonly readFile?: (path: string) => Uint8Array;
+  /** Looks at host devices (--device); Deno's stat and readDir by default. */
+  readonly devices?: DeviceHost;
+  /** The directory relative --mount sources start from (default /). */
+  readonly cwd?: string;
+  /** This host's architecture, for --platform (default Deno.build.arch). */
+  readonly arch?: string;
+}
+
+/** What `--link` and `--volumes-from` need to know about another container. */
+export interface KnownContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly hostname?: string;
+  /** Its address on its network, when it has one and runs. */
+  readonly ip?: string;
+  readonly running: boolean;
+  /** Its volumes and bind mounts. */
+  readonly mounts: readonly UserMount[];
+  /** The named volumes among them. */
+  readonly volumes: readonly string[];
 }
 
 /** What runConfig produces. */
@@ -87,6 +139,20 @@ export interface RunRequest {
   readonly securityOpt: readonly string[];
   readonly pidfile?: string;
   readonly name?: string;
+  /** `--cidfile`: where to write the id (refused when the file exists). */
+  readonly cidfile?: string;
+  /** The streams a foreground run attaches (`-a`; default stdout and stderr, stdin with -i). */
+  readonly attach: { readonly stdin: boolean; readonly stdout: boolean; readonly stderr: boolean };
+  /** Close the container's stdin when the attached client's ends (docker's StdinOnce: `-i` attached). */
+  readonly stdinOnce: boolean;
+  /** Pass the signals ctr gets on to the container (`--sig-proxy`, default true). */
+  readonly sigProxy: boolean;
+  /** The key sequence that detaches an attached terminal (`--detach-keys`). */
+  readonly detachKeys: string;
+  /** `--log-driver none`: a detached container's output is dropped. */
+  readonly noLog: boolean;
+  /** What the user should know but does not stop the run (docker's CLI warnings). */
+  readonly warnings: readonly string[];
 }
 
 function nsMode(value: string | undefined, flag: string): NsMode {
@@ -233,6 +299,7 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   const positionals = o.args;
   const str = (k: RunFlag) => opts[k] as string | undefined;
   const list = (k: RunFlag) => (opts[k] as readonly string[] | undefined) ?? [];
+  check(refusedFlag(opts, host.arch));
   const rootfs = str("rootfs");
   let layers: string[];
   let args: string[];
@@ -279,10 +346,25 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   const name = str("name");
   if (name !== undefined) check(containerNameProblem(name));
 
-  const netOpt = opts.net;
-  const publish = list("publish");
+  // --network is docker's spelling (it always takes a value); --net alone means bridge.
+  if (opts.network !== undefined && opts.net !== undefined && opts.net !== opts.network) {
+    throw new UsageError("conflicting options: --net and --network name different networks");
+  }
+  const netOpt = opts.network === "default" ? "bridge" : opts.network ?? opts.net;
+  const exposed = new Set<string>(imageProc?.exposedPorts ?? []);
+  for (const e of list("expose")) for (const p of attempt(() => parseExpose(e))) exposed.add(p);
+  const publish = [...list("publish")];
+  if (opts["publish-all"]) {
+    // Every exposed port that -p does not publish, on a port the kernel picks, as docker's -P.
+    const taken = new Set(
+      attempt(() => parsePortSpecs(publish)).map((p) => `${p.containerPort}/${p.protocol}`),
+    );
+    for (const p of exposed) if (!p.endsWith("/sctp") && !taken.has(p)) publish.push(p);
+  }
+  const mac = str("mac-address");
+  if (mac !== undefined) check(macProblem(mac));
   const wantsNetwork = publish.length > 0 || str("ip") !== undefined ||
-    list("network-alias").length > 0;
+    list("network-alias").length > 0 || mac !== undefined || list("link").length > 0;
   let net: NsMode;
   let networkName: string | undefined;
   let userMode: UserModeNet | undefined;
@@ -313,7 +395,9 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     typeof netOpt === "string" && (netOpt.startsWith("container:") || netOpt.startsWith("ns:"))
   ) {
     if (wantsNetwork) {
-      throw new UsageError(`-p, --ip and --network-alias cannot be used with --net=${netOpt}`);
+      throw new UsageError(
+        `-p, --ip, --mac-address, --link and --network-alias cannot be used with --net=${netOpt}`,
+      );
     }
     const target = netOpt.slice(netOpt.indexOf(":") + 1);
     if (!target) throw new UsageError(`invalid value for --net: ${JSON.stringify(netOpt)}`);
@@ -327,12 +411,16 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     net = { kind: "path", path };
   } else if (netOpt === "host") {
     if (wantsNetwork) {
-      throw new UsageError("-p, --ip and --network-alias need a container network, not --net=host");
+      throw new UsageError(
+        "-p, --ip, --mac-address, --link and --network-alias need a container network, not --net=host",
+      );
     }
     net = { kind: "host" };
   } else if (netOpt === "none" || netOpt === "private") {
     if (wantsNetwork) {
-      throw new UsageError(`-p, --ip and --network-alias need a network, not --net=${netOpt}`);
+      throw new UsageError(
+        `-p, --ip, --mac-address, --link and --network-alias need a network, not --net=${netOpt}`,
+      );
     }
     net = { kind: "new" };
   } else {
@@ -422,6 +510,8 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   env.splice(has("PATH") ? 1 : 0, 0, `HOSTNAME=${hostname ?? ""}`);
   if (tty && !has("TERM")) env.push("TERM=xterm");
   if (!has("HOME")) env.push(`HOME=${user.home}`);
+  // docker's order: the env files, then -e.
+  for (const f of list("env-file")) env.push(...readKeyValues(f, host, true));
   for (const e of list("env")) {
     const eq = e.indexOf("=");
     check(envProblem(e));
@@ -437,11 +527,19 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
 
   const volumes: string[] = [];
   const mounts: UserMount[] = list("volume").map((v) => parseVolume(v, host, volumes));
+  for (const m of list("mount")) mounts.push(mountOf(m, host, volumes));
   for (const t of list("tmpfs")) {
-    try {
-      mounts.push({ type: "tmpfs", ...parseTmpfsSpec(t) });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
+    mounts.push({ type: "tmpfs", ...attempt(() => parseTmpfsSpec(t)) });
+  }
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    if (seen.has(m.destination)) throw new UsageError(`Duplicate mount point: ${m.destination}`);
+    seen.add(m.destination);
+  }
+  // --volumes-from: another container's volumes and binds, where this one mounts nothing itself.
+  for (const v of list("volumes-from")) {
+    for (const m of volumesFrom(v, host, volumes)) {
+      if (!seen.has(m.destination)) mounts.push(m), seen.add(m.destination);
     }
   }
 
@@ -452,6 +550,23 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   for (const u of list("ulimit")) {
     const r = parseUlimit(u);
     rlimits.set(r.type, r);
+  }
+
+  const devHost: DeviceHost = host.devices ??
+    {
+      stat: (p) => Deno.statSync(p),
+      lstat: (p) => Deno.lstatSync(p),
+      readDir: (p) => Deno.readDirSync(p),
+    };
+  const devices: DeviceNode[] = [];
+  const deviceRules: DeviceRule[] = [];
+  for (const d of list("device")) {
+    const r = attempt(() => resolveDevice(parseDeviceSpec(d), devHost));
+    devices.push(...r.nodes);
+    deviceRules.push(...r.rules);
+  }
+  for (const r of list("device-cgroup-rule")) {
+    deviceRules.push(attempt(() => parseDeviceCgroupRule(r)));
   }
 
   let limits: Limits;
@@ -469,9 +584,28 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       "device-read-bps": list("device-read-bps"),
       "device-write-bps": list("device-write-bps"),
       "oom-score-adj": str("oom-score-adj"),
+      "cpu-period": str("cpu-period"),
+      "cpu-quota": str("cpu-quota"),
+      "cpu-rt-period": str("cpu-rt-period"),
+      "cpu-rt-runtime": str("cpu-rt-runtime"),
+      "blkio-weight": str("blkio-weight"),
+      "blkio-weight-device": list("blkio-weight-device"),
+      "device-read-iops": list("device-read-iops"),
+      "device-write-iops": list("device-write-iops"),
+      "memory-swappiness": str("memory-swappiness"),
+      "oom-kill-disable": opts["oom-kill-disable"] === true,
     }, { privileged: opts.privileged === true });
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+  if (!opts.privileged && deviceRules.length) {
+    limits = { ...limits, devices: { allowAll: false, extra: deviceRules } };
+  }
+  const warnings: string[] = [];
+  if (limits.oomKillDisable && limits.memory === undefined) {
+    warnings.push(
+      "Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.",
+    );
   }
 
   const namespaces: Record<NsType, NsMode> = {
@@ -486,6 +620,86 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   if (str("hostname") && namespaces.uts.kind === "host") {
     throw new UsageError("--hostname conflicts with --uts=host");
   }
+  const domainname = str("domainname") || undefined;
+  if (domainname !== undefined) {
+    check(hostnameProblem(domainname)?.replace("hostname", "domainname"));
+    if (namespaces.uts.kind === "host") {
+      throw new UsageError("--domainname conflicts with --uts=host");
+    }
+  }
+
+  // /etc/hosts and /etc/resolv.conf: --add-host and --link lines, --dns*.
+  const extraHosts: ExtraHost[] = [];
+  for (const a of list("add-host")) {
+    const h = attempt(() => parseExtraHost(a));
+    if (h.ip === HOST_GATEWAY && !networkName) {
+      throw new UsageError(
+        `--add-host ${a}: ${HOST_GATEWAY} is the gateway of the container's network, and it joins none`,
+      );
+    }
+    extraHosts.push({ ip: h.ip, names: [h.name] });
+  }
+  for (const l of list("link")) extraHosts.push(linkHost(l, host));
+  for (const d of list("dns")) check(ipAddressProblem(d));
+  for (const d of list("dns-search")) check(dnsSearchProblem(d));
+  const dns: DnsSpec | undefined =
+    list("dns").length || list("dns-search").length || list("dns-option").length
+      ? { servers: list("dns"), search: list("dns-search"), options: list("dns-option") }
+      : undefined;
+
+  const sysctl: Record<string, string> = {};
+  for (const e of list("sysctl")) {
+    const [k, v] = attempt(() => parseSysctl(e));
+    sysctl[k] = v;
+  }
+  let shmSize: number | undefined;
+  if (str("shm-size") !== undefined) {
+    shmSize = attempt(() => parseSize("--shm-size", str("shm-size")!));
+    if (shmSize <= 0) {
+      throw new UsageError(`invalid --shm-size ${str("shm-size")}: must be above 0`);
+    }
+  }
+
+  const healthcheck: HealthcheckSpec | undefined = attempt(() =>
+    resolveHealth(mergeHealth(
+      image ? imageDefaults(image.config).healthcheck : undefined,
+      healthFromFlags({
+        cmd: str("health-cmd"),
+        interval: str("health-interval"),
+        timeout: str("health-timeout"),
+        startPeriod: str("health-start-period"),
+        retries: str("health-retries"),
+        none: opts["no-healthcheck"] === true,
+      }),
+    ))
+  );
+  const stopSignal = str("stop-signal") ||
+    (image ? imageDefaults(image.config).stopSignal : undefined);
+  if (stopSignal !== undefined) {
+    attempt(() => signalByName(stopSignal), `Invalid signal: ${stopSignal}`);
+  }
+  let stopTimeout: number | undefined;
+  if (str("stop-timeout") !== undefined) {
+    const t = str("stop-timeout")!.trim();
+    if (!/^-?\d+$/.test(t) || Number(t) < -1) {
+      throw new UsageError(
+        `invalid argument ${
+          JSON.stringify(t)
+        } for "--stop-timeout" flag: expected seconds (-1: wait for ever)`,
+      );
+    }
+    stopTimeout = Number(t);
+  }
+
+  const interactive = opts.interactive === true;
+  const attachList = list("attach");
+  const streams = attempt(() => parseAttachStreams(attachList));
+  if (attachList.length && opts.detach) throw new UsageError("Conflicting options: -a and -d");
+  const attach = attachList.length
+    ? { stdin: streams.stdin || interactive, stdout: streams.stdout, stderr: streams.stderr }
+    : { stdin: interactive, stdout: true, stderr: true };
+  const detachKeys = str("detach-keys") ?? DEFAULT_DETACH_KEYS;
+  attempt(() => parseDetachKeys(detachKeys));
   const config: ContainerConfig = {
     id,
     name: name ?? randomName(),
@@ -498,6 +712,9 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       ip: str("ip"),
       aliases: list("network-alias"),
       ports,
+      ...(mac !== undefined && { mac: mac.replaceAll("-", ":").toLowerCase() }),
+      ...(extraHosts.length && { extraHosts }),
+      ...(dns && { dns }),
     },
     layers,
     dir: `${host.root}/containers/${id}`,
@@ -507,6 +724,15 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     gidMap,
     hostname,
     mounts,
+    ...(devices.length && { devices }),
+    ...(Object.keys(sysctl).length && { sysctl }),
+    ...(domainname !== undefined && { domainname }),
+    ...(shmSize !== undefined && { shmSize }),
+    ...(opts.init === true && { init: true }),
+    ...(healthcheck && { healthcheck }),
+    ...(stopSignal !== undefined && { stopSignal }),
+    ...(stopTimeout !== undefined && { stopTimeout }),
+    ...(exposed.size && { exposedPorts: [...exposed].sort() }),
     maskedPaths: opts.privileged || security.systemPathsUnconfined ? [] : DEFAULT_MASKED_PATHS,
     readonlyPaths: opts.privileged || security.systemPathsUnconfined ? [] : DEFAULT_READONLY_PATHS,
     process: {
@@ -522,8 +748,9 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       seccomp,
       apparmorProfile: security.apparmor,
       terminal: tty,
-      stdin: opts.interactive === true,
+      stdin: interactive,
       dieWithParent: true,
+      ...(attachList.length && { attach: { stdout: attach.stdout, stderr: attach.stderr } }),
     },
   };
   let restart: RestartPolicy | undefined;
@@ -537,8 +764,11 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       throw new UsageError("--restart and --rm conflict: a removed container cannot restart");
     }
   }
-  const labels: Record<string, string> = {};
-  for (const l of list("label")) {
+  // docker's: the image's labels, then the container's own on top.
+  const labels: Record<string, string> = image ? { ...imageDefaults(image.config).labels } : {};
+  for (
+    const l of [...list("label-file").flatMap((f) => readKeyValues(f, host)), ...list("label")]
+  ) {
     const eq = l.indexOf("=");
     check(labelProblem(l));
     if (eq < 0) labels[l] = "";
@@ -580,7 +810,97 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     securityOpt,
     pidfile: str("pidfile"),
     name,
+    cidfile: str("cidfile"),
+    attach,
+    stdinOnce: interactive && attach.stdin && opts.detach !== true,
+    sigProxy: opts["sig-proxy"] !== false,
+    detachKeys,
+    noLog: str("log-driver") === "none",
+    warnings,
   };
+}
+
+/** Runs a parser; what it throws becomes a usage error (`message`, when given, replaces its words). */
+function attempt<T>(fn: () => T, message?: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError(message ?? (e as Error).message);
+  }
+}
+
+/** The entries of an --env-file (`lookup`: a bare KEY takes ctr's variable) or --label-file. */
+function readKeyValues(path: string, host: RunHost, lookup = false): string[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = (host.readFile ?? Deno.readFileSync)(path);
+  } catch (e) {
+    throw new UsageError(`open ${path}: ${(e as Error).message}`);
+  }
+  return attempt(() =>
+    parseKeyValueFile(decodeKeyValueFile(bytes), {
+      path,
+      lookup: lookup ? (k) => host.env[k] : undefined,
+    })
+  );
+}
+
+/** A `--mount` as a mount of the container (a volume is made when missing). */
+function mountOf(value: string, host: RunHost, named: string[]): UserMount {
+  const m = attempt(() => parseMountSpec(value, host.cwd ?? "/"));
+  switch (m.type) {
+    case "tmpfs":
+      return { type: "tmpfs", destination: m.destination, options: tmpfsMountOptions(m) };
+    case "volume": {
+      const v = volume(host, m.source, value);
+      named.push(v.name);
+      return { type: "bind", source: v.path, destination: m.destination, readonly: m.readonly };
+    }
+    case "bind": {
+      try {
+        Deno.statSync(m.source);
+      } catch {
+        throw new UsageError(
+          `invalid mount config for type "bind": bind source path does not exist: ${m.source}`,
+        );
+      }
+      return {
+        type: "bind",
+        source: m.source,
+        destination: m.destination,
+        readonly: m.readonly,
+        ...(m.propagation && { propagation: m.propagation }),
+        ...(m.nonRecursive && { nonRecursive: true }),
+      };
+    }
+  }
+}
+
+/** The volumes and binds of another container (`--volumes-from C[:ro|rw]`). */
+function volumesFrom(value: string, host: RunHost, named: string[]): UserMount[] {
+  const { container, mode } = attempt(() => parseVolumesFrom(value));
+  if (!host.container) throw new UsageError(`--volumes-from is not available here`);
+  const c = attempt(() => host.container!(container));
+  named.push(...c.volumes);
+  return c.mounts.filter((m) => m.type === "bind").map((m) =>
+    mode === undefined ? m : { ...m, readonly: mode === "ro" }
+  );
+}
+
+/** The /etc/hosts line of `--link NAME[:ALIAS]`: the running container's address, as docker writes it. */
+function linkHost(value: string, host: RunHost): ExtraHost {
+  const { container, alias } = attempt(() => parseLink(value));
+  if (!host.container) throw new UsageError(`--link is not available here`);
+  const c = attempt(() => host.container!(container));
+  if (!c.running) {
+    throw new UsageError(`Cannot link to a non running container: /${c.name} AS /${alias}`);
+  }
+  if (!c.ip) {
+    throw new UsageError(`Cannot link to /${c.name}: it is on no network (run it with --net)`);
+  }
+  const names = [alias, c.hostname ?? c.id.slice(0, 12)];
+  if (alias !== c.name) names.push(c.name);
+  return { ip: c.ip, names };
 }
 
 /** The image a `ctr run` command line names (undefined with --rootfs), and its --pull policy. */

@@ -15,6 +15,16 @@ export interface BlkioRate {
   readonly rate: number;
 }
 
+/** A relative I/O weight for one block device (`--blkio-weight-device /dev/sda:300`). */
+export interface BlkioWeight {
+  /** The device path as given. */
+  readonly path: string;
+  readonly major: number;
+  readonly minor: number;
+  /** 10..1000. */
+  readonly weight: number;
+}
+
 /** One device cgroup rule: `c 1:3 rwm`. */
 export interface DeviceRule {
   /** `a` all, `b` block, `c` character. */
@@ -48,13 +58,14 @@ export interface Limits {
   /** Soft limit in bytes (`--memory-reservation`): v1 memory.soft_limit_in_bytes, v2 memory.low. */
   readonly memoryReservation?: number;
   /**
-   * 0..100, v1 memory.swappiness (an OCI config's `memory.swappiness`). cgroup
-   * v2 has no such file: callers leave it out there.
+   * 0..100, v1 memory.swappiness (`--memory-swappiness`, an OCI config's
+   * `memory.swappiness`). cgroup v2 has no such file: callers leave it out there.
    */
   readonly memorySwappiness?: number;
   /**
    * Tasks over the limit wait instead of being killed: v1 memory.oom_control
-   * (an OCI config's `memory.disableOOMKiller`). cgroup v2 has no such switch.
+   * (`--oom-kill-disable`, an OCI config's `memory.disableOOMKiller`). cgroup
+   * v2 has no such switch.
    */
   readonly oomKillDisable?: boolean;
   /** CFS quota in microseconds per period (`--cpus`). */
@@ -75,6 +86,18 @@ export interface Limits {
   readonly deviceReadBps?: readonly BlkioRate[];
   /** Write throttles (`--device-write-bps`). */
   readonly deviceWriteBps?: readonly BlkioRate[];
+  /** Read operations per second (`--device-read-iops`; `rate` counts operations). */
+  readonly deviceReadIops?: readonly BlkioRate[];
+  /** Write operations per second (`--device-write-iops`). */
+  readonly deviceWriteIops?: readonly BlkioRate[];
+  /** Relative I/O weight, 10..1000 (`--blkio-weight`): v1 blkio.weight, v2 io.weight. */
+  readonly blkioWeight?: number;
+  /** Relative I/O weight per device (`--blkio-weight-device`). */
+  readonly blkioWeightDevice?: readonly BlkioWeight[];
+  /** Real-time scheduling period in microseconds (`--cpu-rt-period`; v1 cpu.rt_period_us). */
+  readonly cpuRtPeriod?: number;
+  /** Real-time runtime per period in microseconds (`--cpu-rt-runtime`; v1 cpu.rt_runtime_us). */
+  readonly cpuRtRuntime?: number;
   /** Device access; absent leaves the device controller alone. */
   readonly devices?: DevicePolicy;
   /**

@@ -238,3 +238,183 @@ export function parseSecurityOpts(values: readonly string[]): SecurityOpts {
   }
   return { noNewPrivileges, seccomp, apparmor, label, systemPathsUnconfined };
 }
+
+/**
+ * Which namespace makes a sysctl the container's own (runc's and docker's
+ * list); others would change the host, and both refuse them.
+ */
+export function sysctlNamespace(key: string): "net" | "ipc" | "uts" | undefined {
+  if (key.startsWith("net.")) return "net";
+  if (
+    /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\.)/.test(
+      key,
+    )
+  ) {
+    return "ipc";
+  }
+  if (key === "kernel.hostname" || key === "kernel.domainname") return "uts";
+  return undefined;
+}
+
+/** Parses `--sysctl KEY=VALUE`; the key must name a namespaced sysctl. Throws what is wrong. */
+export function parseSysctl(entry: string): [string, string] {
+  const eq = entry.indexOf("=");
+  if (eq <= 0) throw new Error(`invalid argument ${JSON.stringify(entry)}: expected KEY=VALUE`);
+  const key = entry.slice(0, eq);
+  if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_.:@*+-]+)+$/.test(key) || key.includes("..")) {
+    throw new Error(`invalid sysctl name ${JSON.stringify(key)}`);
+  }
+  if (sysctlNamespace(key) === undefined) {
+    throw new Error(
+      `sysctl '${key}' is not allowed: only namespaced sysctls (net.*, the IPC ones, ` +
+        `kernel.hostname and kernel.domainname) belong to a container`,
+    );
+  }
+  return [key, entry.slice(eq + 1)];
+}
+
+/** An IPv4 address in dotted-quad form, or an IPv6 address; the problem, or undefined. */
+export function ipAddressProblem(text: string): string | undefined {
+  const ok = isIPv4(text) || isIPv6(text);
+  return ok ? undefined : `IP address is not correctly formatted: ${text}`;
+}
+
+/** Whether `s` is a dotted-quad IPv4 address. */
+export function isIPv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 &&
+    parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255 && !(p.length > 1 && p[0] === "0"));
+}
+
+/** Whether `s` is an IPv6 address (with `::`, and an IPv4 tail). */
+export function isIPv6(s: string): boolean {
+  if (!s.includes(":")) return false;
+  let text = s;
+  const lastColon = text.lastIndexOf(":");
+  if (text.slice(lastColon + 1).includes(".")) {
+    // An IPv4 tail stands for the last two groups.
+    if (!isIPv4(text.slice(lastColon + 1))) return false;
+    text = text.slice(0, lastColon + 1) + "0:0";
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return false;
+  const groups = (h: string) => (h === "" ? [] : h.split(":"));
+  const parts = halves.flatMap(groups);
+  if (!parts.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? parts.length < 8 : parts.length === 8;
+}
+
+/** The name that maps to the address of the host's gateway in `--add-host NAME:host-gateway`. */
+export const HOST_GATEWAY = "host-gateway";
+
+/** Parses `--add-host NAME:IP` (split at the first colon, so IPv6 works); IP may be host-gateway. */
+export function parseExtraHost(value: string): { name: string; ip: string } {
+  const colon = value.indexOf(":");
+  if (colon <= 0) throw new Error(`bad format for add-host: ${JSON.stringify(value)}`);
+  const name = value.slice(0, colon);
+  const ip = value.slice(colon + 1);
+  if (ip !== HOST_GATEWAY && ipAddressProblem(ip)) {
+    throw new Error(`invalid IP address in add-host: ${JSON.stringify(ip)}`);
+  }
+  return { name, ip };
+}
+
+/** A `--dns-search` domain: docker's rule (a domain name of at most 255 characters, or "."). */
+export function dnsSearchProblem(domain: string): string | undefined {
+  if (domain === ".") return undefined;
+  const d = domain.replace(/\.$/, "");
+  const label = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+  if (d.length > 255 || d === "" || !d.split(".").every((l) => label.test(l))) {
+    return `${domain} is not a valid domain`;
+  }
+  return undefined;
+}
+
+/** A `--mac-address`: six octets separated by `:` or `-`, unicast; the problem, or undefined. */
+export function macProblem(mac: string): string | undefined {
+  const m = /^([0-9a-fA-F]{2})([:-])[0-9a-fA-F]{2}(\2[0-9a-fA-F]{2}){4}$/.exec(mac);
+  if (!m) return `${mac} is not a valid mac address`;
+  if (Number.parseInt(m[1], 16) & 1) {
+    return `${mac} is not a valid mac address: a multicast address cannot name an interface`;
+  }
+  return undefined;
+}
+
+/**
+ * Parses `--expose PORT[/PROTO]` or `START-END[/PROTO]` into the ports it
+ * names (`80/tcp`); throws docker's words.
+ */
+export function parseExpose(value: string): string[] {
+  if (value.includes(":")) throw new Error(`invalid port format for --expose: ${value}`);
+  const slash = value.indexOf("/");
+  const port = slash < 0 ? value : value.slice(0, slash);
+  const proto = slash < 0 ? "tcp" : value.slice(slash + 1).toLowerCase();
+  const m = /^(\d+)(?:-(\d+))?$/.exec(port);
+  const start = m ? Number(m[1]) : NaN;
+  const end = m?.[2] !== undefined ? Number(m[2]) : start;
+  if (!m || !(start >= 0 && start <= 65535) || !(end >= start && end <= 65535)) {
+    throw new Error(`invalid range format for --expose: ${value}, error: invalid port range`);
+  }
+  if (!["tcp", "udp", "sctp"].includes(proto)) {
+    throw new Error(`invalid proto ${JSON.stringify(proto)} for --expose: ${value}`);
+  }
+  const out: string[] = [];
+  for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+/** Parses `--link NAME[:ALIAS]` (the alias defaults to the name). */
+export function parseLink(value: string): { container: string; alias: string } {
+  const parts = value.split(":");
+  if (parts.length > 2 || parts.some((p) => p === "")) {
+    throw new Error(`invalid link format ${JSON.stringify(value)}: expected NAME[:ALIAS]`);
+  }
+  const container = parts[0].replace(/^\//, "");
+  return { container, alias: parts[1] ?? container };
+}
+
+/** Parses `--volumes-from CONTAINER[:ro|:rw]`. */
+export function parseVolumesFrom(value: string): { container: string; mode?: "ro" | "rw" } {
+  const [container, mode, ...rest] = value.split(":");
+  if (!container || rest.length || (mode !== undefined && mode !== "ro" && mode !== "rw")) {
+    throw new Error(`invalid --volumes-from ${JSON.stringify(value)}: expected CONTAINER[:ro|rw]`);
+  }
+  return { container, mode: mode as "ro" | "rw" | undefined };
+}
+
+/** The streams of `--attach` (case-insensitive stdin, stdout, stderr). */
+export function parseAttachStreams(
+  values: readonly string[],
+): { stdin: boolean; stdout: boolean; stderr: boolean } {
+  const out = { stdin: false, stdout: false, stderr: false };
+  for (const v of values) {
+    const s = v.toLowerCase();
+    if (s !== "stdin" && s !== "stdout" && s !== "stderr") {
+      throw new Error("valid streams are STDIN, STDOUT and STDERR");
+    }
+    out[s] = true;
+  }
+  return out;
+}
+
+/** docker's default detach keys. */
+export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
+
+/**
+ * The bytes of a detach key sequence as docker spells it: comma-separated
+ * `ctrl-X` (X a letter, `@`, `[`, `\`, `]`, `^`, `_`) or single characters.
+ */
+export function parseDetachKeys(keys: string): Uint8Array {
+  const out: number[] = [];
+  for (const k of keys.split(",")) {
+    if (k.length === 1) {
+      out.push(k.charCodeAt(0));
+      continue;
+    }
+    const m = /^ctrl-([a-z@[\\\]^_])$/i.exec(k);
+    if (!m) throw new Error(`Invalid detach keys (${keys}) provided: ${JSON.stringify(k)}`);
+    const c = m[1].toLowerCase();
+    out.push(c >= "a" && c <= "z" ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
+  }
+  return new Uint8Array(out);
+}

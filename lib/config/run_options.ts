@@ -61,6 +61,59 @@ export const RUN_FLAG_KINDS = {
   pidfile: "string",
   "dry-run": "bool",
   help: "bool",
+  // docker's, beyond the above
+  "add-host": "list",
+  attach: "list",
+  "blkio-weight": "string",
+  "blkio-weight-device": "list",
+  cidfile: "string",
+  "cpu-period": "string",
+  "cpu-quota": "string",
+  "cpu-rt-period": "string",
+  "cpu-rt-runtime": "string",
+  "detach-keys": "string",
+  device: "list",
+  "device-cgroup-rule": "list",
+  "device-read-iops": "list",
+  "device-write-iops": "list",
+  "disable-content-trust": "bool",
+  dns: "list",
+  "dns-option": "list",
+  "dns-search": "list",
+  domainname: "string",
+  "env-file": "list",
+  expose: "list",
+  gpus: "string",
+  "health-cmd": "string",
+  "health-interval": "string",
+  "health-retries": "string",
+  "health-start-period": "string",
+  "health-timeout": "string",
+  init: "bool",
+  ip6: "string",
+  isolation: "string",
+  "kernel-memory": "string",
+  "label-file": "list",
+  link: "list",
+  "link-local-ip": "list",
+  "log-driver": "string",
+  "mac-address": "string",
+  "memory-swappiness": "string",
+  mount: "list",
+  network: "string",
+  "no-healthcheck": "bool",
+  "oom-kill-disable": "bool",
+  platform: "string",
+  "publish-all": "bool",
+  runtime: "string",
+  "shm-size": "string",
+  "sig-proxy": "bool",
+  "stop-signal": "string",
+  "stop-timeout": "string",
+  "storage-opt": "list",
+  sysctl: "list",
+  "volume-driver": "string",
+  "volumes-from": "list",
 } as const;
 
 /** A flag's name. */
@@ -113,8 +166,9 @@ export function mergeRunOptions(base: RunOptions, over: RunOptions): RunOptions 
 export function runOptionsArgv(o: RunOptions): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(o.flags)) {
-    if (v === undefined || v === false) continue;
+    if (v === undefined) continue;
     if (v === true) out.push(`--${k}`);
+    else if (v === false) out.push(`--${k}=false`);
     else if (typeof v === "string") out.push(`--${k}=${v}`);
     else for (const item of v as readonly string[]) out.push(`--${k}=${item}`);
   }

@@ -8,7 +8,7 @@
 
 import { CAPS, RLIMIT } from "../../ffi/constants.ts";
 import type { ContainerConfig, IdMap } from "./container.ts";
-import { destinationProblem, envProblem, hostnameProblem } from "./rules.ts";
+import { destinationProblem, envProblem, hostnameProblem, sysctlNamespace } from "./rules.ts";
 
 /** One check: the problems it finds, one line each. */
 type Check = (cfg: ContainerConfig) => string[];
@@ -46,7 +46,7 @@ const uts: Check = (cfg) => {
   const own = cfg.namespaces.uts.kind === "new";
   const names: [string, string | undefined][] = [
     ["hostname", cfg.hostname],
-    ["domainname", cfg.oci?.domainname],
+    ["domainname", cfg.domainname ?? cfg.oci?.domainname],
   ];
   for (const [what, value] of names) {
     if (value === undefined || value === "") continue;
@@ -155,26 +155,9 @@ const network: Check = (cfg) => {
   return out;
 };
 
-/**
- * Which namespace makes a sysctl the container's own; others would change
- * the host, and runc refuses them.
- */
-function sysctlNamespace(key: string): "net" | "ipc" | "uts" | undefined {
-  if (key.startsWith("net.")) return "net";
-  if (
-    /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\.)/.test(
-      key,
-    )
-  ) {
-    return "ipc";
-  }
-  if (key === "kernel.hostname" || key === "kernel.domainname") return "uts";
-  return undefined;
-}
-
 const sysctl: Check = (cfg) => {
   const out: string[] = [];
-  for (const key of Object.keys(cfg.oci?.sysctl ?? {})) {
+  for (const key of Object.keys({ ...cfg.sysctl, ...cfg.oci?.sysctl })) {
     const ns = sysctlNamespace(key);
     if (ns === undefined) out.push(`sysctl ${key} is not in a namespace the container owns`);
     else if (cfg.namespaces[ns].kind === "host") {

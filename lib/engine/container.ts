@@ -8,6 +8,7 @@
 
 import { close, open, pipe } from "../../ffi/sys.ts";
 import { openWatcher } from "../../ffi/watch.ts";
+import { listenUnix } from "../../ffi/unix_socket.ts";
 import {
   type ContainerConfig,
   DETACHED_ENV,
@@ -16,7 +17,7 @@ import {
   type UserMount,
 } from "../config/container.ts";
 import { containerPlan, PHASE_FORKED, PHASE_START, showPlan } from "../runtime/container_plan.ts";
-import { launchDetached, type LaunchedDetached } from "../runtime/detached.ts";
+import { launchDetached, type LaunchedDetached, type WatcherFdArgs } from "../runtime/detached.ts";
 import { planFailure, RunError } from "../runtime/errors.ts";
 import { readPlanHost } from "../runtime/host.ts";
 import { launch } from "../runtime/launch.ts";
@@ -24,7 +25,7 @@ import { type Plan, PlanError } from "../runtime/plan.ts";
 import { lookup } from "../runtime/paths.ts";
 import { removeTree } from "../os/tree.ts";
 import { linkLayers, needsLayerLinks } from "../runtime/rootfs.ts";
-import { forwardSignals, signalPidfd, waitPidfd } from "../runtime/spawn.ts";
+import { FORWARDED, forwardSignals, signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { relayPty } from "../runtime/tty.ts";
 import { trace } from "../trace.ts";
 import {
@@ -48,17 +49,19 @@ import { isRootless, undelegatedReason } from "./rootless.ts";
 import type { UserModeNetwork } from "../network/usermode.ts";
 import { type IdmappedLayers, idmappedLayers, idmappedLowerDir } from "../runtime/idmount.ts";
 
-/** Signals ctr passes on to a foreground container. */
-const FORWARDED: readonly Deno.Signal[] = [
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTERM",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGALRM",
-  "SIGCONT",
-];
+/** Catches `signals` and does nothing with them; returns the function that stops it. */
+function ignoreSignals(signals: readonly Deno.Signal[]): () => void {
+  const none = () => {};
+  const caught = signals.filter((s) => {
+    try {
+      Deno.addSignalListener(s, none);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return () => caught.forEach((s) => Deno.removeSignalListener(s, none));
+}
 
 /** The plan as `--dry-run` prints it. */
 export function dryRun(cfg: ContainerConfig): string {
@@ -203,9 +206,13 @@ export async function attach(
       containerId: cfg.id,
       pid,
       ip: cfg.network.ip,
+      mac: cfg.network.mac,
       name: cfg.name,
       hostname: cfg.hostname,
+      domainname: cfg.domainname,
       aliases: cfg.network.aliases,
+      extraHosts: cfg.network.extraHosts,
+      ...resolvOptions(cfg),
       ports: cfg.network.ports,
       masquerade: true,
       proxy,
@@ -248,6 +255,12 @@ async function startUserMode(
       125,
     );
   }
+}
+
+/** The container's --dns, --dns-search and --dns-option, as the resolv.conf writer takes them. */
+function resolvOptions(cfg: ContainerConfig) {
+  const d = cfg.network.dns;
+  return d ? { dns: d.servers, dnsSearch: d.search, dnsOptions: d.options } : {};
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -350,14 +363,13 @@ export interface StartOptions {
   /**
    * Detached: the container outlives this process (no death signal, no port
    * proxies here). The plan's first child forks it and becomes its watcher
-   * (lib/runtime/detached.ts), which logs its output to `logPath`, records its
-   * exit in the state directory and then runs `then` (ctr's `__exited`).
+   * (lib/runtime/detached.ts, ffi/watch/watch.c) with the command line
+   * `argv` makes of where it finds the container and of its reserved record.
    */
   readonly detached?: {
-    readonly logPath: string;
-    readonly maxSize: number;
-    readonly maxFiles: number;
-    readonly then: readonly string[];
+    argv(fds: WatcherFdArgs, record: ContainerState): string[];
+    /** Where clients attach (`ctr attach`): a socket listened on here and handed to the watcher. */
+    readonly attachSocket?: string;
   };
   /** More to record in its state (restart policy, log path, --rm). */
   readonly record?: Partial<ContainerState>;
@@ -379,6 +391,8 @@ export interface Started {
   /** Detached without a pty: the read ends of its stdout and stderr pipes. */
   readonly stdout: number;
   readonly stderr: number;
+  /** Detached with -i and without a pty: the write end of its stdin pipe, else -1. */
+  readonly stdin: number;
   /** What is recorded in the state directory now. */
   readonly record: ContainerState;
 }
@@ -469,38 +483,48 @@ async function launchWatched(
   cfg: ContainerConfig,
   state: StateDir,
   d: NonNullable<StartOptions["detached"]>,
-  pipes: readonly number[],
+  pipes: { stdout: number; stderr: number; stdin: number },
   opts: Parameters<typeof launchDetached>[2],
 ): Promise<LaunchedDetached> {
+  const record = state.get(cfg.id);
+  if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
   const memfd = openWatcher();
-  const ptyAt = cfg.process.terminal ? open("/dev/null", O.RDONLY | O.CLOEXEC) : undefined;
+  let ptyAt: number | undefined;
+  let sock = -1;
   const env = Object.entries(Deno.env.toObject())
-    .filter(([k]) => k !== DETACHED_ENV)
+    .filter(([k]) => k !== DETACHED_ENV && k !== ATTACH_ENV)
     .map(([k, v]) => `${k}=${v}`);
   try {
+    if (cfg.process.terminal) ptyAt = open("/dev/null", O.RDONLY | O.CLOEXEC);
+    if (d.attachSocket) sock = listenAttach(d.attachSocket);
     return await launchDetached(plan, {
       memfd,
-      stdout: pipes[0] ?? -1,
-      stderr: pipes[1] ?? -1,
+      ...pipes,
+      attach: sock,
       ptyAt,
-      argv: (pid, out, err) => [
-        "ctr-watch",
-        pid,
-        out,
-        err,
-        d.logPath,
-        String(d.maxSize),
-        String(d.maxFiles),
-        state.exitFile(cfg.id),
-        "--",
-        ...d.then,
-      ],
+      argv: (fds) => d.argv(fds, record),
       env,
     }, opts);
   } finally {
     close(memfd);
     if (ptyAt !== undefined) close(ptyAt);
+    if (sock >= 0) close(sock);
   }
+}
+
+/**
+ * Set (to 1) in the environment of the process that starts a container
+ * which a client attaches to right away (`start -a`, a run with a pty in
+ * the foreground): its watcher reads no output before that client is there.
+ */
+export const ATTACH_ENV = "_CTR_ATTACH";
+
+/** A listening socket for attached clients at `path` (one left by a previous run is replaced). */
+function listenAttach(path: string): number {
+  try {
+    Deno.removeSync(path);
+  } catch { /* none */ }
+  return listenUnix(path, 8);
 }
 
 /**
@@ -532,8 +556,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, {
         hostname: cfg.hostname ?? cfg.id.slice(0, 12),
+        domainname: cfg.domainname,
         name: cfg.name,
+        // host-gateway is known once the container is on its network, which writes the file again.
+        extra: cfg.network.extraHosts?.filter((h) => h.ip !== "host-gateway"),
         ...(cfg.network.userMode && (await userModeFiles(cfg.network.userMode))),
+        ...resolvOptions(cfg),
       });
     }
     trace("directory: made");
@@ -543,10 +571,15 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       if (!cfg.process.terminal) {
         const [outR, outW] = pipe();
         const [errR, errW] = pipe();
-        pipes = [outR, errR, outW, errW];
+        // -i: a pipe the watcher writes attached input into (the container reads its end).
+        const [inR, inW] = cfg.process.stdin ? pipe() : [-1, -1];
+        pipes = [outR, errR, inW, outW, errW, ...(inR >= 0 ? [inR] : [])];
         runCfg = {
           ...runCfg,
-          process: { ...runCfg.process, stdio: { stdout: outW, stderr: errW } },
+          process: {
+            ...runCfg.process,
+            stdio: { stdout: outW, stderr: errW, ...(inR >= 0 && { stdin: inR }) },
+          },
         };
       }
     }
@@ -582,7 +615,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     };
     try {
       if (o.detached) {
-        const d = await launchWatched(plan, cfg, state, o.detached, pipes, {
+        const stdio = { stdout: pipes[0] ?? -1, stderr: pipes[1] ?? -1, stdin: pipes[2] ?? -1 };
+        const d = await launchWatched(plan, cfg, state, o.detached, stdio, {
           ...launchOptions,
           // Recorded before the watcher's go: `rm -f` then finds both however early ctr dies.
           onWatcher: async (pid, watcherPid) =>
@@ -629,6 +663,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       watcher: spawned.watcher
         ? { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
         : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
+      // A check starts over with each start (its log stays).
+      ...(cfg.healthcheck &&
+        { health: { Status: "starting" as const, FailingStreak: 0, Log: cur.health?.Log ?? [] } }),
       ...(a && {
         ip: a.ip,
         prefixLen: a.prefixLen,
@@ -657,10 +694,11 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       master,
       stdout: pipes[0] ?? -1,
       stderr: pipes[1] ?? -1,
+      stdin: pipes[2] ?? -1,
       record,
     };
   } catch (e) {
-    for (const fd of pipes) close(fd);
+    for (const fd of pipes) if (fd >= 0) close(fd);
     idmapped?.close();
     if (master >= 0) close(master);
     if (pidfd >= 0) {
@@ -699,12 +737,47 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
 }
 
 /**
+ * Makes a container without starting it (`ctr create`): its name and id
+ * reserved, its directory ready, its state "created" with its whole
+ * configuration, for `ctr start` to run. Returns what is recorded.
+ */
+export async function createContainer(
+  cfg: ContainerConfig,
+  o: { stateDir?: string; record?: Partial<ContainerState> },
+): Promise<ContainerState> {
+  cfg = { ...cfg, stateDir: o.stateDir ?? cfg.stateDir };
+  const state = new StateDir(o.stateDir ?? "/run/ctr");
+  // Nothing but its directory exists until `ctr start` (which records its own intent then).
+  const nothing = { cgroups: [], cgroupPaths: {} };
+  cfg = await reserve(cfg, state, { record: o.record }, nothing);
+  try {
+    prepareDir(cfg);
+    if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
+  } catch (e) {
+    removeTree(cfg.dir);
+    await state.locked(() => state.remove(cfg.id));
+    throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+  }
+  // Nobody is starting it: a created container waits for `ctr start` with no process of its own.
+  const s = await state.update(cfg.id, (cur) => ({ ...cur, watcher: undefined }));
+  if (!s) throw new RunError(`Container ${cfg.name} was removed while it was created`, 125);
+  return s;
+}
+
+/**
  * Runs a container in the foreground and returns its exit code (128+N when
  * killed by signal N). With `remove`, its directory is deleted afterwards.
  */
 export async function runContainer(
   cfg: ContainerConfig,
-  opts: { remove: boolean; hooks?: RunHooks; stateDir?: string; record?: Partial<ContainerState> },
+  opts: {
+    remove: boolean;
+    hooks?: RunHooks;
+    stateDir?: string;
+    record?: Partial<ContainerState>;
+    /** Pass the signals ctr receives on (`--sig-proxy`, default true). */
+    sigProxy?: boolean;
+  },
 ): Promise<number> {
   const run = await startContainer(cfg, {
     stateDir: opts.stateDir,
@@ -718,7 +791,11 @@ export async function runContainer(
   try {
     // Binding the handlers takes a few milliseconds; the kernel's teardown of a
     // short-lived container's namespaces runs meanwhile.
-    stopForwarding = forwardSignals(pidfd, FORWARDED);
+    // --sig-proxy=false: the signals are not passed on, and do not end ctr (which would end the
+    // container with it); docker's client dies of them, but its container runs in the daemon.
+    stopForwarding = opts.sigProxy === false
+      ? ignoreSignals(FORWARDED)
+      : forwardSignals(pidfd, FORWARDED);
     opts.hooks?.started?.(run.pid);
     if (master >= 0) relay = relayPty(master, cfg.process.stdin);
     const status = await waitPidfd(pidfd);

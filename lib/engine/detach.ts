@@ -18,7 +18,8 @@
 import type { Globals } from "./globals.ts";
 import { close } from "../../ffi/sys.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
-import { startContainer } from "./container.ts";
+import { ATTACH_ENV, startContainer } from "./container.ts";
+import type { WatcherFdArgs } from "../runtime/detached.ts";
 import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
@@ -64,11 +65,13 @@ export function globalArgs(g: Globals): string[] {
 export async function runInBackground(
   args: readonly string[],
   g: Globals,
+  o: { attach?: boolean } = {},
 ): Promise<{ id?: string; code: number }> {
   const [cmd, ...pre] = selfCommand();
   const child = new Deno.Command(cmd, {
     args: [...pre, ...globalArgs(g), ...args],
-    env: { [DETACHED_ENV]: "1" },
+    // attach: this process attaches as soon as it has the id, and the watcher waits for it.
+    env: { [DETACHED_ENV]: "1", ...(o.attach && { [ATTACH_ENV]: "1" }) },
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -91,6 +94,9 @@ export function logPathOf(cfg: ContainerConfig): string {
 /**
  * Sets a container up detached: its parent, the watcher, stays behind it;
  * this process goes on. `report`: print the id on stdout (`run -d`).
+ * `attach`: a client attaches right away (`start -a`, a run with a pty in the
+ * foreground), so the watcher reads no output before it is there; by default
+ * the environment says so (ATTACH_ENV, set by runInBackground).
  * Returns the exit status of the command (0).
  */
 export async function startDetached(
@@ -101,28 +107,68 @@ export async function startDetached(
     report: boolean;
     record?: Partial<ContainerState>;
     log?: LogOptions;
+    attach?: boolean;
+    /** Called once the command runs (--pidfile). */
+    started?: (pid: number) => void;
   },
 ): Promise<number> {
   const log = o.log ?? DEFAULT_LOG_OPTIONS;
   const logPath = logPathOf(cfg);
+  const state = new StateDir(g.stateDir);
+  const clientComing = o.attach ?? Deno.env.get(ATTACH_ENV) === "1";
   const run = await startContainer(cfg, {
     stateDir: g.stateDir,
     existing: o.existing,
     detached: {
-      logPath,
-      maxSize: log.maxSize,
-      maxFiles: log.maxFiles,
-      then: [...selfCommand(), ...globalArgs(g), "__exited", cfg.id],
+      attachSocket: state.attachSocket(cfg.id),
+      argv: (fds, record) => watcherArgv(cfg, record, fds, { log, g, clientComing }),
     },
     record: { logPath, logOptions: log, ...o.record },
   });
   close(run.pidfd);
+  try {
+    o.started?.(run.pid);
+  } catch (e) {
+    console.error(`ctr: warning: ${(e as Error).message}`); // the container runs all the same
+  }
   if (o.report) {
     try {
       Deno.stdout.writeSync(new TextEncoder().encode(`${run.cfg.id}\n`));
     } catch { /* the command that waited is gone (Ctrl-C): the container is still ours */ }
   }
   return 0;
+}
+
+/** The watcher's command line for a container (see ffi/watch/watch.c). */
+function watcherArgv(
+  cfg: ContainerConfig,
+  record: ContainerState,
+  fds: WatcherFdArgs,
+  o: { log: LogOptions; g: Globals; clientComing: boolean },
+): string[] {
+  const self = [...selfCommand(), ...globalArgs(o.g)];
+  const health = cfg.healthcheck;
+  return [
+    "ctr-watch",
+    ...(fds.attach ? ["-a", fds.attach] : []),
+    ...(fds.stdin ? ["-i", fds.stdin] : []),
+    // stdin once: never for a pty, whose master is also the output.
+    ...(record.stdinOnce && !cfg.process.terminal ? ["-o"] : []),
+    ...(o.clientComing ? ["-w"] : []),
+    ...(health ? ["-h", String(health.intervalMs), String(self.length + 2)] : []),
+    fds.container,
+    fds.stdout,
+    fds.stderr,
+    record.noLog ? "-" : record.logPath ?? "-",
+    String(o.log.maxSize),
+    String(o.log.maxFiles),
+    new StateDir(o.g.stateDir).exitFile(cfg.id),
+    "--",
+    ...self,
+    "__exited",
+    cfg.id,
+    ...(health ? [...self, "__health", cfg.id] : []),
+  ];
 }
 
 /** Whether the restart policy asks for another start after this exit. */
@@ -143,6 +189,9 @@ export function shouldRestart(s: ContainerState, exitCode: number): boolean {
  */
 export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
+  try {
+    Deno.removeSync(dir.attachSocket(id)); // nobody listens there any more
+  } catch { /* none */ }
   const s = dir.get(id);
   if (!s) {
     // Removed meanwhile (rm -f): nothing is left to record, and the exit record just written

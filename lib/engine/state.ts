@@ -12,6 +12,24 @@ import type { ContainerConfig } from "../config/container.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { RestartPolicy } from "../config/rules.ts";
 
+/** One health check's outcome, as docker's inspect shows State.Health.Log entries. */
+export interface HealthLogEntry {
+  readonly Start: string;
+  readonly End: string;
+  /** The check's exit code; -1 when it timed out or could not run. */
+  readonly ExitCode: number;
+  /** Its output, cut at 4096 bytes. */
+  readonly Output: string;
+}
+
+/** A container's health, as docker's inspect shows State.Health. */
+export interface HealthState {
+  readonly Status: "starting" | "healthy" | "unhealthy";
+  readonly FailingStreak: number;
+  /** The last 5 checks, oldest first. */
+  readonly Log: readonly HealthLogEntry[];
+}
+
 /** The state of one container. */
 export interface ContainerState {
   readonly id: string;
@@ -82,6 +100,14 @@ export interface ContainerState {
   readonly securityOpt?: readonly string[];
   /** Why the last start failed, when it did. */
   readonly error?: string;
+  /** Its health, when it has a health check. */
+  readonly health?: HealthState;
+  /** Close its stdin when an attached client's input ends (docker's StdinOnce: `-i` attached). */
+  readonly stdinOnce?: boolean;
+  /** `--cidfile`, as docker's inspect shows HostConfig.ContainerIDFile. */
+  readonly cidfile?: string;
+  /** `--log-driver none`: its output is not kept. */
+  readonly noLog?: boolean;
 }
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
@@ -180,9 +206,14 @@ export class StateDir {
     return `${this.dir}/${id}.exit`;
   }
 
-  /** Removes a container's state file and its exit file. */
+  /** The socket where a detached container's watcher takes attached clients. */
+  attachSocket(id: string): string {
+    return `${this.dir}/${id}.sock`;
+  }
+
+  /** Removes a container's state file, its exit file and its attach socket. */
   remove(id: string): void {
-    for (const f of [this.#file(id), this.exitFile(id)]) {
+    for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) {
       try {
         Deno.removeSync(f);
       } catch (e) {

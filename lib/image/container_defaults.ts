@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DEFAULT_PATH, mergeEnv } from "../config/container.ts";
+import { DEFAULT_PATH, type HealthConfig, mergeEnv } from "../config/container.ts";
 import type { ImageConfig } from "./schema.ts";
 
 /** The process settings an image carries. */
@@ -25,6 +25,8 @@ export interface ImageDefaults {
   readonly volumes: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly stopSignal?: string;
+  /** The image's HEALTHCHECK (durations in nanoseconds). */
+  readonly healthcheck?: HealthConfig;
 }
 
 /** The process settings of an image config. */
@@ -40,6 +42,15 @@ export function imageDefaults(config: ImageConfig): ImageDefaults {
     volumes: Object.keys(c.Volumes ?? {}).sort(),
     labels: c.Labels ?? {},
     ...(c.StopSignal && { stopSignal: c.StopSignal }),
+    ...(c.Healthcheck && {
+      healthcheck: {
+        Test: c.Healthcheck.Test ?? [],
+        Interval: c.Healthcheck.Interval,
+        Timeout: c.Healthcheck.Timeout,
+        StartPeriod: c.Healthcheck.StartPeriod,
+        Retries: c.Healthcheck.Retries,
+      },
+    }),
   };
 }
 

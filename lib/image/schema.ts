@@ -113,6 +113,13 @@ export const ContainerSettings = z.object({
   WorkingDir: z.string().optional(),
   Labels: z.record(z.string(), z.string()).nullish(),
   StopSignal: z.string().optional(),
+  Healthcheck: z.object({
+    Test: strings,
+    Interval: z.number().optional(),
+    Timeout: z.number().optional(),
+    StartPeriod: z.number().optional(),
+    Retries: z.number().optional(),
+  }).loose().nullish(),
 }).loose();
 /** The process part of an image config. */
 export type ContainerSettings = z.infer<typeof ContainerSettings>;

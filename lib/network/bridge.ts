@@ -56,12 +56,16 @@ export interface AttachOptions extends ResolvOptions {
   readonly pid: number;
   /** A fixed address (`--ip`). */
   readonly ip?: string;
+  /** A fixed MAC address of eth0 (`--mac-address`); default: derived from the address. */
+  readonly mac?: string;
   /** The container's name, hostname and aliases (hosts files). */
   readonly name?: string;
   readonly hostname?: string;
   readonly aliases?: readonly string[];
-  /** `--add-host` entries. */
+  /** `--add-host` entries; the address `host-gateway` stands for the network's gateway (docker's). */
   readonly extraHosts?: readonly HostEntry[];
+  /** The container's NIS domain name (its hosts line names `hostname.domainname` first). */
+  readonly domainname?: string;
   /** Published ports (`-p`). */
   readonly ports?: readonly PortMapping[];
   /** Masquerade outbound traffic; default true. */
@@ -224,6 +228,9 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   const network = store.get(o.network ?? "bridge");
   const leases = store.leases(network);
   const files = o.filesDir === undefined ? undefined : networkFilePaths(o.filesDir);
+  const extraHosts = o.extraHosts?.map((h) =>
+    h.ip === "host-gateway" ? { ...h, ip: network.gateway } : h
+  );
   const { lease, reclaimed } = await leases.allocate({
     containerId: o.containerId,
     pid: o.pid,
@@ -232,7 +239,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     hostname: o.hostname,
     aliases: o.aliases,
     hostsFile: files?.hosts,
-    extraHosts: o.extraHosts,
+    extraHosts,
   });
   trace("network: lease");
   const undo: (() => Promise<unknown> | unknown)[] = [() => leases.release(o.containerId)];
@@ -250,7 +257,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
 
     const ip = lease.ip;
     const prefixLen = parseSubnet(network.subnet).prefixLen;
-    const mac = macFor(ip);
+    const mac = o.mac ?? macFor(ip);
     const veth = vethName(o.containerId);
     {
       using host = Rtnl.open();
@@ -309,7 +316,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
         ...o,
         ip,
         hostname: o.hostname ?? o.containerId.slice(0, 12),
-        extra: o.extraHosts,
+        extra: extraHosts,
         peers,
       });
     }

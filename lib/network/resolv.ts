@@ -23,6 +23,8 @@ export interface HostsOptions {
   /** The container's own address; without one (no network) only the fixed lines are written. */
   readonly ip?: string;
   readonly hostname?: string;
+  /** Its NIS domain name: the address gets `hostname.domainname` first, as docker writes it. */
+  readonly domainname?: string;
   /** The container's name, and its aliases on its network. */
   readonly name?: string;
   readonly aliases?: readonly string[];
@@ -54,7 +56,8 @@ export function hostsContent(o: HostsOptions): string {
     if (n.length > 0) lines.push(`${ip}\t${n.join(" ")}`);
   };
   for (const e of o.extra ?? []) line(e.ip, e.names);
-  if (o.ip !== undefined) line(o.ip, [o.hostname, o.name, ...(o.aliases ?? [])]);
+  const fqdn = o.hostname && o.domainname ? `${o.hostname}.${o.domainname}` : undefined;
+  if (o.ip !== undefined) line(o.ip, [fqdn, o.hostname, o.name, ...(o.aliases ?? [])]);
   for (const p of o.peers ?? []) if (p.ip !== o.ip) line(p.ip, p.names);
   return lines.join("\n") + "\n";
 }
@@ -107,7 +110,8 @@ export interface ResolvOptions {
  * A container's /etc/resolv.conf from the host's: the host's search and
  * options, its nameservers but those on loopback (127.0.0.0/8, ::1) and, as
  * the container has no IPv6, the IPv6 ones; 8.8.8.8 and 8.8.4.4 when none is
- * left. `--dns`, `--dns-search`, `--dns-option` override.
+ * left. `--dns`, `--dns-search`, `--dns-option` override, and the file is
+ * then laid out as docker builds it (search, nameservers, options).
  */
 export function resolvConfContent(hostText: string, o: ResolvOptions = {}): string {
   const host = parseResolvConf(hostText);
@@ -115,10 +119,17 @@ export function resolvConfContent(hostText: string, o: ResolvOptions = {}): stri
     ? [...o.dns]
     : host.nameservers.filter((ns) => !isLocalNameserver(ns) && (o.ipv6 || !ns.includes(":")));
   if (servers.length === 0) servers = [...FALLBACK_NAMESERVERS];
-  const search = o.dnsSearch?.length ? o.dnsSearch : host.search;
+  // `--dns-search .` means no search domains at all (docker's).
+  const search = o.dnsSearch?.length ? o.dnsSearch.filter((d) => d !== ".") : host.search;
   const options = o.dnsOptions?.length ? o.dnsOptions : host.options;
+  // docker builds the file anew when a flag is given: search first. Otherwise it keeps the
+  // host's (nameservers first).
+  const given = !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
   const lines = servers.map((s) => `nameserver ${s}`);
-  if (search.length > 0) lines.push(`search ${search.join(" ")}`);
+  if (search.length > 0) {
+    if (given) lines.unshift(`search ${search.join(" ")}`);
+    else lines.push(`search ${search.join(" ")}`);
+  }
   if (options.length > 0) lines.push(`options ${options.join(" ")}`);
   return lines.join("\n") + "\n";
 }

@@ -33,8 +33,20 @@ import { applyIdMaps } from "./userns.ts";
 /** Sync phase at which W, the container exec'd, waits for ctr's go before it becomes the watcher. */
 export const PHASE_WATCHER = 6;
 
-/** The fd numbers the watcher finds the container's pidfd and output at. */
-export const WATCHER_FDS = { pidfd: 64, stdout: 65, stderr: 66 } as const;
+/** The fd numbers the watcher finds the container's pidfd, output, input and socket at. */
+export const WATCHER_FDS = { pidfd: 64, stdout: 65, stderr: 66, stdin: 67, attach: 68 } as const;
+
+/** How the watcher finds what W handed it, as its command line names them ("-1": none). */
+export interface WatcherFdArgs {
+  /** The container: `fd:64`, its pidfd. */
+  readonly container: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Where attached input goes (the stdin pipe, or the pty master), if anywhere. */
+  readonly stdin?: string;
+  /** The listening socket clients attach at, if any. */
+  readonly attach?: string;
+}
 
 /** What W becomes once the container runs. */
 export interface WatcherLaunch {
@@ -43,13 +55,17 @@ export interface WatcherLaunch {
   /** The read ends of the container's stdout and stderr pipes, open in ctr (-1: none). */
   readonly stdout: number;
   readonly stderr: number;
+  /** The write end of the container's stdin pipe (-i without a pty), open in ctr. */
+  readonly stdin?: number;
+  /** A listening unix socket for attached clients, open in ctr. */
+  readonly attach?: number;
   /**
    * With a pty: an fd number ctr holds (any open file) for the master to be
    * put at once it exists; W takes it from ctr with pidfd_getfd.
    */
   readonly ptyAt?: number;
-  /** The watcher's argv, given how it is to find the container and its output (`fd:64`, `65`, `-1`). */
-  argv(container: string, stdout: string, stderr: string): string[];
+  /** The watcher's argv, given where it finds the container, its output and input. */
+  argv(fds: WatcherFdArgs): string[];
   readonly env: readonly string[];
 }
 
@@ -80,7 +96,7 @@ export function detachedPlan(
     },
     dupTo({ ref: pidfd }, WATCHER_FDS.pidfd, "the container's pidfd for the watcher"),
   );
-  let out = "-1", err = "-1";
+  let out = "-1", err = "-1", input: string | undefined;
   if (w.ptyAt !== undefined) {
     const ppid = slot("ctr_pid"), ppidfd = slot("ctr_pidfd"), master = slot("pty_master");
     watcher.push(
@@ -94,7 +110,7 @@ export function detachedPlan(
       },
       dupTo({ ref: master }, WATCHER_FDS.stdout, "the pty master for the watcher"),
     );
-    out = String(WATCHER_FDS.stdout);
+    out = input = String(WATCHER_FDS.stdout);
   } else {
     if (w.stdout >= 0) {
       watcher.push(dupTo(int(w.stdout), WATCHER_FDS.stdout, "stdout's pipe for the watcher"));
@@ -104,10 +120,26 @@ export function detachedPlan(
       watcher.push(dupTo(int(w.stderr), WATCHER_FDS.stderr, "stderr's pipe for the watcher"));
       err = String(WATCHER_FDS.stderr);
     }
+    if (w.stdin !== undefined && w.stdin >= 0) {
+      watcher.push(dupTo(int(w.stdin), WATCHER_FDS.stdin, "stdin's pipe for the watcher"));
+      input = String(WATCHER_FDS.stdin);
+    }
   }
+  let attach: string | undefined;
+  if (w.attach !== undefined && w.attach >= 0) {
+    watcher.push(dupTo(int(w.attach), WATCHER_FDS.attach, "the attach socket for the watcher"));
+    attach = String(WATCHER_FDS.attach);
+  }
+  const fds = {
+    container: `fd:${WATCHER_FDS.pidfd}`,
+    stdout: out,
+    stderr: err,
+    stdin: input,
+    attach,
+  };
   watcher.push(
     ...stdioToNull(),
-    execFd(int(w.memfd), w.argv(`fd:${WATCHER_FDS.pidfd}`, out, err), w.env, "become the watcher"),
+    execFd(int(w.memfd), w.argv(fds), w.env, "become the watcher"),
   );
   const steps: Step[] = [
     // Neither W nor the container may hold ctr's ends of the pipes: with ctr dead, a read

@@ -14,7 +14,6 @@ import { readPlanHost } from "./host.ts";
 import { hostId, readIdMap } from "./idmap.ts";
 import { launchJoined } from "./launch.ts";
 import { differingNamespaces } from "./namespaces.ts";
-import type { Step } from "./plan.ts";
 import { confinementSteps, type ProcessHost } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { FORWARDED_SHORT, forwardSignals, waitPidfd } from "./spawn.ts";
@@ -22,10 +21,12 @@ import {
   chdirTo,
   controllingPty,
   dieWithParent,
+  dupTo,
   stdinFromNull,
   stdioToNull,
   stopIfParentGone,
 } from "./steps.ts";
+import { int, type Step } from "./plan.ts";
 import { openPty, relayPty } from "./tty.ts";
 import { setgroupsDenied, withoutSetgroups } from "./userns.ts";
 import { settleWithin } from "../os/async.ts";
@@ -59,6 +60,8 @@ export interface ExecSpec extends
   readonly detach: boolean;
   /** Keep ctr's own stdio for the process (an OCI caller such as conmon passes its pipes). */
   readonly inheritStdio?: boolean;
+  /** Host fds to give the process as stdout and stderr (stdin is /dev/null): a health check's pipe. */
+  readonly stdio?: { readonly stdout: number; readonly stderr: number };
   /** Where a pty master goes instead of this terminal (an OCI console socket). */
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
@@ -86,6 +89,12 @@ export function execPrelude(
   const before: Step[] = [];
   if (ptyNum !== undefined) {
     before.push(...controllingPty(`/dev/pts/${ptyNum}`, "exec_tty"));
+  } else if (o.stdio) {
+    before.push(
+      stdinFromNull(),
+      dupTo(int(o.stdio.stdout), 1, "stdout to the pipe"),
+      dupTo(int(o.stdio.stderr), 2, "stderr to the pipe"),
+    );
   } else if (o.detach && !o.sendConsole && !o.inheritStdio) {
     // Nobody reads a detached command's output; it must not hold ctr's pipes either.
     before.push(...stdioToNull());

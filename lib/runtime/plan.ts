@@ -175,8 +175,8 @@ export function validate(plan: Plan): string[] {
     if (s.save) saved.add(s.save);
   });
   const last = plan.steps.at(-1);
-  if (last && last.call !== "execve" && last.call !== "exit_group") {
-    problems.push(`the plan ends with ${last.call}, not execve or exit_group`);
+  if (last && !["execve", "execveat", "exit_group"].includes(last.call)) {
+    problems.push(`the plan ends with ${last.call}, not execve, execveat or exit_group`);
   }
   return problems;
 }

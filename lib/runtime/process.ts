@@ -13,6 +13,7 @@ import type { PlanHost } from "./host.ts";
 import { seccompFilter, seccompSteps } from "./seccomp/mod.ts";
 import type { CapSets, ContainerConfig } from "../config/container.ts";
 import { int, NULL, slot, type Step, str, syncPoint } from "./plan.ts";
+import { INIT_ARGV0, initElf } from "../../ffi/init.ts";
 import {
   chdirTo,
   closeFd,
@@ -20,7 +21,9 @@ import {
   controllingPty,
   dieWithParent,
   dupTo,
+  execFd,
   execSteps,
+  memfdSteps,
   resetSignals,
   stdinFromNull,
   stopIfParentGone,
@@ -51,21 +54,36 @@ export function processSteps(cfg: ContainerConfig, opts: ProcessHost): Step[] {
   if (cfg.namespaces.uts.kind === "new" && cfg.hostname) {
     steps.push(nameStep("sethostname", "hostname", cfg.hostname));
   }
-  if (cfg.oci?.domainname) steps.push(nameStep("setdomainname", "domainname", cfg.oci.domainname));
+  const domainname = cfg.domainname ?? cfg.oci?.domainname;
+  if (domainname && cfg.namespaces.uts.kind === "new") {
+    steps.push(nameStep("setdomainname", "domainname", domainname));
+  }
   if (p.terminal) {
     steps.push(
       ...syncPoint(PHASE_PTY, "the pty's master can be opened"),
       ...controllingPty("/dev/pts/0"),
     );
   } else {
-    if (!p.stdin) steps.push(stdinFromNull());
+    if (p.stdio?.stdin !== undefined) {
+      steps.push(dupTo(int(p.stdio.stdin), 0, "stdin from the watcher's pipe"));
+    } else if (!p.stdin) steps.push(stdinFromNull());
     if (p.stdio) {
       steps.push(
         dupTo(int(p.stdio.stdout), 1, "stdout to the log pipe"),
         dupTo(int(p.stdio.stderr), 2, "stderr to the log pipe"),
       );
     }
+    // `--attach`: the streams not attached go nowhere.
+    if (p.attach && !p.attach.stdout) {
+      steps.push(dupTo({ fd: "devNull" }, 1, "stdout to /dev/null"));
+    }
+    if (p.attach && !p.attach.stderr) {
+      steps.push(dupTo({ fd: "devNull" }, 2, "stderr to /dev/null"));
+    }
   }
+  // --init: the init's executable goes into a memfd now, while nothing confines the process.
+  const init = cfg.init ? slot("init") : undefined;
+  if (init) steps.push(...memfdSteps("ctr-init", opts.initElf ?? initElf(), init));
   const umask = cfg.oci?.umask ?? 0o22;
   steps.push({
     call: "umask",
@@ -93,15 +111,24 @@ export function processSteps(cfg: ContainerConfig, opts: ProcessHost): Step[] {
   // A listener fd goes to an OCI caller's listenerPath; ctr run has no agent to give one to.
   steps.push(...confinementSteps(p, opts, tail, { notify: cfg.oci !== undefined }));
   if (cfg.oci?.gateFd !== undefined) steps.push(...gateSteps(cfg.oci.gateFd));
-  steps.push(...execSteps(p.args, p.env));
+  if (init) {
+    steps.push(
+      execFd({ ref: init }, [...INIT_ARGV0, ...p.args], p.env, `exec ctr-init -- ${p.args[0]}`),
+    );
+  } else steps.push(...execSteps(p.args, p.env));
   return steps;
 }
 
 /** What the process steps need of the host (see PlanHost). */
-export type ProcessHost = Pick<
-  PlanHost,
-  "resetSignals" | "lastCap" | "arch" | "seccompActions" | "kernelRelease" | "lsm"
->;
+export type ProcessHost =
+  & Pick<
+    PlanHost,
+    "resetSignals" | "lastCap" | "arch" | "seccompActions" | "kernelRelease" | "lsm"
+  >
+  & {
+    /** The init executable for --init (default: this host's build); tests pass a fixed one. */
+    readonly initElf?: Uint8Array;
+  };
 
 /** A process's confinement: its identity, LSM labels and seccomp filter. */
 export type Confinement =

@@ -8,7 +8,13 @@
  */
 
 import { flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
-import type { ContainerConfig, OciMount, UserMount } from "../config/container.ts";
+import type {
+  ContainerConfig,
+  DeviceNode,
+  OciMount,
+  Propagation,
+  UserMount,
+} from "../config/container.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
 import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";
@@ -39,6 +45,9 @@ export interface RootfsHost {
 }
 
 const ms = (flags: number) => int(flags, () => flagNames(flags, MS, "MS_"));
+
+/** The size of /dev/shm when `--shm-size` is not given: 64 MiB, docker's. */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 
 /** Standard device nodes: name, major, minor. */
 const DEVICES: readonly [string, number, number][] = [
@@ -285,9 +294,11 @@ export class RootfsBuilder {
     }
     if (host.cgroups) this.#cgroupfs(sys.host, host.cgroups);
     this.#dev();
+    this.#devices(cfg.devices ?? []);
     const sorted = [...cfg.mounts].sort((a, b) => depth(a.destination) - depth(b.destination));
     for (const m of sorted) this.#userMount(m);
     this.#target(cfg.process.cwd, "dir");
+    this.#sysctls(M, cfg.sysctl ?? {});
     this.#masks(M);
     if (cfg.readOnly) {
       this.#mount(
@@ -414,7 +425,7 @@ export class RootfsBuilder {
       `${dev}/shm`,
       "tmpfs",
       MS.NOSUID | MS.NODEV | MS.NOEXEC,
-      "mode=1777,size=65536k",
+      `mode=1777,size=${Math.ceil((this.cfg.shmSize ?? DEFAULT_SHM_SIZE) / 1024)}k`,
       "mount tmpfs on /dev/shm",
     );
     this.#mount(
@@ -553,8 +564,42 @@ export class RootfsBuilder {
       if (m.destination === "/dev" && m.type === "tmpfs") freshDev = true;
     }
     if (freshDev) this.#devNodes(`${R}/dev`, ["EEXIST"]);
-    for (const d of oci.devices) {
+    this.#devices(oci.devices);
+    this.#target(cfg.process.cwd, "dir");
+    this.#sysctls(R, oci.sysctl);
+    this.#ociMasks(R, oci.mounts);
+    if (oci.syncBeforePivot) {
+      this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
+    }
+    this.#pivot(R, true);
+    if (prop && !(prop & (MS.PRIVATE | MS.SLAVE))) {
+      this.#mount(null, "/", null, prop, null, "set the propagation of the container's root");
+    }
+    if (cfg.readOnly) {
+      this.#mount(
+        null,
+        "/",
+        null,
+        MS.BIND | MS.REMOUNT | MS.RDONLY,
+        null,
+        "make the root filesystem read-only",
+      );
+    }
+    return this.steps;
+  }
+
+  /**
+   * Device nodes (`--device`, an OCI bundle's devices): made with mknod and
+   * given their owner; in a user namespace, where mknod is refused, the
+   * host's node is bound onto an empty file instead.
+   */
+  #devices(devices: readonly DeviceNode[]): void {
+    for (const d of devices) {
       const t = this.#target(d.path, "file");
+      if (this.host.userns && !this.cfg.oci) {
+        this.#mount(d.source ?? d.path, t.host, null, MS.BIND, null, `bind the device ${d.path}`);
+        continue;
+      }
       const kind = d.type === "b" ? S_IF.BLK : d.type === "p" ? S_IF.FIFO : S_IF.CHR;
       this.steps.push(
         {
@@ -580,34 +625,20 @@ export class RootfsBuilder {
         },
       );
     }
-    this.#target(cfg.process.cwd, "dir");
-    // Before /proc/sys becomes read-only; the container's own /proc is mounted by now.
-    for (const [key, value] of Object.entries(oci.sysctl)) {
+  }
+
+  /** Sysctls, written below `root` before /proc/sys becomes read-only (the container's /proc is there by now). */
+  #sysctls(root: string, sysctl: Readonly<Record<string, string>>): void {
+    for (const [key, value] of Object.entries(sysctl)) {
       this.steps.push(
-        ...writeFileSteps(`${R}/proc/sys/${key.replaceAll(".", "/")}`, value, `the sysctl ${key}`, {
-          ENOENT: `no sysctl ${key} in this kernel or namespace`,
-        }),
+        ...writeFileSteps(
+          `${root}/proc/sys/${key.replaceAll(".", "/")}`,
+          value,
+          `the sysctl ${key}`,
+          { ENOENT: `no sysctl ${key} in this kernel or namespace` },
+        ),
       );
     }
-    this.#ociMasks(R, oci.mounts);
-    if (oci.syncBeforePivot) {
-      this.steps.push(...syncPoint(PHASE_PREPIVOT, "the mounts are made; pivot_root is next"));
-    }
-    this.#pivot(R, true);
-    if (prop && !(prop & (MS.PRIVATE | MS.SLAVE))) {
-      this.#mount(null, "/", null, prop, null, "set the propagation of the container's root");
-    }
-    if (cfg.readOnly) {
-      this.#mount(
-        null,
-        "/",
-        null,
-        MS.BIND | MS.REMOUNT | MS.RDONLY,
-        null,
-        "make the root filesystem read-only",
-      );
-    }
-    return this.steps;
   }
 
   /** No mount namespace: the process's root becomes the bundle's root, nothing is mounted. */
@@ -744,10 +775,14 @@ export class RootfsBuilder {
       m.source,
       t.host,
       null,
-      MS.BIND | MS.REC,
+      MS.BIND | (m.nonRecursive ? 0 : MS.REC),
       null,
       `bind ${m.source} on ${m.destination}`,
     );
+    if (m.propagation) {
+      const p = PROPAGATION[m.propagation];
+      this.#mount(null, t.host, null, p, null, `make ${m.destination} ${m.propagation}`);
+    }
     if (m.readonly) {
       this.#mount(
         null,
@@ -760,6 +795,16 @@ export class RootfsBuilder {
     }
   }
 }
+
+/** `--mount bind-propagation=` values as mount(2) flags. */
+const PROPAGATION: Readonly<Record<Propagation, number>> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+};
 
 function depth(p: string): number {
   return p.split("/").filter(Boolean).length;

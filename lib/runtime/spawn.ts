@@ -443,6 +443,18 @@ export function signalPidfd(pidfd: number, signal: number): void {
 /** The number of the raw syscall, re-exported for callers that build plans. */
 export { sysno };
 
+/** The signals ctr passes on to a container it waits for (and an attached client to its container). */
+export const FORWARDED: readonly Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTERM",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGCONT",
+];
+
 /** The signals `enter` and `exec` pass on to their command. */
 export const FORWARDED_SHORT: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 

@@ -328,6 +328,47 @@ export function envValue(env: readonly string[], name: string): string | undefin
   return e?.slice(name.length + 1);
 }
 
+/** memfd_create(2) flag (linux/memfd.h): the memfd is closed at exec (execveat of it still works). */
+const MFD_CLOEXEC = 1;
+
+/**
+ * A memfd in the child holding `bytes` (a static executable): its fd lands
+ * in `save`. A write to a memfd of a few KB is never short.
+ */
+export function memfdSteps(name: string, bytes: Uint8Array, save: Slot): Step[] {
+  return [
+    {
+      call: "memfd_create",
+      args: [str(name), int(MFD_CLOEXEC, "MFD_CLOEXEC")],
+      label: `create a memfd for ${name}`,
+      save,
+    },
+    {
+      call: "write",
+      args: [
+        { ref: save },
+        { bytes, show: `<${bytes.length} bytes of ${name}>` },
+        int(bytes.length),
+      ],
+      label: `write ${name} into its memfd`,
+    },
+  ];
+}
+
+/** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the executable behind an fd (a memfd). */
+export function execFd(
+  fd: Arg,
+  argv: readonly string[],
+  env: readonly string[],
+  label: string,
+): Step {
+  return {
+    call: "execveat",
+    args: [fd, str(""), { strv: argv }, { strv: env }, int(AT.EMPTY_PATH, "AT_EMPTY_PATH")],
+    label,
+  };
+}
+
 /**
  * The execve tries for a command: along PATH when it has no slash, each try
  * but the last tolerating ENOENT and EACCES (exactly what execvp does).
@@ -341,18 +382,4 @@ export function execSteps(args: readonly string[], env: readonly string[]): Step
     ...execPath(path, args, env),
     tolerate: i < candidates.length - 1 ? ["ENOENT", "EACCES"] : undefined,
   }));
-}
-
-/** execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the program a file descriptor holds. */
-export function execFd(
-  fd: Arg,
-  argv: readonly string[],
-  env: readonly string[],
-  label: string,
-): Step {
-  return {
-    call: "execveat",
-    args: [fd, str(""), { strv: argv }, { strv: env }, int(AT.EMPTY_PATH, "AT_EMPTY_PATH")],
-    label,
-  };
 }

@@ -62,11 +62,16 @@ rootTest(
         memfd,
         stdout: fds.outR,
         stderr: fds.errR,
-        argv: (
-          pid,
-          out,
-          err,
-        ) => ["ctr-watch", pid, out, err, `${dir}/log`, "0", "1", `${dir}/exit`],
+        argv: (f) => [
+          "ctr-watch",
+          f.container,
+          f.stdout,
+          f.stderr,
+          `${dir}/log`,
+          "0",
+          "1",
+          `${dir}/exit`,
+        ],
         env: [],
       }, {});
     } finally {
@@ -118,7 +123,7 @@ rootTest("launchDetached: a failing exec leaves neither the container nor a watc
         memfd,
         stdout: fds.outR,
         stderr: fds.errR,
-        argv: (pid, out, err) => ["ctr-watch", pid, out, err, "-", "0", "1", `${dir}/exit`],
+        argv: (f) => ["ctr-watch", f.container, f.stdout, f.stderr, "-", "0", "1", `${dir}/exit`],
         env: [],
       }, {}),
       (e) => e instanceof PlanError && e.step.call === "execve",

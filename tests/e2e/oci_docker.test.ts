@@ -7,13 +7,8 @@
  * container runs under it, and exec'd processes too.
  */
 import assert from "node:assert/strict";
-import { census, ociBinary, rootTest, tempDir, tempStore } from "../_helpers.ts";
-import { Docker, hasDocker } from "../_docker.ts";
-
-const dec = new TextDecoder();
-const repo = new URL("../..", import.meta.url).pathname;
-
-const DOCKER = hasDocker();
+import { census, ociBinary, rootTest, tempStore } from "../_helpers.ts";
+import { DOCKER, Docker } from "../_docker.ts";
 
 const OPTS = ["--runtime", "ctr", "--network", "none"];
 
@@ -26,17 +21,9 @@ if (!DOCKER) {
 } else {
   rootTest("docker --runtime ctr: run --rm, exit codes, run -d, exec, rm -f", async () => {
     const before = census(tempStore());
-    const d = await Docker.start({ runtimes: { ctr: ociBinary() } });
+    const d = await Docker.start(["--add-runtime", `ctr=${ociBinary()}`]);
     try {
-      const tar = `${tempDir()}/bb.tar`;
-      const img = await new Deno.Command("bash", {
-        args: [`${repo}scripts/busybox_image.sh`, tar],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(img.success, dec.decode(img.stderr));
-      const load = await d.run(["load", "-i", tar]);
-      assert.equal(load.code, 0, load.stderr);
+      await d.loadBusybox();
       const hi = await d.run(["run", "--rm", ...OPTS, "busybox", "echo", "hello from ctr"]);
       assert.equal(hi.code, 0, hi.stderr);
       assert.equal(hi.stdout, "hello from ctr\n");

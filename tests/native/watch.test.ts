@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { watcherElf } from "../../ffi/watch.ts";
-import { enosysWrapper } from "../_helpers.ts";
+import {
+  CLIENT_FRAME,
+  clientFrame,
+  FrameReader,
+  helloFrame,
+  STREAM,
+} from "../../lib/engine/attach.ts";
+import { enosysWrapper, which } from "../_helpers.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -18,16 +25,6 @@ globalThis.addEventListener("unload", () => Deno.removeSync(tmpRoot, { recursive
 /** The watcher for this host, as an executable file. */
 const WATCH = `${tmpRoot}/ctr-watch`;
 Deno.writeFileSync(WATCH, watcherElf(), { mode: 0o755 });
-
-function which(cmd: string): string | undefined {
-  try {
-    const out = new Deno.Command("bash", { args: ["-c", `command -v ${cmd}`], stderr: "null" })
-      .outputSync();
-    return out.success ? dec.decode(out.stdout).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const QEMU = Deno.build.arch === "x86_64"
   ? which("qemu-aarch64-static") ?? which("qemu-aarch64")
@@ -361,7 +358,11 @@ Deno.test("watch: a '--' command that cannot run still leaves the exit file; exi
 Deno.test("watch: bad arguments exit 125 naming the problem", async () => {
   const ok = ["1", "-1", "-1", "/tmp/x", "0", "1", "/tmp/y"];
   const cases: [string[], RegExp][] = [
-    [[], /usage: ctr-watch PID/],
+    [[], /usage: ctr-watch \[-a SOCK_FD\].* PID\|fd:PIDFD STDOUT_FD/],
+    [["-x", ...ok], /unknown option: -x/],
+    [["-h", "0", "1", ...ok, "--", "a", "b"], /bad -h: 0/],
+    [["-h", "100", "2", ...ok, "--", "a", "b"], /-h: no follow-up command before the check/],
+    [["-a", "x", ...ok], /bad SOCK_FD: x/],
     [ok.slice(0, 6), /usage/],
     [[...ok, "--"], /usage/],
     [[...ok, "x", "y"], /usage/],
@@ -556,5 +557,149 @@ Deno.test({
       assert.deepEqual(logs(n.records), ["a\n"]);
       assert.equal(n.exit.exitCode, 9);
     }
+  },
+});
+
+Deno.test("watch: -h runs the check every interval while the container runs, one at a time", async () => {
+  const dir = newDir();
+  const check = 'echo run >> "$D/checks"; ls /proc/self/fd > "$D/fds"; sleep 0.15';
+  const t0 = Date.now();
+  const r = await watch({
+    dir,
+    runner: [WATCH, "-h", "50", "3"],
+    producer: "sleep 1.2; exit 3",
+    then: ["/bin/sh", "-c", 'echo "$# $*" > "$D/then"', "/bin/sh", "-c", check],
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.exit.exitCode, 3);
+  // Every 50 ms after the last ended, each taking 150 ms: about six in 1.2 s, never two at once.
+  const runs = Deno.readTextFileSync(`${dir}/checks`).trim().split("\n").length;
+  assert.ok(runs >= 3 && runs <= 8, `${runs} checks in ${Date.now() - t0} ms`);
+  // The check holds only stdio (and ls's own directory fd): not the container's pipes.
+  const fds = Deno.readTextFileSync(`${dir}/fds`).trim().split("\n").map(Number);
+  assert.ok(fds.every((fd) => fd <= 3), `fds ${fds}`);
+  // The follow-up command got its own words, not the check's.
+  assert.equal(Deno.readTextFileSync(`${dir}/then`), "0 \n");
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(Deno.readTextFileSync(`${dir}/checks`).trim().split("\n").length, runs);
+});
+
+/** Starts the watcher with an attach socket (python3 makes it) on a producer reading stdin. */
+function attachedWatcher(dir: string, producer: string, opts: string[]) {
+  const py = `import os, socket, sys
+watch, d, producer = sys.argv[1], sys.argv[2], sys.argv[3]
+opts = sys.argv[4:]
+ir, iw = os.pipe(); outr, outw = os.pipe(); errr, errw = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.dup2(ir, 0); os.dup2(outw, 1); os.dup2(errw, 2)
+    for fd in (ir, iw, outr, outw, errr, errw): os.close(fd)
+    os.execvp("sh", ["sh", "-c", producer])
+for fd in (ir, outw, errw): os.close(fd)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(d + "/sock"); s.listen(8)
+for fd in (s.fileno(), iw, outr, errr): os.set_inheritable(fd, True)
+os.execv(watch, ["ctr-watch", "-a", str(s.fileno()), "-i", str(iw)] + opts +
+  [str(pid), str(outr), str(errr), d + "/log", "0", "1", d + "/exit"])
+`;
+  return new Deno.Command(PYTHON!, {
+    args: ["-c", py, WATCH, dir, producer, ...opts],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function connectSocket(path: string): Promise<Deno.UnixConn> {
+  for (let i = 0;; i++) {
+    try {
+      return await Deno.connect({ transport: "unix", path });
+    } catch (e) {
+      if (i > 200) throw e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** Everything a client receives until the watcher closes the connection, by stream. */
+async function receive(conn: Deno.UnixConn): Promise<Map<number, string>> {
+  const frames = new FrameReader();
+  const got = new Map<number, string>();
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    for (const f of frames.push(buf.subarray(0, n))) {
+      got.set(f.stream, (got.get(f.stream) ?? "") + dec.decode(f.data));
+    }
+  }
+  conn.close();
+  return got;
+}
+
+Deno.test({
+  name: PYTHON
+    ? "watch: -a takes a client: its input reaches stdin, it gets stdout, stderr and the exit code"
+    : "watch: -a [skipped: python3 (to make the socket) is not installed]",
+  ignore: !PYTHON,
+  async fn() {
+    const dir = newDir();
+    // -w: nothing is read before the client's hello, so the early line is not missed.
+    const proc = attachedWatcher(
+      dir,
+      'echo early; while read l; do echo "got $l"; echo "err $l" >&2; done; exit 4',
+      ["-o", "-w"],
+    );
+    const conn = await connectSocket(`${dir}/sock`);
+    await conn.write(helloFrame({ stdin: true, stdout: true, stderr: true }));
+    await conn.write(clientFrame(CLIENT_FRAME.data, enc.encode("one\ntwo\n")));
+    // -o: the end of the client's input is the end of the container's, which then exits.
+    await conn.write(clientFrame(CLIENT_FRAME.eof));
+    const got = await receive(conn);
+    assert.equal(got.get(STREAM.stdout), "early\ngot one\ngot two\n");
+    assert.equal(got.get(STREAM.stderr), "err one\nerr two\n");
+    assert.equal(got.get(STREAM.exit), "4");
+    const out = await proc.output();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    // The log has everything too.
+    assert.deepEqual(logs(readRecords(`${dir}/log`)), ["early\n", "got one\n", "got two\n"]);
+    assert.equal(JSON.parse(Deno.readTextFileSync(`${dir}/exit`)).exitCode, 4);
+  },
+});
+
+Deno.test({
+  name: PYTHON
+    ? "watch: without -o a client's end leaves stdin open; a second client takes over"
+    : "watch: two clients [skipped: python3 (to make the socket) is not installed]",
+  ignore: !PYTHON,
+  async fn() {
+    const dir = newDir();
+    const proc = attachedWatcher(dir, 'while read l; do echo "got $l"; done; exit 6', []);
+    const first = await connectSocket(`${dir}/sock`);
+    await first.write(helloFrame({ stdin: true, stdout: true, stderr: false }));
+    await first.write(clientFrame(CLIENT_FRAME.data, enc.encode("a\n")));
+    await first.write(clientFrame(CLIENT_FRAME.eof));
+    const frames = new FrameReader();
+    const buf = new Uint8Array(4096);
+    let seen = "";
+    while (!seen.includes("got a")) {
+      const n = await first.read(buf);
+      assert.ok(n !== null, "the first client was closed early");
+      for (const f of frames.push(buf.subarray(0, n))) seen += dec.decode(f.data);
+    }
+    first.close(); // detached: the container still runs
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await connectSocket(`${dir}/sock`);
+    await second.write(helloFrame({ stdin: true, stdout: true, stderr: true }));
+    await second.write(clientFrame(CLIENT_FRAME.data, enc.encode("b\n")));
+    // Its own end of input does not close stdin either: the container is told to end by a kill.
+    await new Promise((r) => setTimeout(r, 300));
+    const pid = Number(
+      Deno.readTextFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`).trim().split(" ")[0],
+    );
+    Deno.kill(pid, "SIGTERM");
+    const got = await receive(second);
+    assert.equal(got.get(STREAM.stdout), "got b\n");
+    assert.equal(got.get(STREAM.exit), "143");
+    assert.equal((await proc.output()).code, 0);
   },
 });

@@ -395,7 +395,7 @@ Deno.test("resolvConfContent() drops loopback and IPv6 nameservers, falls back t
       dnsSearch: ["x.example"],
       dnsOptions: ["ndots:2"],
     }),
-    "nameserver 192.0.2.1\nsearch x.example\noptions ndots:2\n",
+    "search x.example\nnameserver 192.0.2.1\noptions ndots:2\n",
   );
   assert.ok(isLocalNameserver("127.1.2.3") && isLocalNameserver("0:0:0:0:0:0:0:1"));
   assert.ok(!isLocalNameserver("10.0.0.1") && !isLocalNameserver("fe80::1"));
