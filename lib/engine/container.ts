@@ -27,6 +27,7 @@ import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
+import { containerEvent, networkEvent, volumeMountEvents } from "./events.ts";
 
 /** Signals ctr passes on to a foreground container. */
 const FORWARDED: readonly Deno.Signal[] = [
@@ -128,7 +129,18 @@ async function attach(cfg: ContainerConfig, pid: number, proxy: boolean): Promis
     );
   }
   for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
+  networkEvent(stateDir, store.find(cfg.network.name ?? "bridge"), "connect", cfg.id);
   return a;
+}
+
+/** Records that the container left its network (the foreground's own teardown). */
+async function networkDisconnected(cfg: ContainerConfig): Promise<void> {
+  if (!cfg.network.name) return;
+  const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
+  const stateDir = cfg.stateDir ?? "/run/ctr";
+  const { NetworkStore } = await import("../network/mod.ts");
+  const store = new NetworkStore({ root, stateDir });
+  networkEvent(stateDir, store.find(cfg.network.name), "disconnect", cfg.id);
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -267,6 +279,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions) {
     }
     state.write({ ...stateOf(out, 0, 0, "created"), ...o.record, watcher: me });
   });
+  containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");
   return out;
 }
 
@@ -375,6 +388,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       }),
     }));
     if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
+    volumeMountEvents(state.dir, record, "mount");
+    containerEvent(state.dir, record, "start");
     return {
       cfg,
       state,
@@ -449,11 +464,17 @@ export async function runContainer(
     }
     return status.code;
   } finally {
+    if (ended?.oomKilled) containerEvent(state.dir, run.record, "oom");
+    containerEvent(state.dir, run.record, "die", { exitCode: String(ended?.exitCode ?? 255) });
+    volumeMountEvents(state.dir, run.record, "unmount");
     relay?.stop();
     stopForwarding();
     if (master >= 0) close(master);
     close(pidfd);
-    await attachment?.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+    if (attachment) {
+      await attachment.teardown().catch((e) => console.error(`ctr: ${(e as Error).message}`));
+      await networkDisconnected(cfg);
+    }
     if (cg) {
       // Processes the container left behind (it may have been in no pid namespace) go too.
       await cg.killAll().catch((e) => console.error(`ctr: ${(e as Error).message}`));
@@ -463,6 +484,7 @@ export async function runContainer(
     if (opts.remove) {
       removeTree(cfg.dir);
       await state.locked(() => state.remove(cfg.id));
+      containerEvent(state.dir, run.record, "destroy");
     } else {
       await state.update(cfg.id, (s) => ({
         ...s,

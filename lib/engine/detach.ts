@@ -30,6 +30,7 @@ import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
 import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
+import { containerEvent, volumeMountEvents } from "./events.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {
@@ -225,6 +226,9 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
       return false;
     }
   })();
+  if (oomKilled) containerEvent(g.stateDir, s, "oom");
+  containerEvent(g.stateDir, s, "die", { exitCode: String(exitCode) });
+  volumeMountEvents(g.stateDir, s, "unmount");
   await releaseResources(s, g.stateDir).catch((e) =>
     dir.update(id, (cur) => ({ ...cur, error: (e as Error).message }))
   );
@@ -236,6 +240,7 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
   if (s.autoRemove) {
     removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
+    containerEvent(g.stateDir, s, "destroy");
     return 0;
   }
   if (shouldRestart(s, exitCode) && s.config) {

@@ -13,6 +13,8 @@ import { removeTree } from "../os/tree.ts";
 import type { ContainerState, StateDir } from "./state.ts";
 import { isAlive } from "../os/proc.ts";
 import { sleep } from "../os/async.ts";
+import { containerEvent, networkEvent, volumeMountEvents } from "./events.ts";
+import { SIGNALS } from "../../ffi/constants.ts";
 
 /** What a watcher writes when the container's PID 1 has been reaped. */
 export interface ExitRecord {
@@ -73,7 +75,12 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
   if (s.network) {
     const { detachContainer, NetworkStore } = await import("../network/mod.ts");
     const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
+    const network = store.find(s.network);
+    // Released more than once (the watcher, then rm -f): only the first is an event.
+    const leased = network !== undefined &&
+      store.leases(network).list().some((l) => l.containerId === s.id);
     await detachContainer({ store, network: s.network, containerId: s.id });
+    if (leased) networkEvent(stateDir, network, "disconnect", s.id);
   }
 }
 
@@ -95,8 +102,10 @@ export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
 }
 
 async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
-  await releaseResources(s, dir.dir).catch(() => {});
   const ex = readExit(dir, s.id);
+  containerEvent(dir.dir, s, "die", { exitCode: String(ex?.exitCode ?? 255) });
+  volumeMountEvents(dir.dir, s, "unmount");
+  await releaseResources(s, dir.dir).catch(() => {});
   await dir.update(s.id, (cur) => ({
     ...cur,
     status: "exited",
@@ -106,10 +115,16 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
   }));
 }
 
-/** Sends a signal to the container's PID 1, making sure it is still that process. */
-export function signalContainer(s: ContainerState, signal: Deno.Signal): void {
+/**
+ * Sends a signal to the container's PID 1, making sure it is still that
+ * process; with `stateDir`, records docker's `kill` event.
+ */
+export function signalContainer(s: ContainerState, signal: Deno.Signal, stateDir?: string): void {
   if (!isAlive(s)) throw new Error(`Container ${s.name} is not running`);
   Deno.kill(s.pid, signal);
+  if (stateDir !== undefined) {
+    containerEvent(stateDir, s, "kill", { signal: String(SIGNALS[signal] ?? signal) });
+  }
 }
 
 /** Waits until PID 1 is gone; false on timeout. */
@@ -169,11 +184,11 @@ export async function stopContainer(
     // A paused container cannot act on SIGTERM: thaw it first, as docker does.
     if (s.status === "paused") await cgroupOf(s)?.thaw().catch(() => {});
     try {
-      signalContainer(s, signal);
+      signalContainer(s, signal, dir.dir);
     } catch { /* ended meanwhile */ }
     if (!(await waitGone(s, timeoutS * 1000))) {
       try {
-        signalContainer(s, "SIGKILL");
+        signalContainer(s, "SIGKILL", dir.dir);
       } catch { /* ended meanwhile */ }
       if (!(await waitGone(s, 10_000))) {
         throw new Error(`Container ${s.name} did not end after SIGKILL`);
@@ -181,6 +196,7 @@ export async function stopContainer(
     }
   }
   await waitRecorded(dir, s.id);
+  containerEvent(dir.dir, dir.get(s.id) ?? s, "stop");
 }
 
 /**
@@ -206,7 +222,7 @@ export async function removeContainer(
     await cgroupOf(s)?.thaw().catch(() => {});
     if (isAlive(s)) {
       try {
-        Deno.kill(s.pid, "SIGKILL");
+        signalContainer(s, "SIGKILL", dir.dir);
       } catch { /* gone */ }
       await waitGone(s, 10_000);
     }
@@ -220,4 +236,5 @@ export async function removeContainer(
   await releaseResources(cur, dir.dir);
   removeTree(cur.dir);
   await dir.locked(() => dir.remove(cur.id));
+  containerEvent(dir.dir, cur, "destroy");
 }
