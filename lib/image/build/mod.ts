@@ -93,3 +93,5 @@ export {
   startConfig,
 } from "./image_config.ts";
 export { BuildCache, type CacheEntry, mountIdentity, stepKey } from "./cache.ts";
+export { encodeHeader, padding, TAR_END, type TarHeader } from "./_tar.ts";
+export { contentXattrs, isOpaque, isWhiteout } from "./_root.ts";
