@@ -305,6 +305,8 @@ export function neededControllers(l: Limits): string[] {
     l.memory !== undefined || l.memorySwap !== undefined || l.memoryReservation !== undefined
   ) out.push("memory");
   if (l.pidsLimit !== undefined) out.push("pids");
-  if (l.deviceReadBps?.length || l.deviceWriteBps?.length) out.push("io");
+  if (l.deviceReadBps?.length || l.deviceWriteBps?.length || l.blkioWeight !== undefined) {
+    out.push("io");
+  }
   return out;
 }

@@ -318,6 +318,19 @@ class V1Cgroup implements Cgroup {
       w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
     }
 
+    if (l.blkioWeight !== undefined) {
+      const d = this.#need("io", "--blkio-weight");
+      // CFQ's blkio.weight, or BFQ's on kernels that dropped CFQ.
+      const file = ["blkio.weight", "blkio.bfq.weight"].find((f) => fs.exists(`${d}/${f}`));
+      if (!file) {
+        throw new CgroupError(
+          `Cannot apply --blkio-weight: ${d} has neither blkio.weight nor blkio.bfq.weight (the I/O scheduler keeps no weights)`,
+          "ENOENT",
+          d,
+        );
+      }
+      w(d, file, l.blkioWeight);
+    }
     for (const r of l.deviceReadBps ?? []) {
       w(
         this.#need("io", "--device-read-bps"),

@@ -351,7 +351,8 @@ class V2Cgroup implements Cgroup {
       );
     }
     if (l.cpuQuota !== undefined) {
-      w(this.#need("cpu", "--cpus"), "cpu.max", `${l.cpuQuota} ${l.cpuPeriod ?? CPU_PERIOD}`);
+      const quota = l.cpuQuota < 0 ? "max" : l.cpuQuota;
+      w(this.#need("cpu", "--cpus"), "cpu.max", `${quota} ${l.cpuPeriod ?? CPU_PERIOD}`);
     }
 
     if (l.cpusetCpus !== undefined) {
@@ -371,6 +372,20 @@ class V2Cgroup implements Cgroup {
       w(this.#need("pids", "--pids-limit"), "pids.max", l.pidsLimit ?? "max");
     }
 
+    if (l.blkioWeight !== undefined) {
+      const d = this.#need("io", "--blkio-weight");
+      if (fs.exists(`${d}/io.bfq.weight`)) w(d, "io.bfq.weight", l.blkioWeight);
+      else if (fs.exists(`${d}/io.weight`)) {
+        // runc's conversion of 10..1000 to io.weight's 1..10000.
+        w(d, "io.weight", `default ${1 + Math.floor(((l.blkioWeight - 10) * 9999) / 990)}`);
+      } else {
+        throw new CgroupError(
+          `Cannot apply --blkio-weight: ${d} has neither io.bfq.weight nor io.weight`,
+          "ENOENT",
+          d,
+        );
+      }
+    }
     for (const r of l.deviceReadBps ?? []) {
       w(this.#need("io", "--device-read-bps"), "io.max", `${r.major}:${r.minor} rbps=${r.rate}`);
     }

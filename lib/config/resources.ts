@@ -61,6 +61,8 @@ export interface Limits {
   readonly cpusetMems?: string;
   /** Most processes at once; null for no limit (`--pids-limit -1`). */
   readonly pidsLimit?: number | null;
+  /** Proportional block I/O weight, 10..1000 (`--blkio-weight`; v2 io.bfq.weight or io.weight). */
+  readonly blkioWeight?: number;
   /** Read throttles (`--device-read-bps`). */
   readonly deviceReadBps?: readonly BlkioRate[];
   /** Write throttles (`--device-write-bps`). */

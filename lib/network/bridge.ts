@@ -216,6 +216,22 @@ export function refreshPeerHosts(network: Network, leases: readonly Lease[]): vo
   }
 }
 
+/**
+ * Gives a container's lease a new name (`ctr rename`) and rewrites the hosts
+ * files of the network, its own included, so peers reach it by the new name.
+ */
+export async function renameOnNetwork(
+  o: { store: NetworkStore; network: string; containerId: string; name: string },
+): Promise<void> {
+  const network = o.store.get(o.network);
+  await o.store.leases(network).update((list) => {
+    const i = list.findIndex((l) => l.containerId === o.containerId);
+    if (i < 0) return;
+    list[i] = { ...list[i], name: o.name };
+    refreshPeerHosts(network, list);
+  });
+}
+
 /** Connects a container (by its first process's pid) to a network; see the module doc. */
 export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   checkId(o.containerId);

@@ -28,6 +28,7 @@ export {
   ensureBridge,
   macFor,
   reclaimStale,
+  renameOnNetwork,
   vethName,
 } from "./bridge.ts";
 export {
