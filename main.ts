@@ -27,51 +27,6 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: "version", short: "v", type: "bool", help: "Print the version" },
 ];
 
-const USAGE = `Usage: ctr [OPTIONS] COMMAND
-
-A container runtime: namespaces, cgroups and copy-on-write root filesystems.
-
-Commands:
-  run       Run a command in a new container (from an image or a root filesystem)
-  images    List images
-  pull      Pull an image from a registry
-  push      Push an image to a registry
-  login     Log in to a registry
-  logout    Log out from a registry
-  load      Load images from a docker-save/OCI archive or an OCI layout
-  save      Save images to an archive
-  tag       Give an image another name
-  rmi       Remove images
-  image     Image commands: ls, inspect, rm, prune, load, save, tag, pull, push
-  ps        List containers
-  start     Start stopped containers again (detached, on their kept changes)
-  stop      Stop containers (SIGTERM, then SIGKILL after -t seconds)
-  restart   Stop and start containers
-  kill      Send a signal to containers (default SIGKILL)
-  wait      Wait for containers to end; print their exit codes
-  rm        Remove stopped containers (-f: running ones too)
-  logs      Show the output of a detached container (-f follows it)
-  inspect   Show containers' details as JSON (-f TEMPLATE picks fields)
-  exec      Run a command in a running container
-  top       Show the processes of a container
-  port      Show a container's published ports
-  stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
-  pause     Freeze every process of a container
-  unpause   Thaw a paused container
-  up        Start the containers and networks of a YAML spec (-f FILE)
-  down      Stop and remove what 'up' started (-f FILE)
-  network   Networks: create, ls, inspect, rm, prune
-  volume    Named volumes: create, ls, inspect, rm, prune
-  enter     Run a command in the namespaces of a process (like nsenter)
-  oci       The OCI runtime (runc's command line on bundles; see 'ctr oci --help')
-  ns        List the namespaces of processes; pin or unpin one
-  version   Show the version of ctr and the Deno it carries
-
-Global options:
-${optionsHelp(GLOBAL_OPTIONS)}
-
-Run 'ctr COMMAND --help' for more on a command.`;
-
 async function dispatch(argv: readonly string[]): Promise<number> {
   trace("main");
   const { opts, positionals } = parseArgs(argv, GLOBAL_OPTIONS, { stopAfterPositionals: 1 });
@@ -81,7 +36,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   }
   const [cmd, ...rest] = positionals;
   if (opts.help || cmd === undefined || cmd === "help") {
-    console.log(USAGE);
+    const { mainHelp } = await import("./lib/cli/commands.ts");
+    console.log(mainHelp(optionsHelp(GLOBAL_OPTIONS)));
     return cmd === undefined && !opts.help ? 125 : 0;
   }
   const logLevel = (opts["log-level"] as string | undefined) ?? "warn";
@@ -94,6 +50,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     stateDir: (opts["state-dir"] as string | undefined) ?? "/run/ctr",
     logLevel,
   };
+  return await runArgv(cmd, rest, globals);
+}
+
+/** Runs one command with the global settings already read. */
+async function runArgv(cmd: string, rest: readonly string[], globals: Globals): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
@@ -102,7 +63,6 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case "save":
     case "tag":
     case "rmi":
-    case "image":
       return (await import("./lib/cli/image.ts")).imageCommand(cmd, rest, globals);
     case "pull":
     case "push":
@@ -150,8 +110,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
         }\narch: ${Deno.build.arch}`,
       );
       return 0;
+    // The management forms (container, image, system) and the commands added with them
+    // (cp, diff, commit, export, import, rename, update, events, info, completion) run
+    // through the command table, which --help and completion read too.
     default:
-      throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr --help')`);
+      return (await import("./lib/cli/commands.ts")).runCommand(cmd, rest, globals, runArgv);
   }
 }
 
