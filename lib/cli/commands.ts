@@ -13,37 +13,11 @@
 
 import type { Globals } from "../engine/globals.ts";
 import { optionsHelp, type OptionSpec, UsageError } from "./args.ts";
+import type { CommandSpec, Dispatch } from "./command_spec.ts";
 import { closest } from "../suggest.ts";
 import type { CtrTables } from "./flags_table.ts";
 
-/** What a command's arguments name, for completion. */
-export type ArgKind = "container" | "image" | "network" | "volume" | "file" | "none";
-
-/** Runs a command line (after the global options): main.ts's dispatch. */
-export type Dispatch = (cmd: string, argv: readonly string[], g: Globals) => Promise<number>;
-
-/** One command or subcommand. */
-export interface CommandSpec {
-  readonly name: string;
-  readonly aliases?: readonly string[];
-  /** One line: what it does. */
-  readonly summary: string;
-  /** What follows the command's name in its usage line. */
-  readonly usage: string;
-  /** What the arguments name (completion offers those). */
-  readonly args?: ArgKind;
-  /** The option table, from the module that parses it. */
-  readonly options?: () => Promise<readonly OptionSpec[]>;
-  readonly subcommands?: readonly CommandSpec[];
-  /** Runs it; commands without are run by main.ts (or, with `routes`, as another command). */
-  readonly run?: (argv: readonly string[], g: Globals) => Promise<number>;
-  /** A management subcommand that is another command: `container ls` is `ps`. */
-  readonly routes?: readonly string[];
-  /** Listed under "Management Commands" in help. */
-  readonly management?: boolean;
-  /** Internal, or not listed in help. */
-  readonly hidden?: boolean;
-}
+export type { ArgKind, CommandSpec, Dispatch } from "./command_spec.ts";
 
 const none = () => Promise.resolve([] as readonly OptionSpec[]);
 
@@ -95,8 +69,12 @@ function completion(shell: string): CommandSpec {
     usage: "",
     args: "none",
     options: none,
-    run: async (argv, g) =>
-      (await import("./completion.ts")).completionCommand([shell, ...argv], g),
+    run: async (argv) => {
+      if (argv.length) throw new UsageError(`"ctr completion ${shell}" takes no arguments`);
+      const { completionScript } = await import("./completion.ts");
+      console.log(await completionScript(shell, COMMANDS, allCommands()));
+      return 0;
+    },
   };
 }
 

@@ -7,10 +7,8 @@
  * @module
  */
 
-import type { Globals } from "../engine/globals.ts";
 import type { OptionSpec } from "./args.ts";
-import { allCommands, type ArgKind, COMMANDS, type CommandSpec } from "./commands.ts";
-import { UsageError } from "./args.ts";
+import type { ArgKind, CommandSpec } from "./command_spec.ts";
 
 /** What completion needs of one command: its words, its options, what its arguments are. */
 export interface CompletionEntry {
@@ -38,10 +36,15 @@ function spellings(o: OptionSpec): string[] {
   ];
 }
 
-/** The completion table: one entry per command and subcommand, options loaded from their tables. */
-export async function completionTable(): Promise<CompletionEntry[]> {
+/**
+ * The completion table: one entry per command and subcommand (`all`, as
+ * commands.ts's allCommands() lists them), options loaded from their tables.
+ */
+export async function completionTable(
+  all: readonly { path: string; spec: CommandSpec }[],
+): Promise<CompletionEntry[]> {
   const out: CompletionEntry[] = [];
-  for (const { path, spec } of allCommands()) {
+  for (const { path, spec } of all) {
     if (spec.hidden) continue;
     const options = ((await spec.options?.()) ?? []).filter((o) => o.refused === undefined);
     out.push({
@@ -220,14 +223,12 @@ compdef _ctr ctr
 `;
 }
 
-/** Runs `ctr completion bash|zsh`. */
-export async function completionCommand(argv: readonly string[], _g: Globals): Promise<number> {
-  const shell = argv[0];
-  if (argv.length !== 1 || (shell !== "bash" && shell !== "zsh")) {
-    // fish and PowerShell: docker's cobra makes those too; ctr's scripts are written for two shells.
-    throw new UsageError(`"ctr completion" requires one shell: bash or zsh`);
-  }
-  const table = await completionTable();
-  console.log(shell === "bash" ? bashScript(table, COMMANDS) : zshScript(table, COMMANDS));
-  return 0;
+/** The script of `ctr completion SHELL` for the command table `top` (every command in `all`). */
+export async function completionScript(
+  shell: string,
+  top: readonly CommandSpec[],
+  all: readonly { path: string; spec: CommandSpec }[],
+): Promise<string> {
+  const table = await completionTable(all);
+  return shell === "zsh" ? zshScript(table, top) : bashScript(table, top);
 }

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { EscapeChar, Instruction, KeyValue } from "./dockerfile.ts";
+import type { EscapeChar, Instruction, KeyValue } from "./instructions.ts";
 
 /** Variables visible to substitution, by exact name (Linux keys are case-sensitive). */
 export type Vars = ReadonlyMap<string, string>;
