@@ -115,3 +115,9 @@ export function openat2(
   const how = openHow(flags | O.CLOEXEC, mode, resolve);
   return sys("openat2", path, dirfd, addressOf(cString(path)), addressOf(how), how.length);
 }
+
+/** The kernel's dev_t of a major/minor pair (glibc's makedev). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}

@@ -13,7 +13,7 @@ import { containerEvent } from "../engine/events.ts";
 import { treeSize } from "../engine/volume.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch, nameMatches } from "./filters.ts";
-import { printLines } from "./output.ts";
+import { filterOption, LIST_FORMAT, printLines } from "./output.ts";
 import {
   binarySize,
   CONTAINER_LIST,
@@ -26,6 +26,21 @@ import {
 } from "../format/mod.ts";
 import { goQuote } from "../image/build/image_config.ts";
 
+/** The keys `ps --filter` takes. */
+export const PS_FILTERS = [
+  "status",
+  "name",
+  "label",
+  "ancestor",
+  "exited",
+  "id",
+  "network",
+  "volume",
+  "before",
+  "since",
+  "health",
+];
+
 /** The options of `ctr ps` (docker's). */
 export const PS_OPTIONS: readonly OptionSpec[] = [
   {
@@ -34,20 +49,8 @@ export const PS_OPTIONS: readonly OptionSpec[] = [
     type: "bool",
     help: "Show all containers (default shows just running)",
   },
-  {
-    name: "filter",
-    short: "f",
-    type: "list",
-    arg: "KEY=VALUE",
-    help:
-      "Filter output: status, name, label, ancestor, exited, id, network, volume, before, since, health",
-  },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  filterOption(PS_FILTERS),
+  LIST_FORMAT,
   { name: "last", short: "n", type: "string", arg: "N", help: "Show n last created containers" },
   { name: "latest", short: "l", type: "bool", help: "Show the latest created container" },
   { name: "no-trunc", type: "bool", help: "Do not truncate output" },
@@ -62,12 +65,7 @@ export const STATS_OPTIONS: readonly OptionSpec[] = [
     type: "bool",
     help: "Show all containers (default shows just running)",
   },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  LIST_FORMAT,
   { name: "no-stream", type: "bool", help: "Print one sample and exit" },
   { name: "no-trunc", type: "bool", help: "Do not truncate output" },
 ];
@@ -223,21 +221,6 @@ async function containerSize(s: ContainerState): Promise<ContainerSize> {
   } catch { /* no store: the image's size is unknown */ }
   return { rw, rootFs: rw + image };
 }
-
-/** The keys `ps --filter` takes. */
-export const PS_FILTERS = [
-  "status",
-  "name",
-  "label",
-  "ancestor",
-  "exited",
-  "id",
-  "network",
-  "volume",
-  "before",
-  "since",
-  "health",
-];
 
 const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
 

@@ -23,7 +23,7 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { portsText } from "./containers.ts";
 import { EXEC_OPTIONS } from "./exec.ts";
 import { signalByName } from "../../ffi/constants.ts";
-import { printInspected } from "./output.ts";
+import { INSPECT_FORMAT, printInspected } from "./output.ts";
 
 /** The options of `ctr stop` and `ctr restart`. */
 export const STOP_OPTIONS: readonly OptionSpec[] = [
@@ -54,13 +54,7 @@ export const LOGS_OPTIONS: readonly OptionSpec[] = [
 ];
 /** The options of `ctr inspect` (containers, images, networks, volumes). */
 export const INSPECT_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    short: "f",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template",
-  },
+  INSPECT_FORMAT,
   {
     name: "size",
     short: "s",

@@ -11,26 +11,9 @@ import { type EngineEvent, followEvents, formatEventLine } from "../engine/event
 import { parseTemplate } from "../format/mod.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters } from "./filters.ts";
+import { filterOption } from "./output.ts";
 
-/** The options of `ctr events`. */
-export const EVENTS_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "filter",
-    short: "f",
-    type: "list",
-    arg: "KEY=VALUE",
-    help: "Filter output: container, event, image, label, network, type, volume, scope",
-  },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template (json: one object per line)",
-  },
-  { name: "since", type: "string", arg: "TIME", help: "Show all events created since timestamp" },
-  { name: "until", type: "string", arg: "TIME", help: "Stream events until this timestamp" },
-];
-
+/** The keys of `events --filter` (docker's; `daemon` matches nothing here). */
 const EVENT_FILTERS = [
   "container",
   "event",
@@ -41,6 +24,19 @@ const EVENT_FILTERS = [
   "volume",
   "scope",
   "daemon",
+];
+
+/** The options of `ctr events`. */
+export const EVENTS_OPTIONS: readonly OptionSpec[] = [
+  filterOption(EVENT_FILTERS.filter((k) => k !== "daemon")),
+  {
+    name: "format",
+    type: "string",
+    arg: "TEMPLATE",
+    help: "Format the output using the given Go template (json: one object per line)",
+  },
+  { name: "since", type: "string", arg: "TIME", help: "Show all events created since timestamp" },
+  { name: "until", type: "string", arg: "TIME", help: "Stream events until this timestamp" },
 ];
 
 /** Go's time.ParseDuration grammar: `300ms`, `1.5h`, `2h45m`. */

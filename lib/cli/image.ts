@@ -26,7 +26,7 @@ import { imageEvent } from "../engine/events.ts";
 import { decimalSize, formatList, goTimeString, humanDuration, IMAGE_LIST } from "../format/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch, referenceMatches } from "./filters.ts";
-import { printInspected, printLines } from "./output.ts";
+import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 
 /** The options of `ctr load`. */
 export const LOAD_OPTIONS: readonly OptionSpec[] = [
@@ -64,6 +64,8 @@ export const RMI_OPTIONS: readonly OptionSpec[] = [
     help: "Remove an image by ID even when it has several names",
   },
 ];
+const IMAGE_FILTERS = ["dangling", "label", "reference", "before", "since"];
+
 /** The options of `ctr images`. */
 export const IMAGES_OPTIONS: readonly OptionSpec[] = [
   {
@@ -73,31 +75,14 @@ export const IMAGES_OPTIONS: readonly OptionSpec[] = [
     help: "Show all images (ctr keeps no intermediate ones)",
   },
   { name: "digests", type: "bool", help: "Show digests" },
-  {
-    name: "filter",
-    short: "f",
-    type: "list",
-    arg: "KEY=VALUE",
-    help: "Filter output: dangling, label, reference, before, since",
-  },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  filterOption(IMAGE_FILTERS),
+  LIST_FORMAT,
   { name: "no-trunc", type: "bool", help: "Don't truncate output" },
   { name: "quiet", short: "q", type: "bool", help: "Only show image IDs" },
 ];
 /** The options of `ctr image inspect`. */
 export const IMAGE_INSPECT_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    short: "f",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template",
-  },
+  INSPECT_FORMAT,
 ];
 /** The options of `ctr tag`. */
 export const TAG_OPTIONS: readonly OptionSpec[] = [];
@@ -262,8 +247,6 @@ export function imageItem(
     VirtualSize: decimalSize(img.size, 4),
   };
 }
-
-const IMAGE_FILTERS = ["dangling", "label", "reference", "before", "since"];
 
 /** `ctr images`: the rows of the store's images that pass the filters, formatted. */
 function images(store: Store, argv: readonly string[]): string {

@@ -12,7 +12,7 @@ import { formatList, goTimeString, NETWORK_LIST } from "../format/mod.ts";
 import { sha256 } from "../image/digest.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters } from "./filters.ts";
-import { printInspected, printLines } from "./output.ts";
+import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -30,33 +30,18 @@ export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
   },
   { name: "driver", short: "d", type: "string", arg: "bridge", help: "Only bridge" },
 ];
+const LS_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"];
+
 /** The options of `ctr network ls`. */
 export const NETWORK_LS_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "filter",
-    short: "f",
-    type: "list",
-    arg: "KEY=VALUE",
-    help: "Filter output: driver, id, label, name, scope, type (custom, builtin), dangling",
-  },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  filterOption(LS_FILTERS),
+  LIST_FORMAT,
   { name: "no-trunc", type: "bool", help: "Do not truncate the output" },
   { name: "quiet", short: "q", type: "bool", help: "Only display network IDs" },
 ];
 /** The options of `ctr network inspect`. */
 export const NETWORK_INSPECT_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    short: "f",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template",
-  },
+  INSPECT_FORMAT,
 ];
 
 /** A network as docker lists it: ctr's bridges, and docker's built-in host and none. */
@@ -153,8 +138,6 @@ function lsItem(n: Listed, trunc: boolean): Record<string, string> {
     Scope: "local",
   };
 }
-
-const LS_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"];
 
 function ls(store: NetworkStore, argv: readonly string[]): string {
   const { opts, positionals } = parseArgs(argv, NETWORK_LS_OPTIONS);

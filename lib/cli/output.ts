@@ -6,6 +6,35 @@
  */
 
 import { formatObject, TemplateError } from "../format/mod.ts";
+import type { OptionSpec } from "./args.ts";
+
+/** `--format` of a list command: docker's template forms. */
+export const LIST_FORMAT: OptionSpec = {
+  name: "format",
+  type: "string",
+  arg: "TEMPLATE",
+  help: "Pretty-print with a Go template; table, table TEMPLATE, json",
+};
+
+/** `-f, --format` of an inspect command. */
+export const INSPECT_FORMAT: OptionSpec = {
+  name: "format",
+  short: "f",
+  type: "string",
+  arg: "TEMPLATE",
+  help: "Format the output using the given Go template",
+};
+
+/** `-f, --filter` of a list command, naming the keys it takes. */
+export function filterOption(keys: readonly string[]): OptionSpec {
+  return {
+    name: "filter",
+    short: "f",
+    type: "list",
+    arg: "KEY=VALUE",
+    help: `Filter output: ${keys.join(", ")}`,
+  };
+}
 
 const enc = new TextEncoder();
 

@@ -17,28 +17,17 @@ import {
   VOLUME_LIST,
 } from "../format/mod.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import { printLines } from "./output.ts";
+import { INSPECT_FORMAT, LIST_FORMAT, printLines } from "./output.ts";
 import { psItem } from "./containers.ts";
 import { imageItem } from "./image.ts";
 
 /** The options of `ctr info`. */
 export const INFO_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    short: "f",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template",
-  },
+  INSPECT_FORMAT,
 ];
 /** The options of `ctr system df`. */
 export const DF_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  LIST_FORMAT,
   { name: "verbose", short: "v", type: "bool", help: "Show detailed information on space usage" },
 ];
 

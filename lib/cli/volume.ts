@@ -11,7 +11,7 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { volumeEvent } from "../engine/events.ts";
 import { formatList, VOLUME_LIST } from "../format/mod.ts";
 import { Filters, labelsMatch } from "./filters.ts";
-import { printInspected, printLines } from "./output.ts";
+import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 
 /** The options of `ctr volume create`. */
 export const VOLUME_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -19,32 +19,17 @@ export const VOLUME_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", arg: "NAME", help: "The volume's name (or give it as NAME)" },
   { name: "driver", short: "d", type: "string", arg: "local", help: "Only local" },
 ];
+const LS_FILTERS = ["dangling", "driver", "label", "name"];
+
 /** The options of `ctr volume ls`. */
 export const VOLUME_LS_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "filter",
-    short: "f",
-    type: "list",
-    arg: "KEY=VALUE",
-    help: "Filter output: dangling, driver, label, name",
-  },
-  {
-    name: "format",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Pretty-print with a Go template; table, table TEMPLATE, json",
-  },
+  filterOption(LS_FILTERS),
+  LIST_FORMAT,
   { name: "quiet", short: "q", type: "bool", help: "Only show volume names" },
 ];
 /** The options of `ctr volume inspect`. */
 export const VOLUME_INSPECT_OPTIONS: readonly OptionSpec[] = [
-  {
-    name: "format",
-    short: "f",
-    type: "string",
-    arg: "TEMPLATE",
-    help: "Format the output using the given Go template",
-  },
+  INSPECT_FORMAT,
 ];
 /** The options of `ctr volume rm`. */
 export const VOLUME_RM_OPTIONS: readonly OptionSpec[] = [
@@ -108,8 +93,6 @@ function lsItem(v: Volume): Record<string, string> {
     Size: "N/A",
   };
 }
-
-const LS_FILTERS = ["dangling", "driver", "label", "name"];
 
 /** Runs one volume command; returns the exit code (1 when some of several names failed). */
 // deno-lint-ignore require-await -- async like every other command, for the dispatcher

@@ -17,7 +17,16 @@
  */
 
 import { AT, O, RESOLVE, S_IF } from "../../ffi/constants.ts";
-import { addressOf, close, cString, openat2, readSync, sys, writeAll } from "../../ffi/sys.ts";
+import {
+  addressOf,
+  close,
+  cString,
+  makedev,
+  openat2,
+  readSync,
+  sys,
+  writeAll,
+} from "../../ffi/sys.ts";
 
 /** Lookups that stay in the root: `/` and `..` stop at it, no magic links. */
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
@@ -122,10 +131,14 @@ export function mknodChild(
   minor = 0,
 ): void {
   const kind = type === "char" ? S_IF.CHR : type === "block" ? S_IF.BLK : S_IF.FIFO;
-  const ma = BigInt(major), mi = BigInt(minor);
-  const dev = ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) |
-    ((mi & ~0xffn) << 12n);
-  sys("mknodat", name, dirFd, addressOf(cString(name)), kind | (mode & 0o7777), dev);
+  sys(
+    "mknodat",
+    name,
+    dirFd,
+    addressOf(cString(name)),
+    kind | (mode & 0o7777),
+    makedev(major, minor),
+  );
 }
 
 /** fchown(2). */
