@@ -8,105 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { census, ociBinary, rootTest, tempDir, tempStore } from "../_helpers.ts";
+import { Dockerd, installed } from "../_dockerd.ts";
 
 const dec = new TextDecoder();
 const repo = new URL("../..", import.meta.url).pathname;
 
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const DOCKER = has("dockerd") && has("docker");
-
-/** Unmounts whatever is mounted below `dir`, deepest first. */
-async function unmountBelow(dir: string): Promise<void> {
-  const points = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
-    .map((l) => l.split(" ")[4]).filter((p) => p && (p === dir || p.startsWith(dir + "/")))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) await new Deno.Command("umount", { args: ["-l", p] }).output();
-}
-
-class Docker {
-  private constructor(readonly dir: string, readonly proc: Deno.ChildProcess) {}
-
-  static async start(): Promise<Docker> {
-    const dir = tempDir();
-    const proc = new Deno.Command("dockerd", {
-      args: [
-        "--data-root",
-        `${dir}/data`,
-        "--exec-root",
-        `${dir}/exec`,
-        "--pidfile",
-        `${dir}/docker.pid`,
-        "-H",
-        `unix://${dir}/docker.sock`,
-        "--iptables=false",
-        "--ip6tables=false",
-        "--ip-forward=false",
-        "--ip-masq=false",
-        "--bridge=none",
-        "--storage-driver=vfs",
-        "--exec-opt",
-        "native.cgroupdriver=cgroupfs",
-        "--add-runtime",
-        `ctr=${ociBinary()}`,
-        "--log-level",
-        "error",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const d = new Docker(dir, proc);
-    const end = Date.now() + 60_000;
-    for (;;) {
-      if ((await d.run(["version"])).code === 0) break;
-      if (Date.now() > end) {
-        await d.stop();
-        throw new Error("dockerd did not start within 60 s");
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    return d;
-  }
-
-  async run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out = await new Deno.Command("docker", {
-      args: ["-H", `unix://${this.dir}/docker.sock`, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  }
-
-  async stop(): Promise<void> {
-    await this.run([
-      "rm",
-      "-f",
-      ...(await this.run(["ps", "-aq"])).stdout.split("\n")
-        .filter(Boolean),
-    ]).catch(() => {});
-    try {
-      this.proc.kill("SIGTERM");
-    } catch { /* gone */ }
-    const done = this.proc.output();
-    const t = setTimeout(() => {
-      try {
-        this.proc.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 20_000);
-    await done;
-    clearTimeout(t);
-    await unmountBelow(this.dir);
-  }
-}
+const DOCKER = installed("dockerd") && installed("docker");
 
 const OPTS = ["--runtime", "ctr", "--network", "none"];
 
@@ -119,7 +26,7 @@ if (!DOCKER) {
 } else {
   rootTest("docker --runtime ctr: run --rm, exit codes, run -d, exec, rm -f", async () => {
     const before = census(tempStore());
-    const d = await Docker.start();
+    const d = await Dockerd.start({ extraArgs: ["--add-runtime", `ctr=${ociBinary()}`] });
     try {
       const tar = `${tempDir()}/bb.tar`;
       const img = await new Deno.Command("bash", {
