@@ -32,58 +32,6 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: "version", short: "v", type: "bool", help: "Print the version" },
 ];
 
-const USAGE = `Usage: ctr [OPTIONS] COMMAND
-
-A container runtime: namespaces, cgroups and copy-on-write root filesystems.
-
-Commands:
-  run       Run a command in a new container (from an image or a root filesystem)
-  build     Build an image from a Dockerfile
-  history   Show the history of an image
-  builder   Build cache: prune
-  create    Create a new container ('ctr start' starts it)
-  attach    Attach this terminal to a running detached container
-  images    List images
-  pull      Pull an image from a registry
-  push      Push an image to a registry
-  login     Log in to a registry
-  logout    Log out from a registry
-  load      Load images from a docker-save/OCI archive or an OCI layout
-  save      Save images to an archive
-  tag       Give an image another name
-  rmi       Remove images
-  image     Image commands: ls, inspect, rm, prune, load, save, tag, pull, push
-  ps        List containers
-  start     Start stopped containers again (detached, on their kept changes)
-  stop      Stop containers (SIGTERM, then SIGKILL after -t seconds)
-  restart   Stop and start containers
-  kill      Send a signal to containers (default SIGKILL)
-  wait      Wait for containers to end; print their exit codes
-  rm        Remove stopped containers (-f: running ones too)
-  container Container commands: ls, rm, inspect, prune, and the others above
-  logs      Show the output of a detached container (-f follows it)
-  inspect   Show containers' details as JSON (-f TEMPLATE picks fields)
-  exec      Run a command in a running container
-  top       Show the processes of a container
-  port      Show a container's published ports
-  stats     Show containers' CPU, memory, block I/O and pids (--no-stream: once)
-  pause     Freeze every process of a container
-  unpause   Thaw a paused container
-  up        Start the containers and networks of a YAML spec (-f FILE)
-  down      Stop and remove what 'up' started (-f FILE)
-  network   Networks: create, ls, inspect, rm, prune
-  volume    Named volumes: create, ls, inspect, rm, prune
-  system    prune: stopped containers, unused networks and images, crash leftovers
-  enter     Run a command in the namespaces of a process (like nsenter)
-  oci       The OCI runtime (runc's command line on bundles; see 'ctr oci --help')
-  ns        List the namespaces of processes; pin or unpin one
-  version   Show the version of ctr and the Deno it carries
-
-Global options:
-${optionsHelp(GLOBAL_OPTIONS)}
-
-Run 'ctr COMMAND --help' for more on a command.`;
-
 /**
  * A directory given relative to the current one, made absolute: containers
  * name their layers and files by absolute paths (a relative one would be read
@@ -106,7 +54,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return (await import("./lib/engine/rootless.ts")).usernsHelperMain(rest);
   }
   if (opts.help || cmd === undefined || cmd === "help") {
-    console.log(USAGE);
+    const { mainHelp } = await import("./lib/cli/commands.ts");
+    console.log(mainHelp(optionsHelp(GLOBAL_OPTIONS)));
     return cmd === undefined && !opts.help ? 125 : 0;
   }
   const logLevel = (opts["log-level"] as string | undefined) ?? "warn";
@@ -128,7 +77,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       logLevel,
       !NO_STORE.has(cmd),
     );
-  return await command(cmd, rest, globals);
+  return await runArgv(cmd, rest, globals);
 }
 
 /**
@@ -163,34 +112,15 @@ async function rootlessGlobals(
 /** Commands that use neither the store nor the state directory. */
 const NO_STORE = new Set(["version", "oci", "enter", "ns"]);
 
-/** docker's `container` management commands: what each runs. */
-const CONTAINER_COMMANDS: Record<string, string> = {
-  ls: "ps",
-  list: "ps",
-  ps: "ps",
-  rm: "rm",
-  remove: "rm",
-  prune: "prune",
-  run: "run",
-  inspect: "inspect",
-  start: "start",
-  stop: "stop",
-  restart: "restart",
-  kill: "kill",
-  wait: "wait",
-  logs: "logs",
-  exec: "exec",
-  top: "top",
-  port: "port",
-  stats: "stats",
-  pause: "pause",
-  unpause: "unpause",
-};
-
-async function command(cmd: string, rest: string[], globals: Globals): Promise<number> {
+/** Runs one command with the global settings already read. */
+async function runArgv(cmd: string, rest: readonly string[], globals: Globals): Promise<number> {
   switch (cmd) {
     case "run":
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
+    case "create":
+      return (await import("./lib/cli/run_command.ts")).createCommand(rest, globals);
+    case "attach":
+      return (await import("./lib/cli/attach.ts")).attachCommand(rest, globals);
     case "build":
       return (await import("./lib/cli/build.ts")).buildCommand(rest, globals);
     case "builder":
@@ -202,7 +132,6 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
     case "save":
     case "tag":
     case "rmi":
-    case "image":
       return (await import("./lib/cli/image.ts")).imageCommand(cmd, rest, globals);
     case "pull":
     case "push":
@@ -228,21 +157,8 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
     case "__start":
     case "__exited":
       return (await import("./lib/cli/control.ts")).lifecycleCommand(cmd, rest, globals);
-    case "container": {
-      const [sub, ...more] = rest;
-      const to = sub === undefined ? undefined : CONTAINER_COMMANDS[sub];
-      if (to === undefined) {
-        throw new UsageError(
-          `unknown container command: ${JSON.stringify(sub ?? "")} (expected ${
-            Object.keys(CONTAINER_COMMANDS).join(", ")
-          })`,
-        );
-      }
-      if (to === "prune") return (await import("./lib/cli/prune.ts")).containerPrune(more, globals);
-      return await command(to, more, globals);
-    }
-    case "system":
-      return (await import("./lib/cli/prune.ts")).systemCommand(rest, globals);
+    case "__health": // what a watcher runs for a container's health check
+      return (await import("./lib/engine/health.ts")).healthCommand(rest[0], globals);
     case "up":
     case "down":
       return (await import("./lib/cli/compose.ts")).composeCommand(cmd, rest, globals);
@@ -256,13 +172,6 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
       return (await import("./lib/cli/enter.ts")).enterCommand(rest);
     case "ns":
       return (await import("./lib/cli/ns.ts")).nsCommand(rest);
-    // docker's create and attach, and the health check a watcher runs.
-    case "create":
-      return (await import("./lib/cli/run_command.ts")).createCommand(rest, globals);
-    case "attach":
-      return (await import("./lib/cli/attach.ts")).attachCommand(rest, globals);
-    case "__health":
-      return (await import("./lib/engine/health.ts")).healthCommand(rest[0], globals);
     case "version":
       console.log(
         `ctr ${VERSION}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8})\n${
@@ -274,8 +183,11 @@ async function command(cmd: string, rest: string[], globals: Globals): Promise<n
         }\nstore: ${globals.root}\nstate: ${globals.stateDir}`,
       );
       return 0;
+    // The management forms (container, image, system) and the commands added with them
+    // (cp, diff, commit, export, import, rename, update, events, info, completion) run
+    // through the command table, which --help and completion read too.
     default:
-      throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr --help')`);
+      return (await import("./lib/cli/commands.ts")).runCommand(cmd, rest, globals, runArgv);
   }
 }
 

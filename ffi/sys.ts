@@ -93,3 +93,31 @@ export function open(path: string, flags: number, mode = 0): number {
 export function ioctl(fd: number, req: number, arg: Word | Uint8Array, what = `fd ${fd}`): number {
   return sys("ioctl", what, fd, req, arg instanceof Uint8Array ? addressOf(arg) : arg);
 }
+
+/** struct open_how of openat2(2): flags, mode and resolve, three u64s. */
+export function openHow(flags: number, mode: number, resolve: number): Uint8Array {
+  const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
+  return new Uint8Array(how.buffer);
+}
+
+/**
+ * openat2(dirfd, path, {flags|O_CLOEXEC, mode, resolve}): the path is looked
+ * up as `resolve` says (RESOLVE_IN_ROOT: `/` and `..` stop at dirfd;
+ * RESOLVE_NO_SYMLINKS; ...). Linux 5.6.
+ */
+export function openat2(
+  dirfd: number,
+  path: string,
+  flags: number,
+  resolve: number,
+  mode = 0,
+): number {
+  const how = openHow(flags | O.CLOEXEC, mode, resolve);
+  return sys("openat2", path, dirfd, addressOf(cString(path)), addressOf(how), how.length);
+}
+
+/** The kernel's dev_t of a major/minor pair (glibc's makedev). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}

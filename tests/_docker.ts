@@ -100,6 +100,13 @@ export class Docker {
     return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   }
 
+  /** Runs the client and fails the test unless it succeeds; returns stdout. */
+  async ok(args: string[]): Promise<string> {
+    const r = await this.run(args);
+    if (r.code !== 0) throw new Error(`docker ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
   /** Loads the busybox image of scripts/busybox_image.sh (busybox:latest). */
   async loadBusybox(): Promise<void> {
     const tar = await busyboxImageTar();

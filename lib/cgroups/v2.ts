@@ -389,7 +389,8 @@ class V2Cgroup implements Cgroup {
       );
     }
     if (l.cpuQuota !== undefined) {
-      w(this.#need("cpu", "--cpus"), "cpu.max", `${l.cpuQuota} ${l.cpuPeriod ?? CPU_PERIOD}`);
+      const quota = l.cpuQuota < 0 ? "max" : l.cpuQuota;
+      w(this.#need("cpu", "--cpus"), "cpu.max", `${quota} ${l.cpuPeriod ?? CPU_PERIOD}`);
     }
 
     if (l.cpusetCpus !== undefined) {
@@ -452,10 +453,11 @@ class V2Cgroup implements Cgroup {
   #applyWeights(l: Limits): void {
     const fs = this.#fs;
     const d = this.#need("io", "--blkio-weight");
-    const file = fs.exists(`${d}/io.weight`)
-      ? "io.weight"
-      : fs.exists(`${d}/io.bfq.weight`)
+    // BFQ's weights are docker's 10..1000 as they are; io.weight's 1..10000 take runc's scaling.
+    const file = fs.exists(`${d}/io.bfq.weight`)
       ? "io.bfq.weight"
+      : fs.exists(`${d}/io.weight`)
+      ? "io.weight"
       : undefined;
     if (!file) {
       throw new CgroupError(
@@ -464,9 +466,12 @@ class V2Cgroup implements Cgroup {
         `${d}/io.weight`,
       );
     }
-    if (l.blkioWeight !== undefined) fs.write(`${d}/${file}`, `default ${l.blkioWeight}`);
+    const scale = (w: number) => file === "io.weight" ? 1 + Math.floor(((w - 10) * 9999) / 990) : w;
+    if (l.blkioWeight !== undefined) {
+      fs.write(`${d}/${file}`, `default ${scale(l.blkioWeight)}`);
+    }
     for (const x of l.blkioWeightDevice ?? []) {
-      fs.write(`${d}/${file}`, `${x.major}:${x.minor} ${x.weight}`);
+      fs.write(`${d}/${file}`, `${x.major}:${x.minor} ${scale(x.weight)}`);
     }
   }
 

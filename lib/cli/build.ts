@@ -16,7 +16,7 @@ import { formatPlatform, parsePlatform, type Platform } from "../image/platform.
 import { formatReference, normalizeReference } from "../image/reference.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
-const BUILD_OPTIONS: readonly OptionSpec[] = [
+export const BUILD_OPTIONS: readonly OptionSpec[] = [
   {
     name: "tag",
     short: "t",
@@ -351,6 +351,17 @@ function readText(path: string, shown: string): string {
 }
 
 /** Runs `ctr builder prune`. */
+/** The options of `ctr builder prune` (the whole cache goes either way: it has no roots). */
+export const BUILDER_PRUNE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "all",
+    short: "a",
+    type: "bool",
+    help: "Remove all unused build cache, not just dangling ones",
+  },
+  { name: "force", short: "f", type: "bool", help: "Do not prompt for confirmation" },
+];
+
 export async function builderCommand(argv: readonly string[], g: Globals): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || rest.includes("--help")) {
@@ -360,10 +371,7 @@ export async function builderCommand(argv: readonly string[], g: Globals): Promi
   if (sub !== "prune") {
     throw new UsageError(`unknown builder command: ${JSON.stringify(sub)} (expected prune)`);
   }
-  parseArgs(rest, [
-    { name: "all", short: "a", type: "bool", help: "" },
-    { name: "force", short: "f", type: "bool", help: "" },
-  ]);
+  parseArgs(rest, BUILDER_PRUNE_OPTIONS);
   const { pruneBuildCache } = await import("../engine/build_prune.ts");
   const { humanSize } = await import("../image/progress.ts");
   const r = await pruneBuildCache(g.root);

@@ -22,7 +22,8 @@ import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_
 import { StateDir } from "../engine/state.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
-const OPTIONS: readonly OptionSpec[] = [
+/** The options of `ctr up` and `ctr down`. */
+export const COMPOSE_OPTIONS: readonly OptionSpec[] = [
   { name: "file", short: "f", type: "string", arg: "FILE", help: "The spec (YAML)" },
   {
     name: "time",
@@ -130,7 +131,7 @@ export async function composeCommand(
   argv: readonly string[],
   g: Globals,
 ): Promise<number> {
-  const { opts, positionals } = parseArgs(argv, OPTIONS);
+  const { opts, positionals } = parseArgs(argv, COMPOSE_OPTIONS);
   if (opts.help) {
     console.log(`Usage: ctr ${cmd} -f FILE.yaml`);
     return 0;

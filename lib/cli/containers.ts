@@ -1,6 +1,7 @@
 /**
- * Commands on running containers, found through the state directory:
- * `ctr ps`, `ctr stats`, `ctr pause`, `ctr unpause`.
+ * Commands on recorded containers, found through the state directory:
+ * `ctr ps` (docker's columns, `--format`, `--filter`, `-s`, `-n`), `ctr stats`,
+ * `ctr rm`, `ctr pause`, `ctr unpause`.
  * @module
  */
 
@@ -8,24 +9,84 @@ import type { Globals } from "../engine/globals.ts";
 import type { Cgroup, CgroupStats } from "../cgroups/mod.ts";
 import { type ContainerState, StateDir } from "../engine/state.ts";
 import { cgroupOf, liveStatus, reconcile, removeContainer } from "../engine/lifecycle.ts";
+import { containerEvent } from "../engine/events.ts";
+import { healthSuffix } from "../engine/health.ts";
+import { treeSize } from "../engine/volume.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { Filters, labelsMatch, nameMatches } from "./filters.ts";
+import { filterOption, LIST_FORMAT, printLines } from "./output.ts";
+import {
+  binarySize,
+  CONTAINER_LIST,
+  decimalSize,
+  ellipsis,
+  formatList,
+  goTimeString,
+  humanDuration,
+  STATS_LIST,
+} from "../format/mod.ts";
+import { goQuote } from "../image/build/image_config.ts";
 
-const PS: readonly OptionSpec[] = [
-  { name: "all", short: "a", type: "bool", help: "Show stopped containers too" },
-  { name: "quiet", short: "q", type: "bool", help: "Only show ids" },
-  { name: "format", type: "string", arg: "json", help: "Print JSON" },
-  { name: "no-trunc", type: "bool", help: "Do not truncate ids" },
+/** The keys `ps --filter` takes. */
+export const PS_FILTERS = [
+  "status",
+  "name",
+  "label",
+  "ancestor",
+  "exited",
+  "id",
+  "network",
+  "volume",
+  "before",
+  "since",
+  "health",
 ];
-const STATS: readonly OptionSpec[] = [
+
+/** The options of `ctr ps` (docker's). */
+export const PS_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "all",
+    short: "a",
+    type: "bool",
+    help: "Show all containers (default shows just running)",
+  },
+  filterOption(PS_FILTERS),
+  LIST_FORMAT,
+  { name: "last", short: "n", type: "string", arg: "N", help: "Show n last created containers" },
+  { name: "latest", short: "l", type: "bool", help: "Show the latest created container" },
+  { name: "no-trunc", type: "bool", help: "Do not truncate output" },
+  { name: "quiet", short: "q", type: "bool", help: "Only display container IDs" },
+  { name: "size", short: "s", type: "bool", help: "Display total file sizes" },
+];
+/** The options of `ctr stats`. */
+export const STATS_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "all",
+    short: "a",
+    type: "bool",
+    help: "Show all containers (default shows just running)",
+  },
+  LIST_FORMAT,
   { name: "no-stream", type: "bool", help: "Print one sample and exit" },
-  { name: "all", short: "a", type: "bool", help: "Accepted for docker compatibility" },
+  { name: "no-trunc", type: "bool", help: "Do not truncate output" },
 ];
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (c < r.length - 1 ? v.padEnd(widths[c]) : v)).join("   "))
-    .join("\n");
-}
+/** The options of `ctr rm`. */
+export const RM_OPTIONS: readonly OptionSpec[] = [
+  { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
+  {
+    name: "volumes",
+    short: "v",
+    type: "bool",
+    help: "Accepted: named volumes outlive their containers in ctr (remove them with volume rm)",
+  },
+  {
+    name: "link",
+    short: "l",
+    type: "bool",
+    help: "Remove the specified link",
+    refused: "ctr has no container links",
+  },
+];
 
 function cgroupOrThrow(s: ContainerState): Cgroup {
   const cg = cgroupOf(s);
@@ -39,41 +100,34 @@ function cgroupOrThrow(s: ContainerState): Cgroup {
   return cg;
 }
 
-/** A duration as docker prints it: "3 seconds", "About a minute", "2 hours". */
-export function humanDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 1) return "Less than a second";
-  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
-  const m = Math.round(s / 60);
-  if (m === 1) return "About a minute";
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return "About an hour";
-  if (h < 48) return `${h} hours`;
-  return `${Math.round(h / 24)} days`;
-}
+export { humanDuration };
 
-function ago(iso: string | undefined): string {
-  return iso ? humanDuration(Date.now() - Date.parse(iso)) : "?";
+function ago(iso: string | undefined, now = Date.now()): string {
+  return iso ? humanDuration(now - Date.parse(iso)) : "?";
 }
 
 /** The STATUS column of docker ps. */
-export function psStatus(s: ContainerState): string {
+export function psStatus(s: ContainerState, now = Date.now()): string {
   switch (s.status) {
     case "running":
-      return `Up ${ago(s.startedAt ?? s.created)}`;
+      return `Up ${ago(s.startedAt ?? s.created, now)}${healthSuffix(s)}`;
     case "paused":
-      return `Up ${ago(s.startedAt ?? s.created)} (Paused)`;
+      return `Up ${ago(s.startedAt ?? s.created, now)} (Paused)`;
     case "restarting":
-      return `Restarting (${s.exitCode ?? "?"}) ${ago(s.finishedAt)} ago`;
+      return `Restarting (${s.exitCode ?? "?"}) ${ago(s.finishedAt, now)} ago`;
     case "created":
       return "Created";
     default:
-      return `Exited (${s.exitCode ?? "?"}) ${ago(s.finishedAt)} ago`;
+      return `Exited (${s.exitCode ?? "?"}) ${ago(s.finishedAt, now)} ago`;
   }
 }
 
-/** The PORTS column: published ports (0.0.0.0:8080->80/tcp), then exposed ones (80/tcp). */
+/** The health status a healthcheck recorded, if the container has one. */
+function healthOf(s: ContainerState): string | undefined {
+  return s.health?.Status;
+}
+
+/** The PORTS column: 0.0.0.0:8080->80/tcp, ... */
 export function portsText(s: ContainerState): string {
   const published = (s.ports ?? []).map((p) =>
     `${p.hostIp || "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`
@@ -90,24 +144,254 @@ function running(dir: StateDir, ref: string): ContainerState {
   return s;
 }
 
-/** Bytes as docker stats prints them (powers of 1024: KiB, MiB, GiB). */
-export function binarySize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n, i = 0;
-  while (v >= 1024 && i < units.length - 1) v /= 1024, i++;
-  return `${v.toFixed(i === 0 ? 0 : 2).replace(/\.00$/, "")}${units[i]}`;
+export { binarySize };
+
+/** The network column of a container: its ctr network, host, or none (its own namespace). */
+export function networkName(s: ContainerState): string {
+  return s.network ?? (s.config?.namespaces.net.kind === "host" ? "host" : "none");
 }
 
-function decimalSize(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n, i = 0;
-  while (v >= 1000 && i < units.length - 1) v /= 1000, i++;
-  return `${i === 0 ? v : v.toFixed(3 - String(Math.floor(v)).length).replace(/\.?0+$/, "")}${
-    units[i]
-  }`;
+/** What `ps -s` measures: the container's own changes and, with its image, all it sees. */
+export interface ContainerSize {
+  /** Bytes in the upper layer. */
+  readonly rw: number;
+  /** Bytes of the image's layers plus the upper layer. */
+  readonly rootFs: number;
 }
 
-/** One `ctr stats` row from two samples `dtMs` apart. */
+/** Options of {@link psItem}. */
+export interface PsItemOptions {
+  /** Truncate ids, the command and mounts as docker does (false: --no-trunc). */
+  readonly trunc: boolean;
+  /** Sizes, when asked for (-s, or a format that reads .Size). */
+  readonly size?: ContainerSize;
+  readonly now?: number;
+}
+
+/**
+ * One container as docker's `ps --format` sees it: every field a string, as
+ * docker's container context gives them (`{{json .}}` prints these keys).
+ */
+export function psItem(s: ContainerState, o: PsItemOptions): Record<string, string> {
+  // The daemon's form: the path, then the arguments, those with a space in single quotes.
+  const cmd = [
+    s.command[0] ?? "",
+    ...s.command.slice(1).map((a) => (a.includes(" ") ? `'${a}'` : a)),
+  ].join(" ");
+  const image = /^sha256:[0-9a-f]{64}$/.test(s.image) && o.trunc ? s.image.slice(7, 19) : s.image;
+  const mounts = (s.config?.mounts ?? []).filter((m) => m.type === "bind").map((m) => {
+    const vol = (s.volumes ?? []).find((v) =>
+      m.type === "bind" && m.source.endsWith(`/volumes/${v}/_data`)
+    );
+    const name = vol ?? (m.type === "bind" ? m.source : "");
+    return o.trunc ? ellipsis(name, 15) : name;
+  });
+  const labels = s.labels ?? {};
+  return {
+    Command: goQuote(o.trunc ? ellipsis(cmd, 20) : cmd),
+    CreatedAt: goTimeString(new Date(s.created)),
+    ID: o.trunc ? s.id.slice(0, 12) : s.id,
+    Image: image,
+    Labels: Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(","),
+    LocalVolumes: String((s.volumes ?? []).length),
+    Mounts: mounts.join(","),
+    Names: s.name,
+    Networks: networkName(s),
+    Ports: portsText(s),
+    RunningFor: `${ago(s.created, o.now)} ago`,
+    Size: o.size ? `${decimalSize(o.size.rw)} (virtual ${decimalSize(o.size.rootFs)})` : "0B",
+    State: s.status,
+    Status: psStatus(s, o.now),
+  };
+}
+
+/** Store layers a container stacks (its config's layer directories), as diff_ids. */
+function layerIds(s: ContainerState): string[] {
+  return (s.config?.layers ?? []).map((d) => {
+    const m = d.match(/\/layers\/sha256\/([0-9a-f]{64})$/);
+    return m ? `sha256:${m[1]}` : d;
+  });
+}
+
+/** The sizes `ps -s` shows: the upper layer, and the image's layers from the store's index. */
+async function containerSize(s: ContainerState): Promise<ContainerSize> {
+  const rw = treeSize(`${s.dir}/upper`);
+  let image = 0;
+  try {
+    const { openStore } = await import("../image/mod.ts");
+    const index = openStore(s.root ?? "/var/lib/ctr").readIndex();
+    for (const id of layerIds(s)) image += index.layers[id]?.size ?? 0;
+  } catch { /* no store: the image's size is unknown */ }
+  return { rw, rootFs: rw + image };
+}
+
+const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+/** What the ancestor filter needs: an image's layers (bottom first) by reference, if known. */
+export type AncestorLayers = (ref: string) => readonly string[] | undefined;
+
+/**
+ * The containers `ps` lists, newest first: filters applied (docker's
+ * semantics: a status filter or -n lists stopped ones too), `-a` or only
+ * running and paused ones.
+ */
+export function selectContainers(
+  all: readonly ContainerState[],
+  filters: Filters,
+  o: { all?: boolean; last?: number; ancestor?: AncestorLayers },
+): ContainerState[] {
+  for (const st of filters.values("status")) {
+    if (!STATUSES.includes(st)) {
+      throw new UsageError(
+        `Invalid filter 'status=${st}': expected one of ${STATUSES.join(", ")}`,
+      );
+    }
+  }
+  const sorted = [...all].sort((a, b) => b.created.localeCompare(a.created));
+  const created = (ref: string) => {
+    const s = all.find((c) => c.name === ref || c.id === ref) ??
+      (ref.length >= 3 ? all.find((c) => c.id.startsWith(ref)) : undefined);
+    if (!s) throw new UsageError(`No such container: ${ref}`);
+    return s.created;
+  };
+  const showAll = o.all === true || filters.has("status") || (o.last ?? -1) > 0;
+  let out = sorted.filter((s) => {
+    if (!showAll && s.status !== "running" && s.status !== "paused") return false;
+    const layers = layerIds(s);
+    return filters.match("status", (v) => v === s.status) &&
+      filters.match("name", (v) => nameMatches(s.name, v)) &&
+      filters.match("id", (v) => s.id.startsWith(v)) &&
+      labelsMatch(filters, s.labels ?? {}) &&
+      filters.match("exited", (v) => s.status === "exited" && String(s.exitCode) === v) &&
+      filters.match("network", (v) => networkName(s) === v) &&
+      filters.match("volume", (v) =>
+        (s.volumes ?? []).includes(v) ||
+        (s.config?.mounts ?? []).some((m) => m.destination === v)) &&
+      filters.match("before", (v) => s.created < created(v)) &&
+      filters.match("since", (v) => s.created > created(v)) &&
+      filters.match("health", (v) => (healthOf(s) ?? "none") === v) &&
+      filters.match("ancestor", (v) => {
+        if (s.image === v) return true;
+        const img = o.ancestor?.(v);
+        return img !== undefined && img.length > 0 && img.length <= layers.length &&
+          img.every((d, i) => layers[layers.length - 1 - i] === d);
+      });
+  });
+  if ((o.last ?? -1) > 0) out = out.slice(0, o.last);
+  return out;
+}
+
+/** The image layers (bottom first) a reference names in the store, for the ancestor filter. */
+async function ancestorResolver(root: string): Promise<AncestorLayers> {
+  const { findImage, openStore } = await import("../image/mod.ts");
+  const index = openStore(root).readIndex();
+  return (ref) => {
+    try {
+      return findImage(index, ref)?.record.layers;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** Whether a --format reads sizes (docker computes them only then, or with -s). */
+function formatWantsSize(format: string | undefined): boolean {
+  return format !== undefined && (format.includes(".Size") || /^\s*json\s*$/.test(format) ||
+    format.includes("json ."));
+}
+
+async function ps(dir: StateDir, g: Globals, argv: readonly string[]): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, PS_OPTIONS);
+  if (positionals.length) throw new UsageError(`"ctr ps" accepts no arguments`);
+  const filters = Filters.parse(opts.filter as string[] | undefined, PS_FILTERS);
+  let last = -1;
+  if (opts.last !== undefined) {
+    if (!/^-?\d+$/.test(opts.last as string)) {
+      throw new UsageError(`invalid argument ${JSON.stringify(opts.last)} for "-n, --last"`);
+    }
+    last = Number(opts.last);
+  }
+  if (opts.latest) last = 1;
+  const now = Date.now();
+  const all = (await reconcile(dir)).map((s) => ({ ...s, status: liveStatus(s) }));
+  const list = selectContainers(all, filters, {
+    all: opts.all === true,
+    last,
+    ancestor: filters.has("ancestor") ? await ancestorResolver(g.root) : undefined,
+  });
+  const trunc = opts["no-trunc"] !== true;
+  if (opts.quiet) {
+    for (const s of list) console.log(trunc ? s.id.slice(0, 12) : s.id);
+    return 0;
+  }
+  const format = opts.format as string | undefined;
+  const wantSize = opts.size === true || formatWantsSize(format);
+  const items = [];
+  for (const s of list) {
+    items.push(psItem(s, { trunc, now, ...(wantSize && { size: await containerSize(s) }) }));
+  }
+  // docker adds the SIZE column to its default table with -s.
+  const table = (format === undefined || format === "table") && opts.size
+    ? `table ${CONTAINER_LIST.table}\t{{.Size}}`
+    : format;
+  printLines(formatList(table, items, { kind: CONTAINER_LIST }));
+  return 0;
+}
+
+/** Bytes received and sent by a container's interfaces but lo, from its /proc/PID/net/dev. */
+export function netIo(devText: string): { rx: number; tx: number } {
+  let rx = 0, tx = 0;
+  for (const line of devText.split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    if (line.slice(0, colon).trim() === "lo") continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/);
+    rx += Number(f[0]) || 0;
+    tx += Number(f[8]) || 0;
+  }
+  return { rx, tx };
+}
+
+function readNetIo(s: ContainerState): { rx: number; tx: number } {
+  try {
+    return netIo(Deno.readTextFileSync(`/proc/${s.pid}/net/dev`));
+  } catch {
+    return { rx: 0, tx: 0 };
+  }
+}
+
+/** One `ctr stats` item (docker's fields) from two samples `dtMs` apart. */
+export function statsItem(
+  s: ContainerState,
+  sample: {
+    a: CgroupStats;
+    b: CgroupStats;
+    dtMs: number;
+    memTotal: number;
+    net?: { rx: number; tx: number };
+  },
+  o: { ref?: string; trunc: boolean },
+): Record<string, string> {
+  const { a, b, dtMs, memTotal } = sample;
+  const cpu = a.cpu && b.cpu ? ((b.cpu.usageNs - a.cpu.usageNs) / (dtMs * 1e6)) * 100 : 0;
+  const used = b.memory?.usage ?? 0;
+  const limit = b.memory?.limit ?? memTotal;
+  const capped = Math.min(limit, memTotal);
+  const id = o.trunc ? s.id.slice(0, 12) : s.id;
+  return {
+    BlockIO: `${decimalSize(b.io?.readBytes ?? 0)} / ${decimalSize(b.io?.writeBytes ?? 0)}`,
+    CPUPerc: `${cpu.toFixed(2)}%`,
+    Container: o.ref ?? id,
+    ID: id,
+    MemPerc: `${capped ? ((used / capped) * 100).toFixed(2) : "0.00"}%`,
+    MemUsage: `${binarySize(used)} / ${binarySize(capped)}`,
+    Name: s.name,
+    NetIO: `${decimalSize(sample.net?.rx ?? 0)} / ${decimalSize(sample.net?.tx ?? 0)}`,
+    PIDs: String(b.pids?.current ?? 0),
+  };
+}
+
+/** One `ctr stats` row of the default table, from two samples `dtMs` apart. */
 export function statsRow(
   s: ContainerState,
   a: CgroupStats,
@@ -115,19 +399,8 @@ export function statsRow(
   dtMs: number,
   memTotal: number,
 ): string[] {
-  const cpu = a.cpu && b.cpu ? ((b.cpu.usageNs - a.cpu.usageNs) / (dtMs * 1e6)) * 100 : 0;
-  const used = b.memory?.usage ?? 0;
-  const limit = b.memory?.limit ?? memTotal;
-  const capped = Math.min(limit, memTotal);
-  return [
-    s.id.slice(0, 12),
-    s.name,
-    `${cpu.toFixed(2)}%`,
-    `${binarySize(used)} / ${binarySize(capped)}`,
-    `${capped ? ((used / capped) * 100).toFixed(2) : "0.00"}%`,
-    `${decimalSize(b.io?.readBytes ?? 0)} / ${decimalSize(b.io?.writeBytes ?? 0)}`,
-    String(b.pids?.current ?? 0),
-  ];
+  const it = statsItem(s, { a, b, dtMs, memTotal }, { trunc: true });
+  return [it.ID, it.Name, it.CPUPerc, it.MemUsage, it.MemPerc, it.BlockIO, it.PIDs];
 }
 
 function memTotal(): number {
@@ -135,7 +408,61 @@ function memTotal(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** Runs ps, stats, pause or unpause. */
+async function stats(dir: StateDir, argv: readonly string[]): Promise<number> {
+  const { opts, positionals } = parseArgs(argv, STATS_OPTIONS);
+  const total = memTotal();
+  const trunc = opts["no-trunc"] !== true;
+  const pick = () =>
+    positionals.length
+      ? positionals.map((r) => ({ ref: r, s: running(dir, r) }))
+      : dir.list().filter((s) =>
+        opts.all || liveStatus(s) === "running" || liveStatus(s) === "paused"
+      ).map((s) => ({ ref: undefined, s }));
+  for (;;) {
+    const list = pick();
+    const cgs = list.map(({ s }) => (liveStatus(s) === "exited" ? undefined : cgroupOf(s)));
+    const sample = () => cgs.map((c) => c?.stats() ?? {});
+    const a = sample();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = sample();
+    const dt = performance.now() - t0;
+    const items = list.map(({ ref, s }, i) =>
+      statsItem(s, { a: a[i], b: b[i], dtMs: dt, memTotal: total, net: readNetIo(s) }, {
+        ref,
+        trunc,
+      })
+    );
+    const out = formatList(opts.format as string | undefined, items, { kind: STATS_LIST });
+    if (opts["no-stream"] || !Deno.stdout.isTerminal()) {
+      printLines(out);
+      if (opts["no-stream"]) return 0;
+    } else {
+      // Redraw in place, like docker stats.
+      printLines(`\x1b[2J\x1b[H${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Freezes or thaws containers, recording docker's pause and unpause events. */
+async function pause(
+  dir: StateDir,
+  cmd: "pause" | "unpause",
+  refs: readonly string[],
+): Promise<void> {
+  for (const ref of refs) {
+    const s = running(dir, ref);
+    const cg = cgroupOrThrow(s);
+    if (cmd === "pause") await cg.freeze();
+    else await cg.thaw();
+    await dir.update(s.id, (cur) => ({ ...cur, status: cmd === "pause" ? "paused" : "running" }));
+    containerEvent(dir.dir, s, cmd);
+    console.log(ref);
+  }
+}
+
+/** Runs ps, stats, rm, pause or unpause. */
 export async function containersCommand(
   cmd: string,
   argv: readonly string[],
@@ -143,56 +470,10 @@ export async function containersCommand(
 ): Promise<number> {
   const dir = new StateDir(g.stateDir);
   switch (cmd) {
-    case "ps": {
-      const { opts } = parseArgs(argv, PS);
-      const all = (await reconcile(dir)).map((s) => ({ ...s, status: liveStatus(s) }))
-        .filter((s) => opts.all || s.status === "running" || s.status === "paused")
-        .sort((a, b) => b.created.localeCompare(a.created));
-      const id = (s: ContainerState) => (opts["no-trunc"] ? s.id : s.id.slice(0, 12));
-      if (opts.format === "json") {
-        console.log(
-          JSON.stringify(
-            all.map((s) => ({
-              Id: s.id,
-              Names: s.name,
-              Image: s.image,
-              Command: s.command.join(" "),
-              Pid: s.pid,
-              State: s.status,
-              Status: psStatus(s),
-              Ports: portsText(s),
-              Networks: s.network ?? "",
-              Labels: s.labels ?? {},
-              ExitCode: s.exitCode ?? null,
-              Created: s.created,
-            })),
-          ),
-        );
-      } else if (opts.quiet) {
-        for (const s of all) console.log(id(s));
-      } else {
-        const rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]];
-        for (const s of all) {
-          const cmdline = JSON.stringify(s.command.join(" ").slice(0, 20));
-          const status = psStatus(s);
-          rows.push([
-            id(s),
-            s.image.length > 30 ? s.image.slice(0, 27) + "..." : s.image,
-            cmdline,
-            `${ago(s.created)} ago`,
-            status,
-            portsText(s),
-            s.name,
-          ]);
-        }
-        console.log(table(rows));
-      }
-      return 0;
-    }
+    case "ps":
+      return await ps(dir, g, argv);
     case "rm": {
-      const { opts, positionals } = parseArgs(argv, [
-        { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
-      ]);
+      const { opts, positionals } = parseArgs(argv, RM_OPTIONS);
       if (!positionals.length) throw new UsageError(`"ctr rm" requires at least one container`);
       let code = 0;
       for (const ref of positionals) {
@@ -210,51 +491,11 @@ export async function containersCommand(
     case "unpause": {
       const { positionals } = parseArgs(argv, []);
       if (!positionals.length) throw new UsageError(`"ctr ${cmd}" requires at least one container`);
-      for (const ref of positionals) {
-        const s = running(dir, ref);
-        const cg = cgroupOrThrow(s);
-        if (cmd === "pause") await cg.freeze();
-        else await cg.thaw();
-        await dir.locked(() => dir.write({ ...s, status: cmd === "pause" ? "paused" : "running" }));
-        console.log(ref);
-      }
+      await pause(dir, cmd, positionals);
       return 0;
     }
-    case "stats": {
-      const { opts, positionals } = parseArgs(argv, STATS);
-      const total = memTotal();
-      const pick = () =>
-        positionals.length
-          ? positionals.map((r) => running(dir, r))
-          : dir.list().filter((s) => liveStatus(s) === "running" || liveStatus(s) === "paused");
-      const head = [
-        "CONTAINER ID",
-        "NAME",
-        "CPU %",
-        "MEM USAGE / LIMIT",
-        "MEM %",
-        "BLOCK I/O",
-        "PIDS",
-      ];
-      for (;;) {
-        const list = pick();
-        const cgs = list.map(cgroupOrThrow);
-        const a = cgs.map((c) => c.stats());
-        const t0 = performance.now();
-        await new Promise((r) => setTimeout(r, 500));
-        const b = cgs.map((c) => c.stats());
-        const dt = performance.now() - t0;
-        const out = table([head, ...list.map((s, i) => statsRow(s, a[i], b[i], dt, total))]);
-        if (opts["no-stream"] || !Deno.stdout.isTerminal()) {
-          console.log(out);
-          if (opts["no-stream"]) return 0;
-        } else {
-          // Redraw in place, like docker stats.
-          await Deno.stdout.write(new TextEncoder().encode(`\x1b[2J\x1b[H${out}\n`));
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    case "stats":
+      return await stats(dir, argv);
   }
   throw new UsageError(`unknown command: ${cmd}`);
 }

@@ -23,10 +23,11 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { portsText } from "./containers.ts";
 import { EXEC_OPTIONS } from "./exec.ts";
 import { signalByName } from "../../ffi/constants.ts";
-import { formatObject, TemplateError } from "../format/mod.ts";
 import { DEFAULT_DETACH_KEYS } from "../config/rules.ts";
+import { INSPECT_FORMAT, printInspected } from "./output.ts";
 
-const START: readonly OptionSpec[] = [
+/** The options of `ctr start`. */
+export const START_OPTIONS: readonly OptionSpec[] = [
   { name: "attach", short: "a", type: "bool", help: "Attach STDOUT/STDERR and forward signals" },
   {
     name: "detach-keys",
@@ -36,7 +37,8 @@ const START: readonly OptionSpec[] = [
   },
   { name: "interactive", short: "i", type: "bool", help: "Attach container's STDIN" },
 ];
-const STOP: readonly OptionSpec[] = [
+/** The options of `ctr stop` and `ctr restart`. */
+export const STOP_OPTIONS: readonly OptionSpec[] = [
   {
     name: "time",
     short: "t",
@@ -46,7 +48,8 @@ const STOP: readonly OptionSpec[] = [
   },
   { name: "signal", short: "s", type: "string", arg: "SIGNAL", help: "Signal to stop with" },
 ];
-const KILL: readonly OptionSpec[] = [
+/** The options of `ctr kill`. */
+export const KILL_OPTIONS: readonly OptionSpec[] = [
   {
     name: "signal",
     short: "s",
@@ -55,10 +58,27 @@ const KILL: readonly OptionSpec[] = [
     help: "Signal to send (default KILL)",
   },
 ];
-const LOGS: readonly OptionSpec[] = [
+/** The options of `ctr logs`. */
+export const LOGS_OPTIONS: readonly OptionSpec[] = [
   { name: "follow", short: "f", type: "bool", help: "Follow the output while it runs" },
   { name: "tail", short: "n", type: "string", arg: "N", help: "Only the last N lines (or all)" },
   { name: "timestamps", short: "t", type: "bool", help: "Show the time of each line" },
+];
+/** The options of `ctr inspect` (containers, images, networks, volumes). */
+export const INSPECT_OPTIONS: readonly OptionSpec[] = [
+  INSPECT_FORMAT,
+  {
+    name: "size",
+    short: "s",
+    type: "bool",
+    help: "Display total file sizes if the type is container",
+  },
+  {
+    name: "type",
+    type: "string",
+    arg: "TYPE",
+    help: "Return JSON for the named type: container, image, network or volume",
+  },
 ];
 
 /** A signal by name or number; a bad one is a usage error. */
@@ -282,13 +302,57 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
   };
 }
 
+export { formatTemplate } from "./output.ts";
+
+const INSPECT_TYPES = ["container", "image", "network", "volume"];
+
 /**
- * Evaluates `ctr inspect -f TEMPLATE` on one object: Go's template language with docker's
- * functions (lib/format). A field the object does not have is an error naming it, as in
- * `docker inspect` on raw JSON (missingkey=error), rather than a silent `<no value>`.
+ * docker inspect's search: a container, else an image, a network, a volume
+ * (or only the `type` asked for); "No such object" when nothing has the name.
  */
-export function formatTemplate(tpl: string, obj: unknown): string {
-  return formatObject(tpl, obj, { missingKey: "error" });
+async function inspectAny(
+  dir: StateDir,
+  g: Globals,
+  ref: string,
+  o: { type?: string; size?: boolean },
+): Promise<unknown> {
+  const want = (t: string) => o.type === undefined || o.type === t;
+  if (want("container")) {
+    try {
+      const s = dir.find(ref);
+      const obj = inspectObject(s);
+      if (o.size) {
+        const { treeSize } = await import("../engine/volume.ts");
+        obj.SizeRw = treeSize(`${s.dir}/upper`);
+      }
+      return obj;
+    } catch (e) {
+      if (o.type === "container" || !/^No such container/.test((e as Error).message)) throw e;
+    }
+  }
+  if (want("image")) {
+    const { inspectImage, NoSuchImageError, openStore } = await import("../image/mod.ts");
+    try {
+      return inspectImage(openStore(g.root), ref);
+    } catch (e) {
+      if (o.type === "image" || !(e instanceof NoSuchImageError)) throw e;
+    }
+  }
+  if (want("network")) {
+    const { networkInspectObject } = await import("./network.ts");
+    const n = networkInspectObject(g, ref);
+    if (n) return n;
+    if (o.type === "network") throw new Error(`network ${ref} not found`);
+  }
+  if (want("volume")) {
+    const { VolumeStore } = await import("../engine/volume.ts");
+    try {
+      return new VolumeStore(g.root).get(ref);
+    } catch (e) {
+      if (o.type === "volume") throw e;
+    }
+  }
+  throw new Error(`No such object: ${ref}`);
 }
 
 /** The processes in a container's cgroup, as `ps -ef` prints them. */
@@ -347,7 +411,7 @@ function top(s: ContainerState): string {
 }
 
 async function logs(dir: StateDir, ref: string, argv: readonly string[]): Promise<number> {
-  const { opts } = parseArgs(argv, LOGS);
+  const { opts } = parseArgs(argv, LOGS_OPTIONS);
   const s = dir.find(ref);
   if (!s.logPath) {
     throw new Error(
@@ -400,7 +464,7 @@ export async function lifecycleCommand(
   }
   switch (cmd) {
     case "start": {
-      const { opts, positionals } = parseArgs(argv, START);
+      const { opts, positionals } = parseArgs(argv, START_OPTIONS);
       requireRefs(cmd, positionals);
       if (opts.attach || opts.interactive) {
         if (positionals.length > 1) {
@@ -415,7 +479,7 @@ export async function lifecycleCommand(
     }
     case "stop":
     case "restart": {
-      const { opts, positionals } = parseArgs(argv, STOP);
+      const { opts, positionals } = parseArgs(argv, STOP_OPTIONS);
       requireRefs(cmd, positionals);
       const t = opts.time === undefined ? undefined : seconds(opts.time as string, 10);
       const sig = opts.signal ? signalArg(opts.signal as string) : undefined;
@@ -435,7 +499,7 @@ export async function lifecycleCommand(
       });
     }
     case "kill": {
-      const { opts, positionals } = parseArgs(argv, KILL);
+      const { opts, positionals } = parseArgs(argv, KILL_OPTIONS);
       requireRefs(cmd, positionals);
       const sig = signalArg((opts.signal as string | undefined) ?? "KILL");
       return await each(positionals, async (ref) => {
@@ -444,7 +508,7 @@ export async function lifecycleCommand(
         if (sig === "SIGKILL" || sig === "SIGTERM") {
           await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: true }));
         }
-        signalContainer(s, sig);
+        signalContainer(s, sig, dir.dir);
         console.log(ref);
       });
     }
@@ -462,41 +526,30 @@ export async function lifecycleCommand(
       });
     }
     case "logs": {
-      const { positionals } = parseArgs(argv, LOGS, { stopAfterPositionals: 1 });
+      const { positionals } = parseArgs(argv, LOGS_OPTIONS, { stopAfterPositionals: 1 });
       if (positionals.length !== 1) throw new UsageError(`"ctr logs" requires one container`);
       const rest = argv.filter((a) => a !== positionals[0]);
       return await logs(dir, positionals[0], rest);
     }
     case "inspect": {
-      const { opts, positionals } = parseArgs(argv, [
-        { name: "format", short: "f", type: "string", arg: "TEMPLATE", help: "Go-like template" },
-      ]);
+      const { opts, positionals } = parseArgs(argv, INSPECT_OPTIONS);
       requireRefs(cmd, positionals);
+      const type = opts.type as string | undefined;
+      if (type !== undefined && !INSPECT_TYPES.includes(type)) {
+        throw new UsageError(`"${type}" is not a valid value for --type`);
+      }
       await reconcile(dir);
-      const found: Record<string, unknown>[] = [];
+      const found: unknown[] = [];
       let code = 0;
       for (const ref of positionals) {
         try {
-          found.push(inspectObject(dir.find(ref)));
+          found.push(await inspectAny(dir, g, ref, { type, size: opts.size === true }));
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
         }
       }
-      if (opts.format) {
-        for (const o of found) {
-          try {
-            console.log(formatTemplate(opts.format as string, o));
-          } catch (e) {
-            // A template that does not parse fails the command; one that fails on an
-            // object fails that object only, as in docker.
-            if (!(e instanceof TemplateError) || e.stage === "parse") throw e;
-            console.error(`ctr: ${e.message}`);
-            code = 1;
-          }
-        }
-      } else console.log(JSON.stringify(found, null, 4));
-      return code;
+      return printInspected(found, opts.format as string | undefined) || code;
     }
     case "top": {
       const { positionals } = parseArgs(argv, []);
@@ -544,14 +597,18 @@ const HELP: Record<string, [string, string, readonly OptionSpec[]]> = {
   start: [
     "[OPTIONS] CONTAINER...",
     "Start created or stopped containers, detached (-a: attached), on their kept changes",
-    START,
+    START_OPTIONS,
   ],
-  stop: ["[OPTIONS] CONTAINER...", "Stop containers: the stop signal, then SIGKILL", STOP],
-  restart: ["[OPTIONS] CONTAINER...", "Stop and start containers", STOP],
-  kill: ["[OPTIONS] CONTAINER...", "Send a signal to containers (default SIGKILL)", KILL],
+  stop: ["[OPTIONS] CONTAINER...", "Stop containers: the stop signal, then SIGKILL", STOP_OPTIONS],
+  restart: ["[OPTIONS] CONTAINER...", "Stop and start containers", STOP_OPTIONS],
+  kill: ["[OPTIONS] CONTAINER...", "Send a signal to containers (default SIGKILL)", KILL_OPTIONS],
   wait: ["CONTAINER...", "Wait for containers to end; print their exit codes", []],
-  logs: ["[OPTIONS] CONTAINER", "Show the output of a detached container", LOGS],
-  inspect: ["[-f TEMPLATE] CONTAINER...", "Show containers' details as JSON", []],
+  logs: ["[OPTIONS] CONTAINER", "Show the output of a detached container", LOGS_OPTIONS],
+  inspect: [
+    "[OPTIONS] NAME|ID...",
+    "Show details of containers, images, networks or volumes as JSON",
+    INSPECT_OPTIONS,
+  ],
   exec: [
     "[OPTIONS] CONTAINER COMMAND [ARG...]",
     "Run a command in a running container",

@@ -14,6 +14,7 @@ import { StateDir } from "../engine/state.ts";
 import { resolveUser } from "../runtime/user.ts";
 import { mergeEnv } from "../config/container.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { containerEvent } from "../engine/events.ts";
 
 /** The options of `ctr exec`. */
 export const EXEC_OPTIONS: readonly OptionSpec[] = [
@@ -64,8 +65,14 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
 
   const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
   const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  // docker's exec events: the command in the action, the exec's own id in the attributes.
+  const execID = [...crypto.getRandomValues(new Uint8Array(32))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const what = `${args[0]} ${args.slice(1).join(" ")}`;
+  containerEvent(g.stateDir, s, `exec_create: ${what}`, { execID });
   // The launch machinery is loaded only when a command really runs (not for --help).
   const { execProcess } = await import("../runtime/exec.ts");
+  containerEvent(g.stateDir, s, `exec_start: ${what}`, { execID });
   const run = await execProcess({
     pid,
     cgroup: cgroupOf(s),
@@ -86,5 +93,7 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     detach: opts.detach === true,
     what: `container ${s.name}`,
   });
-  return await run.wait();
+  const code = await run.wait();
+  if (!opts.detach) containerEvent(g.stateDir, s, "exec_die", { execID, exitCode: String(code) });
+  return code;
 }

@@ -11,7 +11,7 @@ import type { Globals } from "../engine/globals.ts";
 import { formatList, HISTORY_LIST } from "../format/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
-const OPTIONS: readonly OptionSpec[] = [
+export const HISTORY_OPTIONS: readonly OptionSpec[] = [
   {
     name: "human",
     short: "H",
@@ -34,7 +34,7 @@ const USAGE = `Usage: ctr history [OPTIONS] IMAGE
 Show the history of an image.
 
 Options:
-${optionsHelp(OPTIONS)}`;
+${optionsHelp(HISTORY_OPTIONS)}`;
 
 /** One history entry, with the fields docker's --format sees. */
 export interface HistoryRow {
@@ -101,7 +101,7 @@ export async function historyCommand(argv: readonly string[], g: Globals): Promi
   // docker writes -H=false; a bool flag here takes no value after its short name.
   const human = !argv.some((a) => /^(-H|--human)=(false|0)$/.test(a));
   const rest = argv.filter((a) => !/^(-H|--human)=/.test(a));
-  const { opts, positionals } = parseArgs(rest, OPTIONS);
+  const { opts, positionals } = parseArgs(rest, HISTORY_OPTIONS);
   if (positionals.length !== 1) throw new UsageError(`"ctr history" requires exactly 1 argument`);
   const { humanAge, humanSize, openStore } = await import("../image/mod.ts");
   const { findImage, NoSuchImageError, readConfig } = await import("../image/images.ts");

@@ -1,26 +1,36 @@
 /**
  * The image commands: `ctr images`, `load`, `save`, `tag`, `rmi`, and
- * `ctr image ls|inspect|rm|prune|load|save|tag`, with docker's output.
+ * `ctr image ls|inspect|rm|prune|load|save|tag|import|...`, with docker's
+ * output, `--format` and `--filter`, and the image events docker records.
  * @module
  */
 
 import type { Globals } from "../engine/globals.ts";
 import {
-  formatImageTable,
+  findImage,
   humanSize,
+  type ImageSummary,
   inspectImage,
   listImages,
   loadArchive,
   openStore,
   prune,
+  readConfig,
   removeImage,
   saveArchive,
+  type Store,
   tagImage,
 } from "../image/mod.ts";
 import { BuildCache } from "../image/build/cache.ts";
+import { familiarString, normalizeReference } from "../image/reference.ts";
+import { imageEvent } from "../engine/events.ts";
+import { decimalSize, formatList, goTimeString, humanDuration, IMAGE_LIST } from "../format/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { Filters, labelsMatch, referenceMatches } from "./filters.ts";
+import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 
-const LOAD: readonly OptionSpec[] = [
+/** The options of `ctr load`. */
+export const LOAD_OPTIONS: readonly OptionSpec[] = [
   {
     name: "input",
     short: "i",
@@ -36,7 +46,8 @@ const LOAD: readonly OptionSpec[] = [
   },
   { name: "quiet", short: "q", type: "bool", help: "Print nothing but errors" },
 ];
-const SAVE: readonly OptionSpec[] = [
+/** The options of `ctr save`. */
+export const SAVE_OPTIONS: readonly OptionSpec[] = [
   {
     name: "output",
     short: "o",
@@ -45,7 +56,8 @@ const SAVE: readonly OptionSpec[] = [
     help: "Write to FILE (a docker-save tar that also holds an OCI layout)",
   },
 ];
-const RMI: readonly OptionSpec[] = [
+/** The options of `ctr rmi`. */
+export const RMI_OPTIONS: readonly OptionSpec[] = [
   {
     name: "force",
     short: "f",
@@ -53,10 +65,30 @@ const RMI: readonly OptionSpec[] = [
     help: "Remove an image by ID even when it has several names",
   },
 ];
-const LIST: readonly OptionSpec[] = [
+const IMAGE_FILTERS = ["dangling", "label", "reference", "before", "since"];
+
+/** The options of `ctr images`. */
+export const IMAGES_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "all",
+    short: "a",
+    type: "bool",
+    help: "Show all images (ctr keeps no intermediate ones)",
+  },
+  { name: "digests", type: "bool", help: "Show digests" },
+  filterOption(IMAGE_FILTERS),
+  LIST_FORMAT,
+  { name: "no-trunc", type: "bool", help: "Don't truncate output" },
   { name: "quiet", short: "q", type: "bool", help: "Only show image IDs" },
 ];
-const PRUNE: readonly OptionSpec[] = [
+/** The options of `ctr image inspect`. */
+export const IMAGE_INSPECT_OPTIONS: readonly OptionSpec[] = [
+  INSPECT_FORMAT,
+];
+/** The options of `ctr tag`. */
+export const TAG_OPTIONS: readonly OptionSpec[] = [];
+/** The options of `ctr image prune`. */
+export const IMAGE_PRUNE_OPTIONS: readonly OptionSpec[] = [
   {
     name: "all",
     short: "a",
@@ -68,20 +100,21 @@ const PRUNE: readonly OptionSpec[] = [
 
 /** Usage of the image commands. */
 export const IMAGE_USAGE = `Usage:
-  ctr images [-q]                       List images
+  ctr images [OPTIONS] [REPO[:TAG]]     List images (--format, --filter, --digests, -q)
   ctr load -i FILE [--name NAME]        Load images from an archive or OCI layout
   ctr save -o FILE IMAGE...             Save images to a docker-save/OCI archive
   ctr tag SOURCE TARGET                 Give an image another name
   ctr rmi [-f] IMAGE...                 Remove images (names first, content when unreferenced)
-  ctr image inspect IMAGE...            Show images' config, layers and history as JSON
+  ctr image inspect [-f T] IMAGE...     Show images' config, layers and history as JSON
   ctr history IMAGE                     Show an image's history ('ctr history --help')
+  ctr import FILE|- [REPO[:TAG]]        Make an image of a tar of a root filesystem
   ctr image prune                       Remove untagged images and unreferenced content
   ctr pull|push IMAGE                   Pull or push through a registry ('ctr pull --help')
 
 Options:
-${optionsHelp([...LOAD, ...SAVE, ...RMI])}`;
+${optionsHelp([...IMAGES_OPTIONS, ...LOAD_OPTIONS, ...SAVE_OPTIONS, ...RMI_OPTIONS])}`;
 
-/** Runs one image command; `cmd` is images, load, save, tag, rmi or image. */
+/** Runs one image command; `cmd` is images, load, save, tag, rmi, inspect or prune. */
 export async function imageCommand(
   cmd: string,
   argv: readonly string[],
@@ -91,52 +124,13 @@ export async function imageCommand(
     console.log(IMAGE_USAGE);
     return 0;
   }
-  if (cmd === "image") {
-    const [sub, ...rest] = argv;
-    const map: Record<string, string> = {
-      ls: "images",
-      list: "images",
-      rm: "rmi",
-      remove: "rmi",
-      load: "load",
-      save: "save",
-      tag: "tag",
-      inspect: "inspect",
-      prune: "prune",
-      pull: "pull",
-      push: "push",
-      history: "history",
-      build: "build",
-    };
-    if (!sub || !map[sub]) {
-      throw new UsageError(
-        `unknown image command: ${
-          JSON.stringify(sub ?? "")
-        } (expected ls, inspect, history, rm, prune, load, save, tag, pull, push or build)`,
-      );
-    }
-    if (sub === "pull" || sub === "push") {
-      return (await import("./registry.ts")).registryCommand(sub, rest, g);
-    }
-    if (sub === "history") return (await import("./history.ts")).historyCommand(rest, g);
-    if (sub === "build") return (await import("./build.ts")).buildCommand(rest, g);
-    return imageCommand(map[sub], rest, g);
-  }
   const store = openStore(g.root);
   switch (cmd) {
-    case "images": {
-      const { opts, positionals } = parseArgs(argv, LIST);
-      if (positionals.length) throw new UsageError(`"ctr images" takes no arguments`);
-      const list = listImages(store);
-      console.log(
-        opts.quiet
-          ? [...new Set(list.map((i) => i.id.slice(7, 19)))].join("\n")
-          : formatImageTable(list),
-      );
+    case "images":
+      printLines(images(store, argv));
       return 0;
-    }
     case "load": {
-      const { opts, positionals } = parseArgs(argv, LOAD);
+      const { opts, positionals } = parseArgs(argv, LOAD_OPTIONS);
       const input = (opts.input as string | undefined) ?? positionals[0];
       if (!input) throw new UsageError(`"ctr load" requires -i FILE`);
       const r = await loadArchive(store, input, { name: opts.name as string | undefined });
@@ -147,10 +141,11 @@ export async function imageCommand(
           else console.log(`Loaded image ID: ${img.id}`);
         }
       }
+      for (const img of r.images) imageEvent(g.stateDir, img.id, "load", { name: img.id });
       return 0;
     }
     case "save": {
-      const { opts, positionals } = parseArgs(argv, SAVE);
+      const { opts, positionals } = parseArgs(argv, SAVE_OPTIONS);
       const out = opts.output as string | undefined;
       if (!out) {
         throw new UsageError(
@@ -159,6 +154,9 @@ export async function imageCommand(
       }
       if (!positionals.length) throw new UsageError(`"ctr save" requires at least one image`);
       await saveArchive(store, positionals, out);
+      for (const ref of positionals) {
+        imageEvent(g.stateDir, imageId(store, ref), "save", { name: ref });
+      }
       return 0;
     }
     case "tag": {
@@ -166,20 +164,26 @@ export async function imageCommand(
       if (positionals.length !== 2) {
         throw new UsageError(`"ctr tag" requires exactly 2 arguments: SOURCE TARGET`);
       }
-      await tagImage(store, positionals[0], positionals[1]);
+      const name = await tagImage(store, positionals[0], positionals[1]);
+      imageEvent(g.stateDir, imageId(store, name), "tag", {
+        name: familiarString(normalizeReference(name)),
+      });
       return 0;
     }
     case "rmi": {
-      const { opts, positionals } = parseArgs(argv, RMI);
+      const { opts, positionals } = parseArgs(argv, RMI_OPTIONS);
       if (!positionals.length) throw new UsageError(`"ctr rmi" requires at least one image`);
       let code = 0;
       for (const ref of positionals) {
         try {
+          const id = imageId(store, ref);
           const r = await removeImage(store, ref, { force: opts.force === true });
           for (const u of r.untagged) console.log(`Untagged: ${u}`);
           for (const d of r.deleted) console.log(`Deleted: ${d}`);
           // Its garbage collection may have taken layers the build cache named.
           if (r.gc) BuildCache.open(store).prune();
+          for (const _ of r.untagged) imageEvent(g.stateDir, id, "untag", { name: id });
+          if (r.deleted.length) imageEvent(g.stateDir, id, "delete", { name: id });
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
@@ -188,21 +192,108 @@ export async function imageCommand(
       return code;
     }
     case "inspect": {
-      const { positionals } = parseArgs(argv, []);
+      const { opts, positionals } = parseArgs(argv, IMAGE_INSPECT_OPTIONS);
       if (!positionals.length) {
         throw new UsageError(`"ctr image inspect" requires at least one image`);
       }
-      console.log(JSON.stringify(positionals.map((r) => inspectImage(store, r)), null, 2));
-      return 0;
+      const found: unknown[] = [];
+      let code = 0;
+      for (const r of positionals) {
+        try {
+          found.push(inspectImage(store, r));
+        } catch (e) {
+          console.error(`ctr: ${(e as Error).message}`);
+          code = 1;
+        }
+      }
+      return printInspected(found, opts.format as string | undefined) || code;
     }
     case "prune": {
-      parseArgs(argv, PRUNE);
+      parseArgs(argv, IMAGE_PRUNE_OPTIONS);
       const r = await prune(store, { untagged: true });
       BuildCache.open(store).prune();
+      for (const d of r.images) imageEvent(g.stateDir, d, "delete", { name: d });
       for (const d of r.images) console.log(`Deleted Images:\n  deleted: ${d}`);
       console.log(`Total reclaimed space: ${humanSize(r.bytes)}`);
       return 0;
     }
   }
   throw new UsageError(`unknown command: ${cmd}`);
+}
+
+/** The image ID (config digest) a reference names now, or the reference when it names none. */
+function imageId(store: Store, ref: string): string {
+  try {
+    return findImage(store.readIndex(), ref)?.record.config ?? ref;
+  } catch {
+    return ref;
+  }
+}
+
+/** One `ctr images` row: docker's fields, all strings. */
+export function imageItem(
+  img: ImageSummary,
+  tag: string | undefined,
+  o: { trunc: boolean; now?: number },
+): Record<string, string> {
+  const colon = tag === undefined ? -1 : tag.lastIndexOf(":");
+  const created = img.created ? Date.parse(img.created) : NaN;
+  return {
+    Containers: "N/A",
+    CreatedAt: isNaN(created) ? "" : goTimeString(new Date(created)),
+    CreatedSince: isNaN(created) ? "" : `${humanDuration((o.now ?? Date.now()) - created)} ago`,
+    Digest: img.digest,
+    ID: o.trunc ? img.id.slice(7, 19) : img.id,
+    Repository: tag === undefined ? "<none>" : tag.slice(0, colon),
+    SharedSize: "N/A",
+    Size: decimalSize(img.size, 3),
+    Tag: tag === undefined ? "<none>" : tag.slice(colon + 1),
+    UniqueSize: "N/A",
+    VirtualSize: decimalSize(img.size, 4),
+  };
+}
+
+/** `ctr images`: the rows of the store's images that pass the filters, formatted. */
+function images(store: Store, argv: readonly string[]): string {
+  const { opts, positionals } = parseArgs(argv, IMAGES_OPTIONS);
+  if (positionals.length > 1) throw new UsageError(`"ctr images" accepts at most one REPOSITORY`);
+  const f = Filters.parse(opts.filter as string[] | undefined, IMAGE_FILTERS);
+  const list = listImages(store);
+  const index = store.readIndex();
+  const createdOf = (ref: string) => {
+    const found = findImage(index, ref);
+    if (!found) throw new UsageError(`No such image: ${ref}`);
+    return found.record.created ?? "";
+  };
+  const dangling = f.bool("dangling");
+  const needLabels = f.has("label");
+  const rows: [ImageSummary, string | undefined][] = [];
+  for (const img of list) {
+    if (dangling !== undefined && dangling !== (img.tags.length === 0)) continue;
+    const created = img.created ?? "";
+    if (!f.match("before", (v) => created < createdOf(v))) continue;
+    if (!f.match("since", (v) => created > createdOf(v))) continue;
+    if (needLabels) {
+      const labels = readConfig(store, img.id).config?.Labels ?? {};
+      if (!labelsMatch(f, labels)) continue;
+    }
+    const refs = [...f.values("reference"), ...positionals];
+    const tags = img.tags.length ? img.tags : [undefined];
+    for (const t of tags) {
+      if (refs.length && (t === undefined || !refs.some((r) => referenceMatches(t, r)))) continue;
+      rows.push([img, t]);
+    }
+  }
+  const trunc = opts["no-trunc"] !== true;
+  if (opts.quiet) {
+    return [...new Set(rows.map(([img]) => trunc ? img.id.slice(7, 19) : img.id))]
+      .map((id) => id + "\n").join("");
+  }
+  const now = Date.now();
+  const items = rows.map(([img, t]) => imageItem(img, t, { trunc, now }));
+  const format = opts.format as string | undefined;
+  const table = (format === undefined || format === "table") && opts.digests
+    ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    : format;
+  return formatList(table, items, { kind: IMAGE_LIST });
 }

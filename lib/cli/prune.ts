@@ -24,7 +24,7 @@ const FORCE: OptionSpec = {
   help: "Do not prompt for confirmation",
 };
 
-const CONTAINER_PRUNE: readonly OptionSpec[] = [
+export const CONTAINER_PRUNE: readonly OptionSpec[] = [
   {
     name: "filter",
     type: "list",
@@ -35,7 +35,7 @@ const CONTAINER_PRUNE: readonly OptionSpec[] = [
   { name: "help", type: "bool", help: "Print usage" },
 ];
 
-const SYSTEM_PRUNE: readonly OptionSpec[] = [
+export const SYSTEM_PRUNE: readonly OptionSpec[] = [
   {
     name: "all",
     short: "a",
@@ -170,7 +170,9 @@ export async function systemCommand(argv: readonly string[], g: Globals): Promis
       nat: new Nat({ stateDir: g.stateDir }),
       select: (net) => passes(filter, net.created),
     });
-    section("Deleted Networks:", n.deleted);
+    section("Deleted Networks:", n.deleted.map((d) => d.name));
+    const { networkEvent } = await import("../engine/events.ts");
+    for (const d of n.deleted) networkEvent(g.stateDir, d, "destroy");
   } catch (e) {
     errors.push(`networks: ${(e as Error).message}`);
   }

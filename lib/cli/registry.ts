@@ -10,7 +10,13 @@ import { parsePlatform } from "../image/platform.ts";
 import { NO_PROGRESS, type Progress, progressTo } from "../image/progress.ts";
 import { pullImage, type PullResult } from "../image/pull.ts";
 import { pushImage } from "../image/push.ts";
-import { formatReference, normalizeReference, parseReference } from "../image/reference.ts";
+import {
+  familiarRepository,
+  familiarString,
+  formatReference,
+  normalizeReference,
+  parseReference,
+} from "../image/reference.ts";
 import { type Credentials, RegistryClient } from "../image/registry.ts";
 import {
   authFilePath,
@@ -22,6 +28,7 @@ import {
 } from "../image/registry_config.ts";
 import { openStore } from "../image/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { imageEvent } from "../engine/events.ts";
 
 const INSECURE: OptionSpec = {
   name: "insecure",
@@ -34,7 +41,8 @@ const QUIET: OptionSpec = {
   type: "bool",
   help: "Print no progress",
 };
-const PULL: readonly OptionSpec[] = [
+/** The options of `ctr pull`. */
+export const PULL_OPTIONS: readonly OptionSpec[] = [
   INSECURE,
   {
     name: "platform",
@@ -44,8 +52,10 @@ const PULL: readonly OptionSpec[] = [
   },
   QUIET,
 ];
-const PUSH: readonly OptionSpec[] = [INSECURE, QUIET];
-const LOGIN: readonly OptionSpec[] = [
+/** The options of `ctr push`. */
+export const PUSH_OPTIONS: readonly OptionSpec[] = [INSECURE, QUIET];
+/** The options of `ctr login`. */
+export const LOGIN_OPTIONS: readonly OptionSpec[] = [
   { name: "username", short: "u", type: "string", arg: "USER", help: "User name" },
   { name: "password", short: "p", type: "string", arg: "PASS", help: "Password" },
   { name: "password-stdin", type: "bool", help: "Read the password from stdin" },
@@ -63,7 +73,7 @@ Credentials are kept in ROOT/auth.json (mode 0600, docker's config.json format);
 registries listed in ROOT/registries.json {"insecure-registries": [...]} use plain HTTP.
 
 Options:
-${optionsHelp([...PULL, ...LOGIN.filter((o) => o !== INSECURE)])}`;
+${optionsHelp([...PULL_OPTIONS, ...LOGIN_OPTIONS.filter((o) => o !== INSECURE)])}`;
 
 function stderrProgress(quiet: boolean): Progress {
   return quiet ? NO_PROGRESS : progressTo(Deno.stderr);
@@ -82,12 +92,16 @@ export async function pull(
   ref: string,
   opts: { insecure?: boolean; platform?: string; quiet?: boolean; progress?: Progress } = {},
 ): Promise<PullResult> {
-  const domain = parseReference(ref).domain;
-  return await pullImage(openStore(g.root), ref, {
-    ...clientOptions(g, domain, opts.insecure === true),
+  const parsed = parseReference(ref);
+  const r = await pullImage(openStore(g.root), ref, {
+    ...clientOptions(g, parsed.domain, opts.insecure === true),
     ...(opts.platform !== undefined && { platform: parsePlatform(opts.platform) }),
     progress: opts.progress ?? stderrProgress(opts.quiet === true),
   });
+  // docker names a pull by the reference, and the repository in `name`.
+  const full = normalizeReference(ref);
+  imageEvent(g.stateDir, familiarString(full), "pull", { name: familiarRepository(full) });
+  return r;
 }
 
 async function readLine(echo: boolean): Promise<string> {
@@ -118,7 +132,7 @@ async function readStdin(): Promise<string> {
 }
 
 async function login(argv: readonly string[], g: Globals): Promise<number> {
-  const { opts, positionals } = parseArgs(argv, LOGIN);
+  const { opts, positionals } = parseArgs(argv, LOGIN_OPTIONS);
   if (positionals.length > 1) throw new UsageError(`"ctr login" takes at most one registry`);
   const domain = registryHost(positionals[0] ?? "docker.io");
   let username = opts.username as string | undefined;
@@ -165,7 +179,7 @@ export async function registryCommand(
   }
   switch (cmd) {
     case "pull": {
-      const { opts, positionals } = parseArgs(argv, PULL);
+      const { opts, positionals } = parseArgs(argv, PULL_OPTIONS);
       if (positionals.length !== 1) throw new UsageError(`"ctr pull" requires exactly 1 image`);
       await pull(g, positionals[0], {
         insecure: opts.insecure === true,
@@ -176,13 +190,14 @@ export async function registryCommand(
       return 0;
     }
     case "push": {
-      const { opts, positionals } = parseArgs(argv, PUSH);
+      const { opts, positionals } = parseArgs(argv, PUSH_OPTIONS);
       if (positionals.length !== 1) throw new UsageError(`"ctr push" requires exactly 1 image`);
       const ref = normalizeReference(positionals[0]);
       const r = await pushImage(openStore(g.root), positionals[0], {
         ...clientOptions(g, ref.domain, opts.insecure === true),
         progress: stderrProgress(opts.quiet === true),
       });
+      imageEvent(g.stateDir, familiarString(ref), "push", { name: familiarRepository(ref) });
       console.log(`${ref.tag}: digest: ${r.digest} size: ${r.size}`);
       return 0;
     }

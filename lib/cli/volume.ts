@@ -8,17 +8,31 @@ import type { Globals } from "../engine/globals.ts";
 import { humanSize } from "../image/progress.ts";
 import { NoSuchVolumeError, type Volume, volumesInUse, VolumeStore } from "../engine/volume.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { volumeEvent } from "../engine/events.ts";
+import { formatList, VOLUME_LIST } from "../format/mod.ts";
+import { Filters, labelsMatch } from "./filters.ts";
+import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 
-const CREATE: readonly OptionSpec[] = [
+/** The options of `ctr volume create`. */
+export const VOLUME_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: "label", type: "list", arg: "K=V", help: "Set metadata on the volume" },
   { name: "name", type: "string", arg: "NAME", help: "The volume's name (or give it as NAME)" },
   { name: "driver", short: "d", type: "string", arg: "local", help: "Only local" },
 ];
-const LIST: readonly OptionSpec[] = [
+const LS_FILTERS = ["dangling", "driver", "label", "name"];
+
+/** The options of `ctr volume ls`. */
+export const VOLUME_LS_OPTIONS: readonly OptionSpec[] = [
+  filterOption(LS_FILTERS),
+  LIST_FORMAT,
   { name: "quiet", short: "q", type: "bool", help: "Only show volume names" },
-  { name: "format", type: "string", arg: "json", help: "Print one JSON object per volume" },
 ];
-const REMOVE: readonly OptionSpec[] = [
+/** The options of `ctr volume inspect`. */
+export const VOLUME_INSPECT_OPTIONS: readonly OptionSpec[] = [
+  INSPECT_FORMAT,
+];
+/** The options of `ctr volume rm`. */
+export const VOLUME_RM_OPTIONS: readonly OptionSpec[] = [
   {
     name: "force",
     short: "f",
@@ -26,7 +40,8 @@ const REMOVE: readonly OptionSpec[] = [
     help: "Ignore volumes that do not exist (one in use is never removed)",
   },
 ];
-const PRUNE: readonly OptionSpec[] = [
+/** The options of `ctr volume prune`. */
+export const VOLUME_PRUNE_OPTIONS: readonly OptionSpec[] = [
   {
     name: "force",
     short: "f",
@@ -44,8 +59,8 @@ const PRUNE: readonly OptionSpec[] = [
 /** Usage of the volume commands. */
 export const VOLUME_USAGE = `Usage:
   ctr volume create [--label K=V]... [NAME]   Create a volume (a random name when none is given)
-  ctr volume ls [-q] [--format json]          List volumes
-  ctr volume inspect NAME...                  Show volumes as JSON
+  ctr volume ls [-q] [--format F] [-f K=V]    List volumes
+  ctr volume inspect [-f TEMPLATE] NAME...    Show volumes as JSON
   ctr volume rm [-f] NAME...                  Remove volumes that no container uses
   ctr volume prune -f                         Remove every volume that no container uses
 
@@ -53,14 +68,7 @@ Use a volume with 'ctr run -v NAME:/path' (created when missing). A volume is in
 container that mounts it exists, running or not; its data outlives the container.
 
 Options:
-${optionsHelp([...CREATE, ...LIST, ...REMOVE, PRUNE[1]])}`;
-
-/** Tab-separated columns as docker aligns them: cells at least 10 wide, 3 spaces apart. */
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(7, ...rows.map((r) => r[c].length)) + 3);
-  return rows.map((r) => r.map((v, c) => (c < r.length - 1 ? v.padEnd(widths[c]) : v)).join(""))
-    .join("\n");
-}
+${optionsHelp([...VOLUME_CREATE_OPTIONS, ...VOLUME_LS_OPTIONS, ...VOLUME_RM_OPTIONS])}`;
 
 function parseLabels(list: string[] | undefined): Record<string, string> {
   const labels: Record<string, string> = {};
@@ -73,17 +81,17 @@ function parseLabels(list: string[] | undefined): Record<string, string> {
   return labels;
 }
 
-/** One `ctr volume ls --format json` line: docker's keys, labels as `k=v,k=v`. */
-function listJson(v: Volume): string {
-  return JSON.stringify({
+/** One `ctr volume ls` item: docker's fields, labels as `k=v,k=v`. */
+function lsItem(v: Volume): Record<string, string> {
+  return {
     Driver: v.Driver,
-    Labels: Object.entries(v.Labels).map(([k, val]) => `${k}=${val}`).join(","),
+    Labels: Object.keys(v.Labels).sort().map((k) => `${k}=${v.Labels[k]}`).join(","),
     Links: "N/A",
     Mountpoint: v.Mountpoint,
     Name: v.Name,
     Scope: v.Scope,
     Size: "N/A",
-  });
+  };
 }
 
 /** Runs one volume command; returns the exit code (1 when some of several names failed). */
@@ -97,7 +105,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
   const store = new VolumeStore(g.root);
   switch (sub) {
     case "create": {
-      const { opts, positionals } = parseArgs(rest, CREATE);
+      const { opts, positionals } = parseArgs(rest, VOLUME_CREATE_OPTIONS);
       if (positionals.length > 1) {
         throw new UsageError(`"ctr volume create" accepts at most one NAME`);
       }
@@ -116,29 +124,36 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
         flagName ?? positionals[0],
         parseLabels(opts.label as string[] | undefined),
       );
+      volumeEvent(g.stateDir, v.Name, "create");
       console.log(v.Name);
       return 0;
     }
     case "ls":
     case "list": {
-      const { opts, positionals } = parseArgs(rest, LIST);
+      const { opts, positionals } = parseArgs(rest, VOLUME_LS_OPTIONS);
       if (positionals.length) throw new UsageError(`"ctr volume ls" takes no arguments`);
-      const format = opts.format as string | undefined;
-      if (format !== undefined && format !== "json" && format !== "table") {
-        throw new UsageError(`unsupported --format ${JSON.stringify(format)}: only json or table`);
-      }
-      const volumes = store.list();
+      const f = Filters.parse(opts.filter as string[] | undefined, LS_FILTERS);
+      const dangling = f.bool("dangling");
+      const used = dangling === undefined ? new Map() : volumesInUse(g.stateDir);
+      const volumes = store.list().filter((v) =>
+        f.match("name", (n) => v.Name.includes(n)) &&
+        f.match("driver", (d) => d === v.Driver) &&
+        labelsMatch(f, v.Labels) &&
+        (dangling === undefined || dangling !== used.has(v.Name))
+      );
       if (opts.quiet) {
         for (const v of volumes) console.log(v.Name);
-      } else if (format === "json") {
-        for (const v of volumes) console.log(listJson(v));
       } else {
-        console.log(table([["DRIVER", "VOLUME NAME"], ...volumes.map((v) => [v.Driver, v.Name])]));
+        printLines(
+          formatList(opts.format as string | undefined, volumes.map(lsItem), {
+            kind: VOLUME_LIST,
+          }),
+        );
       }
       return 0;
     }
     case "inspect": {
-      const { positionals } = parseArgs(rest, []);
+      const { opts, positionals } = parseArgs(rest, VOLUME_INSPECT_OPTIONS);
       if (!positionals.length) {
         throw new UsageError(`"ctr volume inspect" requires at least one NAME`);
       }
@@ -153,18 +168,18 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
           code = 1;
         }
       }
-      console.log(JSON.stringify(found, null, 2));
-      return code;
+      return printInspected(found, opts.format as string | undefined) || code;
     }
     case "rm":
     case "remove": {
-      const { opts, positionals } = parseArgs(rest, REMOVE);
+      const { opts, positionals } = parseArgs(rest, VOLUME_RM_OPTIONS);
       if (!positionals.length) throw new UsageError(`"ctr volume rm" requires at least one NAME`);
       let code = 0;
       for (const name of positionals) {
         try {
           // Read under the store's lock, as late as possible: containers come and go meanwhile.
           store.remove(name, (n) => volumesInUse(g.stateDir).get(n)?.[0]);
+          volumeEvent(g.stateDir, name, "destroy");
           console.log(name);
         } catch (e) {
           // docker prints a forced removal of a missing volume as done.
@@ -179,7 +194,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
       return code;
     }
     case "prune": {
-      const { opts, positionals } = parseArgs(rest, PRUNE);
+      const { opts, positionals } = parseArgs(rest, VOLUME_PRUNE_OPTIONS);
       if (positionals.length) throw new UsageError(`"ctr volume prune" takes no arguments`);
       if (!opts.force) {
         throw new UsageError(
@@ -188,6 +203,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
         );
       }
       const r = store.prune(new Set(volumesInUse(g.stateDir).keys()));
+      for (const name of r.removed) volumeEvent(g.stateDir, name, "destroy");
       if (r.removed.length) console.log(`Deleted Volumes:\n${r.removed.join("\n")}\n`);
       console.log(`Total reclaimed space: ${humanSize(r.bytes)}`);
       for (const e of r.errors) console.error(`ctr: ${e}`);

@@ -48,6 +48,7 @@ import { O, SIGNALS } from "../../ffi/constants.ts";
 import { isRootless, undelegatedReason } from "./rootless.ts";
 import type { UserModeNetwork } from "../network/usermode.ts";
 import { type IdmappedLayers, idmappedLayers, idmappedLowerDir } from "../runtime/idmount.ts";
+import { containerEvent, networkEvent, volumeMountEvents } from "./events.ts";
 
 /** Catches `signals` and does nothing with them; returns the function that stops it. */
 function ignoreSignals(signals: readonly Deno.Signal[]): () => void {
@@ -225,6 +226,7 @@ export async function attach(
     );
   }
   for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
+  networkEvent(stateDir, store.find(cfg.network.name ?? "bridge"), "connect", cfg.id);
   return a;
 }
 
@@ -261,6 +263,16 @@ async function startUserMode(
 function resolvOptions(cfg: ContainerConfig) {
   const d = cfg.network.dns;
   return d ? { dns: d.servers, dnsSearch: d.search, dnsOptions: d.options } : {};
+}
+
+/** Records that the container left its network (the foreground's own teardown). */
+async function networkDisconnected(cfg: ContainerConfig): Promise<void> {
+  if (!cfg.network.name) return;
+  const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
+  const stateDir = cfg.stateDir ?? "/run/ctr";
+  const { NetworkStore } = await import("../network/mod.ts");
+  const store = new NetworkStore({ root, stateDir });
+  networkEvent(stateDir, store.find(cfg.network.name), "disconnect", cfg.id);
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -451,6 +463,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
     }
     state.write({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
   });
+  containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");
   return out;
 }
 
@@ -683,6 +696,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     }));
     if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
     trace("state: running");
+    volumeMountEvents(state.dir, record, "mount");
+    containerEvent(state.dir, record, "start");
     return {
       cfg,
       state,
@@ -814,6 +829,9 @@ export async function runContainer(
     }
     return status.code;
   } finally {
+    if (ended?.oomKilled) containerEvent(state.dir, run.record, "oom");
+    containerEvent(state.dir, run.record, "die", { exitCode: String(ended?.exitCode ?? 255) });
+    volumeMountEvents(state.dir, run.record, "unmount");
     relay?.stop();
     stopForwarding();
     if (master >= 0) close(master);
@@ -823,7 +841,10 @@ export async function runContainer(
       failed.push(e as Error);
       console.error(`ctr: ${(e as Error).message}`);
     };
-    await attachment?.teardown().catch(report);
+    if (attachment) {
+      await attachment.teardown().catch(report);
+      await networkDisconnected(cfg);
+    }
     await userNet?.teardown().catch(report);
     trace("network: released");
     if (cg) {
@@ -838,6 +859,7 @@ export async function runContainer(
       removeTree(cfg.dir);
       trace("directory: removed");
       await state.locked(() => state.remove(cfg.id));
+      containerEvent(state.dir, run.record, "destroy");
     } else {
       await state.update(cfg.id, (s) => ({
         ...s,

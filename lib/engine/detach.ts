@@ -26,6 +26,7 @@ import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
+import { containerEvent, volumeMountEvents } from "./events.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
 export interface LogOptions {
@@ -208,6 +209,9 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
       return false;
     }
   })();
+  if (oomKilled) containerEvent(g.stateDir, s, "oom");
+  containerEvent(g.stateDir, s, "die", { exitCode: String(exitCode) });
+  volumeMountEvents(g.stateDir, s, "unmount");
   let released = true;
   await releaseResources(s, g.stateDir).catch(async (e) => {
     released = false;
@@ -222,6 +226,7 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
   if (s.autoRemove && released) {
     removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
+    containerEvent(g.stateDir, s, "destroy");
     return 0;
   }
   if (shouldRestart(s, exitCode) && s.config) {

@@ -14,6 +14,8 @@ import type { ContainerState, StateDir } from "./state.ts";
 import { isAlive } from "../os/proc.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
+import { containerEvent, networkEvent, volumeMountEvents } from "./events.ts";
+import { SIGNALS } from "../../ffi/constants.ts";
 
 /** What a watcher writes when the container's PID 1 has been reaped. */
 export interface ExitRecord {
@@ -95,8 +97,13 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
   if (s.network) {
     const { detachContainer, NetworkStore } = await import("../network/mod.ts");
     const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
+    const network = store.find(s.network);
+    // Released more than once (the watcher, then rm -f): only the first is an event.
+    const leased = network !== undefined &&
+      store.leases(network).list().some((l) => l.containerId === s.id);
     await detachContainer({ store, network: s.network, containerId: s.id, veth: s.veth })
       .catch((e) => failed.push(e));
+    if (leased) networkEvent(stateDir, network, "disconnect", s.id);
   }
   if (failed.length > 0) throw failed[0];
 }
@@ -121,9 +128,13 @@ export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
 }
 
 async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
+  const ex = readExit(dir, s.id);
+  if (s.status !== "created") {
+    containerEvent(dir.dir, s, "die", { exitCode: String(ex?.exitCode ?? 255) });
+    volumeMountEvents(dir.dir, s, "unmount");
+  }
   let error: string | undefined;
   await releaseResources(s, dir.dir).catch((e) => error = `cannot release: ${e.message}`);
-  const ex = readExit(dir, s.id);
   await dir.update(s.id, (cur) => ({
     ...cur,
     status: "exited",
@@ -134,10 +145,16 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
   }));
 }
 
-/** Sends a signal to the container's PID 1, making sure it is still that process. */
-export function signalContainer(s: ContainerState, signal: Deno.Signal): void {
+/**
+ * Sends a signal to the container's PID 1, making sure it is still that
+ * process; with `stateDir`, records docker's `kill` event.
+ */
+export function signalContainer(s: ContainerState, signal: Deno.Signal, stateDir?: string): void {
   if (!isAlive(s)) throw new Error(`Container ${s.name} is not running`);
   Deno.kill(s.pid, signal);
+  if (stateDir !== undefined) {
+    containerEvent(stateDir, s, "kill", { signal: String(SIGNALS[signal] ?? signal) });
+  }
 }
 
 /** Waits until PID 1 is gone; false on timeout. */
@@ -197,11 +214,11 @@ export async function stopContainer(
     // A paused container cannot act on SIGTERM: thaw it first, as docker does.
     if (s.status === "paused") await cgroupOf(s)?.thaw().catch(() => {});
     try {
-      signalContainer(s, signal);
+      signalContainer(s, signal, dir.dir);
     } catch { /* ended meanwhile */ }
     if (!(await waitGone(s, timeoutS * 1000))) {
       try {
-        signalContainer(s, "SIGKILL");
+        signalContainer(s, "SIGKILL", dir.dir);
       } catch { /* ended meanwhile */ }
       if (!(await waitGone(s, 10_000))) {
         throw new Error(`Container ${s.name} did not end after SIGKILL`);
@@ -209,6 +226,7 @@ export async function stopContainer(
     }
   }
   await waitRecorded(dir, s.id);
+  containerEvent(dir.dir, dir.get(s.id) ?? s, "stop");
 }
 
 /**
@@ -234,7 +252,7 @@ export async function removeContainer(
     await cgroupOf(s)?.thaw().catch(() => {});
     if (isAlive(s)) {
       try {
-        Deno.kill(s.pid, "SIGKILL");
+        signalContainer(s, "SIGKILL", dir.dir);
       } catch { /* gone */ }
       await waitGone(s, 10_000);
     }
@@ -249,4 +267,5 @@ export async function removeContainer(
   removeTree(cur.dir);
   trace("rm: directory removed");
   await dir.locked(() => dir.remove(cur.id));
+  containerEvent(dir.dir, cur, "destroy");
 }

@@ -6,14 +6,10 @@
  */
 
 import { AT, S_IF } from "../../ffi/constants.ts";
-import { addressOf, cString, sys, sysRaw } from "../../ffi/sys.ts";
+import { addressOf, cString, makedev, sys, sysRaw } from "../../ffi/sys.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 
-/** The kernel's dev_t of a major/minor pair (glibc's makedev). */
-export function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major), mi = BigInt(minor);
-  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
-}
+export { makedev };
 
 /** mknodat(2): a character or block device or a fifo. */
 export function mknod(

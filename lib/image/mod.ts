@@ -26,6 +26,8 @@ export {
   listImages,
   NoSuchImageError,
   prune,
+  readConfig,
+  readManifest,
   registerImage,
   removeImage,
   resolveImage,

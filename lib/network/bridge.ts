@@ -219,6 +219,22 @@ export function refreshPeerHosts(network: Network, leases: readonly Lease[]): vo
   }
 }
 
+/**
+ * Gives a container's lease a new name (`ctr rename`) and rewrites the hosts
+ * files of the network, its own included, so peers reach it by the new name.
+ */
+export async function renameOnNetwork(
+  o: { store: NetworkStore; network: string; containerId: string; name: string },
+): Promise<void> {
+  const network = o.store.get(o.network);
+  await o.store.leases(network).update((list) => {
+    const i = list.findIndex((l) => l.containerId === o.containerId);
+    if (i < 0) return;
+    list[i] = { ...list[i], name: o.name };
+    refreshPeerHosts(network, list);
+  });
+}
+
 /** Connects a container (by its first process's pid) to a network; see the module doc. */
 export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   checkId(o.containerId);
@@ -444,14 +460,14 @@ export async function pruneNetworks(o: {
   store: NetworkStore;
   nat?: Nat;
   select?: (network: Network) => boolean;
-}): Promise<{ released: Lease[]; deleted: string[] }> {
+}): Promise<{ released: Lease[]; deleted: Network[] }> {
   const released = await reclaimStale(o);
-  const deleted: string[] = [];
+  const deleted: Network[] = [];
   for (const n of o.store.list()) {
     if (n.builtin || !(o.select?.(n) ?? true)) continue;
     if (o.store.inspect(n.name).containers.length > 0) continue;
     await o.store.remove(n.name);
-    deleted.push(n.name);
+    deleted.push(n);
   }
   return { released, deleted };
 }

@@ -29,6 +29,7 @@ export {
   macFor,
   pruneNetworks,
   reclaimStale,
+  renameOnNetwork,
   vethName,
 } from "./bridge.ts";
 export {

@@ -338,7 +338,13 @@ Deno.test("ctr volume create, ls, ls -q, ls --format json", async () => {
     Scope: "local",
     Size: "N/A",
   });
-  await rejects(() => volume(root, state, ["ls", "--format", "{{.Name}}"]), UsageError);
+  r = await volume(root, state, ["ls", "--format", "{{.Name}} {{.Driver}}"]);
+  assert.deepEqual(r.stdout, names.map((n) => `${n} local\n`).join(""));
+  r = await volume(root, state, ["ls", "-f", "label=a=b"]);
+  assert.deepEqual(r.stdout, "DRIVER    VOLUME NAME\nlocal     web-data\n");
+  r = await volume(root, state, ["ls", "-q", "-f", "name=flag", "-f", "dangling=true"]);
+  assert.deepEqual(r.stdout, "byflag\n");
+  await rejects(() => volume(root, state, ["ls", "-f", "colour=red"]), UsageError);
   await rejects(() => volume(root, state, ["create", "a", "b"]), UsageError);
   await rejects(() => volume(root, state, ["create", "-d", "nfs", "xy"]), UsageError);
   await rejects(() => volume(root, state, ["create", "--opt", "x=y"]), UsageError);
@@ -361,7 +367,7 @@ Deno.test("ctr volume inspect prints a JSON array; a missing name is an error", 
   await volume(root, state, ["create", "two"]);
   let r = await volume(root, state, ["inspect", "one", "two"]);
   assert.deepEqual(r.code, 0);
-  assert.ok(r.stdout.startsWith("[\n  {\n    "), r.stdout);
+  assert.ok(r.stdout.startsWith("[\n    {\n        "), r.stdout);
   const got = JSON.parse(r.stdout);
   assert.deepEqual(got.length, 2);
   assert.deepEqual(Object.keys(got[0]), [
@@ -378,6 +384,8 @@ Deno.test("ctr volume inspect prints a JSON array; a missing name is an error", 
   assert.deepEqual(r.code, 1);
   assert.deepEqual(JSON.parse(r.stdout).map((v: { Name: string }) => v.Name), ["one"]);
   assert.deepEqual(r.stderr, "ctr: No such volume: nope");
+  r = await volume(root, state, ["inspect", "-f", "{{.Name}}={{.Labels.k}}", "one"]);
+  assert.deepEqual(r.stdout, "one=v\n");
   await rejects(() => volume(root, state, ["inspect"]), UsageError);
 });
 

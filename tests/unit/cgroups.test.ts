@@ -1139,5 +1139,8 @@ Deno.test("v1 driver: memory swappiness and a disabled OOM killer; v2 refuses bo
   ]);
   const v2 = v2Fixture("/").driver.create("c1");
   assert.throws(() => v2.apply({ memorySwappiness: 10 }), /swappiness: cgroup v2 has no/);
-  assert.throws(() => v2.apply({ oomKillDisable: true }), /cgroup v2 cannot turn the OOM killer off/);
+  assert.throws(
+    () => v2.apply({ oomKillDisable: true }),
+    /cgroup v2 cannot turn the OOM killer off/,
+  );
 });

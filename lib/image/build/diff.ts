@@ -53,6 +53,11 @@ export interface DiffOptions {
   readonly kind?: "upper" | "tree";
   /** SOURCE_DATE_EPOCH, seconds: later mtimes are clamped to it. */
   readonly epoch?: number;
+  /**
+   * Entries to leave out with what is below them (a commit leaves out the
+   * mount points the runtime made): the path relative to the directory.
+   */
+  readonly skip?: (path: string, info: Deno.FileInfo) => boolean;
 }
 
 /** One entry of the layer: its header and where its content is. */
@@ -94,6 +99,7 @@ export function* layerEntries(dir: string, opts: DiffOptions = {}): Generator<La
       const path = rel === "" ? name : `${rel}/${name}`;
       const hostPath = `${dir}/${path}`;
       const info = Deno.lstatSync(hostPath);
+      if (opts.skip?.(path, info)) continue;
       const base = {
         mode: (info.mode ?? 0) & 0o7777,
         uid: info.uid ?? 0,

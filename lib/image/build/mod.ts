@@ -94,3 +94,5 @@ export {
   startConfig,
 } from "./image_config.ts";
 export { BuildCache, type CacheEntry, mountIdentity, stepKey } from "./cache.ts";
+export { encodeHeader, padding, TAR_END, type TarHeader } from "./_tar.ts";
+export { contentXattrs, isWhiteout } from "./_root.ts";
