@@ -663,7 +663,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       watcherPidfd = -1;
     }
     // The container holds the write ends now, the watcher the read ends (its own copies).
-    for (const fd of pipes.splice(o.detached ? 0 : 2)) close(fd);
+    for (const fd of pipes.splice(0)) if (fd >= 0) close(fd);
     const a = attachment as Attachment | undefined;
     const u = userNet as UserModeNetwork | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
