@@ -667,14 +667,25 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     const a = attachment as Attachment | undefined;
     const u = userNet as UserModeNetwork | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
+    // A detached command may have ended already, and its watcher recorded that (the pids and
+    // start times were recorded before the watcher's go): what it wrote stays.
+    const ended = (cur: ContainerState) => o.detached !== undefined && cur.status !== "created";
     const record = await state.update(cfg.id, (cur) => ({
       ...cur,
-      ...stateOf(cfg, spawned.pid, pidStart, "running", madeNow(cfg, cg)),
+      ...stateOf(
+        cfg,
+        spawned.pid,
+        cur.pid === spawned.pid && cur.startTime ? cur.startTime : pidStart,
+        ended(cur) ? cur.status : "running",
+        madeNow(cfg, cg),
+      ),
       ...o.record,
       created: cur.created,
       startedAt: new Date().toISOString(),
       watcher: spawned.watcher
-        ? { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
+        ? cur.watcher?.pid === spawned.watcher
+          ? cur.watcher
+          : { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
         : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
       // A check starts over with each start (its log stays).
       ...(cfg.healthcheck &&
@@ -694,10 +705,16 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         ports: u.ports,
       }),
     }));
-    if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
-    trace("state: running");
-    volumeMountEvents(state.dir, record, "mount");
-    containerEvent(state.dir, record, "start");
+    if (!record) {
+      // A detached --rm command that ended at once: its watcher removed it already.
+      if (!o.detached || !o.record?.autoRemove) {
+        throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
+      }
+    } else {
+      trace("state: running");
+      volumeMountEvents(state.dir, record, "mount");
+      containerEvent(state.dir, record, "start");
+    }
     return {
       cfg,
       state,
@@ -710,7 +727,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       stdout: pipes[0] ?? -1,
       stderr: pipes[1] ?? -1,
       stdin: pipes[2] ?? -1,
-      record,
+      record: record ?? stateOf(cfg, spawned.pid, pidStart, "exited", madeNow(cfg, cg)),
     };
   } catch (e) {
     for (const fd of pipes) if (fd >= 0) close(fd);

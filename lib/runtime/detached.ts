@@ -197,6 +197,8 @@ export async function launchDetached(
 ): Promise<LaunchedDetached> {
   const { plan, childPid } = detachedPlan(container, w);
   let cpid = 0;
+  // Opened while W waits for its go: once W is the watcher it may reap a short command at once.
+  let pidfd = -1;
   const maps = o.idMaps;
   let spawned;
   try {
@@ -225,23 +227,20 @@ export async function launchDetached(
         }
         return;
       }
-      if (phase === PHASE_WATCHER) return await o.onWatcher?.(cpid, wpid);
+      if (phase === PHASE_WATCHER) {
+        pidfd = sys("pidfd_open", `the container ${cpid}`, cpid, 0);
+        return await o.onWatcher?.(cpid, wpid);
+      }
       await o.onPhase?.(phase, cpid, child);
     });
   } catch (e) {
     // W failed after the container exec'd: nobody would watch it.
+    if (pidfd >= 0) close(pidfd);
     if (cpid > 0) {
       try {
         Deno.kill(cpid, "SIGKILL");
       } catch { /* gone */ }
     }
-    throw e;
-  }
-  let pidfd: number;
-  try {
-    pidfd = sys("pidfd_open", `the container ${cpid}`, cpid, 0);
-  } catch (e) {
-    close(spawned.pidfd);
     throw e;
   }
   return { pid: cpid, pidfd, watcherPid: spawned.pid, watcherPidfd: spawned.pidfd };
