@@ -68,7 +68,11 @@ rootTest(
       assert.match(up.stderr, /Network shop-backend\s+Created/);
       assert.match(up.stderr, /Container shop-db\s+Started[\s\S]*Container shop-web\s+Started/);
       const ps = await c(["ps", "--format", "json"]);
-      const names = JSON.parse(ps.stdout).map((x: { Names: string }) => x.Names).sort();
+      // docker prints one JSON object per line.
+      const names = ps.stdout.trim().split("\n").map((l) =>
+        (JSON.parse(l) as { Names: string }).Names
+      )
+        .sort();
       assert.deepEqual(names, ["shop-db", "shop-web"]);
       // web finds db by its name in the file, on the file's network.
       const get = await c([
