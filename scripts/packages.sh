@@ -25,6 +25,8 @@ TEST_PACKAGES=(
   skopeo docker-registry openssl apache2-utils buildah
   # real clients of the OCI runtime (the tests start their own daemons)
   podman docker.io containerd
+  # clients of ctr serve's Engine API: docker's Python SDK
+  python3-docker
   # rootless ctr: newuidmap/newgidmap, and the user-mode network stacks
   uidmap slirp4netns passt
 )
@@ -56,6 +58,7 @@ TEST_TOOLS=(
   "dockerd|docker.io|dockerd --version"
   "docker|docker.io|docker --version"
   "containerd|containerd|containerd --version"
+  "python3-docker|python3-docker|/usr/bin/python3 -c 'import docker'"
   "newuidmap|uidmap|test -u /usr/bin/newuidmap && test -u /usr/bin/newgidmap"
   "slirp4netns|slirp4netns|slirp4netns --version"
   "pasta|passt|test -x /usr/bin/pasta"
