@@ -49,15 +49,11 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
     argv = runOptionsArgv(options);
   }
   const opts = options.flags;
-  const inBackground = !opts["dry-run"] && !Deno.env.get(DETACHED_ENV);
-  if (inBackground && (opts.detach || opts.tty)) {
-    // Set up in a process of its own that becomes the container's watcher; with a pty in the
-    // foreground this terminal then attaches to it, as docker's client does (detach keys work).
-    if (!opts.detach) return await runAttached(options, argv, g);
-    const { runInBackground } = await import("../engine/detach.ts");
-    const { id, code } = await runInBackground(["run", ...argv], g);
-    if (id) console.log(id);
-    return code;
+  if (!opts["dry-run"] && !Deno.env.get(DETACHED_ENV) && opts.tty && !opts.detach) {
+    // With a pty in the foreground the container runs detached and this terminal attaches
+    // to it, as docker's client does (detach keys work). `-d` needs no process of its own:
+    // the container's watcher is forked with it, and this one prints the id and ends.
+    return await runAttached(options, argv, g);
   }
   const image = await resolveRunImage(options, g);
   try {
@@ -242,7 +238,7 @@ async function run(options: RunOptions, g: Globals, image?: ResolvedImage): Prom
   const writePid = (pid: number) => {
     if (req.pidfile) Deno.writeTextFileSync(req.pidfile, `${pid}\n`);
   };
-  if (Deno.env.get(DETACHED_ENV)) {
+  if (req.detach || Deno.env.get(DETACHED_ENV)) {
     const { startDetached } = await import("../engine/detach.ts");
     return await withCidfile(req, () =>
       startDetached(req.config, g, {
