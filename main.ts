@@ -191,10 +191,20 @@ async function runArgv(cmd: string, rest: readonly string[], globals: Globals): 
   }
 }
 
+/**
+ * Whether ctr runs as the OCI runtime: `CTR_OCI=1`, or a file named
+ * `ctr-oci*` (a symlink to ctr). Checked here so that other commands load
+ * none of the OCI code.
+ */
+function isOciInvocation(): boolean {
+  if (Deno.env.get("CTR_OCI") === "1") return true;
+  const self = Deno.env.get("CTR_SELF") ?? "";
+  return self.slice(self.lastIndexOf("/") + 1).startsWith("ctr-oci");
+}
+
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const { isOciInvocation, ociMain } = await import("./lib/cli/oci.ts");
-  if (isOciInvocation()) return await ociMain(argv);
+  if (isOciInvocation()) return await (await import("./lib/cli/oci.ts")).ociMain(argv);
   try {
     return await dispatch(argv);
   } catch (e) {

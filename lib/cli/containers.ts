@@ -26,6 +26,7 @@ import {
   STATS_LIST,
 } from "../format/mod.ts";
 import { goQuote } from "../image/build/image_config.ts";
+import { compareStrings } from "../order.ts";
 
 /** The keys `ps --filter` takes. */
 export const PS_FILTERS = [
@@ -247,7 +248,7 @@ export function selectContainers(
       );
     }
   }
-  const sorted = [...all].sort((a, b) => b.created.localeCompare(a.created));
+  const sorted = [...all].sort((a, b) => compareStrings(b.created, a.created));
   const created = (ref: string) => {
     const s = all.find((c) => c.name === ref || c.id === ref) ??
       (ref.length >= 3 ? all.find((c) => c.id.startsWith(ref)) : undefined);

@@ -13,6 +13,7 @@ import { sha256 } from "../image/digest.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
+import { compareStrings } from "../order.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -155,7 +156,7 @@ function ls(store: NetworkStore, argv: readonly string[]): string {
     (dangling === undefined ||
       dangling === (!n.builtin && n.network !== undefined &&
           store.inspect(n.name).containers.length === 0))
-  ).sort((a, b) => a.name.localeCompare(b.name));
+  ).sort((a, b) => compareStrings(a.name, b.name));
   const trunc = opts["no-trunc"] !== true;
   if (opts.quiet) return nets.map((n) => (trunc ? n.id.slice(0, 12) : n.id) + "\n").join("");
   return formatList(opts.format as string | undefined, nets.map((n) => lsItem(n, trunc)), {

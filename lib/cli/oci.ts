@@ -61,7 +61,8 @@ const EXEC: readonly OptionSpec[] = [
   { name: "ignore-paused", type: "bool", help: "Accepted" },
 ];
 
-const USAGE = `Usage: ctr oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
+/** `ctr oci --help`, built when asked for. */
+const usage = () => `Usage: ctr oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
        ctr-oci [GLOBAL OPTIONS] COMMAND ...   (a symlink named ctr-oci*, or CTR_OCI=1)
 
 An OCI runtime with runc's command line, on bundles (config.json + rootfs).
@@ -109,13 +110,6 @@ function warnLine(log: Log, msg: string): void {
   else console.error(`ctr: warning: ${msg}`);
 }
 
-/** Whether this invocation is the OCI runtime (by name or environment). */
-export function isOciInvocation(): boolean {
-  if (Deno.env.get("CTR_OCI") === "1") return true;
-  const self = Deno.env.get("CTR_SELF") ?? "";
-  return self.slice(self.lastIndexOf("/") + 1).startsWith("ctr-oci");
-}
-
 function one(cmd: string, positionals: readonly string[]): string {
   if (positionals.length < 1) throw new UsageError(`"${cmd}" requires a container id`);
   return positionals[0];
@@ -136,7 +130,7 @@ export async function ociMain(argv: readonly string[]): Promise<number> {
     }
     const [cmd, ...rest] = positionals;
     if (opts.help || cmd === undefined) {
-      console.log(USAGE);
+      console.log(usage());
       return cmd === undefined && !opts.help ? 1 : 0;
     }
     if (opts["systemd-cgroup"]) {

@@ -16,30 +16,35 @@ import { parseRunArgs, readRunHost, RUN_OPTIONS } from "./run.ts";
 import { runConfig, runImageRef, type RunRequest } from "../config/docker_run.ts";
 import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
 import type { ContainerState } from "../engine/state.ts";
+import { compareStrings } from "../order.ts";
 
 /** The options in docker's order (alphabetical), for help. */
-const SORTED = [...RUN_OPTIONS].sort((a, b) => a.name.localeCompare(b.name));
+/** The options in docker's order (by name). Plain comparison: localeCompare would load ICU. */
+const sorted = () => [...RUN_OPTIONS].sort((a, b) => compareStrings(a.name, b.name));
 
-const USAGE = `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
+/** `ctr run --help`: built when asked for, not at every start. */
+const usage = () =>
+  `Usage: ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]
        ctr run [OPTIONS] --rootfs DIR COMMAND [ARG...]
 
 Run a command in a new container.
 
 Options:
-${optionsHelp(SORTED)}`;
+${optionsHelp(sorted())}`;
 
-const CREATE_USAGE = `Usage: ctr create [OPTIONS] IMAGE [COMMAND] [ARG...]
+const createUsage = () =>
+  `Usage: ctr create [OPTIONS] IMAGE [COMMAND] [ARG...]
        ctr create [OPTIONS] --rootfs DIR COMMAND [ARG...]
 
 Create a new container ('ctr start' starts it).
 
 Options:
-${optionsHelp(SORTED.filter((o) => o.name !== "detach" && o.name !== "dry-run"))}`;
+${optionsHelp(sorted().filter((o) => o.name !== "detach" && o.name !== "dry-run"))}`;
 
 /** Runs `ctr run`; returns the container's exit code. */
 export async function runCommand(argv: readonly string[], g: Globals): Promise<number> {
   if (argv.includes("--help")) {
-    console.log(USAGE);
+    console.log(usage());
     return 0;
   }
   trace("run: modules loaded");
@@ -66,7 +71,7 @@ export async function runCommand(argv: readonly string[], g: Globals): Promise<n
 /** Runs `ctr create`: the container is made and recorded, not started; prints its id. */
 export async function createCommand(argv: readonly string[], g: Globals): Promise<number> {
   if (argv.includes("--help")) {
-    console.log(CREATE_USAGE);
+    console.log(createUsage());
     return 0;
   }
   const options = parseRunArgs(argv);

@@ -18,7 +18,6 @@
 import type { CgroupLayout } from "../cgroups/mod.ts";
 import type { OwnedEntry, PrivilegedHelper } from "../os/privileged.ts";
 import { removeTree } from "../os/tree.ts";
-import { applyOwners } from "../image/layer.ts";
 import {
   type IdMaps,
   rootlessIdMap,
@@ -204,7 +203,7 @@ export function rootlessHelper(self: readonly string[], stateDir: string): Privi
  * a chown clears, and prints one warning line for ids outside the
  * namespace (those files keep the user's). Returns the exit code.
  */
-export function usernsHelperMain(args: readonly string[]): number {
+export async function usernsHelperMain(args: readonly string[]): Promise<number> {
   const [op, ...rest] = args;
   if (op === "rm" && rest.length === 1) {
     removeTree(rest[0]);
@@ -212,6 +211,8 @@ export function usernsHelperMain(args: readonly string[]): number {
   }
   if (op === "chown" && rest.length === 2) {
     const [root, list] = rest;
+    // Loaded here: the layer code (and its tar parser) is not for every command that imports this.
+    const { applyOwners } = await import("../image/layer.ts");
     const { kept, unmapped: ids } = applyOwners(
       root,
       JSON.parse(Deno.readTextFileSync(list)) as OwnedEntry[],

@@ -17,6 +17,7 @@ import {
 } from "./reference.ts";
 import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
 import type { GcResult, ImageRecord, Store, StoreIndex } from "./store.ts";
+import { compareStrings } from "../order.ts";
 
 /** An image that is not in the store. */
 export class NoSuchImageError extends Error {
@@ -136,7 +137,7 @@ export function findImage(index: StoreIndex, ref: string): Found | undefined {
   const configs = new Set(byConfig.map((r) => r.config));
   if (configs.size > 1) throw new Error(`The image ID ${ref} is ambiguous: give more digits`);
   if (byConfig.length > 0) {
-    byConfig.sort((a, b) => b.loaded.localeCompare(a.loaded));
+    byConfig.sort((a, b) => compareStrings(b.loaded, a.loaded));
     return { record: byConfig[0], all: byConfig };
   }
   const byManifest = records.filter((r) => hexOf(r.digest).startsWith(m[1]));
@@ -190,8 +191,8 @@ export function listImages(store: Store): ImageSummary[] {
       layers: r.layers.length,
     };
   }).sort((a, b) =>
-    (b.created ?? "").localeCompare(a.created ?? "") || a.id.localeCompare(b.id) ||
-    a.digest.localeCompare(b.digest)
+    compareStrings(b.created ?? "", a.created ?? "") || compareStrings(a.id, b.id) ||
+    compareStrings(a.digest, b.digest)
   );
 }
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Descriptor, type Index, MANIFEST_TYPES } from "./schema.ts";
+import type { Descriptor, Index } from "./schema.ts";
+import { MANIFEST_TYPES } from "./media.ts";
 
 /** An image's platform. */
 export interface Platform {

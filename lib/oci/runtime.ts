@@ -42,6 +42,7 @@ import { trace } from "../trace.ts";
 import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
 import { settleWithin } from "../os/async.ts";
+import { compareStrings } from "../order.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -115,7 +116,7 @@ export class OciRoot {
         } catch { /* being created or deleted */ }
       }
     } catch { /* no root yet */ }
-    return out.sort((a, b) => a.created.localeCompare(b.created));
+    return out.sort((a, b) => compareStrings(a.created, b.created));
   }
 
   /** The container's status now, from its process, its fifo and its cgroup. */
