@@ -62,7 +62,8 @@ const EXEC: readonly OptionSpec[] = [
 ];
 
 /** `ctr oci --help`, built when asked for. */
-const usage = () => `Usage: ctr oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
+const usage = () =>
+  `Usage: ctr oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID
        ctr-oci [GLOBAL OPTIONS] COMMAND ...   (a symlink named ctr-oci*, or CTR_OCI=1)
 
 An OCI runtime with runc's command line, on bundles (config.json + rootfs).

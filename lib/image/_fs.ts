@@ -5,30 +5,12 @@
  * @module
  */
 
-import { AT, S_IF } from "../../ffi/constants.ts";
+import { AT } from "../../ffi/constants.ts";
 import { addressOf, cString, makedev, sys, sysRaw } from "../../ffi/sys.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 
 export { makedev };
-
-/** mknodat(2): a character or block device or a fifo. */
-export function mknod(
-  path: string,
-  type: "char" | "block" | "fifo",
-  mode: number,
-  major = 0,
-  minor = 0,
-): void {
-  const kind = type === "char" ? S_IF.CHR : type === "block" ? S_IF.BLK : S_IF.FIFO;
-  sys(
-    "mknodat",
-    path,
-    AT.FDCWD,
-    addressOf(cString(path)),
-    kind | (mode & 0o7777),
-    makedev(major, minor),
-  );
-}
+export { mknod } from "../os/mknod.ts";
 
 /** fchownat(2) with AT_SYMLINK_NOFOLLOW: changes a symlink itself, never its target. */
 export function lchown(path: string, uid: number, gid: number): void {

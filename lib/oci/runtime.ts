@@ -43,6 +43,7 @@ import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
 import { settleWithin } from "../os/async.ts";
 import { compareStrings } from "../order.ts";
+import { mknod } from "../os/mknod.ts";
 
 /** The OCI runtime spec version ctr implements. */
 export const OCI_VERSION = "1.2.0";
@@ -714,9 +715,8 @@ export async function ociCreate(
     root.write(intent);
     trace("oci: recorded");
     const fifo = root.fifo(id);
-    const mk = new Deno.Command("mkfifo", { args: ["-m", "0622", fifo] }).outputSync();
-    if (!mk.success) throw new OciError(`cannot make the exec fifo ${fifo}`);
-    Deno.chmodSync(fifo, 0o622);
+    mknod(fifo, "fifo", 0o622);
+    Deno.chmodSync(fifo, 0o622); // past the umask
     // The fifo's directory, inherited by the child at a known number (not CLOEXEC, so
     // it survives the clone): the child opens the fifo through it.
     gate = open(dir, O.PATH | O.DIRECTORY);
