@@ -26,7 +26,7 @@ import {
   STATS_LIST,
 } from "../format/mod.ts";
 import { goQuote } from "../image/build/image_config.ts";
-import { compareStrings } from "../order.ts";
+import { compareStrings } from "../os/order.ts";
 
 /** The keys `ps --filter` takes. */
 export const PS_FILTERS = [

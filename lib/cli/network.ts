@@ -13,7 +13,7 @@ import { sha256 } from "../image/digest.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
-import { compareStrings } from "../order.ts";
+import { compareStrings } from "../os/order.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [

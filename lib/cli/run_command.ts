@@ -16,7 +16,7 @@ import { parseRunArgs, readRunHost, RUN_OPTIONS } from "./run.ts";
 import { runConfig, runImageRef, type RunRequest } from "../config/docker_run.ts";
 import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
 import type { ContainerState } from "../engine/state.ts";
-import { compareStrings } from "../order.ts";
+import { compareStrings } from "../os/order.ts";
 
 /** The options in docker's order (alphabetical), for help. */
 /** The options in docker's order (by name). Plain comparison: localeCompare would load ICU. */

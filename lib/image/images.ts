@@ -17,7 +17,7 @@ import {
 } from "./reference.ts";
 import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
 import type { GcResult, ImageRecord, Store, StoreIndex } from "./store.ts";
-import { compareStrings } from "../order.ts";
+import { compareStrings } from "../os/order.ts";
 
 /** An image that is not in the store. */
 export class NoSuchImageError extends Error {

@@ -42,7 +42,7 @@ import { trace } from "../trace.ts";
 import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
 import { settleWithin } from "../os/async.ts";
-import { compareStrings } from "../order.ts";
+import { compareStrings } from "../os/order.ts";
 import { mknod } from "../os/mknod.ts";
 
 /** The OCI runtime spec version ctr implements. */
