@@ -144,6 +144,18 @@ export const RLIMIT: Record<string, number> = {
   rttime: 15,
 };
 
+/** The propagation words of mount options (fstab, OCI, docker's bind-propagation) as mount(2) flags. */
+export const PROPAGATION_FLAGS: Readonly<Record<string, number>> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
 /** Signals (the same numbers on x86_64 and aarch64). */
 export const SIGNALS: Record<string, number> = {
   SIGHUP: 1,

@@ -32,7 +32,6 @@ import {
   lstatChild,
   lutimesChild,
   mkdirChild,
-  mknodChild,
   O,
   openChild,
   openInRoot,
@@ -55,6 +54,7 @@ import {
 } from "../image/build/mod.ts";
 import { entryPath, readTar } from "../image/layer.ts";
 import { SyscallError } from "../../ffi/errno.ts";
+import { mknodAt } from "../os/mknod.ts";
 
 /** One thing to copy: `path` is relative to the copied item ("" for the item itself). */
 export interface CopyEntry {
@@ -408,7 +408,12 @@ export function fdSink(
           return;
         }
         default: {
-          mknodChild(parent, name, e.type, e.mode, e.devmajor, e.devminor);
+          mknodAt(parent, name, {
+            type: e.type,
+            mode: e.mode,
+            major: e.devmajor,
+            minor: e.devminor,
+          });
           lchownChild(parent, name, uid, gid);
           lutimesChild(parent, name, e.mtime);
         }

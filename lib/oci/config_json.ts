@@ -20,7 +20,7 @@
  */
 
 import { z } from "zod";
-import { CAPS, MS, RLIMIT } from "../../ffi/constants.ts";
+import { CAPS, MS, PROPAGATION_FLAGS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
 import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";
 import {
@@ -879,16 +879,7 @@ const FLAG_OPTIONS: Readonly<Record<string, { flag: number; set: boolean }>> = {
 };
 
 /** Propagation options: each is a mount(2) call of its own after the mount. */
-const PROPAGATION_OPTIONS: Readonly<Record<string, number>> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-  unbindable: MS.UNBINDABLE,
-  runbindable: MS.UNBINDABLE | MS.REC,
-};
+const PROPAGATION_OPTIONS = PROPAGATION_FLAGS;
 
 /**
  * runc's recursive mount attributes (mount_setattr(2) with AT_RECURSIVE),

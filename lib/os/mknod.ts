@@ -7,21 +7,27 @@
 import { AT, S_IF } from "../../ffi/constants.ts";
 import { addressOf, cString, makedev, sys } from "../../ffi/sys.ts";
 
-/** mknodat(2): a character or block device or a fifo. */
-export function mknod(
+/** The kinds of node mknod makes. */
+export type NodeType = "char" | "block" | "fifo";
+
+/** mknodat(2): a character or block device or a fifo at `path`. */
+export function mknod(path: string, type: NodeType, mode: number, major = 0, minor = 0): void {
+  mknodAt(AT.FDCWD, path, { type, mode, major, minor });
+}
+
+/** mknodat(2) relative to a directory fd (a name below it, or an absolute path). */
+export function mknodAt(
+  dirFd: number,
   path: string,
-  type: "char" | "block" | "fifo",
-  mode: number,
-  major = 0,
-  minor = 0,
+  o: { type: NodeType; mode: number; major?: number; minor?: number },
 ): void {
-  const kind = type === "char" ? S_IF.CHR : type === "block" ? S_IF.BLK : S_IF.FIFO;
+  const kind = o.type === "char" ? S_IF.CHR : o.type === "block" ? S_IF.BLK : S_IF.FIFO;
   sys(
     "mknodat",
     path,
-    AT.FDCWD,
+    dirFd,
     addressOf(cString(path)),
-    kind | (mode & 0o7777),
-    makedev(major, minor),
+    kind | (o.mode & 0o7777),
+    makedev(o.major ?? 0, o.minor ?? 0),
   );
 }

@@ -16,12 +16,11 @@
  * @module
  */
 
-import { AT, O, RESOLVE, S_IF } from "../../ffi/constants.ts";
+import { AT, O, RESOLVE } from "../../ffi/constants.ts";
 import {
   addressOf,
   close,
   cString,
-  makedev,
   openat2,
   readSync,
   sys,
@@ -118,26 +117,6 @@ export function linkChild(
     newDirFd,
     addressOf(cString(newName)),
     0,
-  );
-}
-
-/** mknodat(2): a device or a fifo. */
-export function mknodChild(
-  dirFd: number,
-  name: string,
-  type: "char" | "block" | "fifo",
-  mode: number,
-  major = 0,
-  minor = 0,
-): void {
-  const kind = type === "char" ? S_IF.CHR : type === "block" ? S_IF.BLK : S_IF.FIFO;
-  sys(
-    "mknodat",
-    name,
-    dirFd,
-    addressOf(cString(name)),
-    kind | (mode & 0o7777),
-    makedev(major, minor),
   );
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { flagNames, MNT, MS, S_IF } from "../../ffi/constants.ts";
+import { flagNames, MNT, MS, PROPAGATION_FLAGS, S_IF } from "../../ffi/constants.ts";
 import type {
   ContainerConfig,
   DeviceNode,
@@ -780,7 +780,7 @@ export class RootfsBuilder {
       `bind ${m.source} on ${m.destination}`,
     );
     if (m.propagation) {
-      const p = PROPAGATION[m.propagation];
+      const p = PROPAGATION_FLAGS[m.propagation];
       this.#mount(null, t.host, null, p, null, `make ${m.destination} ${m.propagation}`);
     }
     if (m.readonly) {
@@ -795,16 +795,6 @@ export class RootfsBuilder {
     }
   }
 }
-
-/** `--mount bind-propagation=` values as mount(2) flags. */
-const PROPAGATION: Readonly<Record<Propagation, number>> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-};
 
 function depth(p: string): number {
   return p.split("/").filter(Boolean).length;
