@@ -325,8 +325,12 @@ export function planCgroup(
 export async function makeCgroup(cfg: ContainerConfig, intended: CgroupIntent): Promise<Cgroup> {
   const cg = intended.driver.create(cfg.id, cfg.cgroup.parent);
   trace("cgroup: made");
+  // Rootless, the device rules stay out, as crun leaves them: cgroup v2 enforces them with a
+  // BPF program, which an unprivileged user may not load (EPERM), and the user namespace
+  // already keeps the container from every device node its user cannot open.
+  const limits = isRootless() ? { ...cfg.cgroup.limits, devices: undefined } : cfg.cgroup.limits;
   try {
-    cg.apply(cfg.cgroup.limits);
+    cg.apply(limits);
   } catch (e) {
     await cg.destroy().catch(() => {});
     throw new RunError(`Cannot apply resource limits: ${(e as Error).message}`, 125);

@@ -328,7 +328,8 @@ flagTest(
     const d = await c(["run", "-d", "-a", "stdout", "--rootfs", testRootfs(), "true"]);
     assert.match(d.stderr, /Conflicting options: -a and -d/);
     // A TERM to ctr reaches the container by default, and not with --sig-proxy=false.
-    const script = 'trap "exit 3" TERM; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done';
+    const script =
+      'trap "exit 3" TERM; echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done';
     for (const [flags, code] of [[[], 3], [["--sig-proxy=false"], 0]] as const) {
       const proc = ctrSpawn([
         "--root",
@@ -344,7 +345,17 @@ flagTest(
         "-c",
         script,
       ]);
-      await new Promise((r) => setTimeout(r, 600));
+      // The container runs (and ctr forwards or ignores signals) once it has said so: a slow
+      // machine takes longer than any fixed delay to get there.
+      const reader = proc.stdout.getReader();
+      let seen = "";
+      while (!seen.includes("ready\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      await new Promise((r) => setTimeout(r, 200));
       proc.kill("SIGTERM");
       assert.equal((await proc.output()).code, code, `${flags}`);
     }
