@@ -43,6 +43,7 @@ import type { OciConfig } from "./config_json.ts";
 import { concat } from "../../ffi/bytes.ts";
 import { settleWithin } from "../os/async.ts";
 import { compareStrings } from "../os/order.ts";
+import { setWindowSize } from "../runtime/tty.ts";
 import { mknod } from "../os/mknod.ts";
 
 /** The OCI runtime spec version ctr implements. */
@@ -745,7 +746,12 @@ export async function ociCreate(
       cgroup: cg,
       oomScoreAdj: config.process?.oomScoreAdj,
       ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
-      onPty: (master) => o.sendConsole?.(master),
+      onPty: (master) => {
+        // process.consoleSize: the size the pty starts with, before its master is handed on.
+        const size = config.process?.consoleSize;
+        if (size) setWindowSize(master, { rows: size.height, columns: size.width });
+        o.sendConsole?.(master);
+      },
       returnAt: PHASE_CREATED,
       onPhase: async (phase, pid, child) => {
         if (phase === PHASE_SECCOMP_LISTENER) {

@@ -17,15 +17,7 @@
  */
 
 import { AT, O, RESOLVE } from "../../ffi/constants.ts";
-import {
-  addressOf,
-  close,
-  cString,
-  openat2,
-  readSync,
-  sys,
-  writeAll,
-} from "../../ffi/sys.ts";
+import { addressOf, close, cString, openat2, readSync, sys, writeAll } from "../../ffi/sys.ts";
 
 /** Lookups that stay in the root: `/` and `..` stop at it, no magic links. */
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;

@@ -55,6 +55,11 @@ export function syncWindowSize(master: number): void {
   } catch {
     return; // not a terminal: keep the kernel's default
   }
+  setWindowSize(master, size);
+}
+
+/** TIOCSWINSZ: the pty's size in rows and columns (struct winsize, pixels left 0). */
+export function setWindowSize(master: number, size: { rows: number; columns: number }): void {
   const ws = new Uint8Array(8);
   const v = new DataView(ws.buffer);
   v.setUint16(0, size.rows, true);

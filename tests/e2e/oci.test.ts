@@ -180,26 +180,36 @@ ociTest("oci: hooks run in order with the state on stdin; poststop at delete", a
   assert.equal((await oci(["list", "-q"])).stdout.trim(), "");
 });
 
-ociTest("oci: the console socket receives the pty master", async () => {
-  const { listenUnix, recvFd } = await import("../../ffi/unix_socket.ts");
-  const dir = tempDir();
-  const sock = `${dir}/console.sock`;
-  const lfd = listenUnix(sock);
-  const b = await bundle((c) => {
-    c.process.terminal = true;
-    c.process.args = ["sh", "-c", "tty; sleep 1000"];
-  });
-  const create = await oci(["create", "--bundle", b, "--console-socket", sock, "t1"]);
-  assert.equal(create.code, 0, create.stderr);
-  const got = recvFd(lfd);
-  assert.ok(got.fd > 2);
-  assert.equal((await oci(["start", "t1"])).code, 0);
-  // Read the master itself (opening /proc/self/fd/N of it would make a new pty).
-  const buf = new Uint8Array(64);
-  const n = await readAsync(got.fd, buf, "pty master");
-  assert.match(dec.decode(buf.subarray(0, n)), /\/dev\/pts\/0/);
-  close(got.fd);
-});
+ociTest(
+  "oci: the console socket receives the pty master, sized by process.consoleSize",
+  async () => {
+    const { listenUnix, recvFd } = await import("../../ffi/unix_socket.ts");
+    const dir = tempDir();
+    const sock = `${dir}/console.sock`;
+    const lfd = listenUnix(sock);
+    const b = await bundle((c) => {
+      c.process.terminal = true;
+      c.process.consoleSize = { height: 33, width: 77 };
+      c.process.args = ["sh", "-c", "tty; stty size; sleep 1000"];
+    });
+    const create = await oci(["create", "--bundle", b, "--console-socket", sock, "t1"]);
+    assert.equal(create.code, 0, create.stderr);
+    const got = recvFd(lfd);
+    assert.ok(got.fd > 2);
+    assert.equal((await oci(["start", "t1"])).code, 0);
+    // Read the master itself (opening /proc/self/fd/N of it would make a new pty).
+    let seen = "";
+    while (!/^\d+ \d+\r?$/m.test(seen)) {
+      const buf = new Uint8Array(64);
+      const n = await readAsync(got.fd, buf, "pty master");
+      if (n <= 0) break;
+      seen += dec.decode(buf.subarray(0, n));
+    }
+    assert.match(seen, /\/dev\/pts\/0/);
+    assert.match(seen, /^33 77\r?$/m);
+    close(got.fd);
+  },
+);
 
 ociTest(
   "oci: exec with a process.json joins the container; bad configs name the field",
