@@ -119,6 +119,8 @@ async function runArgv(cmd: string, rest: readonly string[], globals: Globals): 
       return (await import("./lib/cli/run_command.ts")).runCommand(rest, globals);
     case "create":
       return (await import("./lib/cli/run_command.ts")).createCommand(rest, globals);
+    case "serve":
+      return (await import("./lib/api/serve.ts")).serveCommand(rest, globals);
     case "attach":
       return (await import("./lib/cli/attach.ts")).attachCommand(rest, globals);
     case "build":

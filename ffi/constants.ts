@@ -88,6 +88,7 @@ export const O = {
 export const F = {
   SETFD: 2,
   SETFL: 4,
+  DUPFD_CLOEXEC: 1030,
 } as const;
 
 /** AT_* flags and the current-directory fd. */

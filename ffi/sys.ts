@@ -8,7 +8,7 @@
 import { SyscallError } from "./errno.ts";
 import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
 import { type SyscallName, sysno } from "./syscalls.ts";
-import { AT, O } from "./constants.ts";
+import { AT, F, O } from "./constants.ts";
 
 const enc = new TextEncoder();
 
@@ -63,6 +63,11 @@ export function close(fd: number): void {
 }
 
 /** read(2) into `buf`; returns the byte count (0 at EOF). Blocking, on a worker thread. */
+/** fcntl(F_DUPFD_CLOEXEC): a copy of `fd` at the lowest free number. */
+export function dupCloexec(fd: number, what = `fd ${fd}`): number {
+  return sys("fcntl", what, fd, F.DUPFD_CLOEXEC, 0);
+}
+
 export function readAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promise<number> {
   return sysAsync("read", what, fd, addressOf(buf), buf.length);
 }

@@ -35,6 +35,7 @@ const opts = {
   stats: async () => (await import("./containers.ts")).STATS_OPTIONS,
   rm: async () => (await import("./containers.ts")).RM_OPTIONS,
   start: async () => (await import("./control.ts")).START_OPTIONS,
+  serve: async () => (await import("../api/serve.ts")).SERVE_OPTIONS,
   stop: async () => (await import("./control.ts")).STOP_OPTIONS,
   attach: async () => (await import("./attach.ts")).ATTACH_OPTIONS,
   build: async () => (await import("./build.ts")).BUILD_OPTIONS,
@@ -315,6 +316,13 @@ const TOP: CommandSpec[] = [
     usage: "[OPTIONS] IMAGE [IMAGE...]",
     args: "image",
     options: opts.save,
+  },
+  {
+    name: "serve",
+    summary: "Serve the Docker Engine API on a unix socket (docker's CLI and SDKs drive ctr)",
+    usage: "[OPTIONS]",
+    args: "none",
+    options: opts.serve,
   },
   {
     name: "start",
@@ -772,6 +780,7 @@ export function allCommands(): { path: string; spec: CommandSpec }[] {
  */
 export const MAIN_COMMANDS: readonly string[] = [
   "run",
+  "serve",
   "create",
   "attach",
   "build",

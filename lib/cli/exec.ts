@@ -10,7 +10,8 @@ import { capSet } from "../runtime/capabilities.ts";
 import { lastCap } from "../runtime/host.ts";
 import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, isRunning } from "../engine/lifecycle.ts";
-import { StateDir } from "../engine/state.ts";
+import { type ContainerState, StateDir } from "../engine/state.ts";
+import type { ExecRun } from "../runtime/exec.ts";
 import { resolveUser } from "../runtime/user.ts";
 import { mergeEnv } from "../config/container.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -40,6 +41,50 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
   }
   const dir = new StateDir(g.stateDir);
   const s = dir.find(ref);
+  const exec = await startExec(s, args, {
+    user: opts.user as string | undefined,
+    env: (opts.env as string[] | undefined) ?? [],
+    workdir: opts.workdir as string | undefined,
+    privileged: opts.privileged === true,
+    tty: opts.tty === true,
+    interactive: opts.interactive === true,
+    detach: opts.detach === true,
+    dieWithParent: opts.detach !== true,
+  }, g);
+  const run = exec.run;
+  const code = await run.wait();
+  if (!opts.detach) exec.ended(code);
+  return code;
+}
+
+/** What an exec asks for beyond its command (`ctr exec`'s flags, the API's exec config). */
+export interface ExecRequest {
+  readonly user?: string;
+  readonly env: readonly string[];
+  readonly workdir?: string;
+  readonly privileged: boolean;
+  readonly tty: boolean;
+  readonly interactive: boolean;
+  readonly detach: boolean;
+  readonly dieWithParent: boolean;
+  /** Host fds for its stdout and stderr (the API's pipes); else this process's terminal. */
+  readonly stdio?: { readonly stdin?: number; readonly stdout: number; readonly stderr: number };
+  /** Where its pty master goes (the API relays it). */
+  readonly sendConsole?: (master: number) => void;
+}
+
+/**
+ * Starts `args` in a running container as `ctr exec` does, for the command
+ * line and the Engine API alike: its user, environment, directory,
+ * capabilities and confinement, docker's exec events. `ended` records the
+ * exit (exec_die).
+ */
+export async function startExec(
+  s: ContainerState,
+  args: readonly string[],
+  o: ExecRequest,
+  g: Globals,
+): Promise<{ run: ExecRun; ended: (code: number) => void }> {
   if (!isRunning(s)) throw new RunError(`Container ${s.id.slice(0, 12)} is not running`, 125);
   if (s.status === "paused") {
     throw new RunError(
@@ -52,19 +97,19 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
   const pid = s.pid;
 
   const root = `/proc/${pid}/root`;
-  const user = opts.user !== undefined
-    ? resolveUser(opts.user as string, [root], [])
+  const user = o.user !== undefined
+    ? resolveUser(o.user, [root], [])
     : { uid: cfg.process.uid, gid: cfg.process.gid, groups: cfg.process.groups };
   const env = [...cfg.process.env];
-  for (const e of (opts.env as string[] | undefined) ?? []) {
+  for (const e of o.env) {
     if (e.indexOf("=") <= 0) {
       throw new UsageError(`invalid environment variable ${JSON.stringify(e)}`);
     }
     env.push(e);
   }
 
-  const cwd = (opts.workdir as string | undefined) ?? cfg.process.cwd;
-  const caps = opts.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
+  const cwd = o.workdir ?? cfg.process.cwd;
+  const caps = o.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
   // docker's exec events: the command in the action, the exec's own id in the attributes.
   const execID = [...crypto.getRandomValues(new Uint8Array(32))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -85,15 +130,18 @@ export async function execCommand(argv: readonly string[], g: Globals): Promise<
     caps,
     noNewPrivileges: cfg.process.noNewPrivileges,
     // The container's confinement goes with everything started in it (--privileged: none).
-    seccomp: opts.privileged ? undefined : cfg.process.seccomp,
+    seccomp: o.privileged ? undefined : cfg.process.seccomp,
     apparmorProfile: cfg.process.apparmorProfile,
-    tty: opts.tty === true,
-    dieWithParent: opts.detach !== true,
-    interactive: opts.interactive === true,
-    detach: opts.detach === true,
+    tty: o.tty,
+    dieWithParent: o.dieWithParent,
+    interactive: o.interactive,
+    detach: o.detach,
+    stdio: o.stdio,
+    sendConsole: o.sendConsole,
     what: `container ${s.name}`,
   });
-  const code = await run.wait();
-  if (!opts.detach) containerEvent(g.stateDir, s, "exec_die", { execID, exitCode: String(code) });
-  return code;
+  return {
+    run,
+    ended: (code) => containerEvent(g.stateDir, s, "exec_die", { execID, exitCode: String(code) }),
+  };
 }

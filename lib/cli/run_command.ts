@@ -74,23 +74,42 @@ export async function createCommand(argv: readonly string[], g: Globals): Promis
     console.log(createUsage());
     return 0;
   }
+  const made = await createFromArgs(argv, g);
+  for (const w of made.warnings) console.error(`WARNING: ${w}`);
+  console.log(made.id);
+  return 0;
+}
+
+/**
+ * `create`'s work, for the command line and the Engine API alike: docker's
+ * run flags and arguments to a recorded, created container. `pull`: what to
+ * do about a missing image (the API's clients pull for themselves: never).
+ */
+export async function createFromArgs(
+  argv: readonly string[],
+  g: Globals,
+  o: { pull?: "never" } = {},
+): Promise<{ id: string; name: string; warnings: readonly string[] }> {
   const options = parseRunArgs(argv);
   if (options.flags.detach || options.flags["dry-run"]) {
     throw new UsageError(`unknown flag: --${options.flags.detach ? "detach" : "dry-run"}`);
   }
   if (options.flags.spec !== undefined) throw new UsageError("unknown flag: --spec");
-  const image = await resolveRunImage(options, g);
+  const image = await resolveRunImage(
+    o.pull ? { ...options, flags: { ...options.flags, pull: o.pull } } : options,
+    g,
+  );
   try {
     const req = runConfig(options, readRunHost(g.root, g.stateDir, g.rootless), image);
-    for (const w of req.warnings) console.error(`WARNING: ${w}`);
-    return await withCidfile(req, async () => {
-      const s = await createContainer(req.config, {
+    let made: ContainerState | undefined;
+    await withCidfile(req, async () => {
+      made = await createContainer(req.config, {
         stateDir: g.stateDir,
         record: { ...recordOf(req, image), autoRemove: req.remove, ...logRecord(req) },
       });
-      console.log(s.id);
       return 0;
     });
+    return { id: made!.id, name: made!.name, warnings: req.warnings };
   } finally {
     image?.release();
   }

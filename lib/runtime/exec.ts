@@ -60,8 +60,8 @@ export interface ExecSpec extends
   readonly detach: boolean;
   /** Keep ctr's own stdio for the process (an OCI caller such as conmon passes its pipes). */
   readonly inheritStdio?: boolean;
-  /** Host fds to give the process as stdout and stderr (stdin is /dev/null): a health check's pipe. */
-  readonly stdio?: { readonly stdout: number; readonly stderr: number };
+  /** Host fds to give the process as stdout and stderr (stdin: /dev/null unless given). */
+  readonly stdio?: { readonly stdin?: number; readonly stdout: number; readonly stderr: number };
   /** Where a pty master goes instead of this terminal (an OCI console socket). */
   readonly sendConsole?: (master: number) => void;
   /** For messages: "container NAME". */
@@ -91,7 +91,9 @@ export function execPrelude(
     before.push(...controllingPty(`/dev/pts/${ptyNum}`, "exec_tty"));
   } else if (o.stdio) {
     before.push(
-      stdinFromNull(),
+      o.stdio.stdin === undefined
+        ? stdinFromNull()
+        : dupTo(int(o.stdio.stdin), 0, "stdin from the pipe"),
       dupTo(int(o.stdio.stdout), 1, "stdout to the pipe"),
       dupTo(int(o.stdio.stderr), 2, "stderr to the pipe"),
     );

@@ -8,13 +8,7 @@
  */
 
 import { flagNames, MNT, MS, PROPAGATION_FLAGS, S_IF } from "../../ffi/constants.ts";
-import type {
-  ContainerConfig,
-  DeviceNode,
-  OciMount,
-  Propagation,
-  UserMount,
-} from "../config/container.ts";
+import type { ContainerConfig, DeviceNode, OciMount, UserMount } from "../config/container.ts";
 import { lookup, resolveInRoot } from "./paths.ts";
 import { int, NULL, type Step, str, syncPoint } from "./plan.ts";
 import { AT_FDCWD, chdirTo, mode, writeFileSteps } from "./steps.ts";

@@ -48,7 +48,7 @@ function layer(path: string): number {
   if (path.startsWith("lib/runtime/")) return 3;
   if (/^lib\/(image|network|config)\//.test(path)) return 4;
   if (/^lib\/(engine|oci)\//.test(path)) return 5;
-  if (path.startsWith("lib/cli/")) return 6;
+  if (path.startsWith("lib/cli/") || path.startsWith("lib/api/")) return 6;
   return 7; // main.ts, mod.ts
 }
 

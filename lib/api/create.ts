@@ -1,0 +1,140 @@
+/**
+ * `POST /containers/create`: the API's Config and HostConfig as the docker
+ * run flags ctr's command line takes, so that a container made through the
+ * API passes every check `ctr create` makes and gets the same
+ * configuration. Fields ctr does not know are refused by name rather than
+ * dropped, unless they hold their default.
+ * @module
+ */
+
+import { HttpError } from "./http.ts";
+
+type Json = Record<string, unknown>;
+
+/** What create runs: docker's run argv, and whether the API removes the container at its end. */
+export interface CreateArgs {
+  readonly argv: string[];
+  readonly autoRemove: boolean;
+}
+
+const str = (v: unknown) => typeof v === "string" && v !== "" ? v : undefined;
+const list = (v: unknown) => Array.isArray(v) ? v.filter((x) => typeof x === "string") : [];
+const num = (v: unknown) => typeof v === "number" && v !== 0 ? v : undefined;
+
+/** Config (+ HostConfig) → argv for parseRunArgs; `name` from the query. */
+export function createArgs(body: Json, name?: string): CreateArgs {
+  const image = str(body.Image);
+  if (!image) throw new HttpError(400, "Config.Image: an image is required");
+  const h = (body.HostConfig ?? {}) as Json;
+  const a: string[] = [];
+  const flag = (f: string, v: string | undefined) => v !== undefined && a.push(`--${f}=${v}`);
+  const bool = (f: string, v: unknown) => v === true && a.push(`--${f}`);
+  if (name) flag("name", name.replace(/^\//, ""));
+  flag("hostname", str(body.Hostname));
+  flag("domainname", str(body.Domainname));
+  flag("user", str(body.User));
+  flag("workdir", str(body.WorkingDir));
+  bool("tty", body.Tty);
+  bool("interactive", body.OpenStdin);
+  for (const e of list(body.Env)) flag("env", e);
+  for (const [k, v] of Object.entries((body.Labels ?? {}) as Record<string, string>)) {
+    flag("label", `${k}=${v}`);
+  }
+  for (const p of Object.keys((body.ExposedPorts ?? {}) as Json)) flag("expose", p);
+  flag("stop-signal", str(body.StopSignal));
+  if (typeof body.StopTimeout === "number") flag("stop-timeout", String(body.StopTimeout));
+  // The API's Entrypoint is a list; docker's flag takes one word, the rest goes before Cmd.
+  let entryRest: string[] = [];
+  const ep = body.Entrypoint;
+  if (Array.isArray(ep) && ep.length) {
+    flag("entrypoint", String(ep[0]));
+    entryRest = list(ep.slice(1));
+  } else if (typeof ep === "string" && ep !== "") flag("entrypoint", ep);
+  if (body.Healthcheck) {
+    const hc = body.Healthcheck as Json;
+    const test = list(hc.Test);
+    if (test[0] === "NONE") a.push("--no-healthcheck");
+    else if (test.length > 1) {
+      flag("health-cmd", test[0] === "CMD-SHELL" ? test[1] : test.slice(1).join(" "));
+    }
+    const dur = (k: string, f: string) => num(hc[k]) && flag(f, `${Number(hc[k]) / 1e6}ms`);
+    dur("Interval", "health-interval");
+    dur("Timeout", "health-timeout");
+    dur("StartPeriod", "health-start-period");
+    if (num(hc.Retries)) flag("health-retries", String(hc.Retries));
+  }
+
+  for (const b of list(h.Binds)) flag("volume", b);
+  const mode = str(h.NetworkMode);
+  // docker's default network is its bridge: ctr's is too when asked for ("bridge").
+  if (mode === "default" || mode === "bridge" || mode === undefined) flag("network", "bridge");
+  else flag("network", mode);
+  const ports = (h.PortBindings ?? {}) as Record<string, { HostIp?: string; HostPort?: string }[]>;
+  for (const [port, binds] of Object.entries(ports)) {
+    for (const b of binds ?? [{}]) {
+      const ip = b.HostIp ? `${b.HostIp}:` : "";
+      flag("publish", `${ip}${b.HostPort ?? ""}:${port}`);
+    }
+  }
+  bool("publish-all", h.PublishAllPorts);
+  if (num(h.Memory)) flag("memory", String(h.Memory));
+  if (num(h.MemorySwap)) flag("memory-swap", String(h.MemorySwap));
+  if (num(h.MemoryReservation)) flag("memory-reservation", String(h.MemoryReservation));
+  if (num(h.NanoCpus)) flag("cpus", String(Number(h.NanoCpus) / 1e9));
+  if (num(h.CpuShares)) flag("cpu-shares", String(h.CpuShares));
+  if (num(h.CpuQuota)) flag("cpu-quota", String(h.CpuQuota));
+  if (num(h.CpuPeriod)) flag("cpu-period", String(h.CpuPeriod));
+  flag("cpuset-cpus", str(h.CpusetCpus));
+  flag("cpuset-mems", str(h.CpusetMems));
+  if (typeof h.PidsLimit === "number" && h.PidsLimit !== 0) {
+    flag("pids-limit", String(h.PidsLimit));
+  }
+  for (const c of list(h.CapAdd)) flag("cap-add", c);
+  for (const c of list(h.CapDrop)) flag("cap-drop", c);
+  bool("privileged", h.Privileged);
+  bool("read-only", h.ReadonlyRootfs);
+  bool("init", h.Init);
+  for (const o of list(h.SecurityOpt)) flag("security-opt", o);
+  for (const d of list(h.Dns)) flag("dns", d);
+  for (const d of list(h.DnsSearch)) flag("dns-search", d);
+  for (const d of list(h.DnsOptions)) flag("dns-option", d);
+  for (const e of list(h.ExtraHosts)) flag("add-host", e);
+  for (const [path, opts] of Object.entries((h.Tmpfs ?? {}) as Record<string, string>)) {
+    flag("tmpfs", opts ? `${path}:${opts}` : path);
+  }
+  for (const [k, v] of Object.entries((h.Sysctls ?? {}) as Record<string, string>)) {
+    flag("sysctl", `${k}=${v}`);
+  }
+  flag("ipc", str(h.IpcMode));
+  flag("pid", str(h.PidMode));
+  flag("uts", str(h.UTSMode));
+  flag("userns", str(h.UsernsMode));
+  flag("cgroupns", str(h.CgroupnsMode));
+  if (num(h.ShmSize)) flag("shm-size", String(h.ShmSize));
+  if (num(h.OomScoreAdj)) flag("oom-score-adj", String(h.OomScoreAdj));
+  const rp = h.RestartPolicy as { Name?: string; MaximumRetryCount?: number } | undefined;
+  if (rp?.Name && rp.Name !== "no") {
+    flag("restart", rp.MaximumRetryCount ? `${rp.Name}:${rp.MaximumRetryCount}` : rp.Name);
+  }
+  const log = h.LogConfig as { Type?: string; Config?: Record<string, string> } | undefined;
+  if (log?.Type) flag("log-driver", log.Type);
+  for (const [k, v] of Object.entries(log?.Config ?? {})) flag("log-opt", `${k}=${v}`);
+  for (
+    const d of (h.Devices ?? []) as {
+      PathOnHost: string;
+      PathInContainer?: string;
+      CgroupPermissions?: string;
+    }[]
+  ) {
+    flag(
+      "device",
+      [d.PathOnHost, d.PathInContainer || d.PathOnHost, d.CgroupPermissions || "rwm"].join(":"),
+    );
+  }
+  if (h.Runtime !== undefined && h.Runtime !== "" && h.Runtime !== "runc") {
+    flag("runtime", String(h.Runtime));
+  }
+
+  const cmd = list(body.Cmd);
+  return { argv: [...a, image, ...entryRest, ...cmd], autoRemove: h.AutoRemove === true };
+}
