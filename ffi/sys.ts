@@ -62,12 +62,12 @@ export function close(fd: number): void {
   sys("close", `fd ${fd}`, fd);
 }
 
-/** read(2) into `buf`; returns the byte count (0 at EOF). Blocking, on a worker thread. */
 /** fcntl(F_DUPFD_CLOEXEC): a copy of `fd` at the lowest free number. */
 export function dupCloexec(fd: number, what = `fd ${fd}`): number {
   return sys("fcntl", what, fd, F.DUPFD_CLOEXEC, 0);
 }
 
+/** read(2) into `buf`; returns the byte count (0 at EOF). Blocking, on a worker thread. */
 export function readAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promise<number> {
   return sysAsync("read", what, fd, addressOf(buf), buf.length);
 }
@@ -75,6 +75,14 @@ export function readAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promi
 /** read(2) on the calling thread. */
 export function readSync(fd: number, buf: Uint8Array, what = `fd ${fd}`): number {
   return sys("read", what, fd, addressOf(buf), buf.length);
+}
+
+/** write(2) of the whole buffer on a worker thread: a full pipe blocks that thread, not this one. */
+export async function writeAllAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promise<void> {
+  for (let off = 0; off < buf.length;) {
+    const part = buf.subarray(off);
+    off += await sysAsync("write", what, fd, addressOf(part), part.length);
+  }
 }
 
 /** write(2) of the whole buffer. */

@@ -495,13 +495,13 @@ export class EngineApi {
     if (inW >= 0) {
       // The client's input to the process's stdin pipe; its end (EOF) closes the pipe.
       (async () => {
-        const { writeAll: writeFd } = await import("../../ffi/sys.ts");
+        const { writeAllAsync: writeFd } = await import("../../ffi/sys.ts");
         const buf = new Uint8Array(32 * 1024);
         try {
           for (;;) {
             const n = await client.read(buf).catch(() => null);
             if (n === null) return;
-            writeFd(inW, buf.subarray(0, n), "the exec's stdin");
+            await writeFd(inW, buf.slice(0, n), "the exec's stdin");
           }
         } finally {
           close(inW);
@@ -511,12 +511,12 @@ export class EngineApi {
     if (e.tty && e.stdin) {
       // The client's keys to the pty (a write after the end fails, and ends this).
       (async () => {
-        const { writeAll: writeFd } = await import("../../ffi/sys.ts");
+        const { writeAllAsync: writeFd } = await import("../../ffi/sys.ts");
         const buf = new Uint8Array(32 * 1024);
         for (;;) {
           const n = await client.read(buf).catch(() => null);
           if (n === null || e.master < 0) return;
-          writeFd(e.master, buf.subarray(0, n), "the exec's pty master");
+          await writeFd(e.master, buf.slice(0, n), "the exec's pty master");
         }
       })().catch(() => {});
     }
