@@ -310,7 +310,9 @@ flagTest(
     const t0 = Date.now();
     assert.equal((await c(["stop", "deaf"])).code, 0);
     const took = Date.now() - t0;
-    assert.ok(took >= 900 && took < 6000, `stop took ${took} ms`);
+    // At least the 1 s asked for, and well short of docker's default 10 s (a slow, emulated
+    // machine takes seconds for the rest of a stop).
+    assert.ok(took >= 900 && took < 9500, `stop took ${took} ms`);
     assert.equal(await inspect("deaf", "{{.State.ExitCode}} {{.Config.StopTimeout}}"), "137 1");
   },
 );
