@@ -12,6 +12,7 @@ import { type ContainerState, StateDir } from "../engine/state.ts";
 import {
   isRunning,
   liveStatus,
+  logEnded,
   readExit,
   reconcile,
   removeContainer,
@@ -568,7 +569,7 @@ export class EngineApi {
     const q = (k: string) => boolParam(req, k);
     const want = { stdout: q("stdout"), stderr: q("stderr") };
     const tty = s.config?.process.terminal ?? false;
-    const { followLog, readLog } = await import("../engine/logs.ts");
+    const { emitLog } = await import("../engine/logs.ts");
     if (!s.logPath) {
       throw new HttpError(501, `container ${s.name} keeps no log (it ran in the foreground)`);
     }
@@ -586,19 +587,13 @@ export class EngineApi {
       const data = enc.encode((stamps ? `${r.time} ` : "") + r.log);
       await out.write(tty ? data : frame(r.stream === "stderr" ? 2 : 1, data));
     };
-    const maxFiles = s.logOptions?.maxFiles ?? 3;
-    let start: { size: number; ino: number } | undefined;
-    try {
-      const st = Deno.statSync(s.logPath);
-      start = { size: st.size, ino: st.ino ?? 0 };
-    } catch { /* no output yet */ }
-    for (const r of readLog(s.logPath, maxFiles, tail, start?.size ?? 0)) await print(r);
-    if (q("follow")) {
-      await followLog(s.logPath, print, () => {
-        const cur = this.#dir.get(s.id);
-        return !cur || cur.status === "exited";
-      }, start ?? { size: 0, ino: 0 });
-    }
+    await emitLog(s.logPath, {
+      maxFiles: s.logOptions?.maxFiles ?? 1,
+      tail,
+      follow: q("follow"),
+      ended: () => logEnded(this.#dir, s.id),
+      emit: print,
+    });
     await out.end();
   }
 }

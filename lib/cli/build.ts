@@ -84,6 +84,7 @@ Options:
 ${optionsHelp(BUILD_OPTIONS)}`;
 
 const BUILDER_USAGE = `Usage: ctr builder prune [-a] [-f]
+       ctr builder build ...   (ctr build)
 
 Remove the build cache: its entries, the directories of RUN --mount=type=cache,
 what crashed builds left, and the layers only the cache kept.`;
@@ -364,12 +365,15 @@ export const BUILDER_PRUNE_OPTIONS: readonly OptionSpec[] = [
 
 export async function builderCommand(argv: readonly string[], g: Globals): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === "build") return await buildCommand(rest, g); // docker's `builder build`
   if (sub === undefined || sub === "--help" || rest.includes("--help")) {
     console.log(BUILDER_USAGE);
     return sub === undefined ? 125 : 0;
   }
   if (sub !== "prune") {
-    throw new UsageError(`unknown builder command: ${JSON.stringify(sub)} (expected prune)`);
+    throw new UsageError(
+      `unknown builder command: ${JSON.stringify(sub)} (expected build or prune)`,
+    );
   }
   parseArgs(rest, BUILDER_PRUNE_OPTIONS);
   const { pruneBuildCache } = await import("../engine/build_prune.ts");

@@ -518,6 +518,7 @@ const BUILDER: CommandSpec = {
   usage: "COMMAND",
   management: true,
   subcommands: [
+    alias("build", "build"),
     {
       name: "prune",
       summary: "Remove build cache",

@@ -11,14 +11,14 @@ import { isAlive } from "../os/proc.ts";
 import {
   isRunning,
   liveStatus,
+  logEnded,
   readExit,
   reconcile,
   signalContainer,
   stopContainer,
   waitRecorded,
-  watcherAlive,
 } from "../engine/lifecycle.ts";
-import { followLog, type LogRecord, readLog } from "../engine/logs.ts";
+import { emitLog, type LogRecord } from "../engine/logs.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { portsText } from "./containers.ts";
 import { EXEC_OPTIONS } from "./exec.ts";
@@ -431,22 +431,13 @@ async function logs(dir: StateDir, ref: string, argv: readonly string[]): Promis
     const b = enc.encode(line);
     for (let off = 0; off < b.length;) off += await out.write(b.subarray(off));
   };
-  const maxFiles = s.logOptions?.maxFiles ?? 1;
-  // The size before reading: what follows continues exactly from there.
-  let start: { size: number; ino: number } | undefined;
-  try {
-    const st = Deno.statSync(s.logPath);
-    start = { size: st.size, ino: st.ino ?? 0 };
-  } catch { /* no output yet */ }
-  // Written records end where the file ended then (the watcher writes each record whole).
-  for (const r of readLog(s.logPath, maxFiles, tail, start?.size ?? 0)) await print(r);
-  if (opts.follow) {
-    // Until the watcher has drained the output and recorded the end (or the container is gone).
-    await followLog(s.logPath, print, () => {
-      const cur = dir.get(s.id);
-      return !cur || cur.status === "exited" || (!isRunning(cur) && !watcherAlive(cur));
-    }, start ?? { size: 0, ino: 0 });
-  }
+  await emitLog(s.logPath, {
+    maxFiles: s.logOptions?.maxFiles ?? 1,
+    tail,
+    follow: opts.follow === true,
+    ended: () => logEnded(dir, s.id),
+    emit: print,
+  });
   return 0;
 }
 

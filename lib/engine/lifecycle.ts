@@ -145,6 +145,12 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
   }));
 }
 
+/** Whether a container's log is complete: it ended and its watcher has drained it (or is gone). */
+export function logEnded(dir: StateDir, id: string): boolean {
+  const cur = dir.get(id);
+  return !cur || cur.status === "exited" || (!isRunning(cur) && !watcherAlive(cur));
+}
+
 /**
  * Sends a signal to the container's PID 1, making sure it is still that
  * process; with `stateDir`, records docker's `kill` event.

@@ -142,3 +142,29 @@ export async function followLog(
     file?.close();
   }
 }
+
+/**
+ * A log as `logs` shows it: the records written so far (the last `tail`),
+ * then, with `follow`, those appended until `ended()` says the container's
+ * watcher has drained and recorded its end.
+ */
+export async function emitLog(
+  path: string,
+  o: {
+    maxFiles: number;
+    tail?: number;
+    follow: boolean;
+    ended: () => boolean;
+    emit: (r: LogRecord) => void | Promise<void>;
+  },
+): Promise<void> {
+  // The size before reading: what follows continues exactly from there.
+  let start: { size: number; ino: number } | undefined;
+  try {
+    const st = Deno.statSync(path);
+    start = { size: st.size, ino: st.ino ?? 0 };
+  } catch { /* no output yet */ }
+  // Written records end where the file ended then (the watcher writes each record whole).
+  for (const r of readLog(path, o.maxFiles, o.tail, start?.size ?? 0)) await o.emit(r);
+  if (o.follow) await followLog(path, o.emit, o.ended, start ?? { size: 0, ino: 0 });
+}
