@@ -127,9 +127,14 @@ async function start(dir: StateDir, g: Globals, ref: string, shown = ref): Promi
   }
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
   await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
-  const { runInBackground } = await import("../engine/detach.ts");
-  const { code } = await runInBackground(["__start", s.id], g);
-  if (code !== 0) throw new Error(`Cannot start container ${s.name}`);
+  // In this process: the watcher is forked with the container.
+  const { startDetached } = await import("../engine/detach.ts");
+  await startDetached(s.config, g, {
+    existing: true,
+    report: false,
+    record: { stoppedByUser: false, restartCount: 0 },
+    log: s.logOptions,
+  });
   console.log(shown);
 }
 
