@@ -25,8 +25,8 @@ TEST_PACKAGES=(
   skopeo docker-registry openssl apache2-utils buildah
   # real clients of the OCI runtime (the tests start their own daemons)
   podman docker.io containerd
-  # clients of ctr serve's Engine API: docker's Python SDK
-  python3-docker
+  # clients of ctr serve's Engine API: docker's Python SDK and compose (1.29)
+  python3-docker docker-compose
   # rootless ctr: newuidmap/newgidmap, and the user-mode network stacks
   uidmap slirp4netns passt
 )
@@ -59,6 +59,7 @@ TEST_TOOLS=(
   "docker|docker.io|docker --version"
   "containerd|containerd|containerd --version"
   "python3-docker|python3-docker|/usr/bin/python3 -c 'import docker'"
+  "docker-compose|docker-compose|docker-compose version"
   "newuidmap|uidmap|test -u /usr/bin/newuidmap && test -u /usr/bin/newgidmap"
   "slirp4netns|slirp4netns|slirp4netns --version"
   "pasta|passt|test -x /usr/bin/pasta"

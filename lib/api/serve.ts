@@ -8,7 +8,7 @@
 
 import type { Globals } from "../engine/globals.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "../cli/args.ts";
-import { EngineApi } from "./engine.ts";
+import { API_VERSION, EngineApi } from "./engine.ts";
 import { serveConn } from "./http.ts";
 
 /** The options of `ctr serve`. */
@@ -73,7 +73,7 @@ export async function serveCommand(argv: readonly string[], g: Globals): Promise
   const log = g.logLevel === "debug" || g.logLevel === "info"
     ? (l: string) => console.error(`ctr serve: ${l}`)
     : undefined;
-  console.error(`ctr serve: API ${"1.41"} on ${host}`);
+  console.error(`ctr serve: API ${API_VERSION} on ${host}`);
   const stop = () => {
     try {
       listener.close();

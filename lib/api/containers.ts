@@ -1,0 +1,501 @@
+/**
+ * The Engine API's container and exec routes, answered with ctr's engine:
+ * the same functions the command line calls (create, start, stop, rm,
+ * logs, inspect), so that one code path serves both. Containers are
+ * started in this process (the watcher is forked with each), so a start
+ * costs no Deno start.
+ * @module
+ */
+
+import type { ContainerState } from "../engine/state.ts";
+import {
+  isRunning,
+  liveStatus,
+  logEnded,
+  readExit,
+  reconcile,
+  removeContainer,
+  signalContainer,
+  stopContainer,
+} from "../engine/lifecycle.ts";
+import { HttpError, type Request, type Response, writeAll } from "./http.ts";
+import { sleep } from "../os/async.ts";
+import { psStatus } from "../cli/containers.ts";
+import { inspectObject } from "../cli/control.ts";
+import { createFromArgs } from "../cli/run_command.ts";
+import { createArgs } from "./create.ts";
+import { signalByName } from "../../ffi/constants.ts";
+import { connectWatcher, FrameReader, helloFrame, STREAM } from "../engine/attach.ts";
+import {
+  type ApiContext,
+  boolParam,
+  endStream,
+  frame,
+  jsonBody,
+  randomId,
+  type Router,
+} from "./router.ts";
+
+/** The routes of containers and their execs. */
+export class ContainerRoutes {
+  /** Containers created with AutoRemove: the API removes them at their end, keeping the code. */
+  readonly #autoRemove = new Set<string>();
+  /** Exit codes of auto-removed containers, for a `wait` that comes late. */
+  readonly #removedCodes = new Map<string, number>();
+  /** Execs created and not yet inspected for the last time, by their id. */
+  readonly #execs = new Map<string, ExecEntry>();
+  /** Clients attached before the start: the watcher then waits for them. */
+  readonly #attachPending = new Map<string, number>();
+  readonly #dir;
+
+  constructor(readonly ctx: ApiContext, r: Router) {
+    this.#dir = ctx.dir;
+    r.add("GET", "/containers/json", (q, res) => this.#ps(q, res));
+    r.add("POST", "/containers/create", (q, res) => this.#create(q, res));
+    r.add("GET", "/containers/([^/]+)/json", (_q, res, [ref]) => res.json(200, this.#inspect(ref)));
+    r.add("POST", "/containers/([^/]+)/start", (_q, res, [ref]) => this.#start(res, ref));
+    r.add("POST", "/containers/([^/]+)/wait", (q, res, [ref]) => this.#wait(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/attach", (q, res, [ref]) => this.#attach(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/stop", (q, res, [ref]) => this.#stop(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/kill", (q, res, [ref]) => this.#kill(q, res, ref));
+    r.add("GET", "/containers/([^/]+)/logs", (q, res, [ref]) => this.#logs(q, res, ref));
+    r.add("DELETE", "/containers/([^/]+)", (q, res, [ref]) => this.#remove(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/exec", (q, res, [ref]) => this.#execCreate(q, res, ref));
+    r.add("POST", "/exec/([^/]+)/start", (q, res, [id]) => this.#execStart(q, res, id));
+    r.add("POST", "/exec/([^/]+)/resize", (q, res, [id]) => this.#execResize(q, res, id));
+    r.add("GET", "/exec/([^/]+)/json", (_q, res, [id]) => res.json(200, this.#execInspect(id)));
+  }
+
+  async #ps(req: Request, res: Response): Promise<void> {
+    const all = boolParam(req, "all");
+    const list = (await reconcile(this.#dir))
+      .filter((s) => all || liveStatus(s) === "running" || liveStatus(s) === "paused")
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+    await res.json(200, list.map((s) => this.#summary(s)));
+  }
+
+  /** A container as `GET /containers/json` lists it. */
+  #summary(s: ContainerState): Record<string, unknown> {
+    const st = liveStatus(s);
+    return {
+      Id: s.id,
+      Names: [`/${s.name}`],
+      Image: s.image ?? "",
+      ImageID: "",
+      Command: (s.command ?? []).join(" "),
+      Created: Math.floor(Date.parse(s.created) / 1000),
+      Ports: (s.ports ?? []).map((p) => ({
+        IP: p.hostIp || "0.0.0.0",
+        PrivatePort: p.containerPort,
+        PublicPort: p.hostPort,
+        Type: p.protocol,
+      })),
+      Labels: s.labels ?? {},
+      State: st,
+      Status: psStatus({ ...s, status: st }),
+      HostConfig: { NetworkMode: s.network ?? "none" },
+      NetworkSettings: { Networks: {} },
+      Mounts: [],
+    };
+  }
+
+  #inspect(ref: string): Record<string, unknown> {
+    return inspectObject(this.#dir.find(ref));
+  }
+
+  /** `POST /containers/create?name=`: Config and HostConfig as docker's run flags. */
+  async #create(req: Request, res: Response): Promise<void> {
+    const body = jsonBody(req);
+    const { argv, autoRemove } = createArgs(body, req.query.get("name") ?? undefined);
+    const made = await createFromArgs(argv, this.ctx.g, { pull: "never" });
+    if (autoRemove) this.#autoRemove.add(made.id);
+    await res.json(201, { Id: made.id, Warnings: made.warnings });
+  }
+
+  async #start(res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    if (isRunning(s)) return await res.send(304);
+    if (!s.config) throw new HttpError(500, `container ${s.name} has no recorded configuration`);
+    const { startDetached } = await import("../engine/detach.ts");
+    await this.#dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+    await startDetached(s.config, this.ctx.g, {
+      existing: true,
+      report: false,
+      record: { stoppedByUser: false, restartCount: 0 },
+      log: s.logOptions,
+      attach: (this.#attachPending.get(s.id) ?? 0) > 0,
+    });
+    if (this.#autoRemove.has(s.id)) this.#reapLater(s.id);
+    await res.send(204);
+  }
+
+  /** An AutoRemove container: its exit code is kept, then it is removed as `rm -f` would. */
+  #reapLater(id: string): void {
+    (async () => {
+      for (;;) {
+        await sleep(50);
+        const s = this.#dir.get(id);
+        if (!s) return;
+        if (liveStatus(s) !== "exited" || s.status !== "exited") continue;
+        this.#removedCodes.set(id, s.exitCode ?? readExit(this.#dir, id)?.exitCode ?? 255);
+        this.#autoRemove.delete(id);
+        await removeContainer(this.#dir, s, true).catch(() => {});
+        return;
+      }
+    })();
+  }
+
+  /**
+   * `wait`: its answer's head at once, the body (the exit code) when the
+   * condition is met: `not-running` (now, if it is not), `next-exit` (the
+   * end of a run that started after the call, or of the one running then),
+   * `removed` (the record is gone: AutoRemove, or a later rm).
+   */
+  async #wait(req: Request, res: Response, ref: string): Promise<void> {
+    const s0 = this.#dir.find(ref);
+    const condition = req.query.get("condition") ?? "not-running";
+    if (!["not-running", "next-exit", "removed"].includes(condition)) {
+      throw new HttpError(400, `invalid condition: ${JSON.stringify(condition)}`);
+    }
+    const runningAtCall = isRunning(s0);
+    const out = await res.stream(200, { "Content-Type": "application/json" });
+    let code = s0.exitCode ?? 0;
+    for (;;) {
+      const s = this.#dir.get(s0.id);
+      if (!s) {
+        code = this.#removedCodes.get(s0.id) ?? code;
+        break;
+      }
+      const ended = s.status === "exited" && liveStatus(s) === "exited";
+      if (ended) code = s.exitCode ?? 0;
+      if (condition === "not-running" && (ended || s.status === "created")) break;
+      if (
+        condition === "next-exit" && ended && (runningAtCall || s.startedAt !== s0.startedAt)
+      ) break;
+      await sleep(50);
+    }
+    await out.write(
+      new TextEncoder().encode(JSON.stringify({ StatusCode: code, Error: null }) + "\n"),
+    );
+    await out.end();
+  }
+
+  /**
+   * `attach` (hijacked): the watcher's stream frames (docker's own format) on
+   * the raw connection; raw bytes for a pty. Before the start it waits for
+   * the container to run, and the start tells the watcher to wait for it.
+   */
+  async #attach(req: Request, res: Response, ref: string): Promise<void> {
+    const s0 = this.#dir.find(ref);
+    const q = (k: string) => boolParam(req, k);
+    const streams = { stdin: q("stdin"), stdout: q("stdout"), stderr: q("stderr") };
+    const tty = s0.config?.process.terminal ?? false;
+    const upgrade = /upgrade/i.test(req.headers.get("connection") ?? "");
+    const before = await res.hijack(
+      upgrade,
+      tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    );
+    const pending = !isRunning(s0);
+    if (pending) this.#attachPending.set(s0.id, (this.#attachPending.get(s0.id) ?? 0) + 1);
+    let conn: Deno.UnixConn | undefined;
+    try {
+      // Until its watcher listens: once started, whether its command still runs or not (a
+      // watcher told a client is coming holds the output, and the end, for it).
+      for (let i = 0; !conn && i < 6000; i++) {
+        const s = this.#dir.get(s0.id);
+        if (!s) return;
+        if (s.status !== "created") {
+          try {
+            conn = await connectWatcher(this.#dir.attachSocket(s0.id));
+          } catch {
+            if (s.status === "exited") return; // ended, and its watcher with it
+          }
+        }
+        if (!conn) await sleep(10);
+      }
+    } finally {
+      if (pending) this.#attachPending.set(s0.id, (this.#attachPending.get(s0.id) ?? 1) - 1);
+    }
+    if (!conn) return;
+    const client = res.conn;
+    try {
+      await writeAll(conn, helloFrame(streams));
+      const frames = new FrameReader();
+      const toClient = (async () => {
+        const buf = new Uint8Array(64 * 1024);
+        for (;;) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) return;
+          for (const f of frames.push(buf.subarray(0, n))) {
+            if (f.stream === STREAM.exit) return;
+            await writeAll(client, tty ? f.data : frame(f.stream, f.data));
+          }
+        }
+      })();
+      const fromClient = streams.stdin
+        ? (async () => {
+          const { clientFrame, CLIENT_FRAME } = await import("../engine/attach.ts");
+          if (before.length) await writeAll(conn, clientFrame(CLIENT_FRAME.data, before));
+          const buf = new Uint8Array(32 * 1024);
+          for (;;) {
+            const n = await client.read(buf).catch(() => null);
+            if (n === null) {
+              await writeAll(conn, clientFrame(CLIENT_FRAME.eof)).catch(() => {});
+              return;
+            }
+            await writeAll(conn, clientFrame(CLIENT_FRAME.data, buf.slice(0, n)));
+          }
+        })()
+        : Promise.resolve();
+      await toClient;
+      fromClient.catch(() => {});
+      await endStream(client);
+    } finally {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  }
+
+  async #execCreate(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    if (!isRunning(s)) throw new HttpError(409, `Container ${s.id} is not running`);
+    const b = jsonBody(req);
+    const args = Array.isArray(b.Cmd) ? b.Cmd.map(String) : [];
+    if (!args.length) throw new HttpError(400, "No exec command specified");
+    const id = randomId();
+    this.#execs.set(id, {
+      id,
+      container: s.id,
+      args,
+      tty: b.Tty === true,
+      user: typeof b.User === "string" && b.User !== "" ? b.User : undefined,
+      env: Array.isArray(b.Env) ? b.Env.map(String) : [],
+      workdir: typeof b.WorkingDir === "string" && b.WorkingDir !== "" ? b.WorkingDir : undefined,
+      privileged: b.Privileged === true,
+      stdin: b.AttachStdin === true,
+      master: -1,
+      running: false,
+      exitCode: null,
+      pid: 0,
+    });
+    await res.json(201, { Id: id });
+  }
+
+  async #execResize(req: Request, res: Response, id: string): Promise<void> {
+    const e = this.#execs.get(id);
+    if (!e) throw new HttpError(404, `No such exec instance: ${id}`);
+    const rows = Number(req.query.get("h")), columns = Number(req.query.get("w"));
+    if (e.master >= 0 && rows > 0 && columns > 0) {
+      const { setWindowSize } = await import("../runtime/tty.ts");
+      setWindowSize(e.master, { rows, columns });
+    }
+    await res.send(200);
+  }
+
+  #execInspect(id: string): Record<string, unknown> {
+    const e = this.#execs.get(id);
+    if (!e) throw new HttpError(404, `No such exec instance: ${id}`);
+    return {
+      ID: e.id,
+      ContainerID: e.container,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      Pid: e.pid,
+      ProcessConfig: { tty: e.tty, entrypoint: e.args[0], arguments: e.args.slice(1) },
+      OpenStdin: false,
+      OpenStdout: true,
+      OpenStderr: true,
+    };
+  }
+
+  /**
+   * `exec start`: the process in the container, its output on the hijacked
+   * connection (multiplexed frames, or the pty's bytes), until it ends.
+   */
+  async #execStart(req: Request, res: Response, id: string): Promise<void> {
+    const e = this.#execs.get(id);
+    if (!e) throw new HttpError(404, `No such exec instance: ${id}`);
+    if (e.running || e.exitCode !== null) throw new HttpError(409, `exec ${id} has run already`);
+    const b = jsonBody(req);
+    const detach = b.Detach === true;
+    const s = this.#dir.find(e.container);
+    const { startExec } = await import("../cli/exec.ts");
+    const { dupCloexec, pipe, close } = await import("../../ffi/sys.ts");
+    let master = -1;
+    const [outR, outW] = e.tty || detach ? [-1, -1] : pipe();
+    const [errR, errW] = e.tty || detach ? [-1, -1] : pipe();
+    const [inR, inW] = e.tty || detach || !e.stdin ? [-1, -1] : pipe();
+    let started;
+    try {
+      started = await startExec(s, e.args, {
+        user: e.user,
+        env: e.env,
+        workdir: e.workdir,
+        privileged: e.privileged,
+        tty: e.tty,
+        interactive: false,
+        detach,
+        dieWithParent: false,
+        ...(outW >= 0 &&
+          { stdio: { stdout: outW, stderr: errW, ...(inR >= 0 && { stdin: inR }) } }),
+        ...(e.tty &&
+          { sendConsole: (m: number) => master = dupCloexec(m, "the exec's pty master") }),
+      }, this.ctx.g);
+    } finally {
+      for (const fd of [outW, errW, inR]) if (fd >= 0) close(fd);
+    }
+    e.running = true;
+    e.pid = started.run.pid;
+    if (detach) {
+      await res.send(200);
+      e.running = false;
+      return;
+    }
+    const upgrade = /upgrade/i.test(req.headers.get("connection") ?? "");
+    await res.hijack(
+      upgrade,
+      e.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    );
+    const client = res.conn;
+    // stdout and stderr are read apart: their frames go out one whole frame at a time.
+    let queue = Promise.resolve();
+    const send = (b: Uint8Array) => queue = queue.then(() => writeAll(client, b));
+    const relay = async (fd: number, stream: number, closeAfter = true) => {
+      const { readAsync } = await import("../../ffi/sys.ts");
+      const buf = new Uint8Array(32 * 1024);
+      try {
+        for (;;) {
+          const n = await readAsync(fd, buf, "exec output").catch(() => 0);
+          if (n <= 0) return;
+          await send(stream === 0 ? buf.slice(0, n) : frame(stream, buf.subarray(0, n)));
+        }
+      } catch {
+        /* the client went away */
+      } finally {
+        if (closeAfter) close(fd);
+      }
+    };
+    e.master = master;
+    if (inW >= 0) {
+      // The client's input to the process's stdin pipe; its end (EOF) closes the pipe.
+      (async () => {
+        const { writeAllAsync: writeFd } = await import("../../ffi/sys.ts");
+        const buf = new Uint8Array(32 * 1024);
+        try {
+          for (;;) {
+            const n = await client.read(buf).catch(() => null);
+            if (n === null) return;
+            await writeFd(inW, buf.slice(0, n), "the exec's stdin");
+          }
+        } finally {
+          close(inW);
+        }
+      })().catch(() => {});
+    }
+    if (e.tty && e.stdin) {
+      // The client's keys to the pty (a write after the end fails, and ends this).
+      (async () => {
+        const { writeAllAsync: writeFd } = await import("../../ffi/sys.ts");
+        const buf = new Uint8Array(32 * 1024);
+        for (;;) {
+          const n = await client.read(buf).catch(() => null);
+          if (n === null || e.master < 0) return;
+          await writeFd(e.master, buf.slice(0, n), "the exec's pty master");
+        }
+      })().catch(() => {});
+    }
+    const relays = e.tty ? [relay(master, 0, false)] : [relay(outR, 1), relay(errR, 2)];
+    const code = await started.run.wait();
+    await Promise.all(relays);
+    await queue;
+    e.master = -1;
+    if (master >= 0) close(master);
+    e.running = false;
+    e.exitCode = code;
+    started.ended(code);
+    await endStream(client);
+  }
+
+  async #stop(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    if (!isRunning(s)) return await res.send(304);
+    const t = Number(req.query.get("t") ?? s.config?.stopTimeout ?? 10);
+    const sig = req.query.get("signal") ?? s.config?.stopSignal ?? "SIGTERM";
+    await stopContainer(this.#dir, s, Number.isFinite(t) ? t : 10, signalByName(sig));
+    await res.send(204);
+  }
+
+  async #kill(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    if (!isRunning(s)) throw new HttpError(409, `Container ${s.id} is not running`);
+    signalContainer(s, signalByName(req.query.get("signal") ?? "SIGKILL"), this.#dir.dir);
+    await res.send(204);
+  }
+
+  async #remove(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    const force = boolParam(req, "force");
+    try {
+      await removeContainer(this.#dir, s, force);
+    } catch (e) {
+      if (/cannot remove a running container/i.test((e as Error).message)) {
+        throw new HttpError(409, (e as Error).message);
+      }
+      throw e;
+    }
+    await res.send(204);
+  }
+
+  /** `logs`: the log's records, multiplexed as docker does without a pty; `follow` streams. */
+  async #logs(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    const q = (k: string) => boolParam(req, k);
+    const want = { stdout: q("stdout"), stderr: q("stderr") };
+    const tty = s.config?.process.terminal ?? false;
+    const { emitLog } = await import("../engine/logs.ts");
+    if (!s.logPath) {
+      throw new HttpError(501, `container ${s.name} keeps no log (it ran in the foreground)`);
+    }
+    const tailArg = req.query.get("tail") ?? "all";
+    const tail = tailArg === "all" ? undefined : Number(tailArg);
+    const stamps = q("timestamps");
+    const out = await res.stream(200, {
+      "Content-Type": tty
+        ? "application/vnd.docker.raw-stream"
+        : "application/vnd.docker.multiplexed-stream",
+    });
+    const enc = new TextEncoder();
+    const print = async (r: { stream: string; log: string; time: string }) => {
+      if (r.stream === "stdout" ? !want.stdout : !want.stderr) return;
+      const data = enc.encode((stamps ? `${r.time} ` : "") + r.log);
+      await out.write(tty ? data : frame(r.stream === "stderr" ? 2 : 1, data));
+    };
+    await emitLog(s.logPath, {
+      maxFiles: s.logOptions?.maxFiles ?? 1,
+      tail,
+      follow: q("follow"),
+      ended: () => logEnded(this.#dir, s.id),
+      emit: print,
+    });
+    await out.end();
+  }
+}
+
+/** An exec as `POST /containers/{id}/exec` made it. */
+interface ExecEntry {
+  readonly id: string;
+  readonly container: string;
+  readonly args: string[];
+  readonly tty: boolean;
+  readonly user?: string;
+  readonly env: string[];
+  readonly workdir?: string;
+  readonly privileged: boolean;
+  readonly stdin: boolean;
+  /** The pty master while a tty exec runs (resize writes its size). */
+  master: number;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+}
