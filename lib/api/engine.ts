@@ -11,6 +11,9 @@ import { type ApiContext, Router } from "./router.ts";
 import { SystemRoutes } from "./system.ts";
 import { ImageRoutes } from "./images.ts";
 import { ContainerRoutes } from "./containers.ts";
+import { NetworkRoutes } from "./networks.ts";
+import { VolumeRoutes } from "./volumes.ts";
+import { EventRoutes } from "./events.ts";
 
 export { API_VERSION } from "./router.ts";
 
@@ -23,6 +26,9 @@ export class EngineApi {
     new SystemRoutes(ctx, this.#router);
     new ImageRoutes(ctx, this.#router);
     new ContainerRoutes(ctx, this.#router);
+    new NetworkRoutes(ctx, this.#router);
+    new VolumeRoutes(ctx, this.#router);
+    new EventRoutes(ctx, this.#router);
   }
 
   /** Answers one request (the path may carry a /vX.YY prefix). */
