@@ -110,11 +110,13 @@ export function networkInspectObject(g: Globals, ref: string): Record<string, un
   const containers: Record<string, unknown> = {};
   if (n.network) {
     const prefix = n.network.subnet.split("/")[1];
+    const states = new StateDir(g.stateDir);
     for (const l of store.inspect(n.name).containers) {
       containers[l.containerId] = {
         Name: l.name ?? "",
         EndpointID: sha256(`${n.id}/${l.containerId}`).slice(7),
-        MacAddress: "",
+        // The lease has no MAC; the container's state records the one it got.
+        MacAddress: states.get(l.containerId)?.mac ?? "",
         IPv4Address: `${l.ip}/${prefix}`,
         IPv6Address: "",
       };

@@ -125,10 +125,10 @@ if (!DOCKER) {
             "network",
             "inspect",
             "-f",
-            "{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{end}}",
+            "{{range $k, $v := .Containers}}{{$k}} {{$v.Name}} {{$v.MacAddress}}{{end}}",
             "n1",
           ]),
-          `${aId} a`,
+          `${aId} a ${await ok(s, ["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "a"])}`,
         );
         assert.ok(
           Deno.statSync(bridge).isDirectory,
