@@ -38,8 +38,9 @@ export class EventRoutes {
       const v = req.query.get(k);
       return v ? parseEventTime(v, now) : undefined;
     };
-    const since = time("since");
     const until = time("until");
+    // As docker's daemon: with `until` alone, the past events before it come too.
+    const since = time("since") ?? (until !== undefined ? 0 : undefined);
     if (since !== undefined && until !== undefined && since > until) {
       throw new HttpError(400, "since must be before until");
     }

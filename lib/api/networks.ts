@@ -108,8 +108,10 @@ export class NetworkRoutes {
       labels,
       ...ipamOf(b.IPAM),
     }).catch((e) => {
-      throw /unsupported network driver/.test((e as Error).message)
-        ? new HttpError(404, `plugin "${b.Driver}" not found`)
+      const m = (e as Error).message;
+      if (/a network of that name exists/.test(m)) throw new HttpError(409, m);
+      throw /^(unsupported network driver|Cannot create network)/.test(m)
+        ? new HttpError(400, m)
         : e;
     });
     await res.json(201, { Id: n.id, Warning: "" });

@@ -60,9 +60,12 @@ export class VolumeRoutes {
         `DriverOpts: the local driver takes no options here (${Object.keys(opts).join(", ")})`,
       );
     }
+    const driver = typeof b.Driver === "string" && b.Driver !== "" ? b.Driver : undefined;
+    if (driver !== undefined && driver !== "local") {
+      throw new HttpError(400, `unsupported volume driver ${JSON.stringify(driver)}: only local`);
+    }
     const v = createVolume(this.ctx.g, {
       name: typeof b.Name === "string" && b.Name !== "" ? b.Name : undefined,
-      driver: typeof b.Driver === "string" && b.Driver !== "" ? b.Driver : undefined,
       labels: labelMap(b.Labels),
     });
     await res.json(201, volumeObject(v));
