@@ -5,12 +5,12 @@
  * disconnected before it starts; volumes whose data outlives the containers
  * that wrote it, refused removal while in use; the events of all of it,
  * past and followed. At the end no container, bridge, veth, lease, rule,
- * mount or cgroup of the test's is left.
+ * mount or cgroup of the test's is left. The same through docker's Python SDK.
  */
 import assert from "node:assert/strict";
 import { busyboxImageTar, type Census, census, rootTest } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
-import { CLIENT, startServer } from "../_serve.ts";
+import { CLIENT, hasPythonSdk, PYTHON, startServer } from "../_serve.ts";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -349,6 +349,67 @@ if (!DOCKER) {
         assert.equal(seen, "create v3\n");
         assert.equal(await ok(s, ["volume", "rm", "v3"]), "v3");
         assert.equal(await ok(s, ["version", "--format", "{{.Server.Os}}"]), "linux");
+      } finally {
+        await finish(s, ids, before);
+      }
+    },
+  );
+}
+
+if (!DOCKER || !hasPythonSdk()) {
+  Deno.test({
+    name: "ctr serve: networks and volumes with docker's Python SDK " +
+      "[skipped: python3-docker or docker.io is not installed]",
+    ignore: true,
+    fn() {},
+  });
+} else {
+  rootTest(
+    "ctr serve: docker's Python SDK makes, connects and removes networks and volumes",
+    async () => {
+      const s = await startServer();
+      const before = census(s.store);
+      const ids = new Set<string>();
+      try {
+        await ok(s, ["load", "-i", await busyboxImageTar()]);
+        const script = `
+import docker
+c = docker.DockerClient(base_url="unix://${s.sock}")
+n = c.networks.create("pynet", driver="bridge", labels={"k": "v"})
+print(n.name, n.attrs["Labels"]["k"], [x.name for x in c.networks.list(filters={"label": "k=v"})])
+v = c.volumes.create("pyvol", labels={"k": "v"})
+print(v.name, [x.name for x in c.volumes.list(filters={"label": "k=v"})])
+box = c.containers.create("busybox", "cat /data/f", network="pynet",
+                          volumes={"pyvol": {"bind": "/data", "mode": "rw"}})
+print(box.id)
+c.containers.run("busybox", "sh -c 'echo vol > /data/f'", volumes=["pyvol:/data"],
+                 network_mode="none", remove=True)
+n.disconnect(box)
+n.connect(box, aliases=["boxy"])
+box.start()
+print(box.wait()["StatusCode"], box.logs().decode().strip())
+box.reload()
+print(box.attrs["NetworkSettings"]["Networks"]["pynet"]["Aliases"])
+box.remove()
+n.remove()
+v.remove()
+print(len(c.networks.list(filters={"type": "custom"})), len(c.volumes.list()))
+`;
+        const out = await new Deno.Command(PYTHON, {
+          args: ["-c", script],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+        if (lines[2]) ids.add(lines[2]);
+        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+        assert.deepEqual([...lines.slice(0, 2), ...lines.slice(3)], [
+          "pynet v ['pynet']",
+          "pyvol ['pyvol']",
+          "0 vol",
+          "['boxy']",
+          "0 0",
+        ]);
       } finally {
         await finish(s, ids, before);
       }
