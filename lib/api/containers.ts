@@ -32,7 +32,6 @@ import {
   endStream,
   frame,
   jsonBody,
-  queryFilters,
   randomId,
   type Router,
 } from "./router.ts";
@@ -84,8 +83,8 @@ export class ContainerRoutes {
     const { ancestorResolver, containerSize, PS_FILTERS, selectContainers } = await import(
       "../cli/containers.ts"
     );
-    const { Filters } = await import("../cli/filters.ts");
-    const filters = Filters.parse(queryFilters(req), PS_FILTERS);
+    const { queryFilters } = await import("./filters.ts");
+    const filters = queryFilters(req, PS_FILTERS);
     const limit = Number(req.query.get("limit") ?? -1);
     const all = (await reconcile(this.#dir)).map((s) => ({ ...s, status: liveStatus(s) }));
     const list = selectContainers(all, filters, {
@@ -153,6 +152,14 @@ export class ContainerRoutes {
       await startExisting(this.#dir, s, this.ctx.g, { attach: waiting.length > 0 });
     } catch (e) {
       for (const give of waiting) give(Promise.reject(e));
+      // AutoRemove holds for a start that failed too, as docker's daemon has it.
+      if (this.#autoRemove.delete(s.id)) {
+        const cur = this.#dir.get(s.id);
+        if (cur) {
+          this.#removedCodes.set(s.id, cur.exitCode ?? 125);
+          await removeContainer(this.#dir, cur, true).catch(() => {});
+        }
+      }
       throw e;
     }
     for (const give of waiting) give(connectWatcher(this.#dir.attachSocket(s.id)));
@@ -184,7 +191,7 @@ export class ContainerRoutes {
    */
   async #wait(req: Request, res: Response, ref: string): Promise<void> {
     const s0 = this.#dir.find(ref);
-    const condition = req.query.get("condition") ?? "not-running";
+    const condition = req.query.get("condition") || "not-running";
     if (!["not-running", "next-exit", "removed"].includes(condition)) {
       throw new HttpError(400, `invalid condition: ${JSON.stringify(condition)}`);
     }
@@ -250,7 +257,9 @@ export class ContainerRoutes {
         }
         const s = this.#dir.get(s0.id);
         if (!s) return;
-        if (s.status !== "created") {
+        // Not started since the attach (an ended one waits for its next start).
+        const started = s.status !== "created" && (isRunning(s0) || s.startedAt !== s0.startedAt);
+        if (started) {
           try {
             conn = await connectWatcher(this.#dir.attachSocket(s0.id));
           } catch {
@@ -523,7 +532,9 @@ export class ContainerRoutes {
   /** `prune`: stopped containers that pass the filters (until, label). */
   async #prune(req: Request, res: Response): Promise<void> {
     const { parsePruneFilters, pruneContainers } = await import("../engine/prune.ts");
-    const r = await pruneContainers(this.#dir, parsePruneFilters(queryFilters(req)));
+    const { queryFilterArgs } = await import("./filters.ts");
+    const args = queryFilterArgs(req, ["until", "label", "label!"]);
+    const r = await pruneContainers(this.#dir, parsePruneFilters(args));
     if (r.errors.length && !r.deleted.length) throw new HttpError(500, r.errors.join("; "));
     await res.json(200, { ContainersDeleted: r.deleted, SpaceReclaimed: r.bytes });
   }
