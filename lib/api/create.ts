@@ -11,10 +11,9 @@ import { HttpError } from "./http.ts";
 
 type Json = Record<string, unknown>;
 
-/** What create runs: docker's run argv, and whether the API removes the container at its end. */
+/** What create runs: docker's run argv (AutoRemove is `--rm`). */
 export interface CreateArgs {
   readonly argv: string[];
-  readonly autoRemove: boolean;
 }
 
 const str = (v: unknown) => typeof v === "string" && v !== "" ? v : undefined;
@@ -119,7 +118,8 @@ export function createArgs(body: Json, name?: string): CreateArgs {
   }
 
   const cmd = list(body.Cmd);
-  return { argv: [...a, image, ...entryRest, ...cmd], autoRemove: h.AutoRemove === true };
+  bool("rm", h.AutoRemove);
+  return { argv: [...a, image, ...entryRest, ...cmd] };
 }
 
 /** HostConfig's resources as docker's run and update flags (name, value), in one place for both. */
