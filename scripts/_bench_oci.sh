@@ -8,19 +8,19 @@
 # is untouched. hyperfine times the whole command, wrapper included, so the
 # scripts time the wrapper alone (`... exec true`) as its own row.
 
-# bench_bundle DIR: DIR/rootfs (busybox) and DIR/bundle (runc spec running /bin/true on it).
+# bench_bundle ROOTFS BUNDLE: ROOTFS (busybox) and BUNDLE (runc spec running /bin/true on it).
 # runc and crun only create missing mount points in the tree; ctr never writes
 # it (it is an overlay's lower layer).
 bench_bundle() {
-  local dir=$1
-  bash scripts/busybox_rootfs.sh "$dir/rootfs"
-  rm -rf "$dir/bundle"
-  mkdir -p "$dir/bundle"
-  (cd "$dir/bundle" && runc spec)
-  jq --arg root "$dir/rootfs" \
+  local rootfs=$1 bundle=$2
+  bash scripts/busybox_rootfs.sh "$rootfs"
+  rm -rf "$bundle"
+  mkdir -p "$bundle"
+  (cd "$bundle" && runc spec)
+  jq --arg root "$rootfs" \
     '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
-    "$dir/bundle/config.json" >"$dir/bundle/config.json.new"
-  mv "$dir/bundle/config.json.new" "$dir/bundle/config.json"
+    "$bundle/config.json" >"$bundle/config.json.new"
+  mv "$bundle/config.json.new" "$bundle/config.json"
 }
 
 HYBRID=0

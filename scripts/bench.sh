@@ -40,7 +40,7 @@ fi
 
 # ---- the root filesystem, as a directory for ctr and an OCI bundle -----------
 . scripts/_bench_oci.sh
-bench_bundle "$B"
+bench_bundle "$B/rootfs" "$B/bundle"
 echo 'Deno.exit(0);' >"$B/empty.ts"
 
 leftovers() {

@@ -32,7 +32,7 @@ fi
 ./ctr version >/dev/null
 
 . scripts/_bench_oci.sh
-bench_bundle "$B"
+bench_bundle "$B/rootfs" "$B/bundle"
 rm -rf "$A"
 mkdir -p "$A"
 bash scripts/busybox_image.sh "$A/busybox.tar" >/dev/null

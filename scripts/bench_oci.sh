@@ -28,20 +28,8 @@ fi
 ln -sf "$PWD/ctr" "$B/ctr-oci"
 "$B/ctr-oci" --version >/dev/null
 
-bash scripts/busybox_rootfs.sh "$B/rootfs"
-rm -rf "$B/oci-bundle"
-mkdir -p "$B/oci-bundle"
-(cd "$B/oci-bundle" && runc spec)
-jq --arg root "$B/rootfs" \
-  '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
-  "$B/oci-bundle/config.json" >"$B/oci-bundle/config.json.new"
-mv "$B/oci-bundle/config.json.new" "$B/oci-bundle/config.json"
-
-HYBRID=0
-if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)" = cgroup2fs ] &&
-  [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)" ]; then
-  HYBRID=1
-fi
+. scripts/_bench_oci.sh
+bench_bundle "$B/rootfs" "$B/oci-bundle"
 wrap() { # wrap CMD: CMD in a shell, in a private mount namespace without cgroup2 on hybrid hosts
   if [ "$HYBRID" = 1 ]; then
     echo "unshare -m --propagation private bash -c 'umount /sys/fs/cgroup/unified && $1'"

@@ -149,7 +149,12 @@ export class ContainerRoutes {
     const waiting = this.#attachWaiting.get(s.id) ?? [];
     this.#attachWaiting.delete(s.id);
     try {
-      await startExisting(this.#dir, s, this.ctx.g, { attach: waiting.length > 0 });
+      // One that removes itself is finished here when it ends (#exited), not by a ctr started
+      // for it: its watcher runs no `ctr __exited`.
+      await startExisting(this.#dir, s, this.ctx.g, {
+        attach: waiting.length > 0,
+        exitHere: s.autoRemove === true,
+      });
     } catch (e) {
       for (const give of waiting) give(Promise.reject(e));
       // AutoRemove holds for a start that failed too, as docker's daemon has it.
@@ -165,9 +170,11 @@ export class ContainerRoutes {
 
   /**
    * A container's exit record appeared: one that removes itself is
-   * released and removed here at once, as its watcher's `ctr __exited`
-   * would a Deno start later (whichever comes second finds it gone), so
-   * that `docker run --rm` ends without waiting for that start.
+   * released and removed here at once (`ctr __exited`'s work, locked as it
+   * locks it), so that `docker run --rm` ends without waiting for a Deno
+   * start. Started by this server, its watcher runs no `ctr __exited`; one
+   * whose exit this server misses (stopped meanwhile) is finished by the
+   * next reconcile.
    */
   #exited(id: string): void {
     if (!this.#dir.get(id)?.autoRemove) return;

@@ -10,18 +10,7 @@
 import { HttpError, type Request, type Response } from "./http.ts";
 import type { ApiContext, Router } from "./router.ts";
 import { queryFilters } from "./filters.ts";
-
-/** The keys `GET /events` filters on (`ctr events --filter`'s). */
-const EVENT_FILTERS = [
-  "container",
-  "event",
-  "image",
-  "label",
-  "network",
-  "type",
-  "volume",
-  "scope",
-];
+import { EVENT_FILTERS } from "../cli/events.ts";
 
 /** `GET /events`. */
 export class EventRoutes {

@@ -70,6 +70,12 @@ export async function serveCommand(argv: readonly string[], g: Globals): Promise
   Deno.chmodSync(path, 0o660);
   if (gid !== undefined) Deno.chownSync(path, 0, gid);
   const api = new EngineApi(g);
+  // What ended while no server ran (a container that removes itself included) is finished now.
+  const { reconcile } = await import("../engine/lifecycle.ts");
+  const { StateDir } = await import("../engine/state.ts");
+  await reconcile(new StateDir(g.stateDir)).catch((e) =>
+    console.error(`ctr serve: warning: ${(e as Error).message}`)
+  );
   const log = g.logLevel === "debug" || g.logLevel === "info"
     ? (l: string) => console.error(`ctr serve: ${l}`)
     : undefined;

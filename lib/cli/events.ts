@@ -14,7 +14,7 @@ import { Filters } from "./filters.ts";
 import { filterOption } from "./output.ts";
 
 /** The keys of `events --filter` (docker's; `daemon` matches nothing here). */
-const EVENT_FILTERS = [
+export const EVENT_FILTERS = [
   "container",
   "event",
   "image",

@@ -110,6 +110,13 @@ export async function startDetached(
     record?: Partial<ContainerState>;
     log?: LogOptions;
     attach?: boolean;
+    /**
+     * The caller does the exit's work (`ctr serve`, for a container that
+     * removes itself): the watcher runs no `ctr __exited` after it, unless
+     * health checks need the command line. Whoever lists containers next
+     * finishes the work if the caller is gone by then (reconcile).
+     */
+    exitHere?: boolean;
     /** Called once the command runs (--pidfile). */
     started?: (pid: number) => void;
   },
@@ -123,7 +130,8 @@ export async function startDetached(
     existing: o.existing,
     detached: {
       attachSocket: state.attachSocket(cfg.id),
-      argv: (fds, record) => watcherArgv(cfg, record, fds, { log, g, clientComing }),
+      argv: (fds, record) =>
+        watcherArgv(cfg, record, fds, { log, g, clientComing, exitHere: o.exitHere === true }),
     },
     record: { logPath, logOptions: log, ...o.record },
   });
@@ -151,7 +159,7 @@ export async function startExisting(
   dir: StateDir,
   s: ContainerState,
   g: Globals,
-  o: { attach?: boolean } = {},
+  o: { attach?: boolean; exitHere?: boolean } = {},
 ): Promise<void> {
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
   await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
@@ -161,6 +169,7 @@ export async function startExisting(
     record: { stoppedByUser: false, restartCount: 0 },
     log: s.logOptions,
     ...(o.attach !== undefined && { attach: o.attach }),
+    ...(o.exitHere && { exitHere: true }),
   });
 }
 
@@ -169,7 +178,7 @@ function watcherArgv(
   cfg: ContainerConfig,
   record: ContainerState,
   fds: WatcherFdArgs,
-  o: { log: LogOptions; g: Globals; clientComing: boolean },
+  o: { log: LogOptions; g: Globals; clientComing: boolean; exitHere: boolean },
 ): string[] {
   const self = [...selfCommand(), ...globalArgs(o.g)];
   const health = cfg.healthcheck;
@@ -188,11 +197,9 @@ function watcherArgv(
     String(o.log.maxSize),
     String(o.log.maxFiles),
     new StateDir(o.g.stateDir).exitFile(cfg.id),
-    "--",
-    ...self,
-    "__exited",
-    cfg.id,
-    ...(health ? [...self, "__health", cfg.id] : []),
+    ...(o.exitHere && !health
+      ? []
+      : ["--", ...self, "__exited", cfg.id, ...(health ? [...self, "__health", cfg.id] : [])]),
   ];
 }
 

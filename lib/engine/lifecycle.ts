@@ -10,6 +10,7 @@
 import { openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { Cgroup } from "../cgroups/mod.ts";
 import { removeTree } from "../os/tree.ts";
+import { FileLock } from "../os/lock.ts";
 import type { ContainerState, StateDir } from "./state.ts";
 import { isAlive } from "../os/proc.ts";
 import { sleep } from "../os/async.ts";
@@ -162,7 +163,23 @@ export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
   return dir.list();
 }
 
-async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
+async function finishStale(dir: StateDir, s0: ContainerState): Promise<void> {
+  // Locked as `ctr __exited` (and a server doing its work) lock it: one of them does the work.
+  const lock = await FileLock.acquire(dir.exitFile(s0.id), "exclusive");
+  try {
+    const s = dir.get(s0.id);
+    if (!s) {
+      // Removed meanwhile: the lock's file is no exit record of anyone's.
+      await dir.locked(() => dir.get(s0.id) === undefined && dir.remove(s0.id));
+      return;
+    }
+    if (s.status !== "exited" && !isAlive(s) && !watcherAlive(s)) await finishStaleLocked(dir, s);
+  } finally {
+    lock.release();
+  }
+}
+
+async function finishStaleLocked(dir: StateDir, s: ContainerState): Promise<void> {
   const ex = readExit(dir, s.id);
   if (s.status !== "created") {
     containerEvent(dir.dir, s, "die", { exitCode: String(ex?.exitCode ?? 255) });
@@ -170,6 +187,13 @@ async function finishStale(dir: StateDir, s: ContainerState): Promise<void> {
   }
   let error: string | undefined;
   await releaseResources(s, dir.dir).catch((e) => error = `cannot release: ${e.message}`);
+  if (s.autoRemove && error === undefined && s.status !== "created") {
+    // --rm (AutoRemove) whose exit nobody finished: removed, as its watcher would have.
+    removeTree(s.dir);
+    await dir.locked(() => dir.remove(s.id));
+    containerEvent(dir.dir, s, "destroy");
+    return;
+  }
   await dir.update(s.id, (cur) => ({
     ...cur,
     status: "exited",
