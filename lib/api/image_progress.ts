@@ -14,9 +14,19 @@
 import type { Response } from "./http.ts";
 import type { Progress } from "../image/progress.ts";
 import { progressBar } from "../image/progress.ts";
+import { familiarString, parseReference } from "../image/reference.ts";
 import type { BuildProgress, Vertex } from "../image/build/progress.ts";
 
 const enc = new TextEncoder();
+
+/** A reference as docker shows it (`busybox:latest`); anything else as it is. */
+function familiar(ref: string): string {
+  try {
+    return familiarString(parseReference(ref));
+  } catch {
+    return ref;
+  }
+}
 
 /** JSON lines on a chunked answer, its head sent at the first flush. */
 export class JsonLines {
@@ -65,9 +75,9 @@ export class JsonLines {
     if (!this.#broken) await this.#out?.end().catch(() => {});
   }
 
-  /** Ends the stream with docker's error line. */
-  async fail(message: string): Promise<void> {
-    this.push({ errorDetail: { message }, error: message });
+  /** Ends the stream with docker's error line (`code`: the exit code a client takes). */
+  async fail(message: string, code?: number): Promise<void> {
+    this.push({ errorDetail: { ...(code !== undefined && { code }), message }, error: message });
     await this.end();
   }
 }
@@ -110,7 +120,8 @@ export function jsonBuildProgress(out: JsonLines, quiet: boolean): BuildProgress
     vertex(name: string): Vertex {
       // "[2/4] RUN x", "[builder 2/4] RUN x": a step of the Dockerfile.
       const m = /^\[(?:\S+ )?(\d+\/\d+)\] (.*)$/s.exec(name);
-      if (m) stream(`Step ${m[1]} : ${m[2]}\n`);
+      const from = m && /^FROM (\S+)$/.exec(m[2]);
+      if (m) stream(`Step ${m[1]} : ${from ? `FROM ${familiar(from[1])}` : m[2]}\n`);
       const lines: string[] = [];
       let partial = "";
       return {
@@ -126,7 +137,7 @@ export function jsonBuildProgress(out: JsonLines, quiet: boolean): BuildProgress
           if (lines.length > 100) lines.splice(0, lines.length - 100);
         },
         cached() {
-          if (m) stream(" ---> Using cache\n");
+          if (m && !from) stream(" ---> Using cache\n");
         },
         done() {},
         error() {},

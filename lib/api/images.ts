@@ -72,17 +72,17 @@ export class ImageRoutes {
 
   #summary(store: Store, img: ImageSummary, tags: string[]): Record<string, unknown> {
     const labels = readConfig(store, img.id).config?.Labels;
-    const repos = new Set(img.names.map((n) => familiarRepository(parseReference(n))));
+    // Those of the names listed (a reference filter shows only the matching ones).
+    const shown = tags.length ? tags : img.tags;
+    const repos = new Set(shown.map((t) => familiarRepository(parseReference(t))));
     return {
       Containers: -1,
       Created: img.created ? Math.floor(Date.parse(img.created) / 1000) : 0,
       Id: img.id,
       Labels: labels && Object.keys(labels).length ? labels : null,
       ParentId: "",
-      RepoDigests: img.names.length
-        ? [...repos].map((r) => `${r}@${img.digest}`)
-        : ["<none>@<none>"],
-      RepoTags: tags.length ? tags : img.tags.length ? img.tags : ["<none>:<none>"],
+      RepoDigests: shown.length ? [...repos].map((r) => `${r}@${img.digest}`) : ["<none>@<none>"],
+      RepoTags: shown.length ? shown : ["<none>:<none>"],
       SharedSize: -1,
       Size: img.size,
       VirtualSize: img.size,
@@ -354,6 +354,8 @@ export class ImageRoutes {
         }
       }),
     );
+    // docker names what it deleted by image ID: the configs of the manifests pruned.
+    const configOf = new Map(Object.entries(index.images).map(([d, rec]) => [d, rec.config]));
     const r = await pruneImages(this.ctx.g, store, {
       all: dangling === false,
       filter,
@@ -361,7 +363,7 @@ export class ImageRoutes {
     });
     const deleted = [
       ...r.untagged.map((u) => ({ Untagged: u })),
-      ...r.images.map((d) => ({ Deleted: d })),
+      ...r.images.map((d) => ({ Deleted: configOf.get(d) ?? d })),
     ];
     await res.json(200, {
       ImagesDeleted: deleted.length ? deleted : null,
@@ -406,9 +408,10 @@ export class ImageRoutes {
       await out.end();
     } catch (e) {
       // docker answers 200 once its stream started: the error is its last line.
-      const message = e instanceof x.BuildError ? e.message : toHttp(e).message;
       if (!out.opened && !(e instanceof x.BuildError)) throw toHttp(e);
-      await out.fail(message);
+      const failed = e instanceof x.BuildError ? runFailure(e.message) : undefined;
+      if (failed) await out.fail(failed.message, failed.code);
+      else await out.fail(e instanceof x.BuildError ? e.message : toHttp(e).message);
     } finally {
       removeTree(tmp);
     }
@@ -488,6 +491,22 @@ export function registryAuth(req: Request): Credentials | undefined {
     throw new HttpError(400, "invalid X-Registry-Auth header: expected base64 of a JSON object");
   }
   return auth?.username ? { username: auth.username, password: auth.password ?? "" } : undefined;
+}
+
+/**
+ * A RUN step's failure in the classic builder's words, with its exit code
+ * (which docker's CLI exits with): `The command '/bin/sh -c x' returned a
+ * non-zero code: 3`.
+ */
+export function runFailure(message: string): { message: string; code: number } | undefined {
+  const m = /process ("(?:[^"\\]|\\.)*") did not complete successfully: exit code: (\d+)$/
+    .exec(message);
+  if (!m) return undefined;
+  const code = Number(m[2]);
+  return {
+    message: `The command '${JSON.parse(m[1])}' returned a non-zero code: ${code}`,
+    code,
+  };
 }
 
 /** The query of `POST /build` as a build's options (the checks of `ctr build`'s flags). */
