@@ -389,7 +389,9 @@ export class ImageRoutes {
     try {
       const input = `${tmp}/body`;
       await Deno.writeFile(input, req.body, { mode: 0o600 });
-      const { context, dockerfile } = await b.streamContext(input, tmp, spec.file);
+      const { context, dockerfile } = await b.streamContext(input, tmp, spec.file).catch((e) => {
+        throw new HttpError(400, `Error processing tar file: ${(e as Error).message}`);
+      });
       await Deno.remove(input);
       const result = await b.buildImage(this.ctx.g, {
         ...a,

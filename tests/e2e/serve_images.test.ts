@@ -342,3 +342,94 @@ print(sorted(t for i in c.images.list() for t in i.tags))
     assert.deepEqual(leftBehind(s.store), before);
   });
 }
+
+if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd")) {
+  Deno.test({
+    name:
+      "ctr serve images: X-Registry-Auth and hostile contexts [skipped: python3-docker, docker.io, docker-registry or htpasswd is not installed]",
+    ignore: true,
+    fn() {},
+  });
+} else {
+  rootTest(
+    "ctr serve images: X-Registry-Auth credentials; a hostile context stays inside",
+    async () => {
+      const dir = tempDir();
+      const line = await new Deno.Command("htpasswd", {
+        args: ["-nbB", "bob", "pa55word"],
+        stdout: "piped",
+      })
+        .output();
+      Deno.writeTextFileSync(`${dir}/htpasswd`, dec.decode(line.stdout).trim() + "\n");
+      const reg = await startRegistry(
+        ["auth:", "  htpasswd:", "    realm: ctr-test", `    path: ${dir}/htpasswd`].join("\n"),
+      );
+      const s = await startServer();
+      const before = leftBehind(s.store);
+      const mark = `ctr-evil-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        await ok(s, ["load", "-i", await busyboxImageTar()]);
+        const name = `${reg.domain}/auth/box`;
+        await ok(s, ["tag", "busybox", `${name}:1`]);
+        const script = `
+import io, tarfile, docker
+c = docker.DockerClient(base_url="unix://${s.sock}")
+good = {"username": "bob", "password": "pa55word"}
+# docker's push reports a refusal in its stream (the SDK returns the stream's text).
+r = c.images.push("${name}", tag="1", auth_config={"username": "bob", "password": "wrong"})
+print("denied" if '"errorDetail"' in r and "401" in r else r)
+for line in c.images.push("${name}", tag="1", auth_config=good, stream=True, decode=True):
+    if "error" in line: print("error", line["error"])
+    if "aux" in line: print("aux", line["aux"]["Tag"])
+c.images.remove("${name}:1")
+print(c.images.pull("${name}", tag="1", auth_config=good).id == c.images.get("busybox").id)
+
+# Contexts that try to write outside: .., an absolute path, through a symlink.
+def context(*entries):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, kw in (("Dockerfile", {"data": b"FROM busybox\\nCOPY . /ctx\\n"}),) + entries:
+            ti = tarfile.TarInfo(name)
+            data = kw.get("data", b"x")
+            ti.type = kw.get("type", tarfile.REGTYPE)
+            ti.linkname = kw.get("linkname", "")
+            ti.size = len(data) if ti.type == tarfile.REGTYPE else 0
+            t.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
+    buf.seek(0)
+    return buf
+def build(buf):
+    try:
+        last = list(c.api.build(fileobj=buf, custom_context=True, tag="evil:1", decode=True))[-1]
+        return last.get("error") or "built"
+    except docker.errors.APIError as e:
+        return f"{e.status_code} {e.explanation}"
+print(build(context(("../../../../tmp/${mark}-dots", {}))))
+print(build(context(("/tmp/${mark}-abs", {}))))
+print(build(context(("up", {"type": tarfile.SYMTYPE, "linkname": "/tmp"}), ("up/${mark}-link", {}))))
+`;
+        const out = await new Deno.Command(PYTHON, {
+          args: ["-c", script],
+          stdout: "piped",
+          stderr: "piped",
+        })
+          .output();
+        assert.ok(out.success, dec.decode(out.stderr));
+        assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
+          "denied",
+          "aux 1",
+          "True",
+          `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: ../../../../tmp/${mark}-dots`,
+          `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: /tmp/${mark}-abs`,
+          `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: up/${mark}-link (up is a symlink)`,
+        ]);
+        for (const f of [`/tmp/${mark}-dots`, `/tmp/${mark}-abs`, `/tmp/${mark}-link`]) {
+          assert.throws(() => Deno.lstatSync(f), `${f} was written outside the context`);
+        }
+      } finally {
+        await finish(s);
+        await reg.stop();
+      }
+      assert.deepEqual(leftBehind(s.store), before);
+    },
+  );
+}
