@@ -31,14 +31,32 @@ function contextDir(files: Record<string, string>): string {
   return dir;
 }
 
-/** What the tests leave behind: the machine's mounts and cgroups, the store's containers and build directories. */
-function leftBehind(store: string) {
-  const c = census(store);
+/**
+ * What the tests leave behind: the machine's mounts and cgroups, the store's
+ * containers and build directories, the state's records, and processes that
+ * name the store (watchers, build steps; the server's own once it is stopped).
+ */
+function leftBehind(s: Server) {
+  const c = census(s.store, { stateDir: s.state, ids: [], markers: [s.store] });
   let builds = 0;
   try {
-    builds = [...Deno.readDirSync(`${store}/build/tmp`)].length;
+    builds = [...Deno.readDirSync(`${s.store}/build/tmp`)].length;
   } catch { /* no build made one */ }
-  return { mounts: c.mounts, cgroups: c.cgroups, containers: c.containers, builds };
+  return {
+    mounts: c.mounts,
+    cgroups: c.cgroups,
+    containers: c.containers,
+    records: c.stateRecords,
+    builds,
+  };
+}
+
+/** After the server stopped: as `before`, and no process names the store. */
+function assertClean(s: Server, before: ReturnType<typeof leftBehind>): void {
+  const after = leftBehind(s);
+  const procs = census(s.store, { stateDir: s.state, ids: [], markers: [s.store] }).processes;
+  assert.deepEqual(after, before);
+  assert.equal(procs, 0, "a process of the test's store is left");
 }
 
 /** Removes the server's containers and stops it (exit code 0). */
@@ -59,7 +77,7 @@ if (!DOCKER) {
     "ctr serve images: docker's CLI loads, tags, lists, saves, removes, prunes",
     async () => {
       const s = await startServer();
-      const before = leftBehind(s.store);
+      const before = leftBehind(s);
       try {
         assert.match(await ok(s, ["load", "-i", await busyboxImageTar()]), /busybox:latest/);
         await ok(s, ["tag", "busybox", "mine:1"]);
@@ -142,13 +160,13 @@ if (!DOCKER) {
       } finally {
         await finish(s);
       }
-      assert.deepEqual(leftBehind(s.store), before);
+      assertClean(s, before);
     },
   );
 
   rootTest("ctr serve images: docker's CLI builds, runs what it built, commits", async () => {
     const s = await startServer();
-    const before = leftBehind(s.store);
+    const before = leftBehind(s);
     try {
       await ok(s, ["load", "-i", await busyboxImageTar()]);
       const dir = contextDir({
@@ -221,7 +239,7 @@ if (!DOCKER) {
     } finally {
       await finish(s);
     }
-    assert.deepEqual(leftBehind(s.store), before);
+    assertClean(s, before);
   });
 }
 
@@ -238,6 +256,7 @@ if (!DOCKER || !which("docker-registry")) {
     async () => {
       const reg = await startRegistry();
       const s = await startServer();
+      const before = leftBehind(s);
       try {
         await ok(s, ["load", "-i", await busyboxImageTar()]);
         const name = `${reg.domain}/team/box:1`;
@@ -277,6 +296,7 @@ if (!DOCKER || !which("docker-registry")) {
         await finish(s);
         await reg.stop();
       }
+      assertClean(s, before);
     },
   );
 }
@@ -292,7 +312,7 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry")) {
   rootTest("ctr serve images: docker's Python SDK builds, pulls, lists, removes", async () => {
     const reg = await startRegistry();
     const s = await startServer();
-    const before = leftBehind(s.store);
+    const before = leftBehind(s);
     try {
       await ok(s, ["load", "-i", await busyboxImageTar()]);
       const name = `${reg.domain}/py/box:1`;
@@ -339,7 +359,7 @@ print(sorted(t for i in c.images.list() for t in i.tags))
       await finish(s);
       await reg.stop();
     }
-    assert.deepEqual(leftBehind(s.store), before);
+    assertClean(s, before);
   });
 }
 
@@ -365,7 +385,7 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd"
         ["auth:", "  htpasswd:", "    realm: ctr-test", `    path: ${dir}/htpasswd`].join("\n"),
       );
       const s = await startServer();
-      const before = leftBehind(s.store);
+      const before = leftBehind(s);
       const mark = `ctr-evil-${crypto.randomUUID().slice(0, 8)}`;
       try {
         await ok(s, ["load", "-i", await busyboxImageTar()]);
@@ -429,7 +449,7 @@ print(build(context(("up", {"type": tarfile.SYMTYPE, "linkname": "/tmp"}), ("up/
         await finish(s);
         await reg.stop();
       }
-      assert.deepEqual(leftBehind(s.store), before);
+      assertClean(s, before);
     },
   );
 }
