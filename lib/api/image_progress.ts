@@ -36,7 +36,8 @@ export class JsonLines {
   /** Set when the client went away: later lines are dropped. */
   #broken = false;
 
-  constructor(readonly res: Response) {}
+  /** `onBroken`: called once when a write fails (the client went away). */
+  constructor(readonly res: Response, readonly onBroken?: () => void) {}
 
   /** Set at the first flush: the head is sent, errors go in the stream. */
   #opening = false;
@@ -59,6 +60,7 @@ export class JsonLines {
         await this.#out.write(enc.encode(text));
       } catch {
         this.#broken = true;
+        this.onBroken?.();
       }
     });
   }

@@ -385,7 +385,9 @@ export class ImageRoutes {
     b.checkBuildUser();
     const quiet = boolParam(req, "q");
     const tmp = x.makeBuildTemp(this.ctx.g.root);
-    const out = new JsonLines(res);
+    // A client that goes away stops the build, as docker's does.
+    const abort = new AbortController();
+    const out = new JsonLines(res, () => abort.abort());
     try {
       const input = `${tmp}/body`;
       await Deno.writeFile(input, req.body, { mode: 0o600 });
@@ -398,6 +400,7 @@ export class ImageRoutes {
         context,
         dockerfile,
         progress: jsonBuildProgress(out, quiet),
+        signal: abort.signal,
       });
       out.push({ aux: { ID: result.id } });
       if (quiet) out.push({ stream: `${result.id}\n` });
