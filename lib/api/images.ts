@@ -315,7 +315,8 @@ export class ImageRoutes {
           `stopped container ${short(users[0].id)}`,
       );
     }
-    if (new Set(names.map((n) => n.slice(0, n.lastIndexOf(":")))).size > 1) {
+    // docker says so of several tags in one repository too.
+    if (names.length > 1) {
       throw new HttpError(
         409,
         `conflict: unable to delete ${short(id)} (must be forced) - image is referenced in ` +

@@ -4,8 +4,10 @@
  * history, saves and loads again, removes (docker's 409 when a container
  * uses the image), prunes, builds (and runs what it built), commits and
  * imports; pushes to and pulls from a docker-registry on 127.0.0.1; the
- * Python SDK builds, pulls, lists and removes. Nothing is left behind: no
- * build directory, mount, cgroup or container.
+ * Python SDK builds, pulls, lists and removes, with credentials in
+ * X-Registry-Auth; a build context that tries to write outside is refused,
+ * and a build stops when its client goes away. Nothing is left behind: no
+ * build directory, mount, cgroup, container or process.
  */
 import assert from "node:assert/strict";
 import { busyboxImageTar, census, rootTest, tempDir } from "../_helpers.ts";
@@ -82,6 +84,15 @@ if (!DOCKER) {
         assert.match(await ok(s, ["load", "-i", await busyboxImageTar()]), /busybox:latest/);
         await ok(s, ["tag", "busybox", "mine:1"]);
         await ok(s, ["tag", "busybox:latest", "other/mine:2"]);
+        const shortId = (await ok(s, ["images", "-q", "busybox"])).trim();
+        const several = await s.docker(["rmi", shortId]);
+        assert.equal(several.code, 1);
+        assert.match(
+          several.stderr,
+          new RegExp(
+            `conflict: unable to delete ${shortId} \\(must be forced\\) - image is referenced in multiple repositories`,
+          ),
+        );
         const rows = (await ok(s, ["images", "--format", "{{.Repository}}:{{.Tag}}"])).trim()
           .split("\n").sort();
         assert.deepEqual(rows, ["busybox:latest", "mine:1", "other/mine:2"]);
@@ -372,7 +383,7 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd"
   });
 } else {
   rootTest(
-    "ctr serve images: X-Registry-Auth credentials; a hostile context stays inside",
+    "ctr serve images: X-Registry-Auth credentials; a hostile context stays inside; a build ends with its client",
     async () => {
       const dir = tempDir();
       const line = await new Deno.Command("htpasswd", {
@@ -426,6 +437,18 @@ def build(buf):
 print(build(context(("../../../../tmp/${mark}-dots", {}))))
 print(build(context(("/tmp/${mark}-abs", {}))))
 print(build(context(("up", {"type": tarfile.SYMTYPE, "linkname": "/tmp"}), ("up/${mark}-link", {}))))
+
+# A client that goes away in the middle of a RUN step stops the build.
+import socket
+body = context(("Dockerfile", {"data": b"FROM busybox\\nRUN echo started; sleep 60\\n"})).getvalue()
+conn = socket.socket(socket.AF_UNIX)
+conn.connect("${s.sock}")
+conn.sendall(b"POST /v1.41/build HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+got = b""
+while b"started" not in got:
+    got += conn.recv(4096)
+conn.close()
+print("left")
 `;
         const out = await new Deno.Command(PYTHON, {
           args: ["-c", script],
@@ -441,7 +464,15 @@ print(build(context(("up", {"type": tarfile.SYMTYPE, "linkname": "/tmp"}), ("up/
           `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: ../../../../tmp/${mark}-dots`,
           `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: /tmp/${mark}-abs`,
           `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: up/${mark}-link (up is a symlink)`,
+          "left",
         ]);
+        // Its step ends at once, not after the minute it asked for.
+        let builds = 1;
+        for (let i = 0; i < 100 && builds > 0; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          builds = [...Deno.readDirSync(`${s.store}/build/tmp`)].length;
+        }
+        assert.equal(builds, 0, "the build goes on without its client");
         for (const f of [`/tmp/${mark}-dots`, `/tmp/${mark}-abs`, `/tmp/${mark}-link`]) {
           assert.throws(() => Deno.lstatSync(f), `${f} was written outside the context`);
         }
