@@ -168,6 +168,13 @@ if (!DOCKER) {
             .sort(),
           ["imported:1", "mine:1"],
         );
+        // prune -a: named images go too, but not one a container uses.
+        await ok(s, ["create", "--name", "keeper", "--network", "none", "mine:1", "true"]);
+        const all = await ok(s, ["image", "prune", "-a", "-f"]);
+        assert.match(all, /untagged: imported:1/);
+        assert.doesNotMatch(all, /mine/);
+        assert.equal((await ok(s, ["images", "--format", "{{.Repository}}"])).trim(), "mine");
+        await ok(s, ["rm", "keeper"]);
       } finally {
         await finish(s);
       }
