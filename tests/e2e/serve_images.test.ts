@@ -14,6 +14,7 @@ import { busyboxImageTar, census, rootTest, tempDir } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
 import { hasPythonSdk, PYTHON, startServer } from "../_serve.ts";
 import { startRegistry, which } from "../_registry.ts";
+import { readEvents } from "../../lib/engine/events.ts";
 
 const dec = new TextDecoder();
 
@@ -34,31 +35,40 @@ function contextDir(files: Record<string, string>): string {
 }
 
 /**
- * What the tests leave behind: the machine's mounts and cgroups, the store's
- * containers and build directories, the state's records, and processes that
- * name the store (watchers, build steps; the server's own once it is stopped).
+ * What the tests leave behind: the mounts, the store's containers and build
+ * directories, the state's records. (The machine's cgroups are counted by
+ * container below: other users' containers come and go meanwhile.)
  */
 function leftBehind(s: Server) {
-  const c = census(s.store, { stateDir: s.state, ids: [], markers: [s.store] });
+  const c = census(s.store);
   let builds = 0;
   try {
     builds = [...Deno.readDirSync(`${s.store}/build/tmp`)].length;
   } catch { /* no build made one */ }
-  return {
-    mounts: c.mounts,
-    cgroups: c.cgroups,
-    containers: c.containers,
-    records: c.stateRecords,
-    builds,
-  };
+  const records = [...Deno.readDirSync(s.state)].filter((e) => /^[0-9a-f]{64}\./.test(e.name));
+  return { mounts: c.mounts, containers: c.containers, records: records.length, builds };
 }
 
-/** After the server stopped: as `before`, and no process names the store. */
+/**
+ * After the server stopped: as `before`; no cgroup, veth or rule of the
+ * containers the server made (its events name them), no process that
+ * names the store (watchers, build steps, the server itself).
+ */
 function assertClean(s: Server, before: ReturnType<typeof leftBehind>): void {
-  const after = leftBehind(s);
-  const procs = census(s.store, { stateDir: s.state, ids: [], markers: [s.store] }).processes;
-  assert.deepEqual(after, before);
-  assert.equal(procs, 0, "a process of the test's store is left");
+  assert.deepEqual(leftBehind(s), before);
+  const ids = readEvents(s.state).filter((e) => e.Type === "container").map((e) => e.Actor.ID);
+  const l = census(s.store, { stateDir: s.state, ids, markers: [s.store] });
+  assert.deepEqual(
+    { cgroups: l.cgroupDirs, veths: l.veths, rules: l.rules, processes: l.processes },
+    { cgroups: 0, veths: 0, rules: 0, processes: 0 },
+  );
+}
+
+/** The actions of the image events the server recorded, each once, sorted. */
+function imageActions(s: Server): string[] {
+  return [
+    ...new Set(readEvents(s.state).filter((e) => e.Type === "image").map((e) => e.Action)),
+  ].sort();
 }
 
 /** Removes the server's containers and stops it (exit code 0). */
@@ -175,6 +185,8 @@ if (!DOCKER) {
         assert.doesNotMatch(all, /mine/);
         assert.equal((await ok(s, ["images", "--format", "{{.Repository}}"])).trim(), "mine");
         await ok(s, ["rm", "keeper"]);
+        // The events the command line records for the same work.
+        assert.deepEqual(imageActions(s), ["delete", "import", "load", "save", "tag", "untag"]);
       } finally {
         await finish(s);
       }
@@ -310,6 +322,8 @@ if (!DOCKER || !which("docker-registry")) {
           await ok(s, ["run", "--rm", "--network", "none", name, "echo", "ran"]),
           "ran\n",
         );
+        const actions = imageActions(s);
+        assert.ok(actions.includes("pull") && actions.includes("push"), actions.join(","));
       } finally {
         await finish(s);
         await reg.stop();
