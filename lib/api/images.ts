@@ -518,6 +518,12 @@ export function runFailure(message: string): { message: string; code: number } |
 /** The query of `POST /build` as a build's options (the checks of `ctr build`'s flags). */
 function buildSpec(req: Request) {
   const q = req.query;
+  if (q.get("remote")) {
+    throw new HttpError(
+      400,
+      `remote build contexts are not supported (${q.get("remote")}): send the context as the body`,
+    );
+  }
   const obj = (k: string): Record<string, string> => {
     const text = q.get(k);
     if (!text) return {};
