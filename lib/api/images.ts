@@ -445,7 +445,8 @@ export class ImageRoutes {
       {
         author: q.get("author") ?? undefined,
         message: q.get("comment") ?? undefined,
-        changes: q.getAll("changes").filter((c) => c !== ""),
+        // The body's config first, as docker merges it, then the changes over it.
+        changes: [...configChanges(req.body), ...q.getAll("changes").filter((c) => c !== "")],
         pause: q.get("pause") === null || boolParam(req, "pause"),
       },
     );
@@ -497,6 +498,40 @@ export function registryAuth(req: Request): Credentials | undefined {
     throw new HttpError(400, "invalid X-Registry-Auth header: expected base64 of a JSON object");
   }
   return auth?.username ? { username: auth.username, password: auth.password ?? "" } : undefined;
+}
+
+/**
+ * The container config in a commit's body (`Cmd`, `Entrypoint`, `Env`,
+ * `WorkingDir`, `User`, `Labels`, `ExposedPorts`) as the Dockerfile
+ * instructions `ctr commit -c` applies; an empty or `null` body is none.
+ */
+export function configChanges(body: Uint8Array): string[] {
+  const text = new TextDecoder().decode(body).trim();
+  if (text === "" || text === "null") return [];
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (c === null || typeof c !== "object" || Array.isArray(c)) return [];
+  const q = JSON.stringify;
+  const out: string[] = [];
+  if (Array.isArray(c.Cmd)) out.push(`CMD ${q(c.Cmd)}`);
+  if (Array.isArray(c.Entrypoint)) out.push(`ENTRYPOINT ${q(c.Entrypoint)}`);
+  for (const e of Array.isArray(c.Env) ? c.Env as string[] : []) {
+    const eq = e.indexOf("=");
+    if (eq > 0) out.push(`ENV ${e.slice(0, eq)}=${q(e.slice(eq + 1))}`);
+  }
+  if (typeof c.WorkingDir === "string" && c.WorkingDir) out.push(`WORKDIR ${c.WorkingDir}`);
+  if (typeof c.User === "string" && c.User) out.push(`USER ${c.User}`);
+  for (const [k, v] of Object.entries((c.Labels ?? {}) as Record<string, string>)) {
+    out.push(`LABEL ${q(k)}=${q(String(v))}`);
+  }
+  for (const p of Object.keys((c.ExposedPorts ?? {}) as Record<string, unknown>)) {
+    out.push(`EXPOSE ${p}`);
+  }
+  return out;
 }
 
 /**

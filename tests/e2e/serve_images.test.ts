@@ -341,18 +341,20 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry")) {
     fn() {},
   });
 } else {
-  rootTest("ctr serve images: docker's Python SDK builds, pulls, lists, removes", async () => {
-    const reg = await startRegistry();
-    const s = await startServer();
-    const before = leftBehind(s);
-    try {
-      await ok(s, ["load", "-i", await busyboxImageTar()]);
-      const name = `${reg.domain}/py/box:1`;
-      await ok(s, ["tag", "busybox", name]);
-      await ok(s, ["push", name]);
-      await ok(s, ["rmi", name]);
-      const dir = contextDir({ Dockerfile: "FROM busybox\nRUN echo from-path > /p\n" });
-      const script = `
+  rootTest(
+    "ctr serve images: docker's Python SDK builds, pulls, lists, removes, commits",
+    async () => {
+      const reg = await startRegistry();
+      const s = await startServer();
+      const before = leftBehind(s);
+      try {
+        await ok(s, ["load", "-i", await busyboxImageTar()]);
+        const name = `${reg.domain}/py/box:1`;
+        await ok(s, ["tag", "busybox", name]);
+        await ok(s, ["push", name]);
+        await ok(s, ["rmi", name]);
+        const dir = contextDir({ Dockerfile: "FROM busybox\nRUN echo from-path > /p\n" });
+        const script = `
 import io, docker
 c = docker.DockerClient(base_url="unix://${s.sock}")
 img, logs = c.images.build(path=${JSON.stringify(dir)}, tag="py:path", rm=True)
@@ -371,28 +373,38 @@ print(len(c.images.list(filters={"reference": "py"})))
 c.images.remove("py:path")
 c.images.remove("py:file")
 print(sorted(t for i in c.images.list() for t in i.tags))
+w = c.containers.run("busybox", ["sh", "-c", "echo made > /m; exec sleep 1000"], detach=True, network_mode="none")
+while w.exec_run("cat /m").output != b"made\\n": pass
+snap = w.commit(repository="py", tag="snap", message="by sdk", conf={"Cmd": ["cat", "/m"], "Env": ["WHO=sdk"]})
+w.remove(force=True)
+print(c.containers.run("py:snap", remove=True, network_mode="none").decode().strip(), snap.attrs["Comment"])
+print("WHO=sdk" in snap.attrs["Config"]["Env"])
+c.images.remove("py:snap")
 `;
-      const out = await new Deno.Command(PYTHON, {
-        args: ["-c", script],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, dec.decode(out.stderr));
-      assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
-        "py:path",
-        "from-file",
-        "BuildError The command '/bin/sh -c exit 7' returned a non-zero code: 7",
-        "True",
-        `['${name}', 'busybox:latest', 'py:file', 'py:path']`,
-        "2",
-        `['${name}', 'busybox:latest']`,
-      ]);
-    } finally {
-      await finish(s);
-      await reg.stop();
-    }
-    assertClean(s, before);
-  });
+        const out = await new Deno.Command(PYTHON, {
+          args: ["-c", script],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.ok(out.success, dec.decode(out.stderr));
+        assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
+          "py:path",
+          "from-file",
+          "BuildError The command '/bin/sh -c exit 7' returned a non-zero code: 7",
+          "True",
+          `['${name}', 'busybox:latest', 'py:file', 'py:path']`,
+          "2",
+          `['${name}', 'busybox:latest']`,
+          "made by sdk",
+          "True",
+        ]);
+      } finally {
+        await finish(s);
+        await reg.stop();
+      }
+      assertClean(s, before);
+    },
+  );
 }
 
 if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd")) {

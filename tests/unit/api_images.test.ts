@@ -4,7 +4,7 @@
  * progress of pulls and builds as docker's JSON lines.
  */
 import assert from "node:assert/strict";
-import { filterList, registryAuth, runFailure } from "../../lib/api/images.ts";
+import { configChanges, filterList, registryAuth, runFailure } from "../../lib/api/images.ts";
 import { jsonBuildProgress, JsonLines, jsonProgress } from "../../lib/api/image_progress.ts";
 import { HttpError, type Request, type Response } from "../../lib/api/http.ts";
 
@@ -114,4 +114,23 @@ Deno.test("jsonBuildProgress() shows the Dockerfile's steps as the classic build
     { stream: "hi\n" },
     { errorDetail: { code: 3, message: "boom" }, error: "boom" },
   ]);
+});
+
+Deno.test("configChanges() turns a commit's config into the instructions commit -c applies", () => {
+  const body = new TextEncoder().encode(JSON.stringify({
+    Cmd: ["cat", "/c"],
+    Env: ["A=b c", "bad"],
+    WorkingDir: "/w",
+    Labels: { "x y": "z" },
+    ExposedPorts: { "80/tcp": {} },
+  }));
+  assert.deepEqual(configChanges(body), [
+    'CMD ["cat","/c"]',
+    'ENV A="b c"',
+    "WORKDIR /w",
+    'LABEL "x y"="z"',
+    "EXPOSE 80/tcp",
+  ]);
+  assert.deepEqual(configChanges(new TextEncoder().encode("null")), []);
+  assert.deepEqual(configChanges(new Uint8Array()), []);
 });
