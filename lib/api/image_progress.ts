@@ -55,7 +55,10 @@ export class JsonLines {
     this.#chain = this.#chain.then(async () => {
       if (this.#broken) return;
       try {
-        this.#out ??= await this.res.stream(200, { "Content-Type": "application/json" });
+        this.#out ??= await this.res.stream(200, {
+          "Content-Type": "application/json",
+          ...(this.res.close && { Connection: "close" }),
+        });
         const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
         await this.#out.write(enc.encode(text));
       } catch {
@@ -151,4 +154,15 @@ export function jsonBuildProgress(out: JsonLines, quiet: boolean): BuildProgress
     },
     close() {},
   };
+}
+
+/**
+ * Calls `gone` when the client closes the connection (a read ends) while
+ * the answer is being made. The request's body is read by then; the
+ * connection ends with this answer (`res.close`), so the byte the watch
+ * may take is no later request's.
+ */
+export function watchClient(res: Response, gone: () => void): void {
+  res.close = true;
+  res.conn.read(new Uint8Array(1)).then((n) => n === null && gone(), () => gone());
 }

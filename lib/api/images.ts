@@ -9,7 +9,7 @@
 
 import { HttpError, type Request, type Response } from "./http.ts";
 import { type ApiContext, boolParam, type Router, toHttp } from "./router.ts";
-import { jsonBuildProgress, JsonLines, jsonProgress } from "./image_progress.ts";
+import { jsonBuildProgress, JsonLines, jsonProgress, watchClient } from "./image_progress.ts";
 import {
   findImage,
   type ImageSummary,
@@ -388,6 +388,7 @@ export class ImageRoutes {
     const tmp = x.makeBuildTemp(this.ctx.g.root);
     // A client that goes away stops the build, as docker's does.
     const abort = new AbortController();
+    watchClient(res, () => abort.abort());
     const out = new JsonLines(res, () => abort.abort());
     try {
       const input = `${tmp}/body`;
