@@ -9,12 +9,9 @@
 # the same machine state. Writes .bench/results.json (hyperfine's) and
 # .bench/results.md (the table the README quotes).
 #
-# crun 1.x refuses a hybrid cgroup host (cgroup2 with controllers at
-# /sys/fs/cgroup/unified). There it runs inside a private mount namespace with
-# that mount removed (crun then uses cgroup v1 only); the host's mount table
-# is untouched. hyperfine times the whole command, wrapper included, so
-# the wrapper alone (`... exec true`) is timed as its own row, and crun's ratios
-# use crun's time minus the wrapper's.
+# crun 1.x refuses a hybrid cgroup host: there it runs in a private mount
+# namespace (scripts/_bench_oci.sh), the wrapper alone is timed as its own row,
+# and crun's ratios use crun's time minus the wrapper's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
@@ -42,33 +39,9 @@ fi
 ./ctr version >/dev/null # unpack a self-extracting ctr now, not during the warmup
 
 # ---- the root filesystem, as a directory for ctr and an OCI bundle -----------
-bash scripts/busybox_rootfs.sh "$B/rootfs"
-# runc and crun use the same tree (root.path is absolute). They only create
-# missing mount points in it; ctr never writes it (it is an overlay's lower layer).
-rm -rf "$B/bundle"
-mkdir -p "$B/bundle"
-(cd "$B/bundle" && runc spec)
-jq --arg root "$B/rootfs" \
-  '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
-  "$B/bundle/config.json" >"$B/bundle/config.json.new"
-mv "$B/bundle/config.json.new" "$B/bundle/config.json"
+. scripts/_bench_oci.sh
+bench_bundle "$B"
 echo 'Deno.exit(0);' >"$B/empty.ts"
-
-# ---- crun on a hybrid cgroup host ----------------------------------------------
-HYBRID=0
-if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)" = cgroup2fs ] &&
-  [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)" ]; then
-  HYBRID=1
-fi
-# in_v1ns CMD: CMD as one command line for hyperfine -N (no shell of its own),
-# inside a private mount namespace without the unified cgroup2 mount.
-in_v1ns() {
-  if [ "$HYBRID" = 1 ]; then
-    echo "unshare -m --propagation private bash -c 'umount /sys/fs/cgroup/unified && exec $1'"
-  else
-    echo "$1"
-  fi
-}
 
 leftovers() {
   local r c

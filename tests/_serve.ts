@@ -21,10 +21,10 @@ export function hasPythonSdk(): boolean {
   }
 }
 
-/** A server on a temporary store, state directory and socket. */
-export async function startServer() {
-  const store = tempStore();
-  const state = tempDir();
+/** A server on a temporary store, state directory and socket (or on those of an earlier one). */
+export async function startServer(on?: { store: string; state: string }) {
+  const store = on?.store ?? tempStore();
+  const state = on?.state ?? tempDir();
   const sock = `${state}/docker.sock`;
   const proc = ctrSpawn(["--root", store, "--state-dir", state, "serve", "-H", `unix://${sock}`]);
   for (let i = 0; i < 200; i++) {

@@ -32,6 +32,7 @@ import {
   endStream,
   frame,
   jsonBody,
+  queryFilters,
   randomId,
   type Router,
 } from "./router.ts";
@@ -44,8 +45,13 @@ export class ContainerRoutes {
   readonly #removedCodes = new Map<string, number>();
   /** Execs created and not yet inspected for the last time, by their id. */
   readonly #execs = new Map<string, ExecEntry>();
-  /** Clients attached before the start: the watcher then waits for them. */
-  readonly #attachPending = new Map<string, number>();
+  /**
+   * Clients attached before the start, by container: the start tells the
+   * watcher to hold the output for them and hands each its connection to
+   * the watcher at once (the hold is bounded; a busy server must not let it
+   * pass by polling late).
+   */
+  readonly #attachWaiting = new Map<string, ((conn: Promise<Deno.UnixConn>) => void)[]>();
   readonly #dir;
 
   constructor(readonly ctx: ApiContext, r: Router) {
@@ -60,18 +66,43 @@ export class ContainerRoutes {
     r.add("POST", "/containers/([^/]+)/kill", (q, res, [ref]) => this.#kill(q, res, ref));
     r.add("GET", "/containers/([^/]+)/logs", (q, res, [ref]) => this.#logs(q, res, ref));
     r.add("DELETE", "/containers/([^/]+)", (q, res, [ref]) => this.#remove(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/restart", (q, res, [ref]) => this.#restart(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/pause", (_q, res, [ref]) => this.#pause(res, ref, true));
+    r.add("POST", "/containers/([^/]+)/unpause", (_q, res, [ref]) => this.#pause(res, ref, false));
+    r.add("POST", "/containers/([^/]+)/rename", (q, res, [ref]) => this.#rename(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/resize", (q, res, [ref]) => this.#resize(q, res, ref));
+    r.add("POST", "/containers/([^/]+)/update", (q, res, [ref]) => this.#update(q, res, ref));
+    r.add("POST", "/containers/prune", (q, res) => this.#prune(q, res));
     r.add("POST", "/containers/([^/]+)/exec", (q, res, [ref]) => this.#execCreate(q, res, ref));
     r.add("POST", "/exec/([^/]+)/start", (q, res, [id]) => this.#execStart(q, res, id));
     r.add("POST", "/exec/([^/]+)/resize", (q, res, [id]) => this.#execResize(q, res, id));
     r.add("GET", "/exec/([^/]+)/json", (_q, res, [id]) => res.json(200, this.#execInspect(id)));
   }
 
+  /** `GET /containers/json`: `ctr ps`'s selection (all, limit, filters), docker's summaries. */
   async #ps(req: Request, res: Response): Promise<void> {
-    const all = boolParam(req, "all");
-    const list = (await reconcile(this.#dir))
-      .filter((s) => all || liveStatus(s) === "running" || liveStatus(s) === "paused")
-      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
-    await res.json(200, list.map((s) => this.#summary(s)));
+    const { ancestorResolver, containerSize, PS_FILTERS, selectContainers } = await import(
+      "../cli/containers.ts"
+    );
+    const { Filters } = await import("../cli/filters.ts");
+    const filters = Filters.parse(queryFilters(req), PS_FILTERS);
+    const limit = Number(req.query.get("limit") ?? -1);
+    const all = (await reconcile(this.#dir)).map((s) => ({ ...s, status: liveStatus(s) }));
+    const list = selectContainers(all, filters, {
+      all: boolParam(req, "all"),
+      last: Number.isInteger(limit) ? limit : -1,
+      ancestor: filters.has("ancestor") ? await ancestorResolver(this.ctx.g.root) : undefined,
+    });
+    const out = [];
+    for (const s of list) {
+      const sum = this.#summary(s);
+      if (boolParam(req, "size")) {
+        const size = await containerSize(s);
+        Object.assign(sum, { SizeRw: size.rw, SizeRootFs: size.rootFs });
+      }
+      out.push(sum);
+    }
+    await res.json(200, out);
   }
 
   /** A container as `GET /containers/json` lists it. */
@@ -115,16 +146,16 @@ export class ContainerRoutes {
   async #start(res: Response, ref: string): Promise<void> {
     const s = this.#dir.find(ref);
     if (isRunning(s)) return await res.send(304);
-    if (!s.config) throw new HttpError(500, `container ${s.name} has no recorded configuration`);
-    const { startDetached } = await import("../engine/detach.ts");
-    await this.#dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
-    await startDetached(s.config, this.ctx.g, {
-      existing: true,
-      report: false,
-      record: { stoppedByUser: false, restartCount: 0 },
-      log: s.logOptions,
-      attach: (this.#attachPending.get(s.id) ?? 0) > 0,
-    });
+    const { startExisting } = await import("../engine/detach.ts");
+    const waiting = this.#attachWaiting.get(s.id) ?? [];
+    this.#attachWaiting.delete(s.id);
+    try {
+      await startExisting(this.#dir, s, this.ctx.g, { attach: waiting.length > 0 });
+    } catch (e) {
+      for (const give of waiting) give(Promise.reject(e));
+      throw e;
+    }
+    for (const give of waiting) give(connectWatcher(this.#dir.attachSocket(s.id)));
     if (this.#autoRemove.has(s.id)) this.#reapLater(s.id);
     await res.send(204);
   }
@@ -195,13 +226,28 @@ export class ContainerRoutes {
       upgrade,
       tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
     );
-    const pending = !isRunning(s0);
-    if (pending) this.#attachPending.set(s0.id, (this.#attachPending.get(s0.id) ?? 0) + 1);
     let conn: Deno.UnixConn | undefined;
+    // Started through this server: the start hands the connection over.
+    let give: ((c: Promise<Deno.UnixConn>) => void) | undefined;
+    const handed = isRunning(s0) ? undefined : new Promise<Deno.UnixConn | null>((resolve) => {
+      give = (c) => c.then(resolve, () => resolve(null));
+      this.#attachWaiting.set(s0.id, [...(this.#attachWaiting.get(s0.id) ?? []), give]);
+    });
     try {
-      // Until its watcher listens: once started, whether its command still runs or not (a
-      // watcher told a client is coming holds the output, and the end, for it).
+      // Else until its watcher listens: once started, whether its command still runs or not
+      // (a watcher told a client is coming holds the output, and the end, for it).
       for (let i = 0; !conn && i < 6000; i++) {
+        if (handed) {
+          const c = await Promise.race([handed, sleep(10).then(() => undefined)]);
+          if (c !== undefined) {
+            conn = c ?? undefined; // null: the start failed
+            break;
+          }
+          if (!this.#attachWaiting.get(s0.id)?.includes(give!)) {
+            conn = (await handed) ?? undefined; // a start of ours took it: its connection comes
+            break;
+          }
+        }
         const s = this.#dir.get(s0.id);
         if (!s) return;
         if (s.status !== "created") {
@@ -211,10 +257,12 @@ export class ContainerRoutes {
             if (s.status === "exited") return; // ended, and its watcher with it
           }
         }
-        if (!conn) await sleep(10);
+        if (!conn && !handed) await sleep(10);
       }
     } finally {
-      if (pending) this.#attachPending.set(s0.id, (this.#attachPending.get(s0.id) ?? 1) - 1);
+      const left = (this.#attachWaiting.get(s0.id) ?? []).filter((g) => g !== give);
+      if (left.length) this.#attachWaiting.set(s0.id, left);
+      else this.#attachWaiting.delete(s0.id);
     }
     if (!conn) return;
     const client = res.conn;
@@ -417,13 +465,86 @@ export class ContainerRoutes {
     await endStream(client);
   }
 
+  /** `restart`: stop as `stop` does (the timeout `t`), then start again. */
+  async #restart(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    if (isRunning(s)) await this.#stopNow(req, s);
+    const { startExisting } = await import("../engine/detach.ts");
+    await startExisting(this.#dir, this.#dir.find(s.id), this.ctx.g);
+    await res.send(204);
+  }
+
+  async #pause(res: Response, ref: string, pause: boolean): Promise<void> {
+    const { pauseContainer } = await import("../engine/lifecycle.ts");
+    await pauseContainer(this.#dir, this.#dir.find(ref), pause);
+    await res.send(204);
+  }
+
+  async #rename(req: Request, res: Response, ref: string): Promise<void> {
+    const name = req.query.get("name");
+    if (!name) throw new HttpError(400, "a new name is required (name=)");
+    const { renameContainer } = await import("../engine/update.ts");
+    await renameContainer(this.#dir, ref, name);
+    await res.send(204);
+  }
+
+  /** `resize` of a container's pty: a window size frame to its watcher, which holds the master. */
+  async #resize(req: Request, res: Response, ref: string): Promise<void> {
+    const s = this.#dir.find(ref);
+    const rows = Number(req.query.get("h")), columns = Number(req.query.get("w"));
+    if (!(rows > 0 && rows < 65536 && columns > 0 && columns < 65536)) {
+      throw new HttpError(400, `invalid size: h=${req.query.get("h")} w=${req.query.get("w")}`);
+    }
+    if (!isRunning(s)) throw new HttpError(409, `Container ${s.id} is not running`);
+    if (s.config?.process.terminal) {
+      const { resizeFrame } = await import("../engine/attach.ts");
+      const conn = await connectWatcher(this.#dir.attachSocket(s.id));
+      try {
+        await writeAll(conn, helloFrame({ stdin: false, stdout: false, stderr: false }));
+        await writeAll(conn, resizeFrame(rows, columns));
+      } finally {
+        conn.close();
+      }
+    }
+    await res.send(200);
+  }
+
+  /** `update`: the HostConfig's resources and restart policy, as `ctr update` applies them. */
+  async #update(req: Request, res: Response, ref: string): Promise<void> {
+    const { updateOptions } = await import("./create.ts");
+    const { updateRequest } = await import("../cli/update.ts");
+    const { updateContainer } = await import("../engine/update.ts");
+    const s = this.#dir.find(ref);
+    const u = updateRequest(updateOptions(jsonBody(req)), s.config?.cgroup.limits);
+    await updateContainer(this.#dir, s, u);
+    await res.json(200, { Warnings: [] });
+  }
+
+  /** `prune`: stopped containers that pass the filters (until, label). */
+  async #prune(req: Request, res: Response): Promise<void> {
+    const { parsePruneFilters, pruneContainers } = await import("../engine/prune.ts");
+    const r = await pruneContainers(this.#dir, parsePruneFilters(queryFilters(req)));
+    if (r.errors.length && !r.deleted.length) throw new HttpError(500, r.errors.join("; "));
+    await res.json(200, { ContainersDeleted: r.deleted, SpaceReclaimed: r.bytes });
+  }
+
   async #stop(req: Request, res: Response, ref: string): Promise<void> {
     const s = this.#dir.find(ref);
     if (!isRunning(s)) return await res.send(304);
+    await this.#stopNow(req, s);
+    await res.send(204);
+  }
+
+  /** Stops as docker does: `signal` (or the container's stop signal), SIGKILL after `t` seconds. */
+  async #stopNow(req: Request, s: ContainerState): Promise<void> {
     const t = Number(req.query.get("t") ?? s.config?.stopTimeout ?? 10);
     const sig = req.query.get("signal") ?? s.config?.stopSignal ?? "SIGTERM";
-    await stopContainer(this.#dir, s, Number.isFinite(t) ? t : 10, signalByName(sig));
-    await res.send(204);
+    await stopContainer(
+      this.#dir,
+      s,
+      Number.isFinite(t) && t >= 0 ? t : 365 * 86400,
+      signalByName(sig),
+    );
   }
 
   async #kill(req: Request, res: Response, ref: string): Promise<void> {

@@ -77,18 +77,7 @@ export function createArgs(body: Json, name?: string): CreateArgs {
     }
   }
   bool("publish-all", h.PublishAllPorts);
-  if (num(h.Memory)) flag("memory", String(h.Memory));
-  if (num(h.MemorySwap)) flag("memory-swap", String(h.MemorySwap));
-  if (num(h.MemoryReservation)) flag("memory-reservation", String(h.MemoryReservation));
-  if (num(h.NanoCpus)) flag("cpus", String(Number(h.NanoCpus) / 1e9));
-  if (num(h.CpuShares)) flag("cpu-shares", String(h.CpuShares));
-  if (num(h.CpuQuota)) flag("cpu-quota", String(h.CpuQuota));
-  if (num(h.CpuPeriod)) flag("cpu-period", String(h.CpuPeriod));
-  flag("cpuset-cpus", str(h.CpusetCpus));
-  flag("cpuset-mems", str(h.CpusetMems));
-  if (typeof h.PidsLimit === "number" && h.PidsLimit !== 0) {
-    flag("pids-limit", String(h.PidsLimit));
-  }
+  for (const [f, v] of resourceFlags(h)) flag(f, v);
   for (const c of list(h.CapAdd)) flag("cap-add", c);
   for (const c of list(h.CapDrop)) flag("cap-drop", c);
   bool("privileged", h.Privileged);
@@ -112,10 +101,8 @@ export function createArgs(body: Json, name?: string): CreateArgs {
   flag("cgroupns", str(h.CgroupnsMode));
   if (num(h.ShmSize)) flag("shm-size", String(h.ShmSize));
   if (num(h.OomScoreAdj)) flag("oom-score-adj", String(h.OomScoreAdj));
-  const rp = h.RestartPolicy as { Name?: string; MaximumRetryCount?: number } | undefined;
-  if (rp?.Name && rp.Name !== "no") {
-    flag("restart", rp.MaximumRetryCount ? `${rp.Name}:${rp.MaximumRetryCount}` : rp.Name);
-  }
+  const restart = restartFlag(h);
+  if (restart !== undefined && restart !== "no") flag("restart", restart);
   const log = h.LogConfig as { Type?: string; Config?: Record<string, string> } | undefined;
   if (log?.Type) flag("log-driver", log.Type);
   for (const [k, v] of Object.entries(log?.Config ?? {})) flag("log-opt", `${k}=${v}`);
@@ -137,4 +124,41 @@ export function createArgs(body: Json, name?: string): CreateArgs {
 
   const cmd = list(body.Cmd);
   return { argv: [...a, image, ...entryRest, ...cmd], autoRemove: h.AutoRemove === true };
+}
+
+/** HostConfig's resources as docker's run and update flags (name, value), in one place for both. */
+function resourceFlags(h: Json): [string, string][] {
+  const out: [string, string][] = [];
+  const n = (f: string, v: unknown, scale = 1) =>
+    num(v) && out.push([f, String(Number(v) / scale)]);
+  n("memory", h.Memory);
+  n("memory-swap", h.MemorySwap);
+  n("memory-reservation", h.MemoryReservation);
+  n("cpus", h.NanoCpus, 1e9);
+  n("cpu-shares", h.CpuShares);
+  n("cpu-quota", h.CpuQuota);
+  n("cpu-period", h.CpuPeriod);
+  n("blkio-weight", h.BlkioWeight);
+  if (str(h.CpusetCpus)) out.push(["cpuset-cpus", h.CpusetCpus as string]);
+  if (str(h.CpusetMems)) out.push(["cpuset-mems", h.CpusetMems as string]);
+  n("pids-limit", h.PidsLimit);
+  return out;
+}
+
+/** RestartPolicy as the --restart flag's value (`on-failure:3`), if one is given. */
+function restartFlag(h: Json): string | undefined {
+  const rp = h.RestartPolicy as { Name?: string; MaximumRetryCount?: number } | undefined;
+  if (!rp?.Name) return undefined;
+  return rp.MaximumRetryCount ? `${rp.Name}:${rp.MaximumRetryCount}` : rp.Name;
+}
+
+/**
+ * `POST /containers/{id}/update`'s body as `ctr update`'s options (flag
+ * name to value), so that the command's checks and parsing apply.
+ */
+export function updateOptions(body: Json): Record<string, string> {
+  const opts: Record<string, string> = Object.fromEntries(resourceFlags(body));
+  const restart = restartFlag(body);
+  if (restart !== undefined) opts.restart = restart;
+  return opts;
 }

@@ -11,6 +11,8 @@ import { type ApiContext, Router } from "./router.ts";
 import { SystemRoutes } from "./system.ts";
 import { ImageRoutes } from "./images.ts";
 import { ContainerRoutes } from "./containers.ts";
+import { ContainerStatsRoutes } from "./container_stats.ts";
+import { ContainerFileRoutes } from "./container_files.ts";
 
 export { API_VERSION } from "./router.ts";
 
@@ -23,6 +25,8 @@ export class EngineApi {
     new SystemRoutes(ctx, this.#router);
     new ImageRoutes(ctx, this.#router);
     new ContainerRoutes(ctx, this.#router);
+    new ContainerStatsRoutes(ctx, this.#router);
+    new ContainerFileRoutes(ctx, this.#router);
   }
 
   /** Answers one request (the path may carry a /vX.YY prefix). */

@@ -6,10 +6,16 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import type { Cgroup, CgroupStats } from "../cgroups/mod.ts";
+import type { CgroupStats } from "../cgroups/mod.ts";
+import { containerNetIo, memTotal } from "../engine/stats.ts";
 import { type ContainerState, StateDir } from "../engine/state.ts";
-import { cgroupOf, liveStatus, reconcile, removeContainer } from "../engine/lifecycle.ts";
-import { containerEvent } from "../engine/events.ts";
+import {
+  cgroupOf,
+  liveStatus,
+  pauseContainer,
+  reconcile,
+  removeContainer,
+} from "../engine/lifecycle.ts";
 import { healthSuffix } from "../engine/health.ts";
 import { treeSize } from "../engine/volume.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -88,18 +94,6 @@ export const RM_OPTIONS: readonly OptionSpec[] = [
     refused: "ctr has no container links",
   },
 ];
-
-function cgroupOrThrow(s: ContainerState): Cgroup {
-  const cg = cgroupOf(s);
-  if (!cg) {
-    throw new Error(
-      `Container ${s.name} has no cgroup${
-        Deno.uid() !== 0 ? " (rootless, it gets one only below a delegated cgroup v2 subtree)" : ""
-      }`,
-    );
-  }
-  return cg;
-}
 
 export { humanDuration };
 
@@ -215,7 +209,7 @@ function layerIds(s: ContainerState): string[] {
 }
 
 /** The sizes `ps -s` shows: the upper layer, and the image's layers from the store's index. */
-async function containerSize(s: ContainerState): Promise<ContainerSize> {
+export async function containerSize(s: ContainerState): Promise<ContainerSize> {
   const rw = treeSize(`${s.dir}/upper`);
   let image = 0;
   try {
@@ -283,7 +277,7 @@ export function selectContainers(
 }
 
 /** The image layers (bottom first) a reference names in the store, for the ancestor filter. */
-async function ancestorResolver(root: string): Promise<AncestorLayers> {
+export async function ancestorResolver(root: string): Promise<AncestorLayers> {
   const { findImage, openStore } = await import("../image/mod.ts");
   const index = openStore(root).readIndex();
   return (ref) => {
@@ -339,28 +333,6 @@ async function ps(dir: StateDir, g: Globals, argv: readonly string[]): Promise<n
   return 0;
 }
 
-/** Bytes received and sent by a container's interfaces but lo, from its /proc/PID/net/dev. */
-export function netIo(devText: string): { rx: number; tx: number } {
-  let rx = 0, tx = 0;
-  for (const line of devText.split("\n").slice(2)) {
-    const colon = line.indexOf(":");
-    if (colon < 0) continue;
-    if (line.slice(0, colon).trim() === "lo") continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/);
-    rx += Number(f[0]) || 0;
-    tx += Number(f[8]) || 0;
-  }
-  return { rx, tx };
-}
-
-function readNetIo(s: ContainerState): { rx: number; tx: number } {
-  try {
-    return netIo(Deno.readTextFileSync(`/proc/${s.pid}/net/dev`));
-  } catch {
-    return { rx: 0, tx: 0 };
-  }
-}
-
 /** One `ctr stats` item (docker's fields) from two samples `dtMs` apart. */
 export function statsItem(
   s: ContainerState,
@@ -404,11 +376,6 @@ export function statsRow(
   return [it.ID, it.Name, it.CPUPerc, it.MemUsage, it.MemPerc, it.BlockIO, it.PIDs];
 }
 
-function memTotal(): number {
-  const m = Deno.readTextFileSync("/proc/meminfo").match(/^MemTotal:\s+(\d+) kB/m);
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
 async function stats(dir: StateDir, argv: readonly string[]): Promise<number> {
   const { opts, positionals } = parseArgs(argv, STATS_OPTIONS);
   const total = memTotal();
@@ -429,7 +396,7 @@ async function stats(dir: StateDir, argv: readonly string[]): Promise<number> {
     const b = sample();
     const dt = performance.now() - t0;
     const items = list.map(({ ref, s }, i) =>
-      statsItem(s, { a: a[i], b: b[i], dtMs: dt, memTotal: total, net: readNetIo(s) }, {
+      statsItem(s, { a: a[i], b: b[i], dtMs: dt, memTotal: total, net: containerNetIo(s) }, {
         ref,
         trunc,
       })
@@ -453,12 +420,7 @@ async function pause(
   refs: readonly string[],
 ): Promise<void> {
   for (const ref of refs) {
-    const s = running(dir, ref);
-    const cg = cgroupOrThrow(s);
-    if (cmd === "pause") await cg.freeze();
-    else await cg.thaw();
-    await dir.update(s.id, (cur) => ({ ...cur, status: cmd === "pause" ? "paused" : "running" }));
-    containerEvent(dir.dir, s, cmd);
+    await pauseContainer(dir, dir.find(ref), cmd === "pause");
     console.log(ref);
   }
 }

@@ -7,7 +7,6 @@
 
 import type { Globals } from "../engine/globals.ts";
 import { type ContainerState, StateDir } from "../engine/state.ts";
-import { isAlive } from "../os/proc.ts";
 import {
   isRunning,
   liveStatus,
@@ -125,16 +124,9 @@ async function start(dir: StateDir, g: Globals, ref: string, shown = ref): Promi
     console.log(shown);
     return;
   }
-  if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
-  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
   // In this process: the watcher is forked with the container.
-  const { startDetached } = await import("../engine/detach.ts");
-  await startDetached(s.config, g, {
-    existing: true,
-    report: false,
-    record: { stoppedByUser: false, restartCount: 0 },
-    log: s.logOptions,
-  });
+  const { startExisting } = await import("../engine/detach.ts");
+  await startExisting(dir, s, g);
   console.log(shown);
 }
 
@@ -361,56 +353,11 @@ async function inspectAny(
 }
 
 /** The processes in a container's cgroup, as `ps -ef` prints them. */
-function top(s: ContainerState): string {
-  const pids = new Set<number>();
-  for (const [h, p] of Object.entries(s.cgroupPaths ?? {})) {
-    if (!h.includes("pids") && !h.includes("memory") && h !== "unified" && h !== "") continue;
-    try {
-      for (const l of Deno.readTextFileSync(`${p}/cgroup.procs`).split("\n")) {
-        if (l) pids.add(Number(l));
-      }
-    } catch { /* gone */ }
-  }
-  if (pids.size === 0 && isAlive(s)) pids.add(s.pid);
-  const hz = 100;
-  const boot = Number(
-    Deno.readTextFileSync("/proc/stat").match(/^btime (\d+)/m)?.[1] ?? 0,
-  );
-  const users = new Map<number, string>();
-  try {
-    for (const l of Deno.readTextFileSync("/etc/passwd").split("\n")) {
-      const [n, , uid] = l.split(":");
-      if (n && uid) users.set(Number(uid), n);
-    }
-  } catch { /* numeric ids */ }
-  const rows = [["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]];
-  for (const pid of [...pids].sort((a, b) => a - b)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-      const uid = Number(status.match(/^Uid:\s+(\d+)/m)?.[1] ?? 0);
-      const cmd = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean)
-        .join(" ") || `[${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}]`;
-      const cpu = (Number(f[11]) + Number(f[12])) / hz;
-      const started = new Date((boot + Number(f[19]) / hz) * 1000);
-      const tty = Number(f[4]) === 0 ? "?" : `pts/${Number(f[4]) & 0xff}`;
-      const t = Math.floor(cpu);
-      rows.push([
-        users.get(uid) ?? String(uid),
-        String(pid),
-        f[1],
-        "0",
-        started.toTimeString().slice(0, 5),
-        tty,
-        `${String(Math.floor(t / 3600)).padStart(2, "0")}:${
-          String(Math.floor(t / 60) % 60).padStart(2, "0")
-        }:${String(t % 60).padStart(2, "0")}`,
-        cmd,
-      ]);
-    } catch { /* exited meanwhile */ }
-  }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+async function top(s: ContainerState): Promise<string> {
+  const { containerProcesses } = await import("../engine/top.ts");
+  const { titles, processes } = containerProcesses(s);
+  const rows = [titles, ...processes];
+  const widths = titles.map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((v, c) => (c < r.length - 1 ? v.padEnd(widths[c]) : v)).join("  "))
     .join("\n");
 }
@@ -552,7 +499,7 @@ export async function lifecycleCommand(
       if (positionals.length < 1) throw new UsageError(`"ctr top" requires one container`);
       const s = dir.find(positionals[0]);
       if (!isRunning(s)) throw new Error(`Container ${s.id.slice(0, 12)} is not running`);
-      console.log(top(s));
+      console.log(await top(s));
       return 0;
     }
     case "port": {

@@ -140,6 +140,29 @@ export async function startDetached(
   return 0;
 }
 
+/**
+ * Starts a recorded container again (`start`, `restart`, the API's start):
+ * detached, on its kept changes, with its recorded log options, the
+ * stopped-by-user mark cleared first so that a restart policy counts anew.
+ * `attach`: a client attaches right away (the watcher holds output for it).
+ */
+export async function startExisting(
+  dir: StateDir,
+  s: ContainerState,
+  g: Globals,
+  o: { attach?: boolean } = {},
+): Promise<void> {
+  if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
+  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+  await startDetached(s.config, g, {
+    existing: true,
+    report: false,
+    record: { stoppedByUser: false, restartCount: 0 },
+    log: s.logOptions,
+    ...(o.attach !== undefined && { attach: o.attach }),
+  });
+}
+
 /** The watcher's command line for a container (see ffi/watch/watch.c). */
 function watcherArgv(
   cfg: ContainerConfig,

@@ -59,6 +59,41 @@ export function cgroupOf(s: ContainerState): Cgroup | undefined {
   return openCgroupDriver().open(s.id, s.cgroupPaths);
 }
 
+/** The container's cgroup, or an error saying why it has none (pause, stats). */
+export function requireCgroup(s: ContainerState): Cgroup {
+  const cg = cgroupOf(s);
+  if (!cg) {
+    throw new Error(
+      `Container ${s.name} has no cgroup${
+        Deno.uid() !== 0 ? " (rootless, it gets one only below a delegated cgroup v2 subtree)" : ""
+      }`,
+    );
+  }
+  return cg;
+}
+
+/**
+ * Freezes (`pause`) or thaws a running container's cgroup, records the
+ * status and docker's pause or unpause event.
+ */
+export async function pauseContainer(
+  dir: StateDir,
+  s: ContainerState,
+  pause: boolean,
+): Promise<void> {
+  const st = liveStatus(s);
+  if (st !== "running" && st !== "paused") {
+    throw new Error(`Container ${s.id.slice(0, 12)} is not running`);
+  }
+  if (pause && st === "paused") throw new Error(`Container ${s.id.slice(0, 12)} is already paused`);
+  if (!pause && st !== "paused") throw new Error(`Container ${s.id.slice(0, 12)} is not paused`);
+  const cg = requireCgroup(s);
+  if (pause) await cg.freeze();
+  else await cg.thaw();
+  await dir.update(s.id, (cur) => ({ ...cur, status: pause ? "paused" : "running" }));
+  containerEvent(dir.dir, s, pause ? "pause" : "unpause");
+}
+
 /**
  * Every cgroup the record names: the one by hierarchy, and each other
  * directory in `cgroups` (a fallback create() may have taken instead).

@@ -138,7 +138,8 @@ export interface ContainerPruneResult {
 /**
  * `container prune`: removes every stopped container that passes the
  * filter. A start killed half-way ("created", nobody starting it any more)
- * counts as stopped; a container being started does not.
+ * and one made by `create` and never started count as stopped; a container
+ * being started (its starter recorded as its watcher) does not.
  */
 export async function pruneContainers(
   dir: StateDir,
@@ -148,7 +149,10 @@ export async function pruneContainers(
   const errors: string[] = [];
   let bytes = 0;
   for (const s of await reconcile(dir)) {
-    if (liveStatus(s) !== "exited" || !passes(filter, s.created, s.labels)) continue;
+    // Made by `create` and never started (no starter recorded) is stopped too, as docker has it.
+    const st = liveStatus(s);
+    const stopped = st === "exited" || (st === "created" && s.watcher === undefined);
+    if (!stopped || !passes(filter, s.created, s.labels)) continue;
     let size = 0;
     try {
       size = treeSize(`${s.dir}/upper`);

@@ -62,12 +62,22 @@ export class FileLock {
     return this.#fd >= 0;
   }
 
-  /** Releases the lock (closing its fd); a second call does nothing. */
+  /**
+   * Releases the lock, then closes its fd; a second call does nothing. The
+   * unlock comes first because a child forked meanwhile (a container's
+   * process between fork and exec) shares the open file description, and
+   * with it the lock, until it execs: a close alone would leave the lock
+   * held by the child, and every other waiter in this process behind it.
+   */
   release(): void {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    sys("close", this.path, fd);
+    try {
+      sys("flock", this.path, fd, LOCK.UN);
+    } finally {
+      sys("close", this.path, fd);
+    }
   }
 }
 

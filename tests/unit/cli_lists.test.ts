@@ -12,7 +12,8 @@ import {
   goTimeString,
   humanDuration,
 } from "../../lib/format/mod.ts";
-import { netIo, psItem, selectContainers, statsItem } from "../../lib/cli/containers.ts";
+import { psItem, selectContainers, statsItem } from "../../lib/cli/containers.ts";
+import { netIo } from "../../lib/engine/stats.ts";
 import { imageItem } from "../../lib/cli/image.ts";
 import { Filters, labelMatches, nameMatches, referenceMatches } from "../../lib/cli/filters.ts";
 import { UsageError } from "../../lib/cli/args.ts";
