@@ -8,7 +8,7 @@
  */
 
 import { HttpError, type Request, type Response } from "./http.ts";
-import { type ApiContext, boolParam, type Router, toHttp } from "./router.ts";
+import { type ApiContext, boolParam, queryFilters, type Router, toHttp } from "./router.ts";
 import { jsonBuildProgress, JsonLines, jsonProgress, watchClient } from "./image_progress.ts";
 import {
   findImage,
@@ -59,7 +59,7 @@ export class ImageRoutes {
   /** `GET /images/json?filters=&all=&digests=`: one entry per image, docker's fields. */
   async #images(req: Request, res: Response): Promise<void> {
     const store = this.#store;
-    const f = Filters.parse(filterList(req), IMAGE_FILTER_KEYS);
+    const f = Filters.parse(queryFilters(req), IMAGE_FILTER_KEYS);
     // selectImages gives a row per matching name; the API gives each image once with those names.
     const byId = new Map<string, { img: ImageSummary; tags: string[] }>();
     for (const [img, t] of selectImages(store, f)) {
@@ -339,7 +339,7 @@ export class ImageRoutes {
 
   /** `POST /images/prune?filters=`: as `ctr image prune` (dangling images; `dangling=false`: unused ones too). */
   async #prune(req: Request, res: Response): Promise<void> {
-    const list = filterList(req);
+    const list = queryFilters(req);
     const { parsePruneFilters } = await import("../engine/prune.ts");
     const dangling = Filters.parse(list.filter((f) => f.startsWith("dangling=")), ["dangling"])
       .bool("dangling");
@@ -453,34 +453,6 @@ export class ImageRoutes {
     );
     await res.json(201, { Id: record.config });
   }
-}
-
-/**
- * docker's `filters` query (JSON: `{"key":{"value":true}}`, or the older
- * `{"key":["value"]}`) as the command line's `KEY=VALUE` list.
- */
-export function filterList(req: Request): string[] {
-  const text = req.query.get("filters");
-  if (!text) return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, `invalid filters: ${(e as Error).message}`);
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    throw new HttpError(400, "invalid filters: expected a JSON object");
-  }
-  const out: string[] = [];
-  for (const [k, vals] of Object.entries(v as Record<string, unknown>)) {
-    const list = Array.isArray(vals)
-      ? vals
-      : vals && typeof vals === "object"
-      ? Object.entries(vals).filter(([, on]) => on).map(([x]) => x)
-      : [];
-    for (const x of list) out.push(`${k}=${String(x)}`);
-  }
-  return out;
 }
 
 /**

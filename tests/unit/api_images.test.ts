@@ -1,10 +1,10 @@
 /**
- * The pure pieces of the Engine API's image routes: docker's `filters` and
+ * The pure pieces of the Engine API's image routes: docker's
  * `X-Registry-Auth`, a RUN failure in the classic builder's words, and the
  * progress of pulls and builds as docker's JSON lines.
  */
 import assert from "node:assert/strict";
-import { configChanges, filterList, registryAuth, runFailure } from "../../lib/api/images.ts";
+import { configChanges, registryAuth, runFailure } from "../../lib/api/images.ts";
 import { jsonBuildProgress, JsonLines, jsonProgress } from "../../lib/api/image_progress.ts";
 import { HttpError, type Request, type Response } from "../../lib/api/http.ts";
 
@@ -39,19 +39,6 @@ function collect() {
   } as unknown as Response;
   return { res, got };
 }
-
-Deno.test("filterList() reads docker's map and list forms of filters", () => {
-  assert.deepEqual(
-    filterList(req(`filters=${encodeURIComponent('{"reference":{"busybox":true,"x":false}}')}`)),
-    ["reference=busybox"],
-  );
-  assert.deepEqual(
-    filterList(req(`filters=${encodeURIComponent('{"dangling":["true"],"label":["a=b"]}')}`)),
-    ["dangling=true", "label=a=b"],
-  );
-  assert.deepEqual(filterList(req("")), []);
-  assert.throws(() => filterList(req("filters=nope")), HttpError);
-});
 
 Deno.test("registryAuth() decodes base64url JSON; {} is anonymous", () => {
   const b64 = btoa(JSON.stringify({ username: "bob", password: "p?>~" }))
