@@ -20,6 +20,7 @@ import {
 } from "../image/mod.ts";
 import { familiarRepository, familiarString, parseReference } from "../image/reference.ts";
 import type { Credentials } from "../image/registry.ts";
+import { registryHost } from "../image/registry_config.ts";
 import { Filters } from "../cli/filters.ts";
 import {
   IMAGE_FILTER_KEYS,
@@ -386,9 +387,7 @@ export class ImageRoutes {
     b.checkBuildUser();
     const quiet = boolParam(req, "q");
     const tmp = x.makeBuildTemp(this.ctx.g.root);
-    // A client that goes away stops the build, as docker's does.
     const abort = new AbortController();
-    watchClient(res, () => abort.abort());
     const out = new JsonLines(res, () => abort.abort());
     try {
       const input = `${tmp}/body`;
@@ -397,12 +396,15 @@ export class ImageRoutes {
         throw new HttpError(400, `Error processing tar file: ${(e as Error).message}`);
       });
       await Deno.remove(input);
+      // A client that goes away stops the build, as docker's does.
+      watchClient(res, () => abort.abort());
       const result = await b.buildImage(this.ctx.g, {
         ...a,
         context,
         dockerfile,
         progress: jsonBuildProgress(out, quiet),
         signal: abort.signal,
+        credentials: buildAuth(req),
       });
       out.push({ aux: { ID: result.id } });
       if (quiet) out.push({ stream: `${result.id}\n` });
@@ -415,7 +417,12 @@ export class ImageRoutes {
       await out.end();
     } catch (e) {
       // docker answers 200 once its stream started: the error is its last line.
-      if (!out.opened && !(e instanceof x.BuildError)) throw toHttp(e);
+      if (!out.opened && !(e instanceof x.BuildError)) {
+        const h = toHttp(e);
+        if (!res.close) throw h;
+        // The watch took the connection's end: the client must not send on it again.
+        return await res.json(h.status, { message: h.message }, { Connection: "close" });
+      }
       const failed = e instanceof x.BuildError ? runFailure(e.message) : undefined;
       if (failed) await out.fail(failed.message, failed.code);
       else await out.fail(e instanceof x.BuildError ? e.message : toHttp(e).message);
@@ -455,22 +462,50 @@ export class ImageRoutes {
   }
 }
 
+/** The base64url JSON of a registry header; 400 when it is not that. */
+function headerJson(req: Request, name: string): unknown {
+  const h = req.headers.get(name);
+  if (!h) return undefined;
+  try {
+    const b64 = h.replaceAll("-", "+").replaceAll("_", "/");
+    const bin = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+  } catch {
+    throw new HttpError(400, `invalid ${name} header: expected base64 of a JSON object`);
+  }
+}
+
+/** Docker's AuthConfig as credentials: none without a user name. */
+function credentialsOf(v: unknown): Credentials | undefined {
+  const a = v as { username?: unknown; password?: unknown } | null;
+  return typeof a?.username === "string" && a.username
+    ? { username: a.username, password: typeof a.password === "string" ? a.password : "" }
+    : undefined;
+}
+
+/**
+ * The credentials of a build's `X-Registry-Config` (base64url JSON of
+ * AuthConfigs by registry: `127.0.0.1:5000`, `https://index.docker.io/v1/`),
+ * by the domain of a base image's reference.
+ */
+export function buildAuth(req: Request): (domain: string) => Credentials | undefined {
+  const v = headerJson(req, "x-registry-config");
+  const byDomain = new Map<string, Credentials>();
+  for (const [k, a] of Object.entries((v ?? {}) as Record<string, unknown>)) {
+    const c = credentialsOf(a);
+    try {
+      if (c) byDomain.set(registryHost(k), c);
+    } catch { /* no registry name: ignored, as docker ignores it */ }
+  }
+  return (domain) => byDomain.get(domain);
+}
+
 /**
  * The credentials of `X-Registry-Auth` (base64url of docker's AuthConfig
  * JSON); none when absent or without a user name (`e30=`: `{}`).
  */
 export function registryAuth(req: Request): Credentials | undefined {
-  const h = req.headers.get("x-registry-auth");
-  if (!h) return undefined;
-  let auth: { username?: string; password?: string };
-  try {
-    const b64 = h.replaceAll("-", "+").replaceAll("_", "/");
-    const bin = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
-    auth = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
-  } catch {
-    throw new HttpError(400, "invalid X-Registry-Auth header: expected base64 of a JSON object");
-  }
-  return auth?.username ? { username: auth.username, password: auth.password ?? "" } : undefined;
+  return credentialsOf(headerJson(req, "x-registry-auth"));
 }
 
 /**

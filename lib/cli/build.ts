@@ -13,7 +13,8 @@
 import type { Globals } from "../engine/globals.ts";
 import { keyValues, labelProblem } from "../config/rules.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../image/platform.ts";
-import { formatReference, normalizeReference } from "../image/reference.ts";
+import { formatReference, normalizeReference, parseReference } from "../image/reference.ts";
+import type { Credentials } from "../image/registry.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import type { BuildError, BuildResult } from "../image/build/executor.ts";
 import type { BuildProgress } from "../image/build/progress.ts";
@@ -343,6 +344,8 @@ export interface BuildRequest
   readonly progress: BuildProgress;
   /** Aborting interrupts the build. */
   readonly signal?: AbortSignal;
+  /** Credentials for pulling base images from a registry (default: the saved ones). */
+  readonly credentials?: (domain: string) => Credentials | undefined;
 }
 
 /**
@@ -376,6 +379,7 @@ export async function buildImage(g: Globals, r: BuildRequest): Promise<BuildResu
       const p = await pull(g, ref, {
         ...(o.platform && { platform: formatPlatform(o.platform) }),
         progress: o.progress,
+        credentials: r.credentials?.(parseReference(ref).domain),
       });
       return p.name ?? p.manifest;
     },

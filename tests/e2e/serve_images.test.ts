@@ -416,7 +416,7 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd"
   });
 } else {
   rootTest(
-    "ctr serve images: X-Registry-Auth credentials; a hostile context stays inside; a build ends with its client",
+    "ctr serve images: X-Registry-Auth and X-Registry-Config credentials; a hostile context stays inside; a build ends with its client",
     async () => {
       const dir = tempDir();
       const line = await new Deno.Command("htpasswd", {
@@ -482,6 +482,28 @@ while b"started" not in got:
     got += conn.recv(4096)
 conn.close()
 print("left")
+
+# A base image behind auth: the build pulls it with X-Registry-Config's credentials.
+import base64, json
+c.images.remove("${name}:1")
+def raw_build(headers):
+    body = context(("Dockerfile", {"data": b"FROM ${name}:1\\nRUN true\\n"})).getvalue()
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect("${s.sock}")
+    conn.sendall(b"POST /v1.41/build?t=authbuilt HTTP/1.1\\r\\nHost: x\\r\\n" + headers +
+        b"Content-Length: %d\\r\\n\\r\\n" % len(body) + body)
+    got = b""
+    while True:
+        d = conn.recv(65536)
+        if not d: break
+        got += d
+    conn.close()
+    return got.decode()
+anon = raw_build(b"")
+print("refused" if "401" in anon and "Successfully" not in anon else anon)
+conf = base64.urlsafe_b64encode(json.dumps({"${reg.domain}": good}).encode())
+authed = raw_build(b"X-Registry-Config: " + conf + b"\\r\\n")
+print("built" if "Successfully tagged authbuilt:latest" in authed else authed)
 `;
         const out = await new Deno.Command(PYTHON, {
           args: ["-c", script],
@@ -498,6 +520,8 @@ print("left")
           `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: /tmp/${mark}-abs`,
           `400 Error processing tar file: Cannot extract the layer: Entry escapes the root: up/${mark}-link (up is a symlink)`,
           "left",
+          "refused",
+          "built",
         ]);
         // Its step ends at once, not after the minute it asked for.
         let builds = 1;

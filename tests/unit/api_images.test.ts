@@ -4,7 +4,7 @@
  * progress of pulls and builds as docker's JSON lines.
  */
 import assert from "node:assert/strict";
-import { configChanges, registryAuth, runFailure } from "../../lib/api/images.ts";
+import { buildAuth, configChanges, registryAuth, runFailure } from "../../lib/api/images.ts";
 import { jsonBuildProgress, JsonLines, jsonProgress } from "../../lib/api/image_progress.ts";
 import { HttpError, type Request, type Response } from "../../lib/api/http.ts";
 
@@ -120,4 +120,17 @@ Deno.test("configChanges() turns a commit's config into the instructions commit 
   ]);
   assert.deepEqual(configChanges(new TextEncoder().encode("null")), []);
   assert.deepEqual(configChanges(new Uint8Array()), []);
+});
+
+Deno.test("buildAuth() finds X-Registry-Config's credentials by a reference's domain", () => {
+  const conf = btoa(JSON.stringify({
+    "127.0.0.1:5000": { username: "bob", password: "pw" },
+    "https://index.docker.io/v1/": { username: "hub", password: "h" },
+    "other:1": {},
+  }));
+  const find = buildAuth(req("", { "X-Registry-Config": conf }));
+  assert.deepEqual(find("127.0.0.1:5000"), { username: "bob", password: "pw" });
+  assert.deepEqual(find("docker.io"), { username: "hub", password: "h" });
+  assert.equal(find("other:1"), undefined);
+  assert.equal(buildAuth(req(""))("docker.io"), undefined);
 });
