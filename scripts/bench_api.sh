@@ -58,6 +58,7 @@ cleanup() {
   rm -rf "$A/ctr-root" "$A/docker" "$A/podman"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 ./ctr --root "$A/ctr-root" --state-dir "$A/ctr-state" serve -H "unix://$A/ctr.sock" 2>"$A/ctr.log" &
 pids+=($!)

@@ -12,7 +12,6 @@ import {
   isRunning,
   liveStatus,
   logEnded,
-  readExit,
   reconcile,
   removeContainer,
   signalContainer,
@@ -24,6 +23,7 @@ import { psStatus } from "../cli/containers.ts";
 import { inspectObject } from "../cli/control.ts";
 import { createFromArgs } from "../cli/run_command.ts";
 import { createArgs } from "./create.ts";
+import { StateWatch } from "./state_watch.ts";
 import { signalByName } from "../../ffi/constants.ts";
 import { connectWatcher, FrameReader, helloFrame, STREAM } from "../engine/attach.ts";
 import {
@@ -32,17 +32,14 @@ import {
   endStream,
   frame,
   jsonBody,
-  queryFilters,
   randomId,
   type Router,
 } from "./router.ts";
 
 /** The routes of containers and their execs. */
 export class ContainerRoutes {
-  /** Containers created with AutoRemove: the API removes them at their end, keeping the code. */
-  readonly #autoRemove = new Set<string>();
-  /** Exit codes of auto-removed containers, for a `wait` that comes late. */
-  readonly #removedCodes = new Map<string, number>();
+  /** Changes to the state directory: what waits wakes on them. */
+  readonly #watch: StateWatch;
   /** Execs created and not yet inspected for the last time, by their id. */
   readonly #execs = new Map<string, ExecEntry>();
   /**
@@ -56,6 +53,7 @@ export class ContainerRoutes {
 
   constructor(readonly ctx: ApiContext, r: Router) {
     this.#dir = ctx.dir;
+    this.#watch = new StateWatch(ctx.dir, (id) => this.#exited(id));
     r.add("GET", "/containers/json", (q, res) => this.#ps(q, res));
     r.add("POST", "/containers/create", (q, res) => this.#create(q, res));
     r.add("GET", "/containers/([^/]+)/json", (_q, res, [ref]) => res.json(200, this.#inspect(ref)));
@@ -84,8 +82,8 @@ export class ContainerRoutes {
     const { ancestorResolver, containerSize, PS_FILTERS, selectContainers } = await import(
       "../cli/containers.ts"
     );
-    const { Filters } = await import("../cli/filters.ts");
-    const filters = Filters.parse(queryFilters(req), PS_FILTERS);
+    const { queryFilters } = await import("./filters.ts");
+    const filters = queryFilters(req, PS_FILTERS);
     const limit = Number(req.query.get("limit") ?? -1);
     const all = (await reconcile(this.#dir)).map((s) => ({ ...s, status: liveStatus(s) }));
     const list = selectContainers(all, filters, {
@@ -137,9 +135,9 @@ export class ContainerRoutes {
   /** `POST /containers/create?name=`: Config and HostConfig as docker's run flags. */
   async #create(req: Request, res: Response): Promise<void> {
     const body = jsonBody(req);
-    const { argv, autoRemove } = createArgs(body, req.query.get("name") ?? undefined);
+    // AutoRemove is `--rm`: the container's watcher removes it at its end, as `ctr run -d --rm`.
+    const { argv } = createArgs(body, req.query.get("name") ?? undefined);
     const made = await createFromArgs(argv, this.ctx.g, { pull: "never" });
-    if (autoRemove) this.#autoRemove.add(made.id);
     await res.json(201, { Id: made.id, Warnings: made.warnings });
   }
 
@@ -147,33 +145,36 @@ export class ContainerRoutes {
     const s = this.#dir.find(ref);
     if (isRunning(s)) return await res.send(304);
     const { startExisting } = await import("../engine/detach.ts");
+    this.#watch.start();
     const waiting = this.#attachWaiting.get(s.id) ?? [];
     this.#attachWaiting.delete(s.id);
     try {
       await startExisting(this.#dir, s, this.ctx.g, { attach: waiting.length > 0 });
     } catch (e) {
       for (const give of waiting) give(Promise.reject(e));
+      // AutoRemove holds for a start that failed too, as docker's daemon has it.
+      const cur = this.#dir.get(s.id);
+      if (cur?.autoRemove && liveStatus(cur) !== "running") {
+        await removeContainer(this.#dir, cur, true).catch(() => {});
+      }
       throw e;
     }
     for (const give of waiting) give(connectWatcher(this.#dir.attachSocket(s.id)));
-    if (this.#autoRemove.has(s.id)) this.#reapLater(s.id);
     await res.send(204);
   }
 
-  /** An AutoRemove container: its exit code is kept, then it is removed as `rm -f` would. */
-  #reapLater(id: string): void {
+  /**
+   * A container's exit record appeared: one that removes itself is
+   * released and removed here at once, as its watcher's `ctr __exited`
+   * would a Deno start later (whichever comes second finds it gone), so
+   * that `docker run --rm` ends without waiting for that start.
+   */
+  #exited(id: string): void {
+    if (!this.#dir.get(id)?.autoRemove) return;
     (async () => {
-      for (;;) {
-        await sleep(50);
-        const s = this.#dir.get(id);
-        if (!s) return;
-        if (liveStatus(s) !== "exited" || s.status !== "exited") continue;
-        this.#removedCodes.set(id, s.exitCode ?? readExit(this.#dir, id)?.exitCode ?? 255);
-        this.#autoRemove.delete(id);
-        await removeContainer(this.#dir, s, true).catch(() => {});
-        return;
-      }
-    })();
+      const { exitedCommand } = await import("../engine/detach.ts");
+      await exitedCommand(id, this.ctx.g);
+    })().catch(() => {/* its watcher's ctr __exited does it */});
   }
 
   /**
@@ -184,7 +185,7 @@ export class ContainerRoutes {
    */
   async #wait(req: Request, res: Response, ref: string): Promise<void> {
     const s0 = this.#dir.find(ref);
-    const condition = req.query.get("condition") ?? "not-running";
+    const condition = req.query.get("condition") || "not-running";
     if (!["not-running", "next-exit", "removed"].includes(condition)) {
       throw new HttpError(400, `invalid condition: ${JSON.stringify(condition)}`);
     }
@@ -194,7 +195,7 @@ export class ContainerRoutes {
     for (;;) {
       const s = this.#dir.get(s0.id);
       if (!s) {
-        code = this.#removedCodes.get(s0.id) ?? code;
+        code = this.#watch.exitCode(s0.id) ?? code; // it removed itself, and its exit record
         break;
       }
       const ended = s.status === "exited" && liveStatus(s) === "exited";
@@ -203,12 +204,14 @@ export class ContainerRoutes {
       if (
         condition === "next-exit" && ended && (runningAtCall || s.startedAt !== s0.startedAt)
       ) break;
-      await sleep(50);
+      await this.#watch.changed(500);
     }
-    await out.write(
-      new TextEncoder().encode(JSON.stringify({ StatusCode: code, Error: null }) + "\n"),
-    );
-    await out.end();
+    try {
+      await out.write(
+        new TextEncoder().encode(JSON.stringify({ StatusCode: code, Error: null }) + "\n"),
+      );
+      await out.end();
+    } catch { /* the client read the code and left before the end of the chunks (docker's CLI) */ }
   }
 
   /**
@@ -250,7 +253,9 @@ export class ContainerRoutes {
         }
         const s = this.#dir.get(s0.id);
         if (!s) return;
-        if (s.status !== "created") {
+        // Not started since the attach (an ended one waits for its next start).
+        const started = s.status !== "created" && (isRunning(s0) || s.startedAt !== s0.startedAt);
+        if (started) {
           try {
             conn = await connectWatcher(this.#dir.attachSocket(s0.id));
           } catch {
@@ -523,7 +528,9 @@ export class ContainerRoutes {
   /** `prune`: stopped containers that pass the filters (until, label). */
   async #prune(req: Request, res: Response): Promise<void> {
     const { parsePruneFilters, pruneContainers } = await import("../engine/prune.ts");
-    const r = await pruneContainers(this.#dir, parsePruneFilters(queryFilters(req)));
+    const { queryFilterArgs } = await import("./filters.ts");
+    const args = queryFilterArgs(req, ["until", "label", "label!"]);
+    const r = await pruneContainers(this.#dir, parsePruneFilters(args));
     if (r.errors.length && !r.deleted.length) throw new HttpError(500, r.errors.join("; "));
     await res.json(200, { ContainersDeleted: r.deleted, SpaceReclaimed: r.bytes });
   }

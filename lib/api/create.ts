@@ -11,10 +11,9 @@ import { HttpError } from "./http.ts";
 
 type Json = Record<string, unknown>;
 
-/** What create runs: docker's run argv, and whether the API removes the container at its end. */
+/** What create runs: docker's run argv (AutoRemove is `--rm`). */
 export interface CreateArgs {
   readonly argv: string[];
-  readonly autoRemove: boolean;
 }
 
 const str = (v: unknown) => typeof v === "string" && v !== "" ? v : undefined;
@@ -64,11 +63,7 @@ export function createArgs(body: Json, name?: string): CreateArgs {
     if (num(hc.Retries)) flag("health-retries", String(hc.Retries));
   }
 
-  for (const b of list(h.Binds)) flag("volume", b);
-  const mode = str(h.NetworkMode);
-  // docker's default network is its bridge: ctr's is too when asked for ("bridge").
-  if (mode === "default" || mode === "bridge" || mode === undefined) flag("network", "bridge");
-  else flag("network", mode);
+  a.push(...volumeArgs(body, h), ...networkArgs(body, h));
   const ports = (h.PortBindings ?? {}) as Record<string, { HostIp?: string; HostPort?: string }[]>;
   for (const [port, binds] of Object.entries(ports)) {
     for (const b of binds ?? [{}]) {
@@ -123,7 +118,8 @@ export function createArgs(body: Json, name?: string): CreateArgs {
   }
 
   const cmd = list(body.Cmd);
-  return { argv: [...a, image, ...entryRest, ...cmd], autoRemove: h.AutoRemove === true };
+  bool("rm", h.AutoRemove);
+  return { argv: [...a, image, ...entryRest, ...cmd] };
 }
 
 /** HostConfig's resources as docker's run and update flags (name, value), in one place for both. */
@@ -161,4 +157,91 @@ export function updateOptions(body: Json): Record<string, string> {
   const restart = restartFlag(body);
   if (restart !== undefined) opts.restart = restart;
   return opts;
+}
+
+/**
+ * The volume flags: Binds (`-v`, named volumes made when missing), Mounts
+ * (`--mount`), VolumesFrom, and Config.Volumes that nothing else mounts as
+ * anonymous volumes (where docker's CLI puts `-v /path`).
+ */
+function volumeArgs(body: Json, h: Json): string[] {
+  const a: string[] = [];
+  const targets = new Set<string>();
+  for (const b of list(h.Binds)) {
+    a.push(`--volume=${b}`);
+    targets.add(b.split(":")[1] ?? b);
+  }
+  for (const m of (h.Mounts ?? []) as Json[]) {
+    a.push(`--mount=${mountSpec(m)}`);
+    targets.add(String(m.Target ?? ""));
+  }
+  for (const v of list(h.VolumesFrom)) a.push(`--volumes-from=${v}`);
+  for (const path of Object.keys((body.Volumes ?? {}) as Json)) {
+    if (!targets.has(path)) a.push(`--volume=${path}`);
+  }
+  return a;
+}
+
+/** One of HostConfig.Mounts as the `--mount` value docker's CLI would have sent it from. */
+function mountSpec(m: Json): string {
+  const type = str(m.Type) ?? "volume";
+  const parts = [`type=${type}`];
+  if (str(m.Source)) parts.push(`source=${m.Source}`);
+  if (!str(m.Target)) throw new HttpError(400, "Mounts: a mount needs a Target");
+  parts.push(`target=${m.Target}`);
+  if (m.ReadOnly === true) parts.push("readonly");
+  const bind = (m.BindOptions ?? {}) as Json;
+  if (str(bind.Propagation)) parts.push(`bind-propagation=${bind.Propagation}`);
+  if (bind.NonRecursive === true) parts.push("bind-nonrecursive");
+  const vol = (m.VolumeOptions ?? {}) as Json;
+  if (vol.NoCopy === true) parts.push("volume-nocopy");
+  const driver = (vol.DriverConfig ?? {}) as Json;
+  if (str(driver.Name)) parts.push(`volume-driver=${driver.Name}`);
+  for (const [k, v] of Object.entries((driver.Options ?? {}) as Json)) {
+    parts.push(`volume-opt=${k}=${v}`);
+  }
+  const tmpfs = (m.TmpfsOptions ?? {}) as Json;
+  if (num(tmpfs.SizeBytes)) parts.push(`tmpfs-size=${tmpfs.SizeBytes}`);
+  if (num(tmpfs.Mode)) parts.push(`tmpfs-mode=${Number(tmpfs.Mode).toString(8)}`);
+  // A value with a comma would split: quoted as a CSV field, as docker's CLI reads --mount.
+  return parts.map((p) => (p.includes(",") ? `"${p.replaceAll('"', '""')}"` : p)).join(",");
+}
+
+/**
+ * The network flags: NetworkMode (`default` is the bridge, as docker's) and
+ * its endpoint in NetworkingConfig: aliases, a fixed address, links. docker
+ * 20.10 takes one endpoint at create; more are joined with connect.
+ */
+function networkArgs(body: Json, h: Json): string[] {
+  const mode = str(h.NetworkMode);
+  const net = mode === undefined || mode === "default" ? "bridge" : mode;
+  const a = [`--network=${net}`];
+  const endpoints = ((body.NetworkingConfig ?? {}) as Json).EndpointsConfig as Json | undefined;
+  const names = Object.keys(endpoints ?? {});
+  if (names.length > 1) {
+    throw new HttpError(
+      400,
+      `Container cannot be connected to network endpoints: ${names.join(", ")}`,
+    );
+  }
+  if (names.length === 0) return a;
+  if (names[0] !== net && !(mode === undefined && names[0] === "bridge")) {
+    throw new HttpError(
+      400,
+      `NetworkingConfig names network ${names[0]}, HostConfig.NetworkMode ${net}`,
+    );
+  }
+  const ep = (endpoints![names[0]] ?? {}) as Json;
+  const aliases = list(ep.Aliases);
+  if (aliases.length && (net === "bridge" || net === "host" || net === "none")) {
+    throw new HttpError(
+      400,
+      "network-scoped alias is supported only for containers in user defined networks",
+    );
+  }
+  for (const alias of aliases) a.push(`--network-alias=${alias}`);
+  const ip = str(((ep.IPAMConfig ?? {}) as Json).IPv4Address);
+  if (ip) a.push(`--ip=${ip}`);
+  for (const l of list(ep.Links)) a.push(`--link=${l}`);
+  return a;
 }

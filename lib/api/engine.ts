@@ -13,6 +13,9 @@ import { ImageRoutes } from "./images.ts";
 import { ContainerRoutes } from "./containers.ts";
 import { ContainerStatsRoutes } from "./container_stats.ts";
 import { ContainerFileRoutes } from "./container_files.ts";
+import { NetworkRoutes } from "./networks.ts";
+import { VolumeRoutes } from "./volumes.ts";
+import { EventRoutes } from "./events.ts";
 
 export { API_VERSION } from "./router.ts";
 
@@ -27,6 +30,9 @@ export class EngineApi {
     new ContainerRoutes(ctx, this.#router);
     new ContainerStatsRoutes(ctx, this.#router);
     new ContainerFileRoutes(ctx, this.#router);
+    new NetworkRoutes(ctx, this.#router);
+    new VolumeRoutes(ctx, this.#router);
+    new EventRoutes(ctx, this.#router);
   }
 
   /** Answers one request (the path may carry a /vX.YY prefix). */

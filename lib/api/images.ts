@@ -8,7 +8,8 @@
  */
 
 import { HttpError, type Request, type Response } from "./http.ts";
-import { type ApiContext, boolParam, queryFilters, type Router, toHttp } from "./router.ts";
+import { type ApiContext, boolParam, type Router, toHttp } from "./router.ts";
+import { queryFilterArgs, queryFilters } from "./filters.ts";
 import { jsonBuildProgress, JsonLines, jsonProgress, watchClient } from "./image_progress.ts";
 import {
   findImage,
@@ -60,7 +61,7 @@ export class ImageRoutes {
   /** `GET /images/json?filters=&all=&digests=`: one entry per image, docker's fields. */
   async #images(req: Request, res: Response): Promise<void> {
     const store = this.#store;
-    const f = Filters.parse(queryFilters(req), IMAGE_FILTER_KEYS);
+    const f = queryFilters(req, IMAGE_FILTER_KEYS);
     // selectImages gives a row per matching name; the API gives each image once with those names.
     const byId = new Map<string, { img: ImageSummary; tags: string[] }>();
     for (const [img, t] of selectImages(store, f)) {
@@ -340,7 +341,7 @@ export class ImageRoutes {
 
   /** `POST /images/prune?filters=`: as `ctr image prune` (dangling images; `dangling=false`: unused ones too). */
   async #prune(req: Request, res: Response): Promise<void> {
-    const list = queryFilters(req);
+    const list = queryFilterArgs(req, ["dangling", "until", "label", "label!"]);
     const { parsePruneFilters } = await import("../engine/prune.ts");
     const dangling = Filters.parse(list.filter((f) => f.startsWith("dangling=")), ["dangling"])
       .bool("dangling");

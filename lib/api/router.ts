@@ -128,35 +128,3 @@ export function toHttp(e: unknown): HttpError {
   }
   return new HttpError(500, m);
 }
-
-/**
- * The `filters` query parameter as docker's `--filter` values (`key=value`):
- * the API sends `{"key":["v",...]}` or, from older clients,
- * `{"key":{"v":true}}`. 400 when it is not such an object.
- */
-export function queryFilters(req: Request): string[] {
-  const text = req.query.get("filters");
-  if (!text) return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, `invalid filters: ${(e as Error).message}`);
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    throw new HttpError(400, "invalid filters: expected an object of lists");
-  }
-  const out: string[] = [];
-  for (const [k, vals] of Object.entries(v as Record<string, unknown>)) {
-    const list = Array.isArray(vals)
-      ? vals
-      : vals !== null && typeof vals === "object"
-      ? Object.entries(vals as Record<string, unknown>).filter(([, on]) => on === true).map((
-        [x],
-      ) => x)
-      : undefined;
-    if (!list) throw new HttpError(400, `invalid filters: ${JSON.stringify(k)} is no list`);
-    for (const x of list) out.push(`${k}=${String(x)}`);
-  }
-  return out;
-}

@@ -164,6 +164,8 @@ async function startAndAttach(
 export function inspectObject(s: ContainerState): Record<string, unknown> {
   const st = liveStatus(s);
   const c = s.config;
+  // The state names the network from the first start on; a created container's is in its configuration.
+  const network = s.network ?? c?.network.name;
   const mounts = (c?.mounts ?? []).map((m) =>
     m.type === "bind"
       ? {
@@ -213,7 +215,7 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
         Name: s.restartPolicy?.name ?? "no",
         MaximumRetryCount: s.restartPolicy?.maxRetries ?? 0,
       },
-      NetworkMode: s.network ?? (c?.namespaces.net.kind === "host" ? "host" : "none"),
+      NetworkMode: network ?? (c?.namespaces.net.kind === "host" ? "host" : "none"),
       ReadonlyRootfs: c?.readOnly ?? false,
       SecurityOpt: s.securityOpt?.length ? s.securityOpt : null,
       CgroupParent: c?.cgroup.parent ?? "",
@@ -280,9 +282,9 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       Gateway: s.gateway ?? "",
       MacAddress: s.mac ?? "",
       Ports: ports,
-      Networks: s.network
+      Networks: network
         ? {
-          [s.network]: {
+          [network]: {
             IPAddress: s.ip ?? "",
             IPPrefixLen: s.prefixLen ?? 0,
             Gateway: s.gateway ?? "",

@@ -6,14 +6,17 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { Nat, type Network, NetworkStore, pruneNetworks } from "../network/mod.ts";
+import { type Lease, Nat, type Network, NetworkStore, pruneNetworks } from "../network/mod.ts";
 import { networkEvent } from "../engine/events.ts";
 import { formatList, goTimeString, NETWORK_LIST } from "../format/mod.ts";
 import { sha256 } from "../image/digest.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import { Filters } from "./filters.ts";
+import { Filters, labelsMatch } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 import { compareStrings } from "../os/order.ts";
+import { StateDir } from "../engine/state.ts";
+import { isRunning } from "../engine/lifecycle.ts";
+import { ruleComment, vethName } from "../network/names.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -31,11 +34,12 @@ export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
   },
   { name: "driver", short: "d", type: "string", arg: "bridge", help: "Only bridge" },
 ];
-const LS_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"];
+/** The keys of `network ls --filter` (docker's). */
+export const NETWORK_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"];
 
 /** The options of `ctr network ls`. */
 export const NETWORK_LS_OPTIONS: readonly OptionSpec[] = [
-  filterOption(LS_FILTERS),
+  filterOption(NETWORK_FILTERS),
   LIST_FORMAT,
   { name: "no-trunc", type: "bool", help: "Do not truncate the output" },
   { name: "quiet", short: "q", type: "bool", help: "Only display network IDs" },
@@ -85,19 +89,34 @@ function findListed(store: NetworkStore, ref: string): Listed | undefined {
     (ref.length >= 3 ? all.find((n) => n.id.startsWith(ref)) : undefined);
 }
 
+/** The network store of a ctr root and state directory. */
+export function networkStore(g: Globals): NetworkStore {
+  return new NetworkStore({ root: g.root, stateDir: g.stateDir });
+}
+
+/**
+ * The name of the network `ref` (a name, a full id or an id prefix) names,
+ * host and none included; undefined when none does.
+ */
+export function networkName(g: Globals, ref: string): string | undefined {
+  return findListed(networkStore(g), ref)?.name;
+}
+
 /** Docker's `network inspect` object of a network by name or id, or undefined. */
 export function networkInspectObject(g: Globals, ref: string): Record<string, unknown> | undefined {
-  const store = new NetworkStore({ root: g.root, stateDir: g.stateDir });
+  const store = networkStore(g);
   const n = findListed(store, ref);
   if (!n) return undefined;
   const containers: Record<string, unknown> = {};
   if (n.network) {
     const prefix = n.network.subnet.split("/")[1];
+    const states = new StateDir(g.stateDir);
     for (const l of store.inspect(n.name).containers) {
       containers[l.containerId] = {
         Name: l.name ?? "",
         EndpointID: sha256(`${n.id}/${l.containerId}`).slice(7),
-        MacAddress: "",
+        // The lease has no MAC; the container's state records the one it got.
+        MacAddress: states.get(l.containerId)?.mac ?? "",
         IPv4Address: `${l.ip}/${prefix}`,
         IPv6Address: "",
       };
@@ -121,8 +140,9 @@ export function networkInspectObject(g: Globals, ref: string): Record<string, un
     ConfigFrom: { Network: "" },
     ConfigOnly: false,
     Containers: containers,
-    Options: n.network ? { "com.docker.network.bridge.name": n.network.bridge } : {},
-    Labels: {},
+    // As docker: the default network shows its bridge; others the options they were made with.
+    Options: n.network?.builtin ? { "com.docker.network.bridge.name": n.network.bridge } : {},
+    Labels: { ...n.network?.labels },
   };
 }
 
@@ -140,23 +160,34 @@ function lsItem(n: Listed, trunc: boolean): Record<string, string> {
   };
 }
 
-function ls(store: NetworkStore, argv: readonly string[]): string {
-  const { opts, positionals } = parseArgs(argv, NETWORK_LS_OPTIONS);
-  if (positionals.length) throw new UsageError(`"ctr network ls" accepts no arguments`);
-  const f = Filters.parse(opts.filter as string[] | undefined, LS_FILTERS);
+/**
+ * The networks `network ls` lists with these filters (docker's keys and
+ * matching), by name: each as docker's `network inspect` object.
+ */
+export function filterNetworks(g: Globals, f: Filters): Record<string, unknown>[] {
+  return selectNetworks(networkStore(g), f).map((n) => networkInspectObject(g, n.id)!);
+}
+
+function selectNetworks(store: NetworkStore, f: Filters): Listed[] {
   const dangling = f.bool("dangling");
-  const nets = listed(store).filter((n) =>
+  return listed(store).filter((n) =>
     f.match("driver", (v) => n.driver === v) &&
     f.match("id", (v) => n.id.startsWith(v)) &&
     f.match("name", (v) => n.name.includes(v)) &&
     f.match("scope", (v) => v === "local") &&
     f.match("type", (v) => (v === "builtin") === n.builtin) &&
-    // Networks carry no labels in ctr: a label filter matches none.
-    !f.has("label") &&
+    labelsMatch(f, n.network?.labels ?? {}) &&
     (dangling === undefined ||
       dangling === (!n.builtin && n.network !== undefined &&
           store.inspect(n.name).containers.length === 0))
   ).sort((a, b) => compareStrings(a.name, b.name));
+}
+
+function ls(store: NetworkStore, argv: readonly string[]): string {
+  const { opts, positionals } = parseArgs(argv, NETWORK_LS_OPTIONS);
+  if (positionals.length) throw new UsageError(`"ctr network ls" accepts no arguments`);
+  const f = Filters.parse(opts.filter as string[] | undefined, NETWORK_FILTERS);
+  const nets = selectNetworks(store, f);
   const trunc = opts["no-trunc"] !== true;
   if (opts.quiet) return nets.map((n) => (trunc ? n.id.slice(0, 12) : n.id) + "\n").join("");
   return formatList(opts.format as string | undefined, nets.map((n) => lsItem(n, trunc)), {
@@ -164,33 +195,71 @@ function ls(store: NetworkStore, argv: readonly string[]): string {
   });
 }
 
+/** What `network create` takes, from the command line or the Engine API. */
+export interface NewNetwork {
+  readonly name: string;
+  readonly driver?: string;
+  readonly subnet?: string;
+  readonly gateway?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** `network create`: checks the driver, records the network and its event. */
+export async function createNetwork(g: Globals, o: NewNetwork): Promise<Network> {
+  if (g.rootless) {
+    throw new UsageError(
+      "ctr networks are bridges, which need root: rootless containers use " +
+        "--net=slirp4netns or --net=pasta",
+    );
+  }
+  if (o.driver !== undefined && o.driver !== "bridge") {
+    throw new UsageError(`unsupported network driver ${JSON.stringify(o.driver)}: only bridge`);
+  }
+  const n = await networkStore(g).create({
+    name: o.name,
+    subnet: o.subnet,
+    gateway: o.gateway,
+    labels: o.labels,
+  });
+  networkEvent(g.stateDir, n, "create");
+  return n;
+}
+
+/** `network rm` of one network by name: its bridge goes, and the event is recorded. */
+export async function removeNetwork(g: Globals, name: string): Promise<void> {
+  const store = networkStore(g);
+  const n = store.find(name);
+  await store.remove(name);
+  networkEvent(g.stateDir, n, "destroy");
+}
+
+/** `network prune`: every user-defined network no live container uses; the events recorded. */
+export async function pruneAllNetworks(
+  g: Globals,
+  select?: (n: Network) => boolean,
+): Promise<{ released: Lease[]; deleted: Network[] }> {
+  const store = networkStore(g);
+  const r = await pruneNetworks({ store, nat: new Nat({ stateDir: g.stateDir }), select });
+  for (const n of r.deleted) networkEvent(g.stateDir, n, "destroy");
+  return r;
+}
+
 /** Runs one network command. */
 export async function networkCommand(argv: readonly string[], g: Globals): Promise<number> {
   const [sub, ...rest] = argv;
-  const store = new NetworkStore({ root: g.root, stateDir: g.stateDir });
+  const store = networkStore(g);
   switch (sub) {
     case "create": {
       const { opts, positionals } = parseArgs(rest, NETWORK_CREATE_OPTIONS);
       if (positionals.length !== 1) {
         throw new UsageError(`"ctr network create" requires exactly one NAME`);
       }
-      if (g.rootless) {
-        throw new UsageError(
-          "ctr networks are bridges, which need root: rootless containers use " +
-            "--net=slirp4netns or --net=pasta",
-        );
-      }
-      if (opts.driver !== undefined && opts.driver !== "bridge") {
-        throw new UsageError(
-          `unsupported network driver ${JSON.stringify(opts.driver)}: only bridge`,
-        );
-      }
-      const n = await store.create({
+      const n = await createNetwork(g, {
         name: positionals[0],
+        driver: opts.driver as string | undefined,
         subnet: opts.subnet as string | undefined,
         gateway: opts.gateway as string | undefined,
       });
-      networkEvent(g.stateDir, n, "create");
       console.log(n.id);
       return 0;
     }
@@ -219,20 +288,15 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
       const { positionals } = parseArgs(rest, []);
       if (!positionals.length) throw new UsageError(`"ctr network rm" requires a NAME`);
       for (const name of positionals) {
-        const n = store.find(name);
-        await store.remove(name);
-        networkEvent(g.stateDir, n, "destroy");
+        await removeNetwork(g, name);
         console.log(name);
       }
       return 0;
     }
     case "prune": {
-      const r = await pruneNetworks({ store, nat: new Nat({ stateDir: g.stateDir }) });
+      const r = await pruneAllNetworks(g);
       for (const l of r.released) console.log(`released ${l.ip} of ${l.containerId.slice(0, 12)}`);
-      for (const n of r.deleted) {
-        networkEvent(g.stateDir, n, "destroy");
-        console.log(`Deleted network: ${n.name}`);
-      }
+      for (const n of r.deleted) console.log(`Deleted network: ${n.name}`);
       return 0;
     }
   }
@@ -241,4 +305,92 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
       JSON.stringify(sub ?? "")
     } (expected create, ls, inspect, rm or prune)`,
   );
+}
+
+/** What `network connect` gives the container on the network. */
+export interface EndpointOptions {
+  readonly aliases?: readonly string[];
+  readonly ip?: string;
+}
+
+/**
+ * `network connect` of a container that is not running: a ctr container is
+ * on one network at most, which it joins when it starts, so the network it
+ * will join is recorded, with its aliases and address. Throws when it runs,
+ * is on another network, or does not have a network namespace of its own.
+ */
+export async function connectContainer(
+  g: Globals,
+  ref: string,
+  network: string,
+  o: EndpointOptions = {},
+): Promise<void> {
+  const net = networkStore(g).get(network);
+  const dir = new StateDir(g.stateDir);
+  const s = dir.find(ref);
+  const cfg = s.config;
+  if (!cfg) throw new Error(`Container ${s.name} has no recorded configuration`);
+  // The configuration's: the state's is recorded only from the first start on.
+  const current = cfg.network.name;
+  if (current === net.name) {
+    throw new Error(`endpoint with name ${s.name} already exists in network ${net.name}`);
+  }
+  if (isRunning(s)) {
+    throw new Error(
+      `Cannot connect running container ${s.name} to network ${net.name}: ` +
+        "ctr containers join their network when they start",
+    );
+  }
+  if (current !== undefined) {
+    throw new Error(
+      `Cannot connect container ${s.name} to network ${net.name}: it is on network ` +
+        `${current}, and a ctr container joins one network (disconnect it first)`,
+    );
+  }
+  if (cfg.namespaces.net.kind !== "new" || cfg.network.userMode !== undefined) {
+    throw new Error(
+      `Cannot connect container ${s.name} to network ${net.name}: it does not have a ` +
+        "network namespace of its own on a ctr network",
+    );
+  }
+  await dir.update(s.id, (cur) => ({
+    ...cur,
+    network: net.name,
+    veth: vethName(cur.id),
+    ruleComment: ruleComment(cur.id),
+    config: cur.config && {
+      ...cur.config,
+      network: { ...cur.config.network, name: net.name, aliases: o.aliases ?? [], ip: o.ip },
+    },
+  }));
+}
+
+/**
+ * `network disconnect` of a container that is not running: it will start
+ * with its loopback only. Throws when it runs or is not on that network.
+ */
+export async function disconnectContainer(g: Globals, ref: string, network: string): Promise<void> {
+  const net = networkStore(g).get(network);
+  const dir = new StateDir(g.stateDir);
+  const s = dir.find(ref);
+  if ((s.config?.network.name ?? s.network) !== net.name) {
+    throw new Error(`container ${s.name} is not connected to network ${net.name}`);
+  }
+  if (isRunning(s)) {
+    throw new Error(
+      `Cannot disconnect running container ${s.name} from network ${net.name}: ` +
+        "ctr containers leave their network when they end",
+    );
+  }
+  await dir.update(s.id, (cur) => ({
+    ...cur,
+    network: undefined,
+    veth: undefined,
+    ruleComment: undefined,
+    config: cur.config && {
+      ...cur.config,
+      // Its published ports stay recorded: they come back with the next network it joins.
+      network: { ...cur.config.network, name: undefined, aliases: [], ip: undefined },
+    },
+  }));
 }

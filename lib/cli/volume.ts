@@ -19,11 +19,12 @@ export const VOLUME_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", arg: "NAME", help: "The volume's name (or give it as NAME)" },
   { name: "driver", short: "d", type: "string", arg: "local", help: "Only local" },
 ];
-const LS_FILTERS = ["dangling", "driver", "label", "name"];
+/** The keys of `volume ls --filter` (docker's). */
+export const VOLUME_FILTERS = ["dangling", "driver", "label", "name"];
 
 /** The options of `ctr volume ls`. */
 export const VOLUME_LS_OPTIONS: readonly OptionSpec[] = [
-  filterOption(LS_FILTERS),
+  filterOption(VOLUME_FILTERS),
   LIST_FORMAT,
   { name: "quiet", short: "q", type: "bool", help: "Only show volume names" },
 ];
@@ -94,6 +95,51 @@ function lsItem(v: Volume): Record<string, string> {
   };
 }
 
+/** `volume create`: checks the driver, makes the volume (or finds it) and records the event. */
+export function createVolume(
+  g: Globals,
+  o: { name?: string; driver?: string; labels?: Record<string, string> },
+): Volume {
+  if (o.driver !== undefined && o.driver !== "local") {
+    throw new UsageError(`unsupported volume driver ${JSON.stringify(o.driver)}: only local`);
+  }
+  const v = new VolumeStore(g.root).create(o.name, o.labels ?? {});
+  volumeEvent(g.stateDir, v.Name, "create");
+  return v;
+}
+
+/** The volumes `volume ls` lists with these filters (docker's keys and matching). */
+export function filterVolumes(g: Globals, f: Filters): Volume[] {
+  const dangling = f.bool("dangling");
+  const used = dangling === undefined ? new Map() : volumesInUse(g.stateDir);
+  return new VolumeStore(g.root).list().filter((v) =>
+    f.match("name", (n) => v.Name.includes(n)) &&
+    f.match("driver", (d) => d === v.Driver) &&
+    labelsMatch(f, v.Labels) &&
+    (dangling === undefined || dangling !== used.has(v.Name))
+  );
+}
+
+/** `volume rm` of one volume: refused while a recorded container names it; the event recorded. */
+export function removeVolume(g: Globals, name: string): void {
+  // Read under the store's lock, as late as possible: containers come and go meanwhile.
+  new VolumeStore(g.root).remove(name, (n) => volumesInUse(g.stateDir).get(n)?.[0]);
+  volumeEvent(g.stateDir, name, "destroy");
+}
+
+/** `volume prune`: every volume that no recorded container names; the events recorded. */
+export function pruneVolumes(
+  g: Globals,
+  select: (v: Volume) => boolean = () => true,
+): { removed: string[]; bytes: number; errors: string[] } {
+  const store = new VolumeStore(g.root);
+  const keep = new Set(volumesInUse(g.stateDir).keys());
+  for (const v of store.list()) if (!select(v)) keep.add(v.Name);
+  const r = store.prune(keep);
+  for (const name of r.removed) volumeEvent(g.stateDir, name, "destroy");
+  return r;
+}
+
 /** Runs one volume command; returns the exit code (1 when some of several names failed). */
 // deno-lint-ignore require-await -- async like every other command, for the dispatcher
 export async function volumeCommand(argv: readonly string[], g: Globals): Promise<number> {
@@ -115,16 +161,11 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
           `conflicting volume names: --name ${flagName} and ${positionals[0]} (give one)`,
         );
       }
-      if (opts.driver !== undefined && opts.driver !== "local") {
-        throw new UsageError(
-          `unsupported volume driver ${JSON.stringify(opts.driver)}: only local`,
-        );
-      }
-      const v = store.create(
-        flagName ?? positionals[0],
-        parseLabels(opts.label as string[] | undefined),
-      );
-      volumeEvent(g.stateDir, v.Name, "create");
+      const v = createVolume(g, {
+        name: flagName ?? positionals[0],
+        driver: opts.driver as string | undefined,
+        labels: parseLabels(opts.label as string[] | undefined),
+      });
       console.log(v.Name);
       return 0;
     }
@@ -132,15 +173,8 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
     case "list": {
       const { opts, positionals } = parseArgs(rest, VOLUME_LS_OPTIONS);
       if (positionals.length) throw new UsageError(`"ctr volume ls" takes no arguments`);
-      const f = Filters.parse(opts.filter as string[] | undefined, LS_FILTERS);
-      const dangling = f.bool("dangling");
-      const used = dangling === undefined ? new Map() : volumesInUse(g.stateDir);
-      const volumes = store.list().filter((v) =>
-        f.match("name", (n) => v.Name.includes(n)) &&
-        f.match("driver", (d) => d === v.Driver) &&
-        labelsMatch(f, v.Labels) &&
-        (dangling === undefined || dangling !== used.has(v.Name))
-      );
+      const f = Filters.parse(opts.filter as string[] | undefined, VOLUME_FILTERS);
+      const volumes = filterVolumes(g, f);
       if (opts.quiet) {
         for (const v of volumes) console.log(v.Name);
       } else {
@@ -177,9 +211,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
       let code = 0;
       for (const name of positionals) {
         try {
-          // Read under the store's lock, as late as possible: containers come and go meanwhile.
-          store.remove(name, (n) => volumesInUse(g.stateDir).get(n)?.[0]);
-          volumeEvent(g.stateDir, name, "destroy");
+          removeVolume(g, name);
           console.log(name);
         } catch (e) {
           // docker prints a forced removal of a missing volume as done.
@@ -202,8 +234,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
             `ctr never prompts: confirm with -f or --force`,
         );
       }
-      const r = store.prune(new Set(volumesInUse(g.stateDir).keys()));
-      for (const name of r.removed) volumeEvent(g.stateDir, name, "destroy");
+      const r = pruneVolumes(g);
       if (r.removed.length) console.log(`Deleted Volumes:\n${r.removed.join("\n")}\n`);
       console.log(`Total reclaimed space: ${humanSize(r.bytes)}`);
       for (const e of r.errors) console.error(`ctr: ${e}`);

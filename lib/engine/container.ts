@@ -467,7 +467,8 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
     }
     state.write({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
   });
-  containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");
+  // A start of an existing container is no creation (its `start` event comes with the run).
+  if (!o.existing) containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");
   return out;
 }
 

@@ -26,6 +26,7 @@ import { removeTree } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
+import { FileLock } from "../os/lock.ts";
 import { containerEvent, volumeMountEvents } from "./events.ts";
 
 /** Log rotation of a detached container (`--log-opt max-size=10m --log-opt max-file=3`). */
@@ -213,6 +214,19 @@ export function shouldRestart(s: ContainerState, exitCode: number): boolean {
  */
 export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
+  // `ctr serve` does this work itself the moment the exit record appears, for containers that
+  // remove themselves (its clients wait for that): one at a time, locked on the exit record,
+  // and the second finds the container gone.
+  const lock = await FileLock.acquire(dir.exitFile(id), "exclusive");
+  try {
+    return await finishExit(dir, id, g);
+  } finally {
+    lock.release();
+  }
+}
+
+/** What exitedCommand does, under its lock. */
+async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number> {
   try {
     Deno.removeSync(dir.attachSocket(id)); // nobody listens there any more
   } catch { /* none */ }

@@ -126,6 +126,8 @@ export interface Network {
   readonly created: string;
   /** The default network: always present, never removed, not stored. */
   readonly builtin?: boolean;
+  /** Labels given at creation (docker's `--label`; the Engine API's Labels). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Checks a gateway against its subnet; returns it as a number. */

@@ -71,6 +71,8 @@ export interface CreateNetworkOptions {
   readonly gateway?: string;
   /** `ctr-` and 11 hex digits of the id when left out. */
   readonly bridge?: string;
+  /** Labels to record with the network. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 interface RecordsFile {
@@ -285,6 +287,7 @@ export class NetworkStore {
         subnet: formatSubnet(subnet),
         gateway,
         created: new Date().toISOString(),
+        ...(opts.labels && Object.keys(opts.labels).length > 0 && { labels: { ...opts.labels } }),
       };
       this.#writeRecords([...records, network]);
       return network;

@@ -22,11 +22,11 @@ import { setOomScoreAdj } from "../cgroups/mod.ts";
 import { PHASE_FORKED } from "./container_plan.ts";
 import { hostId } from "./idmap.ts";
 import type { LaunchOptions } from "./launch.ts";
-import { int, NULL, type Plan, type Slot, slot, type Step, syncPoint } from "./plan.ts";
+import { type Arg, int, NULL, type Plan, type Slot, slot, type Step, syncPoint } from "./plan.ts";
 import { PHASE_PTY } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { spawn } from "./spawn.ts";
-import { closeFd, dupTo, execFd, stdioToNull } from "./steps.ts";
+import { closeFd, dupAbove, dupTo, execFd, stdioToNull } from "./steps.ts";
 import { openContainerPty } from "./tty.ts";
 import { applyIdMaps } from "./userns.ts";
 
@@ -35,6 +35,9 @@ export const PHASE_WATCHER = 6;
 
 /** The fd numbers the watcher finds the container's pidfd, output, input and socket at. */
 export const WATCHER_FDS = { pidfd: 64, stdout: 65, stderr: 66, stdin: 67, attach: 68 } as const;
+
+/** Where W moves what it hands on before the dup3s to WATCHER_FDS: past all of them. */
+const ABOVE_WATCHER_FDS = WATCHER_FDS.attach + 1;
 
 /** How the watcher finds what W handed it, as its command line names them ("-1": none). */
 export interface WatcherFdArgs {
@@ -86,16 +89,26 @@ export function detachedPlan(
     ...syncPoint(PHASE_WATCHER, "the container runs; the watcher is next"),
     { call: "setsid", args: [], label: "a session of the watcher's own" },
   ];
-  const pidfd = slot("container_pidfd");
-  watcher.push(
-    {
-      call: "pidfd_open",
-      args: [{ ref: childPid }, int(0)],
-      label: "open a pidfd of the container",
-      save: pidfd,
-    },
-    dupTo({ ref: pidfd }, WATCHER_FDS.pidfd, "the container's pidfd for the watcher"),
-  );
+  // Everything W hands on or uses from here is first moved above the fixed numbers: an fd
+  // of ctr's (a busy server has hundreds) may sit at one of them, and a dup3 there would
+  // close it, or fail when it is the same number.
+  const moved = (from: Arg, name: string): Slot => {
+    const at = slot(name);
+    watcher.push(dupAbove(from, ABOVE_WATCHER_FDS, at, `${name} out of the way`));
+    return at;
+  };
+  const memfd = moved(int(w.memfd), "watcher_memfd");
+  const devNull = moved({ fd: "devNull" }, "dev_null");
+  const pidfdAt = slot("container_pidfd");
+  watcher.push({
+    call: "pidfd_open",
+    args: [{ ref: childPid }, int(0)],
+    label: "open a pidfd of the container",
+    save: pidfdAt,
+  });
+  const handOn: [Slot, number, string][] = [
+    [moved({ ref: pidfdAt }, "pidfd"), WATCHER_FDS.pidfd, "the container's pidfd for the watcher"],
+  ];
   let out = "-1", err = "-1", input: string | undefined;
   if (w.ptyAt !== undefined) {
     const ppid = slot("ctr_pid"), ppidfd = slot("ctr_pidfd"), master = slot("pty_master");
@@ -108,28 +121,49 @@ export function detachedPlan(
         label: "take the pty master from ctr",
         save: master,
       },
-      dupTo({ ref: master }, WATCHER_FDS.stdout, "the pty master for the watcher"),
     );
+    handOn.push([
+      moved({ ref: master }, "master"),
+      WATCHER_FDS.stdout,
+      "the pty master for the watcher",
+    ]);
     out = input = String(WATCHER_FDS.stdout);
   } else {
     if (w.stdout >= 0) {
-      watcher.push(dupTo(int(w.stdout), WATCHER_FDS.stdout, "stdout's pipe for the watcher"));
+      handOn.push([
+        moved(int(w.stdout), "stdout"),
+        WATCHER_FDS.stdout,
+        "stdout's pipe for the watcher",
+      ]);
       out = String(WATCHER_FDS.stdout);
     }
     if (w.stderr >= 0) {
-      watcher.push(dupTo(int(w.stderr), WATCHER_FDS.stderr, "stderr's pipe for the watcher"));
+      handOn.push([
+        moved(int(w.stderr), "stderr"),
+        WATCHER_FDS.stderr,
+        "stderr's pipe for the watcher",
+      ]);
       err = String(WATCHER_FDS.stderr);
     }
     if (w.stdin !== undefined && w.stdin >= 0) {
-      watcher.push(dupTo(int(w.stdin), WATCHER_FDS.stdin, "stdin's pipe for the watcher"));
+      handOn.push([
+        moved(int(w.stdin), "stdin"),
+        WATCHER_FDS.stdin,
+        "stdin's pipe for the watcher",
+      ]);
       input = String(WATCHER_FDS.stdin);
     }
   }
   let attach: string | undefined;
   if (w.attach !== undefined && w.attach >= 0) {
-    watcher.push(dupTo(int(w.attach), WATCHER_FDS.attach, "the attach socket for the watcher"));
+    handOn.push([
+      moved(int(w.attach), "attach"),
+      WATCHER_FDS.attach,
+      "the attach socket for the watcher",
+    ]);
     attach = String(WATCHER_FDS.attach);
   }
+  for (const [from, to, label] of handOn) watcher.push(dupTo({ ref: from }, to, label));
   const fds = {
     container: `fd:${WATCHER_FDS.pidfd}`,
     stdout: out,
@@ -138,8 +172,8 @@ export function detachedPlan(
     attach,
   };
   watcher.push(
-    ...stdioToNull(),
-    execFd(int(w.memfd), w.argv(fds), w.env, "become the watcher"),
+    ...stdioToNull({ ref: devNull }),
+    execFd({ ref: memfd }, w.argv(fds), w.env, "become the watcher"),
   );
   const steps: Step[] = [
     // Neither W nor the container may hold ctr's ends of the pipes: with ctr dead, a read

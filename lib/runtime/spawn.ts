@@ -7,7 +7,7 @@
  */
 
 import { Arena } from "../../ffi/arena.ts";
-import { CLONE, CLONE3, flagNames, O, P, SIGNALS, W } from "../../ffi/constants.ts";
+import { CLONE, CLONE3, F, flagNames, O, P, SIGNALS, W } from "../../ffi/constants.ts";
 import { errno, SyscallError } from "../../ffi/errno.ts";
 import { CTX, ENTRY, rawSpawn } from "../../ffi/stub.ts";
 import { sysno } from "../../ffi/syscalls.ts";
@@ -164,12 +164,31 @@ interface Prepared {
 
 type PipeFdName = "errRead" | "errWrite" | "syncRead" | "syncWrite" | "devNull";
 
+/**
+ * The executor's own fds sit from here up, clear of the numbers plans dup
+ * onto (0-2, the watcher's 64-68, OCI's preserved 3..): a dup3 onto one of
+ * them would close it under the executor. A busy process (`ctr serve`) has
+ * its pipes at any number; the error pipe's write end closed that way made
+ * ctr see EOF, free the plan's memory and leave the child to crash in it.
+ */
+const EXECUTOR_FDS_FROM = 100;
+
+/** `fd` moved (close-on-exec) to EXECUTOR_FDS_FROM or above. */
+function aboveFixed(fd: number, what: string): number {
+  if (fd >= EXECUTOR_FDS_FROM) return fd;
+  try {
+    return sys("fcntl", what, fd, F.DUPFD_CLOEXEC, EXECUTOR_FDS_FROM);
+  } finally {
+    close(fd);
+  }
+}
+
 /** Makes the arena, the pipes and the stub's context for `plan` (the caller frees them). */
 function prepare(plan: Plan): Prepared {
   const arena = new Arena(Math.max(1 << 20, 64 * 1024 + plan.steps.length * 4096));
-  const [errRead, errWrite] = pipe();
-  const [syncRead, syncWrite] = pipe();
-  const devNull = open("/dev/null", O.RDWR);
+  const [errRead, errWrite] = pipe().map((fd) => aboveFixed(fd, "the error pipe"));
+  const [syncRead, syncWrite] = pipe().map((fd) => aboveFixed(fd, "the sync pipe"));
+  const devNull = aboveFixed(open("/dev/null", O.RDWR), "/dev/null");
   const fds = { errRead, errWrite, syncRead, syncWrite, devNull };
   const slots = new Map<Slot, bigint>();
   const newStack = () => arena.zeros(CHILD_STACK, 16) + BigInt(CHILD_STACK);

@@ -78,9 +78,23 @@ export function stdinFromNull(): Step {
   return dupTo({ fd: "devNull" }, 0, "stdin from /dev/null");
 }
 
-/** fds 0, 1 and 2 on /dev/null: nobody reads a detached command's output. */
-export function stdioToNull(): Step[] {
-  return [0, 1, 2].map((fd) => dupTo({ fd: "devNull" }, fd, `fd ${fd} to /dev/null`));
+/** fds 0, 1 and 2 on /dev/null (`devNull`: where the executor's /dev/null is): nobody reads a detached command's output. */
+export function stdioToNull(devNull: Arg = { fd: "devNull" }): Step[] {
+  return [0, 1, 2].map((fd) => dupTo(devNull, fd, `fd ${fd} to /dev/null`));
+}
+
+/**
+ * A close-on-exec copy of `from` at the lowest free number from `min` up
+ * (fcntl F_DUPFD_CLOEXEC), saved in `save`: moves an fd out of the way of
+ * dup3s to fixed numbers, which would close whatever sits there.
+ */
+export function dupAbove(from: Arg, min: number, save: Slot, label: string): Step {
+  return {
+    call: "fcntl",
+    args: [from, int(F.DUPFD_CLOEXEC, "F_DUPFD_CLOEXEC"), int(min)],
+    label,
+    save,
+  };
 }
 
 /**
