@@ -13,8 +13,11 @@
 import type { Globals } from "../engine/globals.ts";
 import { keyValues, labelProblem } from "../config/rules.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../image/platform.ts";
-import { formatReference, normalizeReference } from "../image/reference.ts";
+import { formatReference, normalizeReference, parseReference } from "../image/reference.ts";
+import type { Credentials } from "../image/registry.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import type { BuildError, BuildResult } from "../image/build/executor.ts";
+import type { BuildProgress } from "../image/build/progress.ts";
 
 export const BUILD_OPTIONS: readonly OptionSpec[] = [
   {
@@ -216,23 +219,12 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
     return 0;
   }
   const a = parseBuildArgs(argv, Deno.env.toObject());
-  if (Deno.uid() !== 0) {
-    throw new UsageError(
-      "ctr build needs root (uid 0): rootless, its RUN steps' layers would hold the user's " +
-        "subordinate ids, which the layer writer does not map back yet; run it with sudo",
-    );
-  }
-  // Loaded side by side: a build's modules are most of its start-up time.
-  const [{ Store }, x, { buildProgress }, { detectArchive, unpackContext }, step, { removeTree }] =
-    await Promise.all([
-      import("../image/store.ts"),
-      import("../image/build/executor.ts"),
-      import("../image/build/progress.ts"),
-      import("../image/build/context.ts"),
-      import("../engine/build_step.ts"),
-      import("../os/tree.ts"),
-    ]);
-  const store = Store.open(g.root);
+  checkBuildUser();
+  const [x, { buildProgress }, { removeTree }] = await Promise.all([
+    import("../image/build/executor.ts"),
+    import("../image/build/progress.ts"),
+    import("../os/tree.ts"),
+  ]);
   const tmp = x.makeBuildTemp(g.root);
   const abort = new AbortController();
   // The first signal stops the build cleanly; a second one does not wait for that.
@@ -245,32 +237,14 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
     ? (Deno.stderr.isTerminal() ? "tty" : "plain")
     : a.progress;
   const progress = buildProgress(mode, Deno.stderr);
-  let dockerfile = { text: "", name: "Dockerfile" } as {
-    text: string;
-    name: string;
-    path?: string;
-  };
+  let dockerfile: BuildDockerfile = { text: "", name: "Dockerfile" };
   try {
     // The context and the Dockerfile.
     let context = a.context;
-    const base = (p: string) => p.slice(p.lastIndexOf("/") + 1) || "Dockerfile";
     if (a.context === "-") {
       const input = `${tmp}/stdin`;
       Deno.writeFileSync(input, await readAll(Deno.stdin.readable));
-      context = `${tmp}/context`;
-      if (await detectArchive(input) !== undefined) {
-        const f = await Deno.open(input);
-        await unpackContext(f.readable, context);
-        const name = a.file ?? "Dockerfile";
-        const path = `${context}/${name.replace(/^\/+/, "")}`;
-        dockerfile = { text: readText(path, name), name: base(name), path };
-      } else {
-        Deno.mkdirSync(context);
-        dockerfile = {
-          text: new TextDecoder().decode(Deno.readFileSync(input)),
-          name: "Dockerfile",
-        };
-      }
+      ({ context, dockerfile } = await streamContext(input, tmp, a.file));
     } else {
       try {
         if (!Deno.statSync(context).isDirectory) throw new Error("not a directory");
@@ -288,32 +262,14 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
         };
       } else {
         const path = a.file ?? `${context.replace(/\/+$/, "")}/Dockerfile`;
-        dockerfile = { text: readText(path, path), name: base(path), path };
+        dockerfile = { text: readText(path, path), name: baseName(path), path };
       }
     }
-    const stepHost = step.readStepHost(g.root, g.stateDir);
-    const result = await x.build({
-      store,
+    const result = await buildImage(g, {
+      ...a,
       context,
       dockerfile,
-      tags: a.tags,
-      buildArgs: a.buildArgs,
-      ...(a.target !== undefined && { target: a.target }),
-      noCache: a.noCache,
-      pull: a.pull,
-      network: a.network,
-      labels: a.labels,
-      ...(a.platform && { platform: a.platform }),
       progress,
-      runner: (req, onSuccess) => step.runBuildStep(req, stepHost, onSuccess),
-      pullImage: async (ref, o) => {
-        const { pull } = await import("./registry.ts");
-        const r = await pull(g, ref, {
-          ...(o.platform && { platform: formatPlatform(o.platform) }),
-          progress: o.progress,
-        });
-        return r.name ?? r.manifest;
-      },
       signal: abort.signal,
     });
     progress.close();
@@ -323,17 +279,7 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
   } catch (e) {
     progress.close();
     if (e instanceof x.BuildError) {
-      let report = "";
-      const w = e.where;
-      if (w.step && w.tail && w.tail.length > 0) {
-        report += `------\n > ${w.step}:\n${w.tail.join("\n")}\n------\n`;
-      }
-      if (w.line !== undefined) {
-        report += dockerfileExcerpt(dockerfile.text, dockerfile.name, {
-          line: w.line,
-          ...(w.endLine !== undefined && { endLine: w.endLine }),
-        });
-      }
+      const report = buildErrorReport(e, dockerfile);
       if (report) console.error(report.trimEnd());
     }
     throw e;
@@ -341,6 +287,120 @@ export async function buildCommand(argv: readonly string[], g: Globals): Promise
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     removeTree(tmp);
   }
+}
+
+/** Refuses a build by any user but root (the layer writer needs it). */
+export function checkBuildUser(): void {
+  if (Deno.uid() !== 0) {
+    throw new UsageError(
+      "ctr build needs root (uid 0): rootless, its RUN steps' layers would hold the user's " +
+        "subordinate ids, which the layer writer does not map back yet; run it with sudo",
+    );
+  }
+}
+
+/** A build's Dockerfile: its text, its name in messages, its host path (for its .dockerignore). */
+export interface BuildDockerfile {
+  readonly text: string;
+  readonly name: string;
+  readonly path?: string;
+}
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf("/") + 1) || "Dockerfile";
+}
+
+/**
+ * The context of a build read from a stream saved in `input` (stdin, an
+ * API request's body): a tar (any compression) unpacked under `tmp` (no
+ * entry lands outside it), its Dockerfile `file` (default `Dockerfile`);
+ * anything else is the Dockerfile itself, with an empty context.
+ */
+export async function streamContext(
+  input: string,
+  tmp: string,
+  file?: string,
+): Promise<{ context: string; dockerfile: BuildDockerfile }> {
+  const { detectArchive, unpackContext } = await import("../image/build/context.ts");
+  const context = `${tmp}/context`;
+  if (await detectArchive(input) !== undefined) {
+    const f = await Deno.open(input);
+    await unpackContext(f.readable, context);
+    const name = file ?? "Dockerfile";
+    const path = `${context}/${name.replace(/^\/+/, "")}`;
+    return { context, dockerfile: { text: readText(path, name), name: baseName(name), path } };
+  }
+  Deno.mkdirSync(context);
+  const text = new TextDecoder().decode(Deno.readFileSync(input));
+  return { context, dockerfile: { text, name: "Dockerfile" } };
+}
+
+/** What {@link buildImage} builds, and where it reports. */
+export interface BuildRequest
+  extends Omit<BuildArgs, "context" | "file" | "quiet" | "progress" | "iidfile"> {
+  /** The context directory. */
+  readonly context: string;
+  readonly dockerfile: BuildDockerfile;
+  readonly progress: BuildProgress;
+  /** Aborting interrupts the build. */
+  readonly signal?: AbortSignal;
+  /** Credentials for pulling base images from a registry (default: the saved ones). */
+  readonly credentials?: (domain: string) => Credentials | undefined;
+}
+
+/**
+ * Runs ctr's builder on a context directory: RUN steps in containers of the
+ * engine (as `ctr run` makes them), base images pulled as `ctr pull` does.
+ */
+export async function buildImage(g: Globals, r: BuildRequest): Promise<BuildResult> {
+  // Loaded side by side: a build's modules are most of its start-up time.
+  const [{ Store }, x, step] = await Promise.all([
+    import("../image/store.ts"),
+    import("../image/build/executor.ts"),
+    import("../engine/build_step.ts"),
+  ]);
+  const stepHost = step.readStepHost(g.root, g.stateDir);
+  return await x.build({
+    store: Store.open(g.root),
+    context: r.context,
+    dockerfile: r.dockerfile,
+    tags: r.tags,
+    buildArgs: r.buildArgs,
+    ...(r.target !== undefined && { target: r.target }),
+    noCache: r.noCache,
+    pull: r.pull,
+    network: r.network,
+    labels: r.labels,
+    ...(r.platform && { platform: r.platform }),
+    progress: r.progress,
+    runner: (req, onSuccess) => step.runBuildStep(req, stepHost, onSuccess),
+    pullImage: async (ref, o) => {
+      const { pull } = await import("./registry.ts");
+      const p = await pull(g, ref, {
+        ...(o.platform && { platform: formatPlatform(o.platform) }),
+        progress: o.progress,
+        credentials: r.credentials?.(parseReference(ref).domain),
+      });
+      return p.name ?? p.manifest;
+    },
+    ...(r.signal && { signal: r.signal }),
+  });
+}
+
+/** What a failed build shows besides its message: the step's last output, the Dockerfile's lines. */
+export function buildErrorReport(e: BuildError, dockerfile: BuildDockerfile): string {
+  let report = "";
+  const w = e.where;
+  if (w.step && w.tail && w.tail.length > 0) {
+    report += `------\n > ${w.step}:\n${w.tail.join("\n")}\n------\n`;
+  }
+  if (w.line !== undefined) {
+    report += dockerfileExcerpt(dockerfile.text, dockerfile.name, {
+      line: w.line,
+      ...(w.endLine !== undefined && { endLine: w.endLine }),
+    });
+  }
+  return report;
 }
 
 function readText(path: string, shown: string): string {

@@ -92,6 +92,22 @@ export function historyRows(
   return rows;
 }
 
+/** The history of the image `ref` names, and its layers' sizes. */
+export async function historySource(g: Globals, ref: string): Promise<HistorySource> {
+  const { openStore } = await import("../image/mod.ts");
+  const { findImage, NoSuchImageError, readConfig } = await import("../image/images.ts");
+  const store = openStore(g.root);
+  const index = store.readIndex();
+  const found = findImage(index, ref);
+  if (!found) throw new NoSuchImageError(ref);
+  const config = readConfig(store, found.record.config);
+  return {
+    id: found.record.config,
+    history: config.history ?? [],
+    layerSizes: found.record.layers.map((d) => index.layers[d]?.size ?? 0),
+  };
+}
+
 /** Runs `ctr history`. */
 export async function historyCommand(argv: readonly string[], g: Globals): Promise<number> {
   if (argv.includes("--help")) {
@@ -103,19 +119,9 @@ export async function historyCommand(argv: readonly string[], g: Globals): Promi
   const rest = argv.filter((a) => !/^(-H|--human)=/.test(a));
   const { opts, positionals } = parseArgs(rest, HISTORY_OPTIONS);
   if (positionals.length !== 1) throw new UsageError(`"ctr history" requires exactly 1 argument`);
-  const { humanAge, humanSize, openStore } = await import("../image/mod.ts");
-  const { findImage, NoSuchImageError, readConfig } = await import("../image/images.ts");
-  const store = openStore(g.root);
-  const index = store.readIndex();
-  const found = findImage(index, positionals[0]);
-  if (!found) throw new NoSuchImageError(positionals[0]);
-  const config = readConfig(store, found.record.config);
+  const { humanAge, humanSize } = await import("../image/mod.ts");
   const rows = historyRows(
-    {
-      id: found.record.config,
-      history: config.history ?? [],
-      layerSizes: found.record.layers.map((d) => index.layers[d]?.size ?? 0),
-    },
+    await historySource(g, positionals[0]),
     { human, trunc: opts["no-trunc"] !== true },
     { age: humanAge, size: humanSize },
   );

@@ -9,14 +9,17 @@ import type { Globals } from "../engine/globals.ts";
 import {
   findImage,
   humanSize,
+  type ImageRecord,
   type ImageSummary,
   inspectImage,
   listImages,
   loadArchive,
   openStore,
   prune,
+  type PruneResult,
   readConfig,
   removeImage,
+  type RemoveResult,
   saveArchive,
   type Store,
   tagImage,
@@ -24,6 +27,7 @@ import {
 import { BuildCache } from "../image/build/cache.ts";
 import { familiarString, normalizeReference } from "../image/reference.ts";
 import { imageEvent } from "../engine/events.ts";
+import { passes, type PruneFilter } from "../engine/prune.ts";
 import { decimalSize, formatList, goTimeString, humanDuration, IMAGE_LIST } from "../format/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch, referenceMatches } from "./filters.ts";
@@ -153,10 +157,7 @@ export async function imageCommand(
         );
       }
       if (!positionals.length) throw new UsageError(`"ctr save" requires at least one image`);
-      await saveArchive(store, positionals, out);
-      for (const ref of positionals) {
-        imageEvent(g.stateDir, imageId(store, ref), "save", { name: ref });
-      }
+      await saveImages(g, store, positionals, out);
       return 0;
     }
     case "tag": {
@@ -164,10 +165,7 @@ export async function imageCommand(
       if (positionals.length !== 2) {
         throw new UsageError(`"ctr tag" requires exactly 2 arguments: SOURCE TARGET`);
       }
-      const name = await tagImage(store, positionals[0], positionals[1]);
-      imageEvent(g.stateDir, imageId(store, name), "tag", {
-        name: familiarString(normalizeReference(name)),
-      });
+      await tag(g, store, positionals[0], positionals[1]);
       return 0;
     }
     case "rmi": {
@@ -176,14 +174,9 @@ export async function imageCommand(
       let code = 0;
       for (const ref of positionals) {
         try {
-          const id = imageId(store, ref);
-          const r = await removeImage(store, ref, { force: opts.force === true });
+          const r = await rmi(g, store, ref, { force: opts.force === true });
           for (const u of r.untagged) console.log(`Untagged: ${u}`);
           for (const d of r.deleted) console.log(`Deleted: ${d}`);
-          // Its garbage collection may have taken layers the build cache named.
-          if (r.gc) BuildCache.open(store).prune();
-          for (const _ of r.untagged) imageEvent(g.stateDir, id, "untag", { name: id });
-          if (r.deleted.length) imageEvent(g.stateDir, id, "delete", { name: id });
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
@@ -210,15 +203,81 @@ export async function imageCommand(
     }
     case "prune": {
       parseArgs(argv, IMAGE_PRUNE_OPTIONS);
-      const r = await prune(store, { untagged: true });
-      BuildCache.open(store).prune();
-      for (const d of r.images) imageEvent(g.stateDir, d, "delete", { name: d });
+      const r = await pruneImages(g, store);
       for (const d of r.images) console.log(`Deleted Images:\n  deleted: ${d}`);
       console.log(`Total reclaimed space: ${humanSize(r.bytes)}`);
       return 0;
     }
   }
   throw new UsageError(`unknown command: ${cmd}`);
+}
+
+/** `ctr save`: the images `refs` name, as a docker-save archive in `out`, each with its event. */
+export async function saveImages(
+  g: Globals,
+  store: Store,
+  refs: readonly string[],
+  out: string,
+): Promise<void> {
+  await saveArchive(store, refs, out);
+  for (const ref of refs) imageEvent(g.stateDir, imageId(store, ref), "save", { name: ref });
+}
+
+/** `ctr tag`: points `target` at the image `source` names, with docker's event; the full name. */
+export async function tag(
+  g: Globals,
+  store: Store,
+  source: string,
+  target: string,
+): Promise<string> {
+  const name = await tagImage(store, source, target);
+  imageEvent(g.stateDir, imageId(store, name), "tag", {
+    name: familiarString(normalizeReference(name)),
+  });
+  return name;
+}
+
+/** `ctr rmi` of one reference: the untag and delete events, the build cache kept consistent. */
+export async function rmi(
+  g: Globals,
+  store: Store,
+  ref: string,
+  opts: { force?: boolean } = {},
+): Promise<RemoveResult> {
+  const id = imageId(store, ref);
+  const r = await removeImage(store, ref, { force: opts.force === true });
+  // Its garbage collection may have taken layers the build cache named.
+  if (r.gc) BuildCache.open(store).prune();
+  for (const _ of r.untagged) imageEvent(g.stateDir, id, "untag", { name: id });
+  if (r.deleted.length) imageEvent(g.stateDir, id, "delete", { name: id });
+  return r;
+}
+
+/** What {@link pruneImages} may remove besides untagged images and unreferenced content. */
+export interface ImagePruneOptions {
+  /** Named images too (`docker image prune -a`). */
+  readonly all?: boolean;
+  /** Only images that pass it (`until`, `label`). */
+  readonly filter?: PruneFilter;
+  /** Images to keep whatever the rest says (those containers use). */
+  readonly keep?: (image: ImageRecord) => boolean;
+}
+
+/** `ctr image prune`: untagged images and unreferenced content, with the delete events. */
+export async function pruneImages(
+  g: Globals,
+  store: Store,
+  opts: ImagePruneOptions = {},
+): Promise<PruneResult> {
+  const f = opts.filter;
+  const select = (img: ImageRecord, named: boolean) =>
+    (opts.all === true || !named) && !opts.keep?.(img) &&
+    (!f || passes(f, img.created, readConfig(store, img.config).config?.Labels ?? {}));
+  const chosen = opts.all || opts.filter || opts.keep;
+  const r = await prune(store, chosen ? { select } : { untagged: true });
+  BuildCache.open(store).prune();
+  for (const d of r.images) imageEvent(g.stateDir, d, "delete", { name: d });
+  return r;
 }
 
 /** The image ID (config digest) a reference names now, or the reference when it names none. */
@@ -258,6 +317,33 @@ function images(store: Store, argv: readonly string[]): string {
   const { opts, positionals } = parseArgs(argv, IMAGES_OPTIONS);
   if (positionals.length > 1) throw new UsageError(`"ctr images" accepts at most one REPOSITORY`);
   const f = Filters.parse(opts.filter as string[] | undefined, IMAGE_FILTERS);
+  const rows = selectImages(store, f, positionals);
+  const trunc = opts["no-trunc"] !== true;
+  if (opts.quiet) {
+    return [...new Set(rows.map(([img]) => trunc ? img.id.slice(7, 19) : img.id))]
+      .map((id) => id + "\n").join("");
+  }
+  const now = Date.now();
+  const items = rows.map(([img, t]) => imageItem(img, t, { trunc, now }));
+  const format = opts.format as string | undefined;
+  const table = (format === undefined || format === "table") && opts.digests
+    ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    : format;
+  return formatList(table, items, { kind: IMAGE_LIST });
+}
+
+/** The keys `ctr images --filter` (and the API's `filters`) know. */
+export const IMAGE_FILTER_KEYS: readonly string[] = IMAGE_FILTERS;
+
+/**
+ * The images that pass `ctr images`' filters, one row per name (`undefined`
+ * for an image without one) that matches the reference filters and `refs`.
+ */
+export function selectImages(
+  store: Store,
+  f: Filters,
+  refs: readonly string[] = [],
+): [ImageSummary, string | undefined][] {
   const list = listImages(store);
   const index = store.readIndex();
   const createdOf = (ref: string) => {
@@ -277,23 +363,14 @@ function images(store: Store, argv: readonly string[]): string {
       const labels = readConfig(store, img.id).config?.Labels ?? {};
       if (!labelsMatch(f, labels)) continue;
     }
-    const refs = [...f.values("reference"), ...positionals];
+    const wanted = [...f.values("reference"), ...refs];
     const tags = img.tags.length ? img.tags : [undefined];
     for (const t of tags) {
-      if (refs.length && (t === undefined || !refs.some((r) => referenceMatches(t, r)))) continue;
+      if (
+        wanted.length && (t === undefined || !wanted.some((r) => referenceMatches(t, r)))
+      ) continue;
       rows.push([img, t]);
     }
   }
-  const trunc = opts["no-trunc"] !== true;
-  if (opts.quiet) {
-    return [...new Set(rows.map(([img]) => trunc ? img.id.slice(7, 19) : img.id))]
-      .map((id) => id + "\n").join("");
-  }
-  const now = Date.now();
-  const items = rows.map(([img, t]) => imageItem(img, t, { trunc, now }));
-  const format = opts.format as string | undefined;
-  const table = (format === undefined || format === "table") && opts.digests
-    ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    : format;
-  return formatList(table, items, { kind: IMAGE_LIST });
+  return rows;
 }

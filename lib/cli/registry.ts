@@ -9,7 +9,7 @@ import type { Globals } from "../engine/globals.ts";
 import { parsePlatform } from "../image/platform.ts";
 import { NO_PROGRESS, type Progress, progressTo } from "../image/progress.ts";
 import { pullImage, type PullResult } from "../image/pull.ts";
-import { pushImage } from "../image/push.ts";
+import { pushImage, type PushResult } from "../image/push.ts";
 import {
   familiarRepository,
   familiarString,
@@ -79,28 +79,54 @@ function stderrProgress(quiet: boolean): Progress {
   return quiet ? NO_PROGRESS : progressTo(Deno.stderr);
 }
 
-function clientOptions(g: Globals, domain: string, insecure: boolean) {
+/** The client options of a registry: plain HTTP when marked insecure; the given credentials, else the saved ones. */
+function clientOptions(g: Globals, domain: string, insecure: boolean, credentials?: Credentials) {
   return {
     insecure: insecure || insecureRegistries(g.root).includes(domain),
-    credentials: credentialsFor(g.root, domain),
+    credentials: credentials ?? credentialsFor(g.root, domain),
   };
+}
+
+/** Options of {@link pull} and {@link push}. */
+export interface RegistryOptions {
+  readonly insecure?: boolean;
+  readonly quiet?: boolean;
+  /** Where progress goes (default: stderr, unless quiet). */
+  readonly progress?: Progress;
+  /** Credentials for this request (the API's X-Registry-Auth), before the saved ones. */
+  readonly credentials?: Credentials;
 }
 
 /** Pulls an image into the store under --root; progress to stderr unless `progress` is given. */
 export async function pull(
   g: Globals,
   ref: string,
-  opts: { insecure?: boolean; platform?: string; quiet?: boolean; progress?: Progress } = {},
+  opts: RegistryOptions & { platform?: string } = {},
 ): Promise<PullResult> {
   const parsed = parseReference(ref);
   const r = await pullImage(openStore(g.root), ref, {
-    ...clientOptions(g, parsed.domain, opts.insecure === true),
+    ...clientOptions(g, parsed.domain, opts.insecure === true, opts.credentials),
     ...(opts.platform !== undefined && { platform: parsePlatform(opts.platform) }),
     progress: opts.progress ?? stderrProgress(opts.quiet === true),
   });
   // docker names a pull by the reference, and the repository in `name`.
   const full = normalizeReference(ref);
   imageEvent(g.stateDir, familiarString(full), "pull", { name: familiarRepository(full) });
+  return r;
+}
+
+/** Pushes an image of the store under --root, with docker's event; progress as {@link pull}'s. */
+export async function push(
+  g: Globals,
+  refText: string,
+  opts: RegistryOptions = {},
+): Promise<PushResult> {
+  const ref = normalizeReference(refText);
+  const r = await pushImage(openStore(g.root), refText, {
+    ...clientOptions(g, ref.domain, opts.insecure === true, opts.credentials),
+    progress: opts.progress ?? stderrProgress(opts.quiet === true),
+  });
+  imageEvent(g.stateDir, familiarString(ref), "push", { name: familiarRepository(ref) });
   return r;
 }
 
@@ -193,11 +219,10 @@ export async function registryCommand(
       const { opts, positionals } = parseArgs(argv, PUSH_OPTIONS);
       if (positionals.length !== 1) throw new UsageError(`"ctr push" requires exactly 1 image`);
       const ref = normalizeReference(positionals[0]);
-      const r = await pushImage(openStore(g.root), positionals[0], {
-        ...clientOptions(g, ref.domain, opts.insecure === true),
-        progress: stderrProgress(opts.quiet === true),
+      const r = await push(g, positionals[0], {
+        insecure: opts.insecure === true,
+        quiet: opts.quiet === true,
       });
-      imageEvent(g.stateDir, familiarString(ref), "push", { name: familiarRepository(ref) });
       console.log(`${ref.tag}: digest: ${r.digest} size: ${r.size}`);
       return 0;
     }

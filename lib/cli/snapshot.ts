@@ -10,7 +10,8 @@ import { StateDir } from "../engine/state.ts";
 import { cgroupOf, isRunning } from "../engine/lifecycle.ts";
 import { commitContainer, containerChanges, exportTar, importImage } from "../engine/snapshot.ts";
 import { containerEvent, imageEvent } from "../engine/events.ts";
-import { openStore } from "../image/mod.ts";
+import { type ImageRecord, openStore } from "../image/mod.ts";
+import type { Platform } from "../image/platform.ts";
 import { familiarString, formatReference, normalizeReference } from "../image/reference.ts";
 import { parsePlatform } from "../image/platform.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -99,14 +100,34 @@ export async function commitCommand(argv: readonly string[], g: Globals): Promis
   if (positionals.length < 1 || positionals.length > 2) {
     throw new UsageError(`"ctr commit" requires at least 1 and at most 2 arguments`);
   }
-  const dir = new StateDir(g.stateDir);
-  const s = dir.find(positionals[0]);
-  const name = imageName(positionals[1]);
-  const cg = opts.pause !== false && isRunning(s) ? cgroupOf(s) : undefined;
-  const record = await commitContainer(openStore(g.root), s, {
+  const record = await commit(g, positionals[0], positionals[1], {
     author: opts.author as string | undefined,
     message: opts.message as string | undefined,
     changes: (opts.change as string[] | undefined) ?? [],
+    pause: opts.pause !== false,
+  });
+  console.log(record.config);
+  return 0;
+}
+
+/**
+ * `ctr commit` of the container `ref` names: a new image (named `repoTag`
+ * when given), the container frozen meanwhile with `pause`, docker's events.
+ */
+export async function commit(
+  g: Globals,
+  ref: string,
+  repoTag: string | undefined,
+  opts: { author?: string; message?: string; changes?: readonly string[]; pause?: boolean },
+): Promise<ImageRecord> {
+  const dir = new StateDir(g.stateDir);
+  const s = dir.find(ref);
+  const name = imageName(repoTag);
+  const cg = opts.pause !== false && isRunning(s) ? cgroupOf(s) : undefined;
+  const record = await commitContainer(openStore(g.root), s, {
+    author: opts.author,
+    message: opts.message,
+    changes: opts.changes ?? [],
     names: name ? [name] : [],
     freeze: cg && {
       async freeze() {
@@ -122,12 +143,11 @@ export async function commitCommand(argv: readonly string[], g: Globals): Promis
   const shown = name ? familiarString(normalizeReference(name)) : "";
   if (name) imageEvent(g.stateDir, record.config, "tag", { name: shown });
   containerEvent(g.stateDir, s, "commit", {
-    comment: (opts.message as string | undefined) ?? "",
+    comment: opts.message ?? "",
     imageID: record.config,
     imageRef: shown,
   });
-  console.log(record.config);
-  return 0;
+  return record;
 }
 
 /** `ctr export [-o FILE] CONTAINER`: its root as a tar. */
@@ -172,15 +192,35 @@ export async function importCommand(argv: readonly string[], g: Globals): Promis
       `ctr import reads a file or - (stdin); it does not download ${src}: fetch it first`,
     );
   }
-  const name = imageName(positionals[1]);
   const platform = opts.platform !== undefined ? parsePlatform(opts.platform as string) : undefined;
   const source = src === "-" ? Deno.stdin.readable : (await Deno.open(src)).readable;
-  const record = await importImage(openStore(g.root), source, {
-    source: src,
+  const record = await importTar(g, source, src, positionals[1], {
     message: opts.message as string | undefined,
     changes: (opts.change as string[] | undefined) ?? [],
-    names: name ? [name] : [],
     ...(platform && { platform }),
+  });
+  console.log(record.config);
+  return 0;
+}
+
+/**
+ * `ctr import`: an image of one layer from a tar of a root file system
+ * (`src` names it in the history), named `repoTag` when given; docker's events.
+ */
+export async function importTar(
+  g: Globals,
+  source: ReadableStream<Uint8Array>,
+  src: string,
+  repoTag: string | undefined,
+  opts: { message?: string; changes?: readonly string[]; platform?: Platform },
+): Promise<ImageRecord> {
+  const name = imageName(repoTag);
+  const record = await importImage(openStore(g.root), source, {
+    source: src,
+    message: opts.message,
+    changes: opts.changes ?? [],
+    names: name ? [name] : [],
+    ...(opts.platform && { platform: opts.platform }),
   });
   imageEvent(g.stateDir, record.config, "import", { name: record.config });
   if (name) {
@@ -188,6 +228,5 @@ export async function importCommand(argv: readonly string[], g: Globals): Promis
       name: familiarString(normalizeReference(name)),
     });
   }
-  console.log(record.config);
-  return 0;
+  return record;
 }

@@ -370,6 +370,7 @@ export function inspectImage(store: Store, ref: string): Record<string, unknown>
     RepoDigests: [...new Set(names.map((n) => `${familiarRepository(n)}@${record.digest}`))],
     Manifest: record.digest,
     MediaType: record.mediaType,
+    Comment: (config as { comment?: string }).comment ?? "",
     Created: config.created,
     Author: config.author,
     Architecture: config.architecture,
