@@ -53,7 +53,7 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
   done
   # dockerd's and podman's storage leave mounts below their directories.
-  grep -o " $A/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $A/[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for d in "${made[@]}"; do rm -rf "$d"; done
   rm -rf "$A/ctr-root" "$A/docker" "$A/podman"
 }
