@@ -69,3 +69,29 @@ export async function raw(sock: string, bytes: Uint8Array): Promise<string> {
     c.close();
   }
 }
+
+/** A server startServer() started. */
+export type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Runs `docker ARGS` against the server and fails the test unless it succeeds; its stdout. */
+export async function dockerOk(s: Server, args: string[], stdin?: string): Promise<string> {
+  const r = await s.docker(args, stdin);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs a Python script (the SDK's) with Debian's python3; its exit, stdout lines and stderr. */
+export async function runPython(
+  script: string,
+): Promise<{ success: boolean; lines: string[]; stderr: string }> {
+  const out = await new Deno.Command(PYTHON, {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    success: out.success,
+    lines: dec.decode(out.stdout).trim().split("\n"),
+    stderr: dec.decode(out.stderr),
+  };
+}

@@ -10,9 +10,7 @@
 import assert from "node:assert/strict";
 import { busyboxImageTar, census, rootTest } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
-import { hasPythonSdk, PYTHON, raw, startServer } from "../_serve.ts";
-
-const dec = new TextDecoder();
+import { hasPythonSdk, raw, runPython, startServer } from "../_serve.ts";
 
 if (!DOCKER) {
   Deno.test({
@@ -168,13 +166,9 @@ print(c.containers.get("py").status)
 w.remove(force=True)
 print(len(c.containers.list(all=True)))
 `;
-      const out = await new Deno.Command(PYTHON, {
-        args: ["-c", script],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, dec.decode(out.stderr));
-      assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
+      const out = await runPython(script);
+      assert.ok(out.success, out.stderr);
+      assert.deepEqual(out.lines, [
         "1.41",
         "busybox:latest",
         "hi",

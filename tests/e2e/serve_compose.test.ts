@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { busyboxImageTar, census, IS_ROOT, tempDir } from "../_helpers.ts";
-import { CLIENT, startServer } from "../_serve.ts";
+import { CLIENT, dockerOk, type Server, startServer } from "../_serve.ts";
 
 const COMPOSE = "/usr/bin/docker-compose";
 const PROJECT = "ctrcompose";
@@ -37,8 +37,6 @@ volumes:
   www: {}
 `;
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-
 /** Runs docker-compose in the project's directory against the server. */
 async function compose(s: Server, dir: string, args: string[]) {
   const out = await new Deno.Command(COMPOSE, {
@@ -52,11 +50,7 @@ async function compose(s: Server, dir: string, args: string[]) {
 }
 
 /** A docker command that must succeed; its stdout, trimmed. */
-async function ok(s: Server, args: string[]): Promise<string> {
-  const r = await s.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (s: Server, args: string[]) => (await dockerOk(s, args)).trim();
 
 /** Whether the server's container list filters by label (docker-compose finds its containers so). */
 async function filtersByLabel(s: Server): Promise<boolean> {

@@ -12,20 +12,14 @@
 import assert from "node:assert/strict";
 import { busyboxImageTar, census, rootTest, tempDir } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
-import { hasPythonSdk, PYTHON, startServer } from "../_serve.ts";
+import { dockerOk, hasPythonSdk, runPython, type Server, startServer } from "../_serve.ts";
 import { startRegistry, which } from "../_registry.ts";
 import { readEvents } from "../../lib/engine/events.ts";
 
 const dec = new TextDecoder();
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-
 /** Runs `docker ARGS` and asserts it succeeded; its stdout. */
-async function ok(s: Server, args: string[], stdin?: string): Promise<string> {
-  const r = await s.docker(args, stdin);
-  assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = dockerOk;
 
 /** A build context directory with these files. */
 function contextDir(files: Record<string, string>): string {
@@ -381,13 +375,9 @@ print(c.containers.run("py:snap", remove=True, network_mode="none").decode().str
 print("WHO=sdk" in snap.attrs["Config"]["Env"])
 c.images.remove("py:snap")
 `;
-        const out = await new Deno.Command(PYTHON, {
-          args: ["-c", script],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        assert.ok(out.success, dec.decode(out.stderr));
-        assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
+        const out = await runPython(script);
+        assert.ok(out.success, out.stderr);
+        assert.deepEqual(out.lines, [
           "py:path",
           "from-file",
           "BuildError The command '/bin/sh -c exit 7' returned a non-zero code: 7",
@@ -505,14 +495,9 @@ conf = base64.urlsafe_b64encode(json.dumps({"${reg.domain}": good}).encode())
 authed = raw_build(b"X-Registry-Config: " + conf + b"\\r\\n")
 print("built" if "Successfully tagged authbuilt:latest" in authed else authed)
 `;
-        const out = await new Deno.Command(PYTHON, {
-          args: ["-c", script],
-          stdout: "piped",
-          stderr: "piped",
-        })
-          .output();
-        assert.ok(out.success, dec.decode(out.stderr));
-        assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), [
+        const out = await runPython(script);
+        assert.ok(out.success, out.stderr);
+        assert.deepEqual(out.lines, [
           "denied",
           "aux 1",
           "True",

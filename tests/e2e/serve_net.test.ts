@@ -10,16 +10,10 @@
 import assert from "node:assert/strict";
 import { busyboxImageTar, type Census, census, rootTest } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
-import { CLIENT, hasPythonSdk, PYTHON, startServer } from "../_serve.ts";
-
-type Server = Awaited<ReturnType<typeof startServer>>;
+import { CLIENT, dockerOk, hasPythonSdk, runPython, type Server, startServer } from "../_serve.ts";
 
 /** Runs a docker command that must succeed; its stdout, trimmed. */
-async function ok(s: Server, args: string[]): Promise<string> {
-  const r = await s.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (s: Server, args: string[]) => (await dockerOk(s, args)).trim();
 
 /** Runs a docker command that must fail; its stderr. */
 async function fails(s: Server, args: string[]): Promise<string> {
@@ -395,14 +389,10 @@ n.remove()
 v.remove()
 print(len(c.networks.list(filters={"type": "custom"})), len(c.volumes.list()))
 `;
-        const out = await new Deno.Command(PYTHON, {
-          args: ["-c", script],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+        const out = await runPython(script);
+        const lines = out.lines;
         if (lines[2]) ids.add(lines[2]);
-        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+        assert.ok(out.success, out.stderr);
         assert.deepEqual([...lines.slice(0, 2), ...lines.slice(3)], [
           "pynet v ['pynet']",
           "pyvol ['pyvol']",
