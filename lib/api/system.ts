@@ -1,19 +1,20 @@
 /**
  * The Engine API's system routes: `_ping` (with the API-Version header
- * clients negotiate with), `version` and `info`.
+ * clients negotiate with), `version`, `info` and `auth`.
  * @module
  */
 
-import type { Response } from "./http.ts";
+import { HttpError, type Request, type Response } from "./http.ts";
 import { VERSION } from "../version.ts";
-import { API_VERSION, type ApiContext, type Router } from "./router.ts";
+import { API_VERSION, type ApiContext, jsonBody, type Router } from "./router.ts";
 
-/** `_ping`, `version`, `info`. */
+/** `_ping`, `version`, `info`, `auth`. */
 export class SystemRoutes {
   constructor(readonly ctx: ApiContext, r: Router) {
     r.add("GET", "/_ping", (_q, res) => this.#ping(res));
     r.add("HEAD", "/_ping", (_q, res) => this.#ping(res));
     r.add("GET", "/version", (_q, res) => res.json(200, this.#version()));
+    r.add("POST", "/auth", (q, res) => this.#auth(q, res));
     r.add("GET", "/info", async (_q, res) => {
       const { systemInfo } = await import("../engine/system.ts");
       await res.json(200, await systemInfo(this.ctx.g));
@@ -49,5 +50,29 @@ export class SystemRoutes {
       ...v,
       Experimental: false,
     };
+  }
+
+  /**
+   * `/auth` (`docker login`): the registry is asked whether the credentials
+   * open it, as `ctr login` asks; nothing is stored here (docker's CLI keeps
+   * them in its own config and sends them with each pull and push).
+   */
+  async #auth(req: Request, res: Response): Promise<void> {
+    const b = jsonBody(req);
+    const username = typeof b.username === "string" ? b.username : "";
+    const password = typeof b.password === "string" ? b.password : "";
+    if (!username || !password) throw new HttpError(400, "a username and a password are required");
+    const { registryHost } = await import("../image/registry_config.ts");
+    const { checkLogin } = await import("../cli/registry.ts");
+    const server = typeof b.serveraddress === "string" && b.serveraddress
+      ? b.serveraddress
+      : "docker.io";
+    const domain = registryHost(server);
+    try {
+      await checkLogin(this.ctx.g, domain, { username, password });
+    } catch (e) {
+      throw new HttpError(401, `login to ${domain}: ${(e as Error).message}`);
+    }
+    await res.json(200, { Status: "Login Succeeded", IdentityToken: "" });
   }
 }

@@ -185,12 +185,25 @@ async function login(argv: readonly string[], g: Globals): Promise<number> {
   }
   if (!username || !password) throw new UsageError("A user name and a password are required");
   const credentials: Credentials = { username, password };
-  const insecure = opts.insecure === true || insecureRegistries(g.root).includes(domain);
-  await new RegistryClient(domain, { insecure, credentials }).login();
+  await checkLogin(g, domain, credentials, opts.insecure === true);
   saveCredentials(g.root, domain, credentials);
   console.error(`WARNING! Your password will be stored unencrypted in ${authFilePath(g.root)}.`);
   console.log("Login Succeeded");
   return 0;
+}
+
+/**
+ * Whether `credentials` open `domain` (its token or basic auth), as `login`
+ * and the Engine API's `/auth` ask the registry; throws the registry's refusal.
+ */
+export async function checkLogin(
+  g: Globals,
+  domain: string,
+  credentials: Credentials,
+  insecure = false,
+): Promise<void> {
+  const plain = insecure || insecureRegistries(g.root).includes(domain);
+  await new RegistryClient(domain, { insecure: plain, credentials }).login();
 }
 
 /** Runs pull, push, login or logout. */

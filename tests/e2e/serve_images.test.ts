@@ -422,6 +422,27 @@ if (!DOCKER || !hasPythonSdk() || !which("docker-registry") || !which("htpasswd"
       const before = leftBehind(s);
       const mark = `ctr-evil-${crypto.randomUUID().slice(0, 8)}`;
       try {
+        // docker login: the server asks the registry; the CLI keeps what works in its config.
+        const config = tempDir();
+        const bad = await s.docker([
+          "--config",
+          config,
+          "login",
+          "-u",
+          "bob",
+          "-p",
+          "nope",
+          reg.domain,
+        ]);
+        assert.notEqual(bad.code, 0);
+        assert.match(bad.stderr, /401|unauthorized|denied/i);
+        const login = await s.docker(
+          ["--config", config, "login", "-u", "bob", "--password-stdin", reg.domain],
+          "pa55word\n",
+        );
+        assert.equal(login.code, 0, login.stderr);
+        assert.match(login.stdout, /Login Succeeded/);
+        assert.match(Deno.readTextFileSync(`${config}/config.json`), new RegExp(reg.domain));
         await ok(s, ["load", "-i", await busyboxImageTar()]);
         const name = `${reg.domain}/auth/box`;
         await ok(s, ["tag", "busybox", `${name}:1`]);
