@@ -223,12 +223,13 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   // `ctr serve` does this work itself the moment the exit record appears, for containers that
   // remove themselves (its clients wait for that): one at a time, locked on the exit record,
-  // and the second finds the container gone.
-  const lock = await FileLock.acquire(dir.exitFile(id), "exclusive");
+  // and the second finds the container gone. No record (removed meanwhile): nothing to lock,
+  // and none is made by locking.
+  const lock = await FileLock.acquireExisting(dir.exitFile(id));
   try {
     return await finishExit(dir, id, g);
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 

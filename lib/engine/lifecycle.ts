@@ -164,18 +164,15 @@ export async function reconcile(dir: StateDir): Promise<ContainerState[]> {
 }
 
 async function finishStale(dir: StateDir, s0: ContainerState): Promise<void> {
-  // Locked as `ctr __exited` (and a server doing its work) lock it: one of them does the work.
-  const lock = await FileLock.acquire(dir.exitFile(s0.id), "exclusive");
+  // Locked on its exit record as `ctr __exited` (and a server doing its work) lock it: one of
+  // them does the work. Without a record (its watcher died first) neither of them acts.
+  const lock = await FileLock.acquireExisting(dir.exitFile(s0.id));
   try {
     const s = dir.get(s0.id);
-    if (!s) {
-      // Removed meanwhile: the lock's file is no exit record of anyone's.
-      await dir.locked(() => dir.get(s0.id) === undefined && dir.remove(s0.id));
-      return;
-    }
+    if (!s) return; // removed meanwhile
     if (s.status !== "exited" && !isAlive(s) && !watcherAlive(s)) await finishStaleLocked(dir, s);
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 

@@ -47,6 +47,27 @@ export class FileLock {
     return new FileLock(fd, path);
   }
 
+  /**
+   * Waits for an exclusive lock on a file only if it exists (undefined when
+   * it does not): for a lock on a record that must not be made by taking it.
+   */
+  static async acquireExisting(path: string): Promise<FileLock | undefined> {
+    let fd: number;
+    try {
+      fd = open(path, O.RDONLY);
+    } catch (e) {
+      if (e instanceof SyscallError && e.code === "ENOENT") return undefined;
+      throw e;
+    }
+    try {
+      await sysAsync("flock", path, fd, LOCK.EX);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    return new FileLock(fd, path);
+  }
+
   /** Takes the lock if no one holds it in a conflicting way; else undefined. */
   static try(path: string, mode: LockMode, dir = false): FileLock | undefined {
     const fd = openFor(path, dir);
