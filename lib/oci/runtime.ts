@@ -9,7 +9,7 @@
  * @module
  */
 
-import { MS, O, signalByName, SIGNALS } from "../../ffi/constants.ts";
+import { MS, O, PROPAGATION_FLAGS, signalByName, SIGNALS } from "../../ffi/constants.ts";
 import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
 import { sendFd } from "../../ffi/unix_socket.ts";
 import type {
@@ -215,18 +215,6 @@ const NS_NAMES: Record<string, NsType> = {
   cgroup: "cgroup",
 };
 
-/** rootfsPropagation as mount(2) flags. */
-const PROPAGATION: Record<string, number> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-  unbindable: MS.UNBINDABLE,
-  runbindable: MS.UNBINDABLE | MS.REC,
-};
-
 function abs(bundle: string, p: string): string {
   const full = p.startsWith("/") ? p : `${bundle}/${p}`;
   const out: string[] = [];
@@ -406,7 +394,7 @@ export async function ociToConfig(
       root,
       mounts,
       devices,
-      rootPropagation: linux.rootfsPropagation ? PROPAGATION[linux.rootfsPropagation] : 0,
+      rootPropagation: linux.rootfsPropagation ? PROPAGATION_FLAGS[linux.rootfsPropagation] : 0,
       sysctl: linux.sysctl ?? {},
       domainname: config.domainname,
       gateFd: opts.gateFd,
