@@ -31,6 +31,20 @@
 
 const LIMIT = 64 * 1024 * 1024;
 const COMPILE_TIMEOUT_MS = 30_000;
+/**
+ * V8's flags for every run of ctr (the header passes them; a compiled file has
+ * them embedded). Measured on `ctr run --rm --rootfs R /bin/true`, one
+ * hyperfine run of 40 each: 143 ms without, 134 ms with, the same peak RSS.
+ * - `--no-lazy`: every function is compiled with its module, so Deno's code
+ *   cache (written on the first run) holds all of them; lazily compiled
+ *   functions are otherwise compiled again by every run (~7 ms of run code).
+ * - `--single-threaded-gc` and `--min-semi-space-size=16` (MiB): a short
+ *   command then does one or two scavenges instead of ~8 ms of collections,
+ *   without helper threads to start on a 2-cpu host.
+ * The code cache is only used by runs with the same flags, so every command
+ * gets the same ones.
+ */
+const V8_FLAGS = "--v8-flags=--no-lazy,--single-threaded-gc,--min-semi-space-size=16";
 const BUNDLE_TIMEOUT_MS = 180_000;
 
 const repo = new URL("..", import.meta.url).pathname;
@@ -128,7 +142,10 @@ async function gzip(data: Uint8Array): Promise<Uint8Array> {
 async function tryCompile(): Promise<boolean> {
   const tmp = `${output}.compile.tmp`;
   removeQuietly(tmp);
-  const r = await run(["compile", "-A", "--no-check", "--output", tmp, entry], COMPILE_TIMEOUT_MS);
+  const r = await run(
+    ["compile", "-A", "--no-check", V8_FLAGS, "--output", tmp, entry],
+    COMPILE_TIMEOUT_MS,
+  );
   if (!r.ok) {
     removeQuietly(tmp);
     // deno compile writes to "<output>.tmp-<random>" first; a timeout can leave it.
@@ -225,7 +242,7 @@ if [ ! -x "$_ctr_d/deno" ] || [ ! -f "$_ctr_d/${o.main}" ]; then
   rm -rf "$_ctr_t"
 fi
 CTR_SELF=$_ctr_s DENO_DIR=$_ctr_d/deno_dir DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 \\
-  exec "$_ctr_d/deno" run -A --no-config --no-lock --quiet "$_ctr_d/${o.main}" "$@"
+  exec "$_ctr_d/deno" run -A --no-config --no-lock --quiet ${V8_FLAGS} "$_ctr_d/${o.main}" "$@"
 `;
 }
 
