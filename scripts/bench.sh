@@ -4,7 +4,8 @@
 #   sudo bash scripts/bench.sh            RUNS=50 (default), PODMAN=1 adds podman rows
 #
 # Compares `ctr run --rm` with `runc run` and `crun run` on an OCI bundle of
-# the same busybox root filesystem, plus an empty `deno run` (the floor under
+# the same busybox root filesystem, `ctr run --rm IMAGE` of that tree imported
+# as an image (overlay of the stored layer), plus an empty `deno run` (the floor under
 # anything written for Deno), all in ONE hyperfine run so that every row sees
 # the same machine state. Writes .bench/results.json (hyperfine's) and
 # .bench/results.md (the table the README quotes).
@@ -58,6 +59,13 @@ done
 names=() cmds=()
 row() { names+=("$1"); cmds+=("$2"); }
 row "ctr run --rm" "./ctr run --rm --rootfs .bench/rootfs /bin/true"
+# The same tree as an image in a private store: an overlay of its stored layer.
+CR=$B/ctr-root
+if ! ./ctr --root "$CR" image inspect ctr-bench-bb:latest >/dev/null 2>&1; then
+  tar -C "$B/rootfs" -cf "$B/rootfs.tar" .
+  ./ctr --root "$CR" import "$B/rootfs.tar" ctr-bench-bb:latest >/dev/null
+fi
+row "ctr run --rm IMAGE" "./ctr --root $CR run --rm --network none ctr-bench-bb /bin/true"
 row "runc run" "runc run -b $B/bundle bench-runc"
 row "crun run" "$(in_v1ns "crun run -b $B/bundle bench-crun")"
 row "deno run empty.ts" "$DENO run -A --no-config --no-lock $B/empty.ts"
@@ -112,7 +120,10 @@ table=$(jq -r --argjson hybrid "$HYBRID" '
     "| crun run, net of the wrapper (the ÷ crun reference) | \($crun * 1000 | r2) | \(($r["crun run"].mean - $r["mount-namespace wrapper alone"].mean) * 1000 | r2) | \($crun / $runc | r2) | 1 |"
    else empty end),
   "",
-  "ctr minus empty deno: \(($r["ctr run --rm"].median - $r["deno run empty.ts"].median) * 1000 | r2) ms (medians)"
+  "ctr minus empty deno: \(($r["ctr run --rm"].median - $r["deno run empty.ts"].median) * 1000 | r2) ms (medians)",
+  (if $r["podman run --rm (runc)"] then
+    "ctr run --rm IMAGE ÷ podman run --rm (runc): \($r["ctr run --rm IMAGE"].median / $r["podman run --rm (runc)"].median | r2)"
+   else empty end)
 ' "$B/results.json")
 
 {

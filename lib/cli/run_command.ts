@@ -122,8 +122,10 @@ async function resolveRunImage(
 ): Promise<ResolvedImage | undefined> {
   const { ref, pull } = runImageRef(options);
   if (ref === undefined) return undefined;
-  const { openStore, resolveImage, NoSuchImageError } = await import("../image/mod.ts");
-  const store = openStore(g.root);
+  // Not mod.ts: the run of a stored image loads the store and its index only.
+  const { Store } = await import("../image/store.ts");
+  const { resolveImage, NoSuchImageError } = await import("../image/images.ts");
+  const store = Store.open(g.root);
   if (pull === "always") {
     return await resolveImage(store, await pullImage(ref, g, false), { lease: true });
   }

@@ -4,7 +4,22 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
+
+type CreateHash = (algorithm: string) => Hash;
+let nodeCreateHash: CreateHash | undefined;
+
+/**
+ * node:crypto's createHash, loaded at the first hash: loading it (with the
+ * parts of Node's compatibility layer it needs) costs ~70 ms, and a run of
+ * a stored image hashes nothing.
+ */
+function createHash(algorithm: string): Hash {
+  nodeCreateHash ??= (globalThis as unknown as {
+    process: { getBuiltinModule(id: "node:crypto"): { createHash: CreateHash } };
+  }).process.getBuiltinModule("node:crypto").createHash;
+  return nodeCreateHash(algorithm);
+}
 
 /** A digest as the OCI image spec writes it: `algorithm:encoded`. */
 export type Digest = `sha256:${string}`;

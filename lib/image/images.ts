@@ -29,12 +29,20 @@ export class NoSuchImageError extends Error {
 
 /** The manifest of a stored image, validated. */
 export function readManifest(store: Store, d: Digest): Manifest {
-  return parseJsonWith(Manifest, store.readBlob(d), `image manifest ${d}`);
+  return parseManifest(store.readBlob(d), d);
 }
 
 /** The config of a stored image, validated. */
 export function readConfig(store: Store, d: Digest): ImageConfig {
-  return parseJsonWith(ImageConfig, store.readBlob(d), `image config ${d}`);
+  return parseConfig(store.readBlob(d), d);
+}
+
+function parseManifest(bytes: Uint8Array, d: Digest): Manifest {
+  return parseJsonWith(Manifest, bytes, `image manifest ${d}`);
+}
+
+function parseConfig(bytes: Uint8Array, d: Digest): ImageConfig {
+  return parseJsonWith(ImageConfig, bytes, `image config ${d}`);
 }
 
 function checkBlob(store: Store, d: Digest, size: number, what: string): void {
@@ -224,8 +232,9 @@ export async function resolveImage(
 ): Promise<ResolvedImage> {
   const index = store.readIndex();
   const { record, name } = mustFind(index, ref);
-  const manifest = readManifest(store, record.digest);
-  const config = readConfig(store, record.config);
+  // Checked with WebCrypto: a run loads no node:crypto (see Store.readBlobAsync).
+  const manifest = parseManifest(await store.readBlobAsync(record.digest), record.digest);
+  const config = parseConfig(await store.readBlobAsync(record.config), record.config);
   const top: Digest[] = [];
   for (const d of [...record.layers].reverse()) if (!top.includes(d)) top.push(d);
   for (const d of top) {

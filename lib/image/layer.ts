@@ -190,6 +190,13 @@ class Extractor {
   readonly #realDirs = new Set<string>([""]);
   /** Directories whose metadata is applied at the end. */
   readonly #dirs = new Map<string, Meta>();
+  /**
+   * Relative paths this extraction made. The root is new and empty, so
+   * nothing else can be there: a path not listed needs no lstat (a failed
+   * lstat per file, with its thrown NotFound, cost a tenth of extracting a
+   * layer of small files).
+   */
+  readonly #made = new Set<string>([""]);
 
   constructor(
     readonly root: string,
@@ -225,12 +232,7 @@ class Extractor {
     for (const p of parts) {
       cur = cur ? `${cur}/${p}` : p;
       if (this.#realDirs.has(cur)) continue;
-      let st: Deno.FileInfo | undefined;
-      try {
-        st = Deno.lstatSync(this.#abs(cur));
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
+      const st = this.#made.has(cur) ? Deno.lstatSync(this.#abs(cur)) : undefined;
       if (st?.isSymlink) {
         throw new LayerError(`Entry escapes the root: ${name} (${cur} is a symlink)`);
       }
@@ -239,6 +241,7 @@ class Extractor {
         if (!create) throw new LayerError(`${name}: ${cur} does not exist`);
         Deno.mkdirSync(this.#abs(cur), { mode: 0o755 });
         Deno.chmodSync(this.#abs(cur), 0o755);
+        this.#made.add(cur);
       }
       this.#realDirs.add(cur);
     }
@@ -246,15 +249,13 @@ class Extractor {
 
   /** Clears the way for a new entry at `rel`; true when a directory stays to be merged into. */
   #prepare(rel: string, dir: boolean): boolean {
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.lstatSync(this.#abs(rel));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
-      throw e;
-    }
+    if (!this.#made.has(rel)) return false;
+    const st = Deno.lstatSync(this.#abs(rel));
     if (dir && st.isDirectory) return true;
     Deno.removeSync(this.#abs(rel), { recursive: true });
+    for (const d of [...this.#made]) {
+      if (d === rel || d.startsWith(rel + "/")) this.#made.delete(d);
+    }
     for (const d of [...this.#realDirs]) {
       if (d === rel || d.startsWith(rel + "/")) this.#realDirs.delete(d);
     }
@@ -333,12 +334,10 @@ class Extractor {
       }
       throw new LayerError(`${name}: the hardlink target ${linkname} does not exist`);
     }
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.lstatSync(this.#abs(rel));
-    } catch {
+    if (!this.#made.has(rel)) {
       throw new LayerError(`${name}: the hardlink target ${linkname} does not exist`);
     }
+    const st = Deno.lstatSync(this.#abs(rel));
     if (st.isDirectory) throw new LayerError(`${name}: a hardlink to the directory ${linkname}`);
     return rel;
   }
@@ -364,6 +363,7 @@ class Extractor {
       else if (wh.kind === "whiteout") {
         this.#prepare(wh.path, false);
         mknod(this.#abs(wh.path), "char", 0);
+        this.#made.add(wh.path);
         this.#own(wh.path, meta, false);
       }
       return;
@@ -373,6 +373,7 @@ class Extractor {
     switch (h.type) {
       case "directory":
         if (!this.#prepare(rel, true)) Deno.mkdirSync(path, { mode: 0o700 });
+        this.#made.add(rel);
         this.#realDirs.add(rel);
         this.#dirs.set(rel, meta);
         return drain(body);
@@ -380,6 +381,7 @@ class Extractor {
       case "contiguous-file": {
         this.#prepare(rel, false);
         const f = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+        this.#made.add(rel);
         try {
           for await (const chunk of body) {
             for (let off = 0; off < chunk.length;) off += f.writeSync(chunk.subarray(off));
@@ -393,6 +395,7 @@ class Extractor {
         await drain(body);
         this.#prepare(rel, false);
         Deno.symlinkSync(h.linkname ?? "", path);
+        this.#made.add(rel);
         return this.#apply(rel, name, meta, true);
       case "link": {
         await drain(body);
@@ -400,6 +403,7 @@ class Extractor {
         if (target === rel) throw new LayerError(`${name}: a hardlink to itself`);
         this.#prepare(rel, false);
         Deno.linkSync(this.#abs(target), path);
+        this.#made.add(rel);
         return;
       }
       case "character-device":
@@ -410,6 +414,7 @@ class Extractor {
         const type = h.type === "fifo" ? "fifo" : h.type === "block-device" ? "block" : "char";
         try {
           mknod(path, type, 0o600, h.devmajor, h.devminor);
+          this.#made.add(rel);
         } catch (e) {
           // Without CAP_MKNOD devices are skipped, as docker does in a user namespace.
           if (e instanceof SyscallError && e.code === "EPERM" && type !== "fifo" && !this.chown) {
