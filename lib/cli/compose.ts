@@ -8,7 +8,6 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import { runInBackground } from "../engine/detach.ts";
 import { isRunning, removeContainer, stopContainer } from "../engine/lifecycle.ts";
 import {
   containerName,
@@ -16,7 +15,7 @@ import {
   readSpecFile,
   runOptionsFor,
   type Spec,
-  startOrder,
+  startLevels,
 } from "../config/compose.ts";
 import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
 import { StateDir } from "../engine/state.ts";
@@ -61,28 +60,54 @@ async function ensureNetworks(spec: Spec, g: Globals): Promise<void> {
   }
 }
 
+/**
+ * Starts one container of the file as `ctr run -d` would, in this process
+ * (no ctr started per container): created from its run flags, then started
+ * with its watcher. A running one is left alone; a stopped one is made again
+ * from the file, which may have changed. Returns its exit status.
+ */
+async function upOne(spec: Spec, key: string, dir: StateDir, g: Globals): Promise<number> {
+  const name = containerName(spec, key);
+  const existing = dir.list().find((s) => s.name === name);
+  if (existing && isRunning(existing)) {
+    status("Container", name, "Running");
+    return 0;
+  }
+  if (existing) await removeContainer(dir, existing, true);
+  const options = mergeRunOptions(runOptionsFor(spec, key), {
+    flags: { label: [`${PROJECT_LABEL}=${spec.name}`, `${SERVICE_LABEL}=${key}`] },
+    args: [],
+  });
+  const { detach: _detached, ...flags } = options.flags;
+  const { createFromArgs } = await import("./run_command.ts");
+  const { startExisting } = await import("../engine/detach.ts");
+  try {
+    const made = await createFromArgs(runOptionsArgv({ flags, args: options.args }), g);
+    for (const w of made.warnings) console.error(`WARNING: ${w}`);
+    const s = dir.get(made.id);
+    if (!s) throw new Error("its record went away before it started");
+    await startExisting(dir, s, g);
+  } catch (e) {
+    console.error(`ctr: container ${name}: ${(e as Error).message}`);
+    // A RunError carries docker's status (125: ctr's own failure, 126/127: the command's).
+    const code = (e as { exitCode?: unknown }).exitCode;
+    return typeof code === "number" && code > 0 ? code : 125;
+  }
+  status("Container", name, "Started");
+  return 0;
+}
+
 async function up(spec: Spec, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   await ensureNetworks(spec, g);
-  for (const key of startOrder(spec)) {
-    const name = containerName(spec, key);
-    const existing = dir.list().find((s) => s.name === name);
-    if (existing && isRunning(existing)) {
-      status("Container", name, "Running");
-      continue;
+  // A group starts at once: what its containers depend on is already running.
+  for (const level of startLevels(spec)) {
+    const codes = await Promise.all(level.map((key) => upOne(spec, key, dir, g)));
+    const failed = codes.find((c) => c !== 0);
+    if (failed !== undefined) {
+      console.error("ctr: the containers started before keep running");
+      return failed;
     }
-    // A stopped one is made again from the file, which may have changed.
-    if (existing) await removeContainer(dir, existing, true);
-    const options = mergeRunOptions(runOptionsFor(spec, key), {
-      flags: { label: [`${PROJECT_LABEL}=${spec.name}`, `${SERVICE_LABEL}=${key}`] },
-      args: [],
-    });
-    const { code } = await runInBackground(["run", ...runOptionsArgv(options)], g);
-    if (code !== 0) {
-      console.error(`ctr: container ${name} did not start; the ones before it keep running`);
-      return code;
-    }
-    status("Container", name, "Started");
   }
   return 0;
 }
@@ -90,22 +115,24 @@ async function up(spec: Spec, g: Globals): Promise<number> {
 async function down(spec: Spec, g: Globals, timeoutS: number): Promise<number> {
   const dir = new StateDir(g.stateDir);
   const mine = dir.list().filter((s) => s.labels?.[PROJECT_LABEL] === spec.name);
-  // Dependents first: the reverse of the start order, then anything the file no longer names.
-  const order = startOrder(spec).reverse().map((k) => containerName(spec, k));
-  mine.sort((a, b) => {
-    const ia = order.indexOf(a.name), ib = order.indexOf(b.name);
-    return (ia < 0 ? -1 : ia) - (ib < 0 ? -1 : ib);
-  });
+  // Dependents first: the start groups in reverse, after anything the file no longer names.
+  // A group stops at once, so that a project takes one stop timeout per group, not per container.
+  const levels = startLevels(spec).reverse().map((l) => l.map((k) => containerName(spec, k)));
+  const named = new Set(levels.flat());
+  const groups = [mine.filter((s) => !named.has(s.name))];
+  for (const l of levels) groups.push(mine.filter((s) => l.includes(s.name)));
   let code = 0;
-  for (const s of mine) {
-    try {
-      if (isRunning(s)) await stopContainer(dir, s, timeoutS);
-      await removeContainer(dir, dir.get(s.id) ?? s, true);
-      status("Container", s.name, "Removed");
-    } catch (e) {
-      console.error(`ctr: ${s.name}: ${(e as Error).message}`);
-      code = 1;
-    }
+  for (const group of groups) {
+    await Promise.all(group.map(async (s) => {
+      try {
+        if (isRunning(s)) await stopContainer(dir, s, timeoutS);
+        await removeContainer(dir, dir.get(s.id) ?? s, true);
+        status("Container", s.name, "Removed");
+      } catch (e) {
+        console.error(`ctr: ${s.name}: ${(e as Error).message}`);
+        code = 1;
+      }
+    }));
   }
   if (spec.networks.length) {
     const { NetworkStore } = await import("../network/mod.ts");

@@ -1061,6 +1061,30 @@ export function startOrder(spec: Spec): string[] {
   return order;
 }
 
+/**
+ * Container keys in groups that can start together: a container's group comes
+ * after every group holding what it depends on (its depth in depends_on),
+ * each group in file order. `up` starts a group at once, `down` stops them in
+ * reverse.
+ */
+export function startLevels(spec: Spec): string[][] {
+  const depth = new Map<string, number>();
+  const deps = new Map(spec.containers.map((c) => [c.name, c.dependsOn]));
+  const depthOf = (name: string, seen: Set<string>): number => {
+    const known = depth.get(name);
+    if (known !== undefined) return known;
+    // Parsing refused cycles; a hand-made Spec with one gets depth 0 where it closes.
+    if (seen.has(name)) return 0;
+    seen.add(name);
+    const d = Math.max(-1, ...(deps.get(name) ?? []).map((x) => depthOf(x, seen))) + 1;
+    depth.set(name, d);
+    return d;
+  };
+  const levels: string[][] = [];
+  for (const c of spec.containers) (levels[depthOf(c.name, new Set())] ??= []).push(c.name);
+  return levels.filter((l) => l !== undefined);
+}
+
 /** The run options of one container of the spec (detached, named after the project). */
 export function runOptionsFor(spec: Spec, name: string): RunOptions {
   const c = spec.containers.find((c) => c.name === name);

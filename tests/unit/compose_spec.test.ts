@@ -15,6 +15,7 @@ import {
   type Spec,
   SpecError,
   splitCommand,
+  startLevels,
   startOrder,
 } from "../../lib/config/compose.ts";
 
@@ -218,6 +219,27 @@ Deno.test("startOrder is file order unless a dependency says otherwise", () => {
   // Keys that look like integers keep their place too.
   assert.deepEqual(spec.containers.map((c) => c.name), ["e", "2", "c", "a", "b", "1"]);
   assert.deepEqual(startOrder(spec), ["2", "a", "b", "c", "e", "1"]);
+});
+
+Deno.test("startLevels groups containers by their depth in depends_on, each in file order", () => {
+  const spec = parseSpec(
+    `containers:
+  e: {image: x, depends_on: [c]}
+  "2": {image: x}
+  c: {image: x, depends_on: [a, b]}
+  a: {image: x}
+  b: {image: x, depends_on: ["1"]}
+  "1": {image: x}
+`,
+    "f.yaml",
+  );
+  assert.deepEqual(startLevels(spec), [["2", "a", "1"], ["b"], ["c"], ["e"]]);
+  // Every container once, each after all it depends on.
+  const flat = startLevels(spec).flat();
+  assert.deepEqual([...flat].sort(), spec.containers.map((c) => c.name).sort());
+  for (const c of spec.containers) {
+    for (const d of c.dependsOn) assert.ok(flat.indexOf(d) < flat.indexOf(c.name));
+  }
 });
 
 Deno.test("command strings are split like a shell", () => {
