@@ -62,8 +62,8 @@ export class ContainerFileRoutes {
       size: info.size,
       mode: goFileMode(info),
       mtime: (info.mtime ?? new Date(0)).toISOString(),
-      // Left empty: a client then copies a symlink as the link (docker cp -L is not followed here).
-      linkTarget: "",
+      // For a symlink, where it leads inside the container: `docker cp -L` asks for that path.
+      linkTarget: info.isSymlink ? fs.resolve(path) : "",
     };
     return btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(stat))));
   }

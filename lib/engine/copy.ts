@@ -54,6 +54,7 @@ import {
 } from "../image/build/mod.ts";
 import { entryPath, readTar } from "../image/layer.ts";
 import { SyscallError } from "../../ffi/errno.ts";
+import { walkSymlinks } from "../runtime/paths.ts";
 import { mknodAt } from "../os/mknod.ts";
 
 /** One thing to copy: `path` is relative to the copied item ("" for the item itself). */
@@ -437,6 +438,8 @@ export interface ContainerFs {
   stat(path: string, follow: boolean): Deno.FileInfo | undefined;
   /** The item at `path` and what is below it. */
   source(path: string, follow: boolean): Source;
+  /** `path` with every symlink on it resolved inside the root (docker's linkTarget). */
+  resolve(path: string): string;
   /** A sink writing into the directory `dir` (which must exist), the item named `topName`. */
   sink(dir: string, topName: string, owner: Owner): Sink;
   close(): void;
@@ -487,6 +490,20 @@ export class LiveFs implements ContainerFs {
     } finally {
       closeFd(fd);
     }
+  }
+
+  resolve(path: string): string {
+    return walkSymlinks(path, (p) => {
+      const [dir, base] = splitPath(p);
+      if (base === "") return undefined;
+      const parent = this.#open(dir, true, O.PATH | O.DIRECTORY);
+      if (parent === undefined) return undefined;
+      try {
+        return lstatChild(parent, base)?.isSymlink ? readLinkChild(parent, base) : undefined;
+      } finally {
+        closeFd(parent);
+      }
+    });
   }
 
   source(path: string, follow: boolean): Source {
@@ -617,6 +634,10 @@ export class LayerFs implements ContainerFs {
 
   stat(path: string, follow: boolean): Deno.FileInfo | undefined {
     return this.#root.stat(path, follow)?.info;
+  }
+
+  resolve(path: string): string {
+    return this.#root.resolve(path);
   }
 
   source(path: string, follow: boolean): Source {

@@ -103,6 +103,23 @@ if (!DOCKER) {
         const out = await d(["cp", "b:/made.txt", `${host}/out.txt`]);
         assert.equal(out.code, 0, out.stderr);
         assert.equal(Deno.readTextFileSync(`${host}/out.txt`), "made\n");
+        // A symlink: as the link, and with -L its target (through a linked directory, inside the
+        // container, named as the link).
+        await d([
+          "exec",
+          "b",
+          "sh",
+          "-c",
+          "mkdir /real && echo data > /real/data.txt && ln -s /real /dirlink && " +
+          "ln -s data.txt /real/link",
+        ]);
+        const asLink = await d(["cp", "b:/dirlink/link", `${host}/asLink`]);
+        assert.equal(asLink.code, 0, asLink.stderr);
+        assert.equal(Deno.readLinkSync(`${host}/asLink`), "data.txt");
+        const followed = await d(["cp", "-L", "b:/dirlink/link", `${host}/followed`]);
+        assert.equal(followed.code, 0, followed.stderr);
+        assert.ok(Deno.lstatSync(`${host}/followed`).isFile);
+        assert.equal(Deno.readTextFileSync(`${host}/followed`), "data\n");
         const missing = await d(["cp", "b:/no/such", host]);
         assert.notEqual(missing.code, 0);
         assert.match(missing.stderr, /No such container:path: b:\/no\/such/);
