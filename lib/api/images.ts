@@ -43,6 +43,7 @@ export class ImageRoutes {
     r.add("POST", "/images/create", (q, res) => this.#create(q, res));
     r.add("POST", "/images/prune", (q, res) => this.#prune(q, res));
     r.add("GET", "/images/get", (q, res) => this.#save(res, q.query.getAll("names")));
+    r.add("GET", "/images/search", (q, res) => this.#search(q, res));
     r.add("GET", "/images/(.+)/json", (_q, res, [ref]) => this.#imageInspect(res, ref));
     r.add("GET", "/images/(.+)/history", (_q, res, [ref]) => this.#history(res, ref));
     r.add("GET", "/images/(.+)/get", (_q, res, [ref]) => this.#save(res, [ref]));
@@ -142,6 +143,35 @@ export class ImageRoutes {
         credentials: registryAuth(req),
         ...(platform && { platform }),
       }));
+  }
+
+  /** `GET /images/search?term=&limit=&filters=`: `ctr search`'s results, docker's fields. */
+  async #search(req: Request, res: Response): Promise<void> {
+    const term = req.query.get("term") ?? "";
+    if (term === "") throw new HttpError(400, "a search term is required (term=)");
+    const limitText = req.query.get("limit");
+    if (limitText !== null && !/^-?\d+$/.test(limitText)) {
+      throw new HttpError(400, `invalid limit: ${limitText}`);
+    }
+    const { SEARCH_FILTERS, searchImages, searchTarget, checkSearchLimit } = await import(
+      "../image/search.ts"
+    );
+    const { searchFilters } = await import("../cli/search.ts");
+    const { queryFilters } = await import("./filters.ts");
+    const { clientOptions } = await import("../cli/registry.ts");
+    let filters, limit;
+    try {
+      filters = searchFilters(queryFilters(req, SEARCH_FILTERS));
+      limit = limitText === null ? undefined : checkSearchLimit(Number(limitText));
+    } catch (e) {
+      throw e instanceof HttpError ? e : new HttpError(400, (e as Error).message);
+    }
+    const results = await searchImages(term, {
+      ...clientOptions(this.ctx.g, searchTarget(term).domain, false, registryAuth(req)),
+      ...(limit !== undefined && { limit }),
+      filters,
+    });
+    await res.json(200, results);
   }
 
   /** `docker import -`: the body is a tar of a root file system. */

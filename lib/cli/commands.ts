@@ -74,6 +74,7 @@ const opts = {
   events: async () => (await import("./events.ts")).EVENTS_OPTIONS,
   info: async () => (await import("./system.ts")).INFO_OPTIONS,
   df: async () => (await import("./system.ts")).DF_OPTIONS,
+  search: async () => (await import("./search.ts")).SEARCH_OPTIONS,
 };
 
 /** `ctr completion SHELL`. */
@@ -316,6 +317,14 @@ const TOP: CommandSpec[] = [
     usage: "[OPTIONS] IMAGE [IMAGE...]",
     args: "image",
     options: opts.save,
+  },
+  {
+    name: "search",
+    summary: "Search a registry for images",
+    usage: "[OPTIONS] TERM",
+    args: "none",
+    options: opts.search,
+    run: async (argv, g) => (await import("./search.ts")).searchCommand(argv, g),
   },
   {
     name: "serve",

@@ -12,13 +12,13 @@ import { isRunning, removeContainer, stopContainer } from "../engine/lifecycle.t
 import {
   containerName,
   networkName,
-  readSpecFile,
   runOptionsFor,
   type Spec,
   startLevels,
 } from "../config/compose.ts";
-import { mergeRunOptions, type RunOptions, runOptionsArgv } from "../config/run_options.ts";
+import { mergeRunOptions, runOptionsArgv } from "../config/run_options.ts";
 import { StateDir } from "../engine/state.ts";
+import { ensureNetworks, loadSpec, status } from "./spec_file.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 /** The options of `ctr up` and `ctr down`. */
@@ -37,28 +37,6 @@ export const COMPOSE_OPTIONS: readonly OptionSpec[] = [
 /** The label that ties a container to its project. */
 export const PROJECT_LABEL = "ctr.project";
 const SERVICE_LABEL = "ctr.service";
-
-/** Reads the spec (every value checked with the rules `ctr run` follows). */
-export function loadSpec(file: string): Spec {
-  return readSpecFile(file);
-}
-
-function status(what: string, name: string, word: string): void {
-  console.error(` ✔ ${what} ${name}  ${word}`);
-}
-
-/** Creates the spec's networks that do not exist yet. */
-async function ensureNetworks(spec: Spec, g: Globals): Promise<void> {
-  if (spec.networks.length === 0) return;
-  const { NetworkStore } = await import("../network/mod.ts");
-  const store = new NetworkStore({ root: g.root, stateDir: g.stateDir });
-  for (const n of spec.networks) {
-    const name = networkName(spec, n.name);
-    if (store.find(name)) continue;
-    await store.create({ name, subnet: n.subnet });
-    status("Network", name, "Created");
-  }
-}
 
 /**
  * Starts one container of the file as `ctr run -d` would, in this process
@@ -172,26 +150,4 @@ export async function composeCommand(
   const t = opts.time as string | undefined;
   if (t !== undefined && !/^\d+$/.test(t)) throw new UsageError(`invalid -t ${JSON.stringify(t)}`);
   return await down(spec, g, t === undefined ? 10 : Number(t));
-}
-
-/**
- * `ctr run --spec FILE [NAME]`: the run options of one container of a spec
- * (the only one, or NAME); its networks are made when missing.
- */
-export async function specRunOptions(
-  file: string,
-  name: string | undefined,
-  g: Globals,
-): Promise<RunOptions> {
-  const spec = loadSpec(file);
-  const keys = spec.containers.map((c) => c.name);
-  const key = name ?? (keys.length === 1 ? keys[0] : undefined);
-  if (key === undefined) {
-    throw new UsageError(
-      `${file} describes ${keys.length} containers (${keys.join(", ")}): name one after the file`,
-    );
-  }
-  if (!keys.includes(key)) throw new UsageError(`${file} has no container ${JSON.stringify(key)}`);
-  await ensureNetworks(spec, g);
-  return runOptionsFor(spec, key);
 }

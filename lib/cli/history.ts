@@ -9,6 +9,7 @@
 
 import type { Globals } from "../engine/globals.ts";
 import { formatList, HISTORY_LIST } from "../format/mod.ts";
+import { ellipsis } from "../format/units.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
 export const HISTORY_OPTIONS: readonly OptionSpec[] = [
@@ -58,12 +59,6 @@ export interface HistorySource {
   }[];
   /** Uncompressed layer sizes, bottom first (one per non-empty history entry). */
   readonly layerSizes: readonly number[];
-}
-
-/** docker's stringutils.Ellipsis: at most `max` characters, the last one `…` when cut. */
-function ellipsis(s: string, max: number): string {
-  const chars = [...s];
-  return chars.length <= max ? s : chars.slice(0, max - 1).join("") + "…";
 }
 
 /** The rows of `ctr history`, newest first. Pure. */

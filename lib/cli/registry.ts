@@ -80,7 +80,12 @@ function stderrProgress(quiet: boolean): Progress {
 }
 
 /** The client options of a registry: plain HTTP when marked insecure; the given credentials, else the saved ones. */
-function clientOptions(g: Globals, domain: string, insecure: boolean, credentials?: Credentials) {
+export function clientOptions(
+  g: Globals,
+  domain: string,
+  insecure: boolean,
+  credentials?: Credentials,
+) {
   return {
     insecure: insecure || insecureRegistries(g.root).includes(domain),
     credentials: credentials ?? credentialsFor(g.root, domain),

@@ -149,7 +149,7 @@ async function withSpec(user: RunOptions, file: string, g: Globals): Promise<Run
   if (user.args.length > 1) {
     throw new UsageError("with --spec, the only argument is the name of a container in the file");
   }
-  const { specRunOptions } = await import("./compose.ts");
+  const { specRunOptions } = await import("./spec_file.ts");
   const spec = await specRunOptions(file, user.args[0], g);
   const { spec: _file, ...flags } = user.flags;
   // In the foreground unless -d is given here; a restart policy is for detached containers.

@@ -46,7 +46,8 @@ export class InvalidReferenceError extends Error {
   }
 }
 
-function splitDomain(name: string): [string, string] {
+/** A name's registry and the rest (`127.0.0.1:5000/a/b` → `127.0.0.1:5000`, `a/b`; `a/b` → `docker.io`, `a/b`). */
+export function splitDomain(name: string): [string, string] {
   const i = name.indexOf("/");
   const first = i === -1 ? "" : name.slice(0, i);
   // As docker: the first component is a registry only when it looks like a host.
