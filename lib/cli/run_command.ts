@@ -124,7 +124,7 @@ async function resolveRunImage(
   if (ref === undefined) return undefined;
   // Not mod.ts: the run of a stored image loads the store and its index only.
   const { Store } = await import("../image/store.ts");
-  const { resolveImage, NoSuchImageError } = await import("../image/images.ts");
+  const { resolveImage, NoSuchImageError } = await import("../image/find.ts");
   const store = Store.open(g.root);
   if (pull === "always") {
     return await resolveImage(store, await pullImage(ref, g, false), { lease: true });

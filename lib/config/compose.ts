@@ -61,7 +61,7 @@ import {
   parseDocument,
   visit,
 } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { capName } from "../runtime/capabilities.ts";
 import { parseCpus, parsePidsLimit, parseSize } from "../cgroups/limits.ts";
 import { parseReference } from "../image/reference.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { z } from "zod";
+import type * as z from "zod";
 
 /** A path into a document: keys and list indexes. */
 export type Path = readonly (string | number)[];

@@ -1,31 +1,32 @@
 /**
- * Images in the store: register a loaded manifest, find an image by name,
- * ID or digest, list, resolve to layer directories, tag, untag and remove,
- * prune. Registries plug in here too: a pull writes blobs with putBlob and
+ * Images in the store: register a loaded manifest, list, tag, untag and
+ * remove, prune; finding and resolving (find.ts) are re-exported here. Registries plug in here too: a pull writes blobs with putBlob and
  * calls registerImage.
  * @module
  */
 
-import { type Digest, hexOf } from "./digest.ts";
+import type { Digest } from "./digest.ts";
 import {
   familiarRepository,
   familiarString,
   formatReference,
   normalizeReference,
   parseReference,
-  type Reference,
 } from "./reference.ts";
 import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
-import type { GcResult, ImageRecord, Store, StoreIndex } from "./store.ts";
+import type { GcResult, ImageRecord, Store } from "./store.ts";
 import { compareStrings } from "../os/order.ts";
+import { mustFind, namesOf } from "./find.ts";
 
-/** An image that is not in the store. */
-export class NoSuchImageError extends Error {
-  constructor(ref: string) {
-    super(`No such image: ${ref}`);
-    this.name = "NoSuchImageError";
-  }
-}
+export {
+  findImage,
+  type Found,
+  mustFind,
+  namesOf,
+  NoSuchImageError,
+  type ResolvedImage,
+  resolveImage,
+} from "./find.ts";
 
 /** The manifest of a stored image, validated. */
 export function readManifest(store: Store, d: Digest): Manifest {
@@ -108,62 +109,6 @@ export async function registerImage(
   return record;
 }
 
-/** An image found in the index, and the name it was found by. */
-export interface Found {
-  readonly record: ImageRecord;
-  /** The full reference, when found by name. */
-  readonly name?: string;
-  /** Every record that matched (several when an ID names images sharing a config). */
-  readonly all: readonly ImageRecord[];
-}
-
-const HEX_PREFIX = /^(?:sha256:)?([a-f0-9]{1,64})$/;
-
-/**
- * Finds an image by name (`busybox`, `localhost/app:1`), by `name@digest`,
- * by ID (config digest, full or a unique prefix of at least 3 digits) or by
- * manifest digest.
- */
-export function findImage(index: StoreIndex, ref: string): Found | undefined {
-  const records = Object.values(index.images);
-  let parsed: Reference | undefined;
-  try {
-    parsed = normalizeReference(ref);
-  } catch { /* an ID, or nothing */ }
-  if (parsed?.digest) {
-    const rec = index.images[parsed.digest];
-    return rec && { record: rec, all: [rec] };
-  }
-  if (parsed) {
-    const name = formatReference(parsed);
-    const d = index.names[name];
-    if (d && index.images[d]) return { record: index.images[d], name, all: [index.images[d]] };
-  }
-  const m = ref.match(HEX_PREFIX);
-  if (!m || (m[1].length < 3 && !ref.startsWith("sha256:"))) return undefined;
-  const byConfig = records.filter((r) => hexOf(r.config).startsWith(m[1]));
-  const configs = new Set(byConfig.map((r) => r.config));
-  if (configs.size > 1) throw new Error(`The image ID ${ref} is ambiguous: give more digits`);
-  if (byConfig.length > 0) {
-    byConfig.sort((a, b) => compareStrings(b.loaded, a.loaded));
-    return { record: byConfig[0], all: byConfig };
-  }
-  const byManifest = records.filter((r) => hexOf(r.digest).startsWith(m[1]));
-  if (byManifest.length > 1) throw new Error(`The digest ${ref} is ambiguous: give more digits`);
-  return byManifest[0] && { record: byManifest[0], all: byManifest };
-}
-
-function mustFind(index: StoreIndex, ref: string): Found {
-  const found = findImage(index, ref);
-  if (!found) throw new NoSuchImageError(ref);
-  return found;
-}
-
-/** The names (full references) of an image, sorted. */
-export function namesOf(index: StoreIndex, manifest: Digest): string[] {
-  return Object.entries(index.names).filter(([, d]) => d === manifest).map(([n]) => n).sort();
-}
-
 /** One image, as `ctr images` lists it. */
 export interface ImageSummary {
   /** The image ID: the config's digest. */
@@ -202,56 +147,6 @@ export function listImages(store: Store): ImageSummary[] {
     compareStrings(b.created ?? "", a.created ?? "") || compareStrings(a.id, b.id) ||
     compareStrings(a.digest, b.digest)
   );
-}
-
-/** What a container needs of an image. */
-export interface ResolvedImage {
-  /** The image ID (config digest). */
-  readonly id: Digest;
-  /** The manifest digest. */
-  readonly digest: Digest;
-  /** The full reference it was found by, if by name. */
-  readonly name?: string;
-  readonly manifest: Manifest;
-  readonly config: ImageConfig;
-  /** Layer directories, top first (duplicates kept at their topmost place only). */
-  readonly layers: string[];
-  /** Releases the layers' lease (no-op without `lease`). */
-  release(): void;
-}
-
-/**
- * Resolves a reference to its manifest, config and layer directories (top
- * first, ready for ContainerConfig.layers). With `lease`, the layers are
- * locked against garbage collection until release().
- */
-export async function resolveImage(
-  store: Store,
-  ref: string,
-  opts: { lease?: boolean } = {},
-): Promise<ResolvedImage> {
-  const index = store.readIndex();
-  const { record, name } = mustFind(index, ref);
-  // Checked with WebCrypto: a run loads no node:crypto (see Store.readBlobAsync).
-  const manifest = parseManifest(await store.readBlobAsync(record.digest), record.digest);
-  const config = parseConfig(await store.readBlobAsync(record.config), record.config);
-  const top: Digest[] = [];
-  for (const d of [...record.layers].reverse()) if (!top.includes(d)) top.push(d);
-  for (const d of top) {
-    if (!store.hasLayer(d, index)) {
-      throw new Error(`The layer ${d} of ${ref} is missing from the store: load the image again`);
-    }
-  }
-  const lease = opts.lease ? await store.leaseLayers(top) : { release() {} };
-  return {
-    id: record.config,
-    digest: record.digest,
-    ...(name !== undefined && { name }),
-    manifest,
-    config,
-    layers: top.map((d) => store.layerPath(d)),
-    release: () => lease.release(),
-  };
 }
 
 /** Points the name `target` at the image `source` names; returns the full target name. */

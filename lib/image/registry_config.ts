@@ -11,7 +11,7 @@
  * @module
  */
 
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_DOMAIN } from "./reference.ts";
 import { writeFileAtomic } from "./store.ts";
 import type { Credentials } from "./registry.ts";

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { z } from "zod";
+import * as z from "zod";
 import { CAPS, MS, PROPAGATION_FLAGS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
 import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";

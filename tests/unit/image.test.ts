@@ -698,3 +698,53 @@ Deno.test("loadArchive() reads a docker-save tar with legacy symlinked layers", 
   Deno.writeFileSync(path, bad);
   await assert.rejects(() => loadArchive(store, path), /has an entry outside it: \.\.\/escape/);
 });
+
+Deno.test("the store's index is checked when read: a bad one names the file and the field", () => {
+  const store = Store.open(tempDir());
+  const file = `${store.root}/images.json`;
+  const d = `sha256:${"a".repeat(64)}`;
+  const good = {
+    version: 1,
+    images: {
+      [d]: {
+        digest: d,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: d,
+        layers: [d],
+        blobs: [d],
+        architecture: "amd64",
+        os: "linux",
+        size: 10,
+        loaded: "2026-01-01T00:00:00Z",
+      },
+    },
+    names: { "docker.io/library/busybox:latest": d },
+    layers: { [d]: { size: 10 } },
+  };
+  Deno.writeTextFileSync(file, JSON.stringify(good));
+  assert.deepEqual(store.readIndex(), good);
+  const bad: [unknown, RegExp][] = [
+    [[], /: the index: expected an object$/],
+    [{ ...good, version: 2 }, /: version: expected 1$/],
+    [{ ...good, names: { a: "sha256:short" } }, /: names\.a: expected a sha256 digest$/],
+    [
+      { ...good, images: { [d]: { ...good.images[d], layers: [d, 3] } } },
+      new RegExp(`: images\\.${d}\\.layers\\.1: expected a sha256 digest$`),
+    ],
+    [
+      { ...good, images: { [d]: { ...good.images[d], size: "10" } } },
+      new RegExp(`: images\\.${d}\\.size: expected a number$`),
+    ],
+    [{ ...good, layers: { [d]: {} } }, new RegExp(`: layers\\.${d}\\.size: expected a number$`)],
+  ];
+  for (const [value, message] of bad) {
+    Deno.writeTextFileSync(file, JSON.stringify(value));
+    assert.throws(() => store.readIndex(), (e: Error) => {
+      assert.ok(e.message.startsWith(`Invalid image index ${file}: `), e.message);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+  Deno.writeTextFileSync(file, "{");
+  assert.throws(() => store.readIndex(), /is not JSON/);
+});

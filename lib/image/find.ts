@@ -1,0 +1,136 @@
+/**
+ * Finding an image of the store by name, ID or digest, and resolving it to
+ * what a container needs (its manifest, config and layer directories). Kept
+ * apart from images.ts so that the run of a stored image loads no schema
+ * library: what it reads was checked when it was stored.
+ * @module
+ */
+
+import { type Digest, hexOf } from "./digest.ts";
+import { formatReference, normalizeReference, type Reference } from "./reference.ts";
+import type { ImageConfig, Manifest } from "./schema.ts";
+import type { ImageRecord, Store, StoreIndex } from "./store.ts";
+import { compareStrings } from "../os/order.ts";
+
+/** An image that is not in the store. */
+export class NoSuchImageError extends Error {
+  constructor(ref: string) {
+    super(`No such image: ${ref}`);
+    this.name = "NoSuchImageError";
+  }
+}
+
+/** An image found in the index, and the name it was found by. */
+export interface Found {
+  readonly record: ImageRecord;
+  /** The full reference, when found by name. */
+  readonly name?: string;
+  /** Every record that matched (several when an ID names images sharing a config). */
+  readonly all: readonly ImageRecord[];
+}
+
+const HEX_PREFIX = /^(?:sha256:)?([a-f0-9]{1,64})$/;
+
+/**
+ * Finds an image by name (`busybox`, `localhost/app:1`), by `name@digest`,
+ * by ID (config digest, full or a unique prefix of at least 3 digits) or by
+ * manifest digest.
+ */
+export function findImage(index: StoreIndex, ref: string): Found | undefined {
+  const records = Object.values(index.images);
+  let parsed: Reference | undefined;
+  try {
+    parsed = normalizeReference(ref);
+  } catch { /* an ID, or nothing */ }
+  if (parsed?.digest) {
+    const rec = index.images[parsed.digest];
+    return rec && { record: rec, all: [rec] };
+  }
+  if (parsed) {
+    const name = formatReference(parsed);
+    const d = index.names[name];
+    if (d && index.images[d]) return { record: index.images[d], name, all: [index.images[d]] };
+  }
+  const m = ref.match(HEX_PREFIX);
+  if (!m || (m[1].length < 3 && !ref.startsWith("sha256:"))) return undefined;
+  const byConfig = records.filter((r) => hexOf(r.config).startsWith(m[1]));
+  const configs = new Set(byConfig.map((r) => r.config));
+  if (configs.size > 1) throw new Error(`The image ID ${ref} is ambiguous: give more digits`);
+  if (byConfig.length > 0) {
+    byConfig.sort((a, b) => compareStrings(b.loaded, a.loaded));
+    return { record: byConfig[0], all: byConfig };
+  }
+  const byManifest = records.filter((r) => hexOf(r.digest).startsWith(m[1]));
+  if (byManifest.length > 1) throw new Error(`The digest ${ref} is ambiguous: give more digits`);
+  return byManifest[0] && { record: byManifest[0], all: byManifest };
+}
+
+/** findImage, or NoSuchImageError. */
+export function mustFind(index: StoreIndex, ref: string): Found {
+  const found = findImage(index, ref);
+  if (!found) throw new NoSuchImageError(ref);
+  return found;
+}
+
+/** The names (full references) of an image, sorted. */
+export function namesOf(index: StoreIndex, manifest: Digest): string[] {
+  return Object.entries(index.names).filter(([, d]) => d === manifest).map(([n]) => n).sort();
+}
+
+/** A JSON blob of the store, parsed as the type it was checked to be when it was stored. */
+function storedJson<T>(bytes: Uint8Array): T {
+  return JSON.parse(new TextDecoder().decode(bytes)) as T;
+}
+
+/** What a container needs of an image. */
+export interface ResolvedImage {
+  /** The image ID (config digest). */
+  readonly id: Digest;
+  /** The manifest digest. */
+  readonly digest: Digest;
+  /** The full reference it was found by, if by name. */
+  readonly name?: string;
+  readonly manifest: Manifest;
+  readonly config: ImageConfig;
+  /** Layer directories, top first (duplicates kept at their topmost place only). */
+  readonly layers: string[];
+  /** Releases the layers' lease (no-op without `lease`). */
+  release(): void;
+}
+
+/**
+ * Resolves a reference to its manifest, config and layer directories (top
+ * first, ready for ContainerConfig.layers). With `lease`, the layers are
+ * locked against garbage collection until release().
+ */
+export async function resolveImage(
+  store: Store,
+  ref: string,
+  opts: { lease?: boolean } = {},
+): Promise<ResolvedImage> {
+  const index = store.readIndex();
+  const { record, name } = mustFind(index, ref);
+  // Read as stored: each was checked against its schema when it entered the store, and
+  // the bytes hash to the digests the index recorded then, so they are what was checked.
+  // (Not loading the schemas, zod among them, spares a run ~30 ms; WebCrypto rather than
+  // node:crypto another ~70.)
+  const manifest = storedJson<Manifest>(await store.readBlobAsync(record.digest));
+  const config = storedJson<ImageConfig>(await store.readBlobAsync(record.config));
+  const top: Digest[] = [];
+  for (const d of [...record.layers].reverse()) if (!top.includes(d)) top.push(d);
+  for (const d of top) {
+    if (!store.hasLayer(d, index)) {
+      throw new Error(`The layer ${d} of ${ref} is missing from the store: load the image again`);
+    }
+  }
+  const lease = opts.lease ? await store.leaseLayers(top) : { release() {} };
+  return {
+    id: record.config,
+    digest: record.digest,
+    ...(name !== undefined && { name }),
+    manifest,
+    config,
+    layers: top.map((d) => store.layerPath(d)),
+    release: () => lease.release(),
+  };
+}
