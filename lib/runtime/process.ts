@@ -323,7 +323,13 @@ export function identitySteps(p: Identity, lastCap: number): Step[] {
       hints: { EPERM: "a capability is not in the permitted or bounding set" },
     });
   }
-  for (const c of sets.ambient) {
+  // The kernel raises an ambient capability only when it is both permitted and inheritable.
+  // runc and crun try the others, fail with EPERM and go on; `runc spec` itself writes ambient
+  // capabilities without inheritable ones. So those are left out here, as good as their EPERM.
+  const raisable = sets.ambient.filter((c) =>
+    sets.permitted.includes(c) && sets.inheritable.includes(c)
+  );
+  for (const c of raisable) {
     steps.push({
       call: "prctl",
       args: [

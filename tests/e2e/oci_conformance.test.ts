@@ -73,6 +73,26 @@ function cgroupOf(pid: number, controller: string): string {
 
 const ns = (pid: number | "self", type: string) => Deno.readLinkSync(`/proc/${pid}/ns/${type}`);
 
+RT.test("runc spec's capabilities (ambient ones, no inheritable) run, as runc runs them", async () => {
+  // runc 1.1's `runc spec`: the kernel cannot raise these ambient capabilities without them being
+  // inheritable; runc's raises fail with EPERM and it goes on, so the bundle runs.
+  const three = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+  const out = await output(unique("amb"), (c) => {
+    c.process.args = ["sh", "-c", "grep -E '^Cap(Inh|Eff|Amb)' /proc/self/status"];
+    c.process.capabilities = {
+      bounding: three,
+      effective: three,
+      permitted: three,
+      ambient: three,
+    };
+  });
+  // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29), effective; none ambient.
+  const mask = ((1n << 5n) | (1n << 10n) | (1n << 29n)).toString(16).padStart(16, "0");
+  assert.match(out, new RegExp(`^CapEff:\\s+${mask}$`, "m"));
+  assert.match(out, /^CapInh:\s+0+$/m);
+  assert.match(out, /^CapAmb:\s+0+$/m);
+});
+
 RT.test("config.json: unknown properties are warnings; unsupported known values are errors", async () => {
   const b = await RT.bundle((c) => {
     c.process.args = ["sh", "-c", "echo ran"];
