@@ -62,6 +62,7 @@ import {
   visit,
 } from "yaml";
 import * as z from "zod";
+import "../zod_setup.ts";
 import { capName } from "../runtime/capabilities.ts";
 import { parseCpus, parsePidsLimit, parseSize } from "../cgroups/limits.ts";
 import { parseReference } from "../image/reference.ts";

@@ -12,6 +12,7 @@
  */
 
 import * as z from "zod";
+import "../zod_setup.ts";
 import { DEFAULT_DOMAIN } from "./reference.ts";
 import { writeFileAtomic } from "./store.ts";
 import type { Credentials } from "./registry.ts";

@@ -6,6 +6,7 @@
  */
 
 import * as z from "zod";
+import "../zod_setup.ts";
 import { digestProblem } from "./digest.ts";
 
 export { CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, MEDIA } from "./media.ts";

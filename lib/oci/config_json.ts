@@ -20,6 +20,7 @@
  */
 
 import * as z from "zod";
+import "../zod_setup.ts";
 import { CAPS, MS, PROPAGATION_FLAGS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
 import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";

@@ -35,7 +35,9 @@ async function graph(entry: string): Promise<Map<string, string[]>> {
 /** The layer of a module: a higher number may import a lower one, never the reverse. */
 function layer(path: string): number {
   if (path.startsWith("ffi/")) return 0;
-  if (/^lib\/(os\/|errors\.ts|trace\.ts|suggest\.ts|version\.ts)/.test(path)) return 1;
+  if (/^lib\/(os\/|errors\.ts|trace\.ts|suggest\.ts|version\.ts|zod_setup\.ts)/.test(path)) {
+    return 1;
+  }
   if (
     /^lib\/config\/(container|resources|rules|validate|diagnostics|names|run_options)\.ts$/.test(
       path,
