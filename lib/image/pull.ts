@@ -242,17 +242,38 @@ export async function pullImage(
     ];
     const limit = opts.concurrency ?? 3;
     for (const l of fetch.slice(limit)) progress.update(l.id, "Waiting");
-    await inPool(fetch, limit, async (l, signal) => {
-      await downloadBlob(client, store, ref.path, scope, l.blob, progress, signal);
+    // Layers are extracted in order, each as soon as its blob is in (while the others still
+    // download), as docker does. A failed download stops the extraction; a failed extraction
+    // stops the downloads; either way both have settled (no temporary file is being written)
+    // before the error goes up.
+    const downloaded = new Map(fetch.map((l) => [l.blob.digest, Promise.withResolvers<void>()]));
+    for (const d of downloaded.values()) d.promise.catch(() => {}); // awaited below, or moot
+    const stop = new AbortController();
+    const downloads = inPool(fetch, limit, async (l, signal) => {
+      const both = AbortSignal.any([signal, stop.signal]);
+      await downloadBlob(client, store, ref.path, scope, l.blob, progress, both);
+      downloaded.get(l.blob.digest)!.resolve();
+    }).catch((e) => {
+      for (const d of downloaded.values()) d.reject(e);
+      throw e;
     });
     const extracted = new Set<string>();
-    for (const l of layers) {
-      if (extracted.has(l.diffId) || store.hasLayer(l.diffId, index)) continue;
-      extracted.add(l.diffId);
-      progress.update(l.id, "Extracting");
-      await store.ensureLayer(l.diffId, l.blob.digest);
-      progress.update(l.id, "Pull complete");
-    }
+    const extraction = (async () => {
+      for (const l of layers) {
+        if (extracted.has(l.diffId) || store.hasLayer(l.diffId, index)) continue;
+        extracted.add(l.diffId);
+        await downloaded.get(l.blob.digest)?.promise;
+        progress.update(l.id, "Extracting");
+        await store.ensureLayer(l.diffId, l.blob.digest);
+        progress.update(l.id, "Pull complete");
+      }
+    })().catch((e) => {
+      stop.abort(e);
+      throw e;
+    });
+    const [got, made] = await Promise.allSettled([downloads, extraction]);
+    if (got.status === "rejected") throw got.reason;
+    if (made.status === "rejected") throw made.reason;
     if (!store.hasBlob(configBlob.digest)) await store.putBlobBytes(configBytes, configBlob);
     if (!store.hasBlob(m.digest)) await store.putBlobBytes(m.bytes, { digest: m.digest });
     const name = ref.digest ? undefined : formatReference(ref);
