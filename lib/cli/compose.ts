@@ -75,9 +75,26 @@ async function upOne(spec: Spec, key: string, dir: StateDir, g: Globals): Promis
   return 0;
 }
 
+/**
+ * Pulls the images the file names that the store lacks, each once, before
+ * anything starts (as docker compose does): the containers of a group start
+ * at once, and would otherwise each pull the same image.
+ */
+async function ensureImages(spec: Spec, g: Globals): Promise<void> {
+  const { Store } = await import("../image/store.ts");
+  const { findImage } = await import("../image/find.ts");
+  for (const ref of new Set(spec.containers.map((c) => c.image))) {
+    if (findImage(Store.open(g.root).readIndex(), ref)) continue;
+    const { pull } = await import("./registry.ts");
+    await pull(g, ref);
+    status("Image", ref, "Pulled");
+  }
+}
+
 async function up(spec: Spec, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   await ensureNetworks(spec, g);
+  await ensureImages(spec, g);
   // A group starts at once: what its containers depend on is already running.
   for (const level of startLevels(spec)) {
     const codes = await Promise.all(level.map((key) => upOne(spec, key, dir, g)));

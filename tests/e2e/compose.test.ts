@@ -2,10 +2,12 @@
  * `ctr up` / `ctr down` / `ctr run --spec` on real containers (root): two
  * containers on the file's own network reach each other by name, down
  * removes containers, network and leases; a malformed file reports
- * line:column and starts nothing.
+ * line:column and starts nothing; a missing image is pulled once for a
+ * group of containers that start together.
  */
 import assert from "node:assert/strict";
 import { census, ctr, rootTest, tempDir, tempStore } from "../_helpers.ts";
+import { startRegistry, which } from "../_registry.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const store = tempStore();
@@ -166,3 +168,57 @@ rootTest("compose: run --spec runs one container of a file in the foreground", a
   assert.match(which.stderr, /describes 2 containers \(hello, other\): name one/);
   assert.deepEqual(stateFiles(), []);
 });
+
+const PULLS = "compose: up pulls a missing image once, then starts a group of containers at once";
+if (!which("docker-registry")) {
+  Deno.test({
+    name: `${PULLS} [skipped: docker-registry is not installed]`,
+    ignore: true,
+    fn() {},
+  });
+} else {
+  rootTest(
+    PULLS,
+    async () => {
+      await loadImage();
+      const reg = await startRegistry();
+      // A store of its own, empty: up must pull.
+      const own = ["--root", tempStore(), "--state-dir", tempDir()];
+      const o = (args: string[]) => ctr([...own, ...args]);
+      const file = `${tempDir()}/three.yaml`;
+      try {
+        const name = `${reg.domain}/compose/box:1`;
+        assert.equal((await c(["tag", "busybox", name])).code, 0);
+        const pushed = await c(["push", "-q", name]);
+        assert.equal(pushed.code, 0, pushed.stderr);
+        Deno.writeTextFileSync(
+          file,
+          `name: three
+containers:
+${
+            ["a", "b", "c"].map((k) =>
+              `  ${k}:\n    image: ${name}\n    command: ["sleep", "1000"]\n    network: none\n`
+            ).join("")
+          }`,
+        );
+        const up = await o(["up", "-f", file]);
+        assert.equal(up.code, 0, up.stderr);
+        assert.equal(up.stderr.match(/Image .* Pulled/g)?.length, 1, up.stderr);
+        assert.equal(up.stderr.match(/Container three-[abc] +Started/g)?.length, 3, up.stderr);
+        const ps = await o(["ps", "--format", "{{.Names}}"]);
+        assert.deepEqual(ps.stdout.trim().split("\n").sort(), ["three-a", "three-b", "three-c"]);
+        // Again: nothing to pull, everything running.
+        const again = await o(["up", "-f", file]);
+        assert.doesNotMatch(again.stderr, /Pulled/);
+        assert.equal(again.stderr.match(/Running/g)?.length, 3, again.stderr);
+        const down = await o(["down", "-t", "2", "-f", file]);
+        assert.equal(down.code, 0, down.stderr);
+        assert.equal(down.stderr.match(/Container three-[abc] +Removed/g)?.length, 3, down.stderr);
+        assert.equal((await o(["ps", "-aq"])).stdout, "");
+      } finally {
+        await o(["down", "-t", "0", "-f", file]).catch(() => {});
+        await reg.stop();
+      }
+    },
+  );
+}
