@@ -16,7 +16,7 @@
 //   -o           stdin once: close STDIN_FD when an attached client's input ends (docker's
 //                StdinOnce); never for a pty, whose master is also the output
 //   -w           a client is on its way (`start -a`, an attached run): read no output
-//                before its hello, or 10 s, so that nothing is missed
+//                before its hello, or 60 s, so that nothing is missed
 //   -h MS N      a health check: the last N words of the command line are a command run
 //                every MS milliseconds while the container runs (one at a time); the
 //                follow-up command is the words before them
@@ -243,7 +243,7 @@ static void end_stream(struct stream *s) {
 // ---- attached clients -----------------------------------------------------
 
 enum { MAX_CLIENTS = 8, WANT_IN = 1, WANT_OUT = 2, WANT_ERR = 4, SAID_HELLO = 8 };
-enum { GATE_MS = 10000, SEND_TIMEOUT_S = 5 };
+enum { GATE_MS = 60000, SEND_TIMEOUT_S = 5 };
 
 struct client {
   int fd, want;
