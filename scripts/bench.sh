@@ -11,7 +11,7 @@
 # .bench/results.md (the table the README quotes).
 #
 # crun 1.x refuses a hybrid cgroup host: there it runs in a private mount
-# namespace (scripts/_bench_oci.sh), the wrapper alone is timed as its own row,
+# namespace (scripts/_bench.sh), the wrapper alone is timed as its own row,
 # and crun's ratios use crun's time minus the wrapper's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,26 +21,10 @@ B=$PWD/.bench
 mkdir -p "$B"
 
 # ---- tools -------------------------------------------------------------------
-missing=()
-for p in runc crun hyperfine jq busybox-static ${PODMAN:+podman}; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  # Refresh the package lists only when something has to be installed.
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
-fi
-DENO=$(bash scripts/deno.sh)
-export DENO_NO_UPDATE_CHECK=1
-# Build ./ctr when it is missing or older than its sources (a stale file would
-# measure old code).
-if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
-  "$DENO" run -A scripts/build.ts >&2
-fi
-./ctr version >/dev/null # unpack a self-extracting ctr now, not during the warmup
+. scripts/_bench.sh
+bench_prepare runc crun hyperfine jq busybox-static ${PODMAN:+podman}
 
 # ---- the root filesystem, as a directory for ctr and an OCI bundle -----------
-. scripts/_bench_oci.sh
 bench_bundle "$B/rootfs" "$B/bundle"
 echo 'Deno.exit(0);' >"$B/empty.ts"
 

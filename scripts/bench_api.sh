@@ -11,7 +11,7 @@
 # busybox tree as an OCI bundle (the per-container floor of a runtime alone).
 # Then CONCURRENT such runs at once through each server (xargs -P), timed as
 # a whole. Every server gets the same docker-save busybox archive. dockerd and
-# podman use runc (crun refuses a hybrid cgroup host; see _bench_oci.sh).
+# podman use runc (crun refuses a hybrid cgroup host; see _bench.sh).
 # Writes .bench/api.json, .bench/api_concurrent.json and .bench/api.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,16 +22,9 @@ B=$PWD/.bench
 A=$B/api
 mkdir -p "$B"
 
-. scripts/packages.sh
-ensure_packages docker.io podman runc crun hyperfine jq busybox-static
-DENO=$(bash scripts/deno.sh)
-export DENO_NO_UPDATE_CHECK=1
-if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
-  "$DENO" run -A scripts/build.ts >&2
-fi
-./ctr version >/dev/null
+. scripts/_bench.sh
+bench_prepare docker.io podman runc crun hyperfine jq busybox-static
 
-. scripts/_bench_oci.sh
 bench_bundle "$B/rootfs" "$B/bundle"
 rm -rf "$A"
 mkdir -p "$A"

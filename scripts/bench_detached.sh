@@ -19,16 +19,8 @@ cd "$(dirname "$0")/.."
 N=${N:-50}
 B=$PWD/.bench
 mkdir -p "$B"
-for p in hyperfine jq busybox-static podman runc; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] ||
-    { apt-get update -qq >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2; }
-done
-DENO=$(bash scripts/deno.sh)
-export DENO_NO_UPDATE_CHECK=1
-if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
-  "$DENO" run -A scripts/build.ts >&2
-fi
-./ctr version >/dev/null
+. scripts/_bench.sh
+bench_prepare hyperfine jq busybox-static podman runc
 bash scripts/busybox_rootfs.sh "$B/rootfs"
 
 S=$B/detached-store

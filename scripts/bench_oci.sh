@@ -16,19 +16,11 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
 B=$PWD/.bench
 mkdir -p "$B"
-for p in runc crun hyperfine jq busybox-static; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] ||
-    { apt-get update -qq >&2; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >&2; }
-done
-DENO=$(bash scripts/deno.sh)
-export DENO_NO_UPDATE_CHECK=1
-if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
-  "$DENO" run -A scripts/build.ts >&2
-fi
+. scripts/_bench.sh
+bench_prepare runc crun hyperfine jq busybox-static
 ln -sf "$PWD/ctr" "$B/ctr-oci"
 "$B/ctr-oci" --version >/dev/null
 
-. scripts/_bench_oci.sh
 bench_bundle "$B/rootfs" "$B/oci-bundle"
 wrap() { # wrap CMD: CMD in a shell, in a private mount namespace without cgroup2 on hybrid hosts
   if [ "$HYBRID" = 1 ]; then

@@ -26,20 +26,8 @@ B=$PWD/.bench
 P=$B/pull
 mkdir -p "$B"
 
-missing=()
-for p in docker-registry skopeo podman hyperfine jq busybox-static; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
-fi
-DENO=$(bash scripts/deno.sh)
-export DENO_NO_UPDATE_CHECK=1
-if [ ! -x ./ctr ] || [ -n "$(find main.ts mod.ts lib ffi deno.json -newer ./ctr -print -quit 2>/dev/null)" ]; then
-  "$DENO" run -A scripts/build.ts >&2
-fi
-./ctr version >/dev/null
+. scripts/_bench.sh
+bench_prepare docker-registry skopeo podman hyperfine jq busybox-static
 
 rm -rf "$P"
 mkdir -p "$P/registry" "$P/ctx"
