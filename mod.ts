@@ -56,7 +56,7 @@ export {
   runOptionsFor,
   type Spec,
   SpecError,
-  startOrder,
+  startLevels,
 } from "./lib/config/compose.ts";
 export {
   defaultSpec,

@@ -1045,24 +1045,6 @@ export function containerName(spec: Spec, name: string): string {
 }
 
 /**
- * Container keys in the order to start them: each after what it depends on,
- * otherwise in file order (removal goes the other way).
- */
-export function startOrder(spec: Spec): string[] {
-  const order: string[] = [];
-  const placed = new Set<string>();
-  const pending = [...spec.containers];
-  while (pending.length > 0) {
-    // Parsing refused cycles; the fallback to the first keeps a hand-made Spec from looping.
-    const i = Math.max(0, pending.findIndex((c) => c.dependsOn.every((d) => placed.has(d))));
-    const [next] = pending.splice(i, 1);
-    order.push(next.name);
-    placed.add(next.name);
-  }
-  return order;
-}
-
-/**
  * Container keys in groups that can start together: a container's group comes
  * after every group holding what it depends on (its depth in depends_on),
  * each group in file order. `up` starts a group at once, `down` stops them in

@@ -16,7 +16,6 @@ import {
   SpecError,
   splitCommand,
   startLevels,
-  startOrder,
 } from "../../lib/config/compose.ts";
 
 /** The problems of a file as `LINE:COL: PATH: MESSAGE` lines; fails when it parses. */
@@ -127,7 +126,7 @@ Deno.test("a two-container file becomes a Spec", () => {
 });
 
 Deno.test("dependencies start first", () => {
-  assert.deepEqual(startOrder(parseSpec(SHOP, "shop.yaml")), ["db", "web"]);
+  assert.deepEqual(startLevels(parseSpec(SHOP, "shop.yaml")), [["db"], ["web"]]);
 });
 
 Deno.test("runOptionsFor: every setting as a ctr run option", () => {
@@ -204,23 +203,6 @@ Deno.test("runOptionsFor: built-in networks, no network, an empty entrypoint", (
   assert.equal(networkName(spec, "backend"), "dir-backend");
 });
 
-Deno.test("startOrder is file order unless a dependency says otherwise", () => {
-  const spec = parseSpec(
-    `containers:
-  e: {image: x, depends_on: [c]}
-  "2": {image: x}
-  c: {image: x, depends_on: [a, b]}
-  a: {image: x}
-  b: {image: x}
-  "1": {image: x}
-`,
-    "f.yaml",
-  );
-  // Keys that look like integers keep their place too.
-  assert.deepEqual(spec.containers.map((c) => c.name), ["e", "2", "c", "a", "b", "1"]);
-  assert.deepEqual(startOrder(spec), ["2", "a", "b", "c", "e", "1"]);
-});
-
 Deno.test("startLevels groups containers by their depth in depends_on, each in file order", () => {
   const spec = parseSpec(
     `containers:
@@ -233,6 +215,8 @@ Deno.test("startLevels groups containers by their depth in depends_on, each in f
 `,
     "f.yaml",
   );
+  // Keys that look like integers keep their place too.
+  assert.deepEqual(spec.containers.map((c) => c.name), ["e", "2", "c", "a", "b", "1"]);
   assert.deepEqual(startLevels(spec), [["2", "a", "1"], ["b"], ["c"], ["e"]]);
   // Every container once, each after all it depends on.
   const flat = startLevels(spec).flat();
