@@ -465,7 +465,7 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
         125,
       );
     }
-    state.write({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
+    state.create({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
   });
   // A start of an existing container is no creation (its `start` event comes with the run).
   if (!o.existing) containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");

@@ -7,7 +7,7 @@
  */
 
 import { FileLock } from "../os/lock.ts";
-import { writeAtomic } from "../os/atomic.ts";
+import { createAtomic, sweepTemp, writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { RestartPolicy } from "../config/rules.ts";
@@ -144,6 +144,15 @@ export class StateDir {
     writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n");
   }
 
+  /**
+   * Records a new container (its id must be unrecorded): all of it or
+   * nothing, even if this process is killed while it writes.
+   */
+  create(s: ContainerState): void {
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    createAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n");
+  }
+
   /** Every recorded container. */
   list(): ContainerState[] {
     let entries: Deno.DirEntry[];
@@ -211,7 +220,11 @@ export class StateDir {
     return `${this.dir}/${id}.sock`;
   }
 
-  /** Removes a container's state file, its exit file and its attach socket. */
+  /**
+   * Removes a container's state file, its exit file, its attach socket and
+   * the temporary file of a writer of its record that was killed between
+   * write and rename.
+   */
   remove(id: string): void {
     for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) {
       try {
@@ -220,5 +233,6 @@ export class StateDir {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       }
     }
+    sweepTemp(this.dir, `${id}.`);
   }
 }

@@ -16,7 +16,7 @@
 
 import { AF } from "../../ffi/constants.ts";
 import { FileLock } from "../os/lock.ts";
-import { writeAtomic } from "../os/atomic.ts";
+import { sweepTemp, writeAtomic } from "../os/atomic.ts";
 import { processStartTime } from "../os/proc.ts";
 import { parseIp, type Route } from "./link.ts";
 
@@ -305,6 +305,8 @@ export class Leases {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const lock = await FileLock.acquire(this.lockPath, "exclusive");
     try {
+      // A temporary file of this list under the lock is a writer's killed before its rename.
+      sweepTemp(this.dir, `${this.network.name}.json.`);
       const leases = this.list();
       const before = JSON.stringify(leases);
       const result = fn(leases);

@@ -7,7 +7,15 @@
  * @module
  */
 
+import { AT, O } from "../../ffi/constants.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { addressOf, close, cString, open, sys, writeAll } from "../../ffi/sys.ts";
 import { processStartTime } from "./proc.ts";
+
+/** open(2)'s O_TMPFILE (with O_DIRECTORY, as the kernel wants it), the same on x86_64 and aarch64. */
+const O_TMPFILE = 0o20000000 | O.DIRECTORY;
+/** linkat(2): follow the /proc/self/fd link to the open file itself. */
+const AT_SYMLINK_FOLLOW = 0x400;
 
 /** `NAME.PID.RANDOM.tmp`: the temporary files written by writeAtomic. */
 const TEMP = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
@@ -28,11 +36,54 @@ export function writeAtomic(path: string, text: string, opts: { mode?: number } 
 }
 
 /**
+ * Creates `path` with `text`, whole or not at all, where no file of that
+ * name may exist yet (EEXIST otherwise): an unnamed file (O_TMPFILE) is
+ * written and then linked into place, so a writer killed at any moment
+ * leaves nothing, not even a temporary file. On a filesystem without
+ * unnamed files, a temporary name and a rename, as writeAtomic.
+ */
+export function createAtomic(path: string, text: string, opts: { mode?: number } = {}): void {
+  const mode = opts.mode ?? 0o600;
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  let fd: number;
+  try {
+    fd = open(dir, O_TMPFILE | O.WRONLY, mode);
+  } catch (e) {
+    // EOPNOTSUPP (or EISDIR from a kernel that predates O_TMPFILE): no unnamed files here.
+    if (!(e instanceof SyscallError && ["EOPNOTSUPP", "EISDIR"].includes(e.code))) throw e;
+    try {
+      Deno.lstatSync(path);
+      throw new SyscallError("linkat", 17, path); // EEXIST, as linkat would say
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return writeAtomic(path, text, opts);
+  }
+  try {
+    writeAll(fd, new TextEncoder().encode(text), path);
+    // /proc/self/fd/N with AT_SYMLINK_FOLLOW: linking by AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
+    const link = `/proc/self/fd/${fd}`;
+    sys(
+      "linkat",
+      path,
+      AT.FDCWD,
+      addressOf(cString(link)),
+      AT.FDCWD,
+      addressOf(cString(path)),
+      AT_SYMLINK_FOLLOW,
+    );
+  } finally {
+    close(fd);
+  }
+}
+
+/**
  * Removes the temporary files in `dir` whose writer is no longer running
  * (killed between write and rename); returns their paths. A live writer's
- * file is left alone: it is about to be renamed.
+ * file is left alone: it is about to be renamed. `prefix`: only the
+ * temporary files of names that start with it (one container's records).
  */
-export function sweepTemp(dir: string): string[] {
+export function sweepTemp(dir: string, prefix = ""): string[] {
   const removed: string[] = [];
   let entries: Deno.DirEntry[];
   try {
@@ -41,7 +92,7 @@ export function sweepTemp(dir: string): string[] {
     return removed;
   }
   for (const e of entries) {
-    const m = e.isFile ? TEMP.exec(e.name) : null;
+    const m = e.isFile && e.name.startsWith(prefix) ? TEMP.exec(e.name) : null;
     if (!m || processStartTime(Number(m[2])) !== undefined) continue;
     try {
       Deno.removeSync(`${dir}/${e.name}`);

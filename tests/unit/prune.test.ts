@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { parsePruneFilters, parseUntil, passes } from "../../lib/engine/prune.ts";
 import { humanSize, systemPruneWarning } from "../../lib/cli/prune.ts";
 import { confirm, readLine } from "../../lib/cli/prompt.ts";
-import { sweepTemp, writeAtomic } from "../../lib/os/atomic.ts";
+import { createAtomic, sweepTemp, writeAtomic } from "../../lib/os/atomic.ts";
+import { StateDir } from "../../lib/engine/state.ts";
 import { tempDir } from "../_helpers.ts";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
@@ -143,4 +144,35 @@ Deno.test("sweepTemp() removes the temporary files of dead writers only", () => 
     ["a.json", `c.json.${Deno.pid}.0123abcd.tmp`, "notes.tmp"],
   );
   assert.deepEqual(sweepTemp(`${dir}/missing`), []);
+  // With a prefix, only the temporary files of the names it starts.
+  const other = `${dir}/d.json.${4194304 + 8}.0123abcd.tmp`;
+  const mine = `${dir}/e.json.${4194304 + 9}.0123abcd.tmp`;
+  for (const f of [other, mine]) Deno.writeTextFileSync(f, "");
+  assert.deepEqual(sweepTemp(dir, "e."), [mine]);
+  assert.deepEqual(sweepTemp(dir), [other]);
+});
+
+Deno.test("StateDir.remove() takes a dead writer's temporary record with the container", () => {
+  const dir = new StateDir(tempDir());
+  const id = "a".repeat(64);
+  const other = "b".repeat(64);
+  Deno.writeTextFileSync(`${dir.dir}/${id}.json`, "{}\n");
+  const leftovers = [
+    `${id}.json.${4194304 + 7}.0123abcd.tmp`,
+    `${other}.json.${4194304 + 7}.0123abcd.tmp`,
+  ];
+  for (const f of leftovers) Deno.writeTextFileSync(`${dir.dir}/${f}`, "");
+  dir.remove(id);
+  assert.deepEqual([...Deno.readDirSync(dir.dir)].map((e) => e.name), [leftovers[1]]);
+});
+
+Deno.test("createAtomic() links a whole new file into place, never over an old one", () => {
+  const dir = tempDir();
+  createAtomic(`${dir}/a.json`, '{"a":1}\n');
+  assert.equal(Deno.readTextFileSync(`${dir}/a.json`), '{"a":1}\n');
+  assert.equal(Deno.statSync(`${dir}/a.json`).mode! & 0o777, 0o600);
+  assert.throws(() => createAtomic(`${dir}/a.json`, "{}\n"), /EEXIST/);
+  assert.equal(Deno.readTextFileSync(`${dir}/a.json`), '{"a":1}\n');
+  // No temporary name ever shows in the directory.
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
 });
