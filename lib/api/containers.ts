@@ -211,7 +211,7 @@ export class ContainerRoutes {
       if (
         condition === "next-exit" && ended && (runningAtCall || s.startedAt !== s0.startedAt)
       ) break;
-      await this.#watch.changed(500);
+      await this.#watch.changed(s0.id, 500);
     }
     try {
       await out.write(

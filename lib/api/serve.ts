@@ -69,6 +69,8 @@ export async function serveCommand(argv: readonly string[], g: Globals): Promise
   const listener = Deno.listen({ transport: "unix", path });
   Deno.chmodSync(path, 0o660);
   if (gid !== undefined) Deno.chownSync(path, 0, gid);
+  // Containers are set up for many clients at once: no child's setup stops the event loop.
+  (await import("../runtime/spawn.ts")).waitOffThread();
   const api = new EngineApi(g);
   // What ended while no server ran (a container that removes itself included) is finished now.
   const { reconcile } = await import("../engine/lifecycle.ts");

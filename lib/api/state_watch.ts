@@ -11,12 +11,19 @@
 import { readExit } from "../engine/lifecycle.ts";
 import type { StateDir } from "../engine/state.ts";
 
+/**
+ * A container's record or exit record in the state directory (a temporary
+ * file wakes nobody: its rename into place does).
+ */
+const CONTAINER_FILE = /^([0-9a-f]{64})\.(?:json|exit)$/;
+
 /** How many exit codes of removed containers are kept for late waits. */
 const KEPT_CODES = 4096;
 
 /** Changes to one state directory, as this process sees them. */
 export class StateWatch {
-  readonly #waiters = new Set<() => void>();
+  /** Who waits for a change to which container's files (its id: their names' first 64 characters). */
+  readonly #waiters = new Map<string, Set<() => void>>();
   readonly #codes = new Map<string, number>();
   #watcher: Deno.FsWatcher | undefined;
   #failed = false;
@@ -24,17 +31,26 @@ export class StateWatch {
   /** `onExit`: called with a container's id when its exit record appears. */
   constructor(readonly dir: StateDir, readonly onExit: (id: string) => void = () => {}) {}
 
-  /** Resolves at the next change in the directory, or after `timeoutMs` (the fallback poll). */
-  changed(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves at the next change to the files of container `id` (its record,
+   * its exit record), or after `timeoutMs` (the fallback poll). Only its own
+   * files wake it: with many containers starting at once, a wait that woke at
+   * every write in the directory would read its record for each of them.
+   */
+  changed(id: string, timeoutMs: number): Promise<void> {
     this.start();
     return new Promise((resolve) => {
+      let set = this.#waiters.get(id);
+      if (!set) this.#waiters.set(id, set = new Set());
+      const waiting = set;
       const done = () => {
         clearTimeout(timer);
-        this.#waiters.delete(done);
+        waiting.delete(done);
+        if (waiting.size === 0 && this.#waiters.get(id) === waiting) this.#waiters.delete(id);
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
-      this.#waiters.add(done);
+      waiting.add(done);
     });
   }
 
@@ -63,8 +79,11 @@ export class StateWatch {
     const w = this.#watcher;
     (async () => {
       for await (const ev of w) {
-        for (const p of ev.paths) if (p.endsWith(".exit")) this.#note(p);
-        for (const wake of [...this.#waiters]) wake();
+        for (const p of ev.paths) {
+          if (p.endsWith(".exit")) this.#note(p);
+          const id = CONTAINER_FILE.exec(p.slice(p.lastIndexOf("/") + 1))?.[1];
+          for (const wake of [...(id && this.#waiters.get(id) || [])]) wake();
+        }
       }
     })().catch(() => {});
   }

@@ -18,6 +18,7 @@ import {
 } from "../config/compose.ts";
 import { mergeRunOptions, runOptionsArgv } from "../config/run_options.ts";
 import { StateDir } from "../engine/state.ts";
+import { waitOffThread } from "../runtime/spawn.ts";
 import { ensureNetworks, loadSpec, status } from "./spec_file.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 
@@ -95,7 +96,9 @@ async function up(spec: Spec, g: Globals): Promise<number> {
   const dir = new StateDir(g.stateDir);
   await ensureNetworks(spec, g);
   await ensureImages(spec, g);
-  // A group starts at once: what its containers depend on is already running.
+  // A group starts at once: what its containers depend on is already running, and no
+  // container's setup stops the others'.
+  waitOffThread();
   for (const level of startLevels(spec)) {
     const codes = await Promise.all(level.map((key) => upOne(spec, key, dir, g)));
     const failed = codes.find((c) => c !== 0);

@@ -234,11 +234,46 @@ function savedSlots(p: Prepared): Map<string, bigint> {
 }
 
 /** A record of the error pipe: the failing step's index and result, or a sync phase. */
-function nextRecord(errRead: number): { index: bigint; value: number } | undefined {
-  const rec = new Uint8Array(16);
-  if (readFull(errRead, rec) === 0) return undefined; // EOF: execve succeeded, or the plan ended
+interface PipeRecord {
+  readonly index: bigint;
+  readonly value: number;
+}
+
+function record(rec: Uint8Array, got: number): PipeRecord | undefined {
+  if (got === 0) return undefined; // EOF: execve succeeded, or the plan ended
+  if (got !== rec.length) throw new Error(`Short record on the error pipe: ${got} bytes`);
   const dv = new DataView(rec.buffer);
   return { index: dv.getBigUint64(0, true), value: Number(dv.getBigInt64(8, true)) };
+}
+
+function nextRecord(errRead: number): PipeRecord | undefined {
+  const rec = new Uint8Array(16);
+  return record(rec, readFull(errRead, rec));
+}
+
+/**
+ * Whether spawn() waits for the child's records on a worker thread instead
+ * of in a blocking read. A command that starts one container blocks (a
+ * worker's round trip per record costs more than the wait); a server that
+ * sets many up at once must not stop its event loop for each child's setup.
+ */
+let readOffThread = false;
+
+/** Makes spawn() wait for its children's records off the event loop (`ctr serve`). */
+export function waitOffThread(on = true): void {
+  readOffThread = on;
+}
+
+async function nextRecordAsync(errRead: number): Promise<PipeRecord | undefined> {
+  const rec = new Uint8Array(16);
+  let got = 0;
+  while (got < rec.length) {
+    const at = rec.subarray(got);
+    const n = await sysAsync("read", "error pipe", errRead, addressOf(at), at.length);
+    if (n === 0) break;
+    got += n;
+  }
+  return record(rec, got);
 }
 
 /**
@@ -303,7 +338,8 @@ export async function spawn(
     let waiting = waitingChild(p, pidfd);
     await onSync(0, pid, waiting);
     release(fds.syncWrite);
-    for (let r = nextRecord(fds.errRead); r; r = nextRecord(fds.errRead)) {
+    const next = readOffThread ? nextRecordAsync : (fd: number) => Promise.resolve(nextRecord(fd));
+    for (let r = await next(fds.errRead); r; r = await next(fds.errRead)) {
       if (r.index === SYNC_INDEX) {
         if (plan.handover && r.value === plan.handover.phase) {
           // The first child forked the sibling that goes on with the plan, and exits.
@@ -406,9 +442,6 @@ function readFull(fd: number, buf: Uint8Array): number {
     }
     if (n === 0) break;
     got += n;
-  }
-  if (got !== 0 && got !== buf.length) {
-    throw new Error(`Short record on the error pipe: ${got} bytes`);
   }
   return got;
 }
