@@ -55,6 +55,53 @@ export const MS = {
   STRICTATIME: 1 << 24,
 } as const;
 
+/** MS_* bits the table above leaves out (only mount options name them). */
+const MS_I_VERSION = 1 << 23;
+const MS_LAZYTIME = 1 << 25;
+
+/**
+ * Options that set (`set: true`) or clear a mount(2) flag, as mount(8) and
+ * runc read them; a later option wins over an earlier one.
+ */
+export const MOUNT_FLAG_OPTIONS: Readonly<Record<string, { flag: number; set: boolean }>> = {
+  async: { flag: MS.SYNCHRONOUS, set: false },
+  atime: { flag: MS.NOATIME, set: false },
+  bind: { flag: MS.BIND, set: true },
+  defaults: { flag: 0, set: false },
+  dev: { flag: MS.NODEV, set: false },
+  diratime: { flag: MS.NODIRATIME, set: false },
+  dirsync: { flag: MS.DIRSYNC, set: true },
+  exec: { flag: MS.NOEXEC, set: false },
+  iversion: { flag: MS_I_VERSION, set: true },
+  lazytime: { flag: MS_LAZYTIME, set: true },
+  loud: { flag: MS.SILENT, set: false },
+  mand: { flag: MS.MANDLOCK, set: true },
+  noatime: { flag: MS.NOATIME, set: true },
+  nodev: { flag: MS.NODEV, set: true },
+  nodiratime: { flag: MS.NODIRATIME, set: true },
+  noexec: { flag: MS.NOEXEC, set: true },
+  noiversion: { flag: MS_I_VERSION, set: false },
+  nolazytime: { flag: MS_LAZYTIME, set: false },
+  nomand: { flag: MS.MANDLOCK, set: false },
+  norelatime: { flag: MS.RELATIME, set: false },
+  nostrictatime: { flag: MS.STRICTATIME, set: false },
+  nosuid: { flag: MS.NOSUID, set: true },
+  nosymfollow: { flag: MS.NOSYMFOLLOW, set: true },
+  // runc's recursive "atime": clearing noatime, which is all a fresh mount
+  // needs; submounts keep their own.
+  ratime: { flag: MS.NOATIME, set: false },
+  rbind: { flag: MS.BIND | MS.REC, set: true },
+  relatime: { flag: MS.RELATIME, set: true },
+  remount: { flag: MS.REMOUNT, set: true },
+  ro: { flag: MS.RDONLY, set: true },
+  rw: { flag: MS.RDONLY, set: false },
+  silent: { flag: MS.SILENT, set: true },
+  strictatime: { flag: MS.STRICTATIME, set: true },
+  suid: { flag: MS.NOSUID, set: false },
+  symfollow: { flag: MS.NOSYMFOLLOW, set: false },
+  sync: { flag: MS.SYNCHRONOUS, set: true },
+};
+
 /** linux/mount.h: the new mount API (open_tree, move_mount, mount_setattr). */
 export const MOUNT_API = {
   OPEN_TREE_CLONE: 1,

@@ -52,13 +52,18 @@ function ipamOf(ipam: unknown): { subnet?: string; gateway?: string } {
 
 /** The fields of create a bridge of ctr's has no use for refuse their non-default values. */
 function checkUnsupported(b: Json): void {
-  if (b.Internal === true) throw new HttpError(400, "Internal: ctr networks are not internal");
   if (b.EnableIPv6 === true) throw new HttpError(400, "EnableIPv6: ctr networks are IPv4 only");
   if (b.Ingress === true) throw new HttpError(400, "Ingress: ctr has no swarm");
-  const opts = Object.keys((b.Options ?? {}) as Json);
-  if (opts.length > 0) {
-    throw new HttpError(400, `Options: ctr networks take no driver options (${opts.join(", ")})`);
+  if (b.ConfigOnly === true) throw new HttpError(400, "ConfigOnly: ctr has no such networks");
+}
+
+/** The driver's options of a create request (docker's keys; strings). */
+function driverOptions(b: Json): Record<string, string> {
+  if (b.Options === undefined || b.Options === null) return {};
+  if (typeof b.Options !== "object" || Array.isArray(b.Options)) {
+    throw new HttpError(400, "Options: an object of strings");
   }
+  return Object.fromEntries(Object.entries(b.Options as Json).map(([k, v]) => [k, `${v}`]));
 }
 
 /** The routes of networks. */
@@ -106,11 +111,14 @@ export class NetworkRoutes {
       name,
       driver: text(b.Driver),
       labels,
+      options: driverOptions(b),
+      internal: b.Internal === true,
+      attachable: b.Attachable === true,
       ...ipamOf(b.IPAM),
     }).catch((e) => {
       const m = (e as Error).message;
       if (/a network of that name exists/.test(m)) throw new HttpError(409, m);
-      throw /^(unsupported network driver|Cannot create network)/.test(m)
+      throw /^(unsupported network driver|Cannot create network|Invalid |Option )/.test(m)
         ? new HttpError(400, m)
         : e;
     });

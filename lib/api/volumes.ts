@@ -20,7 +20,7 @@ import { labelsMatch } from "../cli/filters.ts";
 
 /** A volume as docker's API shows it (its Options: local volumes take none here). */
 function volumeObject(v: Volume): Record<string, unknown> {
-  return { ...v, Options: null };
+  return { ...v };
 }
 
 /** The volume errors as docker's status codes. */
@@ -53,21 +53,28 @@ export class VolumeRoutes {
   /** docker's create: an existing volume of that name is answered as it is. */
   async #create(req: Request, res: Response): Promise<void> {
     const b = jsonBody(req);
-    const opts = (b.DriverOpts ?? {}) as Record<string, unknown>;
-    if (Object.keys(opts).length > 0) {
-      throw new HttpError(
-        400,
-        `DriverOpts: the local driver takes no options here (${Object.keys(opts).join(", ")})`,
-      );
+    if (b.DriverOpts !== undefined && b.DriverOpts !== null && typeof b.DriverOpts !== "object") {
+      throw new HttpError(400, "DriverOpts: an object of strings");
     }
     const driver = typeof b.Driver === "string" && b.Driver !== "" ? b.Driver : undefined;
     if (driver !== undefined && driver !== "local") {
       throw new HttpError(400, `unsupported volume driver ${JSON.stringify(driver)}: only local`);
     }
-    const v = createVolume(this.ctx.g, {
-      name: typeof b.Name === "string" && b.Name !== "" ? b.Name : undefined,
-      labels: labelMap(b.Labels),
-    });
+    let v: Volume;
+    try {
+      v = createVolume(this.ctx.g, {
+        name: typeof b.Name === "string" && b.Name !== "" ? b.Name : undefined,
+        labels: labelMap(b.Labels),
+        options: labelMap(b.DriverOpts),
+      });
+    } catch (e) {
+      // Bad options are the request's fault (docker: 400 for the driver's refusals).
+      const m = (e as Error).message;
+      if (/^(invalid option|missing required option|invalid volume)/.test(m)) {
+        throw new HttpError(400, m);
+      }
+      throw e;
+    }
     await res.json(201, volumeObject(v));
   }
 

@@ -17,6 +17,7 @@ import { compareStrings } from "../os/order.ts";
 import { StateDir } from "../engine/state.ts";
 import { isRunning } from "../engine/lifecycle.ts";
 import { ruleComment, vethName } from "../network/names.ts";
+import { keyValueOptions, parseLabels } from "../config/rules.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -33,6 +34,67 @@ export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
     help: "The bridge's address (default: the subnet's first)",
   },
   { name: "driver", short: "d", type: "string", arg: "bridge", help: "Only bridge" },
+  { name: "label", type: "list", arg: "K=V", help: "Set metadata on a network" },
+  {
+    name: "opt",
+    short: "o",
+    type: "list",
+    arg: "K=V",
+    help: "Set driver specific options (docker's bridge keys: bridge.name, driver.mtu, " +
+      "bridge.enable_ip_masquerade, bridge.host_binding_ipv4, container_iface_prefix)",
+  },
+  { name: "internal", type: "bool", help: "Restrict external access to the network" },
+  { name: "attachable", type: "bool", help: "Enable manual container attachment" },
+  { name: "ipv6", type: "bool", help: "Enable IPv6 networking", refused: "ctr networks are IPv4" },
+  {
+    name: "ip-range",
+    type: "list",
+    arg: "CIDR",
+    help: "Allocate container ip from a sub-range",
+    refused: "addresses are drawn from the whole subnet",
+  },
+  {
+    name: "aux-address",
+    type: "list",
+    arg: "K=IP",
+    help: "Auxiliary IPv4 or IPv6 addresses used by Network driver",
+    refused: "ctr reserves no addresses but the gateway",
+  },
+  {
+    name: "ipam-driver",
+    type: "string",
+    arg: "NAME",
+    help: "IP Address Management Driver",
+    refused: "ctr has its own address management only",
+  },
+  {
+    name: "ipam-opt",
+    type: "list",
+    arg: "K=V",
+    help: "Set IPAM driver specific options",
+    refused: "ctr's address management takes no options",
+  },
+  {
+    name: "scope",
+    type: "string",
+    arg: "SCOPE",
+    help: "Control the network's scope",
+    refused: "ctr networks are local",
+  },
+  {
+    name: "config-from",
+    type: "string",
+    arg: "NAME",
+    help: "The network from which to copy the configuration",
+    refused: "ctr has no configuration-only networks",
+  },
+  {
+    name: "config-only",
+    type: "bool",
+    help: "Create a configuration only network",
+    refused: "ctr has no configuration-only networks",
+  },
+  { name: "ingress", type: "bool", help: "Create swarm routing-mesh network", refused: "no swarm" },
 ];
 /** The keys of `network ls --filter` (docker's). */
 export const NETWORK_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"];
@@ -134,14 +196,16 @@ export function networkInspectObject(g: Globals, ref: string): Record<string, un
       Options: null,
       Config: n.network ? [{ Subnet: n.network.subnet, Gateway: n.network.gateway }] : [],
     },
-    Internal: false,
-    Attachable: false,
+    Internal: n.network?.internal === true,
+    Attachable: n.network?.attachable === true,
     Ingress: false,
     ConfigFrom: { Network: "" },
     ConfigOnly: false,
     Containers: containers,
     // As docker: the default network shows its bridge; others the options they were made with.
-    Options: n.network?.builtin ? { "com.docker.network.bridge.name": n.network.bridge } : {},
+    Options: n.network?.builtin
+      ? { "com.docker.network.bridge.name": n.network.bridge }
+      : { ...n.network?.options },
     Labels: { ...n.network?.labels },
   };
 }
@@ -202,6 +266,10 @@ export interface NewNetwork {
   readonly subnet?: string;
   readonly gateway?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** The driver's options (docker's keys). */
+  readonly options?: Readonly<Record<string, string>>;
+  readonly internal?: boolean;
+  readonly attachable?: boolean;
 }
 
 /** `network create`: checks the driver, records the network and its event. */
@@ -220,6 +288,9 @@ export async function createNetwork(g: Globals, o: NewNetwork): Promise<Network>
     subnet: o.subnet,
     gateway: o.gateway,
     labels: o.labels,
+    options: o.options,
+    internal: o.internal,
+    attachable: o.attachable,
   });
   networkEvent(g.stateDir, n, "create");
   return n;
@@ -259,6 +330,10 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
         driver: opts.driver as string | undefined,
         subnet: opts.subnet as string | undefined,
         gateway: opts.gateway as string | undefined,
+        labels: parseLabels(opts.label as string[] | undefined),
+        options: keyValueOptions(opts.opt as string[] | undefined),
+        internal: opts.internal === true,
+        attachable: opts.attachable === true,
       });
       console.log(n.id);
       return 0;

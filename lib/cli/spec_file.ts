@@ -28,7 +28,13 @@ export async function ensureNetworks(spec: Spec, g: Globals): Promise<void> {
   for (const n of spec.networks) {
     const name = networkName(spec, n.name);
     if (store.find(name)) continue;
-    await store.create({ name, subnet: n.subnet });
+    await store.create({
+      name,
+      subnet: n.subnet,
+      internal: n.internal,
+      options: n.options,
+      labels: n.labels,
+    });
     status("Network", name, "Created");
   }
 }

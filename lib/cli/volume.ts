@@ -9,6 +9,7 @@ import { humanSize } from "../image/progress.ts";
 import { NoSuchVolumeError, type Volume, volumesInUse, VolumeStore } from "../engine/volume.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { volumeEvent } from "../engine/events.ts";
+import { keyValueOptions, parseLabels } from "../config/rules.ts";
 import { formatList, VOLUME_LIST } from "../format/mod.ts";
 import { Filters, labelsMatch } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
@@ -18,6 +19,13 @@ export const VOLUME_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: "label", type: "list", arg: "K=V", help: "Set metadata on the volume" },
   { name: "name", type: "string", arg: "NAME", help: "The volume's name (or give it as NAME)" },
   { name: "driver", short: "d", type: "string", arg: "local", help: "Only local" },
+  {
+    name: "opt",
+    short: "o",
+    type: "list",
+    arg: "K=V",
+    help: "Set driver specific options (type, device, o: what is mounted while it is used)",
+  },
 ];
 /** The keys of `volume ls --filter` (docker's). */
 export const VOLUME_FILTERS = ["dangling", "driver", "label", "name"];
@@ -71,17 +79,6 @@ container that mounts it exists, running or not; its data outlives the container
 Options:
 ${optionsHelp([...VOLUME_CREATE_OPTIONS, ...VOLUME_LS_OPTIONS, ...VOLUME_RM_OPTIONS])}`;
 
-function parseLabels(list: string[] | undefined): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const l of list ?? []) {
-    const eq = l.indexOf("=");
-    const key = eq < 0 ? l : l.slice(0, eq);
-    if (!key) throw new UsageError(`invalid label ${JSON.stringify(l)}: expected KEY=VALUE`);
-    labels[key] = eq < 0 ? "" : l.slice(eq + 1);
-  }
-  return labels;
-}
-
 /** One `ctr volume ls` item: docker's fields, labels as `k=v,k=v`. */
 function lsItem(v: Volume): Record<string, string> {
   return {
@@ -98,12 +95,24 @@ function lsItem(v: Volume): Record<string, string> {
 /** `volume create`: checks the driver, makes the volume (or finds it) and records the event. */
 export function createVolume(
   g: Globals,
-  o: { name?: string; driver?: string; labels?: Record<string, string> },
+  o: {
+    name?: string;
+    driver?: string;
+    labels?: Record<string, string>;
+    /** The local driver's options: type, device, o. */
+    options?: Record<string, string>;
+  },
 ): Volume {
   if (o.driver !== undefined && o.driver !== "local") {
     throw new UsageError(`unsupported volume driver ${JSON.stringify(o.driver)}: only local`);
   }
-  const v = new VolumeStore(g.root).create(o.name, o.labels ?? {});
+  const options = o.options ?? {};
+  if (g.rootless && Object.keys(options).length > 0) {
+    throw new UsageError(
+      "volume options mount a filesystem, which needs root: a rootless volume is a directory",
+    );
+  }
+  const v = new VolumeStore(g.root).create(o.name, o.labels ?? {}, options);
   volumeEvent(g.stateDir, v.Name, "create");
   return v;
 }
@@ -165,6 +174,7 @@ export async function volumeCommand(argv: readonly string[], g: Globals): Promis
         name: flagName ?? positionals[0],
         driver: opts.driver as string | undefined,
         labels: parseLabels(opts.label as string[] | undefined),
+        options: keyValueOptions(opts.opt as string[] | undefined),
       });
       console.log(v.Name);
       return 0;

@@ -13,6 +13,9 @@
  * networks:                   # networks this file owns: created by up, removed by down
  *   backend:
  *     subnet: 10.201.0.0/24   # optional
+ *     internal: true          # optional: no route out (docker's --internal)
+ *     driver_opts: {com.docker.network.driver.mtu: "1400"}  # optional: docker's bridge options
+ *     labels: {tier: data}    # optional
  * containers:                 # at least one; `services:` is accepted instead (not both)
  *   db:
  *     image: busybox          # required
@@ -67,6 +70,7 @@ import { capName } from "../runtime/capabilities.ts";
 import { parseCpus, parsePidsLimit, parseSize } from "../cgroups/limits.ts";
 import { parseReference } from "../image/reference.ts";
 import { parseSubnet } from "../network/ipam.ts";
+import { parseBridgeOptions } from "../network/bridge_options.ts";
 import {
   containerNameProblem,
   envProblem,
@@ -98,6 +102,10 @@ export interface NetworkSpec {
   /** The key in the file; ctr knows it as {@linkcode networkName}. */
   readonly name: string;
   readonly subnet?: string;
+  readonly internal?: boolean;
+  /** The bridge driver's options (docker's keys, see network/bridge_options.ts). */
+  readonly options?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** One container, normalized: every list present, scalars turned into strings. */
@@ -193,7 +201,7 @@ const YAML_WORDS: ValueWords = { object: "a mapping", null: "nothing" };
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 const TOP_KEYS = ["name", "networks", "containers", "services"];
-const NETWORK_KEYS = ["subnet"];
+const NETWORK_KEYS = ["subnet", "internal", "driver_opts", "labels"];
 const CONTAINER_KEYS = [
   "image",
   "command",
@@ -350,7 +358,18 @@ function containerSchema(names: { containers: Set<string>; networks: Set<string>
 
 const networkSchema = z.strictObject({
   subnet: checked(str("a subnet"), (s) => tryMessage(() => parseSubnet(s))).optional(),
+  internal: bool.optional(),
+  driver_opts: checked(
+    z.record(z.string(), scalar, { error: "expected a mapping" }),
+    (m) => tryMessage(() => parseBridgeOptions(stringValues(m))),
+  ).optional(),
+  labels: labelsSchema.optional(),
 }, { error: "expected a mapping" }).nullable();
+
+/** A mapping's scalars as strings (docker's driver options are strings). */
+function stringValues(m: Record<string, string | number | boolean>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+}
 
 /** The whole file; `names` are the keys it declares, for checking references. */
 function specSchema(names: { containers: Set<string>; networks: Set<string> }) {
@@ -946,6 +965,15 @@ function toSpec(raw: RawSpec, project: string, baseDir: string, doc: Document): 
   const networks = inFileOrder(doc, ["networks"], raw.networks ?? {}).map(([name, n]) => ({
     name,
     ...(n?.subnet !== undefined && { subnet: n.subnet }),
+    ...(n?.internal && { internal: true }),
+    ...(n?.driver_opts && { options: stringValues(n.driver_opts) }),
+    ...(n?.labels &&
+      {
+        labels: keyValues(n.labels, ["networks", name, "labels"], source, "") as Record<
+          string,
+          string
+        >,
+      }),
   }));
   return { name: project, networks, containers };
 }

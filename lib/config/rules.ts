@@ -77,6 +77,26 @@ export function labelProblem(entry: string): string | undefined {
     : undefined;
 }
 
+/** `--label` values (`KEY=value` or `KEY`) as a record; throws on a label without a key. */
+export function parseLabels(list: readonly string[] | undefined): Record<string, string> {
+  for (const l of list ?? []) {
+    const problem = labelProblem(l);
+    if (problem) throw new Error(`${problem}: expected KEY=VALUE`);
+  }
+  return keyValues(list ?? []);
+}
+
+/** `-o KEY=VALUE` driver options (repeatable) as a record; throws on an item without `=`. */
+export function keyValueOptions(items: readonly string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new Error(`Invalid option ${JSON.stringify(item)}: KEY=VALUE`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
 /** Splits `KEY=value` entries into a record (`KEY` alone: an empty value). */
 export function keyValues(entries: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};

@@ -75,6 +75,11 @@ export interface RunHooks {
   started?(pid: number): void;
 }
 
+/** The store a container belongs to (`--root`): its directory is `<root>/containers/<id>`. */
+function storeRoot(cfg: ContainerConfig): string {
+  return cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
+}
+
 function stateOf(
   cfg: ContainerConfig,
   pid: number,
@@ -93,7 +98,7 @@ function stateOf(
     command: cfg.process.args,
     dir: cfg.dir,
     ...made,
-    root: cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/")),
+    root: storeRoot(cfg),
     config: cfg,
   };
 }
@@ -569,6 +574,12 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let pidfd = -1;
   let watcherPidfd = -1;
   try {
+    // What volumes' options mount, now that the record names the volumes (released with it).
+    const volumes = o.existing ? state.get(cfg.id)?.volumes : o.record?.volumes;
+    if (volumes?.length) {
+      (await import("./volume.ts")).mountVolumes(storeRoot(cfg), volumes);
+      trace("volumes: mounted");
+    }
     if (!o.existing) prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
@@ -875,6 +886,13 @@ export async function runContainer(
       await cg.destroy().catch(report);
     }
     trace("cgroup: removed");
+    if (run.record.volumes?.length) {
+      try {
+        (await import("./volume.ts")).releaseVolumes(run.record, state.dir);
+      } catch (e) {
+        report(e);
+      }
+    }
     // Recorded as ended only once released: a `start` waits for that. What could not be
     // released stays recorded, for `rm -f` to finish.
     if (opts.remove && failed.length === 0) {

@@ -126,6 +126,14 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
     await cg.destroy().catch((e) => failed.push(e));
     removeCtrLevel(cg.paths);
   }
+  if (s.volumes?.length) {
+    const { releaseVolumes } = await import("./volume.ts");
+    try {
+      releaseVolumes(s, stateDir);
+    } catch (e) {
+      failed.push(e);
+    }
+  }
   if (s.userNet) {
     const { stopUserModeNet } = await import("../network/usermode.ts");
     stopUserModeNet(s.userNet);

@@ -13,7 +13,10 @@
  * @module
  */
 
+import { MOUNT_FLAG_OPTIONS, MS, PROPAGATION_FLAGS } from "../../ffi/constants.ts";
+import { addressOf, cString, sys } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
+import { isAlive } from "../os/proc.ts";
 import { mountPoints, removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { isVolumeName, VOLUME_NAME_MAX } from "../config/rules.ts";
@@ -28,8 +31,70 @@ export interface Volume {
   /** When it was created (RFC 3339). */
   readonly CreatedAt: string;
   readonly Labels: Readonly<Record<string, string>>;
+  /**
+   * The local driver's options (`type`, `device`, `o`): what is mounted on
+   * the Mountpoint while a container uses the volume. Null: a plain directory.
+   */
+  readonly Options: Readonly<Record<string, string>> | null;
   /** Always `local`: volumes belong to this host. */
   readonly Scope: "local";
+}
+
+/** The keys of the local driver's options, as docker's. */
+const OPTION_KEYS = ["type", "device", "o"];
+
+/** What a volume's options mount: mount(2)'s arguments. */
+export interface VolumeMount {
+  readonly source: string;
+  readonly type: string;
+  readonly flags: number;
+  readonly data: string;
+}
+
+/**
+ * Checks the local driver's options (`volume create -o type=tmpfs -o
+ * device=tmpfs -o o=size=64m`, `type=none,o=bind,device=/srv/data`, nfs...)
+ * and says what they mount; undefined for none. The words of `o` that are
+ * mount flags (ro, nosuid, bind...) become flags, the rest the filesystem's
+ * data, as mount(8) and docker read them.
+ */
+export function volumeMount(
+  opts: Readonly<Record<string, string>> | null,
+): VolumeMount | undefined {
+  if (!opts || Object.keys(opts).length === 0) return undefined;
+  for (const k of Object.keys(opts)) {
+    if (!OPTION_KEYS.includes(k)) {
+      throw new Error(
+        `invalid option key: ${JSON.stringify(k)} (the local driver takes type, device and o)`,
+      );
+    }
+  }
+  const type = opts.type ?? "";
+  const device = opts.device ?? "";
+  if (!type) throw new Error(`missing required option: "type"`);
+  if (!device) throw new Error(`missing required option: "device"`);
+  if (/[\0\n]/.test(type + device + (opts.o ?? ""))) {
+    throw new Error("invalid volume options: no NUL or newline in them");
+  }
+  let flags = 0;
+  const data: string[] = [];
+  for (const word of (opts.o ?? "").split(",").filter(Boolean)) {
+    const f = MOUNT_FLAG_OPTIONS[word];
+    if (f) flags = f.set ? flags | f.flag : flags & ~f.flag;
+    else if (PROPAGATION_FLAGS[word] !== undefined || word === "remount") {
+      throw new Error(`invalid volume option o=${opts.o}: ${word} is not for a volume's mount`);
+    } else data.push(word);
+  }
+  const bind = (flags & MS.BIND) !== 0;
+  if (type === "none" && !bind) {
+    throw new Error(`invalid volume options: type=none mounts nothing without o=bind (or rbind)`);
+  }
+  if (bind && !device.startsWith("/")) {
+    throw new Error(
+      `invalid volume options: a bind's device must be an absolute path, not ${device}`,
+    );
+  }
+  return { source: device, type, flags, data: data.join(",") };
 }
 
 /** A volume that does not exist (docker's `No such volume`). */
@@ -91,6 +156,30 @@ function lockSync(path: string): FileLock {
     if (lock) return lock;
     Atomics.wait(sleepCell, 0, 0, wait);
   }
+}
+
+/** Whether something is mounted right on `path` in this mount namespace. */
+function isMountPoint(path: string): boolean {
+  let real: string;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    return false;
+  }
+  return mountPoints().includes(real);
+}
+
+/** mount(2) of a volume's options on its Mountpoint. */
+function mountAt(m: VolumeMount, target: string): void {
+  sys(
+    "mount",
+    `${m.source} on ${target} (type ${m.type})`,
+    addressOf(cString(m.source)),
+    addressOf(cString(target)),
+    addressOf(cString(m.type)),
+    m.flags,
+    m.data ? addressOf(cString(m.data)) : 0,
+  );
 }
 
 function isNotFound(e: unknown): boolean {
@@ -177,9 +266,14 @@ export class VolumeStore {
    * Creates a volume (a random 64-hex name when none is given); a volume that
    * already exists is returned as it is, labels unchanged, as docker does.
    */
-  create(name?: string, labels: Record<string, string> = {}): Volume {
+  create(
+    name?: string,
+    labels: Record<string, string> = {},
+    options: Record<string, string> = {},
+  ): Volume {
     const n = name ?? randomName();
     checkName(n);
+    volumeMount(options); // checked before anything is made
     return this.#locked(() => {
       this.#sweep();
       const existing = this.#read(n);
@@ -196,6 +290,7 @@ export class VolumeStore {
           Mountpoint: `${this.#path(n)}/_data`,
           CreatedAt: now(),
           Labels: { ...labels },
+          Options: Object.keys(options).length > 0 ? { ...options } : null,
           Scope: "local",
         };
         Deno.writeTextFileSync(`${tmp}/volume.json`, JSON.stringify(v, null, 2) + "\n", {
@@ -254,6 +349,7 @@ export class VolumeStore {
       Mountpoint: `${dir}/_data`,
       CreatedAt: typeof j.CreatedAt === "string" ? j.CreatedAt : "",
       Labels: j.Labels && typeof j.Labels === "object" ? j.Labels : {},
+      Options: j.Options && typeof j.Options === "object" ? j.Options : null,
       Scope: "local",
     };
   }
@@ -302,6 +398,8 @@ export class VolumeStore {
       throw new VolumeInUseError(name, /^[0-9a-f]{64}$/.test(user) ? user.slice(0, 12) : user);
     }
     const dir = this.#path(name);
+    // No container refers to it: what its options mounted goes first (never its device's data).
+    this.#unmount(name);
     const real = Deno.realPathSync(dir);
     const busy = mountPoints().filter((m) => m === real || m.startsWith(real + "/"));
     if (busy.length > 0) {
@@ -313,6 +411,41 @@ export class VolumeStore {
     const gone = `${this.dir}/${TMP_PREFIX}rm-${randomName().slice(0, 12)}`;
     Deno.renameSync(dir, gone);
     removeTree(gone);
+  }
+
+  /**
+   * Mounts what a volume's options say on its Mountpoint, for a container
+   * about to start, unless it is mounted already (another container uses
+   * it: they share it, as with docker). A volume without options needs
+   * nothing. The container's record names the volume before this is done,
+   * so whoever releases it finds the mount (see unmountUnused).
+   */
+  mountFor(name: string): void {
+    const v = this.get(name);
+    const m = volumeMount(v.Options);
+    if (!m) return;
+    this.#locked(() => {
+      if (isMountPoint(v.Mountpoint)) return;
+      mountAt(m, v.Mountpoint);
+    });
+  }
+
+  /**
+   * Unmounts a volume's options' mount when no live container but `except`
+   * uses it (`users`: the containers that name it and are running or being
+   * started). Called as a container is released, by prune and by rm.
+   */
+  unmountUnused(name: string, users: () => number): void {
+    this.#locked(() => {
+      if (users() === 0) this.#unmount(name);
+    });
+  }
+
+  /** Unmounts what is mounted on a volume's Mountpoint, if anything (the lock held). */
+  #unmount(name: string): void {
+    const data = `${this.#path(name)}/_data`;
+    if (!isMountPoint(data)) return;
+    sys("umount2", data, addressOf(cString(data)), 0);
   }
 
   /**
@@ -339,6 +472,46 @@ export class VolumeStore {
       }
       return { removed, bytes, errors };
     });
+  }
+}
+
+/**
+ * How many containers but `except` use volume `name` now: those that name it
+ * and run, or whose starter or watcher is alive (being started, or ending).
+ */
+export function liveUsers(stateDir: string, name: string, except?: string): number {
+  return new StateDir(stateDir).list().filter((s) =>
+    s.id !== except && (s.volumes ?? []).includes(name) &&
+    (isAlive(s) || (s.watcher !== undefined && isAlive(s.watcher)))
+  ).length;
+}
+
+/** Mounts the options' mounts of a starting container's volumes (see VolumeStore.mountFor). */
+export function mountVolumes(root: string, names: readonly string[]): void {
+  if (names.length === 0) return;
+  const store = new VolumeStore(root);
+  for (const name of names) store.mountFor(name);
+}
+
+/**
+ * As a container is released: unmounts its volumes' options' mounts that no
+ * other live container uses. A volume removed since is skipped.
+ */
+export function releaseVolumes(
+  s: { id: string; root?: string; volumes?: readonly string[] },
+  stateDir: string,
+): void {
+  if (!s.volumes?.length) return;
+  const store = new VolumeStore(s.root ?? "/var/lib/ctr");
+  for (const name of s.volumes) {
+    let v: Volume;
+    try {
+      v = store.get(name);
+    } catch (e) {
+      if (e instanceof NoSuchVolumeError) continue;
+      throw e;
+    }
+    if (v.Options) store.unmountUnused(name, () => liveUsers(stateDir, name, s.id));
   }
 }
 

@@ -28,6 +28,7 @@ import { trace } from "../trace.ts";
 
 export { vethName };
 import type { NetworkStore } from "./networks.ts";
+import { parseBridgeOptions } from "./bridge_options.ts";
 import type { PortMapping } from "./ports.ts";
 import { loadDgram, type PortProxy, startProxies, stopProxies } from "./proxy.ts";
 import {
@@ -242,6 +243,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   const store = o.store;
   const nat = o.nat ?? new Nat({ stateDir: store.stateDir });
   const network = store.get(o.network ?? "bridge");
+  const options = parseBridgeOptions(network.options);
   const leases = store.leases(network);
   const files = o.filesDir === undefined ? undefined : networkFilePaths(o.filesDir);
   const extraHosts = o.extraHosts?.map((h) =>
@@ -275,9 +277,10 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     const prefixLen = parseSubnet(network.subnet).prefixLen;
     const mac = o.mac ?? macFor(ip);
     const veth = vethName(o.containerId);
+    const ifname = `${options.ifacePrefix}0`;
     {
       using host = Rtnl.open();
-      host.createVeth(veth, "eth0", { peerNetns: { pid: o.pid }, mtu: o.mtu });
+      host.createVeth(veth, ifname, { peerNetns: { pid: o.pid }, mtu: o.mtu ?? options.mtu });
       undo.push(() => deleteVeth(veth));
       trace("network: veth");
       host.setMaster(veth, network.bridge);
@@ -285,14 +288,23 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     }
     {
       using inside = Rtnl.open({ netns: { pid: o.pid } });
-      inside.setMac("eth0", mac);
-      inside.addAddress("eth0", `${ip}/${prefixLen}`);
+      inside.setMac(ifname, mac);
+      inside.addAddress(ifname, `${ip}/${prefixLen}`);
       inside.setUp("lo");
-      inside.setUp("eth0");
-      inside.addRoute({ dst: "default", gateway: network.gateway });
+      inside.setUp(ifname);
+      // An internal network leads nowhere: its containers reach only their subnet (docker's).
+      if (!network.internal) inside.addRoute({ dst: "default", gateway: network.gateway });
     }
 
-    let ports = [...(o.ports ?? [])];
+    // Nothing is published from an internal network, as with docker; ports that name no
+    // host address are published on the network's host_binding_ipv4, if it has one.
+    let ports = network.internal
+      ? []
+      : (o.ports ?? []).map((p) =>
+        p.hostIp === undefined && options.hostBinding !== undefined
+          ? { ...p, hostIp: options.hostBinding }
+          : p
+      );
     let proxies: PortProxy[] = [];
     if (ports.length > 0 && (o.proxy ?? true)) {
       proxies = await startProxies(ports, ip);
@@ -307,7 +319,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     // Every container gets its isolation rule, even with forwarding off now:
     // whoever switches it on later (ctr for the next container, or the admin)
     // must not open a path between networks.
-    const masquerade = o.masquerade ?? true;
+    const masquerade = (o.masquerade ?? true) && options.masquerade && !network.internal;
     undo.push(() => nat.remove(o.containerId));
     const loopback = !(o.proxy ?? true) && ports.length > 0;
     if (loopback) {
@@ -321,6 +333,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       masquerade,
       ports,
       loopback,
+      internal: network.internal === true,
     });
     trace("network: rules");
 

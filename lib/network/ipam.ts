@@ -128,6 +128,12 @@ export interface Network {
   readonly builtin?: boolean;
   /** Labels given at creation (docker's `--label`; the Engine API's Labels). */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The driver's options as given (`-o`; see bridge_options.ts), checked at creation. */
+  readonly options?: Readonly<Record<string, string>>;
+  /** `--internal`: no route out of the network, and nothing in from outside it. */
+  readonly internal?: boolean;
+  /** `--attachable` (docker keeps it for swarm networks; recorded and shown). */
+  readonly attachable?: boolean;
 }
 
 /** Checks a gateway against its subnet; returns it as a number. */

@@ -18,6 +18,8 @@
  *       output      (nat, dstnat)  ip daddr != 127.0.0.0/8 fib daddr type local tcp dport HP dnat to IP:CP
  *       postrouting (nat, srcnat)  ip saddr IP oifname != BR masquerade
  *       forward     (filter)       iifname BR oifname "ctr*" oifname != BR ct status ! dnat drop
+ *                                  (internal) ip saddr IP iifname BR oifname != BR drop,
+ *                                  ip daddr IP oifname BR iifname != BR drop
  * @module
  */
 
@@ -56,6 +58,9 @@ export const NO_BACKEND = "the kernel has no nf_tables and iptables was not foun
 export const PORTS_NEED_BACKEND = `published ports need nftables or iptables: ${NO_BACKEND}`;
 /** The warning when outbound NAT is asked for on a host without nf_tables or iptables. */
 export const NAT_NEEDS_BACKEND = `outbound NAT needs nftables or iptables: ${NO_BACKEND}`;
+/** The warning when an internal network's container gets no rules (it still has no route out). */
+export const INTERNAL_NEEDS_BACKEND =
+  `an internal network keeps forwarded traffic out with nftables or iptables: ${NO_BACKEND}`;
 /** The warning when forwarding is on and nothing keeps networks apart. */
 export const NOT_ISOLATED =
   `containers on different networks are not isolated: IP forwarding is on and ${NO_BACKEND}`;
@@ -80,6 +85,11 @@ export interface ContainerRules {
    * source masqueraded, as docker does without its proxy.
    */
   readonly loopback?: boolean;
+  /**
+   * The network is internal: nothing the container sends leaves by another
+   * interface than its bridge, and nothing from elsewhere is forwarded in.
+   */
+  readonly internal?: boolean;
 }
 
 /** Whether the rules need IP forwarding. */
@@ -158,6 +168,12 @@ export function nftRules(r: ContainerRules): NftContainerRule[] {
       ],
     },
   ];
+  if (r.internal) {
+    out.push(
+      { chain: "forward", statements: [ipSaddr(r.ip), iifname(br), oifname(br, "!="), drop()] },
+      { chain: "forward", statements: [ipDaddr(r.ip), oifname(br), iifname(br, "!="), drop()] },
+    );
+  }
   if (r.masquerade) {
     out.push({
       chain: "postrouting",
@@ -306,6 +322,21 @@ export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRul
       ],
     },
   ];
+  if (r.internal) {
+    const ip = `${r.ip}/32`;
+    out.push(
+      {
+        table: "filter",
+        chain: `${p}-FORWARD`,
+        args: ["-s", ip, "-i", r.bridge, "!", "-o", r.bridge, ...tag, "-j", "DROP"],
+      },
+      {
+        table: "filter",
+        chain: `${p}-FORWARD`,
+        args: ["-d", ip, "-o", r.bridge, "!", "-i", r.bridge, ...tag, "-j", "DROP"],
+      },
+    );
+  }
   if (r.masquerade) {
     out.push({
       table: "nat",
@@ -486,6 +517,7 @@ export class Nat {
       const warnings: string[] = [];
       if (natPorts(r).length > 0) warnings.push(PORTS_NEED_BACKEND);
       if (r.masquerade) warnings.push(NAT_NEEDS_BACKEND);
+      if (r.internal) warnings.push(INTERNAL_NEEDS_BACKEND);
       if (readForwarding() === "1") warnings.push(NOT_ISOLATED);
       return warnings;
     }

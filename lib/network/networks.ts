@@ -29,6 +29,7 @@ import {
   subnetsOverlap,
 } from "./ipam.ts";
 import { checkLinkName, type Route, Rtnl } from "./link.ts";
+import { parseBridgeOptions } from "./bridge_options.ts";
 
 /** The network a container joins when it names none. */
 export const DEFAULT_NETWORK = "bridge";
@@ -73,6 +74,12 @@ export interface CreateNetworkOptions {
   readonly bridge?: string;
   /** Labels to record with the network. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The bridge driver's options (docker's keys, see bridge_options.ts). */
+  readonly options?: Readonly<Record<string, string>>;
+  /** No route out of the network (`--internal`). */
+  readonly internal?: boolean;
+  /** `--attachable`, recorded. */
+  readonly attachable?: boolean;
 }
 
 interface RecordsFile {
@@ -95,7 +102,8 @@ export function checkBridgeName(name: string): void {
   checkLinkName(name, "use bridge");
   if (!name.startsWith(BRIDGE_PREFIX)) {
     throw new Error(
-      `Invalid bridge name ${JSON.stringify(name)}: it must start with "${BRIDGE_PREFIX}"`,
+      `Invalid bridge name ${JSON.stringify(name)}: it must start with "${BRIDGE_PREFIX}" ` +
+        "(the rules that keep ctr's networks apart match the bridges by that prefix)",
     );
   }
 }
@@ -236,6 +244,7 @@ export class NetworkStore {
     if (RESERVED.has(opts.name)) {
       throw new Error(`Cannot create network ${opts.name}: the name is reserved`);
     }
+    const options = parseBridgeOptions(opts.options);
     return await this.#locked(() => {
       const records = this.#records();
       const all = [this.#default, ...records];
@@ -272,7 +281,7 @@ export class NetworkStore {
       const gateway = opts.gateway ?? intToIpv4(subnet.base + 1);
       checkGateway(subnet, gateway);
       const id = randomId();
-      const bridge = opts.bridge ?? `${BRIDGE_PREFIX}-${id.slice(0, 11)}`;
+      const bridge = opts.bridge ?? options.bridge ?? `${BRIDGE_PREFIX}-${id.slice(0, 11)}`;
       checkBridgeName(bridge);
       const clash = all.find((n) => n.bridge === bridge);
       if (clash) {
@@ -288,6 +297,10 @@ export class NetworkStore {
         gateway,
         created: new Date().toISOString(),
         ...(opts.labels && Object.keys(opts.labels).length > 0 && { labels: { ...opts.labels } }),
+        ...(opts.options && Object.keys(opts.options).length > 0 &&
+          { options: { ...opts.options } }),
+        ...(opts.internal && { internal: true }),
+        ...(opts.attachable && { attachable: true }),
       };
       this.#writeRecords([...records, network]);
       return network;

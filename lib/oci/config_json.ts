@@ -21,7 +21,7 @@
 
 import * as z from "zod";
 import "../zod_setup.ts";
-import { CAPS, MS, PROPAGATION_FLAGS, RLIMIT } from "../../ffi/constants.ts";
+import { CAPS, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_FLAGS, RLIMIT } from "../../ffi/constants.ts";
 import { closest } from "../suggest.ts";
 import { ACTIONS, ARCHES, FLAGS, OPERATORS } from "../runtime/seccomp/profile.ts";
 import {
@@ -832,53 +832,6 @@ export function unsupported(cfg: OciConfig): string[] {
 // ---------------------------------------------------------------------------
 // Mount options.
 
-/** MS_* bits missing from ffi/constants.ts's table. */
-const MS_I_VERSION = 1 << 23;
-const MS_LAZYTIME = 1 << 25;
-
-/**
- * Options that set (`set: true`) or clear a mount(2) flag, as mount(8) and
- * runc read them; a later option wins over an earlier one.
- */
-const FLAG_OPTIONS: Readonly<Record<string, { flag: number; set: boolean }>> = {
-  async: { flag: MS.SYNCHRONOUS, set: false },
-  atime: { flag: MS.NOATIME, set: false },
-  bind: { flag: MS.BIND, set: true },
-  defaults: { flag: 0, set: false },
-  dev: { flag: MS.NODEV, set: false },
-  diratime: { flag: MS.NODIRATIME, set: false },
-  dirsync: { flag: MS.DIRSYNC, set: true },
-  exec: { flag: MS.NOEXEC, set: false },
-  iversion: { flag: MS_I_VERSION, set: true },
-  lazytime: { flag: MS_LAZYTIME, set: true },
-  loud: { flag: MS.SILENT, set: false },
-  mand: { flag: MS.MANDLOCK, set: true },
-  noatime: { flag: MS.NOATIME, set: true },
-  nodev: { flag: MS.NODEV, set: true },
-  nodiratime: { flag: MS.NODIRATIME, set: true },
-  noexec: { flag: MS.NOEXEC, set: true },
-  noiversion: { flag: MS_I_VERSION, set: false },
-  nolazytime: { flag: MS_LAZYTIME, set: false },
-  nomand: { flag: MS.MANDLOCK, set: false },
-  norelatime: { flag: MS.RELATIME, set: false },
-  nostrictatime: { flag: MS.STRICTATIME, set: false },
-  nosuid: { flag: MS.NOSUID, set: true },
-  nosymfollow: { flag: MS.NOSYMFOLLOW, set: true },
-  // runc's recursive "atime": clearing noatime, which is all a fresh mount
-  // needs; submounts keep their own.
-  ratime: { flag: MS.NOATIME, set: false },
-  rbind: { flag: MS.BIND | MS.REC, set: true },
-  relatime: { flag: MS.RELATIME, set: true },
-  remount: { flag: MS.REMOUNT, set: true },
-  ro: { flag: MS.RDONLY, set: true },
-  rw: { flag: MS.RDONLY, set: false },
-  silent: { flag: MS.SILENT, set: true },
-  strictatime: { flag: MS.STRICTATIME, set: true },
-  suid: { flag: MS.NOSUID, set: false },
-  symfollow: { flag: MS.NOSYMFOLLOW, set: false },
-  sync: { flag: MS.SYNCHRONOUS, set: true },
-};
-
 /** Propagation options: each is a mount(2) call of its own after the mount. */
 const PROPAGATION_OPTIONS = PROPAGATION_FLAGS;
 
@@ -936,7 +889,7 @@ export function mountFlags(options: readonly string[]): MountFlags {
   const propagation: number[] = [];
   const data: string[] = [];
   for (const o of options) {
-    const f = FLAG_OPTIONS[o];
+    const f = MOUNT_FLAG_OPTIONS[o];
     if (f) flags = f.set ? flags | f.flag : flags & ~f.flag;
     else if (o in PROPAGATION_OPTIONS) propagation.push(PROPAGATION_OPTIONS[o]);
     else data.push(o);
@@ -956,7 +909,7 @@ export function mountFlags(options: readonly string[]): MountFlags {
 
 /** The mount options {@linkcode mountFlags} understands, for `features`. */
 const MOUNT_OPTIONS: readonly string[] = [
-  ...Object.keys(FLAG_OPTIONS),
+  ...Object.keys(MOUNT_FLAG_OPTIONS),
   ...Object.keys(PROPAGATION_OPTIONS),
 ].sort();
 

@@ -274,3 +274,119 @@ rootTest(
     await cleanupBridge();
   },
 );
+
+rootTest(
+  "network: driver options and --internal shape the bridge, the interface, the routes and the rules",
+  async () => {
+    const tag = Math.floor(Math.random() * 1e6).toString(36);
+    const opts = `opt${tag}`;
+    const internal = `int${tag}`;
+    const bridge = `ctr-o${tag}`;
+    const net = (args: string[]) => ctr(["--root", store, "network", ...args]);
+    const nft = () =>
+      new TextDecoder().decode(
+        new Deno.Command("nft", { args: ["list", "table", "ip", "ctr"], stdout: "piped" })
+          .outputSync().stdout,
+      );
+    try {
+      // Refused before anything is made, each naming the option.
+      for (
+        const [bad, why] of [
+          [["-o", "com.docker.network.driver.mtu=abc"], /driver\.mtu: 68-65535/],
+          [["-o", "com.docker.network.bridge.enable_icc=false"], /enable_icc=false is not supp/],
+          [["-o", "com.docker.network.bridge.name=br-x"], /must start with "ctr"/],
+          [["-o", "novalue"], /Invalid option "novalue": KEY=VALUE/],
+          [["--ipv6"], /--ipv6.*IPv4/],
+        ] as const
+      ) {
+        const r = await net(["create", ...bad, `bad${tag}`]);
+        assert.equal(r.code, 125, `${bad.join(" ")}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, why);
+        assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      }
+      assert.doesNotMatch((await net(["ls"])).stdout, new RegExp(`bad${tag}`));
+
+      const made = await net([
+        "create",
+        "-o",
+        `com.docker.network.bridge.name=${bridge}`,
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "-o",
+        "com.docker.network.container_iface_prefix=net",
+        "--label",
+        "tier=front",
+        opts,
+      ]);
+      assert.equal(made.code, 0, made.stderr);
+      const inspect = JSON.parse((await net(["inspect", opts])).stdout)[0];
+      assert.deepEqual(inspect.Options, {
+        "com.docker.network.bridge.name": bridge,
+        "com.docker.network.driver.mtu": "1400",
+        "com.docker.network.bridge.enable_ip_masquerade": "false",
+        "com.docker.network.container_iface_prefix": "net",
+      });
+      assert.deepEqual(inspect.Labels, { tier: "front" });
+      assert.equal(inspect.Internal, false);
+      const gw = inspect.IPAM.Config[0].Gateway;
+
+      const box = await startContainer(store, ["--network", opts, "sleep", "60"]);
+      try {
+        const inside = await ctr([
+          "enter",
+          String(box.pid),
+          "--ns",
+          "net",
+          "sh",
+          "-c",
+          "ip -o link show net0; ip route; ip -o -4 addr show net0",
+        ]);
+        assert.equal(inside.code, 0, inside.stderr);
+        assert.match(inside.stdout, /net0(@\S+)?: .* mtu 1400 /);
+        assert.match(inside.stdout, new RegExp(`default via ${gw.replaceAll(".", "\\.")}`));
+        const ip = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(inside.stdout)![1];
+        assert.ok(links().includes(bridge), `bridge ${bridge} made`);
+        // The network says no masquerade: the container has its isolation rule only.
+        const rules = nft();
+        assert.match(rules, new RegExp(`iifname "${bridge}"`));
+        assert.doesNotMatch(
+          rules,
+          new RegExp(`ip saddr ${ip.replaceAll(".", "\\.")} .*masquerade`),
+        );
+      } finally {
+        await box.stop();
+      }
+
+      assert.equal((await net(["create", "--internal", internal])).code, 0);
+      assert.equal(JSON.parse((await net(["inspect", internal])).stdout)[0].Internal, true);
+      const sealed = await startContainer(store, ["--network", internal, "sleep", "60"]);
+      try {
+        const inside = await ctr([
+          "enter",
+          String(sealed.pid),
+          "--ns",
+          "net",
+          "sh",
+          "-c",
+          "ip route; ip -o -4 addr show eth0",
+        ]);
+        assert.equal(inside.code, 0, inside.stderr);
+        assert.doesNotMatch(inside.stdout, /default/, "an internal network has no route out");
+        const ip = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(inside.stdout)![1].replaceAll(".", "\\.");
+        const rules = nft();
+        assert.match(rules, new RegExp(`ip saddr ${ip} iifname "[^"]+" oifname != "[^"]+" drop`));
+        assert.match(rules, new RegExp(`ip daddr ${ip} oifname "[^"]+" iifname != "[^"]+" drop`));
+        assert.doesNotMatch(rules, new RegExp(`ip saddr ${ip} .*masquerade`));
+      } finally {
+        await sealed.stop();
+      }
+    } finally {
+      await net(["rm", opts]);
+      await net(["rm", internal]);
+    }
+    assert.ok(!links().includes(bridge), `bridge ${bridge} removed with its network`);
+    await cleanupBridge();
+  },
+);

@@ -88,6 +88,43 @@ if (!DOCKER) {
           `${id} bridge local a 1`,
         );
         assert.match(await fails(s, ["network", "inspect", "nope"]), /No such network: nope/);
+        // Driver options and --internal, as docker's CLI sends them (Options, Internal).
+        await ok(s, [
+          "network",
+          "create",
+          "--internal",
+          "-o",
+          "com.docker.network.driver.mtu=1400",
+          "n0",
+        ]);
+        assert.equal(
+          await ok(s, [
+            "network",
+            "inspect",
+            "-f",
+            '{{.Internal}} {{index .Options "com.docker.network.driver.mtu"}}',
+            "n0",
+          ]),
+          "true 1400",
+        );
+        assert.equal(
+          await ok(s, [
+            "run",
+            "--rm",
+            "--network",
+            "n0",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/class/net/eth0/mtu; ip route | grep -c default || true",
+          ]),
+          "1400\n0",
+        );
+        assert.match(
+          await fails(s, ["network", "create", "-o", "com.docker.network.driver.mtu=9", "n9"]),
+          /driver\.mtu: 68-65535/,
+        );
+        await ok(s, ["network", "rm", "n0"]);
         assert.match(
           await fails(s, ["network", "rm", "bridge"]),
           /bridge is a pre-defined network and cannot be removed/,

@@ -4,15 +4,17 @@
  */
 
 import assert from "node:assert/strict";
-import { rootTest, tempDir, tempStore } from "../_helpers.ts";
+import { ctr, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
 import {
   NoSuchVolumeError,
   resolveVolumeMount,
   treeSize,
   VolumeInUseError,
+  volumeMount,
   volumesInUse,
   VolumeStore,
 } from "../../lib/engine/volume.ts";
+import { MS } from "../../ffi/constants.ts";
 import { isVolumeName } from "../../lib/config/rules.ts";
 import { volumeCommand } from "../../lib/cli/volume.ts";
 import { UsageError } from "../../lib/cli/args.ts";
@@ -123,8 +125,10 @@ Deno.test("create a named volume: _data, volume.json with docker's keys", () => 
     "Labels",
     "Mountpoint",
     "Name",
+    "Options",
     "Scope",
   ]);
+  assert.equal(record.Options, null);
   assert.deepEqual(record.Driver, "local");
   assert.deepEqual(record.Scope, "local");
   assert.deepEqual(record.Labels, { env: "test" });
@@ -347,7 +351,11 @@ Deno.test("ctr volume create, ls, ls -q, ls --format json", async () => {
   await rejects(() => volume(root, state, ["ls", "-f", "colour=red"]), UsageError);
   await rejects(() => volume(root, state, ["create", "a", "b"]), UsageError);
   await rejects(() => volume(root, state, ["create", "-d", "nfs", "xy"]), UsageError);
-  await rejects(() => volume(root, state, ["create", "--opt", "x=y"]), UsageError);
+  await rejects(
+    () => volume(root, state, ["create", "--opt", "x=y"]),
+    Error,
+    'invalid option key: "x"',
+  );
   await rejects(
     () => volume(root, state, ["create", "--name", "xy", "zz"]),
     UsageError,
@@ -376,6 +384,7 @@ Deno.test("ctr volume inspect prints a JSON array; a missing name is an error", 
     "Mountpoint",
     "CreatedAt",
     "Labels",
+    "Options",
     "Scope",
   ]);
   assert.deepEqual(got[0].Labels, { k: "v" });
@@ -460,3 +469,150 @@ Deno.test("concurrent creates from several processes: one volume per name, nothi
   const hidden = [...Deno.readDirSync(`${root}/volumes`)].filter((e) => e.name.startsWith("."));
   assert.deepEqual(hidden.map((e) => e.name), [".lock"]);
 });
+
+Deno.test("the local driver's options: checked, and read as mount(8) reads them", () => {
+  assert.equal(volumeMount(null), undefined);
+  assert.deepEqual(
+    volumeMount({ type: "tmpfs", device: "tmpfs", o: "size=1m,uid=1000,noexec,nosuid" }),
+    { source: "tmpfs", type: "tmpfs", flags: MS.NOEXEC | MS.NOSUID, data: "size=1m,uid=1000" },
+  );
+  assert.deepEqual(volumeMount({ type: "none", device: "/srv/d", o: "bind,ro" }), {
+    source: "/srv/d",
+    type: "none",
+    flags: MS.BIND | MS.RDONLY,
+    data: "",
+  });
+  for (
+    const [opts, why] of [
+      [{ type: "tmpfs", device: "tmpfs", size: "1m" }, /invalid option key: "size"/],
+      [{ type: "tmpfs" }, /missing required option: "device"/],
+      [{ device: "/x", o: "bind" }, /missing required option: "type"/],
+      [{ type: "none", device: "/srv" }, /type=none mounts nothing without o=bind/],
+      [{ type: "none", device: "srv", o: "bind" }, /must be an absolute path/],
+      [{ type: "tmpfs", device: "tmpfs", o: "rshared" }, /rshared is not for a volume's mount/],
+    ] as const
+  ) {
+    assert.throws(() => volumeMount(opts as Record<string, string>), why);
+  }
+  // Refused before anything is made.
+  const root = tempStore();
+  const store = new VolumeStore(root);
+  assert.throws(() => store.create("bad", {}, { type: "tmpfs" }), /missing required option/);
+  assert.deepEqual(store.list(), []);
+  const v = store.create("tv", {}, { type: "tmpfs", device: "tmpfs", o: "size=1m" });
+  assert.deepEqual(v.Options, { type: "tmpfs", device: "tmpfs", o: "size=1m" });
+  assert.deepEqual(store.get("tv").Options, v.Options);
+});
+
+rootTest(
+  "a volume with options is mounted while containers use it, shared by them, and unmounted after",
+  async () => {
+    const root = tempStore();
+    const state = tempDir();
+    const c = (args: string[]) => ctr(["--root", root, "--state-dir", state, ...args]);
+    const data = `${root}/volumes/tv/_data`;
+    const mounted = (path: string) =>
+      Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((l) =>
+        l.split(" ")[4] === Deno.realPathSync(path)
+      );
+    const made = await c([
+      "volume",
+      "create",
+      "-o",
+      "type=tmpfs",
+      "-o",
+      "device=tmpfs",
+      "-o",
+      "o=size=1m,mode=0777",
+      "tv",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const inspected = JSON.parse((await c(["volume", "inspect", "tv"])).stdout)[0];
+    assert.deepEqual(inspected.Options, { type: "tmpfs", device: "tmpfs", o: "size=1m,mode=0777" });
+    assert.ok(!mounted(data), "nothing is mounted before a container uses it");
+
+    const a = await c([
+      "run",
+      "-d",
+      "--name",
+      "va",
+      "-v",
+      "tv:/data",
+      "--rootfs",
+      testRootfs(),
+      "sh",
+      "-c",
+      "echo from-a > /data/f; sleep 60",
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    try {
+      assert.ok(mounted(data), "mounted while va runs");
+      let seen = "";
+      for (let i = 0; i < 50 && seen !== "from-a"; i++) {
+        const b = await c(["run", "--rm", "-v", "tv:/d", "--rootfs", testRootfs(), "cat", "/d/f"]);
+        seen = b.stdout.trim();
+        if (seen !== "from-a") await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(seen, "from-a", "a second container shares the first one's mount");
+      const df = await c([
+        "run",
+        "--rm",
+        "-v",
+        "tv:/d",
+        "--rootfs",
+        testRootfs(),
+        "df",
+        "-k",
+        "/d",
+      ]);
+      assert.match(df.stdout, /\s1024\s/, df.stdout);
+      assert.ok(mounted(data), "still mounted: va uses it");
+    } finally {
+      assert.equal((await c(["rm", "-f", "va"])).code, 0);
+    }
+    assert.ok(!mounted(data), "unmounted with its last user");
+    const fresh = await c(["run", "--rm", "-v", "tv:/d", "--rootfs", testRootfs(), "ls", "/d"]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(fresh.stdout, "", "a tmpfs volume starts empty when mounted again");
+    assert.ok(!mounted(data));
+
+    // A bind: the container writes into the host directory; removing the volume keeps its data.
+    const host = tempDir();
+    assert.equal(
+      (await c([
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        `device=${host}`,
+        "bv",
+      ]))
+        .code,
+      0,
+    );
+    const w = await c([
+      "run",
+      "--rm",
+      "-v",
+      "bv:/b",
+      "--rootfs",
+      testRootfs(),
+      "sh",
+      "-c",
+      "echo hi > /b/x",
+    ]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal(Deno.readTextFileSync(`${host}/x`), "hi\n");
+    assert.ok(!mounted(`${root}/volumes/bv/_data`));
+    assert.equal((await c(["volume", "rm", "bv", "tv"])).code, 0);
+    assert.equal(Deno.readTextFileSync(`${host}/x`), "hi\n", "the device's data stays");
+
+    const bad = await c(["volume", "create", "-o", "type=none", "-o", "device=/tmp", "nb"]);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /type=none mounts nothing without o=bind/);
+    assert.equal((await c(["volume", "ls", "-q"])).stdout, "");
+  },
+);

@@ -634,3 +634,28 @@ Deno.test("readSpecFile: the directory names the project; unreadable files say s
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("networks: internal, driver_opts (docker's bridge keys, checked) and labels", () => {
+  const spec = parseSpec(
+    `networks:
+  back:
+    internal: true
+    driver_opts: {com.docker.network.driver.mtu: 1400}
+    labels: [tier=data]
+containers: {a: {image: x, networks: [back]}}
+`,
+    "shop.yaml",
+  );
+  assert.deepEqual(spec.networks, [{
+    name: "back",
+    internal: true,
+    options: { "com.docker.network.driver.mtu": "1400" },
+    labels: { tier: "data" },
+  }]);
+  assert.match(
+    problem(
+      "networks:\n  n: {driver_opts: {com.docker.network.driver.mtu: '9'}}\ncontainers: {a: {image: x}}\n",
+    ),
+    /^2:\d+: networks\.n\.driver_opts: .*68-65535/,
+  );
+});

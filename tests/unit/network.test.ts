@@ -34,6 +34,7 @@ import {
   writeNetworkFiles,
 } from "../../lib/network/resolv.ts";
 import { macFor, vethName } from "../../lib/network/bridge.ts";
+import { parseBridgeOptions } from "../../lib/network/bridge_options.ts";
 
 const ID = "a".repeat(64);
 const net24 = { name: "n", subnet: "10.124.0.0/24", gateway: "10.124.0.1" };
@@ -448,4 +449,62 @@ Deno.test("nat: without a proxy, 127.0.0.0/8 is DNATed and the bridge cannot rea
   // With a proxy (the default), none of it.
   const plain = nftRuleCommands("ctr", { ...r, loopback: false }).join("\n");
   assert.doesNotMatch(plain, /127\.0\.0\.0\/8 tcp/);
+});
+
+Deno.test("nat: an internal network's container gets the two rules that seal it, no masquerade", () => {
+  const r = {
+    containerId: ID,
+    bridge: "ctr-in",
+    ip: "10.124.0.2",
+    masquerade: false,
+    ports: [],
+    internal: true,
+  };
+  const c = `comment "ctr:${ID}"`;
+  assert.deepEqual(nftRuleCommands("ctr", r), [
+    `add rule ip ctr forward iifname "ctr-in" oifname "ctr*" oifname != "ctr-in" ct status ! dnat drop ${c}`,
+    `add rule ip ctr forward ip saddr 10.124.0.2 iifname "ctr-in" oifname != "ctr-in" drop ${c}`,
+    `add rule ip ctr forward ip daddr 10.124.0.2 oifname "ctr-in" iifname != "ctr-in" drop ${c}`,
+  ]);
+  assert.deepEqual(
+    iptablesRuleArgs("ctr", r).slice(2).map((x) => x.args.join(" ")),
+    [
+      `-s 10.124.0.2/32 -i ctr-in ! -o ctr-in -m comment --comment ctr:${ID} -j DROP`,
+      `-d 10.124.0.2/32 -o ctr-in ! -i ctr-in -m comment --comment ctr:${ID} -j DROP`,
+    ],
+  );
+  assert.ok(!needsForwarding(r));
+});
+
+Deno.test("bridge options: docker's keys, checked, and what they mean", () => {
+  assert.deepEqual(parseBridgeOptions(), { masquerade: true, ifacePrefix: "eth" });
+  assert.deepEqual(
+    parseBridgeOptions({
+      "com.docker.network.bridge.name": "ctr-x",
+      "com.docker.network.driver.mtu": "1400",
+      "com.docker.network.bridge.enable_ip_masquerade": "false",
+      "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1",
+      "com.docker.network.container_iface_prefix": "net",
+      "com.docker.network.bridge.enable_icc": "true",
+      "com.example.unknown": "kept, ignored",
+    }),
+    { bridge: "ctr-x", mtu: 1400, masquerade: false, hostBinding: "127.0.0.1", ifacePrefix: "net" },
+  );
+  assert.equal(
+    parseBridgeOptions({ "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0" }).hostBinding,
+    undefined,
+  );
+  for (
+    const [k, v, why] of [
+      ["com.docker.network.driver.mtu", "67", /68-65535/],
+      ["com.docker.network.driver.mtu", "1e3", /68-65535/],
+      ["com.docker.network.bridge.enable_ip_masquerade", "maybe", /true or false/],
+      ["com.docker.network.bridge.enable_icc", "false", /not supported/],
+      ["com.docker.network.bridge.default_bridge", "true", /not supported/],
+      ["com.docker.network.bridge.host_binding_ipv4", "::1", /an IPv4 address/],
+      ["com.docker.network.container_iface_prefix", "0eth", /a letter/],
+    ] as const
+  ) {
+    assert.throws(() => parseBridgeOptions({ [k]: v }), why, `${k}=${v}`);
+  }
 });
