@@ -278,6 +278,31 @@ if (!DOCKER) {
           ]),
           `v1 local local v ${s.store}/volumes/v1/_data`,
         );
+        // The local driver's options (DriverOpts): a tmpfs while a container uses it.
+        await ok(s, [
+          "volume",
+          "create",
+          "-o",
+          "type=tmpfs",
+          "-o",
+          "device=tmpfs",
+          "-o",
+          "o=size=2m",
+          "vt",
+        ]);
+        assert.equal(
+          await ok(s, ["volume", "inspect", "-f", "{{.Options.type}} {{.Options.o}}", "vt"]),
+          "tmpfs size=2m",
+        );
+        assert.match(
+          await ok(s, ["run", "--rm", "-v", "vt:/t", "busybox", "df", "-k", "/t"]),
+          /\s2048\s/,
+        );
+        assert.match(
+          await fails(s, ["volume", "create", "-o", "type=tmpfs", "vbad"]),
+          /missing required option: "device"/,
+        );
+        await ok(s, ["volume", "rm", "vt"]);
         assert.match(await fails(s, ["volume", "inspect", "nope"]), /No such volume: nope/);
 
         const run = (args: string[]) => ok(s, ["run", "--rm", "--network", "none", ...args]);
