@@ -8,7 +8,8 @@
 import { ownCaps } from "../runtime/capabilities.ts";
 import { hardNofile, lastCap } from "../runtime/host.ts";
 import { randomId } from "../config/names.ts";
-import { NoSuchVolumeError, VolumeStore } from "../engine/volume.ts";
+import { NoSuchVolumeError, type Volume, VolumeStore } from "../engine/volume.ts";
+import { volumeEvent } from "../engine/events.ts";
 import { StateDir } from "../engine/state.ts";
 import { isAlive } from "../os/proc.ts";
 import { rootlessIdMaps } from "../engine/rootless.ts";
@@ -519,12 +520,14 @@ export function readRunHost(root: string, stateDir = "/run/ctr", rootless = fals
     ...(rootless && { rootless: rootlessIdMaps(stateDir) }),
     volume: (name) => {
       const store = new VolumeStore(root);
-      const v = name === undefined ? store.create() : (() => {
+      // Made on the fly (anonymous, or named and missing): docker records its creation.
+      const made = (v: Volume) => (volumeEvent(stateDir, v.Name, "create"), v);
+      const v = name === undefined ? made(store.create()) : (() => {
         try {
           return store.get(name);
         } catch (e) {
           if (!(e instanceof NoSuchVolumeError)) throw e;
-          return store.create(name);
+          return made(store.create(name));
         }
       })();
       return { name: v.Name, path: v.Mountpoint };
@@ -549,6 +552,7 @@ export function readRunHost(root: string, stateDir = "/run/ctr", rootless = fals
     },
     cwd: Deno.cwd(),
     newId: randomId,
+    hostHostname: () => Deno.hostname(),
   };
 }
 

@@ -108,6 +108,8 @@ export interface RunHost {
   readonly cwd?: string;
   /** This host's architecture, for --platform (default Deno.build.arch). */
   readonly arch?: string;
+  /** The host's own name (a container on the host's network is named after it, as docker does). */
+  readonly hostHostname?: () => string;
 }
 
 /** What `--link` and `--volumes-from` need to know about another container. */
@@ -341,7 +343,14 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
 
   const id = host.newId();
   // Docker names the host after the container's short id unless told otherwise.
-  const hostname = str("hostname") ?? (str("uts") === "host" ? undefined : id.slice(0, 12));
+  // On the host's network it is named after the host (docker's), unless the UTS is the host's.
+  const onHostNet = (opts.network ?? opts.net) === "host";
+  const hostname = str("hostname") ??
+    (str("uts") === "host"
+      ? undefined
+      : onHostNet && host.hostHostname
+      ? host.hostHostname()
+      : id.slice(0, 12));
   if (hostname !== undefined) check(hostnameProblem(hostname));
   const name = str("name");
   if (name !== undefined) check(containerNameProblem(name));

@@ -329,6 +329,8 @@ export async function runBuildStep<T>(
     }
     closeFd(outW);
     step.signal?.addEventListener("abort", kill);
+    // Aborted while it was being set up (a server reads the setup off its event loop).
+    if (step.signal?.aborted) kill();
     const reading = pump(outR, step.output);
     const status = await waitPidfd(pidfd);
     await reading;

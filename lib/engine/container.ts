@@ -136,12 +136,22 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
 }
 
 /**
+ * Whether a container on the host's network gets ctr's files: docker's
+ * container does (copies of the host's hosts and resolv.conf, its hostname),
+ * an OCI bundle's does not (its config says what it mounts).
+ */
+function hostNetworkFiles(cfg: ContainerConfig): boolean {
+  return cfg.namespaces.net.kind === "host" && !cfg.oci && cfg.dir !== undefined;
+}
+
+/**
  * With its own network namespace a container gets ctr's /etc/hosts,
  * /etc/resolv.conf and /etc/hostname (bind mounts of files in its directory,
- * which joining a network rewrites in place).
+ * which joining a network rewrites in place); on the host's network, copies
+ * of the host's (hostNetworkFiles).
  */
 export function withNetworkFiles(cfg: ContainerConfig, mappedLayers = false): ContainerConfig {
-  if (cfg.namespaces.net.kind !== "new") return cfg;
+  if (cfg.namespaces.net.kind !== "new" && !hostNetworkFiles(cfg)) return cfg;
   const files = networkFilePaths(cfg.dir);
   const binds: UserMount[] = [
     { type: "bind", source: files.hosts, destination: "/etc/hosts", readonly: false },
@@ -590,6 +600,16 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         // host-gateway is known once the container is on its network, which writes the file again.
         extra: cfg.network.extraHosts?.filter((h) => h.ip !== "host-gateway"),
         ...(cfg.network.userMode && (await userModeFiles(cfg.network.userMode))),
+        ...resolvOptions(cfg),
+      });
+    } else if (hostNetworkFiles(cfg)) {
+      writeNetworkFiles(cfg.dir, {
+        hostNetwork: true,
+        hostname: cfg.hostname ?? Deno.hostname(),
+        // On the host's network the host is 127.0.0.1.
+        extra: cfg.network.extraHosts?.map((h) =>
+          h.ip === "host-gateway" ? { ...h, ip: "127.0.0.1" } : h
+        ),
         ...resolvOptions(cfg),
       });
     }

@@ -157,6 +157,23 @@ export function hostResolvConfPath(): string {
   return main;
 }
 
+function readOr(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The hosts file of a container on the host's network: the host's, then
+ * the `--add-host` entries, as docker writes it.
+ */
+export function hostNetworkHosts(hostText: string, extra: readonly HostEntry[]): string {
+  const base = hostText === "" ? "127.0.0.1\tlocalhost\n" : hostText.replace(/\n?$/, "\n");
+  return base + extra.map((e) => `${e.ip}\t${e.names.join(" ")}\n`).join("");
+}
+
 /** The three files in a container's directory. */
 export interface NetworkFiles {
   readonly hosts: string;
@@ -176,6 +193,8 @@ export function writeInPlace(path: string, text: string): void {
 
 /** Everything writeNetworkFiles needs. */
 export interface NetworkFilesOptions extends HostsOptions, ResolvOptions {
+  /** On the host's network (`--net=host`): the host's hosts and resolv.conf, as docker gives them. */
+  readonly hostNetwork?: boolean;
   readonly hostname: string;
   /** The host's resolv.conf text; read from hostResolvConfPath() when left out. */
   readonly hostResolvConf?: string;
@@ -185,6 +204,19 @@ export interface NetworkFilesOptions extends HostsOptions, ResolvOptions {
 export function writeNetworkFiles(dir: string, o: NetworkFilesOptions): NetworkFiles {
   Deno.mkdirSync(dir, { recursive: true });
   const paths = networkFilePaths(dir);
+  if (o.hostNetwork) {
+    writeInPlace(paths.hosts, hostNetworkHosts(readOr("/etc/hosts"), o.extra ?? []));
+    // Its nameservers are the host's, on the host's loopback too: the file as it is, unless
+    // the flags say otherwise (then built as for any container, loopback servers kept).
+    const given = !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
+    const hostResolv = o.hostResolvConf ?? readOr("/etc/resolv.conf");
+    writeInPlace(
+      paths.resolvConf,
+      given ? resolvConfContent(hostResolv, { ...o, ipv6: true }) : hostResolv,
+    );
+    writeInPlace(paths.hostname, hostnameContent(o.hostname));
+    return paths;
+  }
   let hostText = o.hostResolvConf;
   if (hostText === undefined) {
     try {

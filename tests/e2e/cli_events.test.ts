@@ -69,6 +69,22 @@ envTest("events: run -d, stop, rm arrive in order, with docker's fields", async 
   );
   assert.equal(await env.ok(["events", "--since", since, "--until", "0s", "-f", "type=image"]), "");
   assert.equal((await env.c(["events", "--since", "nonsense"])).code, 125);
+  // A volume that `run -v` makes on the fly: created, mounted, unmounted, as docker records it.
+  await env.ok(["run", "--rm", "-v", "onthefly:/v", "--rootfs", testRootfs(), "true"]);
+  assert.equal(
+    await env.ok([
+      "events",
+      "--since",
+      since,
+      "--until",
+      "0s",
+      "-f",
+      "volume=onthefly",
+      "--format",
+      "{{.Type}} {{.Action}}",
+    ]),
+    "volume create\nvolume mount\nvolume unmount\n",
+  );
 });
 
 envTest(

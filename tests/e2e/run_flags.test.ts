@@ -600,6 +600,29 @@ if (!DOCKER) {
           assert.equal(cr.code, 0, cr.stderr);
           assert.equal(cr.stdout, dr.stdout, flags.join(" "));
         }
+        // On the host's network: the host's hosts and resolv.conf, named after the host.
+        for (const flags of [[], ["--add-host", "db:10.9.8.7", "--dns", "9.9.9.9"]]) {
+          const cmd = [
+            "sh",
+            "-c",
+            "cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; hostname; cat /etc/hostname",
+          ];
+          const dr = await d.run(["run", "--rm", "--network", "host", ...flags, "busybox", ...cmd]);
+          const cr = await c([
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "host",
+            ...flags,
+            "busybox",
+            ...cmd,
+          ]);
+          assert.equal(dr.code, 0, dr.stderr);
+          assert.equal(cr.code, 0, cr.stderr);
+          assert.equal(cr.stdout, dr.stdout, `--network host ${flags.join(" ")}`);
+        }
         const flags = [
           "--label-file",
           `${dir}/labels`,

@@ -28,6 +28,7 @@ import {
 } from "../../lib/network/nat.ts";
 import {
   FALLBACK_NAMESERVERS,
+  hostNetworkHosts,
   hostsContent,
   isLocalNameserver,
   resolvConfContent,
@@ -507,4 +508,29 @@ Deno.test("bridge options: docker's keys, checked, and what they mean", () => {
   ) {
     assert.throws(() => parseBridgeOptions({ [k]: v }), why, `${k}=${v}`);
   }
+});
+
+Deno.test("hosts on the host's network: the host's file, then the --add-host entries", () => {
+  const host = "127.0.0.1\tlocalhost\n10.0.0.5\tvm";
+  assert.equal(
+    hostNetworkHosts(host, [{ ip: "10.9.8.7", names: ["db", "db.local"] }]),
+    "127.0.0.1\tlocalhost\n10.0.0.5\tvm\n10.9.8.7\tdb db.local\n",
+  );
+  assert.equal(hostNetworkHosts("", []), "127.0.0.1\tlocalhost\n");
+  const dir = tempDir();
+  writeNetworkFiles(dir, {
+    hostNetwork: true,
+    hostname: "vm",
+    hostResolvConf: "nameserver 127.0.0.53\nsearch lan\n",
+  });
+  // The host's loopback resolver serves a container on the host's network: kept as it is.
+  assert.equal(Deno.readTextFileSync(`${dir}/resolv.conf`), "nameserver 127.0.0.53\nsearch lan\n");
+  assert.equal(Deno.readTextFileSync(`${dir}/hostname`), "vm\n");
+  writeNetworkFiles(dir, {
+    hostNetwork: true,
+    hostname: "vm",
+    hostResolvConf: "nameserver 127.0.0.53\n",
+    dns: ["9.9.9.9"],
+  });
+  assert.equal(Deno.readTextFileSync(`${dir}/resolv.conf`), "nameserver 9.9.9.9\n");
 });
