@@ -166,12 +166,13 @@ function readOr(path: string): string {
 }
 
 /**
- * The hosts file of a container on the host's network: the host's, then
- * the `--add-host` entries, as docker writes it.
+ * The hosts file of a container on the host's network, as docker writes it:
+ * a copy of the host's; with `--add-host` entries, docker's fixed lines and
+ * those entries instead.
  */
 export function hostNetworkHosts(hostText: string, extra: readonly HostEntry[]): string {
-  const base = hostText === "" ? "127.0.0.1\tlocalhost\n" : hostText.replace(/\n?$/, "\n");
-  return base + extra.map((e) => `${e.ip}\t${e.names.join(" ")}\n`).join("");
+  if (extra.length > 0) return hostsContent({ extra });
+  return hostText === "" ? hostsContent({}) : hostText.replace(/\n?$/, "\n");
 }
 
 /** The three files in a container's directory. */

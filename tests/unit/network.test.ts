@@ -510,13 +510,18 @@ Deno.test("bridge options: docker's keys, checked, and what they mean", () => {
   }
 });
 
-Deno.test("hosts on the host's network: the host's file, then the --add-host entries", () => {
+Deno.test("hosts on the host's network: the host's file, or docker's with --add-host", () => {
   const host = "127.0.0.1\tlocalhost\n10.0.0.5\tvm";
+  assert.equal(hostNetworkHosts(host, []), `${host}\n`);
+  // With entries to add, docker writes its own file: its fixed lines, then the entries.
   assert.equal(
     hostNetworkHosts(host, [{ ip: "10.9.8.7", names: ["db", "db.local"] }]),
-    "127.0.0.1\tlocalhost\n10.0.0.5\tvm\n10.9.8.7\tdb db.local\n",
+    hostsContent({ extra: [{ ip: "10.9.8.7", names: ["db", "db.local"] }] }),
   );
-  assert.equal(hostNetworkHosts("", []), "127.0.0.1\tlocalhost\n");
+  assert.match(
+    hostNetworkHosts(host, [{ ip: "10.9.8.7", names: ["db"] }]),
+    /^127\.0\.0\.1\tlocalhost\n::1\t.*\n10\.9\.8\.7\tdb\n$/s,
+  );
   const dir = tempDir();
   writeNetworkFiles(dir, {
     hostNetwork: true,
