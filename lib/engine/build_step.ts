@@ -46,7 +46,14 @@ import { signalPidfd, waitPidfd } from "../runtime/spawn.ts";
 import { resolveUser, type User } from "../runtime/user.ts";
 import { isOpaque } from "../image/build/mod.ts";
 import type { RunRequest } from "../image/build/executor.ts";
-import { attach, makeCgroup, planCgroup, prepareDir, withNetworkFiles } from "./container.ts";
+import {
+  attach,
+  hostNetworkFiles,
+  makeCgroup,
+  planCgroup,
+  prepareDir,
+  withNetworkFiles,
+} from "./container.ts";
 
 /** The hostname of a build step, as BuildKit names its sandbox. */
 export const BUILD_HOSTNAME = "buildkitsandbox";
@@ -307,6 +314,9 @@ export async function runBuildStep<T>(
     if (needsLayerLinks(cfg, false)) linkLayers(cfg);
     if (cfg.namespaces.net.kind === "new") {
       writeNetworkFiles(cfg.dir, { hostname: BUILD_HOSTNAME });
+    } else if (hostNetworkFiles(cfg)) {
+      // RUN --network=host: the host's hosts and resolv.conf, as for `run --net=host`.
+      writeNetworkFiles(cfg.dir, { hostNetwork: true, hostname: BUILD_HOSTNAME });
     }
     const planHost = readPlanHost();
     const plan = containerPlan(withNetworkFiles(cfg), planHost);

@@ -140,7 +140,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * container does (copies of the host's hosts and resolv.conf, its hostname),
  * an OCI bundle's does not (its config says what it mounts).
  */
-function hostNetworkFiles(cfg: ContainerConfig): boolean {
+export function hostNetworkFiles(cfg: ContainerConfig): boolean {
   return cfg.namespaces.net.kind === "host" && !cfg.oci && cfg.dir !== undefined;
 }
 
