@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ctr, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
+import { ctr, ctrCommand, rootTest, tempDir, tempStore, testRootfs } from "../_helpers.ts";
 import {
   NoSuchVolumeError,
   resolveVolumeMount,
@@ -575,6 +575,22 @@ rootTest(
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.equal(fresh.stdout, "", "a tmpfs volume starts empty when mounted again");
     assert.ok(!mounted(data));
+
+    // ctr killed after the mount, before and after the container runs: rm -f unmounts.
+    for (const milestone of ["volumes: mounted", "plan: built", "exec'd"]) {
+      const [cmd, ...pre] = ctrCommand();
+      const killed = await new Deno.Command(cmd, {
+        args: [...pre, "--root", root, "--state-dir", state, "run", "-d", "--name", "vk"]
+          .concat(["-v", "tv:/d", "--rootfs", testRootfs(), "sleep", "60"]),
+        env: { CTR_FAULT: milestone },
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(killed.code, 137, milestone);
+      assert.ok(mounted(data), `mounted when ctr died at ${milestone}`);
+      assert.equal((await c(["rm", "-f", "vk"])).code, 0);
+      assert.ok(!mounted(data), `unmounted by rm -f after a kill at ${milestone}`);
+    }
 
     // A bind: the container writes into the host directory; removing the volume keeps its data.
     const host = tempDir();
