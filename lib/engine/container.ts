@@ -141,7 +141,7 @@ function madeNow(cfg: ContainerConfig, cg: Cgroup | undefined): Made {
  * an OCI bundle's does not (its config says what it mounts).
  */
 export function hostNetworkFiles(cfg: ContainerConfig): boolean {
-  return cfg.namespaces.net.kind === "host" && !cfg.oci && cfg.dir !== undefined;
+  return cfg.namespaces.net.kind === "host" && !cfg.oci;
 }
 
 /**

@@ -106,6 +106,11 @@ export interface ResolvOptions {
   readonly ipv6?: boolean;
 }
 
+/** Whether `--dns`, `--dns-search` or `--dns-option` was given. */
+function dnsFlagsGiven(o: ResolvOptions): boolean {
+  return !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
+}
+
 /**
  * A container's /etc/resolv.conf from the host's: the host's search and
  * options, its nameservers but those on loopback (127.0.0.0/8, ::1) and, as
@@ -124,7 +129,7 @@ export function resolvConfContent(hostText: string, o: ResolvOptions = {}): stri
   const options = o.dnsOptions?.length ? o.dnsOptions : host.options;
   // docker builds the file anew when a flag is given: search first. Otherwise it keeps the
   // host's (nameservers first).
-  const given = !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
+  const given = dnsFlagsGiven(o);
   const lines = servers.map((s) => `nameserver ${s}`);
   if (search.length > 0) {
     if (given) lines.unshift(`search ${search.join(" ")}`);
@@ -209,23 +214,15 @@ export function writeNetworkFiles(dir: string, o: NetworkFilesOptions): NetworkF
     writeInPlace(paths.hosts, hostNetworkHosts(readOr("/etc/hosts"), o.extra ?? []));
     // Its nameservers are the host's, on the host's loopback too: the file as it is, unless
     // the flags say otherwise (then built as for any container, loopback servers kept).
-    const given = !!(o.dns?.length || o.dnsSearch?.length || o.dnsOptions?.length);
     const hostResolv = o.hostResolvConf ?? readOr("/etc/resolv.conf");
     writeInPlace(
       paths.resolvConf,
-      given ? resolvConfContent(hostResolv, { ...o, ipv6: true }) : hostResolv,
+      dnsFlagsGiven(o) ? resolvConfContent(hostResolv, { ...o, ipv6: true }) : hostResolv,
     );
     writeInPlace(paths.hostname, hostnameContent(o.hostname));
     return paths;
   }
-  let hostText = o.hostResolvConf;
-  if (hostText === undefined) {
-    try {
-      hostText = Deno.readTextFileSync(hostResolvConfPath());
-    } catch {
-      hostText = "";
-    }
-  }
+  const hostText = o.hostResolvConf ?? readOr(hostResolvConfPath());
   writeInPlace(paths.hosts, hostsContent(o));
   writeInPlace(paths.resolvConf, resolvConfContent(hostText, o));
   writeInPlace(paths.hostname, hostnameContent(o.hostname));

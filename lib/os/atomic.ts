@@ -8,7 +8,7 @@
  */
 
 import { AT, O } from "../../ffi/constants.ts";
-import { SyscallError } from "../../ffi/errno.ts";
+import { errno, SyscallError } from "../../ffi/errno.ts";
 import { addressOf, close, cString, open, sys, writeAll } from "../../ffi/sys.ts";
 import { processStartTime } from "./proc.ts";
 
@@ -51,12 +51,8 @@ export function createAtomic(path: string, text: string, opts: { mode?: number }
   } catch (e) {
     // EOPNOTSUPP (or EISDIR from a kernel that predates O_TMPFILE): no unnamed files here.
     if (!(e instanceof SyscallError && ["EOPNOTSUPP", "EISDIR"].includes(e.code))) throw e;
-    try {
-      Deno.lstatSync(path);
-      throw new SyscallError("linkat", 17, path); // EEXIST, as linkat would say
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
+    // As linkat would say; the rename below would replace the file.
+    if (exists(path)) throw new SyscallError("linkat", errno("EEXIST"), path);
     return writeAtomic(path, text, opts);
   }
   try {
@@ -74,6 +70,16 @@ export function createAtomic(path: string, text: string, opts: { mode?: number }
     );
   } finally {
     close(fd);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 
