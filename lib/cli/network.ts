@@ -10,7 +10,7 @@ import { type Lease, Nat, type Network, NetworkStore, pruneNetworks } from "../n
 import { networkEvent } from "../engine/events.ts";
 import { formatList, goTimeString, NETWORK_LIST } from "../format/mod.ts";
 import { sha256 } from "../image/digest.ts";
-import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
+import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 import { compareStrings } from "../os/order.ts";
@@ -315,8 +315,27 @@ export async function pruneAllNetworks(
   return r;
 }
 
+/** `ctr network --help`. */
+export const NETWORK_USAGE = () =>
+  `Usage:
+  ctr network create [--subnet CIDR] [--internal] [-o K=V]... NAME   Create a bridge network
+  ctr network ls [-q] [--format F] [-f K=V]                         List networks
+  ctr network inspect [-f TEMPLATE] NAME...                         Show networks as JSON
+  ctr network rm NAME...                                            Remove networks
+  ctr network prune                                                 Remove unused networks
+
+Join one with 'ctr run --network NAME'. -o takes docker's bridge options
+(com.docker.network.driver.mtu=1400, com.docker.network.bridge.name=ctr-x, ...).
+
+Options of create:
+${optionsHelp(NETWORK_CREATE_OPTIONS)}`;
+
 /** Runs one network command. */
 export async function networkCommand(argv: readonly string[], g: Globals): Promise<number> {
+  if (argv.includes("--help")) {
+    console.log(NETWORK_USAGE());
+    return 0;
+  }
   const [sub, ...rest] = argv;
   const store = networkStore(g);
   switch (sub) {

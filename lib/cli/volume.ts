@@ -67,14 +67,16 @@ export const VOLUME_PRUNE_OPTIONS: readonly OptionSpec[] = [
 
 /** Usage of the volume commands. */
 export const VOLUME_USAGE = `Usage:
-  ctr volume create [--label K=V]... [NAME]   Create a volume (a random name when none is given)
+  ctr volume create [--label K=V]... [-o K=V]... [NAME]
+                                              Create a volume (a random name when none is given)
   ctr volume ls [-q] [--format F] [-f K=V]    List volumes
   ctr volume inspect [-f TEMPLATE] NAME...    Show volumes as JSON
   ctr volume rm [-f] NAME...                  Remove volumes that no container uses
   ctr volume prune -f                         Remove every volume that no container uses
 
 Use a volume with 'ctr run -v NAME:/path' (created when missing). A volume is in use while a
-container that mounts it exists, running or not; its data outlives the container.
+container that mounts it exists, running or not; its data outlives the container. With
+-o type=T -o device=D [-o o=OPTS], D is mounted on it while containers use it.
 
 Options:
 ${optionsHelp([...VOLUME_CREATE_OPTIONS, ...VOLUME_LS_OPTIONS, ...VOLUME_RM_OPTIONS])}`;

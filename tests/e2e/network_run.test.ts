@@ -305,6 +305,10 @@ rootTest(
         assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
       }
       assert.doesNotMatch((await net(["ls"])).stdout, new RegExp(`bad${tag}`));
+      const help = await net(["create", "--help"]);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /ctr network create .*--internal/);
+      assert.match(help.stdout, /-o, --opt K=V/);
 
       const made = await net([
         "create",
