@@ -73,7 +73,12 @@ if (!DOCKER) {
         assert.match(top.stdout, /^UID\s+PID\s+PPID/);
         const pid = Number((await d(["inspect", "-f", "{{.State.Pid}}", "a"])).stdout);
         assert.match(top.stdout, new RegExp(`\\s${pid}\\s.*sleep 1000`));
-        const stats = await d(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "a"]);
+        // Debian's 20.10 client sometimes ends `stats --no-stream` with "EOF" although the server
+        // sent the whole object (seen with strace; not understood yet): a few tries, each checked.
+        let stats = await d(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "a"]);
+        for (let i = 0; i < 5 && stats.stderr.trim() === "EOF"; i++) {
+          stats = await d(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "a"]);
+        }
         assert.equal(stats.stdout, "a 1\n", stats.stderr);
 
         assert.equal((await d(["pause", "a"])).code, 0);
