@@ -179,7 +179,7 @@ export interface Leftovers {
   containerDirs: number;
   /** Cgroup directories named with one of the ids, in every hierarchy. */
   cgroupDirs: number;
-  /** Links named `veth` and the first 8 hex digits of one of the ids. */
+  /** Links named `veth` and the first 8 hex digits of one of the ids (and `-k` for further networks). */
   veths: number;
   /** Leases in the state directory's lease files, and their temporary files. */
   leases: number;
@@ -200,7 +200,7 @@ function entries(dir: string): Deno.DirEntry[] {
 }
 
 /** The text of every rule of ctr's packet filter (nft, else iptables); "" without either. */
-function ruleText(): string {
+export function ruleText(): string {
   for (const [cmd, args] of [["nft", ["list", "ruleset"]], ["iptables-save", []]] as const) {
     try {
       const out = new Deno.Command(cmd, { args: [...args], stdout: "piped", stderr: "null" })
@@ -240,7 +240,8 @@ export function leftovers(store: string, scope: Scope): Leftovers {
       .length,
     containerDirs: entries(`${store}/containers`).length,
     cgroupDirs: countDirs("/sys/fs/cgroup", (n) => ids.has(n), 8),
-    veths: entries("/sys/class/net").filter((e) => prefixes.has(e.name)).length,
+    veths: entries("/sys/class/net").filter((e) => prefixes.has(e.name.replace(/-\d+$/, "")))
+      .length,
     leases,
     rules: [...ids].reduce((n, id) => n + count(rules, `ctr:${id}`), 0),
     ociStateDirs: scope.ociRoot ? entries(scope.ociRoot).filter((e) => e.isDirectory).length : 0,

@@ -20,7 +20,7 @@ import {
 import { HttpError, type Request, type Response, writeAll } from "./http.ts";
 import { sleep } from "../os/async.ts";
 import { psStatus } from "../cli/containers.ts";
-import { inspectObject } from "../cli/control.ts";
+import { inspectObject, networksObject } from "../cli/control.ts";
 import { createFromArgs } from "../cli/run_command.ts";
 import { createArgs } from "./create.ts";
 import { StateWatch } from "./state_watch.ts";
@@ -122,8 +122,8 @@ export class ContainerRoutes {
       Labels: s.labels ?? {},
       State: st,
       Status: psStatus({ ...s, status: st }),
-      HostConfig: { NetworkMode: s.network ?? "none" },
-      NetworkSettings: { Networks: {} },
+      HostConfig: { NetworkMode: s.config?.network.name ?? s.network ?? "none" },
+      NetworkSettings: { Networks: networksObject(s) },
       Mounts: [],
     };
   }

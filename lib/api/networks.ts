@@ -1,19 +1,18 @@
 /**
  * The Engine API's network routes, answered with ctr's bridge networks: the
  * functions `ctr network create|ls|inspect|rm|prune` call, with the same
- * events. A ctr container is on one network at most and joins it when it
- * starts, so connect and disconnect change what a container that is not
- * running will join.
+ * events. connect and disconnect join and leave a running container's
+ * networks at once, and change what one that is not running joins at its
+ * start (engine/endpoints.ts).
  * @module
  */
 
 import { HttpError, type Request, type Response } from "./http.ts";
 import { type ApiContext, jsonBody, type Router } from "./router.ts";
 import { queryFilters } from "./filters.ts";
+import { connectContainer, disconnectContainer } from "../engine/endpoints.ts";
 import {
-  connectContainer,
   createNetwork,
-  disconnectContainer,
   filterNetworks,
   NETWORK_FILTERS,
   networkInspectObject,

@@ -59,6 +59,8 @@ const opts = {
   compose: async () => (await import("./compose.ts")).COMPOSE_OPTIONS,
   networkCreate: async () => (await import("./network.ts")).NETWORK_CREATE_OPTIONS,
   networkLs: async () => (await import("./network.ts")).NETWORK_LS_OPTIONS,
+  networkConnect: async () => (await import("./network.ts")).NETWORK_CONNECT_OPTIONS,
+  networkDisconnect: async () => (await import("./network.ts")).NETWORK_DISCONNECT_OPTIONS,
   networkInspect: async () => (await import("./network.ts")).NETWORK_INSPECT_OPTIONS,
   volumeCreate: async () => (await import("./volume.ts")).VOLUME_CREATE_OPTIONS,
   volumeLs: async () => (await import("./volume.ts")).VOLUME_LS_OPTIONS,
@@ -572,11 +574,25 @@ const NETWORK: CommandSpec = {
   management: true,
   subcommands: [
     {
+      name: "connect",
+      summary: "Connect a container to a network",
+      usage: "[OPTIONS] NETWORK CONTAINER",
+      args: "network",
+      options: opts.networkConnect,
+    },
+    {
       name: "create",
       summary: "Create a network",
       usage: "[OPTIONS] NETWORK",
       args: "none",
       options: opts.networkCreate,
+    },
+    {
+      name: "disconnect",
+      summary: "Disconnect a container from a network",
+      usage: "[OPTIONS] NETWORK CONTAINER",
+      args: "network",
+      options: opts.networkDisconnect,
     },
     {
       name: "inspect",

@@ -11,6 +11,7 @@ import { containerNetIo, memTotal } from "../engine/stats.ts";
 import { type ContainerState, StateDir } from "../engine/state.ts";
 import {
   cgroupOf,
+  containerNetworks,
   liveStatus,
   pauseContainer,
   reconcile,
@@ -141,9 +142,11 @@ function running(dir: StateDir, ref: string): ContainerState {
 
 export { binarySize };
 
-/** The network column of a container: its ctr network, host, or none (its own namespace). */
+/** The network column of a container: its ctr networks, host, or none (its own namespace). */
 export function networkName(s: ContainerState): string {
-  return s.network ?? (s.config?.namespaces.net.kind === "host" ? "host" : "none");
+  const nets = containerNetworks(s);
+  if (nets.length > 0) return nets.join(",");
+  return s.config?.namespaces.net.kind === "host" ? "host" : "none";
 }
 
 /** What `ps -s` measures: the container's own changes and, with its image, all it sees. */
@@ -258,7 +261,7 @@ export function selectContainers(
       filters.match("id", (v) => s.id.startsWith(v)) &&
       labelsMatch(filters, s.labels ?? {}) &&
       filters.match("exited", (v) => s.status === "exited" && String(s.exitCode) === v) &&
-      filters.match("network", (v) => networkName(s) === v) &&
+      filters.match("network", (v) => networkName(s).split(",").includes(v)) &&
       filters.match("volume", (v) =>
         (s.volumes ?? []).includes(v) ||
         (s.config?.mounts ?? []).some((m) => m.destination === v)) &&

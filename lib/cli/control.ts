@@ -8,6 +8,8 @@
 import type { Globals } from "../engine/globals.ts";
 import { type ContainerState, StateDir } from "../engine/state.ts";
 import {
+  containerNetworks,
+  endpointsOf,
   isRunning,
   liveStatus,
   logEnded,
@@ -160,12 +162,35 @@ async function startAndAttach(
   });
 }
 
+/**
+ * NetworkSettings.Networks: a running container's endpoints with their
+ * addresses, else the networks its next start joins.
+ */
+export function networksObject(s: ContainerState): Record<string, unknown> {
+  const live = isRunning(s) ? endpointsOf(s) : [];
+  const more = s.config?.network.more ?? [];
+  const out: Record<string, unknown> = {};
+  for (const name of containerNetworks(s)) {
+    const e = live.find((x) => x.network === name);
+    const first = e ? e.index === 0 : name === s.config?.network.name;
+    const addr = first ? s : e;
+    out[name] = {
+      IPAddress: (e && addr?.ip) ?? "",
+      IPPrefixLen: (e && addr?.prefixLen) ?? 0,
+      Gateway: (e && addr?.gateway) ?? "",
+      MacAddress: (e && addr?.mac) ?? "",
+      Aliases: first
+        ? s.config?.network.aliases ?? []
+        : e?.aliases ?? more.find((m) => m.name === name)?.aliases ?? [],
+    };
+  }
+  return out;
+}
+
 /** Docker's `inspect` object of a container. */
 export function inspectObject(s: ContainerState): Record<string, unknown> {
   const st = liveStatus(s);
   const c = s.config;
-  // The state names the network from the first start on; a created container's is in its configuration.
-  const network = s.network ?? c?.network.name;
   const mounts = (c?.mounts ?? []).map((m) =>
     m.type === "bind"
       ? {
@@ -215,7 +240,8 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
         Name: s.restartPolicy?.name ?? "no",
         MaximumRetryCount: s.restartPolicy?.maxRetries ?? 0,
       },
-      NetworkMode: network ?? (c?.namespaces.net.kind === "host" ? "host" : "none"),
+      NetworkMode: c?.network.name ?? s.network ??
+        (c?.namespaces.net.kind === "host" ? "host" : "none"),
       ReadonlyRootfs: c?.readOnly ?? false,
       SecurityOpt: s.securityOpt?.length ? s.securityOpt : null,
       CgroupParent: c?.cgroup.parent ?? "",
@@ -282,17 +308,7 @@ export function inspectObject(s: ContainerState): Record<string, unknown> {
       Gateway: s.gateway ?? "",
       MacAddress: s.mac ?? "",
       Ports: ports,
-      Networks: network
-        ? {
-          [network]: {
-            IPAddress: s.ip ?? "",
-            IPPrefixLen: s.prefixLen ?? 0,
-            Gateway: s.gateway ?? "",
-            MacAddress: s.mac ?? "",
-            Aliases: c?.network.aliases ?? [],
-          },
-        }
-        : {},
+      Networks: networksObject(s),
     },
     GraphDriver: {
       Name: "overlay",

@@ -14,10 +14,8 @@ import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch } from "./filters.ts";
 import { filterOption, INSPECT_FORMAT, LIST_FORMAT, printInspected, printLines } from "./output.ts";
 import { compareStrings } from "../os/order.ts";
-import { StateDir } from "../engine/state.ts";
-import { isRunning } from "../engine/lifecycle.ts";
-import { ruleComment, vethName } from "../network/names.ts";
 import { keyValueOptions, parseLabels } from "../config/rules.ts";
+import { type ContainerState, StateDir } from "../engine/state.ts";
 
 /** The options of `ctr network create`. */
 export const NETWORK_CREATE_OPTIONS: readonly OptionSpec[] = [
@@ -106,6 +104,48 @@ export const NETWORK_LS_OPTIONS: readonly OptionSpec[] = [
   { name: "no-trunc", type: "bool", help: "Do not truncate the output" },
   { name: "quiet", short: "q", type: "bool", help: "Only display network IDs" },
 ];
+/** The options of `ctr network connect`. */
+export const NETWORK_CONNECT_OPTIONS: readonly OptionSpec[] = [
+  { name: "alias", type: "list", arg: "NAME", help: "Add network-scoped alias for the container" },
+  {
+    name: "driver-opt",
+    type: "list",
+    arg: "K=V",
+    help: "driver options for the network",
+    refused: "ctr's bridge endpoints take no driver options",
+  },
+  { name: "ip", type: "string", arg: "ADDR", help: "IPv4 address (e.g., 172.30.100.104)" },
+  {
+    name: "ip6",
+    type: "string",
+    arg: "ADDR",
+    help: "IPv6 address",
+    refused: "ctr networks are IPv4",
+  },
+  {
+    name: "link",
+    type: "list",
+    arg: "CONTAINER",
+    help: "Add link to another container",
+    refused: "links are given when the container is created (run --link)",
+  },
+  {
+    name: "link-local-ip",
+    type: "list",
+    arg: "ADDR",
+    help: "Add a link-local address for the container",
+    refused: "ctr endpoints have their network's address only",
+  },
+];
+/** The options of `ctr network disconnect`. */
+export const NETWORK_DISCONNECT_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "force",
+    short: "f",
+    type: "bool",
+    help: "Force the container to disconnect from a network",
+  },
+];
 /** The options of `ctr network inspect`. */
 export const NETWORK_INSPECT_OPTIONS: readonly OptionSpec[] = [
   INSPECT_FORMAT,
@@ -164,6 +204,11 @@ export function networkName(g: Globals, ref: string): string | undefined {
   return findListed(networkStore(g), ref)?.name;
 }
 
+/** The MAC a container's state records for its endpoint k. */
+function endpointMac(s: ContainerState | undefined, k: number): string {
+  return (k === 0 ? s?.mac : s?.endpoints?.find((e) => e.index === k)?.mac) ?? "";
+}
+
 /** Docker's `network inspect` object of a network by name or id, or undefined. */
 export function networkInspectObject(g: Globals, ref: string): Record<string, unknown> | undefined {
   const store = networkStore(g);
@@ -178,7 +223,7 @@ export function networkInspectObject(g: Globals, ref: string): Record<string, un
         Name: l.name ?? "",
         EndpointID: sha256(`${n.id}/${l.containerId}`).slice(7),
         // The lease has no MAC; the container's state records the one it got.
-        MacAddress: states.get(l.containerId)?.mac ?? "",
+        MacAddress: endpointMac(states.get(l.containerId), l.endpoint ?? 0),
         IPv4Address: `${l.ip}/${prefix}`,
         IPv6Address: "",
       };
@@ -319,6 +364,8 @@ export async function pruneAllNetworks(
 export const NETWORK_USAGE = () =>
   `Usage:
   ctr network create [--subnet CIDR] [--internal] [-o K=V]... NAME   Create a bridge network
+  ctr network connect [--alias A]... [--ip ADDR] NETWORK CONTAINER  Join a network (at once if it runs)
+  ctr network disconnect NETWORK CONTAINER                          Leave a network
   ctr network ls [-q] [--format F] [-f K=V]                         List networks
   ctr network inspect [-f TEMPLATE] NAME...                         Show networks as JSON
   ctr network rm NAME...                                            Remove networks
@@ -387,6 +434,31 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
       }
       return 0;
     }
+    case "connect":
+    case "disconnect": {
+      const connect = sub === "connect";
+      const { opts, positionals } = parseArgs(
+        rest,
+        connect ? NETWORK_CONNECT_OPTIONS : NETWORK_DISCONNECT_OPTIONS,
+      );
+      if (positionals.length !== 2) {
+        throw new UsageError(
+          `"ctr network ${sub}" requires exactly 2 arguments: NETWORK CONTAINER`,
+        );
+      }
+      const [network, container] = positionals;
+      // Loaded only here: joining a running container's network needs the launch code.
+      const ep = await import("../engine/endpoints.ts");
+      if (connect) {
+        await ep.connectContainer(g, container, network, {
+          aliases: opts.alias as string[] | undefined,
+          ip: opts.ip as string | undefined,
+        });
+      } else {
+        await ep.disconnectContainer(g, container, network);
+      }
+      return 0;
+    }
     case "prune": {
       const r = await pruneAllNetworks(g);
       for (const l of r.released) console.log(`released ${l.ip} of ${l.containerId.slice(0, 12)}`);
@@ -397,94 +469,6 @@ export async function networkCommand(argv: readonly string[], g: Globals): Promi
   throw new UsageError(
     `unknown network command: ${
       JSON.stringify(sub ?? "")
-    } (expected create, ls, inspect, rm or prune)`,
+    } (expected connect, create, disconnect, ls, inspect, rm or prune)`,
   );
-}
-
-/** What `network connect` gives the container on the network. */
-export interface EndpointOptions {
-  readonly aliases?: readonly string[];
-  readonly ip?: string;
-}
-
-/**
- * `network connect` of a container that is not running: a ctr container is
- * on one network at most, which it joins when it starts, so the network it
- * will join is recorded, with its aliases and address. Throws when it runs,
- * is on another network, or does not have a network namespace of its own.
- */
-export async function connectContainer(
-  g: Globals,
-  ref: string,
-  network: string,
-  o: EndpointOptions = {},
-): Promise<void> {
-  const net = networkStore(g).get(network);
-  const dir = new StateDir(g.stateDir);
-  const s = dir.find(ref);
-  const cfg = s.config;
-  if (!cfg) throw new Error(`Container ${s.name} has no recorded configuration`);
-  // The configuration's: the state's is recorded only from the first start on.
-  const current = cfg.network.name;
-  if (current === net.name) {
-    throw new Error(`endpoint with name ${s.name} already exists in network ${net.name}`);
-  }
-  if (isRunning(s)) {
-    throw new Error(
-      `Cannot connect running container ${s.name} to network ${net.name}: ` +
-        "ctr containers join their network when they start",
-    );
-  }
-  if (current !== undefined) {
-    throw new Error(
-      `Cannot connect container ${s.name} to network ${net.name}: it is on network ` +
-        `${current}, and a ctr container joins one network (disconnect it first)`,
-    );
-  }
-  if (cfg.namespaces.net.kind !== "new" || cfg.network.userMode !== undefined) {
-    throw new Error(
-      `Cannot connect container ${s.name} to network ${net.name}: it does not have a ` +
-        "network namespace of its own on a ctr network",
-    );
-  }
-  await dir.update(s.id, (cur) => ({
-    ...cur,
-    network: net.name,
-    veth: vethName(cur.id),
-    ruleComment: ruleComment(cur.id),
-    config: cur.config && {
-      ...cur.config,
-      network: { ...cur.config.network, name: net.name, aliases: o.aliases ?? [], ip: o.ip },
-    },
-  }));
-}
-
-/**
- * `network disconnect` of a container that is not running: it will start
- * with its loopback only. Throws when it runs or is not on that network.
- */
-export async function disconnectContainer(g: Globals, ref: string, network: string): Promise<void> {
-  const net = networkStore(g).get(network);
-  const dir = new StateDir(g.stateDir);
-  const s = dir.find(ref);
-  if ((s.config?.network.name ?? s.network) !== net.name) {
-    throw new Error(`container ${s.name} is not connected to network ${net.name}`);
-  }
-  if (isRunning(s)) {
-    throw new Error(
-      `Cannot disconnect running container ${s.name} from network ${net.name}: ` +
-        "ctr containers leave their network when they end",
-    );
-  }
-  await dir.update(s.id, (cur) => ({
-    ...cur,
-    network: undefined,
-    veth: undefined,
-    ruleComment: undefined,
-    config: cur.config && {
-      ...cur.config,
-      // Its published ports stay recorded: they come back with the next network it joins.
-      network: { ...cur.config.network, name: undefined, aliases: [], ip: undefined },
-    },
-  }));
 }

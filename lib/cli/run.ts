@@ -141,10 +141,10 @@ export const RUN_OPTIONS: readonly RunOptionSpec[] = [
   },
   {
     name: "network",
-    type: "string",
+    type: "list",
     arg: "NETWORK",
     help:
-      "Connect a container to a network: none, bridge, host, NAME, container:NAME (docker's spelling of --net)",
+      "Connect a container to a network: none, bridge, host, NAME, container:NAME (docker's spelling of --net); again for more ctr networks, also as name=NAME,alias=A,ip=ADDR",
   },
   { name: "pid", type: "string", arg: "MODE", help: "PID namespace: private (default) or host" },
   { name: "ipc", type: "string", arg: "MODE", help: "IPC namespace: private (default) or host" },

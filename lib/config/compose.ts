@@ -24,7 +24,7 @@
  *     environment: {A: "1", B: 2, C: true, D: null}   # or ["A=1", "D"]; null/no "=": ctr's own
  *     ports: ["8080:80", "127.0.0.1:8081:81/udp", 90]  # [[IP:]HOST:]CONTAINER[/tcp|udp]
  *     volumes: ["data:/data", "./www:/www:ro"]  # SRC:DST[:ro|rw]: a volume name or a path
- *     networks: [backend]     # or `network: backend`; declared above, or bridge, host, none
+ *     networks: [backend, front]  # or `network: backend`; declared above, or bridge, host, none
  *     hostname: db            # default: the container's key
  *     user: "1000:1000"
  *     working_dir: /app
@@ -122,7 +122,7 @@ export interface ContainerSpec {
   readonly ports: readonly string[];
   /** `SRC:DST[:MODE]`; SRC is a volume name or an absolute path. */
   readonly volumes: readonly string[];
-  /** Network keys as written (declared ones, or bridge, host, none); at most one. */
+  /** Network keys as written (declared ones, or bridge, host, none); the first is eth0. */
   readonly networks: readonly string[];
   /** Undefined when not set and the key is no valid host name (ctr then uses the id). */
   readonly hostname?: string;
@@ -727,13 +727,20 @@ function exclusiveKeys(c: Record<string, unknown>, path: Path, a: string, b: str
   }];
 }
 
-/** One network per container, and none for ports to be published on host or none. */
+/**
+ * host and none only alone (they are no ctr networks), and no ports to be
+ * published on either.
+ */
 function networkChecks(c: Record<string, unknown>, path: Path): Finding[] {
   const out: Finding[] = [];
   if (Array.isArray(c.networks) && c.networks.length > 1) {
-    out.push({
-      path: [...path, "networks", 1],
-      message: "more than one network per container is not supported",
+    c.networks.forEach((n, i) => {
+      if (n === "host" || n === "none") {
+        out.push({
+          path: [...path, "networks", i],
+          message: `network ${n} cannot be joined with other networks`,
+        });
+      }
     });
   }
   const first = Array.isArray(c.networks) ? c.networks[0] : c.network;
@@ -1100,7 +1107,7 @@ export function startLevels(spec: Spec): string[][] {
 export function runOptionsFor(spec: Spec, name: string): RunOptions {
   const c = spec.containers.find((c) => c.name === name);
   if (!c) throw new Error(`no container "${name}" in project ${spec.name}`);
-  const net = c.networks[0];
+  const [net, ...others] = c.networks;
   const [entrypoint, ...entryArgs] = c.entrypoint ?? [];
   const flags: RunFlags = {
     detach: true,
@@ -1109,7 +1116,11 @@ export function runOptionsFor(spec: Spec, name: string): RunOptions {
     env: Object.entries(c.environment).map(([k, v]) => v === null ? k : `${k}=${v}`),
     publish: c.ports,
     volume: c.volumes,
-    net: net === undefined ? undefined : networkName(spec, net),
+    // Its further networks in docker's long form: the key is its name on each of them too.
+    network: net === undefined ? undefined : [
+      networkName(spec, net),
+      ...others.map((n) => `name=${networkName(spec, n)},alias=${name}`),
+    ],
     // An alias would pull a container without network onto bridge; host and none have no aliases.
     "network-alias": net !== undefined && net !== "host" && net !== "none" ? [name] : undefined,
     user: c.user,

@@ -68,6 +68,15 @@ export interface DnsSpec {
   readonly options: readonly string[];
 }
 
+/** A further ctr network a container joins after its first (`network connect` before a start). */
+export interface EndpointSpec {
+  readonly name: string;
+  /** More names on that network. */
+  readonly aliases: readonly string[];
+  /** A fixed address on it. */
+  readonly ip?: string;
+}
+
 /** The container's network beyond its own namespace. */
 export interface NetworkSpec {
   /** The ctr network to join (default "bridge"); undefined: only lo. */
@@ -89,6 +98,11 @@ export interface NetworkSpec {
   readonly extraHosts?: readonly ExtraHost[];
   /** Resolver settings for /etc/resolv.conf. */
   readonly dns?: DnsSpec;
+  /**
+   * Further ctr networks, joined in this order after the first as eth1,
+   * eth2, ... (names.ts): no default route through them, nothing published.
+   */
+  readonly more?: readonly EndpointSpec[];
 }
 
 /** The container's cgroup: where it goes and its limits. */

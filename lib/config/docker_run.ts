@@ -58,6 +58,7 @@ import {
   parseExpose,
   parseExtraHost,
   parseLink,
+  parseNetworkArg,
   parseRestartPolicy,
   parseSecurityOpts,
   parseSysctl,
@@ -344,7 +345,9 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   const id = host.newId();
   // Docker names the host after the container's short id unless told otherwise.
   // On the host's network it is named after the host (docker's), unless the UTS is the host's.
-  const onHostNet = (opts.network ?? opts.net) === "host";
+  const networks = list("network").map((v) => attempt(() => parseNetworkArg(v)));
+  const firstNet = networks.at(0);
+  const onHostNet = (firstNet?.name ?? opts.net) === "host";
   const hostname = str("hostname") ??
     (str("uts") === "host"
       ? undefined
@@ -356,10 +359,14 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   if (name !== undefined) check(containerNameProblem(name));
 
   // --network is docker's spelling (it always takes a value); --net alone means bridge.
-  if (opts.network !== undefined && opts.net !== undefined && opts.net !== opts.network) {
+  if (firstNet !== undefined && opts.net !== undefined && opts.net !== firstNet.name) {
     throw new UsageError("conflicting options: --net and --network name different networks");
   }
-  const netOpt = opts.network === "default" ? "bridge" : opts.network ?? opts.net;
+  const netOpt: string | true | undefined = firstNet?.name === "default"
+    ? "bridge"
+    : firstNet?.name ?? opts.net;
+  const netIp = firstNet?.ip ?? str("ip");
+  const netAliases = [...list("network-alias"), ...(firstNet?.aliases ?? [])];
   const exposed = new Set<string>(imageProc?.exposedPorts ?? []);
   for (const e of list("expose")) for (const p of attempt(() => parseExpose(e))) exposed.add(p);
   const publish = [...list("publish")];
@@ -372,8 +379,8 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
   }
   const mac = str("mac-address");
   if (mac !== undefined) check(macProblem(mac));
-  const wantsNetwork = publish.length > 0 || str("ip") !== undefined ||
-    list("network-alias").length > 0 || mac !== undefined || list("link").length > 0;
+  const wantsNetwork = publish.length > 0 || netIp !== undefined ||
+    netAliases.length > 0 || mac !== undefined || list("link").length > 0;
   let net: NsMode;
   let networkName: string | undefined;
   let userMode: UserModeNet | undefined;
@@ -385,7 +392,7 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     );
   }
   if (netOpt === "slirp4netns" || netOpt === "pasta") {
-    if (str("ip") !== undefined || list("network-alias").length > 0) {
+    if (netIp !== undefined || netAliases.length > 0) {
       throw new UsageError(`--ip and --network-alias need a ctr network, not --net=${netOpt}`);
     }
     net = { kind: "new" };
@@ -395,7 +402,7 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     (netOpt === true || netOpt === "bridge" || (netOpt === undefined && wantsNetwork))
   ) {
     // Rootless, the default network is a user-mode one: bridges need privileges.
-    if (str("ip") !== undefined || list("network-alias").length > 0) {
+    if (netIp !== undefined || netAliases.length > 0) {
       throw new UsageError("--ip and --network-alias need a ctr network, which needs root");
     }
     net = { kind: "new" };
@@ -444,6 +451,32 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
       }
       networkName = netOpt;
     }
+  }
+  const more = networks.slice(1).map((e) => ({
+    ...e,
+    name: e.name === "default" ? "bridge" : e.name,
+  }));
+  if (more.length > 0) {
+    if (networkName === undefined) {
+      throw new UsageError(
+        "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
+      );
+    }
+    for (const e of more) {
+      const problem = networkNameProblem(e.name) ??
+        (["host", "none", "private", "slirp4netns", "pasta"].includes(e.name) ||
+            /^(container|ns):/.test(e.name)
+          ? `--network ${e.name} is no ctr network`
+          : undefined);
+      if (problem) {
+        throw new UsageError(
+          `conflicting options: cannot attach both user-defined and non-user-defined network-modes (${problem})`,
+        );
+      }
+    }
+    const names = [networkName, ...more.map((e) => e.name)];
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new UsageError(`--network ${twice} is given twice`);
   }
   let ports: PortMapping[];
   try {
@@ -718,9 +751,10 @@ export function runConfig(o: RunOptions, host: RunHost, image?: RunImage): RunRe
     network: {
       name: networkName,
       ...(userMode && { userMode }),
-      ip: str("ip"),
-      aliases: list("network-alias"),
+      ip: netIp,
+      aliases: netAliases,
       ports,
+      ...(more.length && { more }),
       ...(mac !== undefined && { mac: mac.replaceAll("-", ":").toLowerCase() }),
       ...(extraHosts.length && { extraHosts }),
       ...(dns && { dns }),

@@ -339,6 +339,44 @@ export function parseExtraHost(value: string): { name: string; ip: string } {
   return { name, ip };
 }
 
+/** One `--network` value: a name, or docker's `name=NET,alias=A,ip=ADDR` form. */
+export interface NetworkArg {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly ip?: string;
+}
+
+/** Reads a `--network` value (docker's plain or advanced form); throws on a bad key or address. */
+export function parseNetworkArg(value: string): NetworkArg {
+  if (!value.includes("=")) return { name: value, aliases: [] };
+  let name: string | undefined;
+  let ip: string | undefined;
+  const aliases: string[] = [];
+  for (const field of value.split(",")) {
+    const eq = field.indexOf("=");
+    const [k, v] = eq < 0 ? [field, ""] : [field.slice(0, eq), field.slice(eq + 1)];
+    if (k === "name") name = v;
+    else if (k === "alias") aliases.push(v);
+    else if (k === "ip") {
+      const problem = ipAddressProblem(v);
+      if (problem || !isIPv4(v)) {
+        throw new Error(`invalid --network ${value}: ip=${v} is no IPv4 address`);
+      }
+      ip = v;
+    } else if (["ip6", "mac-address", "link-local-ip", "driver-opt", "gw-priority"].includes(k)) {
+      throw new Error(
+        `--network ${k}= is not supported: ctr endpoints take a name, aliases and an IPv4 address`,
+      );
+    } else {
+      throw new Error(
+        `invalid --network ${value}: unknown key ${JSON.stringify(k)} (name, alias, ip)`,
+      );
+    }
+  }
+  if (!name) throw new Error(`invalid --network ${value}: no name=`);
+  return { name, aliases, ...(ip !== undefined && { ip }) };
+}
+
 /** A `--dns-search` domain: docker's rule (a domain name of at most 255 characters, or "."). */
 export function dnsSearchProblem(domain: string): string | undefined {
   if (domain === ".") return undefined;

@@ -100,7 +100,7 @@ export const RUN_FLAG_KINDS = {
   "mac-address": "string",
   "memory-swappiness": "string",
   mount: "list",
-  network: "string",
+  network: "list",
   "no-healthcheck": "bool",
   "oom-kill-disable": "bool",
   platform: "string",

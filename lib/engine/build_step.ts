@@ -296,7 +296,7 @@ export async function runBuildStep<T>(
   const cfg = buildStepConfig(step, { user, host, outputFd: outW });
   const stubs = mountStubs(cfg.layers, mountPointsOf(cfg));
   let cg: Cgroup | undefined;
-  let attachment: Attachment | undefined;
+  const attachments: Attachment[] = [];
   let pidfd = -1;
   let made = false;
   const kill = () => {
@@ -327,7 +327,7 @@ export async function runBuildStep<T>(
       const spawned = await launch(plan, {
         cgroup: cg,
         onPhase: async (phase, pid) => {
-          if (phase === PHASE_START && cfg.network.name) attachment = await attach(cfg, pid, false);
+          if (phase === PHASE_START) await attach(cfg, pid, false, attachments);
         },
       });
       pidfd = spawned.pidfd;
@@ -354,7 +354,7 @@ export async function runBuildStep<T>(
     for (const fd of [...fds]) closeFd(fd);
     if (pidfd >= 0) close(pidfd);
     const report = (e: unknown) => console.error(`ctr: ${(e as Error).message}`);
-    await (attachment as Attachment | undefined)?.teardown().catch(report);
+    for (const a of attachments) await a.teardown().catch(report);
     if (cg) {
       await cg.killAll().catch(report);
       await cg.destroy().catch(report);

@@ -36,14 +36,14 @@ import {
   openCgroupDriver,
 } from "../cgroups/mod.ts";
 import type { Limits } from "../cgroups/limits.ts";
-import { type ContainerState, StateDir } from "./state.ts";
+import { type ContainerState, type EndpointRecord, StateDir } from "./state.ts";
 import { randomName } from "../config/names.ts";
 import { isAlive, processStartTime } from "../os/proc.ts";
 import { networkFilePaths, writeNetworkFiles } from "../network/resolv.ts";
 import type { Attachment } from "../network/bridge.ts";
 import { settleWithin } from "../os/async.ts";
 import { ruleComment, vethName } from "../network/names.ts";
-import { releaseResources } from "./lifecycle.ts";
+import { releaseNetworks, releaseResources } from "./lifecycle.ts";
 import { O, SIGNALS } from "../../ffi/constants.ts";
 import { isRootless, undelegatedReason } from "./rootless.ts";
 import type { UserModeNetwork } from "../network/usermode.ts";
@@ -111,18 +111,43 @@ function stateOf(
  */
 type Made = Pick<
   ContainerState,
-  "cgroups" | "cgroupPaths" | "network" | "veth" | "ruleComment"
+  "cgroups" | "cgroupPaths" | "network" | "veth" | "ruleComment" | "endpoints"
 >;
 
-/** What a container will make (see Made), from its cgroup plan and its network. */
+/** What a container will make (see Made), from its cgroup plan and its networks. */
 function intent(cfg: ContainerConfig, cgroup: CgroupIntent | undefined): Made {
   const net = cfg.network.name;
+  const more = net ? cfg.network.more ?? [] : [];
   return {
     cgroups: cgroup ? [...cgroup.plan.dirs] : [],
     cgroupPaths: cgroup ? { ...cgroup.plan.paths } : {},
     network: net,
     veth: net ? vethName(cfg.id) : undefined,
     ruleComment: net ? ruleComment(cfg.id) : undefined,
+    endpoints: more.length > 0
+      ? more.map((e, i) => endpointRecord(cfg.id, e.name, i + 1, e.aliases))
+      : undefined,
+  };
+}
+
+/** An endpoint's record with the address it got. */
+export function withAddress(e: EndpointRecord, a: Attachment): EndpointRecord {
+  return { ...e, ip: a.ip, prefixLen: a.prefixLen, gateway: a.gateway, mac: a.mac };
+}
+
+/** The record of a container's endpoint k on a network, before any of its objects exists. */
+export function endpointRecord(
+  id: string,
+  network: string,
+  index: number,
+  aliases: readonly string[] = [],
+): EndpointRecord {
+  return {
+    network,
+    index,
+    veth: vethName(id, index),
+    ruleComment: ruleComment(id, index),
+    ...(aliases.length > 0 && { aliases }),
   };
 }
 
@@ -201,11 +226,28 @@ function rootlessLayers(cfg: ContainerConfig): boolean {
   return isRootless() && cfg.uidMap.some((m) => m.container === 0 && m.host === Deno.uid());
 }
 
-/** Joins the container (its init is `pid`) to its network: veth, address, routes, NAT, ports. */
-export async function attach(
+/** Which of a container's networks to join, and how (see joinNetwork). */
+export interface JoinOptions {
+  /** Its endpoint index: 0 is its first network (resolv.conf, hostname, ports). */
+  readonly endpoint: number;
+  readonly network: string;
+  readonly aliases: readonly string[];
+  readonly ip?: string;
+  /** Serve published ports from this process (a foreground run). */
+  readonly proxy: boolean;
+  /** Route through it by default (default: endpoint 0 of a network that is not internal). */
+  readonly defaultRoute?: boolean;
+}
+
+/**
+ * Joins the container (its init is `pid`) to one of its networks: veth,
+ * address, routes, NAT, ports, hosts files. The start joins its networks
+ * so, and `network connect` a running container's.
+ */
+export async function joinNetwork(
   cfg: ContainerConfig,
   pid: number,
-  proxy: boolean,
+  j: JoinOptions,
 ): Promise<Attachment> {
   const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
   const stateDir = cfg.stateDir ?? "/run/ctr";
@@ -213,36 +255,75 @@ export async function attach(
   const { attachContainer, Nat, NetworkStore } = await import("../network/mod.ts");
   const store = new NetworkStore({ root, stateDir });
   const nat = new Nat({ stateDir });
+  const first = j.endpoint === 0;
   let a: Attachment;
   try {
     a = await attachContainer({
       store,
       nat,
-      network: cfg.network.name,
+      network: j.network,
       containerId: cfg.id,
+      endpoint: j.endpoint,
+      defaultRoute: j.defaultRoute,
       pid,
-      ip: cfg.network.ip,
-      mac: cfg.network.mac,
+      ip: j.ip,
+      mac: first ? cfg.network.mac : undefined,
       name: cfg.name,
       hostname: cfg.hostname,
       domainname: cfg.domainname,
-      aliases: cfg.network.aliases,
+      aliases: j.aliases,
       extraHosts: cfg.network.extraHosts,
       ...resolvOptions(cfg),
-      ports: cfg.network.ports,
+      ports: first ? cfg.network.ports : [],
       masquerade: true,
-      proxy,
+      proxy: j.proxy,
       filesDir: cfg.dir,
     });
   } catch (e) {
     throw new RunError(
-      `Cannot connect the container to network ${cfg.network.name}: ${(e as Error).message}`,
+      `Cannot connect the container to network ${j.network}: ${(e as Error).message}`,
       125,
     );
   }
   for (const w of a.warnings) console.error(`ctr: warning: ${w}`);
-  networkEvent(stateDir, store.find(cfg.network.name ?? "bridge"), "connect", cfg.id);
+  networkEvent(stateDir, a.network, "connect", cfg.id);
   return a;
+}
+
+/**
+ * Joins the container to all its networks at its start: the first, then
+ * each of `network.more` as endpoints 1, 2, ... (as intent() recorded them).
+ * On a failure, those joined are left for the caller's release.
+ */
+export async function attach(
+  cfg: ContainerConfig,
+  pid: number,
+  proxy: boolean,
+  joined: Attachment[],
+): Promise<void> {
+  if (!cfg.network.name) return;
+  joined.push(
+    await joinNetwork(cfg, pid, {
+      endpoint: 0,
+      network: cfg.network.name,
+      aliases: cfg.network.aliases,
+      ip: cfg.network.ip,
+      proxy,
+    }),
+  );
+  for (const [i, e] of (cfg.network.more ?? []).entries()) {
+    joined.push(
+      await joinNetwork(cfg, pid, {
+        endpoint: i + 1,
+        network: e.name,
+        aliases: e.aliases,
+        ip: e.ip,
+        proxy,
+        // The first network is internal: the first of the others that is not leads out.
+        defaultRoute: joined.every((a) => a.network.internal) ? undefined : false,
+      }),
+    );
+  }
 }
 
 /** What a user-mode stack puts in the container's hosts and resolv.conf files. */
@@ -278,16 +359,6 @@ async function startUserMode(
 function resolvOptions(cfg: ContainerConfig) {
   const d = cfg.network.dns;
   return d ? { dns: d.servers, dnsSearch: d.search, dnsOptions: d.options } : {};
-}
-
-/** Records that the container left its network (the foreground's own teardown). */
-async function networkDisconnected(cfg: ContainerConfig): Promise<void> {
-  if (!cfg.network.name) return;
-  const root = cfg.dir.slice(0, cfg.dir.lastIndexOf("/containers/"));
-  const stateDir = cfg.stateDir ?? "/run/ctr";
-  const { NetworkStore } = await import("../network/mod.ts");
-  const store = new NetworkStore({ root, stateDir });
-  networkEvent(stateDir, store.find(cfg.network.name), "disconnect", cfg.id);
 }
 
 /** Whether the limits ask for anything beyond accounting and device rules. */
@@ -414,7 +485,8 @@ export interface Started {
   /** A pidfd of the container's PID 1 (this process is its parent). */
   readonly pidfd: number;
   readonly cg?: Cgroup;
-  readonly attachment?: Attachment;
+  /** Its networks, the first one first. */
+  readonly attachments: readonly Attachment[];
   /** Its user-mode network stack (slirp4netns, pasta). */
   readonly userNet?: UserModeNetwork;
   /** The pty master (-t), else -1. */
@@ -576,7 +648,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   cfg = await reserve(cfg, state, o, intent(cfg, cgroup));
   trace("state: reserved");
   let cg: Cgroup | undefined;
-  let attachment: Attachment | undefined;
+  const attachments: Attachment[] = [];
   let userNet: UserModeNetwork | undefined;
   let idmapped: IdmappedLayers | undefined;
   let master = -1;
@@ -655,7 +727,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
       onPhase: async (phase: number, pid: number) => {
         if (phase === PHASE_START && cfg.network.name) {
-          attachment = await attach(cfg, pid, !o.detached);
+          await attach(cfg, pid, !o.detached, attachments);
         }
         if (phase === PHASE_START && cfg.network.userMode) {
           userNet = await startUserMode(cfg, pid, o.detached !== undefined);
@@ -700,7 +772,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     }
     // The container holds the write ends now, the watcher the read ends (its own copies).
     for (const fd of pipes.splice(0)) if (fd >= 0) close(fd);
-    const a = attachment as Attachment | undefined;
+    const a = attachments[0] as Attachment | undefined;
     const u = userNet as UserModeNetwork | undefined;
     const pidStart = processStartTime(spawned.pid) ?? 0;
     // A detached command may have ended already, and its watcher recorded that (the pids and
@@ -733,6 +805,19 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
         mac: a.mac,
         ports: a.ports,
       }),
+      ...(attachments.length > 1 && {
+        endpoints: attachments.slice(1).map((x) =>
+          withAddress(
+            endpointRecord(
+              cfg.id,
+              x.network.name,
+              x.endpoint,
+              cfg.network.more?.[x.endpoint - 1]?.aliases,
+            ),
+            x,
+          )
+        ),
+      }),
       ...(u && {
         userNet: { kind: u.kind, ...u.process },
         ip: u.ip,
@@ -757,7 +842,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       pid: spawned.pid,
       pidfd: spawned.pidfd,
       cg,
-      attachment: a,
+      attachments,
       userNet: u,
       master,
       stdout: pipes[0] ?? -1,
@@ -780,7 +865,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (watcherPidfd >= 0) close(watcherPidfd);
     // This process's own handles first (proxies, the levels create() made), then whatever
     // the record names: a cgroup create() left half-made has no handle here.
-    await (attachment as Attachment | undefined)?.teardown().catch(() => {});
+    for (const a of [...attachments].reverse()) await a.teardown().catch(() => {});
     await (userNet as UserModeNetwork | undefined)?.teardown().catch(() => {});
     await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
@@ -851,7 +936,7 @@ export async function runContainer(
     stateDir: opts.stateDir,
     record: { autoRemove: opts.remove, ...opts.record },
   });
-  const { state, pidfd, cg, attachment, userNet, master } = run;
+  const { state, pidfd, cg, attachments, userNet, master } = run;
   cfg = run.cfg;
   let stopForwarding = () => {};
   let relay: ReturnType<typeof relayPty> | undefined;
@@ -894,9 +979,17 @@ export async function runContainer(
       failed.push(e as Error);
       console.error(`ctr: ${(e as Error).message}`);
     };
-    if (attachment) {
-      await attachment.teardown().catch(report);
-      await networkDisconnected(cfg);
+    if (cfg.network.name || attachments.length > 0) {
+      for (const a of [...attachments].reverse()) {
+        await a.teardown().catch(report);
+        networkEvent(state.dir, a.network, "disconnect", cfg.id);
+      }
+      // What `network connect` added while it ran, and what it left half-made.
+      const rec = state.get(cfg.id);
+      if (rec) {
+        const own = new Set(attachments.map((a) => a.endpoint));
+        await releaseNetworks(rec, state.dir, own).catch(report);
+      }
     }
     await userNet?.teardown().catch(report);
     trace("network: released");

@@ -11,7 +11,8 @@ import { openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
 import type { Cgroup } from "../cgroups/mod.ts";
 import { removeTree } from "../os/tree.ts";
 import { FileLock } from "../os/lock.ts";
-import type { ContainerState, StateDir } from "./state.ts";
+import type { ContainerState, EndpointRecord, StateDir } from "./state.ts";
+import { ruleComment, vethName } from "../network/names.ts";
 import { isAlive } from "../os/proc.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
@@ -138,15 +139,61 @@ export async function releaseResources(s: ContainerState, stateDir: string): Pro
     const { stopUserModeNet } = await import("../network/usermode.ts");
     stopUserModeNet(s.userNet);
   }
-  if (s.network) {
-    const { detachContainer, NetworkStore } = await import("../network/mod.ts");
-    const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
-    const network = store.find(s.network);
+  await releaseNetworks(s, stateDir).catch((e) => failed.push(e));
+  if (failed.length > 0) throw failed[0];
+}
+
+/**
+ * The ctr networks a container is on: its live endpoints while it runs,
+ * else those its configuration joins at its next start.
+ */
+export function containerNetworks(s: ContainerState): string[] {
+  const n = s.config?.network;
+  if (isRunning(s) || !n) return endpointsOf(s).map((e) => e.network);
+  return n.name === undefined ? [] : [n.name, ...(n.more ?? []).map((e) => e.name)];
+}
+
+/** A container's endpoints as its record names them: its first network's, then the others. */
+export function endpointsOf(s: ContainerState): EndpointRecord[] {
+  const first: EndpointRecord[] = s.network
+    ? [{
+      network: s.network,
+      index: 0,
+      veth: s.veth ?? vethName(s.id),
+      ruleComment: s.ruleComment ?? ruleComment(s.id),
+    }]
+    : [];
+  return [...first, ...(s.endpoints ?? [])];
+}
+
+/**
+ * Releases a container's networks as its record names them (veth, rules,
+ * lease, peers' hosts files), but the endpoints in `skip` (released by their
+ * own handles). Tolerant of what is gone; the first failure is thrown once
+ * every endpoint was tried.
+ */
+export async function releaseNetworks(
+  s: ContainerState,
+  stateDir: string,
+  skip: ReadonlySet<number> = new Set(),
+): Promise<void> {
+  const endpoints = endpointsOf(s).filter((e) => !skip.has(e.index));
+  if (endpoints.length === 0) return;
+  const { detachContainer, NetworkStore } = await import("../network/mod.ts");
+  const store = new NetworkStore({ root: s.root ?? "/var/lib/ctr", stateDir });
+  const failed: unknown[] = [];
+  for (const e of endpoints) {
+    const network = store.find(e.network);
     // Released more than once (the watcher, then rm -f): only the first is an event.
     const leased = network !== undefined &&
       store.leases(network).list().some((l) => l.containerId === s.id);
-    await detachContainer({ store, network: s.network, containerId: s.id, veth: s.veth })
-      .catch((e) => failed.push(e));
+    await detachContainer({
+      store,
+      network: e.network,
+      containerId: s.id,
+      endpoint: e.index,
+      veth: e.veth,
+    }).catch((err) => failed.push(err));
     if (leased) networkEvent(stateDir, network, "disconnect", s.id);
   }
   if (failed.length > 0) throw failed[0];

@@ -15,8 +15,8 @@
  *   state directory may be setting that container up this very moment);
  * - container directories under ROOT/containers whose container has no
  *   cgroup left (never through a mount: removeTree checks mountinfo);
- * - leases whose owner is gone, and the veths (`veth` + 8 hex, on a ctr
- *   bridge) and packet filter rules (`ctr:<id>`) of ids that have no record
+ * - leases whose owner is gone, and the veths (`veth` + 8 hex [-k], on a ctr
+ *   bridge) and packet filter rules (`ctr:<id>[-k]`) of ids that have no record
  *   here and no cgroup anywhere (every live container has one);
  * - temporary files of writers that died between write and rename.
  *
@@ -32,6 +32,7 @@ import { removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { liveStatus, reconcile, removeContainer } from "./lifecycle.ts";
 import { treeSize } from "./volume.ts";
+import { commentContainer } from "../network/names.ts";
 
 /** docker's prune filters: `until=TIME`, `label=K[=V]`, `label!=K[=V]`. */
 export interface PruneFilter {
@@ -282,7 +283,9 @@ export async function sweepOrphans(o: SweepOptions): Promise<SweepResult> {
   } catch (e) {
     note("packet filter rules", e);
   }
-  const tagged = new Set(rules.map((r) => r.comment?.slice(4) ?? "").filter((id) => ID.test(id)));
+  const tagged = new Set(
+    rules.map((r) => commentContainer(r.comment) ?? "").filter((id) => ID.test(id)),
+  );
   for (const id of [...tagged].filter(unknown)) {
     await unrecorded(id, () => nat.remove(id)).then(
       (done) => done && removed.push({ kind: "rules", name: `ctr:${id}` }),
@@ -370,7 +373,10 @@ async function sweepDirectories(
   }
 }
 
-/** Deletes ctr's veths (`veth` + 8 hex, on a ctr bridge) whose container `gone` says is gone. */
+/**
+ * Deletes ctr's veths (`veth` + 8 hex, and `-k` for a further network, on a
+ * ctr bridge) whose container `gone` says is gone.
+ */
 async function sweepVeths(
   net: typeof import("../network/mod.ts"),
   gone: (prefix: string) => boolean,
@@ -379,7 +385,7 @@ async function sweepVeths(
   const { Rtnl } = await import("../network/link.ts");
   using rtnl = Rtnl.open();
   for (const l of rtnl.listLinks()) {
-    const m = /^veth([0-9a-f]{8})$/.exec(l.name);
+    const m = /^veth([0-9a-f]{8})(?:-\d{1,2})?$/.exec(l.name);
     if (!m || l.kind !== "veth" || !l.master?.startsWith(net.BRIDGE_PREFIX)) continue;
     if (!gone(m[1])) continue;
     try {

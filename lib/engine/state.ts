@@ -30,6 +30,20 @@ export interface HealthState {
   readonly Log: readonly HealthLogEntry[];
 }
 
+/** A container's endpoint on a further network (see network/names.ts). */
+export interface EndpointRecord {
+  readonly network: string;
+  /** k: its interface is eth<k>. */
+  readonly index: number;
+  readonly veth: string;
+  readonly ruleComment: string;
+  readonly aliases?: readonly string[];
+  readonly ip?: string;
+  readonly prefixLen?: number;
+  readonly gateway?: string;
+  readonly mac?: string;
+}
+
 /** The state of one container. */
 export interface ContainerState {
   readonly id: string;
@@ -57,6 +71,11 @@ export interface ContainerState {
   readonly veth?: string;
   /** The comment on its packet filter rules (`ctr:<id>`). */
   readonly ruleComment?: string;
+  /**
+   * Its further networks (endpoints 1, 2, ...: `network connect`), each
+   * recorded before its objects are made; its address once it has one.
+   */
+  readonly endpoints?: readonly EndpointRecord[];
   /** Its user-mode network stack (slirp4netns, pasta): the process to stop at its end. */
   readonly userNet?: {
     readonly kind: string;

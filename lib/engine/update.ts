@@ -44,10 +44,10 @@ export async function renameContainer(
     dir.write(renamed);
     return renamed;
   });
-  if (next.network && isRunning(next)) {
+  if ((next.network || next.endpoints?.length) && isRunning(next)) {
     const { NetworkStore, renameOnNetwork } = await import("../network/mod.ts");
     const store = new NetworkStore({ root: next.root ?? "/var/lib/ctr", stateDir: dir.dir });
-    await renameOnNetwork({ store, network: next.network, containerId: next.id, name: bare });
+    await renameOnNetwork({ store, containerId: next.id, name: bare });
   }
   containerEvent(dir.dir, next, "rename", { oldName: `/${s.name}` });
   return next;

@@ -15,6 +15,11 @@
  * 5. hosts, resolv.conf and hostname in the container's directory (resolv.ts),
  *    and on a user-defined network the hosts files of its peers.
  *
+ * A container joins further networks as endpoints 1, 2, ... (names.ts): the
+ * same steps with `eth<k>`, `veth<8 hex>-<k>` and rules tagged `ctr:<id>-<k>`,
+ * no default route unless it has none yet, no published ports, and its
+ * hosts file rewritten to name its peers on every network it is on.
+ *
  * `teardown()` undoes all of it but the bridge, which lives as long as its
  * network. Everything is undone as well when a step fails.
  * @module
@@ -53,6 +58,14 @@ export interface AttachOptions extends ResolvOptions {
   readonly network?: string;
   /** 64 hex digits (at least 8). */
   readonly containerId: string;
+  /**
+   * Which of the container's networks this is (names.ts): 0, its first (the
+   * default), writes its resolv.conf and hostname and publishes its ports;
+   * a further one only rewrites its hosts file.
+   */
+  readonly endpoint?: number;
+  /** Route everything else through this network's gateway; default: endpoint 0 of a network that is not internal. */
+  readonly defaultRoute?: boolean;
   /** The container's first process; its network namespace is the container's. */
   readonly pid: number;
   /** A fixed address (`--ip`). */
@@ -83,6 +96,9 @@ export interface AttachOptions extends ResolvOptions {
 export interface Attachment {
   readonly network: Network;
   readonly containerId: string;
+  readonly endpoint: number;
+  /** Its interface in the container (`eth<k>`, or the network's container_iface_prefix). */
+  readonly ifname: string;
   readonly ip: string;
   readonly prefixLen: number;
   readonly gateway: string;
@@ -193,47 +209,98 @@ function peerEntry(l: Lease): HostEntry {
   };
 }
 
-/**
- * Rewrites the hosts file of every live container of a user-defined network
- * that recorded one (in place: the container's bind mount sees it).
- */
-export function refreshPeerHosts(network: Network, leases: readonly Lease[]): void {
-  if (network.builtin) return;
-  for (const l of leases) {
-    if (!l.hostsFile) continue;
-    try {
-      Deno.statSync(l.hostsFile);
-    } catch {
-      continue; // its directory is gone
-    }
-    writeInPlace(
-      l.hostsFile,
-      hostsContent({
-        ip: l.ip,
-        hostname: l.hostname,
-        name: l.name,
-        aliases: l.aliases,
-        extra: l.extraHosts,
-        peers: leases.filter((p) => p !== l).map(peerEntry),
-      }),
-    );
-  }
+/** One network's leases, as read for hosts files. */
+interface NetworkLeases {
+  readonly network: Network;
+  readonly leases: readonly Lease[];
 }
 
 /**
- * Gives a container's lease a new name (`ctr rename`) and rewrites the hosts
- * files of the network, its own included, so peers reach it by the new name.
+ * Every network's leases, one read each (`changed`'s as it is in the
+ * caller's locked update): a container's hosts file names its peers on all
+ * the networks it is on.
+ */
+function leaseView(store: NetworkStore, changed?: NetworkLeases): NetworkLeases[] {
+  return store.list().map((network) =>
+    network.name === changed?.network.name
+      ? changed
+      : { network, leases: store.leases(network).list() }
+  );
+}
+
+/**
+ * A container's hosts file: its own line from its first endpoint's lease,
+ * then its peers on every user-defined network it is on (a peer met on two
+ * networks is named once, by the first one's address).
+ */
+function hostsFor(view: readonly NetworkLeases[], containerId: string): string | undefined {
+  const on = view.filter((v) => v.leases.some((l) => l.containerId === containerId));
+  const own = on.map((v) => v.leases.find((l) => l.containerId === containerId)!)
+    .sort((a, b) => (a.endpoint ?? 0) - (b.endpoint ?? 0))[0];
+  if (!own) return undefined;
+  const seen = new Set([containerId]);
+  const peers: HostEntry[] = [];
+  for (const v of on) {
+    if (v.network.builtin) continue; // docker's default bridge gives no names
+    for (const p of v.leases) {
+      if (seen.has(p.containerId)) continue;
+      seen.add(p.containerId);
+      peers.push(peerEntry(p));
+    }
+  }
+  return hostsContent({
+    ip: own.ip,
+    hostname: own.hostname,
+    name: own.name,
+    aliases: own.aliases,
+    extra: own.extraHosts,
+    peers,
+  });
+}
+
+/** Rewrites a container's hosts file in place (its bind mount sees it); a gone one is skipped. */
+function writeHosts(view: readonly NetworkLeases[], containerId: string, file?: string): void {
+  if (!file) return;
+  try {
+    Deno.statSync(file);
+  } catch {
+    return; // its directory is gone
+  }
+  const text = hostsFor(view, containerId);
+  if (text !== undefined) writeInPlace(file, text);
+}
+
+/**
+ * Rewrites the hosts file of every live container of a user-defined network
+ * that recorded one, from all the networks each is on. `leases` is the
+ * network's list as the caller's locked update has it.
+ */
+export function refreshPeerHosts(
+  store: NetworkStore,
+  network: Network,
+  leases: readonly Lease[],
+): void {
+  if (network.builtin) return;
+  const view = leaseView(store, { network, leases });
+  for (const l of leases) writeHosts(view, l.containerId, l.hostsFile);
+}
+
+/**
+ * Gives a container's leases a new name (`ctr rename`) on every network it
+ * is on and rewrites their hosts files, its own included, so peers reach it
+ * by the new name.
  */
 export async function renameOnNetwork(
-  o: { store: NetworkStore; network: string; containerId: string; name: string },
+  o: { store: NetworkStore; containerId: string; name: string },
 ): Promise<void> {
-  const network = o.store.get(o.network);
-  await o.store.leases(network).update((list) => {
-    const i = list.findIndex((l) => l.containerId === o.containerId);
-    if (i < 0) return;
-    list[i] = { ...list[i], name: o.name };
-    refreshPeerHosts(network, list);
-  });
+  for (const network of o.store.list()) {
+    await o.store.leases(network).update((list) => {
+      const i = list.findIndex((l) => l.containerId === o.containerId);
+      if (i < 0) return;
+      list[i] = { ...list[i], name: o.name };
+      refreshPeerHosts(o.store, network, list);
+    });
+  }
 }
 
 /** Connects a container (by its first process's pid) to a network; see the module doc. */
@@ -249,8 +316,10 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   const extraHosts = o.extraHosts?.map((h) =>
     h.ip === "host-gateway" ? { ...h, ip: network.gateway } : h
   );
+  const endpoint = o.endpoint ?? 0;
   const { lease, reclaimed } = await leases.allocate({
     containerId: o.containerId,
+    endpoint,
     pid: o.pid,
     ip: o.ip,
     name: o.name,
@@ -270,14 +339,14 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
   };
   try {
     // The veths of reclaimed leases went with their namespaces; their rules did not.
-    for (const old of reclaimed) await nat.remove(old.containerId);
+    for (const old of reclaimed) await nat.remove(old.containerId, old.endpoint ?? 0);
     ensureBridge(store, network);
 
     const ip = lease.ip;
     const prefixLen = parseSubnet(network.subnet).prefixLen;
     const mac = o.mac ?? macFor(ip);
-    const veth = vethName(o.containerId);
-    const ifname = `${options.ifacePrefix}0`;
+    const veth = vethName(o.containerId, endpoint);
+    const ifname = `${options.ifacePrefix}${endpoint}`;
     {
       using host = Rtnl.open();
       host.createVeth(veth, ifname, { peerNetns: { pid: o.pid }, mtu: o.mtu ?? options.mtu });
@@ -293,12 +362,14 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       inside.setUp("lo");
       inside.setUp(ifname);
       // An internal network leads nowhere: its containers reach only their subnet (docker's).
-      if (!network.internal) inside.addRoute({ dst: "default", gateway: network.gateway });
+      if (o.defaultRoute ?? (endpoint === 0 && !network.internal)) {
+        inside.addRoute({ dst: "default", gateway: network.gateway });
+      }
     }
 
     // Nothing is published from an internal network, as with docker; ports that name no
     // host address are published on the network's host_binding_ipv4, if it has one.
-    let ports = network.internal
+    let ports = network.internal || endpoint > 0
       ? []
       : (o.ports ?? []).map((p) =>
         p.hostIp === undefined && options.hostBinding !== undefined
@@ -320,7 +391,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     // whoever switches it on later (ctr for the next container, or the admin)
     // must not open a path between networks.
     const masquerade = (o.masquerade ?? true) && options.masquerade && !network.internal;
-    undo.push(() => nat.remove(o.containerId));
+    undo.push(() => nat.remove(o.containerId, endpoint));
     const loopback = !(o.proxy ?? true) && ports.length > 0;
     if (loopback) {
       // Packets from 127.0.0.1 may leave through the bridge only with route_localnet on it.
@@ -328,6 +399,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     }
     const warnings = await nat.add({
       containerId: o.containerId,
+      endpoint,
       bridge: network.bridge,
       ip,
       masquerade,
@@ -337,7 +409,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
     });
     trace("network: rules");
 
-    if (o.filesDir !== undefined) {
+    if (o.filesDir !== undefined && endpoint === 0) {
       const peers = network.builtin
         ? []
         : leases.list().filter((l) => l.containerId !== o.containerId).map(peerEntry);
@@ -349,13 +421,21 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
         peers,
       });
     }
-    await leases.update((list) => refreshPeerHosts(network, list));
+    await leases.update((list) => {
+      refreshPeerHosts(store, network, list);
+      // On a builtin network (no names) a further endpoint still has its file rewritten.
+      if (network.builtin && endpoint > 0) {
+        writeHosts(leaseView(store, { network, leases: list }), o.containerId, files?.hosts);
+      }
+    });
     trace("network: attached");
 
     let done: Promise<void> | undefined;
     return {
       network,
       containerId: o.containerId,
+      endpoint,
+      ifname,
       ip,
       prefixLen,
       gateway: network.gateway,
@@ -379,6 +459,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
               nat,
               network: network.name,
               containerId: o.containerId,
+              endpoint,
             });
           } catch (e) {
             errors.push(e);
@@ -405,16 +486,21 @@ export interface DetachOptions {
   readonly nat?: Nat;
   readonly network?: string;
   readonly containerId: string;
-  /** The host end of its veth pair, as recorded (default: vethName(containerId)). */
+  /** Which of its networks (default 0). */
+  readonly endpoint?: number;
+  /** The host end of its veth pair, as recorded (default: vethName(containerId, endpoint)). */
   readonly veth?: string;
+  /** The container runs on (`network disconnect`): its own hosts file loses the network's peers. */
+  readonly live?: boolean;
 }
 
 /**
  * Undoes an attachment from any process (`ctr rm` after a crash): deletes
  * the host veth (and so its peer) when it is still there, removes the
- * container's rules and releases its lease, then updates its peers' hosts
- * files. Every step is tried, each tolerates what is already gone; the
- * first error is thrown at the end.
+ * endpoint's rules and releases its lease, then updates its peers' hosts
+ * files, and its own when it runs on (`live`). Every step is
+ * tried, each tolerates what is already gone; the first error is thrown at
+ * the end.
  */
 export async function detachContainer(o: DetachOptions): Promise<void> {
   checkId(o.containerId);
@@ -429,13 +515,20 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
       errors.push(e);
     }
   };
-  await attempt(() => deleteVeth(o.veth ?? vethName(o.containerId)));
-  await attempt(() => nat.remove(o.containerId));
+  const endpoint = o.endpoint ?? 0;
+  await attempt(() => deleteVeth(o.veth ?? vethName(o.containerId, endpoint)));
+  await attempt(() => nat.remove(o.containerId, endpoint));
   if (network) {
     const leases = o.store.leases(network);
     await attempt(async () => {
-      await leases.release(o.containerId);
-      await leases.update((list) => refreshPeerHosts(network, list));
+      await leases.update((list) => {
+        const gone = list.find((l) => l.containerId === o.containerId);
+        list.splice(0, list.length, ...list.filter((l) => l !== gone));
+        refreshPeerHosts(o.store, network, list);
+        if (o.live) {
+          writeHosts(leaseView(o.store, { network, leases: list }), o.containerId, gone?.hostsFile);
+        }
+      });
     });
   }
   if (errors.length > 0) throw errors[0];
@@ -455,10 +548,10 @@ export async function reclaimStale(o: { store: NetworkStore; nat?: Nat }): Promi
     const leases = o.store.leases(network);
     const gone = await leases.reclaim();
     for (const l of gone) {
-      await nat.remove(l.containerId);
-      deleteVeth(vethName(l.containerId));
+      await nat.remove(l.containerId, l.endpoint ?? 0);
+      deleteVeth(vethName(l.containerId, l.endpoint ?? 0));
     }
-    if (gone.length > 0) await leases.update((list) => refreshPeerHosts(network, list));
+    if (gone.length > 0) await leases.update((list) => refreshPeerHosts(o.store, network, list));
     out.push(...gone);
   }
   return out;

@@ -225,6 +225,8 @@ export function routeText(r: Route): string {
 export interface Lease {
   readonly ip: string;
   readonly containerId: string;
+  /** The container's endpoint on this network (its eth<k>, veth and rules); absent: 0. */
+  readonly endpoint?: number;
   /** The container's first process, in ctr's pid namespace. */
   readonly pid: number;
   /** Its start time (/proc/PID/stat field 22), so a reused pid is never taken for it. */
@@ -248,6 +250,7 @@ export function ownerAlive(lease: Pick<Lease, "pid" | "startTime">): boolean {
 /** What a container asks of a network. */
 export interface LeaseRequest {
   readonly containerId: string;
+  readonly endpoint?: number;
   readonly pid: number;
   /** A fixed address (`--ip`). */
   readonly ip?: string;
@@ -360,6 +363,7 @@ export class Leases {
       const lease: Lease = {
         ip,
         containerId: req.containerId,
+        ...(req.endpoint ? { endpoint: req.endpoint } : {}),
         pid: req.pid,
         startTime,
         created: new Date().toISOString(),

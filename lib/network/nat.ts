@@ -45,7 +45,7 @@ import {
   type Table,
 } from "./nft.ts";
 import { isLoopback, type PortMapping } from "./ports.ts";
-import { ruleComment } from "./names.ts";
+import { commentContainer, MAX_ENDPOINTS, ruleComment } from "./names.ts";
 
 export { ruleComment };
 
@@ -70,6 +70,8 @@ const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
 /** The rules one container needs. */
 export interface ContainerRules {
   readonly containerId: string;
+  /** Which of its networks these rules are for (its comment's suffix); default 0, the first. */
+  readonly endpoint?: number;
   /** The bridge of its network. */
   readonly bridge: string;
   /** Its address. */
@@ -105,6 +107,10 @@ function natPorts(r: ContainerRules): PortMapping[] {
 function checkRules(r: ContainerRules): void {
   if (!/^[0-9a-f]{1,64}$/.test(r.containerId)) {
     throw new Error(`Invalid container id: ${r.containerId}`);
+  }
+  const k = r.endpoint ?? 0;
+  if (!Number.isInteger(k) || k < 0 || k >= MAX_ENDPOINTS) {
+    throw new Error(`Invalid endpoint index: ${k}`);
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(r.bridge)) throw new Error(`Invalid bridge name: ${r.bridge}`);
   const ips = [r.ip, ...r.ports.map((p) => p.hostIp).filter((x) => x !== undefined)];
@@ -219,13 +225,13 @@ export function nftRules(r: ContainerRules): NftContainerRule[] {
 
 /** The changes that add one container's rules, each with its comment. */
 export function nftRuleChanges(r: ContainerRules): Change[] {
-  const comment = ruleComment(r.containerId);
+  const comment = ruleComment(r.containerId, r.endpoint);
   return nftRules(r).map((x) => ({ add: "rule", ...x, comment }));
 }
 
 /** The same rules as nft commands, as `nft list` prints them (for people and tests). */
 export function nftRuleCommands(table: string, r: ContainerRules): string[] {
-  const comment = ruleComment(r.containerId);
+  const comment = ruleComment(r.containerId, r.endpoint);
   return nftRules(r).map((x) =>
     `add rule ip ${table} ${x.chain} ${ruleText(x.statements, comment)}`
   );
@@ -295,7 +301,7 @@ export function iptablesChains(prefix: string): {
 export function iptablesRuleArgs(prefix: string, r: ContainerRules): IptablesRule[] {
   checkRules(r);
   const p = prefix.toUpperCase();
-  const tag = ["-m", "comment", "--comment", ruleComment(r.containerId)];
+  const tag = ["-m", "comment", "--comment", ruleComment(r.containerId, r.endpoint)];
   const out: IptablesRule[] = [
     // Bridged traffic (br_netfilter) enters and leaves by the same bridge: not ours to drop.
     {
@@ -535,13 +541,21 @@ export class Nat {
     return [];
   }
 
-  /** Removes a container's rules (no error when it has none); the table goes with the last rule. */
-  async remove(containerId: string): Promise<void> {
+  /**
+   * Removes a container's rules of one endpoint, or of all its endpoints when
+   * none is named (no error when it has none); the table goes with the last
+   * rule.
+   */
+  async remove(containerId: string, endpoint?: number): Promise<void> {
     if (this.backend === "none") return;
+    const mine = (comment: string | undefined) =>
+      endpoint === undefined
+        ? commentContainer(comment) === containerId
+        : comment === ruleComment(containerId, endpoint);
     await this.#locked(async () => {
       const left = this.backend === "nft"
-        ? this.#nftRemove(containerId)
-        : await this.#iptablesRemove(containerId);
+        ? this.#nftRemove(containerId, mine)
+        : await this.#iptablesRemove(containerId, mine);
       if (left === 0) this.#restoreForwarding();
     });
   }
@@ -558,7 +572,7 @@ export class Nat {
     const out: ListedRule[] = [];
     for (const c of iptablesChains(this.table)) {
       for (const line of await this.#iptablesList(c.table, c.chain) ?? []) {
-        out.push({ chain: c.chain, comment: /ctr:[0-9a-f]+/.exec(line)?.[0] });
+        out.push({ chain: c.chain, comment: iptablesComment(line) });
       }
     }
     return out;
@@ -596,11 +610,11 @@ export class Nat {
    * table, in one transaction; the table instead when no other rule is left.
    * Returns how many rules are left.
    */
-  #nftRemove(containerId: string): number {
+  #nftRemove(containerId: string, isMine: (comment: string | undefined) => boolean): number {
     return this.#nft(`Cannot remove the rules of container ${short(containerId)}`, (nft) => {
       const rules = nft.rules(this.#nftTable);
       if (rules.length === 0 && !nft.tableExists(this.#nftTable)) return 0; // nothing of anyone's
-      const mine = rules.filter((x) => x.comment === ruleComment(containerId));
+      const mine = rules.filter((x) => isMine(x.comment));
       const left = rules.length - mine.length;
       if (left === 0) nft.commit(this.#nftTable, [{ delete: "table" }]);
       else {
@@ -639,16 +653,18 @@ export class Nat {
     }
   }
 
-  async #iptablesRemove(containerId: string): Promise<number> {
+  async #iptablesRemove(
+    containerId: string,
+    isMine: (comment: string | undefined) => boolean,
+  ): Promise<number> {
     const what = `Cannot remove the rules of container ${short(containerId)}`;
-    const tag = ruleComment(containerId);
     let left = 0;
     const empty: ReturnType<typeof iptablesChains> = [];
     for (const c of iptablesChains(this.table)) {
       const lines = await this.#iptablesList(c.table, c.chain);
       if (lines === undefined) continue;
       // Rule numbers are 1-based positions; deleting from the end keeps the others' numbers.
-      const mine = lines.flatMap((l, i) => new RegExp(`${tag}(?![0-9a-f])`).test(l) ? [i + 1] : []);
+      const mine = lines.flatMap((l, i) => isMine(iptablesComment(l)) ? [i + 1] : []);
       for (const n of mine.reverse()) {
         await mustRun(what, "iptables", ["-w", "-t", c.table, "-D", c.chain, String(n)]);
       }
@@ -686,6 +702,11 @@ export class Nat {
     Deno.writeTextFileSync(IP_FORWARD, "0\n");
     Deno.removeSync(this.#savedForwarding);
   }
+}
+
+/** The ctr tag of a rule line of `iptables -S` (`--comment ctr:<id>[-k]`, maybe quoted). */
+function iptablesComment(line: string): string | undefined {
+  return /--comment "?(ctr:[0-9a-f]+(?:-\d+)?)/.exec(line)?.[1];
 }
 
 /** net.ipv4.ip_forward now ("0" or "1"). */

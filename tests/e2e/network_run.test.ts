@@ -10,6 +10,7 @@ import {
   ctr,
   fetchText,
   rootTest,
+  ruleText,
   startContainer,
   tempDir,
   tempStore,
@@ -391,6 +392,119 @@ rootTest(
       await net(["rm", internal]);
     }
     assert.ok(!links().includes(bridge), `bridge ${bridge} removed with its network`);
+    await cleanupBridge();
+  },
+);
+
+rootTest(
+  "network: connect and disconnect a running container, --network twice, nothing left",
+  async () => {
+    const tag = Math.floor(Math.random() * 1e6).toString(36);
+    const [na, nb] = [`na${tag}`, `nb${tag}`];
+    const c = (args: string[]) => ctr(["--root", store, ...args]);
+    const ok = async (args: string[]) => {
+      const r = await c(args);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      return r.stdout.trim();
+    };
+    const run = (name: string, net: string) =>
+      ok([
+        "run",
+        "-d",
+        "--name",
+        `${name}${tag}`,
+        "--network",
+        net,
+        "--rootfs",
+        testRootfs(),
+        "sleep",
+        "600",
+      ]);
+    const rules = () => ruleText();
+    const ids: string[] = [];
+    try {
+      await ok(["network", "create", "--subnet", "10.124.201.0/24", na]);
+      await ok(["network", "create", "--subnet", "10.124.202.0/24", nb]);
+      const a = await run("a", na);
+      const b = await run("b", nb);
+      ids.push(a, b);
+      const veth = `veth${a.slice(0, 8)}`;
+
+      // Joined at once: eth1 on nb, b reached by name, b's hosts file names a.
+      await ok(["network", "connect", "--alias", "aye", nb, `a${tag}`]);
+      const addrs = await ok(["exec", `a${tag}`, "ip", "-o", "-4", "addr"]);
+      assert.match(addrs, /eth0 +inet 10\.124\.201\.\d+\//);
+      assert.match(addrs, /eth1 +inet 10\.124\.202\.\d+\//);
+      assert.match(
+        await ok(["exec", `a${tag}`, "ip", "route"]),
+        /^default via 10\.124\.201\.1 dev eth0/m,
+      );
+      await ok(["exec", `a${tag}`, "ping", "-c1", "-W2", `b${tag}`]);
+      assert.match(
+        await ok(["exec", `b${tag}`, "cat", "/etc/hosts"]),
+        new RegExp(`^10\\.124\\.202\\.\\d+\\s.*\\ba${tag}\\b.*\\baye\\b`, "m"),
+      );
+      assert.equal(
+        await ok(["ps", "-f", `name=a${tag}`, "--format", "{{.Networks}}"]),
+        `${na},${nb}`,
+      );
+      const nets = JSON.parse(
+        await ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", `a${tag}`]),
+      );
+      assert.deepEqual(Object.keys(nets), [na, nb]);
+      assert.match(nets[nb].IPAddress, /^10\.124\.202\./);
+      assert.deepEqual(nets[nb].Aliases, ["aye"]);
+      assert.ok(links().includes(`${veth}-1`), "the second endpoint's veth");
+      assert.ok(rules().includes(`ctr:${a}-1`), "the second endpoint's rules");
+      const twice = await c(["network", "connect", nb, `a${tag}`]);
+      assert.equal(twice.code, 125);
+      assert.match(twice.stderr, /already exists in network/);
+
+      // Leaving its first network: eth0 and its rules go, the default route moves to nb.
+      await ok(["network", "disconnect", na, `a${tag}`]);
+      const left = await ok(["exec", `a${tag}`, "ip", "-o", "-4", "addr"]);
+      assert.doesNotMatch(left, /eth0/);
+      assert.match(
+        await ok(["exec", `a${tag}`, "ip", "route"]),
+        /^default via 10\.124\.202\.1 dev eth1/m,
+      );
+      assert.ok(!links().includes(veth) && links().includes(`${veth}-1`));
+      assert.doesNotMatch(rules(), new RegExp(`ctr:${a}(?!-)`), "the first endpoint's rules went");
+
+      // Started again, it joins what it is connected to: nb first (eth0), then na again.
+      await ok(["stop", "-t", "0", `a${tag}`]);
+      await ok(["network", "connect", na, `a${tag}`]);
+      await ok(["start", `a${tag}`]);
+      const again = await ok(["exec", `a${tag}`, "ip", "-o", "-4", "addr"]);
+      assert.match(again, /eth0 +inet 10\.124\.202\.\d+\//);
+      assert.match(again, /eth1 +inet 10\.124\.201\.\d+\//);
+
+      // --network twice: both at the start, the long form's alias on the second.
+      const both = await c([
+        "run",
+        "--rm",
+        "--network",
+        na,
+        "--network",
+        `name=${nb},alias=zed`,
+        "--rootfs",
+        testRootfs(),
+        "sh",
+        "-c",
+        `ip -o -4 addr; ping -c1 -W2 b${tag} >/dev/null && echo reached`,
+      ]);
+      assert.equal(both.code, 0, both.stderr);
+      assert.match(both.stdout, /eth0 +inet 10\.124\.201\./);
+      assert.match(both.stdout, /eth1 +inet 10\.124\.202\./);
+      assert.match(both.stdout, /reached/);
+    } finally {
+      if (ids.length) await c(["rm", "-f", ...ids]);
+      await c(["network", "rm", na, nb]);
+    }
+    for (const id of ids) {
+      assert.deepEqual(links().filter((l) => l.startsWith(`veth${id.slice(0, 8)}`)), []);
+      assert.ok(!rules().includes(`ctr:${id}`), "no rule of the container is left");
+    }
     await cleanupBridge();
   },
 );

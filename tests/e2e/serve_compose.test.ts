@@ -37,6 +37,28 @@ volumes:
   www: {}
 `;
 
+/** web is on two networks; client (front) and probe (back) each reach it by name, not each other. */
+const TWO_NETWORKS = `version: "3.7"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir /www && echo two > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [front, back]
+  client:
+    image: busybox
+    command: ["sh", "-c", "for i in $$(seq 50); do wget -qO- http://web/ && exit 0; sleep 0.2; done; exit 1"]
+    networks: [front]
+    depends_on: [web]
+  probe:
+    image: busybox
+    command: ["sh", "-c", "for i in $$(seq 50); do wget -qO- http://web/ && exec sleep 1000; sleep 0.2; done; exit 1"]
+    networks: [back]
+    depends_on: [web]
+networks:
+  front: {}
+  back: {}
+`;
+
 /** Runs docker-compose in the project's directory against the server. */
 async function compose(s: Server, dir: string, args: string[]) {
   const out = await new Deno.Command(COMPOSE, {
@@ -65,7 +87,8 @@ if (!installed(COMPOSE) || !installed(CLIENT)) {
     fn() {},
   });
 } else {
-  const name = "ctr serve: docker-compose brings a two-service project up and down";
+  const name =
+    "ctr serve: docker-compose brings a two-service project up and down, and one on two networks";
   Deno.test({
     name: IS_ROOT ? name : `${name} [skipped: needs root]`,
     ignore: !IS_ROOT,
@@ -164,6 +187,48 @@ if (!installed(COMPOSE) || !installed(CLIENT)) {
             ps.stdout,
           );
           assert.equal(await ok(s, ["ps", "-a", "--format", "{{.Names}}"]), "other");
+        },
+      });
+      await t.step({
+        name: "a service on two networks: connected before its start, reached on both",
+        fn: async () => {
+          const two = tempDir();
+          Deno.writeTextFileSync(`${two}/docker-compose.yml`, TWO_NETWORKS);
+          const up = await compose(s, two, ["up", "-d"]);
+          assert.equal(up.code, 0, up.stderr);
+          const web = `${PROJECT}_web_1`;
+          for (const name of ["web", "client", "probe"]) {
+            ids.add(await ok(s, ["inspect", "-f", "{{.Id}}", `${PROJECT}_${name}_1`]));
+          }
+          let end = "";
+          for (let i = 0; i < 150 && !end.startsWith("exited"); i++) {
+            end = await ok(s, [
+              "inspect",
+              "-f",
+              "{{.State.Status}} {{.State.ExitCode}}",
+              `${PROJECT}_client_1`,
+            ]);
+            if (!end.startsWith("exited")) await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.equal(end, "exited 0");
+          const logs = await compose(s, two, ["logs", "--no-color", "client", "probe"]);
+          assert.match(logs.stdout, /client_1 +\| two/);
+          assert.match(logs.stdout, /probe_1 +\| two/);
+          // web has an address on each network, eth0 and eth1; the probe sees only back's peers.
+          const nets = JSON.parse(
+            await ok(s, ["inspect", "-f", "{{json .NetworkSettings.Networks}}", web]),
+          );
+          assert.deepEqual(Object.keys(nets).sort(), [`${PROJECT}_back`, `${PROJECT}_front`]);
+          const addrs = await ok(s, ["exec", web, "ip", "-o", "-4", "addr"]);
+          for (const n of Object.values(nets) as { IPAddress: string }[]) {
+            assert.match(addrs, new RegExp(`eth[01] +inet ${n.IPAddress.replaceAll(".", "\\.")}/`));
+          }
+          const probeHosts = await ok(s, ["exec", `${PROJECT}_probe_1`, "cat", "/etc/hosts"]);
+          assert.match(probeHosts, /\bweb\b/);
+          assert.doesNotMatch(probeHosts, /\bclient\b/);
+          const down = await compose(s, two, ["down"]);
+          assert.equal(down.code, 0, down.stderr);
+          assert.equal(await ok(s, ["network", "ls", "-q", "-f", "type=custom"]), "");
         },
       });
       await ok(s, ["rm", "-f", "other"]);

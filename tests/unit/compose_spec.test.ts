@@ -138,7 +138,7 @@ Deno.test("runOptionsFor: every setting as a ctr run option", () => {
       hostname: "web",
       env: ["DB_HOST=db", "RATIO=1.50"],
       publish: ["8080:80", "127.0.0.1:8081:81/udp", "90"],
-      net: "shop-backend",
+      network: ["shop-backend"],
       "network-alias": ["web"],
       restart: "unless-stopped",
       memory: "64m",
@@ -153,7 +153,7 @@ Deno.test("runOptionsFor: every setting as a ctr run option", () => {
       hostname: "db",
       env: ["MODE=primary", "TOKEN"],
       volume: ["pgdata:/data", "/etc/hosts:/etc/hosts:ro"],
-      net: "shop-backend",
+      network: ["shop-backend"],
       "network-alias": ["db"],
       user: "1000",
       workdir: "/data",
@@ -183,11 +183,17 @@ Deno.test("runOptionsFor: built-in networks, no network, an empty entrypoint", (
   assert.equal(spec.name, "dir");
   // host and none have no aliases; a key that is no host name leaves the host name to ctr.
   assert.deepEqual(runOptionsFor(spec, "a"), {
-    flags: { detach: true, name: "dir-a", hostname: "a", net: "host" },
+    flags: { detach: true, name: "dir-a", hostname: "a", network: ["host"] },
     args: ["busybox"],
   });
   assert.deepEqual(runOptionsFor(spec, "b"), {
-    flags: { detach: true, name: "dir-b", hostname: "box", net: "bridge", "network-alias": ["b"] },
+    flags: {
+      detach: true,
+      name: "dir-b",
+      hostname: "box",
+      network: ["bridge"],
+      "network-alias": ["b"],
+    },
     args: ["busybox"],
   });
   assert.deepEqual(runOptionsFor(spec, "c_1"), {
@@ -505,7 +511,7 @@ Deno.test("errors: networks", () => {
 containers:
   db:
     image: x
-    networks: [a, b]
+    networks: [a, none]
     network: a
     ports: ["80:80"]
   web:
@@ -517,7 +523,7 @@ containers:
       "3:15: networks.b.subnet: invalid subnet 10.0.0.1/24: " +
       "host bits are set (did you mean 10.0.0.0/24?)",
       `4:3: networks.host: network "host" is built in: use it without declaring it`,
-      "8:19: containers.db.networks[1]: more than one network per container is not supported",
+      "8:19: containers.db.networks[1]: network none cannot be joined with other networks",
       "9:5: containers.db.network: 'network' and 'networks' are the same setting: use one",
       "14:12: containers.web.ports: " +
       "ports cannot be published with network none: it needs a container network",

@@ -35,6 +35,12 @@ import {
   writeNetworkFiles,
 } from "../../lib/network/resolv.ts";
 import { macFor, vethName } from "../../lib/network/bridge.ts";
+import {
+  commentContainer,
+  freeEndpoint,
+  MAX_ENDPOINTS,
+  ruleComment,
+} from "../../lib/network/names.ts";
 import { parseBridgeOptions } from "../../lib/network/bridge_options.ts";
 
 const ID = "a".repeat(64);
@@ -292,6 +298,33 @@ Deno.test("parsePortSpec() refuses bad ports, protocols and addresses with the s
   );
 });
 
+Deno.test("names: an endpoint's rules are tagged apart, and every tag names its container", () => {
+  assert.equal(ruleComment(ID), `ctr:${ID}`);
+  assert.equal(ruleComment(ID, 2), `ctr:${ID}-2`);
+  assert.equal(commentContainer(`ctr:${ID}`), ID);
+  assert.equal(commentContainer(`ctr:${ID}-2`), ID);
+  assert.equal(commentContainer(`ctr:${ID}-x`), undefined);
+  assert.equal(commentContainer("other"), undefined);
+  assert.equal(commentContainer(undefined), undefined);
+  assert.equal(freeEndpoint([]), 0);
+  assert.equal(freeEndpoint([0, 1, 3]), 2);
+  assert.throws(() => freeEndpoint([...Array(MAX_ENDPOINTS).keys()]), /at most 100 networks/);
+  const r = {
+    containerId: ID,
+    endpoint: 3,
+    bridge: "ctr1",
+    ip: "10.9.0.2",
+    masquerade: true,
+    ports: [],
+  };
+  assert.ok(nftRuleCommands("ctr", r).every((l) => l.endsWith(`comment "ctr:${ID}-3"`)));
+  assert.ok(
+    iptablesRuleArgs("ctr", r).every((x) => x.args.join(" ").includes(`--comment ctr:${ID}-3 `)),
+  );
+  assert.throws(() => nftRuleCommands("ctr", { ...r, endpoint: 100 }), /Invalid endpoint index/);
+  assert.throws(() => nftRuleCommands("ctr", { ...r, endpoint: 1.5 }), /Invalid endpoint index/);
+});
+
 Deno.test("nat: nft and iptables rules carry the container's comment and match its bridge", () => {
   const r = {
     containerId: ID,
@@ -416,6 +449,9 @@ Deno.test("writeNetworkFiles() writes in place: a held file sees the new text", 
 
 Deno.test("vethName() and macFor() derive names and MACs as docker does", () => {
   assert.equal(vethName("0123456789abcdef"), "veth01234567");
+  assert.equal(vethName("0123456789abcdef", 0), "veth01234567");
+  assert.equal(vethName("0123456789abcdef", 12), "veth01234567-12");
+  assert.ok(vethName("0123456789abcdef", MAX_ENDPOINTS - 1).length <= 15);
   assert.equal(macFor("10.123.0.2"), "02:42:0a:7b:00:02");
   assert.equal(macFor("172.17.255.254"), "02:42:ac:11:ff:fe");
 });

@@ -98,7 +98,7 @@ Deno.test("parseArgs() names an unknown flag in every form, never taking it for 
   }
   // --network always takes a value: `none` is the network, not the image.
   const p = parseRunArgs(["--rm", "--network", "none", "busybox", "true"]);
-  assert.equal(p.flags.network, "none");
+  assert.deepEqual(p.flags.network, ["none"]);
   assert.deepEqual(p.args, ["busybox", "true"]);
   // So does --net with docker's words for it; a bare --net before the image is still bridge.
   assert.deepEqual(parseRunArgs(["--net", "none", "img"]).flags.net, "none");
@@ -639,4 +639,38 @@ Deno.test("attach frames and the detach keys", () => {
     detached: false,
   });
   assert.deepEqual(m.feed(new Uint8Array([17, 99])), { pass: new Uint8Array([]), detached: true });
+});
+
+Deno.test("runConfig() joins further networks from --network given again, plain or long form", () => {
+  const c = cfgOf([
+    "--network",
+    "front",
+    "--network-alias",
+    "web",
+    "--network",
+    "name=back,alias=api,alias=api2,ip=10.9.0.5",
+    "--network",
+    "default",
+  ]).config;
+  assert.equal(c.network.name, "front");
+  assert.deepEqual(c.network.aliases, ["web"]);
+  assert.deepEqual(c.network.more, [
+    { name: "back", aliases: ["api", "api2"], ip: "10.9.0.5" },
+    { name: "bridge", aliases: [] },
+  ]);
+  const long = cfgOf(["--network", "name=front,alias=a,ip=10.8.0.7"]).config.network;
+  assert.deepEqual([long.name, long.aliases, long.ip, long.more], [
+    "front",
+    ["a"],
+    "10.8.0.7",
+    undefined,
+  ]);
+  usage(["--network", "host", "--network", "back"], /non-user-defined network-modes/);
+  usage(["--network", "back", "--network", "none"], /non-user-defined network-modes.*none/);
+  usage(["--network", "back", "--network", "container:x"], /non-user-defined/);
+  usage(["--network", "back", "--network", "back"], /--network back is given twice/);
+  usage(["--network", "name=back,ip6=::1"], /ip6= is not supported/);
+  usage(["--network", "name=back,ip=300.1.1.1"], /no IPv4 address/);
+  usage(["--network", "alias=x"], /no name=/);
+  usage(["--network", "name=back,color=red"], /unknown key "color"/);
 });
