@@ -75,12 +75,17 @@ export function memTotal(): number {
 /** The USER_HZ of /proc/stat's counters: 100 on every Linux architecture ctr runs on. */
 const USER_HZ = 100;
 
-/** The host's CPU time so far, in nanoseconds: /proc/stat's `cpu` line summed (docker's way). */
+/**
+ * The host's CPU time so far, in nanoseconds: /proc/stat's `cpu` line summed
+ * (docker's way). A whole number: docker's clients read it as a uint64, and
+ * one with a fraction fails their decoding (ticks / 100 * 1e9 gives
+ * 135848260000000.02 for 13584826 ticks; ticks * 1e7 is exact).
+ */
 export function systemCpuNs(statText = Deno.readTextFileSync("/proc/stat")): number {
   const line = statText.split("\n").find((l) => l.startsWith("cpu "));
   if (!line) return 0;
   const ticks = line.trim().split(/\s+/).slice(1, 8).reduce((a, x) => a + (Number(x) || 0), 0);
-  return (ticks / USER_HZ) * 1e9;
+  return ticks * (1e9 / USER_HZ);
 }
 
 /** How many CPUs are online (/proc/stat's per-CPU lines). */

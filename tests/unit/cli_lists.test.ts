@@ -13,7 +13,7 @@ import {
   humanDuration,
 } from "../../lib/format/mod.ts";
 import { psItem, selectContainers, statsItem } from "../../lib/cli/containers.ts";
-import { netIo } from "../../lib/engine/stats.ts";
+import { netIo, systemCpuNs } from "../../lib/engine/stats.ts";
 import { imageItem } from "../../lib/cli/image.ts";
 import { Filters, labelMatches, nameMatches, referenceMatches } from "../../lib/cli/filters.ts";
 import { UsageError } from "../../lib/cli/args.ts";
@@ -171,6 +171,19 @@ Deno.test("imageItem() gives docker's image fields", () => {
   );
   const none = imageItem(img, undefined, { trunc: false, now });
   assert.deepEqual([none.Repository, none.Tag, none.ID], ["<none>", "<none>", img.id]);
+});
+
+Deno.test("systemCpuNs(): whole nanoseconds, as docker's clients decode them (uint64)", () => {
+  // 13584826 ticks / 100 * 1e9 is 135848260000000.02 in floating point: Go's decoder refuses
+  // the fraction, and Debian's 20.10 CLI then ends `stats --no-stream` with a bare "EOF".
+  const stat = (ticks: number) => `cpu  ${ticks - 6} 1 1 1 1 1 1 0 0 0\ncpu0 1 0 0 0 0 0 0 0 0 0\n`;
+  assert.equal(systemCpuNs(stat(13584826)), 135848260000000);
+  for (let t = 13584826; t < 13584826 + 1000; t++) {
+    const ns = systemCpuNs(stat(t));
+    assert.equal(ns, t * 10_000_000);
+    assert.match(JSON.stringify(ns), /^\d+$/);
+  }
+  assert.equal(systemCpuNs("intr 1 2\n"), 0);
 });
 
 Deno.test("statsItem() and netIo(): docker's stats fields, network bytes but lo's", () => {
