@@ -21,6 +21,7 @@ import { networkEvent } from "./events.ts";
 import { freeEndpoint } from "../network/names.ts";
 import { detachContainer, type Network, NetworkStore } from "../network/mod.ts";
 import { Rtnl } from "../network/link.ts";
+import { trace } from "../trace.ts";
 
 /** What `network connect` gives the container on the network. */
 export interface EndpointOptions {
@@ -164,6 +165,7 @@ export async function connectContainer(
     ...withEndpoint(cur, record),
     ...withConfig(cur, (n) => withNetwork(n, spec)),
   }));
+  trace("connect: recorded");
   try {
     // A further network leads out when none of the others does (they are all internal).
     const outbound = live.some((e) => store.find(e.network)?.internal !== true);

@@ -508,3 +508,62 @@ rootTest(
     await cleanupBridge();
   },
 );
+
+rootTest(
+  "network: ctr killed at each step of connecting a running container; disconnect and rm -f leave nothing",
+  async () => {
+    const tag = Math.floor(Math.random() * 1e6).toString(36);
+    const [na, nb] = [`ka${tag}`, `kb${tag}`];
+    const c = (args: string[], env?: Record<string, string>) =>
+      ctr(["--root", store, ...args], { env });
+    let id = "";
+    try {
+      assert.equal((await c(["network", "create", "--subnet", "10.124.203.0/24", na])).code, 0);
+      assert.equal((await c(["network", "create", "--subnet", "10.124.204.0/24", nb])).code, 0);
+      const r = await c([
+        "run",
+        "-d",
+        "--name",
+        `k${tag}`,
+        "--network",
+        na,
+        "--rootfs",
+        testRootfs(),
+        "sleep",
+        "600",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      id = r.stdout.trim();
+      for (
+        const m of [
+          "connect: recorded",
+          "network: lease",
+          "network: veth",
+          "network: rules",
+          "network: attached",
+        ]
+      ) {
+        const killed = await c(["network", "connect", nb, `k${tag}`], { CTR_FAULT: m });
+        assert.equal(killed.code, 137, `${m}: ${killed.stderr}`);
+        // The record names the endpoint: leaving it removes whatever was made.
+        const left = await c(["network", "disconnect", nb, `k${tag}`]);
+        assert.equal(left.code, 0, `${m}: ${left.stderr}`);
+        assert.ok(!links().includes(`veth${id.slice(0, 8)}-1`), `${m}: veth left`);
+        assert.ok(!ruleText().includes(`ctr:${id}-1`), `${m}: rules left`);
+        const inspect = await c(["network", "inspect", "-f", "{{len .Containers}}", nb]);
+        assert.equal(inspect.stdout.trim(), "0", `${m}: lease left`);
+      }
+      // Killed half-way once more, then removed with rm -f: nothing of either network is left.
+      assert.equal(
+        (await c(["network", "connect", nb, `k${tag}`], { CTR_FAULT: "network: rules" })).code,
+        137,
+      );
+    } finally {
+      if (id) assert.equal((await c(["rm", "-f", id])).code, 0);
+      await c(["network", "rm", na, nb]);
+    }
+    assert.deepEqual(links().filter((l) => l.startsWith(`veth${id.slice(0, 8)}`)), []);
+    assert.ok(!ruleText().includes(`ctr:${id}`), "no rule of the container is left");
+    await cleanupBridge();
+  },
+);

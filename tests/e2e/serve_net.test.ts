@@ -224,6 +224,30 @@ if (!DOCKER) {
           `no network: a is out of reach: ${end} ${logs}`,
         );
 
+        // A running container joins a second network at once (eth1) and leaves it.
+        await ok(s, ["network", "create", "n3"]);
+        await ok(s, ["network", "connect", "--alias", "ay", "n3", "a"]);
+        assert.match(
+          await ok(s, ["exec", "a", "ip", "-o", "-4", "addr", "show", "eth1"]),
+          /inet 10\.\d+\.\d+\.\d+\//,
+        );
+        assert.equal(
+          await ok(s, ["run", "--rm", "--network", "n3", "busybox", "wget", "-qO-", "http://ay/"]),
+          `served by ${aId.slice(0, 12)}`,
+        );
+        assert.equal(
+          await ok(s, [
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+            "a",
+          ]),
+          "n1 n3",
+        );
+        await ok(s, ["network", "disconnect", "n3", "a"]);
+        assert.match(await fails(s, ["exec", "a", "ip", "addr", "show", "eth1"]), /eth1/);
+        await ok(s, ["network", "rm", "n3"]);
+
         await ok(s, ["rm", "-f", "a", "c"]);
         assert.equal(await ok(s, ["network", "rm", "n1"]), "n1");
         assert.throws(() => Deno.statSync(bridge), "the bridge goes with its network");
