@@ -354,11 +354,10 @@ export async function runBuildStep<T>(
     for (const fd of [...fds]) closeFd(fd);
     if (pidfd >= 0) close(pidfd);
     const report = (e: unknown) => console.error(`ctr: ${(e as Error).message}`);
+    // Its processes first: its network namespace, and its veth, end with them.
+    await cg?.killAll().catch(report);
     for (const a of attachments) await a.teardown().catch(report);
-    if (cg) {
-      await cg.killAll().catch(report);
-      await cg.destroy().catch(report);
-    }
+    await cg?.destroy().catch(report);
     if (made) removeTree(cfg.dir);
   }
 }

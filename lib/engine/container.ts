@@ -865,9 +865,9 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     if (watcherPidfd >= 0) close(watcherPidfd);
     // This process's own handles first (proxies, the levels create() made), then whatever
     // the record names: a cgroup create() left half-made has no handle here.
+    await cg?.killAll().catch(() => {});
     for (const a of [...attachments].reverse()) await a.teardown().catch(() => {});
     await (userNet as UserModeNetwork | undefined)?.teardown().catch(() => {});
-    await cg?.killAll().catch(() => {});
     await cg?.destroy().catch(() => {});
     let left: Error | undefined;
     const rec = state.get(cfg.id) ?? stateOf(cfg, 0, 0, "created", intent(cfg, cgroup));
@@ -979,6 +979,9 @@ export async function runContainer(
       failed.push(e as Error);
       console.error(`ctr: ${(e as Error).message}`);
     };
+    // Processes the container left behind (it may have been in no pid namespace) go first:
+    // then its network namespace ends, and its veths with it.
+    await cg?.killAll().catch(report);
     if (cfg.network.name || attachments.length > 0) {
       for (const a of [...attachments].reverse()) {
         await a.teardown().catch(report);
@@ -993,11 +996,7 @@ export async function runContainer(
     }
     await userNet?.teardown().catch(report);
     trace("network: released");
-    if (cg) {
-      // Processes the container left behind (it may have been in no pid namespace) go too.
-      await cg.killAll().catch(report);
-      await cg.destroy().catch(report);
-    }
+    await cg?.destroy().catch(report);
     trace("cgroup: removed");
     if (run.record.volumes?.length) {
       try {

@@ -30,6 +30,7 @@ import { NetlinkError, Rtnl } from "./link.ts";
 import { Nat } from "./nat.ts";
 import { vethName } from "./names.ts";
 import { trace } from "../trace.ts";
+import { sleep } from "../os/async.ts";
 
 export { vethName };
 import type { NetworkStore } from "./networks.ts";
@@ -112,7 +113,11 @@ export interface Attachment {
   readonly warnings: readonly string[];
   /** The files written, when filesDir was given. */
   readonly files?: NetworkFiles;
-  /** Removes the veth pair, the rules, the proxies and the lease (not the bridge). Idempotent. */
+  /**
+   * Once the container's processes are gone: stops the proxies, removes the
+   * rules and the lease, and sees the veth pair go (not the bridge).
+   * Idempotent.
+   */
   teardown(): Promise<void>;
 }
 
@@ -480,6 +485,28 @@ function deleteVeth(name: string): void {
   ignoring(ENODEV, () => host.deleteLink(name));
 }
 
+/** How long an ended container's veth may take to go with its network namespace. */
+const SETTLE_MS = 100;
+
+/**
+ * Waits for the veth of a container whose processes are gone to go with its
+ * network namespace, and deletes it only when it outlives SETTLE_MS (the
+ * namespace is held elsewhere: a pin, a `--net=container:` sharer). The
+ * kernel removes a dying namespace's devices in the background within a few
+ * milliseconds, while deleting one waits for RCU grace periods (15-30 ms).
+ */
+async function settleVeth(name: string): Promise<void> {
+  using host = Rtnl.open();
+  const deadline = performance.now() + SETTLE_MS;
+  while (host.findLink(name)) {
+    if (performance.now() > deadline) {
+      ignoring(ENODEV, () => host.deleteLink(name));
+      return;
+    }
+    await sleep(1);
+  }
+}
+
 /** What detachContainer takes. */
 export interface DetachOptions {
   readonly store: NetworkStore;
@@ -490,7 +517,12 @@ export interface DetachOptions {
   readonly endpoint?: number;
   /** The host end of its veth pair, as recorded (default: vethName(containerId, endpoint)). */
   readonly veth?: string;
-  /** The container runs on (`network disconnect`): its own hosts file loses the network's peers. */
+  /**
+   * The container runs on (`network disconnect`): its veth is deleted at
+   * once, and its own hosts file loses the network's peers. Otherwise its
+   * processes are gone, and its veth is given time to go with its network
+   * namespace (settleVeth).
+   */
   readonly live?: boolean;
 }
 
@@ -516,8 +548,11 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
     }
   };
   const endpoint = o.endpoint ?? 0;
-  await attempt(() => deleteVeth(o.veth ?? vethName(o.containerId, endpoint)));
+  const veth = o.veth ?? vethName(o.containerId, endpoint);
+  // A running container's veth is deleted; an ended one's goes with its namespace meanwhile.
+  if (o.live) await attempt(() => deleteVeth(veth));
   await attempt(() => nat.remove(o.containerId, endpoint));
+  if (!o.live) await attempt(() => settleVeth(veth));
   if (network) {
     const leases = o.store.leases(network);
     await attempt(async () => {
