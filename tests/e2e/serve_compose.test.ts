@@ -74,6 +74,16 @@ async function compose(s: Server, dir: string, args: string[]) {
 /** A docker command that must succeed; its stdout, trimmed. */
 const ok = async (s: Server, args: string[]) => (await dockerOk(s, args)).trim();
 
+/** A container's status and exit code once it has exited (at most 15 s). */
+async function ended(s: Server, name: string): Promise<string> {
+  let end = "";
+  for (let i = 0; i < 150 && !end.startsWith("exited"); i++) {
+    end = await ok(s, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name]);
+    if (!end.startsWith("exited")) await new Promise((r) => setTimeout(r, 100));
+  }
+  return end;
+}
+
 /** Whether the server's container list filters by label (docker-compose finds its containers so). */
 async function filtersByLabel(s: Server): Promise<boolean> {
   const other = await ok(s, ["ps", "-aq", "-f", "label=com.docker.compose.project=none-such"]);
@@ -130,17 +140,7 @@ if (!installed(COMPOSE) || !installed(CLIENT)) {
           }
 
           // The client fetched the page by the service's name, and ended.
-          let end = "";
-          for (let i = 0; i < 150 && !end.startsWith("exited"); i++) {
-            end = await ok(s, [
-              "inspect",
-              "-f",
-              "{{.State.Status}} {{.State.ExitCode}}",
-              `${PROJECT}_client_1`,
-            ]);
-            if (!end.startsWith("exited")) await new Promise((r) => setTimeout(r, 100));
-          }
-          assert.equal(end, "exited 0");
+          assert.equal(await ended(s, `${PROJECT}_client_1`), "exited 0");
           const logs = await compose(s, dir, ["logs", "--no-color", "client"]);
           assert.equal(logs.code, 0, logs.stderr);
           assert.match(logs.stdout, /client_1 +\| hello from web/);
@@ -200,17 +200,7 @@ if (!installed(COMPOSE) || !installed(CLIENT)) {
           for (const name of ["web", "client", "probe"]) {
             ids.add(await ok(s, ["inspect", "-f", "{{.Id}}", `${PROJECT}_${name}_1`]));
           }
-          let end = "";
-          for (let i = 0; i < 150 && !end.startsWith("exited"); i++) {
-            end = await ok(s, [
-              "inspect",
-              "-f",
-              "{{.State.Status}} {{.State.ExitCode}}",
-              `${PROJECT}_client_1`,
-            ]);
-            if (!end.startsWith("exited")) await new Promise((r) => setTimeout(r, 100));
-          }
-          assert.equal(end, "exited 0");
+          assert.equal(await ended(s, `${PROJECT}_client_1`), "exited 0");
           const logs = await compose(s, two, ["logs", "--no-color", "client", "probe"]);
           assert.match(logs.stdout, /client_1 +\| two/);
           assert.match(logs.stdout, /probe_1 +\| two/);
