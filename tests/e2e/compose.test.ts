@@ -33,11 +33,13 @@ function stateFiles(): string[] {
     .map((e) => e.name);
 }
 
-const SHOP = `# two containers on one network
+const SHOP = `# two containers on one network; web on a second one too
 name: shop
 networks:
   backend:
     subnet: 10.201.7.0/24
+  front:
+    subnet: 10.201.8.0/24
 containers:
   db:
     image: busybox
@@ -49,7 +51,7 @@ containers:
     command: sleep 1000
     environment:
       DB_HOST: db
-    networks: [backend]
+    networks: [backend, front]
     depends_on: [db]
     restart: on-failure
 `;
@@ -89,6 +91,10 @@ rootTest(
       const ip = (await c(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "shop-db"])).stdout
         .trim();
       assert.match(ip, /^10\.201\.7\.\d+$/);
+      // web is on both networks: eth0 on backend (the first), eth1 on front.
+      const addrs = await c(["exec", "shop-web", "ip", "-o", "-4", "addr"]);
+      assert.match(addrs.stdout, /eth0 +inet 10\.201\.7\.\d+\//);
+      assert.match(addrs.stdout, /eth1 +inet 10\.201\.8\.\d+\//);
       // up again: nothing to do.
       const again = await c(["up", "-f", file]);
       assert.equal(again.code, 0);
@@ -97,8 +103,9 @@ rootTest(
       assert.equal(down.code, 0, down.stderr);
       assert.match(down.stderr, /Container shop-web\s+Removed[\s\S]*Container shop-db\s+Removed/);
       assert.match(down.stderr, /Network shop-backend\s+Removed/);
+      assert.match(down.stderr, /Network shop-front\s+Removed/);
       assert.equal((await c(["ps", "-a", "-q"])).stdout.trim(), "");
-      assert.doesNotMatch((await c(["network", "ls"])).stdout, /shop-backend/);
+      assert.doesNotMatch((await c(["network", "ls"])).stdout, /shop-(backend|front)/);
       assert.deepEqual(census(store), before);
       assert.deepEqual(stateFiles(), []);
     } finally {
