@@ -152,12 +152,6 @@ export class NetworkRoutes {
     const name = this.#name(ref);
     const container = text(b.Container);
     if (!container) throw new HttpError(400, "Container: which container to connect");
-    if (name === "host" || name === "none") {
-      throw new HttpError(
-        400,
-        "container cannot be disconnected from host network or connected to host network",
-      );
-    }
     const ep = (b.EndpointConfig ?? {}) as Json;
     const ipam = (ep.IPAMConfig ?? {}) as Json;
     const aliases = Array.isArray(ep.Aliases) ? ep.Aliases.map(String) : [];
@@ -188,6 +182,7 @@ export class NetworkRoutes {
 function endpointHttp(e: unknown): unknown {
   const m = (e as Error).message ?? "";
   if (/^No such container/.test(m)) return new HttpError(404, m);
+  if (/^container cannot be disconnected from host network/.test(m)) return new HttpError(400, m);
   if (/already exists in network|is not connected to network/.test(m)) {
     return new HttpError(403, m);
   }

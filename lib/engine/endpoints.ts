@@ -139,6 +139,12 @@ export async function connectContainer(
   network: string,
   o: EndpointOptions = {},
 ): Promise<void> {
+  if (network === "host" || network === "none") {
+    // docker's words: these are namespaces to share, not networks to join.
+    throw new Error(
+      "container cannot be disconnected from host network or connected to host network",
+    );
+  }
   const store = storeOf(g);
   const net = store.get(network);
   const dir = new StateDir(g.stateDir);
@@ -194,9 +200,12 @@ export async function connectContainer(
       ...withoutEndpoint(cur, index),
       ...withConfig(cur, (n) => withoutNetwork(n, net.name)),
     }));
-    throw new Error(
-      `Cannot connect container ${s.name} to network ${net.name}: ${(e as Error).message}`,
+    // joinNetwork's words name the network already; these name the container too.
+    const why = (e as Error).message.replace(
+      /^Cannot connect the container to network [^:]*: /,
+      "",
     );
+    throw new Error(`Cannot connect container ${s.name} to network ${net.name}: ${why}`);
   }
 }
 
