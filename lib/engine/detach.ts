@@ -162,7 +162,8 @@ export async function startExisting(
   o: { attach?: boolean; exitHere?: boolean } = {},
 ): Promise<void> {
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
-  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+  // Unmarked (the usual case), nothing is written before the start's own record.
+  if (s.stoppedByUser) await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
   await startDetached(s.config, g, {
     existing: true,
     report: false,

@@ -112,10 +112,28 @@ export interface ContainerState {
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
 const toJson = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: `${v}` } : v);
-const fromJson = (_k: string, v: unknown) =>
-  v !== null && typeof v === "object" && typeof (v as { $bigint?: unknown }).$bigint === "string"
-    ? BigInt((v as { $bigint: string }).$bigint)
-    : v;
+
+/** `{"$bigint": "N"}` objects below `v` turned back into bigints, in place; returns `v`. */
+function revive(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  const o = v as Record<string, unknown>;
+  if (typeof o.$bigint === "string") return BigInt(o.$bigint);
+  for (const k in o) o[k] = revive(o[k]);
+  return o;
+}
+
+/**
+ * A record's text as a state. A plain parse and a walk that revives the few
+ * bigints: servers read records many times a container, and a reviver
+ * function called for every key of the configuration costs several times more.
+ */
+function parseState(text: string): ContainerState {
+  const s = JSON.parse(text);
+  return (text.includes('"$bigint"') ? revive(s) : s) as ContainerState;
+}
+
+/** A full container id: `find` takes it as an id before any name, as docker's daemon does. */
+const FULL_ID = /^[0-9a-f]{64}$/;
 
 /** The state directory and its files. */
 export class StateDir {
@@ -165,14 +183,17 @@ export class StateDir {
     for (const e of entries) {
       if (!e.isFile || !e.name.endsWith(".json")) continue;
       try {
-        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`), fromJson));
+        out.push(parseState(Deno.readTextFileSync(`${this.dir}/${e.name}`)));
       } catch { /* being replaced right now */ }
     }
     return out;
   }
 
-  /** Finds a container by name, full id or unique id prefix (at least 3 characters). */
+  /** Finds a container by full id, name or unique id prefix (at least 3 characters). */
   find(ref: string): ContainerState {
+    // docker's clients name a container by the full id its create answered: one record to read.
+    const exact = FULL_ID.test(ref) ? this.get(ref) : undefined;
+    if (exact) return exact;
     const all = this.list();
     const byName = all.find((s) => s.name === ref);
     if (byName) return byName;
@@ -187,7 +208,7 @@ export class StateDir {
   /** The state of one container by full id, or undefined. */
   get(id: string): ContainerState | undefined {
     try {
-      return JSON.parse(Deno.readTextFileSync(this.#file(id)), fromJson);
+      return parseState(Deno.readTextFileSync(this.#file(id)));
     } catch {
       return undefined;
     }
