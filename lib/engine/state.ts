@@ -113,13 +113,18 @@ export interface ContainerState {
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
 const toJson = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: `${v}` } : v);
 
-/** `{"$bigint": "N"}` objects below `v` turned back into bigints, in place; returns `v`. */
-function revive(v: unknown): unknown {
-  if (v === null || typeof v !== "object") return v;
-  const o = v as Record<string, unknown>;
-  if (typeof o.$bigint === "string") return BigInt(o.$bigint);
-  for (const k in o) o[k] = revive(o[k]);
-  return o;
+/** `{"$bigint": "N"}` objects below `v` (an object) turned back into bigints, in place. */
+function revive(v: Record<string, unknown>): unknown {
+  const n = v.$bigint;
+  // Anything else of that shape (a label named `$bigint`) stays as it is.
+  if (typeof n === "string" && /^-?\d+$/.test(n) && Object.keys(v).length === 1) return BigInt(n);
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    if (x === null || typeof x !== "object") continue;
+    const r = revive(x as Record<string, unknown>);
+    if (r !== x) v[k] = r;
+  }
+  return v;
 }
 
 /**
