@@ -6,8 +6,8 @@
  */
 
 import { type Arch, hostArch } from "../../ffi/syscalls.ts";
-import { AT } from "../../ffi/constants.ts";
-import { addressOf, cString, sysRaw } from "../../ffi/sys.ts";
+import { S_IF } from "../../ffi/constants.ts";
+import { fileType } from "../../ffi/sys.ts";
 import { type CgroupLayout, hostCgroupLayout } from "../cgroups/mod.ts";
 
 /** The host facts a plan depends on. */
@@ -103,31 +103,19 @@ function seccompActions(): string[] | undefined {
   }
 }
 
-/** statx(2)'s mask asking for the file type only, and where struct statx keeps stx_mode. */
-const STATX_TYPE = 0x1;
-const STX_MODE = 0x1c;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-
 /**
  * Whether a host path is a directory, a file or absent (a symlink is followed,
- * as a mount would follow it): one statx(2) each, whose error is a number
- * rather than an exception (most of a container's dozen masked paths are
- * absent), remembered for the plan. Listing their parents instead reads
- * every process of /proc.
+ * as a mount would follow it): one statx(2) each (fileType: most of a
+ * container's dozen masked paths are absent, which costs no exception),
+ * remembered for the plan. Listing their parents instead reads every process
+ * of /proc.
  */
 function kindCache(): (path: string) => "dir" | "file" | undefined {
   const kinds = new Map<string, "dir" | "file" | undefined>();
-  const buf = new Uint8Array(256);
-  const view = new DataView(buf.buffer);
   return (p: string) => {
     if (kinds.has(p)) return kinds.get(p);
-    const r = sysRaw("statx", AT.FDCWD, addressOf(cString(p)), 0, STATX_TYPE, addressOf(buf));
-    const kind = r < 0
-      ? undefined
-      : (view.getUint16(STX_MODE, true) & S_IFMT) === S_IFDIR
-      ? "dir"
-      : "file";
+    const t = fileType(p)?.type;
+    const kind = t === undefined ? undefined : t === S_IF.DIR ? "dir" : "file";
     kinds.set(p, kind);
     return kind;
   };
