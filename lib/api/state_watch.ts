@@ -77,16 +77,12 @@ export class StateWatch {
       return;
     }
     const w = this.#watcher;
-    let renamedTo: string | undefined;
     (async () => {
       for await (const ev of w) {
         // No change to wake anyone for: a file closed after writing (a lock's open and close:
-        // a real write comes with its own events), and the second report of a rename into
-        // place (`[from, to]`) right after the first (`[to]`).
-        if (ev.kind === "access") continue;
-        const again = ev.kind === "rename" && ev.paths.length === 2 && ev.paths[1] === renamedTo;
-        renamedTo = ev.kind === "rename" && ev.paths.length === 1 ? ev.paths[0] : undefined;
-        if (again) continue;
+        // a real write comes with its own events), and the report of a rename's two names
+        // together (`[from, to]`), which follows one of each name alone.
+        if (ev.kind === "access" || (ev.kind === "rename" && ev.paths.length > 1)) continue;
         for (const p of ev.paths) {
           if (p.endsWith(".exit")) this.#note(p);
           const id = CONTAINER_FILE.exec(p.slice(p.lastIndexOf("/") + 1))?.[1];

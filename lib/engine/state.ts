@@ -164,7 +164,8 @@ export class StateDir {
   /** Writes a container's state atomically. */
   write(s: ContainerState): void {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n");
+    // A record describes this boot only: it need not reach the disk before it replaces the last.
+    writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n", { volatile: true });
   }
 
   /**
