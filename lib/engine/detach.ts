@@ -22,7 +22,7 @@ import { ATTACH_ENV, startContainer } from "./container.ts";
 import type { WatcherFdArgs } from "../runtime/detached.ts";
 import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
-import { removeTree } from "../os/tree.ts";
+import { removeTree, removeTreeAsync } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
@@ -258,6 +258,12 @@ async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number
   if (oomKilled) containerEvent(g.stateDir, s, "oom");
   containerEvent(g.stateDir, s, "die", { exitCode: String(exitCode) });
   volumeMountEvents(g.stateDir, s, "unmount");
+  // A container that removes itself loses its directory (on another thread) while it is
+  // released, once nothing can run in it any more: the end of the PID 1 of a pid namespace
+  // ends every process in it.
+  const removing = s.autoRemove && s.config?.namespaces.pid.kind === "new"
+    ? removeTreeAsync(s.dir).then(() => undefined, (e: Error) => e)
+    : undefined;
   let released = true;
   await releaseResources(s, g.stateDir).catch(async (e) => {
     released = false;
@@ -269,8 +275,10 @@ async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number
     oomKilled,
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
   };
+  const notRemoved = await removing;
   if (s.autoRemove && released) {
-    removeTree(s.dir);
+    if (notRemoved) throw notRemoved;
+    if (!removing) removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
     containerEvent(g.stateDir, s, "destroy");
     return 0;
