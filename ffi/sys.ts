@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SyscallError } from "./errno.ts";
+import { errno, SyscallError } from "./errno.ts";
 import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
 import { type SyscallName, sysno } from "./syscalls.ts";
 import { AT, F, O, S_IF } from "./constants.ts";
@@ -86,6 +86,18 @@ export function fileType(path: string, follow = true): FileType | undefined {
     rdevMajor: statxView.getUint32(STX.rdevMajor, true),
     rdevMinor: statxView.getUint32(STX.rdevMinor, true),
   };
+}
+
+/**
+ * unlinkat(2) of a file (not a directory); false when there was none, which
+ * costs no exception (a record's exit file, socket or temporary file is
+ * often gone already).
+ */
+export function unlink(path: string): boolean {
+  const r = sysRaw("unlinkat", AT.FDCWD, addressOf(cString(path)), 0);
+  if (r === -errno("ENOENT")) return false;
+  if (r < 0) throw new SyscallError("unlinkat", -r, path);
+  return true;
 }
 
 /** pipe2(O_CLOEXEC): [read end, write end]. */

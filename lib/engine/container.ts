@@ -6,7 +6,7 @@
  * @module
  */
 
-import { close, open, pipe } from "../../ffi/sys.ts";
+import { close, open, pipe, unlink } from "../../ffi/sys.ts";
 import { openWatcher } from "../../ffi/watch.ts";
 import { listenUnix } from "../../ffi/unix_socket.ts";
 import {
@@ -457,8 +457,8 @@ async function reserve(
       }
       // The last run's exit record is not this run's.
       try {
-        Deno.removeSync(state.exitFile(cfg.id));
-      } catch { /* none */ }
+        unlink(state.exitFile(cfg.id));
+      } catch { /* left for the watcher to replace */ }
       const next: ContainerState = {
         ...s,
         ...o.record,
@@ -566,9 +566,7 @@ export const ATTACH_ENV = "_CTR_ATTACH";
 
 /** A listening socket for attached clients at `path` (one left by a previous run is replaced). */
 function listenAttach(path: string): number {
-  try {
-    Deno.removeSync(path);
-  } catch { /* none */ }
+  unlink(path);
   return listenUnix(path, 8);
 }
 

@@ -16,7 +16,7 @@
  */
 
 import type { Globals } from "./globals.ts";
-import { close } from "../../ffi/sys.ts";
+import { close, unlink } from "../../ffi/sys.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
 import { ATTACH_ENV, startContainer } from "./container.ts";
 import type { WatcherFdArgs } from "../runtime/detached.ts";
@@ -237,8 +237,8 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
 /** What exitedCommand does, under its lock. */
 async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number> {
   try {
-    Deno.removeSync(dir.attachSocket(id)); // nobody listens there any more
-  } catch { /* none */ }
+    unlink(dir.attachSocket(id)); // nobody listens there any more
+  } catch { /* left for the record's removal */ }
   const s = dir.get(id);
   if (!s) {
     // Removed meanwhile (rm -f): nothing is left to record, and the exit record just written

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { unlink } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import { createAtomic, sweepTemp, writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
@@ -253,13 +254,7 @@ export class StateDir {
    * write and rename.
    */
   remove(id: string): void {
-    for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) {
-      try {
-        Deno.removeSync(f);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-    }
+    for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) unlink(f);
     sweepTemp(this.dir, `${id}.`);
   }
 }
