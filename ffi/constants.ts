@@ -155,8 +155,16 @@ export const RESOLVE = {
   IN_ROOT: 16,
 } as const;
 
-/** sys/stat.h: file type bits for mknod. */
-export const S_IF = { REG: 0o100000, CHR: 0o20000, BLK: 0o60000, FIFO: 0o10000 } as const;
+/** sys/stat.h: file type bits (mknod, a stat's mode) and their mask. */
+export const S_IF = {
+  REG: 0o100000,
+  DIR: 0o40000,
+  LNK: 0o120000,
+  CHR: 0o20000,
+  BLK: 0o60000,
+  FIFO: 0o10000,
+  MT: 0o170000,
+} as const;
 
 /** linux/prctl.h options. */
 export const PR = {

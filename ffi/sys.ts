@@ -5,10 +5,10 @@
  * @module
  */
 
-import { SyscallError } from "./errno.ts";
+import { errno, SyscallError } from "./errno.ts";
 import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
 import { type SyscallName, sysno } from "./syscalls.ts";
-import { AT, F, O } from "./constants.ts";
+import { AT, F, O, S_IF } from "./constants.ts";
 
 const enc = new TextEncoder();
 
@@ -48,6 +48,56 @@ export async function sysAsync(
 /** Calls `name` and returns the raw result, -errno included. */
 export function sysRaw(name: SyscallName, ...args: Word[]): number {
   return rawSyscall(sysno(name), ...args);
+}
+
+/** statx(2)'s mask asking for the file type only. */
+const STATX_TYPE = 0x1;
+/** struct statx: where it keeps stx_mode and stx_rdev_major, stx_rdev_minor. */
+const STX = { mode: 0x1c, rdevMajor: 0x80, rdevMinor: 0x84, size: 0x100 } as const;
+const statxBuf = new Uint8Array(STX.size);
+const statxView = new DataView(statxBuf.buffer);
+
+/** A file's type (S_IF.* bits of its mode) and device number, as fileType() reads them. */
+export interface FileType {
+  readonly type: number;
+  readonly rdevMajor: number;
+  readonly rdevMinor: number;
+}
+
+/**
+ * The type of the file at `path` (a last symlink followed unless `follow` is
+ * false) from one statx(2), or undefined when it cannot be read (absent, not
+ * searchable): an answer rather than an exception, for lookups that mostly
+ * miss (a path through an image's layers, a container's masked paths).
+ */
+export function fileType(path: string, follow = true): FileType | undefined {
+  const flags = follow ? 0 : AT.SYMLINK_NOFOLLOW;
+  const r = sysRaw(
+    "statx",
+    AT.FDCWD,
+    addressOf(cString(path)),
+    flags,
+    STATX_TYPE,
+    addressOf(statxBuf),
+  );
+  if (r < 0) return undefined;
+  return {
+    type: statxView.getUint16(STX.mode, true) & S_IF.MT,
+    rdevMajor: statxView.getUint32(STX.rdevMajor, true),
+    rdevMinor: statxView.getUint32(STX.rdevMinor, true),
+  };
+}
+
+/**
+ * unlinkat(2) of a file (not a directory); false when there was none, which
+ * costs no exception (a record's exit file, socket or temporary file is
+ * often gone already).
+ */
+export function unlink(path: string): boolean {
+  const r = sysRaw("unlinkat", AT.FDCWD, addressOf(cString(path)), 0);
+  if (r === -errno("ENOENT")) return false;
+  if (r < 0) throw new SyscallError("unlinkat", -r, path);
+  return true;
 }
 
 /** pipe2(O_CLOEXEC): [read end, write end]. */

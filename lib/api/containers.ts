@@ -228,6 +228,8 @@ export class ContainerRoutes {
    */
   async #attach(req: Request, res: Response, ref: string): Promise<void> {
     const s0 = this.#dir.find(ref);
+    // The next change of its files, watched from before anything is awaited: none passes unseen.
+    let changed = this.#watch.changed(s0.id, 500);
     const q = (k: string) => boolParam(req, k);
     const streams = { stdin: q("stdin"), stdout: q("stdout"), stderr: q("stderr") };
     const tty = s0.config?.process.terminal ?? false;
@@ -246,9 +248,11 @@ export class ContainerRoutes {
     try {
       // Else until its watcher listens: once started, whether its command still runs or not
       // (a watcher told a client is coming holds the output, and the end, for it).
-      for (let i = 0; !conn && i < 6000; i++) {
+      for (const until = Date.now() + 60_000; !conn && Date.now() < until;) {
         if (handed) {
-          const c = await Promise.race([handed, sleep(10).then(() => undefined)]);
+          // A start of ours hands the connection over; the record is read again only when its
+          // files changed (a start by another process, a removal).
+          const c = await Promise.race([handed, changed.then(() => undefined)]);
           if (c !== undefined) {
             conn = c ?? undefined; // null: the start failed
             break;
@@ -262,13 +266,16 @@ export class ContainerRoutes {
         if (!s) return;
         // Not started since the attach (an ended one waits for its next start).
         const started = s.status !== "created" && (isRunning(s0) || s.startedAt !== s0.startedAt);
+        let refused = false;
         if (started) {
           try {
             conn = await connectWatcher(this.#dir.attachSocket(s0.id));
           } catch {
             if (s.status === "exited") return; // ended, and its watcher with it
+            refused = true; // its watcher does not listen yet: tried again soon
           }
         }
+        changed = this.#watch.changed(s0.id, refused ? 10 : 500);
         if (!conn && !handed) await sleep(10);
       }
     } finally {

@@ -79,8 +79,12 @@ export class StateWatch {
     const w = this.#watcher;
     (async () => {
       for await (const ev of w) {
+        // No change to wake anyone for: a file closed after writing (a lock's open and close:
+        // a real write comes with its own events), and the report of a rename's two names
+        // together (`[from, to]`), which follows one of each name alone.
+        if (ev.kind === "access" || (ev.kind === "rename" && ev.paths.length > 1)) continue;
         for (const p of ev.paths) {
-          if (p.endsWith(".exit")) this.#note(p);
+          if (p.endsWith(".exit") && ev.kind !== "remove") this.#note(p);
           const id = CONTAINER_FILE.exec(p.slice(p.lastIndexOf("/") + 1))?.[1];
           for (const wake of [...(id && this.#waiters.get(id) || [])]) wake();
         }

@@ -53,21 +53,29 @@ export interface DriverOptions {
 /** The driver for this host: v2, or v1 (hybrid too). */
 export function openCgroupDriver(opts: DriverOptions = {}): CgroupDriver {
   const fs = opts.fs ?? realCgroupFs;
-  const layout = opts.layout ?? cgroupLayout(
+  const layout = opts.layout ?? readHostLayout();
+  if (layout.version === "v2") return new V2Driver({ fs, unified: layout.unified! });
+  return new V1Driver({ fs, hierarchies: layout.v1, unified: layout.unified });
+}
+
+/**
+ * The host's layout, read once per process: its cgroup filesystems and ctr's
+ * own cgroup stay where they are while a ctr runs, and a server reopens the
+ * cgroup of every container that ends. Throws when there is no cgroup
+ * filesystem (and reads again next time).
+ */
+let hostLayout: CgroupLayout | undefined;
+function readHostLayout(): CgroupLayout {
+  return hostLayout ??= cgroupLayout(
     realCgroupFs.read("/proc/self/mountinfo"),
     realCgroupFs.read("/proc/self/cgroup"),
   );
-  if (layout.version === "v2") return new V2Driver({ fs, unified: layout.unified! });
-  return new V1Driver({ fs, hierarchies: layout.v1, unified: layout.unified });
 }
 
 /** The host's cgroup layout, or undefined when it has no cgroup filesystem. */
 export function hostCgroupLayout(): CgroupLayout | undefined {
   try {
-    return cgroupLayout(
-      realCgroupFs.read("/proc/self/mountinfo"),
-      realCgroupFs.read("/proc/self/cgroup"),
-    );
+    return readHostLayout();
   } catch {
     return undefined;
   }

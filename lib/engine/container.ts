@@ -6,7 +6,7 @@
  * @module
  */
 
-import { close, open, pipe } from "../../ffi/sys.ts";
+import { close, open, pipe, unlink } from "../../ffi/sys.ts";
 import { openWatcher } from "../../ffi/watch.ts";
 import { listenUnix } from "../../ffi/unix_socket.ts";
 import {
@@ -503,13 +503,18 @@ export interface Started {
 /**
  * Reserves the container's name and id in the state directory (status
  * created), with the names of everything it is about to make (`made`).
+ * Returns the configuration (its name chosen) and the record written.
  */
-async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, made: Made) {
+async function reserve(
+  cfg: ContainerConfig,
+  state: StateDir,
+  o: StartOptions,
+  made: Made,
+): Promise<{ cfg: ContainerConfig; record: ContainerState }> {
   let out = cfg;
   const me = { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
   if (o.existing) await waitForPreviousWatcher(state, cfg.id);
-  await state.locked(() => {
-    const all = state.list();
+  const record = await state.locked(() => {
     if (o.existing) {
       const s = state.get(cfg.id);
       if (!s) throw new RunError(`No such container: ${cfg.id}`, 125);
@@ -524,9 +529,9 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
       }
       // The last run's exit record is not this run's.
       try {
-        Deno.removeSync(state.exitFile(cfg.id));
-      } catch { /* none */ }
-      state.write({
+        unlink(state.exitFile(cfg.id));
+      } catch { /* left for the watcher to replace */ }
+      const next: ContainerState = {
         ...s,
         ...o.record,
         ...made,
@@ -534,9 +539,12 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
         startTime: 0,
         error: undefined,
         watcher: me,
-      });
-      return;
+      };
+      state.write(next);
+      return next;
     }
+    // Names are unique among the records: only a new container reads them all.
+    const all = state.list();
     if (out.nameGenerated) {
       const taken = new Set(all.map((s) => s.name));
       for (let i = 0; taken.has(out.name); i++) {
@@ -552,11 +560,17 @@ async function reserve(cfg: ContainerConfig, state: StateDir, o: StartOptions, m
         125,
       );
     }
-    state.create({ ...stateOf(out, 0, 0, "created", made), ...o.record, watcher: me });
+    const next: ContainerState = {
+      ...stateOf(out, 0, 0, "created", made),
+      ...o.record,
+      watcher: me,
+    };
+    state.create(next);
+    return next;
   });
   // A start of an existing container is no creation (its `start` event comes with the run).
   if (!o.existing) containerEvent(state.dir, { ...out, labels: o.record?.labels }, "create");
-  return out;
+  return { cfg: out, record };
 }
 
 /**
@@ -586,13 +600,11 @@ async function waitForPreviousWatcher(state: StateDir, id: string): Promise<void
 async function launchWatched(
   plan: Plan,
   cfg: ContainerConfig,
-  state: StateDir,
+  record: ContainerState,
   d: NonNullable<StartOptions["detached"]>,
   pipes: { stdout: number; stderr: number; stdin: number },
   opts: Parameters<typeof launchDetached>[2],
 ): Promise<LaunchedDetached> {
-  const record = state.get(cfg.id);
-  if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
   const memfd = openWatcher();
   let ptyAt: number | undefined;
   let sock = -1;
@@ -626,9 +638,7 @@ export const ATTACH_ENV = "_CTR_ATTACH";
 
 /** A listening socket for attached clients at `path` (one left by a previous run is replaced). */
 function listenAttach(path: string): number {
-  try {
-    Deno.removeSync(path);
-  } catch { /* none */ }
+  unlink(path);
   return listenUnix(path, 8);
 }
 
@@ -645,7 +655,8 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   const state = new StateDir(o.stateDir ?? "/run/ctr");
   const host = readPlanHost();
   const cgroup = planCgroup(cfg, host.cgroups);
-  cfg = await reserve(cfg, state, o, intent(cfg, cgroup));
+  const reserved = await reserve(cfg, state, o, intent(cfg, cgroup));
+  cfg = reserved.cfg;
   trace("state: reserved");
   let cg: Cgroup | undefined;
   const attachments: Attachment[] = [];
@@ -657,7 +668,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
   let watcherPidfd = -1;
   try {
     // What volumes' options mount, now that the record names the volumes (released with it).
-    const volumes = o.existing ? state.get(cfg.id)?.volumes : o.record?.volumes;
+    const volumes = reserved.record.volumes;
     if (volumes?.length) {
       (await import("./volume.ts")).mountVolumes(storeRoot(cfg), volumes);
       trace("volumes: mounted");
@@ -719,7 +730,57 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     trace("plan: built");
     if (cgroup) cg = await makeCgroup(cfg, cgroup);
     trace("container directory and cgroup ready");
+    /**
+     * The record of the container once its command runs, written once: `watcher` is the pid
+     * of a detached container's watcher (in the foreground this process waits for it).
+     */
+    const running = (cur: ContainerState, pid: number, watcher = Deno.pid): ContainerState => {
+      const a = attachments[0] as Attachment | undefined;
+      const u = userNet as UserModeNetwork | undefined;
+      return {
+        ...cur,
+        ...stateOf(cfg, pid, processStartTime(pid) ?? 0, "running", madeNow(cfg, cg)),
+        ...o.record,
+        created: cur.created,
+        startedAt: new Date().toISOString(),
+        watcher: { pid: watcher, startTime: processStartTime(watcher) ?? 0 },
+        // A check starts over with each start (its log stays).
+        ...(cfg.healthcheck &&
+          {
+            health: { Status: "starting" as const, FailingStreak: 0, Log: cur.health?.Log ?? [] },
+          }),
+        ...(a && {
+          ip: a.ip,
+          prefixLen: a.prefixLen,
+          gateway: a.gateway,
+          mac: a.mac,
+          ports: a.ports,
+        }),
+        // Its further networks, with the addresses they gave it.
+        ...(attachments.length > 1 && {
+          endpoints: attachments.slice(1).map((x) =>
+            withAddress(
+              endpointRecord(
+                cfg.id,
+                x.network.name,
+                x.endpoint,
+                cfg.network.more?.[x.endpoint - 1]?.aliases,
+              ),
+              x,
+            )
+          ),
+        }),
+        ...(u && {
+          userNet: { kind: u.kind, ...u.process },
+          ip: u.ip,
+          prefixLen: u.prefixLen,
+          gateway: u.gateway,
+          ports: u.ports,
+        }),
+      };
+    };
     let spawned: { pid: number; pidfd: number; master: number; watcher?: number };
+    let record: ContainerState | undefined;
     const launchOptions = {
       idMaps: cfg.namespaces.user.kind === "new" ? { uid: cfg.uidMap, gid: cfg.gidMap } : undefined,
       cgroup: cg,
@@ -737,16 +798,13 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     try {
       if (o.detached) {
         const stdio = { stdout: pipes[0] ?? -1, stderr: pipes[1] ?? -1, stdin: pipes[2] ?? -1 };
-        const d = await launchWatched(plan, cfg, state, o.detached, stdio, {
+        const d = await launchWatched(plan, cfg, reserved.record, o.detached, stdio, {
           ...launchOptions,
-          // Recorded before the watcher's go: `rm -f` then finds both however early ctr dies.
+          // The whole running record, written once before the watcher's go (the command has
+          // exec'd): `rm -f` then finds both processes however early ctr dies, and nothing is
+          // written after the go, when the watcher may be recording the command's end already.
           onWatcher: async (pid, watcherPid) =>
-            void await state.update(cfg.id, (cur) => ({
-              ...cur,
-              pid,
-              startTime: processStartTime(pid) ?? 0,
-              watcher: { pid: watcherPid, startTime: processStartTime(watcherPid) ?? 0 },
-            })),
+            void (record = await state.update(cfg.id, (cur) => running(cur, pid, watcherPid))),
         });
         spawned = { pid: d.pid, pidfd: d.pidfd, master: -1, watcher: d.watcherPid };
         watcherPidfd = d.watcherPidfd;
@@ -772,70 +830,13 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
     }
     // The container holds the write ends now, the watcher the read ends (its own copies).
     for (const fd of pipes.splice(0)) if (fd >= 0) close(fd);
-    const a = attachments[0] as Attachment | undefined;
     const u = userNet as UserModeNetwork | undefined;
-    const pidStart = processStartTime(spawned.pid) ?? 0;
-    // A detached command may have ended already, and its watcher recorded that (the pids and
-    // start times were recorded before the watcher's go): what it wrote stays.
-    const ended = (cur: ContainerState) => o.detached !== undefined && cur.status !== "created";
-    const record = await state.update(cfg.id, (cur) => ({
-      ...cur,
-      ...stateOf(
-        cfg,
-        spawned.pid,
-        cur.pid === spawned.pid && cur.startTime ? cur.startTime : pidStart,
-        ended(cur) ? cur.status : "running",
-        madeNow(cfg, cg),
-      ),
-      ...o.record,
-      created: cur.created,
-      startedAt: new Date().toISOString(),
-      watcher: spawned.watcher
-        ? cur.watcher?.pid === spawned.watcher
-          ? cur.watcher
-          : { pid: spawned.watcher, startTime: processStartTime(spawned.watcher) ?? 0 }
-        : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 },
-      // A check starts over with each start (its log stays).
-      ...(cfg.healthcheck &&
-        { health: { Status: "starting" as const, FailingStreak: 0, Log: cur.health?.Log ?? [] } }),
-      ...(a && {
-        ip: a.ip,
-        prefixLen: a.prefixLen,
-        gateway: a.gateway,
-        mac: a.mac,
-        ports: a.ports,
-      }),
-      ...(attachments.length > 1 && {
-        endpoints: attachments.slice(1).map((x) =>
-          withAddress(
-            endpointRecord(
-              cfg.id,
-              x.network.name,
-              x.endpoint,
-              cfg.network.more?.[x.endpoint - 1]?.aliases,
-            ),
-            x,
-          )
-        ),
-      }),
-      ...(u && {
-        userNet: { kind: u.kind, ...u.process },
-        ip: u.ip,
-        prefixLen: u.prefixLen,
-        gateway: u.gateway,
-        ports: u.ports,
-      }),
-    }));
-    if (!record) {
-      // A detached --rm command that ended at once: its watcher removed it already.
-      if (!o.detached || !o.record?.autoRemove) {
-        throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
-      }
-    } else {
-      trace("state: running");
-      volumeMountEvents(state.dir, record, "mount");
-      containerEvent(state.dir, record, "start");
-    }
+    // In the foreground the record says "running" once the command has exec'd.
+    if (!o.detached) record = await state.update(cfg.id, (cur) => running(cur, spawned.pid));
+    if (!record) throw new RunError(`Container ${cfg.name} was removed while it started`, 125);
+    trace("state: running");
+    volumeMountEvents(state.dir, record, "mount");
+    containerEvent(state.dir, record, "start");
     return {
       cfg,
       state,
@@ -848,7 +849,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       stdout: pipes[0] ?? -1,
       stderr: pipes[1] ?? -1,
       stdin: pipes[2] ?? -1,
-      record: record ?? stateOf(cfg, spawned.pid, pidStart, "exited", madeNow(cfg, cg)),
+      record,
     };
   } catch (e) {
     for (const fd of pipes) if (fd >= 0) close(fd);
@@ -902,7 +903,7 @@ export async function createContainer(
   const state = new StateDir(o.stateDir ?? "/run/ctr");
   // Nothing but its directory exists until `ctr start` (which records its own intent then).
   const nothing = { cgroups: [], cgroupPaths: {} };
-  cfg = await reserve(cfg, state, { record: o.record }, nothing);
+  cfg = (await reserve(cfg, state, { record: o.record }, nothing)).cfg;
   try {
     prepareDir(cfg);
     if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);

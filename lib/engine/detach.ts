@@ -16,13 +16,13 @@
  */
 
 import type { Globals } from "./globals.ts";
-import { close } from "../../ffi/sys.ts";
+import { close, unlink } from "../../ffi/sys.ts";
 import { type ContainerConfig, DETACHED_ENV } from "../config/container.ts";
 import { ATTACH_ENV, startContainer } from "./container.ts";
 import type { WatcherFdArgs } from "../runtime/detached.ts";
 import { RunError } from "../runtime/errors.ts";
 import { cgroupOf, readExit, releaseResources } from "./lifecycle.ts";
-import { removeTree } from "../os/tree.ts";
+import { removeTree, removeTreeAsync } from "../os/tree.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { sleep } from "../os/async.ts";
 import { trace } from "../trace.ts";
@@ -162,7 +162,8 @@ export async function startExisting(
   o: { attach?: boolean; exitHere?: boolean } = {},
 ): Promise<void> {
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
-  await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
+  // Unmarked (the usual case), nothing is written before the start's own record.
+  if (s.stoppedByUser) await dir.update(s.id, (cur) => ({ ...cur, stoppedByUser: false }));
   await startDetached(s.config, g, {
     existing: true,
     report: false,
@@ -236,8 +237,8 @@ export async function exitedCommand(id: string, g: Globals): Promise<number> {
 /** What exitedCommand does, under its lock. */
 async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number> {
   try {
-    Deno.removeSync(dir.attachSocket(id)); // nobody listens there any more
-  } catch { /* none */ }
+    unlink(dir.attachSocket(id)); // nobody listens there any more
+  } catch { /* left for the record's removal */ }
   const s = dir.get(id);
   if (!s) {
     // Removed meanwhile (rm -f): nothing is left to record, and the exit record just written
@@ -257,6 +258,12 @@ async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number
   if (oomKilled) containerEvent(g.stateDir, s, "oom");
   containerEvent(g.stateDir, s, "die", { exitCode: String(exitCode) });
   volumeMountEvents(g.stateDir, s, "unmount");
+  // A container that removes itself loses its directory (on another thread) while it is
+  // released, once nothing can run in it any more: the end of the PID 1 of a pid namespace
+  // ends every process in it.
+  const removing = s.autoRemove && s.config?.namespaces.pid.kind === "new"
+    ? removeTreeAsync(s.dir).then(() => undefined, (e: Error) => e)
+    : undefined;
   let released = true;
   await releaseResources(s, g.stateDir).catch(async (e) => {
     released = false;
@@ -268,8 +275,10 @@ async function finishExit(dir: StateDir, id: string, g: Globals): Promise<number
     oomKilled,
     finishedAt: ex?.finishedAt ?? new Date().toISOString(),
   };
+  const notRemoved = await removing;
   if (s.autoRemove && released) {
-    removeTree(s.dir);
+    if (notRemoved) throw notRemoved;
+    if (!removing) removeTree(s.dir);
     await dir.locked(() => dir.remove(id));
     containerEvent(g.stateDir, s, "destroy");
     return 0;

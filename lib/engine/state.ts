@@ -6,6 +6,7 @@
  * @module
  */
 
+import { unlink } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import { createAtomic, sweepTemp, writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
@@ -131,10 +132,33 @@ export interface ContainerState {
 
 // Resource limits (rlimits) are 64-bit: bigints, which JSON has no form for.
 const toJson = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: `${v}` } : v);
-const fromJson = (_k: string, v: unknown) =>
-  v !== null && typeof v === "object" && typeof (v as { $bigint?: unknown }).$bigint === "string"
-    ? BigInt((v as { $bigint: string }).$bigint)
-    : v;
+
+/** `{"$bigint": "N"}` objects below `v` (an object) turned back into bigints, in place. */
+function revive(v: Record<string, unknown>): unknown {
+  const n = v.$bigint;
+  // Anything else of that shape (a label named `$bigint`) stays as it is.
+  if (typeof n === "string" && /^-?\d+$/.test(n) && Object.keys(v).length === 1) return BigInt(n);
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    if (x === null || typeof x !== "object") continue;
+    const r = revive(x as Record<string, unknown>);
+    if (r !== x) v[k] = r;
+  }
+  return v;
+}
+
+/**
+ * A record's text as a state. A plain parse and a walk that revives the few
+ * bigints: servers read records many times a container, and a reviver
+ * function called for every key of the configuration costs several times more.
+ */
+function parseState(text: string): ContainerState {
+  const s = JSON.parse(text);
+  return (text.includes('"$bigint"') ? revive(s) : s) as ContainerState;
+}
+
+/** A full container id: `find` takes it as an id before any name, as docker's daemon does. */
+const FULL_ID = /^[0-9a-f]{64}$/;
 
 /** The state directory and its files. */
 export class StateDir {
@@ -160,7 +184,8 @@ export class StateDir {
   /** Writes a container's state atomically. */
   write(s: ContainerState): void {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n");
+    // A record describes this boot only: it need not reach the disk before it replaces the last.
+    writeAtomic(this.#file(s.id), JSON.stringify(s, toJson, 2) + "\n", { volatile: true });
   }
 
   /**
@@ -184,14 +209,17 @@ export class StateDir {
     for (const e of entries) {
       if (!e.isFile || !e.name.endsWith(".json")) continue;
       try {
-        out.push(JSON.parse(Deno.readTextFileSync(`${this.dir}/${e.name}`), fromJson));
+        out.push(parseState(Deno.readTextFileSync(`${this.dir}/${e.name}`)));
       } catch { /* being replaced right now */ }
     }
     return out;
   }
 
-  /** Finds a container by name, full id or unique id prefix (at least 3 characters). */
+  /** Finds a container by full id, name or unique id prefix (at least 3 characters). */
   find(ref: string): ContainerState {
+    // docker's clients name a container by the full id its create answered: one record to read.
+    const exact = FULL_ID.test(ref) ? this.get(ref) : undefined;
+    if (exact) return exact;
     const all = this.list();
     const byName = all.find((s) => s.name === ref);
     if (byName) return byName;
@@ -206,7 +234,7 @@ export class StateDir {
   /** The state of one container by full id, or undefined. */
   get(id: string): ContainerState | undefined {
     try {
-      return JSON.parse(Deno.readTextFileSync(this.#file(id)), fromJson);
+      return parseState(Deno.readTextFileSync(this.#file(id)));
     } catch {
       return undefined;
     }
@@ -245,13 +273,7 @@ export class StateDir {
    * write and rename.
    */
   remove(id: string): void {
-    for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) {
-      try {
-        Deno.removeSync(f);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-    }
+    for (const f of [this.#file(id), this.exitFile(id), this.attachSocket(id)]) unlink(f);
     sweepTemp(this.dir, `${id}.`);
   }
 }

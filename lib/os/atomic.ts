@@ -9,7 +9,7 @@
 
 import { AT, O } from "../../ffi/constants.ts";
 import { errno, SyscallError } from "../../ffi/errno.ts";
-import { addressOf, close, cString, open, sys, writeAll } from "../../ffi/sys.ts";
+import { addressOf, close, cString, open, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
 import { processStartTime } from "./proc.ts";
 
 /** open(2)'s O_TMPFILE (with O_DIRECTORY, as the kernel wants it), the same on x86_64 and aarch64. */
@@ -20,12 +20,32 @@ const AT_SYMLINK_FOLLOW = 0x400;
 /** `NAME.PID.RANDOM.tmp`: the temporary files written by writeAtomic. */
 const TEMP = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
-/** Writes `text` to `path` atomically (temporary name, rename). */
-export function writeAtomic(path: string, text: string, opts: { mode?: number } = {}): void {
+/** renameat2(2)'s flag that swaps two names (both must exist). */
+const RENAME_EXCHANGE = 2;
+
+/**
+ * Writes `text` to `path` atomically (temporary name, rename). `volatile`:
+ * the file describes this boot only (a container's record), so nothing of it
+ * need reach the disk before it replaces the old one: the new file and the
+ * old swap names and the old is unlinked, where ext4 would start writing the
+ * new file's data back at a rename over an existing file (auto_da_alloc, a
+ * few hundred microseconds a write). A writer killed between the two leaves
+ * the old file under its temporary name, as one killed before the rename
+ * leaves the new one.
+ */
+export function writeAtomic(
+  path: string,
+  text: string,
+  opts: { mode?: number; volatile?: boolean } = {},
+): void {
   // A name of its own per writer: two writers never rename each other's file.
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     Deno.writeTextFileSync(tmp, text, { mode: opts.mode ?? 0o600 });
+    if (opts.volatile && exchange(tmp, path)) {
+      Deno.removeSync(tmp); // the old file now
+      return;
+    }
     Deno.renameSync(tmp, path);
   } catch (e) {
     try {
@@ -33,6 +53,24 @@ export function writeAtomic(path: string, text: string, opts: { mode?: number } 
     } catch { /* not made */ }
     throw e;
   }
+}
+
+/**
+ * Swaps the names `a` and `b`; false when that cannot be done (`b` does not
+ * exist, or the filesystem cannot swap names): then a rename will do.
+ */
+function exchange(a: string, b: string): boolean {
+  const r = sysRaw(
+    "renameat2",
+    AT.FDCWD,
+    addressOf(cString(a)),
+    AT.FDCWD,
+    addressOf(cString(b)),
+    RENAME_EXCHANGE,
+  );
+  if (r >= 0) return true;
+  if (["ENOENT", "EINVAL", "ENOSYS", "EOPNOTSUPP"].some((n) => -r === errno(n))) return false;
+  throw new SyscallError("renameat2", -r, `${a} and ${b}`);
 }
 
 /**

@@ -23,29 +23,58 @@ export function mountPoints(): string[] {
  * host files.
  */
 export function removeTree(dir: string): void {
+  const prefix = notMounted(dir);
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (e) {
+    removeHarder(prefix, e);
+  }
+}
+
+/**
+ * removeTree() with the deletion on another thread, so that the caller's
+ * other work (a container's cgroups released) goes on meanwhile; what
+ * removeTree() throws, the promise rejects with.
+ */
+export async function removeTreeAsync(dir: string): Promise<void> {
+  const prefix = notMounted(dir);
+  try {
+    await Deno.remove(dir, { recursive: true });
+  } catch (e) {
+    removeHarder(prefix, e);
+  }
+}
+
+/** `dir` without a trailing slash; throws when anything is mounted on or below it. */
+function notMounted(dir: string): string {
   const prefix = dir.replace(/\/+$/, "");
   const busy = mountPoints().filter((m) => m === prefix || m.startsWith(prefix + "/"));
   if (busy.length > 0) {
     throw new Error(`Refusing to delete ${dir}: still mounted at ${busy.join(", ")}`);
   }
-  try {
-    Deno.removeSync(dir, { recursive: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
-    const helper = privilegedHelper();
-    if (!(e instanceof Deno.errors.PermissionDenied) || !helper) throw e;
-    // Directories of our own without search or write permission (overlay leaves its
-    // work/work at mode 0) need only a chmod; the helper is for what others own.
-    if (openOwnDirs(prefix)) {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-        return;
-      } catch (again) {
-        if (!(again instanceof Deno.errors.PermissionDenied)) throw again;
-      }
+  return prefix;
+}
+
+/**
+ * After a failed recursive removal of `dir` (error `e`): a missing tree is
+ * gone already; without privileges, what only a chmod or the helper can
+ * delete is deleted so; anything else is thrown.
+ */
+function removeHarder(dir: string, e: unknown): void {
+  if (e instanceof Deno.errors.NotFound) return;
+  const helper = privilegedHelper();
+  if (!(e instanceof Deno.errors.PermissionDenied) || !helper) throw e;
+  // Directories of our own without search or write permission (overlay leaves its
+  // work/work at mode 0) need only a chmod; the helper is for what others own.
+  if (openOwnDirs(dir)) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+      return;
+    } catch (again) {
+      if (!(again instanceof Deno.errors.PermissionDenied)) throw again;
     }
-    helper.removeTree(prefix);
   }
+  helper.removeTree(dir);
 }
 
 /**

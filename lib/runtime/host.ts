@@ -6,6 +6,8 @@
  */
 
 import { type Arch, hostArch } from "../../ffi/syscalls.ts";
+import { S_IF } from "../../ffi/constants.ts";
+import { fileType } from "../../ffi/sys.ts";
 import { type CgroupLayout, hostCgroupLayout } from "../cgroups/mod.ts";
 
 /** The host facts a plan depends on. */
@@ -102,38 +104,21 @@ function seccompActions(): string[] | undefined {
 }
 
 /**
- * Whether a host path is a directory, a file or absent, listing each parent
- * directory once (a container's dozen masked paths share a few parents, and
- * a missing one costs no exception).
+ * Whether a host path is a directory, a file or absent (a symlink is followed,
+ * as a mount would follow it): one statx(2) each (fileType: most of a
+ * container's dozen masked paths are absent, which costs no exception),
+ * remembered for the plan. Listing their parents instead reads every process
+ * of /proc.
  */
 function kindCache(): (path: string) => "dir" | "file" | undefined {
-  const listings = new Map<string, Map<string, boolean>>();
+  const kinds = new Map<string, "dir" | "file" | undefined>();
   return (p: string) => {
-    const cut = p.lastIndexOf("/");
-    const parent = p.slice(0, cut) || "/";
-    let entries = listings.get(parent);
-    if (!entries) {
-      entries = new Map();
-      try {
-        for (const e of Deno.readDirSync(parent)) {
-          // A symlink is followed, as a mount would follow it.
-          const dir = e.isSymlink ? statIsDir(`${parent}/${e.name}`) : e.isDirectory;
-          if (dir !== undefined) entries.set(e.name, dir);
-        }
-      } catch { /* a missing parent: nothing below it exists */ }
-      listings.set(parent, entries);
-    }
-    const dir = entries.get(p.slice(cut + 1));
-    return dir === undefined ? undefined : dir ? "dir" : "file";
+    if (kinds.has(p)) return kinds.get(p);
+    const t = fileType(p)?.type;
+    const kind = t === undefined ? undefined : t === S_IF.DIR ? "dir" : "file";
+    kinds.set(p, kind);
+    return kind;
   };
-}
-
-function statIsDir(p: string): boolean | undefined {
-  try {
-    return Deno.statSync(p).isDirectory;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -169,7 +154,7 @@ let fixed:
 
 /**
  * This host's facts. The kernel's are read once per process; the signal
- * dispositions and the file listings each time, since ctr's own signal
+ * dispositions and the files' kinds each time, since ctr's own signal
  * handlers and the files a command makes (a volume's directory) can change
  * between two plans of one process.
  */

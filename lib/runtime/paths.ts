@@ -6,6 +6,9 @@
  * @module
  */
 
+import { S_IF } from "../../ffi/constants.ts";
+import { fileType } from "../../ffi/sys.ts";
+
 const MAX_LINKS = 255;
 
 /** What is at a path across the layers. */
@@ -20,19 +23,21 @@ export interface Found {
 export function lookup(layers: readonly string[], path: string): Found | undefined {
   for (const layer of layers) {
     const hostPath = layer + path;
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.lstatSync(hostPath);
-    } catch {
-      continue;
-    }
+    // Most tries miss (an upper layer, the top layers of an image): no exception for those.
+    const st = fileType(hostPath, false);
+    if (!st) continue;
     // An overlay whiteout (char device 0/0) hides the lower layers' entry.
-    if (st.isCharDevice && st.rdev === 0) return undefined;
-    const kind = st.isFile ? "file" : st.isDirectory ? "dir" : st.isSymlink ? "symlink" : "other";
-    return { hostPath, kind };
+    if (st.type === S_IF.CHR && st.rdevMajor === 0 && st.rdevMinor === 0) return undefined;
+    return { hostPath, kind: KINDS[st.type] ?? "other" };
   }
   return undefined;
 }
+
+const KINDS: Readonly<Record<number, Found["kind"]>> = {
+  [S_IF.REG]: "file",
+  [S_IF.DIR]: "dir",
+  [S_IF.LNK]: "symlink",
+};
 
 function split(p: string): string[] {
   return p.split("/").filter((c) => c !== "" && c !== ".");

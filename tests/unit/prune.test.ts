@@ -176,3 +176,13 @@ Deno.test("createAtomic() links a whole new file into place, never over an old o
   // No temporary name ever shows in the directory.
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
 });
+
+Deno.test("writeAtomic() volatile: swaps the new file in and the old one out, or renames", () => {
+  const dir = tempDir();
+  writeAtomic(`${dir}/a.json`, "1\n", { volatile: true }); // nothing to swap with: a rename
+  writeAtomic(`${dir}/a.json`, "2\n", { volatile: true });
+  assert.equal(Deno.readTextFileSync(`${dir}/a.json`), "2\n");
+  assert.equal(Deno.statSync(`${dir}/a.json`).mode! & 0o777, 0o600);
+  // The old file went with its temporary name.
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
+});
