@@ -173,15 +173,25 @@ export function networksObject(s: ContainerState): Record<string, unknown> {
   for (const name of containerNetworks(s)) {
     const e = live.find((x) => x.network === name);
     const first = e ? e.index === 0 : name === s.config?.network.name;
-    const addr = first ? s : e;
+    const addr = e && (first ? s : e);
+    const ip = first ? s.config?.network.ip : more.find((m) => m.name === name)?.ip;
+    // docker's shape, with what ctr's bridges have: no links, no IPv6, no driver options.
     out[name] = {
-      IPAddress: (e && addr?.ip) ?? "",
-      IPPrefixLen: (e && addr?.prefixLen) ?? 0,
-      Gateway: (e && addr?.gateway) ?? "",
-      MacAddress: (e && addr?.mac) ?? "",
+      IPAMConfig: ip ? { IPv4Address: ip } : null,
+      Links: null,
       Aliases: first
         ? s.config?.network.aliases ?? []
         : e?.aliases ?? more.find((m) => m.name === name)?.aliases ?? [],
+      NetworkID: addr?.networkId ?? "",
+      EndpointID: addr?.endpointId ?? "",
+      Gateway: addr?.gateway ?? "",
+      IPAddress: addr?.ip ?? "",
+      IPPrefixLen: addr?.prefixLen ?? 0,
+      IPv6Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: addr?.mac ?? "",
+      DriverOpts: null,
     };
   }
   return out;

@@ -221,7 +221,8 @@ export function networkInspectObject(g: Globals, ref: string): Record<string, un
     for (const l of store.inspect(n.name).containers) {
       containers[l.containerId] = {
         Name: l.name ?? "",
-        EndpointID: sha256(`${n.id}/${l.containerId}`).slice(7),
+        // Drawn with the lease; a lease of an older ctr has none, and gets one made of the ids.
+        EndpointID: l.endpointId ?? sha256(`${n.id}/${l.containerId}`).slice(7),
         // The lease has no MAC; the container's state records the one it got.
         MacAddress: endpointMac(states.get(l.containerId), l.endpoint ?? 0),
         IPv4Address: `${l.ip}/${prefix}`,

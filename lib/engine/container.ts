@@ -132,7 +132,19 @@ function intent(cfg: ContainerConfig, cgroup: CgroupIntent | undefined): Made {
 
 /** An endpoint's record with the address it got. */
 export function withAddress(e: EndpointRecord, a: Attachment): EndpointRecord {
-  return { ...e, ip: a.ip, prefixLen: a.prefixLen, gateway: a.gateway, mac: a.mac };
+  return { ...e, ...addressOf(a) };
+}
+
+/** What an attachment gives a container's record: its address and docker's ids for it. */
+export function addressOf(a: Attachment) {
+  return {
+    ip: a.ip,
+    prefixLen: a.prefixLen,
+    gateway: a.gateway,
+    mac: a.mac,
+    networkId: a.network.id,
+    endpointId: a.endpointId,
+  };
 }
 
 /** The record of a container's endpoint k on a network, before any of its objects exists. */
@@ -749,13 +761,7 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
           {
             health: { Status: "starting" as const, FailingStreak: 0, Log: cur.health?.Log ?? [] },
           }),
-        ...(a && {
-          ip: a.ip,
-          prefixLen: a.prefixLen,
-          gateway: a.gateway,
-          mac: a.mac,
-          ports: a.ports,
-        }),
+        ...(a && { ...addressOf(a), ports: a.ports }),
         // Its further networks, with the addresses they gave it.
         ...(attachments.length > 1 && {
           endpoints: attachments.slice(1).map((x) =>

@@ -16,7 +16,7 @@ import type { ContainerConfig, EndpointSpec, NetworkSpec } from "../config/conta
 import type { Globals } from "./globals.ts";
 import { type ContainerState, type EndpointRecord, StateDir } from "./state.ts";
 import { containerNetworks, endpointsOf, isRunning } from "./lifecycle.ts";
-import { endpointRecord, joinNetwork, withAddress } from "./container.ts";
+import { addressOf, endpointRecord, joinNetwork, withAddress } from "./container.ts";
 import { networkEvent } from "./events.ts";
 import { freeEndpoint } from "../network/names.ts";
 import { detachContainer, type Network, NetworkStore } from "../network/mod.ts";
@@ -91,6 +91,8 @@ function withoutEndpoint(s: ContainerState, index: number): ContainerState {
       gateway: undefined,
       mac: undefined,
       ports: undefined,
+      networkId: undefined,
+      endpointId: undefined,
     };
   }
   const rest = (s.endpoints ?? []).filter((x) => x.index !== index);
@@ -183,17 +185,13 @@ export async function connectContainer(
       proxy: false,
       defaultRoute: index === 0 ? undefined : !outbound && !net.internal,
     });
-    await dir.update(s.id, (cur) =>
-      index === 0
-        ? {
-          ...cur,
-          ip: a.ip,
-          prefixLen: a.prefixLen,
-          gateway: a.gateway,
-          mac: a.mac,
-          ports: a.ports,
-        }
-        : withEndpoint(cur, withAddress(record, a)));
+    await dir.update(
+      s.id,
+      (cur) =>
+        index === 0
+          ? { ...cur, ...addressOf(a), ports: a.ports }
+          : withEndpoint(cur, withAddress(record, a)),
+    );
   } catch (e) {
     // joinNetwork undid what it made; the record goes with it.
     await dir.update(s.id, (cur) => ({

@@ -43,6 +43,9 @@ export interface EndpointRecord {
   readonly prefixLen?: number;
   readonly gateway?: string;
   readonly mac?: string;
+  /** docker's NetworkID and EndpointID of it, once it is made. */
+  readonly networkId?: string;
+  readonly endpointId?: string;
 }
 
 /** The state of one container. */
@@ -106,6 +109,9 @@ export interface ContainerState {
   readonly stoppedByUser?: boolean;
   /** --rm: removed when it ends. */
   readonly autoRemove?: boolean;
+  /** docker's NetworkID and EndpointID of its first network, while it is on it. */
+  readonly networkId?: string;
+  readonly endpointId?: string;
   /** The address, gateway, MAC and published ports on its network. */
   readonly ip?: string;
   readonly prefixLen?: number;

@@ -106,6 +106,8 @@ export interface Attachment {
   readonly mac: string;
   /** The host end of the veth pair. */
   readonly vethHost: string;
+  /** docker's EndpointID of the container on the network (its lease's). */
+  readonly endpointId?: string;
   /** The published ports, host ports chosen. */
   readonly ports: readonly PortMapping[];
   readonly proxies: readonly PortProxy[];
@@ -446,6 +448,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       gateway: network.gateway,
       mac,
       vethHost: veth,
+      endpointId: lease.endpointId,
       ports,
       proxies,
       warnings,

@@ -227,6 +227,8 @@ export interface Lease {
   readonly containerId: string;
   /** The container's endpoint on this network (its eth<k>, veth and rules); absent: 0. */
   readonly endpoint?: number;
+  /** docker's EndpointID: 64 random hex digits, drawn with the lease. */
+  readonly endpointId?: string;
   /** The container's first process, in ctr's pid namespace. */
   readonly pid: number;
   /** Its start time (/proc/PID/stat field 22), so a reused pid is never taken for it. */
@@ -364,6 +366,7 @@ export class Leases {
         ip,
         containerId: req.containerId,
         ...(req.endpoint ? { endpoint: req.endpoint } : {}),
+        endpointId: randomHex(32),
         pid: req.pid,
         startTime,
         created: new Date().toISOString(),
@@ -389,6 +392,12 @@ export class Leases {
   async reclaim(): Promise<Lease[]> {
     return await this.update((leases) => removeWhere(leases, (l) => !ownerAlive(l)));
   }
+}
+
+/** `bytes` random bytes as hex. */
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Removes the matching items from `list` in place; returns them. */

@@ -454,6 +454,12 @@ rootTest(
       assert.deepEqual(Object.keys(nets), [na, nb]);
       assert.match(nets[nb].IPAddress, /^10\.124\.202\./);
       assert.deepEqual(nets[nb].Aliases, ["aye"]);
+      // docker's ids: the network's, and the endpoint's as network inspect lists it.
+      const netInfo = JSON.parse(await ok(["network", "inspect", nb]))[0];
+      assert.equal(nets[nb].NetworkID, netInfo.Id);
+      assert.match(nets[nb].EndpointID, /^[0-9a-f]{64}$/);
+      assert.equal(nets[nb].EndpointID, netInfo.Containers[a].EndpointID);
+      assert.notEqual(nets[na].EndpointID, nets[nb].EndpointID);
       assert.ok(links().includes(`${veth}-1`), "the second endpoint's veth");
       assert.ok(rules().includes(`ctr:${a}-1`), "the second endpoint's rules");
       const twice = await c(["network", "connect", nb, `a${tag}`]);
