@@ -247,7 +247,7 @@ export interface JoinOptions {
   readonly ip?: string;
   /** Serve published ports from this process (a foreground run). */
   readonly proxy: boolean;
-  /** Route through it by default (default: endpoint 0 of a network that is not internal). */
+  /** Route through it by default (default: on endpoint 0; never on an internal network). */
   readonly defaultRoute?: boolean;
 }
 
@@ -331,8 +331,8 @@ export async function attach(
         aliases: e.aliases,
         ip: e.ip,
         proxy,
-        // The first network is internal: the first of the others that is not leads out.
-        defaultRoute: joined.every((a) => a.network.internal) ? undefined : false,
+        // While every network joined so far is internal, the first that is not leads out.
+        defaultRoute: joined.every((a) => a.network.internal),
       }),
     );
   }

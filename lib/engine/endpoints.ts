@@ -183,7 +183,7 @@ export async function connectContainer(
       aliases: spec.aliases,
       ip: spec.ip,
       proxy: false,
-      defaultRoute: index === 0 ? undefined : !outbound && !net.internal,
+      defaultRoute: index === 0 ? undefined : !outbound,
     });
     await dir.update(
       s.id,

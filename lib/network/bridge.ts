@@ -65,7 +65,10 @@ export interface AttachOptions extends ResolvOptions {
    * a further one only rewrites its hosts file.
    */
   readonly endpoint?: number;
-  /** Route everything else through this network's gateway; default: endpoint 0 of a network that is not internal. */
+  /**
+   * Route everything else through this network's gateway (default: on
+   * endpoint 0); never on an internal network, which leads nowhere.
+   */
   readonly defaultRoute?: boolean;
   /** The container's first process; its network namespace is the container's. */
   readonly pid: number;
@@ -369,7 +372,7 @@ export async function attachContainer(o: AttachOptions): Promise<Attachment> {
       inside.setUp("lo");
       inside.setUp(ifname);
       // An internal network leads nowhere: its containers reach only their subnet (docker's).
-      if (o.defaultRoute ?? (endpoint === 0 && !network.internal)) {
+      if ((o.defaultRoute ?? endpoint === 0) && !network.internal) {
         inside.addRoute({ dst: "default", gateway: network.gateway });
       }
     }

@@ -400,7 +400,7 @@ rootTest(
   "network: connect and disconnect a running container, --network twice, nothing left",
   async () => {
     const tag = Math.floor(Math.random() * 1e6).toString(36);
-    const [na, nb] = [`na${tag}`, `nb${tag}`];
+    const [na, nb, ni] = [`na${tag}`, `nb${tag}`, `ni${tag}`];
     const c = (args: string[]) => ctr(["--root", store, ...args]);
     const ok = async (args: string[]) => {
       const r = await c(args);
@@ -503,9 +503,27 @@ rootTest(
       assert.match(both.stdout, /eth0 +inet 10\.124\.201\./);
       assert.match(both.stdout, /eth1 +inet 10\.124\.202\./);
       assert.match(both.stdout, /reached/);
+
+      // The first network internal (it leads nowhere): the next one takes the default route.
+      await ok(["network", "create", "--internal", "--subnet", "10.124.205.0/24", ni]);
+      const routes = await c([
+        "run",
+        "--rm",
+        "--network",
+        ni,
+        "--network",
+        nb,
+        "--rootfs",
+        testRootfs(),
+        "ip",
+        "route",
+      ]);
+      assert.equal(routes.code, 0, routes.stderr);
+      assert.match(routes.stdout, /^default via 10\.124\.202\.1 dev eth1/m);
+      assert.doesNotMatch(routes.stdout, /default via 10\.124\.205\./);
     } finally {
       if (ids.length) await c(["rm", "-f", ...ids]);
-      await c(["network", "rm", na, nb]);
+      await c(["network", "rm", na, nb, ni]);
     }
     for (const id of ids) {
       assert.deepEqual(links().filter((l) => l.startsWith(`veth${id.slice(0, 8)}`)), []);
