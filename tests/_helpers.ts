@@ -5,6 +5,25 @@
  */
 
 export const IS_ROOT = Deno.uid() === 0;
+
+// The first container on the default network makes its bridge (ctr0), which stays, as docker0
+// does. When the run began without one, it goes when the run ends: this module is evaluated
+// before the tests of the first file that imports it.
+if (IS_ROOT && !linkExists("ctr0")) {
+  globalThis.addEventListener("unload", () => {
+    if (!linkExists("ctr0")) return;
+    new Deno.Command("ip", { args: ["link", "del", "ctr0"], stderr: "null" }).outputSync();
+  });
+}
+
+function linkExists(name: string): boolean {
+  try {
+    Deno.statSync(`/sys/class/net/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /** The command that runs ctr. */
@@ -486,21 +505,6 @@ export async function busyboxImageTar(tag?: string): Promise<string> {
     throw new Error(`busybox_image.sh: ${new TextDecoder().decode(out.stderr)}`);
   }
   return tar;
-}
-
-/**
- * Removes the default bridge (ctr0) when the test file ends, if it was not
- * there when the file started: the first `--net` makes it and it stays, as
- * docker0 does.
- */
-export function removeBridgeAtExit(): void {
-  try {
-    Deno.statSync("/sys/class/net/ctr0");
-    return;
-  } catch { /* made by these tests, if at all */ }
-  globalThis.addEventListener("unload", () => {
-    new Deno.Command("ip", { args: ["link", "del", "ctr0"], stderr: "null" }).outputSync();
-  });
 }
 
 /** A store and state directory of a test file's own, and the calls its container tests share. */

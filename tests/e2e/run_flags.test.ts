@@ -13,7 +13,6 @@ import {
   census,
   containerBench,
   ctrSpawn,
-  removeBridgeAtExit,
   tempDir,
   testRootfs,
 } from "../_helpers.ts";
@@ -22,7 +21,6 @@ import { DOCKER, Docker } from "../_docker.ts";
 const { store, state, c, inspect, stateFiles, test: flagTest } = containerBench();
 const run = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
   c(["run", "--rm", "--rootfs", testRootfs(), ...args], opts);
-removeBridgeAtExit();
 
 /** Runs `sh -c script` with `args` before it; asserts success; returns stdout. */
 async function sh(script: string, args: string[] = []): Promise<string> {
