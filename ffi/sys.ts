@@ -71,8 +71,18 @@ export interface FileType {
  * miss (a path through an image's layers, a container's masked paths).
  */
 export function fileType(path: string, follow = true): FileType | undefined {
+  if (statxType(path, follow) < 0) return undefined;
+  return {
+    type: statxView.getUint16(STX.mode, true) & S_IF.MT,
+    rdevMajor: statxView.getUint32(STX.rdevMajor, true),
+    rdevMinor: statxView.getUint32(STX.rdevMinor, true),
+  };
+}
+
+/** statx(2) of `path`'s type into statxBuf: 0, or the negative errno. */
+function statxType(path: string, follow: boolean): number {
   const flags = follow ? 0 : AT.SYMLINK_NOFOLLOW;
-  const r = sysRaw(
+  return sysRaw(
     "statx",
     AT.FDCWD,
     addressOf(cString(path)),
@@ -80,12 +90,18 @@ export function fileType(path: string, follow = true): FileType | undefined {
     STATX_TYPE,
     addressOf(statxBuf),
   );
-  if (r < 0) return undefined;
-  return {
-    type: statxView.getUint16(STX.mode, true) & S_IF.MT,
-    rdevMajor: statxView.getUint32(STX.rdevMajor, true),
-    rdevMinor: statxView.getUint32(STX.rdevMinor, true),
-  };
+}
+
+/**
+ * Whether anything is at `path` (a last symlink itself unless `follow`);
+ * false only when there is nothing (ENOENT, ENOTDIR), which costs no
+ * exception; any other failure is thrown.
+ */
+export function exists(path: string, follow = false): boolean {
+  const r = statxType(path, follow);
+  if (r === -errno("ENOENT") || r === -errno("ENOTDIR")) return false;
+  if (r < 0) throw new SyscallError("statx", -r, path);
+  return true;
 }
 
 /**

@@ -24,17 +24,10 @@ import { inspectObject, networksObject } from "../cli/control.ts";
 import { createFromArgs } from "../cli/run_command.ts";
 import { createArgs } from "./create.ts";
 import { StateWatch } from "./state_watch.ts";
+import { randomId } from "../config/names.ts";
 import { signalByName } from "../../ffi/constants.ts";
 import { connectWatcher, FrameReader, helloFrame, STREAM } from "../engine/attach.ts";
-import {
-  type ApiContext,
-  boolParam,
-  endStream,
-  frame,
-  jsonBody,
-  randomId,
-  type Router,
-} from "./router.ts";
+import { type ApiContext, boolParam, endStream, frame, jsonBody, type Router } from "./router.ts";
 
 /** The routes of containers and their execs. */
 export class ContainerRoutes {

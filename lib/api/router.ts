@@ -69,12 +69,6 @@ export function jsonBody(req: Request): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** A new random 64-hex id (execs). */
-export function randomId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))]
-    .map((x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Ends a hijacked stream as docker does: our side first (the client sees
  * EOF), then whatever the client still sends is read until it closes too,

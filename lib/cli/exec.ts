@@ -16,6 +16,7 @@ import { resolveUser } from "../runtime/user.ts";
 import { mergeEnv } from "../config/container.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { containerEvent } from "../engine/events.ts";
+import { randomId } from "../config/names.ts";
 
 /** The options of `ctr exec`. */
 export const EXEC_OPTIONS: readonly OptionSpec[] = [
@@ -111,8 +112,7 @@ export async function startExec(
   const cwd = o.workdir ?? cfg.process.cwd;
   const caps = o.privileged ? capSet(["ALL"], [], [], lastCap()) : cfg.process.caps;
   // docker's exec events: the command in the action, the exec's own id in the attributes.
-  const execID = [...crypto.getRandomValues(new Uint8Array(32))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const execID = randomId();
   const what = `${args[0]} ${args.slice(1).join(" ")}`;
   containerEvent(g.stateDir, s, `exec_create: ${what}`, { execID });
   // The launch machinery is loaded only when a command really runs (not for --help).

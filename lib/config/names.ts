@@ -1,13 +1,23 @@
 /**
  * docker-style random container names (`adjective_name`), for a container
- * run without --name, and random container ids.
+ * run without --name, random container ids, and random hex for other ids.
  * @module
  */
 
+/**
+ * `bytes` random bytes as lowercase hex: ids and temporary names (here, on
+ * every command's path, so that no module of its own is loaded for it).
+ */
+export function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
 /** A new container id: 64 random hex digits, as docker's. */
 export function randomId(): string {
-  const b = crypto.getRandomValues(new Uint8Array(32));
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return randomHex(32);
 }
 
 const ADJECTIVES = [

@@ -13,6 +13,7 @@ import { treeSize, type Volume, volumesInUse, VolumeStore } from "./volume.ts";
 import { hostCgroupLayout } from "../cgroups/mod.ts";
 import { sha256 } from "../image/digest.ts";
 import { VERSION } from "../version.ts";
+import { exists } from "../../ffi/sys.ts";
 import { BuildCache } from "../image/build/cache.ts";
 import { type ImageSummary, listImages, openStore } from "../image/mod.ts";
 
@@ -21,15 +22,6 @@ function read(path: string): string | undefined {
     return Deno.readTextFileSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -134,7 +126,7 @@ export async function systemInfo(g: Globals): Promise<Record<string, unknown>> {
     MemoryLimit: layout !== undefined,
     SwapLimit: memoryDir === undefined
       ? layout?.version === "v2"
-      : exists(`${memoryDir}/memory.memsw.limit_in_bytes`),
+      : exists(`${memoryDir}/memory.memsw.limit_in_bytes`, true),
     KernelMemory: false,
     KernelMemoryTCP: false,
     CpuCfsPeriod: true,

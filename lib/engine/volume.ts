@@ -17,6 +17,7 @@ import { MOUNT_FLAG_OPTIONS, MS, PROPAGATION_FLAGS } from "../../ffi/constants.t
 import { addressOf, cString, sys } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import { isAlive } from "../os/proc.ts";
+import { randomHex } from "../config/names.ts";
 import { mountPoints, removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { isVolumeName, VOLUME_NAME_MAX } from "../config/rules.ts";
@@ -136,11 +137,6 @@ function checkName(name: string): void {
 /** RFC 3339 to the second, as docker writes CreatedAt. */
 function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
-}
-
-function randomName(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -271,7 +267,7 @@ export class VolumeStore {
     labels: Record<string, string> = {},
     options: Record<string, string> = {},
   ): Volume {
-    const n = name ?? randomName();
+    const n = name ?? randomHex(32); // docker's anonymous volumes: 64 hex digits
     checkName(n);
     volumeMount(options); // checked before anything is made
     return this.#locked(() => {
@@ -408,7 +404,7 @@ export class VolumeStore {
       );
     }
     // Hidden first, so that it leaves `list` at once even if the deletion is cut short.
-    const gone = `${this.dir}/${TMP_PREFIX}rm-${randomName().slice(0, 12)}`;
+    const gone = `${this.dir}/${TMP_PREFIX}rm-${randomHex(6)}`;
     Deno.renameSync(dir, gone);
     removeTree(gone);
   }

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { exists } from "../../ffi/sys.ts";
+import { randomHex } from "../config/names.ts";
 import { removeTree } from "../os/tree.ts";
 import { type OwnedEntry, privilegedHelper } from "../os/privileged.ts";
 import { type Digest, Hasher, hexOf, isDigest, sha256 } from "./digest.ts";
@@ -103,21 +105,6 @@ const INDEX_FILE = fields({
 
 const EMPTY_INDEX = (): StoreIndex => ({ version: 1, images: {}, names: {}, layers: {} });
 
-function randomSuffix(): string {
-  const b = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 function writeAllSync(f: Deno.FsFile, data: Uint8Array): void {
   for (let off = 0; off < data.length;) off += f.writeSync(data.subarray(off));
 }
@@ -125,7 +112,7 @@ function writeAllSync(f: Deno.FsFile, data: Uint8Array): void {
 /** Writes a file through a temporary name in the same directory, flushed, then renamed. */
 export function writeFileAtomic(path: string, data: Uint8Array, mode = 0o644): void {
   const slash = path.lastIndexOf("/");
-  const tmp = `${path.slice(0, slash)}/.tmp-${path.slice(slash + 1)}-${randomSuffix()}`;
+  const tmp = `${path.slice(0, slash)}/.tmp-${path.slice(slash + 1)}-${randomHex(8)}`;
   const f = Deno.openSync(tmp, { write: true, createNew: true, mode });
   try {
     writeAllSync(f, data);
@@ -215,7 +202,7 @@ export class Store {
 
   /** A fresh temporary name beside the blobs (same file system: renamed into place). */
   tempBlobPath(): string {
-    return `${this.root}/blobs/sha256/.tmp-${randomSuffix()}`;
+    return `${this.root}/blobs/sha256/.tmp-${randomHex(8)}`;
   }
 
   /** Whether a blob is present. */
@@ -390,7 +377,7 @@ export class Store {
   async ensureLayer(diffId: Digest, blob: Digest): Promise<number> {
     const known = this.readIndex().layers[diffId];
     if (known && exists(this.layerPath(diffId))) return known.size;
-    const tmp = `${this.root}/layers/sha256/.tmp-${randomSuffix()}`;
+    const tmp = `${this.root}/layers/sha256/.tmp-${randomHex(8)}`;
     // Without privileges the owners go to the helper that has them over the user's ids.
     const helper = Deno.uid() === 0 ? undefined : privilegedHelper();
     const owners: OwnedEntry[] = [];
@@ -422,7 +409,7 @@ export class Store {
       }
       if (exists(final)) {
         // Left by an interrupted run before it was recorded: not trusted.
-        const aside = `${this.root}/layers/sha256/.tmp-${randomSuffix()}`;
+        const aside = `${this.root}/layers/sha256/.tmp-${randomHex(8)}`;
         Deno.renameSync(final, aside);
         removeTree(aside);
       }
@@ -481,7 +468,7 @@ export class Store {
           result.busy.push(d);
           continue;
         }
-        const aside = `${layerDir}/.tmp-${randomSuffix()}`;
+        const aside = `${layerDir}/.tmp-${randomHex(8)}`;
         Deno.renameSync(path, aside);
         lock?.release();
         removeTree(aside);

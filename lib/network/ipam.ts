@@ -18,6 +18,7 @@ import { AF } from "../../ffi/constants.ts";
 import { FileLock } from "../os/lock.ts";
 import { sweepTemp, writeAtomic } from "../os/atomic.ts";
 import { processStartTime } from "../os/proc.ts";
+import { randomHex } from "../config/names.ts";
 import { parseIp, type Route } from "./link.ts";
 
 export { processStartTime };
@@ -392,12 +393,6 @@ export class Leases {
   async reclaim(): Promise<Lease[]> {
     return await this.update((leases) => removeWhere(leases, (l) => !ownerAlive(l)));
   }
-}
-
-/** `bytes` random bytes as hex. */
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Removes the matching items from `list` in place; returns them. */

@@ -13,6 +13,7 @@
 
 import { FileLock } from "../os/lock.ts";
 import { writeAtomic } from "../os/atomic.ts";
+import { randomHex } from "../config/names.ts";
 import {
   checkGateway,
   conflictingRoute,
@@ -111,11 +112,6 @@ export function checkBridgeName(name: string): void {
 function hostRoutes(): Route[] {
   using net = Rtnl.open();
   return net.listRoutes();
-}
-
-function randomId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The networks of one ctr store and their leases. */
@@ -280,7 +276,7 @@ export class NetworkStore {
       }
       const gateway = opts.gateway ?? intToIpv4(subnet.base + 1);
       checkGateway(subnet, gateway);
-      const id = randomId();
+      const id = randomHex(32);
       const bridge = opts.bridge ?? options.bridge ?? `${BRIDGE_PREFIX}-${id.slice(0, 11)}`;
       checkBridgeName(bridge);
       const clash = all.find((n) => n.bridge === bridge);

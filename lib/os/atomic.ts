@@ -9,7 +9,7 @@
 
 import { AT, O } from "../../ffi/constants.ts";
 import { errno, SyscallError } from "../../ffi/errno.ts";
-import { addressOf, close, cString, open, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { addressOf, close, cString, exists, open, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
 import { processStartTime } from "./proc.ts";
 
 /** open(2)'s O_TMPFILE (with O_DIRECTORY, as the kernel wants it), the same on x86_64 and aarch64. */
@@ -108,16 +108,6 @@ export function createAtomic(path: string, text: string, opts: { mode?: number }
     );
   } finally {
     close(fd);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }
 
