@@ -65,12 +65,19 @@ export class Arena {
 
   /** A NUL-terminated C string; returns the address. */
   cstr(s: string): bigint {
-    const b = enc.encode(s);
-    if (b.includes(0)) throw new Error(`String contains a NUL byte: ${JSON.stringify(s)}`);
-    const off = this.reserve(b.length + 1, 1);
-    this.bytes.set(b, off);
-    this.bytes[off + b.length] = 0;
-    return this.addr(off);
+    return this.addr(this.cstrOffset(s));
+  }
+
+  /** A NUL-terminated C string, encoded in place; returns its offset. */
+  cstrOffset(s: string): number {
+    if (s.includes("\0")) throw new Error(`String contains a NUL byte: ${JSON.stringify(s)}`);
+    const off = this.#used;
+    const room = this.bytes.subarray(off, this.size - 1);
+    const { read, written } = enc.encodeInto(s, room);
+    if (read !== s.length) throw new Error(`Arena full: a string of ${s.length} characters`);
+    this.bytes[off + written] = 0;
+    this.#used = off + written + 1;
+    return off;
   }
 
   /** A NULL-terminated vector of C strings (argv, envp); returns the address. */

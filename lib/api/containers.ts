@@ -139,14 +139,21 @@ export class ContainerRoutes {
     if (isRunning(s)) return await res.send(304);
     const { startExisting } = await import("../engine/detach.ts");
     this.#watch.start();
-    const waiting = this.#attachWaiting.get(s.id) ?? [];
+    let waiting = this.#attachWaiting.get(s.id) ?? [];
     this.#attachWaiting.delete(s.id);
+    /** Hands the waiting attaches their connections (once). */
+    const connect = () => {
+      for (const give of waiting) give(connectWatcher(this.#dir.attachSocket(s.id)));
+      waiting = [];
+    };
     try {
       // One that removes itself is finished here when it ends (#exited), not by a ctr started
-      // for it: its watcher runs no `ctr __exited`.
+      // for it: its watcher runs no `ctr __exited`. The attaches connect as soon as the socket
+      // listens: the watcher finds them there when it starts, and holds no output for them.
       await startExisting(this.#dir, s, this.ctx.g, {
         attach: waiting.length > 0,
         exitHere: s.autoRemove === true,
+        listening: connect,
       });
     } catch (e) {
       for (const give of waiting) give(Promise.reject(e));
@@ -157,7 +164,7 @@ export class ContainerRoutes {
       }
       throw e;
     }
-    for (const give of waiting) give(connectWatcher(this.#dir.attachSocket(s.id)));
+    connect();
     await res.send(204);
   }
 
@@ -174,6 +181,7 @@ export class ContainerRoutes {
     (async () => {
       const { exitedCommand } = await import("../engine/detach.ts");
       await exitedCommand(id, this.ctx.g);
+      this.#watch.poke(id);
     })().catch(() => {/* its watcher's ctr __exited does it */});
   }
 
@@ -193,6 +201,11 @@ export class ContainerRoutes {
     const out = await res.stream(200, { "Content-Type": "application/json" });
     let code = s0.exitCode ?? 0;
     for (;;) {
+      // `removed` asks only whether the record is there: nothing to read until it is gone.
+      if (condition === "removed" && this.#dir.has(s0.id)) {
+        await this.#watch.changed(s0.id, 500);
+        continue;
+      }
       const s = this.#dir.get(s0.id);
       if (!s) {
         code = this.#watch.exitCode(s0.id) ?? code; // it removed itself, and its exit record
@@ -287,7 +300,10 @@ export class ContainerRoutes {
           const n = await conn.read(buf).catch(() => null);
           if (n === null) return;
           for (const f of frames.push(buf.subarray(0, n))) {
-            if (f.stream === STREAM.exit) return;
+            if (f.stream === STREAM.exit) {
+              this.#watch.exitSeen(s0.id);
+              return;
+            }
             await writeAll(client, tty ? f.data : frame(f.stream, f.data));
           }
         }

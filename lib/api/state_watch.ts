@@ -54,6 +54,22 @@ export class StateWatch {
     });
   }
 
+  /**
+   * Wakes whoever waits on `id` now: a change this process made itself (its
+   * removal of a container that removed itself) is known before inotify says so.
+   */
+  poke(id: string): void {
+    for (const wake of [...(this.#waiters.get(id) ?? [])]) wake();
+  }
+
+  /**
+   * A watcher told an attached client that its container ended: the exit
+   * record is written by then, and is noted now rather than at inotify's word.
+   */
+  exitSeen(id: string): void {
+    this.#note(this.dir.exitFile(id));
+  }
+
   /** The exit code the watcher wrote for `id`, read when it appeared (or now). */
   exitCode(id: string): number | undefined {
     return this.#codes.get(id) ?? readExit(this.dir, id)?.exitCode;

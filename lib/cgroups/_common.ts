@@ -473,15 +473,10 @@ export function rmdirIfUnused(fs: CgroupFs, dir: string): boolean {
  * rmdir only; EBUSY (tasks still exiting) is retried for `timeoutMs`.
  */
 export async function removeCgroupTree(fs: CgroupFs, dir: string, timeoutMs = 3000) {
-  let children: string[];
-  try {
-    children = fs.dirs(dir);
-  } catch (e) {
-    if ((e as CgroupError).code === "ENOENT") return;
-    throw e;
-  }
-  for (const c of children) await removeCgroupTree(fs, `${dir}/${c}`, timeoutMs);
   const end = Date.now() + timeoutMs;
+  // A container's cgroup seldom has cgroups below it: an rmdir first, and its children only
+  // when it says EBUSY (children, or tasks still on their way out).
+  let children: string[] | undefined;
   for (let delay = 2;; delay = Math.min(delay * 2, 100)) {
     try {
       fs.rmdir(dir);
@@ -490,6 +485,16 @@ export async function removeCgroupTree(fs: CgroupFs, dir: string, timeoutMs = 30
       const code = (e as CgroupError).code;
       if (code === "ENOENT") return;
       if (code !== "EBUSY" || Date.now() > end) throw e;
+    }
+    if (children === undefined) {
+      try {
+        children = fs.dirs(dir);
+      } catch (e) {
+        if ((e as CgroupError).code === "ENOENT") return;
+        throw e;
+      }
+      for (const c of children) await removeCgroupTree(fs, `${dir}/${c}`, timeoutMs);
+      if (children.length > 0) continue; // again at once: the children were what held it
     }
     await sleep(delay);
   }

@@ -553,6 +553,8 @@ class V1Cgroup implements Cgroup {
 
   async thaw(): Promise<void> {
     const f = this.dir("freezer");
+    // Not frozen (the usual case at a release): one read, no write.
+    if (f && this.#fs.read(`${f}/freezer.state`).trim() === "THAWED") return;
     if (f) return await setFreezer(this.#fs, f, "THAWED");
     if (this.#unified) return await freezeUnified(this.#fs, this.#unified, false);
     throw new CgroupError(`Cannot thaw ${this.path}: no freezer hierarchy is mounted`, "", "");

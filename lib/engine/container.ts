@@ -484,6 +484,11 @@ export interface StartOptions {
     argv(fds: WatcherFdArgs, record: ContainerState): string[];
     /** Where clients attach (`ctr attach`): a socket listened on here and handed to the watcher. */
     readonly attachSocket?: string;
+    /**
+     * Called once that socket listens, before the watcher runs: a client that
+     * connects now waits in its backlog, and the watcher takes it first thing.
+     */
+    readonly listening?: () => void;
   };
   /** More to record in its state (restart policy, log path, --rm). */
   readonly record?: Partial<ContainerState>;
@@ -522,9 +527,12 @@ async function reserve(
   state: StateDir,
   o: StartOptions,
   made: Made,
+  creating?: (cfg: ContainerConfig) => void,
 ): Promise<{ cfg: ContainerConfig; record: ContainerState }> {
   let out = cfg;
-  const me = { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
+  // A container only created has no process of its own: its making happens under the lock
+  // (`creating`), so no start can find it half made, and its one record names no watcher.
+  const me = creating ? undefined : { pid: Deno.pid, startTime: processStartTime(Deno.pid) ?? 0 };
   if (o.existing) await waitForPreviousWatcher(state, cfg.id);
   const record = await state.locked(() => {
     if (o.existing) {
@@ -578,6 +586,14 @@ async function reserve(
       watcher: me,
     };
     state.create(next);
+    if (creating) {
+      try {
+        creating(out);
+      } catch (e) {
+        state.remove(out.id);
+        throw e;
+      }
+    }
     return next;
   });
   // A start of an existing container is no creation (its `start` event comes with the run).
@@ -625,7 +641,10 @@ async function launchWatched(
     .map(([k, v]) => `${k}=${v}`);
   try {
     if (cfg.process.terminal) ptyAt = open("/dev/null", O.RDONLY | O.CLOEXEC);
-    if (d.attachSocket) sock = listenAttach(d.attachSocket);
+    if (d.attachSocket) {
+      sock = listenAttach(d.attachSocket);
+      d.listening?.();
+    }
     return await launchDetached(plan, {
       memfd,
       ...pipes,
@@ -793,6 +812,10 @@ export async function startContainer(cfg: ContainerConfig, o: StartOptions): Pro
       oomScoreAdj: cfg.cgroup.limits.oomScoreAdj,
       ptyOwner: cfg.process.terminal ? cfg.process.uid : undefined,
       onPhase: async (phase: number, pid: number) => {
+        // Forked: the watcher and the container hold their own copies of the pipes. The watcher
+        // sees its output end as soon as the container's copies close, not after this process
+        // has seen the launch through.
+        if (phase === 0) { for (const fd of pipes.splice(0)) if (fd >= 0) close(fd); }
         if (phase === PHASE_START && cfg.network.name) {
           await attach(cfg, pid, !o.detached, attachments);
         }
@@ -909,19 +932,17 @@ export async function createContainer(
   const state = new StateDir(o.stateDir ?? "/run/ctr");
   // Nothing but its directory exists until `ctr start` (which records its own intent then).
   const nothing = { cgroups: [], cgroupPaths: {} };
-  cfg = (await reserve(cfg, state, { record: o.record }, nothing)).cfg;
-  try {
-    prepareDir(cfg);
-    if (needsLayerLinks(cfg, cfg.namespaces.user.kind === "new")) linkLayers(cfg);
-  } catch (e) {
-    removeTree(cfg.dir);
-    await state.locked(() => state.remove(cfg.id));
-    throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
-  }
-  // Nobody is starting it: a created container waits for `ctr start` with no process of its own.
-  const s = await state.update(cfg.id, (cur) => ({ ...cur, watcher: undefined }));
-  if (!s) throw new RunError(`Container ${cfg.name} was removed while it was created`, 125);
-  return s;
+  // Its directory is made under the state lock, right after its record: one record write.
+  const { record } = await reserve(cfg, state, { record: o.record }, nothing, (named) => {
+    try {
+      prepareDir(named);
+      if (needsLayerLinks(named, named.namespaces.user.kind === "new")) linkLayers(named);
+    } catch (e) {
+      removeTree(named.dir);
+      throw e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    }
+  });
+  return record;
 }
 
 /**

@@ -119,6 +119,8 @@ export async function startDetached(
     exitHere?: boolean;
     /** Called once the command runs (--pidfile). */
     started?: (pid: number) => void;
+    /** Called once clients can connect to its attach socket (before the watcher runs). */
+    listening?: () => void;
   },
 ): Promise<number> {
   const log = o.log ?? DEFAULT_LOG_OPTIONS;
@@ -130,6 +132,7 @@ export async function startDetached(
     existing: o.existing,
     detached: {
       attachSocket: state.attachSocket(cfg.id),
+      listening: o.listening,
       argv: (fds, record) =>
         watcherArgv(cfg, record, fds, { log, g, clientComing, exitHere: o.exitHere === true }),
     },
@@ -159,7 +162,7 @@ export async function startExisting(
   dir: StateDir,
   s: ContainerState,
   g: Globals,
-  o: { attach?: boolean; exitHere?: boolean } = {},
+  o: { attach?: boolean; exitHere?: boolean; listening?: () => void } = {},
 ): Promise<void> {
   if (!s.config) throw new Error(`Container ${s.name} has no recorded configuration to start`);
   // Unmarked (the usual case), nothing is written before the start's own record.
@@ -171,6 +174,7 @@ export async function startExisting(
     log: s.logOptions,
     ...(o.attach !== undefined && { attach: o.attach }),
     ...(o.exitHere && { exitHere: true }),
+    listening: o.listening,
   });
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { unlink } from "../../ffi/sys.ts";
+import { exists, unlink } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import { createAtomic, sweepTemp, writeAtomic } from "../os/atomic.ts";
 import type { ContainerConfig } from "../config/container.ts";
@@ -235,6 +235,11 @@ export class StateDir {
       throw new Error(`${ref} matches ${byId.length} containers: give more of the id`);
     }
     throw new Error(`No such container: ${ref}`);
+  }
+
+  /** Whether a container's record is there (a statx: nothing is read). */
+  has(id: string): boolean {
+    return exists(this.#file(id));
   }
 
   /** The state of one container by full id, or undefined. */

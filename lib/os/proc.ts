@@ -10,13 +10,19 @@ export interface ProcessRef {
   readonly startTime: number;
 }
 
+let ownStartTime: number | undefined;
+
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 export function processStartTime(pid: number): number | undefined {
+  // This process's own, asked for by every record it writes, never changes.
+  if (pid === Deno.pid && ownStartTime !== undefined) return ownStartTime;
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]);
+    const t = Number(fields[19]);
+    if (pid === Deno.pid) ownStartTime = t;
+    return t;
   } catch {
     return undefined;
   }

@@ -105,7 +105,18 @@ function bytesArg(arena: Arena, bytes: Uint8Array, pointers?: readonly EmbeddedP
   return arena.data(struct);
 }
 
-/** Encodes the plan's entries into the arena; returns the entries' address. */
+/** A 64-bit word from a number (a safe integer; a negative one in two's complement). */
+function putWord(v: DataView, at: number, x: number): void {
+  v.setUint32(at, x >>> 0, true);
+  v.setUint32(at + 4, Math.floor(x / 0x1_0000_0000) >>> 0, true);
+}
+
+/**
+ * Encodes the plan's entries into the arena; returns the entries' address.
+ * Addresses and words are numbers here (an address is below 2^47), not
+ * BigInts: a plan has hundreds of entries, and a BigInt per word was most
+ * of this function's time and of the garbage a start leaves.
+ */
 function encode(
   plan: Plan,
   arena: Arena,
@@ -113,40 +124,53 @@ function encode(
   slots: Map<Slot, bigint>,
   stackTop: () => bigint,
 ): bigint {
-  const slotAddr = (s: Slot): bigint => {
+  const base = Number(arena.base);
+  const slotAddr = (s: Slot): number => {
     let a = slots.get(s);
     if (a === undefined) slots.set(s, a = arena.zeros(8));
-    return a;
+    return Number(a);
   };
-  const value = (a: Arg): [bigint, boolean] => {
-    if ("int" in a) return [BigInt.asUintN(64, BigInt(a.int)), false];
-    if ("str" in a) return [arena.cstr(a.str), false];
-    if ("strv" in a) return [arena.strv(a.strv), false];
-    if ("bytes" in a) return [bytesArg(arena, a.bytes, a.pointers), false];
-    if ("ref" in a) return [slotAddr(a.ref), true];
-    if ("slotAddr" in a) return [slotAddr(a.slotAddr), false];
-    if ("fd" in a) return [BigInt(fds[a.fd]), false];
-    return [stackTop(), false];
+  const v = arena.view;
+  /** Writes argument `a` at `at`; true when it is the address of the real argument. */
+  const put = (at: number, a: Arg): boolean => {
+    if ("int" in a) {
+      if (typeof a.int === "bigint") v.setBigUint64(at, BigInt.asUintN(64, a.int), true);
+      else putWord(v, at, a.int);
+      return false;
+    }
+    let w: number;
+    let indirect = false;
+    if ("str" in a) w = base + arena.cstrOffset(a.str);
+    else if ("strv" in a) w = Number(arena.strv(a.strv));
+    else if ("bytes" in a) w = Number(bytesArg(arena, a.bytes, a.pointers));
+    else if ("ref" in a) [w, indirect] = [slotAddr(a.ref), true];
+    else if ("slotAddr" in a) w = slotAddr(a.slotAddr);
+    else if ("fd" in a) w = fds[a.fd];
+    else w = Number(stackTop());
+    putWord(v, at, w);
+    return indirect;
   };
   const n = plan.steps.length;
   const off = arena.reserve(n * ENTRY.size, 16);
-  const v = arena.view;
-  plan.steps.forEach((s, i) => {
+  const shift = Number(ENTRY.INDIRECT_SHIFT);
+  for (let i = 0; i < n; i++) {
+    const s = plan.steps[i];
     const e = off + i * ENTRY.size;
-    let flags = (s.fork ? ENTRY.FORK : 0n) | (s.expect ? ENTRY.EXPECT : 0n);
-    v.setBigUint64(e + ENTRY.nr, BigInt(sysno(s.call)), true);
-    for (let j = 0; j < 6; j++) {
-      const [w, indirect] = j < s.args.length ? value(s.args[j]) : [0n, false];
-      v.setBigUint64(e + ENTRY.args + 8 * j, w, true);
-      if (indirect) flags |= 1n << (ENTRY.INDIRECT_SHIFT + BigInt(j));
+    let flags = (s.fork ? Number(ENTRY.FORK) : 0) | (s.expect ? Number(ENTRY.EXPECT) : 0);
+    putWord(v, e + ENTRY.nr, sysno(s.call));
+    // Entries are zero (a fresh arena): arguments past the step's own stay 0.
+    for (let j = 0; j < s.args.length; j++) {
+      if (put(e + ENTRY.args + 8 * j, s.args[j])) flags |= 1 << (shift + j);
     }
-    const [t1, t2] = toleratedErrnos(s);
-    v.setBigInt64(e + ENTRY.tol1, BigInt(t1), true);
-    v.setBigInt64(e + ENTRY.tol2, BigInt(t2), true);
-    v.setBigUint64(e + ENTRY.flags, flags, true);
-    v.setBigUint64(e + ENTRY.save, s.save ? slotAddr(s.save) : 0n, true);
-    v.setBigUint64(e + ENTRY.jump, BigInt(s.parentJump ?? 0), true);
-  });
+    if (s.tolerate?.length) {
+      const [t1, t2] = toleratedErrnos(s);
+      putWord(v, e + ENTRY.tol1, t1);
+      putWord(v, e + ENTRY.tol2, t2);
+    }
+    putWord(v, e + ENTRY.flags, flags);
+    if (s.save) putWord(v, e + ENTRY.save, slotAddr(s.save));
+    if (s.parentJump) putWord(v, e + ENTRY.jump, s.parentJump);
+  }
   return arena.addr(off);
 }
 
