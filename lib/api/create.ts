@@ -225,7 +225,9 @@ function networkArgs(body: Json, h: Json): string[] {
     );
   }
   if (names.length === 0) return a;
-  if (names[0] !== net && !(mode === undefined && names[0] === "bridge")) {
+  // docker's CLI since 25 names the endpoint as the mode it sends: `default` is the bridge there too.
+  const named = names[0] === "default" ? "bridge" : names[0];
+  if (named !== net) {
     throw new HttpError(
       400,
       `NetworkingConfig names network ${names[0]}, HostConfig.NetworkMode ${net}`,

@@ -81,6 +81,11 @@ Deno.test("createArgs(): 400 for two endpoints, another network's, and aliases o
     "--network=bridge",
     "busybox",
   ]);
+  // docker's CLI 25 and later: the mode `default` and an endpoint of that name.
+  assert.deepEqual(createArgs(body("default", { default: {} })).argv, [
+    "--network=bridge",
+    "busybox",
+  ]);
 });
 
 Deno.test("createArgs(): Binds, Mounts, VolumesFrom, and Config.Volumes nothing else mounts", () => {
