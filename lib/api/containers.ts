@@ -86,7 +86,7 @@ export class ContainerRoutes {
     });
     const out = [];
     for (const s of list) {
-      const sum = this.#summary(s);
+      const sum = containerSummary(s);
       if (boolParam(req, "size")) {
         const size = await containerSize(s);
         Object.assign(sum, { SizeRw: size.rw, SizeRootFs: size.rootFs });
@@ -94,31 +94,6 @@ export class ContainerRoutes {
       out.push(sum);
     }
     await res.json(200, out);
-  }
-
-  /** A container as `GET /containers/json` lists it. */
-  #summary(s: ContainerState): Record<string, unknown> {
-    const st = liveStatus(s);
-    return {
-      Id: s.id,
-      Names: [`/${s.name}`],
-      Image: s.image ?? "",
-      ImageID: "",
-      Command: (s.command ?? []).join(" "),
-      Created: Math.floor(Date.parse(s.created) / 1000),
-      Ports: (s.ports ?? []).map((p) => ({
-        IP: p.hostIp || "0.0.0.0",
-        PrivatePort: p.containerPort,
-        PublicPort: p.hostPort,
-        Type: p.protocol,
-      })),
-      Labels: s.labels ?? {},
-      State: st,
-      Status: psStatus({ ...s, status: st }),
-      HostConfig: { NetworkMode: s.config?.network.name ?? s.network ?? "none" },
-      NetworkSettings: { Networks: networksObject(s) },
-      Mounts: [],
-    };
   }
 
   #inspect(ref: string): Record<string, unknown> {
@@ -649,4 +624,29 @@ interface ExecEntry {
   running: boolean;
   exitCode: number | null;
   pid: number;
+}
+
+/** A container as `GET /containers/json` (and `/system/df`) lists it. */
+export function containerSummary(s: ContainerState): Record<string, unknown> {
+  const st = liveStatus(s);
+  return {
+    Id: s.id,
+    Names: [`/${s.name}`],
+    Image: s.image ?? "",
+    ImageID: "",
+    Command: (s.command ?? []).join(" "),
+    Created: Math.floor(Date.parse(s.created) / 1000),
+    Ports: (s.ports ?? []).map((p) => ({
+      IP: p.hostIp || "0.0.0.0",
+      PrivatePort: p.containerPort,
+      PublicPort: p.hostPort,
+      Type: p.protocol,
+    })),
+    Labels: s.labels ?? {},
+    State: st,
+    Status: psStatus({ ...s, status: st }),
+    HostConfig: { NetworkMode: s.config?.network.name ?? s.network ?? "none" },
+    NetworkSettings: { Networks: networksObject(s) },
+    Mounts: [],
+  };
 }

@@ -70,26 +70,7 @@ export class ImageRoutes {
       if (t !== undefined) e.tags.push(t);
       byId.set(img.digest, e);
     }
-    await res.json(200, [...byId.values()].map(({ img, tags }) => this.#summary(store, img, tags)));
-  }
-
-  #summary(store: Store, img: ImageSummary, tags: string[]): Record<string, unknown> {
-    const labels = readConfig(store, img.id).config?.Labels;
-    // Those of the names listed (a reference filter shows only the matching ones).
-    const shown = tags.length ? tags : img.tags;
-    const repos = new Set(shown.map((t) => familiarRepository(parseReference(t))));
-    return {
-      Containers: -1,
-      Created: img.created ? Math.floor(Date.parse(img.created) / 1000) : 0,
-      Id: img.id,
-      Labels: labels && Object.keys(labels).length ? labels : null,
-      ParentId: "",
-      RepoDigests: shown.length ? [...repos].map((r) => `${r}@${img.digest}`) : ["<none>@<none>"],
-      RepoTags: shown.length ? shown : ["<none>:<none>"],
-      SharedSize: -1,
-      Size: img.size,
-      VirtualSize: img.size,
-    };
+    await res.json(200, [...byId.values()].map(({ img, tags }) => imageSummary(store, img, tags)));
   }
 
   async #imageInspect(res: Response, ref: string): Promise<void> {
@@ -644,4 +625,28 @@ function checkPlatform(text: string): void {
       `invalid platform ${JSON.stringify(text)}: ctr builds for this host only (linux/${arch})`,
     );
   }
+}
+
+/** An image as `GET /images/json` (and `/system/df`) lists it: `tags`, the names shown (all when empty). */
+export function imageSummary(
+store: Store,
+img: ImageSummary,
+tags: readonly string[],
+): Record<string, unknown> {
+  const labels = readConfig(store, img.id).config?.Labels;
+  // Those of the names listed (a reference filter shows only the matching ones).
+  const shown = tags.length ? tags : img.tags;
+  const repos = new Set(shown.map((t) => familiarRepository(parseReference(t))));
+  return {
+    Containers: -1,
+    Created: img.created ? Math.floor(Date.parse(img.created) / 1000) : 0,
+    Id: img.id,
+    Labels: labels && Object.keys(labels).length ? labels : null,
+    ParentId: "",
+    RepoDigests: shown.length ? [...repos].map((r) => `${r}@${img.digest}`) : ["<none>@<none>"],
+    RepoTags: shown.length ? shown : ["<none>:<none>"],
+    SharedSize: -1,
+    Size: img.size,
+    VirtualSize: img.size,
+  };
 }

@@ -19,7 +19,7 @@ import {
 import { labelsMatch } from "../cli/filters.ts";
 
 /** A volume as docker's API shows it (its Options: local volumes take none here). */
-function volumeObject(v: Volume): Record<string, unknown> {
+export function volumeObject(v: Volume): Record<string, unknown> {
   return { ...v };
 }
 

@@ -194,6 +194,8 @@ export interface ContainerUsage {
   readonly state: ContainerState;
   /** Bytes in its upper layer. */
   readonly size: number;
+  /** Bytes of its image's layers (the stored tars) besides. */
+  readonly imageSize: number;
 }
 
 /** One image's share of the disk. */
@@ -214,7 +216,12 @@ export interface DiskUsage {
   readonly imagesReclaimable: number;
   readonly containers: readonly ContainerUsage[];
   readonly volumes: readonly { volume: Volume; size: number; links: number }[];
-  readonly buildCache: { count: number; size: number };
+  readonly buildCache: {
+    count: number;
+    size: number;
+    /** Each entry: its key, its layer's bytes, the step that made it and when. */
+    entries: readonly { id: string; size: number; description: string; created: string }[];
+  };
 }
 
 function layerIdsOf(s: ContainerState): string[] {
@@ -230,7 +237,8 @@ export async function diskUsage(g: Globals): Promise<DiskUsage> {
   const usedLayers = new Set(containers.flatMap(layerIdsOf));
   let images: ImageUsage[] = [];
   let imagesSize = 0, imagesReclaimable = 0;
-  let buildCache = { count: 0, size: 0 };
+  let buildCache: DiskUsage["buildCache"] = { count: 0, size: 0, entries: [] };
+  let layerSize = (_d: string) => 0;
   try {
     const store = openStore(g.root);
     const index = store.readIndex();
@@ -239,7 +247,7 @@ export async function diskUsage(g: Globals): Promise<DiskUsage> {
     for (const r of Object.values(index.images)) {
       for (const d of new Set(r.layers)) owners.set(d, (owners.get(d) ?? 0) + 1);
     }
-    const size = (d: string) => index.layers[d]?.size ?? 0;
+    const size = layerSize = (d: string) => index.layers[d]?.size ?? 0;
     for (const d of owners.keys()) {
       imagesSize += size(d);
       if (!usedLayers.has(d)) imagesReclaimable += size(d);
@@ -261,6 +269,12 @@ export async function diskUsage(g: Globals): Promise<DiskUsage> {
     buildCache = {
       count: entries.length,
       size: [...new Set(entries.map((e) => e.layer.diffId))].reduce((n, d) => n + size(d), 0),
+      entries: entries.map((e) => ({
+        id: e.key,
+        size: size(e.layer.diffId),
+        description: e.createdBy ?? "",
+        created: e.recorded,
+      })),
     };
   } catch { /* no store yet */ }
   const inUse = volumesInUse(g.stateDir);
@@ -276,6 +290,7 @@ export async function diskUsage(g: Globals): Promise<DiskUsage> {
     containers: containers.map((s) => ({
       state: { ...s, status: liveStatus(s) },
       size: treeSize(`${s.dir}/upper`),
+      imageSize: layerIdsOf(s).reduce((n, d) => n + layerSize(d), 0),
     })),
     volumes,
     buildCache,

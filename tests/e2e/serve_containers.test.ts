@@ -7,7 +7,7 @@
  * for the next one to find.
  */
 import assert from "node:assert/strict";
-import { busyboxImageTar, census, rootTest, tempDir } from "../_helpers.ts";
+import { busyboxImageTar, census, ctr, rootTest, tempDir } from "../_helpers.ts";
 import { DOCKER } from "../_docker.ts";
 import { startServer } from "../_serve.ts";
 
@@ -145,6 +145,17 @@ if (!DOCKER) {
 
         // prune: the stopped ones only.
         assert.equal((await d(["stop", "-t", "1", "b"])).code, 0);
+
+        // system df: docker's CLI adds up the API's lists as ctr's own command does.
+        const df = await d(["system", "df"]);
+        assert.equal(df.code, 0, df.stderr);
+        const own = await ctr(["--root", s.store, "--state-dir", s.state, "system", "df"]);
+        assert.equal(df.stdout, own.stdout);
+        assert.match(df.stdout, /^Containers\s+2\s+0\s+\d/m);
+        const dfv = await d(["system", "df", "-v"]);
+        assert.equal(dfv.code, 0, dfv.stderr);
+        assert.match(dfv.stdout, /^busybox\s+latest\s/m);
+        assert.match(dfv.stdout, /\sb\n/);
         const prune = await d(["container", "prune", "-f"]);
         assert.equal(prune.code, 0, prune.stderr);
         assert.match(prune.stdout, new RegExp(id));
