@@ -103,24 +103,43 @@ function load(): Stub {
 /** An argument of a raw system call: an integer or an address. */
 export type Word = number | bigint;
 
-type Words = [bigint, bigint, bigint, bigint, bigint, bigint];
-
-function words(args: Word[]): Words {
-  const w = (i: number) => BigInt(args[i] ?? 0);
-  return [w(0), w(1), w(2), w(3), w(4), w(5)];
+/**
+ * The stub's functions as the FFI takes them: a number or a BigInt for each
+ * i64 (Deno's types say BigInt only; a number costs no allocation).
+ */
+interface RawFn<R = number | bigint> {
+  call(...args: Word[]): R;
 }
 
 /** Raw system call on the calling thread; returns the kernel's result (-errno on error). */
-export function rawSyscall(nr: number, ...args: Word[]): number {
+export function rawSyscall(
+  nr: number,
+  a0: Word = 0,
+  a1: Word = 0,
+  a2: Word = 0,
+  a3: Word = 0,
+  a4: Word = 0,
+  a5: Word = 0,
+): number {
   stub ??= load();
-  const r = stub.call.call(BigInt(nr), ...words(args));
+  // Numbers as they are (the FFI takes a number or a BigInt for an i64), and no spread: a call
+  // costs a few microseconds this way, where BigInts and spreads made it 10-15.
+  const r = (stub.call as unknown as RawFn).call(nr, a0, a1, a2, a3, a4, a5);
   return typeof r === "bigint" ? Number(BigInt.asIntN(64, r)) : r;
 }
 
 /** Raw system call on a worker thread, for calls that block (read, waitid). */
 export async function rawSyscallAsync(nr: number, ...args: Word[]): Promise<number> {
   stub ??= load();
-  const r = await stub.callAsync.call(BigInt(nr), ...words(args));
+  const r = await (stub.callAsync as unknown as RawFn<Promise<number | bigint>>).call(
+    nr,
+    args[0] ?? 0,
+    args[1] ?? 0,
+    args[2] ?? 0,
+    args[3] ?? 0,
+    args[4] ?? 0,
+    args[5] ?? 0,
+  );
   return typeof r === "bigint" ? Number(BigInt.asIntN(64, r)) : r;
 }
 

@@ -7,10 +7,13 @@
 
 import { errno, SyscallError } from "./errno.ts";
 import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
-import { type SyscallName, sysno } from "./syscalls.ts";
+import { hostArch, type SyscallName, SYSCALLS, sysno } from "./syscalls.ts";
 import { AT, F, O, S_IF } from "./constants.ts";
 
 const enc = new TextEncoder();
+
+/** This host's syscall numbers, looked up once. */
+const HOST_SYSCALLS = SYSCALLS[hostArch()];
 
 /** Address of a buffer's first byte. */
 export function addressOf(buf: Uint8Array): bigint {
@@ -25,8 +28,17 @@ export function cString(s: string): Uint8Array {
 }
 
 /** Calls `name` and returns its result; -errno results throw SyscallError. */
-export function sys(name: SyscallName, object: string | undefined, ...args: Word[]): number {
-  const r = rawSyscall(sysno(name), ...args);
+export function sys(
+  name: SyscallName,
+  object: string | undefined,
+  a0?: Word,
+  a1?: Word,
+  a2?: Word,
+  a3?: Word,
+  a4?: Word,
+  a5?: Word,
+): number {
+  const r = rawSyscall(HOST_SYSCALLS[name], a0, a1, a2, a3, a4, a5);
   if (r < 0 && r > -4096) throw new SyscallError(name, -r, object);
   return r;
 }
@@ -46,8 +58,16 @@ export async function sysAsync(
 }
 
 /** Calls `name` and returns the raw result, -errno included. */
-export function sysRaw(name: SyscallName, ...args: Word[]): number {
-  return rawSyscall(sysno(name), ...args);
+export function sysRaw(
+  name: SyscallName,
+  a0?: Word,
+  a1?: Word,
+  a2?: Word,
+  a3?: Word,
+  a4?: Word,
+  a5?: Word,
+): number {
+  return rawSyscall(HOST_SYSCALLS[name], a0, a1, a2, a3, a4, a5);
 }
 
 /** statx(2)'s mask asking for the file type only. */
@@ -156,7 +176,7 @@ export function writeAll(fd: number, buf: Uint8Array, what = `fd ${fd}`): void {
   let off = 0;
   while (off < buf.length) {
     const part = buf.subarray(off);
-    const r = rawSyscall(sysno("write"), fd, addressOf(part), part.length);
+    const r = rawSyscall(HOST_SYSCALLS.write, fd, addressOf(part), part.length);
     if (r === -4) continue;
     if (r < 0) throw new SyscallError("write", -r, what);
     off += r;

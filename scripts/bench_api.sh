@@ -8,7 +8,9 @@
 # docker-compatible socket) and dockerd, each started here with private
 # directories and a socket under .bench/api, all rows in ONE hyperfine run
 # (the same machine state), beside `runc run` and `crun run` of the same
-# busybox tree as an OCI bundle (the per-container floor of a runtime alone).
+# busybox tree as an OCI bundle (the per-container floor of a runtime alone),
+# and against scripts/_null_engine.ts, which answers the same requests at once
+# doing nothing: the client's own share of a run, subtracted from ctr's.
 # Then CONCURRENT such runs at once through each server (xargs -P), timed as
 # a whole. Every server gets the same docker-save busybox archive. dockerd and
 # podman use runc (crun refuses a hybrid cgroup host; see _bench.sh).
@@ -55,6 +57,9 @@ trap 'exit 130' INT TERM
 
 ./ctr --root "$A/ctr-root" --state-dir "$A/ctr-state" serve -H "unix://$A/ctr.sock" 2>"$A/ctr.log" &
 pids+=($!)
+# The client's own share of a run: the same requests answered at once by a server that does nothing.
+deno run -A --quiet scripts/_null_engine.ts "$A/null.sock" &
+pids+=($!)
 # podman asks the runtime for large RLIMIT_NOFILE/NPROC by default, which a root
 # without CAP_SYS_RESOURCE cannot grant: ask for small ones.
 printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
@@ -72,6 +77,7 @@ for s in ctr podman docker; do
   for _ in $(seq 300); do docker -H "unix://$A/$s.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
   docker -H "unix://$A/$s.sock" load -i "$A/busybox.tar" >/dev/null
 done
+for _ in $(seq 300); do docker -H "unix://$A/null.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
 
 # ---- one run at a time ---------------------------------------------------------------
 for id in bench-runc bench-crun; do
@@ -85,6 +91,7 @@ row "docker → ctr serve" "docker -H unix://$A/ctr.sock $RUN"
 row "docker → podman service" "docker -H unix://$A/podman.sock $RUN"
 row "docker → dockerd" "docker -H unix://$A/docker.sock $RUN"
 row "docker version → ctr serve (the client alone)" "docker -H unix://$A/ctr.sock version"
+row "docker → a server that does nothing (the client's own run)" "docker -H unix://$A/null.sock $RUN"
 row "runc run" "runc run -b $B/bundle bench-runc"
 row "crun run" "$(in_v1ns "crun run -b $B/bundle bench-crun")"
 [ "$HYBRID" = 1 ] && row "mount-namespace wrapper alone" "$(in_v1ns true)"
@@ -117,7 +124,7 @@ table=$(jq -r --argjson hybrid "$HYBRID" '
   (.results[] | "| \(.command) | \(.median * 1000 | r2) | \(.mean * 1000 | r2) | \(.median / $ctr | r2) |"),
   (if $hybrid == 1 then "| crun run, net of the wrapper | \($crun * 1000 | r2) | | \($crun / $ctr | r2) |" else empty end),
   "",
-  "ctr serve per container, net of the client (run minus version): \(($ctr - $r["docker version → ctr serve (the client alone)"].median) * 1000 | r2) ms; crun run: \($crun * 1000 | r2) ms"
+  "ctr serve per container, net of the client (the run minus the same run against a server that does nothing): \(($ctr - $r["docker → a server that does nothing (the client'"'"'s own run)"].median) * 1000 | r2) ms (minus `docker version`: \(($ctr - $r["docker version → ctr serve (the client alone)"].median) * 1000 | r2) ms); crun run: \($crun * 1000 | r2) ms"
 ' "$B/api.json")
 ctable=$(jq -r '
   def r2: . * 100 | round / 100;

@@ -629,9 +629,9 @@ function checkPlatform(text: string): void {
 
 /** An image as `GET /images/json` (and `/system/df`) lists it: `tags`, the names shown (all when empty). */
 export function imageSummary(
-store: Store,
-img: ImageSummary,
-tags: readonly string[],
+  store: Store,
+  img: ImageSummary,
+  tags: readonly string[],
 ): Record<string, unknown> {
   const labels = readConfig(store, img.id).config?.Labels;
   // Those of the names listed (a reference filter shows only the matching ones).

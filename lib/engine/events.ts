@@ -15,9 +15,6 @@
  * @module
  */
 
-import { AT, O } from "../../ffi/constants.ts";
-import { errno } from "../../ffi/errno.ts";
-import { addressOf, cString, sysRaw, writeAll } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import type { ContainerState } from "./state.ts";
 
@@ -121,35 +118,28 @@ export function recordEvent(
   opts: { maxSize?: number } = {},
 ): void {
   const path = eventsPath(stateDir);
-  // Raw calls (open, one write, lseek, close) rather than Deno's file API: a container's run
-  // records several events, and each costs a few microseconds this way.
-  let fd = sysRaw("openat", AT.FDCWD, addressOf(cString(path)), APPEND_FLAGS, 0o600);
-  if (fd === -ENOENT) {
-    try {
-      Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    } catch { /* the open below says why */ }
-    fd = sysRaw("openat", AT.FDCWD, addressOf(cString(path)), APPEND_FLAGS, 0o600);
-  }
-  if (fd < 0) return; // a read-only or full state directory: the event is lost
-  let size = -1;
-  try {
-    // One write: O_APPEND puts the whole line at the end, whoever else appends.
-    writeAll(fd, enc.encode(JSON.stringify(event) + "\n"), path);
-    // After an O_APPEND write the offset is the end of the file: its size.
-    size = sysRaw("lseek", fd, 0, SEEK_CUR);
-  } catch { /* the event is lost */ }
-  sysRaw("close", fd);
   const max = opts.maxSize ?? EVENTS_MAX_SIZE;
-  if (size > max) {
+  try {
+    let f: Deno.FsFile;
     try {
-      rotate(path, max);
-    } catch { /* rotated at the next event */ }
-  }
+      f = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+    } catch (e) {
+      // The state directory is made by the first writer: not looked for at every event.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      f = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+    }
+    let size: number;
+    try {
+      // One write: O_APPEND puts the whole line at the end, whoever else appends.
+      f.writeSync(enc.encode(JSON.stringify(event) + "\n"));
+      size = f.statSync().size;
+    } finally {
+      f.close();
+    }
+    if (size > max) rotate(path, max);
+  } catch { /* a full disk or a read-only state directory: the event is lost */ }
 }
-
-const APPEND_FLAGS = O.WRONLY | O.APPEND | O.CREAT | O.CLOEXEC;
-const ENOENT = errno("ENOENT");
-const SEEK_CUR = 1;
 
 /** Moves a full log aside under its lock (two writers that both see it full rotate once). */
 function rotate(path: string, maxSize: number): void {

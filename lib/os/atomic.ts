@@ -9,17 +9,7 @@
 
 import { AT, O } from "../../ffi/constants.ts";
 import { errno, SyscallError } from "../../ffi/errno.ts";
-import {
-  addressOf,
-  close,
-  cString,
-  exists,
-  open,
-  sys,
-  sysRaw,
-  unlink,
-  writeAll,
-} from "../../ffi/sys.ts";
+import { addressOf, close, cString, exists, open, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
 import { processStartTime } from "./proc.ts";
 
 /** open(2)'s O_TMPFILE (with O_DIRECTORY, as the kernel wants it), the same on x86_64 and aarch64. */
@@ -51,28 +41,19 @@ export function writeAtomic(
   // A name of its own per writer: two writers never rename each other's file.
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    // Raw calls: a server writes records many times a container, and Deno's file API costs
-    // more than the syscalls themselves.
-    const fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL, opts.mode ?? 0o600);
-    try {
-      writeAll(fd, enc.encode(text), tmp);
-    } finally {
-      close(fd);
-    }
+    Deno.writeTextFileSync(tmp, text, { mode: opts.mode ?? 0o600 });
     if (opts.volatile && exchange(tmp, path)) {
-      unlink(tmp); // the old file now
+      Deno.removeSync(tmp); // the old file now
       return;
     }
     Deno.renameSync(tmp, path);
   } catch (e) {
     try {
-      unlink(tmp);
+      Deno.removeSync(tmp);
     } catch { /* not made */ }
     throw e;
   }
 }
-
-const enc = new TextEncoder();
 
 /**
  * Swaps the names `a` and `b`; false when that cannot be done (`b` does not

@@ -4,9 +4,6 @@
  * @module
  */
 
-import { O } from "../../ffi/constants.ts";
-import { close, open, readSync } from "../../ffi/sys.ts";
-
 /** A process as recorded: its pid and its start time (clock ticks since boot). */
 export interface ProcessRef {
   readonly pid: number;
@@ -14,25 +11,13 @@ export interface ProcessRef {
 }
 
 let ownStartTime: number | undefined;
-const statBuf = new Uint8Array(1024);
-const dec = new TextDecoder();
-
-/** /proc/PID/stat's text (one read: the file is one short line), with raw calls. */
-function readStat(pid: number): string {
-  const fd = open(`/proc/${pid}/stat`, O.RDONLY);
-  try {
-    return dec.decode(statBuf.subarray(0, readSync(fd, statBuf)));
-  } finally {
-    close(fd);
-  }
-}
 
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 export function processStartTime(pid: number): number | undefined {
   // This process's own, asked for by every record it writes, never changes.
   if (pid === Deno.pid && ownStartTime !== undefined) return ownStartTime;
   try {
-    const stat = readStat(pid);
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const t = Number(fields[19]);
