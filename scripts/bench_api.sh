@@ -14,7 +14,8 @@
 # Then CONCURRENT such runs at once through each server (xargs -P), timed as
 # a whole. Every server gets the same docker-save busybox archive. dockerd and
 # podman use runc (crun refuses a hybrid cgroup host; see _bench.sh).
-# Writes .bench/api.json, .bench/api_concurrent.json and .bench/api.md.
+# Writes .bench/api.json, .bench/api_share.json, .bench/api_concurrent.json and
+# .bench/api.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench_api.sh: run as root" >&2; exit 1; }
@@ -99,6 +100,14 @@ args=()
 for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$B/api.json" "${args[@]}"
 
+# ---- ctr's share, in turns -------------------------------------------------------------------
+# The rows subtracted from each other, timed round by round (scripts/_interleave.ts): hyperfine
+# runs one row after the other, and this machine's load drifts between rows.
+shares=("ctr=docker -H unix://$A/ctr.sock $RUN" "client=docker -H unix://$A/null.sock $RUN"
+  "crun=$(in_v1ns "crun run -b $B/bundle bench-crun")")
+[ "$HYBRID" = 1 ] && shares+=("wrapper=$(in_v1ns true)")
+deno run -A --quiet scripts/_interleave.ts "$RUNS" 3 "${shares[@]}" >"$B/api_share.json"
+
 # ---- CONCURRENT at once ------------------------------------------------------------------
 cnames=() ccmds=()
 for s in ctr podman docker; do
@@ -124,8 +133,14 @@ table=$(jq -r --argjson hybrid "$HYBRID" '
   (.results[] | "| \(.command) | \(.median * 1000 | r2) | \(.mean * 1000 | r2) | \(.median / $ctr | r2) |"),
   (if $hybrid == 1 then "| crun run, net of the wrapper | \($crun * 1000 | r2) | | \($crun / $ctr | r2) |" else empty end),
   "",
-  "ctr serve per container, net of the client (the run minus the same run against a server that does nothing): \(($ctr - $r["docker → a server that does nothing (the client'"'"'s own run)"].median) * 1000 | r2) ms (minus `docker version`: \(($ctr - $r["docker version → ctr serve (the client alone)"].median) * 1000 | r2) ms); crun run: \($crun * 1000 | r2) ms"
+  "In this table: ctr serve per container, net of the client (the run minus the same run against a server that does nothing): \(($ctr - $r["docker → a server that does nothing (the client'"'"'s own run)"].median) * 1000 | r2) ms (minus `docker version`: \(($ctr - $r["docker version → ctr serve (the client alone)"].median) * 1000 | r2) ms); crun run: \($crun * 1000 | r2) ms"
 ' "$B/api.json")
+share=$(jq -r '
+  def r2: . * 100 | round / 100;
+  (.ctr.median - .client.median) as $ctr |
+  (.crun.median - (.wrapper.median // 0)) as $crun |
+  "In turns (\(.ctr.runs) rounds, each row once a round): ctr serve per container, net of the client: \($ctr | r2) ms (\(.ctr.median | r2) - \(.client.median | r2)); crun run: \($crun | r2) ms; ctr ÷ crun: \($ctr / $crun | r2)"
+' "$B/api_share.json")
 ctable=$(jq -r '
   def r2: . * 100 | round / 100;
   "| command | median s | per container ms |",
@@ -136,6 +151,8 @@ ctable=$(jq -r '
   echo "docker run --rm --network none busybox true through each Engine API server, hyperfine -N, $RUNS runs after 3 warmups:"
   echo
   echo "$table"
+  echo
+  echo "$share"
   echo
   echo "$CONCURRENT runs at once (xargs -P $CONCURRENT), 3 runs:"
   echo
