@@ -177,9 +177,7 @@ export class StateDir {
   /** Runs `fn` holding the state directory's lock (names stay unique). */
   async locked<T>(fn: () => T | Promise<T>): Promise<T> {
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    // Uncontended (the usual case) the lock is taken on this thread, without a worker's round trip.
-    const path = `${this.dir}/.lock`;
-    const lock = FileLock.try(path, "exclusive") ?? await FileLock.acquire(path, "exclusive");
+    const lock = await FileLock.acquire(`${this.dir}/.lock`, "exclusive");
     try {
       return await fn();
     } finally {

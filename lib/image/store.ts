@@ -30,6 +30,14 @@ import { FileLock, withLock } from "../os/lock.ts";
 /** Largest JSON blob (manifest, index, config) ctr reads into memory. */
 export const MAX_JSON_BLOB = 16 << 20;
 
+/**
+ * Small blobs (manifests, configs) this process has read and checked, by
+ * store and digest: at most CHECKED_BLOBS of at most CHECKED_BLOB_MAX bytes.
+ */
+const checkedBlobs = new Map<string, Uint8Array>();
+const CHECKED_BLOBS = 64;
+const CHECKED_BLOB_MAX = 64 << 10;
+
 /** What the index knows about one image. */
 export interface ImageRecord {
   /** The manifest's digest: the image's identity in the store. */
@@ -305,10 +313,20 @@ export class Store {
    * its manifest and config this way, without loading node:crypto (~70 ms).
    */
   async readBlobAsync(d: Digest, max = MAX_JSON_BLOB): Promise<Uint8Array> {
+    // A blob checked once is known by its digest: a server starting many containers of one
+    // image reads and hashes its manifest and config once (a copy each time: callers own it).
+    const known = checkedBlobs.get(`${this.root}\0${d}`);
+    if (known) return known.slice();
     const data = this.#readSmallBlob(d, max);
     const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
     const hex = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
     if (`sha256:${hex}` !== d) throw new Error(`Blob ${d} is corrupt in the store`);
+    if (data.length <= CHECKED_BLOB_MAX) {
+      if (checkedBlobs.size >= CHECKED_BLOBS) {
+        checkedBlobs.delete(checkedBlobs.keys().next().value!);
+      }
+      checkedBlobs.set(`${this.root}\0${d}`, data.slice());
+    }
     return data;
   }
 

@@ -33,13 +33,17 @@ export class FileLock {
   }
 
   /**
-   * Waits for the lock (on a worker thread: the event loop keeps running).
+   * Waits for the lock (on a worker thread when another holds it: the event
+   * loop keeps running).
    * A missing lock file is created; `dir` locks an existing directory instead.
    */
   static async acquire(path: string, mode: LockMode, dir = false): Promise<FileLock> {
     const fd = openFor(path, dir);
+    const op = mode === "shared" ? LOCK.SH : LOCK.EX;
     try {
-      await sysAsync("flock", path, fd, mode === "shared" ? LOCK.SH : LOCK.EX);
+      // Uncontended (the usual case), taken on this thread without a worker's round trip.
+      if (sysRaw("flock", fd, op | LOCK.NB) === 0) return new FileLock(fd, path);
+      await sysAsync("flock", path, fd, op);
     } catch (e) {
       close(fd);
       throw e;
@@ -60,6 +64,8 @@ export class FileLock {
       throw e;
     }
     try {
+      // Uncontended (the usual case), taken on this thread without a worker's round trip.
+      if (sysRaw("flock", fd, LOCK.EX | LOCK.NB) === 0) return new FileLock(fd, path);
       await sysAsync("flock", path, fd, LOCK.EX);
     } catch (e) {
       close(fd);
