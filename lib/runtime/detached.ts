@@ -26,7 +26,7 @@ import { type Arg, int, NULL, type Plan, type Slot, slot, type Step, syncPoint }
 import { PHASE_PTY } from "./process.ts";
 import { TTY_GID } from "./rootfs.ts";
 import { spawn } from "./spawn.ts";
-import { closeFd, dupAbove, dupTo, execFd, stdioToNull } from "./steps.ts";
+import { closeFd, closeOtherFds, dupAbove, dupTo, execFd, stdioToNull } from "./steps.ts";
 import { openContainerPty } from "./tty.ts";
 import { applyIdMaps } from "./userns.ts";
 
@@ -173,6 +173,11 @@ export function detachedPlan(
   };
   watcher.push(
     ...stdioToNull({ ref: devNull }),
+    // The watcher outlives ctr: it keeps what it was handed and nothing else, not even an fd
+    // ctr itself inherited without close-on-exec (a pipe of the shell that started ctr would
+    // never see its end).
+    closeOtherFds(3, WATCHER_FDS.pidfd - 1),
+    closeOtherFds(ABOVE_WATCHER_FDS),
     execFd({ ref: memfd }, w.argv(fds), w.env, "become the watcher"),
   );
   const steps: Step[] = [

@@ -116,13 +116,16 @@ export function controllingPty(path: string, name = "tty"): Step[] {
   ];
 }
 
-/** Marks every fd from `first` on close-on-exec: nothing of ctr's leaks into the command. */
-export function closeOtherFds(first = 3): Step {
+/**
+ * Marks every fd from `first` to `last` (by default all from 3 on)
+ * close-on-exec: nothing of ctr's leaks into the command.
+ */
+export function closeOtherFds(first = 3, last = 0xffffffff): Step {
   return {
     call: "close_range",
     args: [
       int(first),
-      int(0xffffffff, "~0U"),
+      last === 0xffffffff ? int(last, "~0U") : int(last),
       int(CLOSE_RANGE.CLOEXEC, () => flagNames(CLOSE_RANGE.CLOEXEC, CLOSE_RANGE, "CLOSE_RANGE_")),
     ],
     label: "close every other fd at exec",

@@ -6,7 +6,8 @@
  * the watcher-to-be, leaves no process behind.
  */
 import assert from "node:assert/strict";
-import { close, pipe } from "../../ffi/sys.ts";
+import { AT, O } from "../../ffi/constants.ts";
+import { addressOf, close, cString, pipe, sysRaw } from "../../ffi/sys.ts";
 import { openWatcher } from "../../ffi/watch.ts";
 import { parseRunArgs, readRunHost } from "../../lib/cli/run.ts";
 import { runConfig } from "../../lib/config/docker_run.ts";
@@ -56,6 +57,9 @@ rootTest(
   async () => {
     const { plan, fds, dir } = setUp("echo out; echo err >&2; sleep 0.5; exit 3");
     const memfd = openWatcher();
+    // An fd this process holds without close-on-exec (as one inherited from a shell would be).
+    const leaky = sysRaw("openat", AT.FDCWD, addressOf(cString("/dev/null")), O.RDONLY, 0);
+    assert.ok(leaky >= 0);
     let launched;
     try {
       launched = await launchDetached(plan, {
@@ -77,7 +81,13 @@ rootTest(
     } finally {
       for (const fd of Object.values(fds)) close(fd);
       close(memfd);
+      close(leaky);
     }
+    // The watcher holds what it was handed (stdio on /dev/null, the pidfd, the two pipes) and
+    // its log, nothing else of this process's.
+    const held = [...Deno.readDirSync(`/proc/${launched.watcherPid}/fd`)].map((e) => Number(e.name))
+      .sort((a, b) => a - b);
+    assert.deepEqual(held.filter((fd) => ![0, 1, 2, 3, 64, 65, 66].includes(fd)), [], `${held}`);
     assert.equal(
       ppidOf(launched.pid),
       launched.watcherPid,
