@@ -7,7 +7,7 @@
 
 import { errno, SyscallError } from "./errno.ts";
 import { rawSyscall, rawSyscallAsync, type Word } from "./stub.ts";
-import { hostArch, type SyscallName, SYSCALLS, sysno } from "./syscalls.ts";
+import { hostArch, type SyscallName, SYSCALLS } from "./syscalls.ts";
 import { AT, F, O, S_IF } from "./constants.ts";
 
 const enc = new TextEncoder();
@@ -38,7 +38,7 @@ export function sys(
   a4?: Word,
   a5?: Word,
 ): number {
-  const r = rawSyscall(HOST_SYSCALLS[name], a0, a1, a2, a3, a4, a5);
+  const r = sysRaw(name, a0, a1, a2, a3, a4, a5);
   if (r < 0 && r > -4096) throw new SyscallError(name, -r, object);
   return r;
 }
@@ -50,7 +50,7 @@ export async function sysAsync(
   ...args: Word[]
 ): Promise<number> {
   for (;;) {
-    const r = await rawSyscallAsync(sysno(name), ...args);
+    const r = await rawSyscallAsync(HOST_SYSCALLS[name], ...args);
     if (r === -4) continue; // EINTR: the call was interrupted, not failed
     if (r < 0 && r > -4096) throw new SyscallError(name, -r, object);
     return r;
@@ -176,7 +176,7 @@ export function writeAll(fd: number, buf: Uint8Array, what = `fd ${fd}`): void {
   let off = 0;
   while (off < buf.length) {
     const part = buf.subarray(off);
-    const r = rawSyscall(HOST_SYSCALLS.write, fd, addressOf(part), part.length);
+    const r = sysRaw("write", fd, addressOf(part), part.length);
     if (r === -4) continue;
     if (r < 0) throw new SyscallError("write", -r, what);
     off += r;

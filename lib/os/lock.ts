@@ -38,12 +38,14 @@ export class FileLock {
    * A missing lock file is created; `dir` locks an existing directory instead.
    */
   static async acquire(path: string, mode: LockMode, dir = false): Promise<FileLock> {
-    const fd = openFor(path, dir);
-    const op = mode === "shared" ? LOCK.SH : LOCK.EX;
+    return await FileLock.#wait(openFor(path, dir), path, mode === "shared" ? LOCK.SH : LOCK.EX);
+  }
+
+  /** flock(2) `op` on `fd` (closed if that fails): a lock on `path`. */
+  static async #wait(fd: number, path: string, op: number): Promise<FileLock> {
     try {
       // Uncontended (the usual case), taken on this thread without a worker's round trip.
-      if (sysRaw("flock", fd, op | LOCK.NB) === 0) return new FileLock(fd, path);
-      await sysAsync("flock", path, fd, op);
+      if (sysRaw("flock", fd, op | LOCK.NB) !== 0) await sysAsync("flock", path, fd, op);
     } catch (e) {
       close(fd);
       throw e;
@@ -63,15 +65,7 @@ export class FileLock {
       if (e instanceof SyscallError && e.code === "ENOENT") return undefined;
       throw e;
     }
-    try {
-      // Uncontended (the usual case), taken on this thread without a worker's round trip.
-      if (sysRaw("flock", fd, LOCK.EX | LOCK.NB) === 0) return new FileLock(fd, path);
-      await sysAsync("flock", path, fd, LOCK.EX);
-    } catch (e) {
-      close(fd);
-      throw e;
-    }
-    return new FileLock(fd, path);
+    return await FileLock.#wait(fd, path, LOCK.EX);
   }
 
   /** Takes the lock if no one holds it in a conflicting way; else undefined. */

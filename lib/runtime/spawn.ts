@@ -143,8 +143,10 @@ function encode(
     if ("str" in a) w = base + arena.cstrOffset(a.str);
     else if ("strv" in a) w = Number(arena.strv(a.strv));
     else if ("bytes" in a) w = Number(bytesArg(arena, a.bytes, a.pointers));
-    else if ("ref" in a) [w, indirect] = [slotAddr(a.ref), true];
-    else if ("slotAddr" in a) w = slotAddr(a.slotAddr);
+    else if ("ref" in a) {
+      w = slotAddr(a.ref);
+      indirect = true;
+    } else if ("slotAddr" in a) w = slotAddr(a.slotAddr);
     else if ("fd" in a) w = fds[a.fd];
     else w = Number(stackTop());
     putWord(v, at, w);
