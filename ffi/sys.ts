@@ -163,6 +163,35 @@ export function readSync(fd: number, buf: Uint8Array, what = `fd ${fd}`): number
   return sys("read", what, fd, addressOf(buf), buf.length);
 }
 
+/** poll(2)'s "data to read". */
+const POLLIN = 0x1;
+
+/**
+ * Waits at most `ms` milliseconds for `fd` to have data or a hang-up
+ * (ppoll(2)); returns whether it has. Blocks the calling thread: for a
+ * command with nothing else to do meanwhile.
+ */
+export function waitReadable(fd: number, ms: number, what = `fd ${fd}`): boolean {
+  const pollfd = new Uint8Array(8); // struct pollfd: int fd; short events, revents
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN, true);
+  const timeout = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1e6)]);
+  for (;;) {
+    const r = sysRaw(
+      "ppoll",
+      addressOf(pollfd),
+      1,
+      addressOf(new Uint8Array(timeout.buffer)),
+      0,
+      0,
+    );
+    if (r === -4) continue; // EINTR: waited less, which the callers' loops allow for
+    if (r < 0) throw new SyscallError("ppoll", -r, what);
+    return r > 0;
+  }
+}
+
 /** write(2) of the whole buffer on a worker thread: a full pipe blocks that thread, not this one. */
 export async function writeAllAsync(fd: number, buf: Uint8Array, what = `fd ${fd}`): Promise<void> {
   for (let off = 0; off < buf.length;) {

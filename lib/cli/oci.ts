@@ -12,8 +12,9 @@
  */
 
 import { VERSION } from "../version.ts";
+import { trace } from "../trace.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
-import type { OciRecord } from "../oci/runtime.ts";
+import { OciError, OciRoot } from "../oci/state.ts";
 
 const GLOBAL: readonly OptionSpec[] = [
   { name: "root", type: "string", arg: "DIR", help: "State directory (default /run/ctr-oci)" },
@@ -118,6 +119,7 @@ function one(cmd: string, positionals: readonly string[]): string {
 
 /** Runs the OCI runtime command line; returns the exit status. */
 export async function ociMain(argv: readonly string[]): Promise<number> {
+  trace("oci");
   let log: Log = { json: false };
   try {
     const { opts, positionals } = parseArgs(argv, GLOBAL, { stopAfterPositionals: 1 });
@@ -155,8 +157,11 @@ async function command(
   rootDir: string,
   warn: (message: string) => void,
 ): Promise<number> {
-  const rt = await import("../oci/runtime.ts");
-  const root = new rt.OciRoot(rootDir);
+  // Each command loads what it uses: `state` the records only, `start`, `kill` and
+  // `delete` the lifecycle (the cgroup drivers and hooks when they need them), `create`
+  // the planner, the launcher and the schema.
+  const root = new OciRoot(rootDir);
+  const life = () => import("../oci/lifecycle.ts");
   const consoleSender = async (path: string | undefined) => {
     if (!path) return undefined;
     const { sendFd } = await import("../../ffi/unix_socket.ts");
@@ -171,7 +176,8 @@ async function command(
       if (!/^\d{1,4}$/.test(preserve)) {
         throw new UsageError(`invalid --preserve-fds ${JSON.stringify(preserve)}`);
       }
-      const r = await rt.ociCreate(root, id, {
+      const { ociCreate } = await import("../oci/runtime.ts");
+      const r = await ociCreate(root, id, {
         bundle: (opts.bundle as string | undefined) ?? ".",
         preserveFds: Number(preserve),
         pidFile: opts["pid-file"] as string | undefined,
@@ -179,13 +185,18 @@ async function command(
         warn,
       });
       if (cmd === "create") return 0;
-      await rt.ociStart(root, id);
+      const { ociDelete, ociStart } = await life();
+      await ociStart(root, id);
       if (opts.detach) return 0;
-      return await waitAndDelete(rt, root, r, opts.keep === true);
+      // `run` is the container's parent: it reaps it and returns its status.
+      const { waitPid } = await import("../runtime/spawn.ts");
+      const status = await waitPid(r.pid);
+      if (opts.keep !== true) await ociDelete(root, r.id, true);
+      return status.code;
     }
     case "start": {
       const { positionals } = parseArgs(argv, []);
-      await rt.ociStart(root, one(cmd, positionals));
+      await (await life()).ociStart(root, one(cmd, positionals));
       return 0;
     }
     case "state": {
@@ -198,7 +209,7 @@ async function command(
       const { opts, positionals } = parseArgs(argv, [
         { name: "all", short: "a", type: "bool", help: "Every process of the container" },
       ]);
-      await rt.ociKill(
+      await (await life()).ociKill(
         root,
         one(cmd, positionals),
         positionals[1] ?? "SIGTERM",
@@ -210,20 +221,20 @@ async function command(
       const { opts, positionals } = parseArgs(argv, [
         { name: "force", short: "f", type: "bool", help: "Kill a running container first" },
       ]);
-      await rt.ociDelete(root, one(cmd, positionals), opts.force === true);
+      await (await life()).ociDelete(root, one(cmd, positionals), opts.force === true);
       return 0;
     }
     case "pause":
     case "resume": {
       const { positionals } = parseArgs(argv, []);
-      await rt.ociFreeze(root, one(cmd, positionals), cmd === "pause");
+      await (await life()).ociFreeze(root, one(cmd, positionals), cmd === "pause");
       return 0;
     }
     case "ps": {
       const { opts, positionals } = parseArgs(argv, [
         { name: "format", short: "f", type: "string", arg: "table|json", help: "Output format" },
       ], { stopAfterPositionals: 1 });
-      const pids = rt.ociPids(root, one(cmd, positionals));
+      const pids = await (await life()).ociPids(root, one(cmd, positionals));
       if (opts.format === "json") console.log(JSON.stringify(pids));
       else {
         console.log("PID");
@@ -276,22 +287,9 @@ async function command(
       return 0;
     }
     case "exec":
-      return await exec(rt, root, argv, { consoleSender, warn });
+      return await exec(root, argv, { consoleSender, warn });
   }
   throw new UsageError(`unknown command: ${JSON.stringify(cmd)} (see 'ctr oci --help')`);
-}
-
-async function waitAndDelete(
-  rt: typeof import("../oci/runtime.ts"),
-  root: import("../oci/runtime.ts").OciRoot,
-  r: OciRecord,
-  keep: boolean,
-): Promise<number> {
-  // `run` is the container's parent: it reaps it and returns its status.
-  const { waitPid } = await import("../runtime/spawn.ts");
-  const status = await waitPid(r.pid);
-  if (!keep) await rt.ociDelete(root, r.id, true);
-  return status.code;
 }
 
 interface ProcessJson {
@@ -313,8 +311,7 @@ interface ProcessJson {
 }
 
 async function exec(
-  rt: typeof import("../oci/runtime.ts"),
-  root: import("../oci/runtime.ts").OciRoot,
+  root: OciRoot,
   argv: readonly string[],
   o: {
     consoleSender: (p: string | undefined) => Promise<((m: number) => void) | undefined>;
@@ -326,7 +323,7 @@ async function exec(
   const id = one("exec", positionals);
   const r = root.read(id);
   const status = root.status(r);
-  if (status !== "running") throw new rt.OciError(`cannot exec in a ${status} container: ${id}`);
+  if (status !== "running") throw new OciError(`cannot exec in a ${status} container: ${id}`);
   let p: ProcessJson;
   if (opts.process) {
     let text: string;

@@ -1,16 +1,17 @@
 /**
  * ctr as an OCI runtime (what runc and crun are to podman, containerd and
- * docker): a bundle's config.json becomes the same ContainerConfig a
- * `ctr run` builds, and the same plan runs it. `create` sets the container
- * up and leaves it waiting on an exec fifo (the plan's last steps before
- * execve), owned by the caller, who is its subreaper; `start` opens the fifo
- * and the command runs. State lives in ROOT/ID/state.json (default ROOT
- * /run/ctr-oci).
+ * docker): `create`. A bundle's config.json becomes the same ContainerConfig
+ * a `ctr run` builds, and the same plan runs it; the container is left
+ * waiting on an exec fifo (the plan's last steps before execve), owned by
+ * the caller, who is its subreaper. `start` (lifecycle.ts) opens the fifo
+ * and the command runs. The records are state.ts's; the other commands do
+ * not load this module, nor the planner, the launcher or the schema.
  * @module
  */
 
-import { MS, O, PROPAGATION_FLAGS, signalByName, SIGNALS } from "../../ffi/constants.ts";
-import { addressOf, close, open, pipe, readAsync, sys, sysRaw, writeAll } from "../../ffi/sys.ts";
+import { MS, PROPAGATION_FLAGS, SIGNALS } from "../../ffi/constants.ts";
+import { close, open, sys } from "../../ffi/sys.ts";
+import { O } from "../../ffi/constants.ts";
 import { sendFd } from "../../ffi/unix_socket.ts";
 import type {
   ContainerConfig,
@@ -21,189 +22,37 @@ import type {
   OciMount,
   Rlimit,
 } from "../config/container.ts";
-import { type Cgroup, openCgroupDriver, removeCtrLevel } from "../cgroups/mod.ts";
+import { type Cgroup, openCgroupDriver } from "../cgroups/mod.ts";
 import type { DeviceRule, Limits } from "../cgroups/limits.ts";
 import { FileLock } from "../os/lock.ts";
-import { writeAtomic } from "../os/atomic.ts";
-import { int, type Plan, PlanError, type Step } from "../runtime/plan.ts";
+import { PlanError } from "../runtime/plan.ts";
 import { planFailure } from "../runtime/errors.ts";
 import { enabledLsms, readPlanHost, stdioCopies } from "../runtime/host.ts";
-import { launchJoined } from "../runtime/launch.ts";
-import { differingNamespaces } from "../runtime/namespaces.ts";
 import { PHASE_CREATED, PHASE_SECCOMP_LISTENER } from "../runtime/process.ts";
 import { LISTENER_SLOT } from "../runtime/seccomp/mod.ts";
 import type { WaitingChild } from "../runtime/spawn.ts";
 import { PHASE_PREPIVOT } from "../runtime/rootfs.ts";
-import { signalPidfd, spawn, waitPidfd } from "../runtime/spawn.ts";
-import { closeOtherFds, dupTo, execPath, unblockSignals } from "../runtime/steps.ts";
-import { isAlive, type ProcessRef, processStartTime } from "../os/proc.ts";
+import { signalPidfd, waitPidfd } from "../runtime/spawn.ts";
+import { processStartTime } from "../os/proc.ts";
 import { trace } from "../trace.ts";
-// The schema (zod) is loaded by create only: start, state, kill and delete do without it.
-import type { OciConfig } from "./config_json.ts";
-import { concat } from "../../ffi/bytes.ts";
-import { settleWithin } from "../os/async.ts";
-import { compareStrings } from "../os/order.ts";
+import { mountFlags, type OciConfig, parseOciConfig, unsupported } from "./config_json.ts";
+import { containerPlan } from "../runtime/container_plan.ts";
+import { launch } from "../runtime/launch.ts";
 import { setWindowSize } from "../runtime/tty.ts";
 import { mknod } from "../os/mknod.ts";
+import { releaseCgroups, runHooks } from "./lifecycle.ts";
+import {
+  checkId,
+  OCI_VERSION,
+  OciError,
+  type OciRecord,
+  type OciRoot,
+  removeContainerDir,
+} from "./state.ts";
 
-/** The OCI runtime spec version ctr implements. */
-export const OCI_VERSION = "1.2.0";
-
-/** The container states of the OCI runtime spec. */
-export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
-
-/**
- * What ctr records of an OCI container. `create` writes it twice: first
- * with pid 0 and the cgroup it is about to make (so a create killed
- * half-way leaves nothing that `delete --force` cannot find), then with
- * the container's process once it waits for `start`.
- */
-export interface OciRecord {
-  readonly id: string;
-  /** The container's process; 0 while create has not started it. */
-  readonly pid: number;
-  readonly startTime: number;
-  readonly bundle: string;
-  readonly rootfs: string;
-  readonly created: string;
-  readonly annotations: Record<string, string>;
-  /** Its cgroup by hierarchy (recorded before it is made). */
-  readonly cgroupPaths: Record<string, string>;
-  /** Every cgroup directory create may make (fallbacks included); absent in older records. */
-  readonly cgroups?: readonly string[];
-  /**
-   * The parent cgroups ctr made for it (or for another container of this root
-   * that shares them), which delete removes once they are empty. Absent in
-   * records of older versions.
-   */
-  readonly cgroupParents?: readonly string[];
-  /** The `create` that makes it (while pid is 0): a live one means "creating". */
-  readonly creator?: ProcessRef;
-  readonly config: OciConfig;
-}
-
-/** The runtime's state directory. */
-export class OciRoot {
-  constructor(readonly dir: string) {}
-
-  containerDir(id: string): string {
-    return `${this.dir}/${id}`;
-  }
-
-  fifo(id: string): string {
-    return `${this.containerDir(id)}/exec.fifo`;
-  }
-
-  read(id: string): OciRecord {
-    checkId(id);
-    try {
-      return JSON.parse(Deno.readTextFileSync(`${this.containerDir(id)}/state.json`));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new OciError(`container does not exist: ${id}`);
-      throw e;
-    }
-  }
-
-  write(r: OciRecord): void {
-    writeAtomic(`${this.containerDir(r.id)}/state.json`, JSON.stringify(r));
-  }
-
-  list(): OciRecord[] {
-    const out: OciRecord[] = [];
-    try {
-      for (const e of Deno.readDirSync(this.dir)) {
-        if (!e.isDirectory) continue;
-        try {
-          out.push(this.read(e.name));
-        } catch { /* being created or deleted */ }
-      }
-    } catch { /* no root yet */ }
-    return out.sort((a, b) => compareStrings(a.created, b.created));
-  }
-
-  /** The container's status now, from its process, its fifo and its cgroup. */
-  status(r: OciRecord): OciStatus {
-    if (r.pid === 0) return r.creator && isAlive(r.creator) ? "creating" : "stopped";
-    if (!isAlive(r)) return "stopped";
-    try {
-      Deno.statSync(this.fifo(r.id));
-      return "created";
-    } catch { /* started */ }
-    if (isFrozen(r)) return "paused";
-    return "running";
-  }
-
-  /** The state JSON of the spec. */
-  state(r: OciRecord): Record<string, unknown> {
-    const status = this.status(r);
-    return {
-      ociVersion: OCI_VERSION,
-      id: r.id,
-      status,
-      pid: status === "stopped" ? 0 : r.pid,
-      bundle: r.bundle,
-      rootfs: r.rootfs,
-      created: r.created,
-      owner: "",
-      ...(Object.keys(r.annotations).length ? { annotations: r.annotations } : {}),
-    };
-  }
-}
-
-/** An error of the runtime (printed as runc does, exit status 1). */
-export class OciError extends Error {
-  readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = "OciError";
-  }
-}
-
-function checkId(id: string): void {
-  if (!/^[\w+.-]+$/.test(id) || id === "." || id === "..") {
-    throw new OciError(`invalid container id ${JSON.stringify(id)}`);
-  }
-}
-
-/** Whether the freezer holds the container (v1 freezer.state, v2 cgroup.freeze). */
-function isFrozen(r: Pick<OciRecord, "cgroupPaths">): boolean {
-  for (const [h, p] of Object.entries(r.cgroupPaths)) {
-    const file = h.includes("freezer") ? "freezer.state" : "cgroup.freeze";
-    try {
-      const v = Deno.readTextFileSync(`${p}/${file}`).trim();
-      if (v === "FROZEN" || v === "FREEZING" || v === "1") return true;
-    } catch { /* not this hierarchy's file */ }
-  }
-  return false;
-}
-
-function cgroupOf(r: Pick<OciRecord, "id" | "cgroupPaths" | "cgroupParents">): Cgroup | undefined {
-  if (Object.keys(r.cgroupPaths).length === 0) return undefined;
-  return openCgroupDriver().open(r.id, r.cgroupPaths, r.cgroupParents ?? []);
-}
-
-/**
- * Kills what is left in every cgroup the record names and removes them;
- * what is already gone is skipped. Throws the first failure, after trying
- * all: the caller keeps the record then.
- */
-async function releaseCgroups(r: OciRecord): Promise<void> {
-  const main = cgroupOf(r);
-  const known = new Set(Object.values(r.cgroupPaths));
-  const others = (r.cgroups ?? []).filter((d) => !known.has(d));
-  const all = [
-    ...(main ? [main] : []),
-    ...others.map((d) => openCgroupDriver().open(r.id, { unified: d })),
-  ];
-  let failed: unknown;
-  for (const cg of all) {
-    await cg.thaw().catch(() => {});
-    await cg.killAll().catch(() => {});
-    await cg.destroy().catch((e) => failed ??= e);
-    removeCtrLevel(cg.paths);
-  }
-  if (failed !== undefined) throw failed;
-}
+export { OCI_VERSION, OciError, type OciRecord, OciRoot, type OciStatus } from "./state.ts";
+export { ociDelete, ociFreeze, ociKill, ociPids, ociStart, runHooks } from "./lifecycle.ts";
+export type { HookPlace } from "./hooks.ts";
 
 const NS_NAMES: Record<string, NsType> = {
   pid: "pid",
@@ -273,7 +122,7 @@ export function ociLimits(res: NonNullable<OciConfig["linux"]>["resources"]): Li
  * A bundle's config.json as ctr's ContainerConfig (the same model `ctr run`
  * fills from docker's flags). Unsupported fields are an error.
  */
-export async function ociToConfig(
+export function ociToConfig(
   id: string,
   bundle: string,
   config: OciConfig,
@@ -286,8 +135,7 @@ export async function ociToConfig(
     closeFds?: readonly number[];
     warn?: (message: string) => void;
   },
-): Promise<ContainerConfig> {
-  const { mountFlags, unsupported } = await import("./config_json.ts");
+): ContainerConfig {
   const problems = unsupported(config);
   if (problems.length) {
     throw new OciError(`unsupported configuration:\n  ${problems.join("\n  ")}`);
@@ -515,121 +363,6 @@ export function cgroupPlace(id: string, cfg: OciConfig): { name: string; parent?
   return { name, parent: cut < 0 ? "." : clean.slice(0, cut) || "/" };
 }
 
-/**
- * Runs the hooks of one kind with the state on stdin; the first failure
- * throws. A hook's argv is exactly its `args` (argv[0] included: dockerd's
- * hook is its own binary under another argv[0]), so it is started with a
- * plan of its own rather than through Deno.Command, which sets argv[0] to
- * the path.
- */
-export async function runHooks(
-  kind: string,
-  hooks: { path: string; args?: string[]; env?: string[]; timeout?: number }[] | undefined,
-  state: Record<string, unknown>,
-  inside?: HookPlace,
-): Promise<void> {
-  for (const h of hooks ?? []) await runHook(kind, h, JSON.stringify(state), inside);
-}
-
-/**
- * Where a hook of the container's own runs: in the namespaces of its process
- * `pid`; with `root`, also in its root (startContainer: after pivot_root),
- * else in the mount namespace's own root (createContainer: before
- * pivot_root, where the runtime's paths still resolve).
- */
-export interface HookPlace {
-  readonly pid: number;
-  readonly root: boolean;
-}
-
-async function runHook(
-  kind: string,
-  h: { path: string; args?: string[]; env?: string[]; timeout?: number },
-  state: string,
-  inside?: HookPlace,
-): Promise<void> {
-  const [inR, inW] = pipe();
-  const [outR, outW] = pipe();
-  const live = new Set([inR, inW, outR, outW]);
-  // An fd number is closed once: closing it twice could close another's new fd.
-  const shut = (fd: number) => {
-    if (live.delete(fd)) close(fd);
-  };
-  const stdio: Step[] = [
-    dupTo(int(inR), 0, "the state on stdin"),
-    dupTo(int(outW), 1, "stdout to ctr"),
-    dupTo(int(outW), 2, "stderr to ctr"),
-  ];
-  const argv = h.args?.length ? h.args : [h.path];
-  let pidfd = -1;
-  try {
-    if (inside) {
-      pidfd = (await launchJoined({
-        join: differingNamespaces(inside.pid),
-        rootOf: inside.root ? inside.pid : undefined,
-        args: argv,
-        env: h.env ?? [],
-        beforeExec: stdio,
-        path: h.path,
-        what: `${kind} hook ${h.path}`,
-      }).catch((e) => {
-        throw new OciError((e as Error).message);
-      })).pidfd;
-    } else {
-      const plan: Plan = {
-        cloneFlags: 0,
-        steps: [
-          ...stdio,
-          closeOtherFds(),
-          unblockSignals(),
-          execPath(h.path, argv, h.env ?? [], `exec the ${kind} hook ${h.path}`),
-        ],
-      };
-      try {
-        pidfd = (await spawn(plan)).pidfd;
-      } catch (e) {
-        throw new OciError(`${kind} hook ${h.path}: ${(e as Error).message}`);
-      }
-    }
-    shut(inR);
-    shut(outW);
-    try {
-      writeAll(inW, new TextEncoder().encode(state), "hook stdin");
-    } catch { /* the hook does not read its stdin */ }
-    shut(inW);
-    const chunks: Uint8Array[] = [];
-    const reading = (async () => {
-      const buf = new Uint8Array(4096);
-      for (;;) {
-        const n = await readAsync(outR, buf, "hook output").catch(() => 0);
-        if (n <= 0) return;
-        chunks.push(buf.slice(0, n));
-      }
-    })();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((r) => {
-      if (h.timeout) timer = setTimeout(() => r("timeout"), h.timeout * 1000);
-    });
-    const status = await Promise.race([waitPidfd(pidfd), timedOut]);
-    if (timer !== undefined) clearTimeout(timer);
-    if (status === "timeout") {
-      signalPidfd(pidfd, SIGNALS.SIGKILL);
-      await waitPidfd(pidfd);
-      throw new OciError(`${kind} hook ${h.path} timed out after ${h.timeout}s`);
-    }
-    await settleWithin(reading, 1000);
-    if (status.code !== 0) {
-      const out = new TextDecoder().decode(concat(...chunks)).trim();
-      throw new OciError(
-        `${kind} hook ${h.path} failed with status ${status.code}${out ? `: ${out}` : ""}`,
-      );
-    }
-  } finally {
-    for (const fd of [...live]) shut(fd);
-    if (pidfd >= 0) close(pidfd);
-  }
-}
-
 /** What `create` takes. */
 export interface CreateOptions {
   readonly bundle: string;
@@ -663,12 +396,9 @@ export async function ociCreate(
   } catch (e) {
     throw new OciError(`cannot read ${bundle}/config.json: ${(e as Error).message}`);
   }
-  const { parseOciConfig } = await import("./config_json.ts");
   const warn = o.warn ?? (() => {});
   const config = parseOciConfig(text, `${bundle}/config.json`, warn);
-  // What only create needs, loaded here: the other commands start faster without it.
-  const { containerPlan } = await import("../runtime/container_plan.ts");
-  const { launch } = await import("../runtime/launch.ts");
+  trace("oci: config parsed");
   const host = readPlanHost();
   const driver = openCgroupDriver(host.cgroups ? { layout: host.cgroups } : {});
   const { name: cgName, parent: cgParent } = cgroupPlace(id, config);
@@ -709,7 +439,7 @@ export async function ociCreate(
     // The fifo's directory, inherited by the child at a known number (not CLOEXEC, so
     // it survives the clone): the child opens the fifo through it.
     gate = open(dir, O.PATH | O.DIRECTORY);
-    const cfg = await ociToConfig(id, bundle, config, {
+    const cfg = ociToConfig(id, bundle, config, {
       text,
       stateDir: root.dir,
       gateFd: gate,
@@ -841,154 +571,4 @@ function parentsToRecord(root: OciRoot, id: string, cg: Cgroup): string[] {
     }
   }
   return [...out].sort((a, b) => b.length - a.length);
-}
-
-function removeContainerDir(root: OciRoot, id: string): void {
-  checkId(id); // never "." or "..": this deletes a tree
-  // Nothing is ever mounted here (the container's mounts live in its own namespace).
-  try {
-    Deno.removeSync(root.containerDir(id), { recursive: true });
-  } catch { /* gone */ }
-}
-
-/** `start`: lets a created container run its command. */
-export async function ociStart(root: OciRoot, id: string): Promise<void> {
-  const r = root.read(id);
-  const status = root.status(r);
-  if (status !== "created") {
-    throw new OciError(`cannot start a container that is ${status}: ${id}`);
-  }
-  // In the container (its namespaces and root), before its command runs.
-  await runHooks("startContainer", r.config.hooks?.startContainer, root.state(r), {
-    pid: r.pid,
-    root: true,
-  });
-  const fifo = root.fifo(id);
-  // Opening for reading lets the container's open for writing return; its byte says it goes
-  // on. Non-blocking, so that a container that died meanwhile cannot hang start.
-  const fd = open(fifo, O.RDONLY | O.NONBLOCK);
-  try {
-    const buf = new Uint8Array(1);
-    for (let i = 0;; i++) {
-      const n = sysRaw("read", fd, addressOf(buf), 1);
-      if (n === 1) break;
-      if (!isAlive(r)) throw new OciError(`container ${id} ended before it could start`);
-      if (i > 3000) throw new OciError(`container ${id} did not start within 30 s`);
-      await new Promise((res) => setTimeout(res, 10));
-    }
-  } finally {
-    close(fd);
-  }
-  Deno.removeSync(fifo);
-  // The command was running when its byte came: the hook is told so even if it has
-  // ended by now (the spec calls poststart "after the user-specified process is
-  // executed"; a hook needs the pid to reach its namespaces).
-  const running = { ...root.state(r), status: "running", pid: r.pid };
-  await runHooks("poststart", r.config.hooks?.poststart, running).catch((e) => {
-    // A failed poststart hook is reported, not fatal (the spec says: log a warning).
-    console.error(`ctr: warning: ${(e as Error).message}`);
-  });
-}
-
-/** `kill`: a signal to the container's process (or every process in its cgroup). */
-export async function ociKill(
-  root: OciRoot,
-  id: string,
-  signal: string,
-  all: boolean,
-): Promise<void> {
-  const r = root.read(id);
-  let sig: Deno.Signal;
-  try {
-    sig = signalByName(signal);
-  } catch (e) {
-    throw new OciError((e as Error).message);
-  }
-  const status = root.status(r);
-  // --all reaches what is left in the cgroup even after PID 1 ended (runc does the same).
-  if ((status === "stopped" || r.pid <= 0) && !all) {
-    throw new OciError(`container not running: ${id}`);
-  }
-  if (all) {
-    const cg = cgroupOf(r);
-    if (cg) {
-      if (sig === "SIGKILL") return await cg.killAll();
-      for (const pid of cg.pids()) {
-        try {
-          Deno.kill(pid, sig);
-        } catch { /* gone */ }
-      }
-      return;
-    }
-  }
-  // Never pid 0 (a create killed before it started the process): kill(0) is the process group.
-  if (r.pid <= 0) throw new OciError(`container not running: ${id}`);
-  Deno.kill(r.pid, sig);
-}
-
-/**
- * `delete`: removes a stopped container (`force`: kills it first), then runs
- * poststop hooks. What goes is what its record names (a create killed
- * half-way recorded its cgroup before making it); a cgroup that cannot be
- * removed keeps the record, for another try.
- */
-export async function ociDelete(root: OciRoot, id: string, force: boolean): Promise<void> {
-  checkId(id);
-  let r: OciRecord;
-  try {
-    r = root.read(id);
-  } catch (e) {
-    // A create killed before its first record has a directory and nothing else: force
-    // removes it. Forcing the delete of one that does not exist is no error (runc's and
-    // crun's answer too: containerd's cleanup of a dead shim relies on it).
-    if (force) {
-      removeContainerDir(root, id);
-      return;
-    }
-    throw e;
-  }
-  const status = root.status(r);
-  if (status !== "stopped") {
-    if (!force && status !== "created") {
-      throw new OciError(`cannot delete container ${id} that is not stopped: ${status}`);
-    }
-    await cgroupOf(r)?.thaw().catch(() => {});
-    if (r.pid > 0) {
-      try {
-        Deno.kill(r.pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
-    await cgroupOf(r)?.killAll().catch(() => {});
-    for (let i = 0; i < 500 && r.pid > 0 && isAlive(r); i++) {
-      await new Promise((res) => setTimeout(res, 10));
-    }
-  }
-  trace("oci delete: killed");
-  try {
-    await releaseCgroups(r);
-  } catch (e) {
-    throw new OciError(`cannot delete container ${id}: ${(e as Error).message}`);
-  }
-  trace("oci delete: cgroup removed");
-  removeContainerDir(root, id);
-  await runHooks("poststop", r.config.hooks?.poststop, { ...root.state(r), status: "stopped" })
-    .catch((e) => console.error(`ctr: warning: ${(e as Error).message}`));
-}
-
-/** `pause` / `resume`: the freezer. */
-export async function ociFreeze(root: OciRoot, id: string, freeze: boolean): Promise<void> {
-  const r = root.read(id);
-  const status = root.status(r);
-  if (freeze && status !== "running") throw new OciError(`container not running: ${id}`);
-  if (!freeze && status !== "paused") throw new OciError(`container not paused: ${id}`);
-  const cg = cgroupOf(r);
-  if (!cg) throw new OciError(`container ${id} has no cgroup`);
-  if (freeze) await cg.freeze();
-  else await cg.thaw();
-}
-
-/** The pids in the container's cgroup. */
-export function ociPids(root: OciRoot, id: string): number[] {
-  const r = root.read(id);
-  return cgroupOf(r)?.pids() ?? (isAlive(r) ? [r.pid] : []);
 }

@@ -163,7 +163,7 @@ Deno.test("plan: a --userns run matches its fixture", () => {
   }
 });
 
-Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
+Deno.test("plan: an OCI bundle with hooks matches its fixture", () => {
   const r = fixtureRoot();
   try {
     const spec = defaultSpec({ args: ["sh", "-c", "echo hi"] });
@@ -173,7 +173,7 @@ Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
       hostname: "oci",
       hooks: { createContainer: [{ path: "/usr/bin/true" }] },
     };
-    const cfg = await ociToConfig("golden", "/bundle", config, {
+    const cfg = ociToConfig("golden", "/bundle", config, {
       stateDir: "/run/ctr-oci",
       gateFd: 7,
     });
@@ -183,7 +183,7 @@ Deno.test("plan: an OCI bundle with hooks matches its fixture", async () => {
   }
 });
 
-Deno.test("plan: an OCI bundle joining a pid namespace while making its user namespace matches its fixture", async () => {
+Deno.test("plan: an OCI bundle joining a pid namespace while making its user namespace matches its fixture", () => {
   const r = fixtureRoot();
   try {
     const spec = defaultSpec({ args: ["sh"] });
@@ -206,7 +206,7 @@ Deno.test("plan: an OCI bundle joining a pid namespace while making its user nam
         rootfsPropagation: "shared" as const,
       },
     };
-    const cfg = await ociToConfig("golden", "/bundle", config, {
+    const cfg = ociToConfig("golden", "/bundle", config, {
       stateDir: "/run/ctr-oci",
       gateFd: 7,
       closeFds: [16, 17],
@@ -217,7 +217,7 @@ Deno.test("plan: an OCI bundle joining a pid namespace while making its user nam
   }
 });
 
-Deno.test("plan: an OCI bundle without a mount namespace matches its fixture", async () => {
+Deno.test("plan: an OCI bundle without a mount namespace matches its fixture", () => {
   const r = fixtureRoot();
   try {
     const spec = defaultSpec({ args: ["sh"] });
@@ -228,7 +228,7 @@ Deno.test("plan: an OCI bundle without a mount namespace matches its fixture", a
       mounts: [],
       linux: { namespaces: [{ type: "pid" as const }, { type: "uts" as const }] },
     };
-    const cfg = await ociToConfig("golden", "/bundle", config, {
+    const cfg = ociToConfig("golden", "/bundle", config, {
       stateDir: "/run/ctr-oci",
       gateFd: 7,
     });
