@@ -18,7 +18,7 @@ import {
   removeContainer,
 } from "../engine/lifecycle.ts";
 import { healthSuffix } from "../engine/health.ts";
-import { treeSize } from "../engine/volume.ts";
+import { treeSize } from "../os/tree.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch, nameMatches } from "./filters.ts";
 import { filterOption, LIST_FORMAT, printLines } from "./output.ts";
@@ -28,11 +28,11 @@ import {
   decimalSize,
   ellipsis,
   formatList,
+  goQuote,
   goTimeString,
   humanDuration,
   STATS_LIST,
 } from "../format/mod.ts";
-import { goQuote } from "../image/build/image_config.ts";
 import { compareStrings } from "../os/order.ts";
 
 /** The keys `ps --filter` takes. */

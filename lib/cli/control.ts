@@ -347,7 +347,7 @@ async function inspectAny(
       const s = dir.find(ref);
       const obj = inspectObject(s);
       if (o.size) {
-        const { treeSize } = await import("../engine/volume.ts");
+        const { treeSize } = await import("../os/tree.ts");
         obj.SizeRw = treeSize(`${s.dir}/upper`);
       }
       return obj;

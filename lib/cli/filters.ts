@@ -7,7 +7,7 @@
  */
 
 import { UsageError } from "./args.ts";
-import { goMatch } from "../image/build/context.ts";
+import { goMatch } from "../image/build/_match.ts";
 
 /** Parsed filters: key to the values given for it. */
 export class Filters {

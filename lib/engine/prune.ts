@@ -31,7 +31,7 @@ import { sweepTemp } from "../os/atomic.ts";
 import { removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { liveStatus, reconcile, removeContainer } from "./lifecycle.ts";
-import { treeSize } from "./volume.ts";
+import { treeSize } from "../os/tree.ts";
 import { commentContainer } from "../network/names.ts";
 
 /** docker's prune filters: `until=TIME`, `label=K[=V]`, `label!=K[=V]`. */

@@ -9,7 +9,8 @@
 import type { Globals } from "./globals.ts";
 import { type ContainerState, StateDir } from "./state.ts";
 import { liveStatus, reconcile } from "./lifecycle.ts";
-import { treeSize, type Volume, volumesInUse, VolumeStore } from "./volume.ts";
+import { type Volume, volumesInUse, VolumeStore } from "./volume.ts";
+import { treeSize } from "../os/tree.ts";
 import { hostCgroupLayout } from "../cgroups/mod.ts";
 import { sha256 } from "../image/digest.ts";
 import { VERSION } from "../version.ts";

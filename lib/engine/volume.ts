@@ -21,6 +21,7 @@ import { randomHex } from "../config/names.ts";
 import { mountPoints, removeTree } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { isVolumeName, VOLUME_NAME_MAX } from "../config/rules.ts";
+import { treeSize } from "../os/tree.ts";
 
 /** What `ctr volume inspect` shows of a volume (docker's keys). */
 export interface Volume {
@@ -180,44 +181,6 @@ function mountAt(m: VolumeMount, target: string): void {
 
 function isNotFound(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound;
-}
-
-/**
- * Bytes a tree holds, counted as docker counts a volume's size: the sizes of
- * everything but directories, each inode once (hard links share their data).
- */
-export function treeSize(dir: string): number {
-  const seen = new Set<string>();
-  let total = 0;
-  const walk = (d: string) => {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(d)];
-    } catch (e) {
-      if (isNotFound(e)) return;
-      throw e;
-    }
-    for (const e of entries) {
-      const p = `${d}/${e.name}`;
-      let st: Deno.FileInfo;
-      try {
-        st = Deno.lstatSync(p);
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      if (st.isDirectory) {
-        walk(p);
-        continue;
-      }
-      const key = `${st.dev}:${st.ino}`;
-      if (st.size === 0 || seen.has(key)) continue;
-      seen.add(key);
-      total += st.size;
-    }
-  };
-  walk(dir);
-  return total;
 }
 
 /** The volumes under one store root. */

@@ -253,4 +253,11 @@ export function formatList(
 export function formatObject(format: string, item: unknown, opts: FormatOptions = {}): string {
   return parseTemplate(expandEscapes(format), { missingKey: opts.missingKey }).execute(item);
 }
-export { binarySize, decimalSize, ellipsis, goTimeString, humanDuration } from "./units.ts";
+export {
+  binarySize,
+  decimalSize,
+  ellipsis,
+  goQuote,
+  goTimeString,
+  humanDuration,
+} from "./units.ts";

@@ -8,8 +8,8 @@
  * @module
  */
 
-import tar from "tar-stream";
 import { type ArchiveSource, openArchive } from "./_archive_source.ts";
+import { loadTarStream } from "./layer.ts";
 import { detectCompression } from "./compression.ts";
 import { hostPlatform } from "./platform.ts";
 import { type Digest, hexOf } from "./digest.ts";
@@ -266,6 +266,7 @@ type SaveEntry =
 
 async function writeTar(entries: readonly SaveEntry[], out: string): Promise<void> {
   const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const tar = await loadTarStream();
   const f = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o644 });
   const pack = tar.pack();
   const mtime = new Date(0); // as docker save: reproducible archives

@@ -21,7 +21,8 @@
  * @module
  */
 
-import tar from "tar-stream";
+import type tar from "tar-stream";
+import type { TarStream } from "./tar_stream.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { removeTree } from "../os/tree.ts";
 import { type Compression, decompress } from "./compression.ts";
@@ -479,13 +480,20 @@ interface ExtractInternals {
   _decodeLongHeader(buf: Uint8Array): void;
 }
 
+let tarLoad: Promise<TarStream> | undefined;
+
+/** tar-stream, loaded once, by the first tar read or written (see tar_stream.ts). */
+export function loadTarStream(): Promise<TarStream> {
+  return tarLoad ??= import("./tar_stream.ts").then((m) => m.tar);
+}
+
 /**
  * A tar-stream extractor that also keeps each entry's PAX records as bytes:
  * tar-stream decodes them as UTF-8 text, which would corrupt binary xattr
  * values such as security.capability.
  */
-function rawPaxExtract(): tar.Extract {
-  const ex = tar.extract();
+function rawPaxExtract(tarStream: TarStream): tar.Extract {
+  const ex = tarStream.extract();
   const inner = ex as unknown as ExtractInternals;
   const decode = inner._decodeLongHeader;
   let global: Map<string, Uint8Array> | undefined;
@@ -517,7 +525,7 @@ export async function readTar(
 ): Promise<{ digest: Digest; size: number; compression: Compression }> {
   const { compression, stream } = await decompress(source);
   const hasher = new Hasher();
-  const ex = rawPaxExtract();
+  const ex = rawPaxExtract(await loadTarStream());
   const reader = stream.getReader();
   let stopped = false;
   const feed = (async () => {

@@ -99,3 +99,41 @@ function openOwnDirs(dir: string): boolean {
   }
   return all;
 }
+
+/**
+ * Bytes a tree holds, counted as docker counts a volume's size: the sizes of
+ * everything but directories, each inode once (hard links share their data).
+ */
+export function treeSize(dir: string): number {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = (d: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(d)];
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const e of entries) {
+      const p = `${d}/${e.name}`;
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.lstatSync(p);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) continue;
+        throw err;
+      }
+      if (st.isDirectory) {
+        walk(p);
+        continue;
+      }
+      const key = `${st.dev}:${st.ino}`;
+      if (st.size === 0 || seen.has(key)) continue;
+      seen.add(key);
+      total += st.size;
+    }
+  };
+  walk(dir);
+  return total;
+}

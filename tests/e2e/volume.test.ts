@@ -8,12 +8,12 @@ import { ctr, ctrCommand, rootTest, tempDir, tempStore, testRootfs } from "../_h
 import {
   NoSuchVolumeError,
   resolveVolumeMount,
-  treeSize,
   VolumeInUseError,
   volumeMount,
   volumesInUse,
   VolumeStore,
 } from "../../lib/engine/volume.ts";
+import { treeSize } from "../../lib/os/tree.ts";
 import { MS } from "../../ffi/constants.ts";
 import { isVolumeName } from "../../lib/config/rules.ts";
 import { volumeCommand } from "../../lib/cli/volume.ts";

@@ -24,12 +24,12 @@ import {
   applyInstruction,
   type ConfigChange,
   goDuration,
-  goQuote,
   imageConfigFor,
   runProcess,
   startConfig,
 } from "../../lib/image/build/image_config.ts";
 import type { ImageConfig } from "../../lib/image/schema.ts";
+import { goQuote } from "../../lib/format/units.ts";
 
 const enc = new TextEncoder();
 const AMD64 = { os: "linux", architecture: "amd64" };
