@@ -9,7 +9,8 @@
 # containerd would run it. crun 1.x refuses a hybrid cgroup host; there it
 # runs in a private mount namespace without /sys/fs/cgroup/unified, like in
 # scripts/bench.sh, and the wrapper alone is timed as its own row.
-# Writes .bench/oci.json and .bench/oci.md.
+# Then start, state and delete each on its own, ctr against runc.
+# Writes .bench/oci.json, .bench/oci_{start,state,delete}.json and .bench/oci.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench_oci.sh: run as root" >&2; exit 1; }
@@ -59,3 +60,26 @@ jq -r '
     (if $rt == "crun" then $m[$rt + " " + $k] - $w else $m[$rt + " " + $k] end) as $t |
     "| \($rt) \($k) | \($t * 1000 | r1) | \($t / $runc * 100 | round / 100) | \($t / $crun * 100 | round / 100) |")
 ' "$B/oci.json" | tee "$B/oci.md"
+
+# Each command on its own, ctr against runc (a --prepare before every timed run
+# puts both containers in the state the command needs; it is not timed):
+# start of a created container, state of a created one, delete of one whose
+# command has ended. Writes .bench/oci_commands.json and adds to oci.md.
+gone() { echo "$C delete -f bo-ctr >/dev/null 2>&1; runc delete -f bo-runc >/dev/null 2>&1"; }
+created="$(gone); $C create -b $B/oci-bundle bo-ctr && runc create -b $B/oci-bundle bo-runc"
+ended="$created && $C start bo-ctr && runc start bo-runc && sleep 0.05"
+per() { # per NAME PREPARE CTR_ARGS RUNC_ARGS: one hyperfine run of ctr and runc
+  hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$B/oci_$1.json" \
+    --prepare "bash -c '$2'" -n "ctr $1" "$C $3" -n "runc $1" "runc $4" >&2
+}
+per start "$created" "start bo-ctr" "start bo-runc"
+per state "true" "state bo-ctr" "state bo-runc"
+per delete "$ended" "delete -f bo-ctr" "delete -f bo-runc"
+bash -c "$(gone)"
+jq -s -r '
+  def r1: . * 10 | round / 10;
+  (map(.results[]) | map({(.command): .median}) | add) as $m |
+  "", "| command | ctr ms | runc ms | ctr ÷ runc |", "| --- | ---: | ---: | ---: |",
+  (["start", "state", "delete"][] as $k |
+    "| \($k) | \($m["ctr " + $k] * 1000 | r1) | \($m["runc " + $k] * 1000 | r1) | \($m["ctr " + $k] / $m["runc " + $k] * 100 | round / 100) |")
+' "$B/oci_start.json" "$B/oci_state.json" "$B/oci_delete.json" | tee -a "$B/oci.md"
