@@ -6,28 +6,17 @@
  */
 
 import type { Globals } from "../engine/globals.ts";
-import {
-  findImage,
-  humanSize,
-  type ImageRecord,
-  type ImageSummary,
-  inspectImage,
-  listImages,
-  loadArchive,
-  openStore,
-  prune,
-  type PruneResult,
-  readConfig,
-  removeImage,
-  type RemoveResult,
-  saveArchive,
-  type Store,
-  tagImage,
-} from "../image/mod.ts";
+// `ctr images` reads the store's index only: the archive, registry and schema code is loaded
+// by the commands that use it.
+import type { PruneResult, RemoveResult } from "../image/mod.ts";
+import type { ImageRecord } from "../image/store.ts";
+import { Store } from "../image/store.ts";
+import { findImage, type ImageSummary, listImages, storedConfig } from "../image/find.ts";
+import { humanSize } from "../image/progress.ts";
 import { BuildCache } from "../image/build/cache.ts";
 import { familiarString, normalizeReference } from "../image/reference.ts";
 import { imageEvent } from "../engine/events.ts";
-import { passes, type PruneFilter } from "../engine/prune.ts";
+import type { PruneFilter } from "../engine/prune.ts";
 import { decimalSize, formatList, goTimeString, humanDuration, IMAGE_LIST } from "../format/mod.ts";
 import { optionsHelp, type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import { Filters, labelsMatch, referenceMatches } from "./filters.ts";
@@ -118,6 +107,9 @@ export const IMAGE_USAGE = `Usage:
 Options:
 ${optionsHelp([...IMAGES_OPTIONS, ...LOAD_OPTIONS, ...SAVE_OPTIONS, ...RMI_OPTIONS])}`;
 
+/** The image code beyond the index: archives, registries, the schema. */
+const imageCode = () => import("../image/mod.ts");
+
 /** Runs one image command; `cmd` is images, load, save, tag, rmi, inspect or prune. */
 export async function imageCommand(
   cmd: string,
@@ -128,7 +120,7 @@ export async function imageCommand(
     console.log(IMAGE_USAGE);
     return 0;
   }
-  const store = openStore(g.root);
+  const store = Store.open(g.root);
   switch (cmd) {
     case "images":
       printLines(images(store, argv));
@@ -137,6 +129,7 @@ export async function imageCommand(
       const { opts, positionals } = parseArgs(argv, LOAD_OPTIONS);
       const input = (opts.input as string | undefined) ?? positionals[0];
       if (!input) throw new UsageError(`"ctr load" requires -i FILE`);
+      const { loadArchive } = await imageCode();
       const r = await loadArchive(store, input, { name: opts.name as string | undefined });
       for (const w of r.warnings) console.error(`warning: ${w}`);
       if (!opts.quiet) {
@@ -189,6 +182,7 @@ export async function imageCommand(
       if (!positionals.length) {
         throw new UsageError(`"ctr image inspect" requires at least one image`);
       }
+      const { inspectImage } = await imageCode();
       const found: unknown[] = [];
       let code = 0;
       for (const r of positionals) {
@@ -219,7 +213,7 @@ export async function saveImages(
   refs: readonly string[],
   out: string,
 ): Promise<void> {
-  await saveArchive(store, refs, out);
+  await (await imageCode()).saveArchive(store, refs, out);
   for (const ref of refs) imageEvent(g.stateDir, imageId(store, ref), "save", { name: ref });
 }
 
@@ -230,7 +224,7 @@ export async function tag(
   source: string,
   target: string,
 ): Promise<string> {
-  const name = await tagImage(store, source, target);
+  const name = await (await imageCode()).tagImage(store, source, target);
   imageEvent(g.stateDir, imageId(store, name), "tag", {
     name: familiarString(normalizeReference(name)),
   });
@@ -245,7 +239,7 @@ export async function rmi(
   opts: { force?: boolean } = {},
 ): Promise<RemoveResult> {
   const id = imageId(store, ref);
-  const r = await removeImage(store, ref, { force: opts.force === true });
+  const r = await (await imageCode()).removeImage(store, ref, { force: opts.force === true });
   // Its garbage collection may have taken layers the build cache named.
   if (r.gc) BuildCache.open(store).prune();
   for (const _ of r.untagged) imageEvent(g.stateDir, id, "untag", { name: id });
@@ -269,6 +263,8 @@ export async function pruneImages(
   store: Store,
   opts: ImagePruneOptions = {},
 ): Promise<PruneResult> {
+  const { prune, readConfig } = await imageCode();
+  const { passes } = await import("../engine/prune.ts");
   const f = opts.filter;
   const select = (img: ImageRecord, named: boolean) =>
     (opts.all === true || !named) && !opts.keep?.(img) &&
@@ -360,7 +356,7 @@ export function selectImages(
     if (!f.match("before", (v) => created < createdOf(v))) continue;
     if (!f.match("since", (v) => created > createdOf(v))) continue;
     if (needLabels) {
-      const labels = readConfig(store, img.id).config?.Labels ?? {};
+      const labels = storedConfig(store, img.id).config?.Labels ?? {};
       if (!labelsMatch(f, labels)) continue;
     }
     const wanted = [...f.values("reference"), ...refs];

@@ -7,7 +7,13 @@
  */
 
 import { type Digest, hexOf } from "./digest.ts";
-import { formatReference, normalizeReference, type Reference } from "./reference.ts";
+import {
+  familiarString,
+  formatReference,
+  normalizeReference,
+  parseReference,
+  type Reference,
+} from "./reference.ts";
 import type { ImageConfig, Manifest } from "./schema.ts";
 import type { ImageRecord, Store, StoreIndex } from "./store.ts";
 import { compareStrings } from "../os/order.ts";
@@ -133,4 +139,54 @@ export async function resolveImage(
     layers: top.map((d) => store.layerPath(d)),
     release: () => lease.release(),
   };
+}
+
+/** One image, as `ctr images` lists it. */
+export interface ImageSummary {
+  /** The image ID: the config's digest. */
+  readonly id: Digest;
+  /** The manifest's digest. */
+  readonly digest: Digest;
+  /** Full references. */
+  readonly names: readonly string[];
+  /** Names as docker shows them (`busybox:latest`). */
+  readonly tags: readonly string[];
+  readonly created?: string;
+  /** Uncompressed size of the layers. */
+  readonly size: number;
+  readonly architecture: string;
+  readonly os: string;
+  readonly layers: number;
+}
+
+/** The images of the store, newest first. */
+export function listImages(store: Store): ImageSummary[] {
+  const index = store.readIndex();
+  return Object.values(index.images).map((r) => {
+    const names = namesOf(index, r.digest);
+    return {
+      id: r.config,
+      digest: r.digest,
+      names,
+      tags: names.map((n) => familiarString(parseReference(n))),
+      ...(r.created !== undefined && { created: r.created }),
+      size: r.size,
+      architecture: r.architecture,
+      os: r.os,
+      layers: r.layers.length,
+    };
+  }).sort((a, b) =>
+    compareStrings(b.created ?? "", a.created ?? "") || compareStrings(a.id, b.id) ||
+    compareStrings(a.digest, b.digest)
+  );
+}
+
+/**
+ * The config of a stored image as it was stored: checked when it entered the
+ * store (a load, pull, build or commit), read here without the schema, as a
+ * container's start reads it. For readers such as the label filter of
+ * `ctr images`; {@linkcode readConfig} in images.ts checks it again.
+ */
+export function storedConfig(store: Store, d: Digest): ImageConfig {
+  return JSON.parse(new TextDecoder().decode(store.readBlob(d)));
 }

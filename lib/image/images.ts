@@ -15,12 +15,13 @@ import {
 } from "./reference.ts";
 import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
 import type { GcResult, ImageRecord, Store } from "./store.ts";
-import { compareStrings } from "../os/order.ts";
 import { mustFind, namesOf } from "./find.ts";
 
 export {
   findImage,
   type Found,
+  type ImageSummary,
+  listImages,
   mustFind,
   namesOf,
   NoSuchImageError,
@@ -107,46 +108,6 @@ export async function registerImage(
     for (const n of names) index.names[n] = manifestDigest;
   });
   return record;
-}
-
-/** One image, as `ctr images` lists it. */
-export interface ImageSummary {
-  /** The image ID: the config's digest. */
-  readonly id: Digest;
-  /** The manifest's digest. */
-  readonly digest: Digest;
-  /** Full references. */
-  readonly names: readonly string[];
-  /** Names as docker shows them (`busybox:latest`). */
-  readonly tags: readonly string[];
-  readonly created?: string;
-  /** Uncompressed size of the layers. */
-  readonly size: number;
-  readonly architecture: string;
-  readonly os: string;
-  readonly layers: number;
-}
-
-/** The images of the store, newest first. */
-export function listImages(store: Store): ImageSummary[] {
-  const index = store.readIndex();
-  return Object.values(index.images).map((r) => {
-    const names = namesOf(index, r.digest);
-    return {
-      id: r.config,
-      digest: r.digest,
-      names,
-      tags: names.map((n) => familiarString(parseReference(n))),
-      ...(r.created !== undefined && { created: r.created }),
-      size: r.size,
-      architecture: r.architecture,
-      os: r.os,
-      layers: r.layers.length,
-    };
-  }).sort((a, b) =>
-    compareStrings(b.created ?? "", a.created ?? "") || compareStrings(a.id, b.id) ||
-    compareStrings(a.digest, b.digest)
-  );
 }
 
 /** Points the name `target` at the image `source` names; returns the full target name. */
