@@ -89,13 +89,14 @@ export function historyRows(
 
 /** The history of the image `ref` names, and its layers' sizes. */
 export async function historySource(g: Globals, ref: string): Promise<HistorySource> {
-  const { openStore } = await import("../image/mod.ts");
-  const { findImage, NoSuchImageError, readConfig } = await import("../image/images.ts");
-  const store = openStore(g.root);
+  // The store's index and the config as stored (checked when stored): no schema, no registry.
+  const { Store } = await import("../image/store.ts");
+  const { findImage, NoSuchImageError, storedConfig } = await import("../image/find.ts");
+  const store = Store.open(g.root);
   const index = store.readIndex();
   const found = findImage(index, ref);
   if (!found) throw new NoSuchImageError(ref);
-  const config = readConfig(store, found.record.config);
+  const config = storedConfig(store, found.record.config);
   return {
     id: found.record.config,
     history: config.history ?? [],
