@@ -558,7 +558,9 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
   // A running container's veth is deleted; an ended one's goes with its namespace meanwhile.
   if (o.live) await attempt(() => deleteVeth(veth));
   await attempt(() => nat.remove(o.containerId, endpoint));
+  trace("network: rules removed");
   if (!o.live) await attempt(() => settleVeth(veth));
+  trace("network: veth gone");
   if (network) {
     const leases = o.store.leases(network);
     await attempt(async () => {
