@@ -356,9 +356,11 @@ async function inspectAny(
     }
   }
   if (want("image")) {
-    const { inspectImage, NoSuchImageError, openStore } = await import("../image/mod.ts");
+    // The index and the stored config: neither the schema nor node:crypto is loaded.
+    const { inspectImage, NoSuchImageError } = await import("../image/find.ts");
+    const { Store } = await import("../image/store.ts");
     try {
-      return inspectImage(openStore(g.root), ref);
+      return await inspectImage(Store.open(g.root), ref);
     } catch (e) {
       if (o.type === "image" || !(e instanceof NoSuchImageError)) throw e;
     }

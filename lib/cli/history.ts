@@ -96,7 +96,7 @@ export async function historySource(g: Globals, ref: string): Promise<HistorySou
   const index = store.readIndex();
   const found = findImage(index, ref);
   if (!found) throw new NoSuchImageError(ref);
-  const config = storedConfig(store, found.record.config);
+  const config = await storedConfig(store, found.record.config);
   return {
     id: found.record.config,
     history: config.history ?? [],
@@ -115,7 +115,7 @@ export async function historyCommand(argv: readonly string[], g: Globals): Promi
   const rest = argv.filter((a) => !/^(-H|--human)=/.test(a));
   const { opts, positionals } = parseArgs(rest, HISTORY_OPTIONS);
   if (positionals.length !== 1) throw new UsageError(`"ctr history" requires exactly 1 argument`);
-  const { humanAge, humanSize } = await import("../image/mod.ts");
+  const { humanAge, humanSize } = await import("../image/progress.ts");
   const rows = historyRows(
     await historySource(g, positionals[0]),
     { human, trunc: opts["no-trunc"] !== true },

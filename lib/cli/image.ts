@@ -11,7 +11,13 @@ import type { Globals } from "../engine/globals.ts";
 import type { PruneResult, RemoveResult } from "../image/mod.ts";
 import type { ImageRecord } from "../image/store.ts";
 import { Store } from "../image/store.ts";
-import { findImage, type ImageSummary, listImages, storedConfig } from "../image/find.ts";
+import {
+  findImage,
+  type ImageSummary,
+  inspectImage,
+  listImages,
+  storedConfig,
+} from "../image/find.ts";
 import { humanSize } from "../image/progress.ts";
 import { BuildCache } from "../image/build/cache.ts";
 import { familiarString, normalizeReference } from "../image/reference.ts";
@@ -123,7 +129,7 @@ export async function imageCommand(
   const store = Store.open(g.root);
   switch (cmd) {
     case "images":
-      printLines(images(store, argv));
+      printLines(await images(store, argv));
       return 0;
     case "load": {
       const { opts, positionals } = parseArgs(argv, LOAD_OPTIONS);
@@ -182,12 +188,11 @@ export async function imageCommand(
       if (!positionals.length) {
         throw new UsageError(`"ctr image inspect" requires at least one image`);
       }
-      const { inspectImage } = await imageCode();
       const found: unknown[] = [];
       let code = 0;
       for (const r of positionals) {
         try {
-          found.push(inspectImage(store, r));
+          found.push(await inspectImage(store, r));
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
@@ -309,11 +314,11 @@ export function imageItem(
 }
 
 /** `ctr images`: the rows of the store's images that pass the filters, formatted. */
-function images(store: Store, argv: readonly string[]): string {
+async function images(store: Store, argv: readonly string[]): Promise<string> {
   const { opts, positionals } = parseArgs(argv, IMAGES_OPTIONS);
   if (positionals.length > 1) throw new UsageError(`"ctr images" accepts at most one REPOSITORY`);
   const f = Filters.parse(opts.filter as string[] | undefined, IMAGE_FILTERS);
-  const rows = selectImages(store, f, positionals);
+  const rows = await selectImages(store, f, positionals);
   const trunc = opts["no-trunc"] !== true;
   if (opts.quiet) {
     return [...new Set(rows.map(([img]) => trunc ? img.id.slice(7, 19) : img.id))]
@@ -335,11 +340,11 @@ export const IMAGE_FILTER_KEYS: readonly string[] = IMAGE_FILTERS;
  * The images that pass `ctr images`' filters, one row per name (`undefined`
  * for an image without one) that matches the reference filters and `refs`.
  */
-export function selectImages(
+export async function selectImages(
   store: Store,
   f: Filters,
   refs: readonly string[] = [],
-): [ImageSummary, string | undefined][] {
+): Promise<[ImageSummary, string | undefined][]> {
   const list = listImages(store);
   const index = store.readIndex();
   const createdOf = (ref: string) => {
@@ -356,7 +361,7 @@ export function selectImages(
     if (!f.match("before", (v) => created < createdOf(v))) continue;
     if (!f.match("since", (v) => created > createdOf(v))) continue;
     if (needLabels) {
-      const labels = storedConfig(store, img.id).config?.Labels ?? {};
+      const labels = (await storedConfig(store, img.id)).config?.Labels ?? {};
       if (!labelsMatch(f, labels)) continue;
     }
     const wanted = [...f.values("reference"), ...refs];

@@ -16,7 +16,8 @@ import { sha256 } from "../image/digest.ts";
 import { VERSION } from "../version.ts";
 import { exists } from "../../ffi/sys.ts";
 import { BuildCache } from "../image/build/cache.ts";
-import { type ImageSummary, listImages, openStore } from "../image/mod.ts";
+import { type ImageSummary, listImages } from "../image/find.ts";
+import { Store } from "../image/store.ts";
 
 function read(path: string): string | undefined {
   try {
@@ -93,7 +94,7 @@ export async function systemInfo(g: Globals): Promise<Record<string, unknown>> {
   const containers = await reconcile(new StateDir(g.stateDir));
   let images = 0;
   try {
-    images = Object.keys(openStore(g.root).readIndex().images).length;
+    images = Object.keys(Store.open(g.root).readIndex().images).length;
   } catch { /* no store yet */ }
   const layout = hostCgroupLayout();
   const memoryDir = layout?.version === "v2"
@@ -241,7 +242,7 @@ export async function diskUsage(g: Globals): Promise<DiskUsage> {
   let buildCache: DiskUsage["buildCache"] = { count: 0, size: 0, entries: [] };
   let layerSize = (_d: string) => 0;
   try {
-    const store = openStore(g.root);
+    const store = Store.open(g.root);
     const index = store.readIndex();
     const summaries = listImages(store);
     const owners = new Map<string, number>();

@@ -8,6 +8,7 @@
 
 import { type Digest, hexOf } from "./digest.ts";
 import {
+  familiarRepository,
   familiarString,
   formatReference,
   normalizeReference,
@@ -182,11 +183,41 @@ export function listImages(store: Store): ImageSummary[] {
 }
 
 /**
- * The config of a stored image as it was stored: checked when it entered the
- * store (a load, pull, build or commit), read here without the schema, as a
- * container's start reads it. For readers such as the label filter of
- * `ctr images`; {@linkcode readConfig} in images.ts checks it again.
+ * The config of a stored image as it was stored: checked against its schema
+ * when it entered the store (a load, pull, build or commit) and hashed with
+ * WebCrypto here, as a container's start reads it ({@linkcode resolveImage}):
+ * neither zod nor node:crypto is loaded. For the label filter of
+ * `ctr images`, `history` and `image inspect`.
  */
-export function storedConfig(store: Store, d: Digest): ImageConfig {
-  return JSON.parse(new TextDecoder().decode(store.readBlob(d)));
+export async function storedConfig(store: Store, d: Digest): Promise<ImageConfig> {
+  return storedJson<ImageConfig>(await store.readBlobAsync(d));
+}
+
+/** Details of one image, as `ctr image inspect` prints them. */
+export async function inspectImage(
+  store: Store,
+  ref: string,
+): Promise<Record<string, unknown>> {
+  const index = store.readIndex();
+  const { record } = mustFind(index, ref);
+  const config = await storedConfig(store, record.config);
+  const names = namesOf(index, record.digest).map((n) => parseReference(n));
+  return {
+    Id: record.config,
+    RepoTags: names.map(familiarString),
+    RepoDigests: [...new Set(names.map((n) => `${familiarRepository(n)}@${record.digest}`))],
+    Manifest: record.digest,
+    MediaType: record.mediaType,
+    Comment: (config as { comment?: string }).comment ?? "",
+    Created: config.created,
+    Author: config.author,
+    Architecture: config.architecture,
+    Variant: config.variant,
+    Os: config.os,
+    Size: record.size,
+    Config: config.config ?? {},
+    RootFS: { Type: "layers", Layers: record.layers },
+    LayerDirs: [...record.layers].reverse().map((d) => store.layerPath(d)),
+    History: config.history ?? [],
+  };
 }

@@ -7,7 +7,6 @@
 
 import type { Digest } from "./digest.ts";
 import {
-  familiarRepository,
   familiarString,
   formatReference,
   normalizeReference,
@@ -21,6 +20,7 @@ export {
   findImage,
   type Found,
   type ImageSummary,
+  inspectImage,
   listImages,
   mustFind,
   namesOf,
@@ -221,30 +221,4 @@ export async function prune(
     });
   }
   return { images, untagged, ...(await store.gc({ keepLayers: opts.keepLayers })) };
-}
-
-/** Details of one image, as `ctr image inspect` prints them. */
-export function inspectImage(store: Store, ref: string): Record<string, unknown> {
-  const index = store.readIndex();
-  const { record } = mustFind(index, ref);
-  const config = readConfig(store, record.config);
-  const names = namesOf(index, record.digest).map((n) => parseReference(n));
-  return {
-    Id: record.config,
-    RepoTags: names.map(familiarString),
-    RepoDigests: [...new Set(names.map((n) => `${familiarRepository(n)}@${record.digest}`))],
-    Manifest: record.digest,
-    MediaType: record.mediaType,
-    Comment: (config as { comment?: string }).comment ?? "",
-    Created: config.created,
-    Author: config.author,
-    Architecture: config.architecture,
-    Variant: config.variant,
-    Os: config.os,
-    Size: record.size,
-    Config: config.config ?? {},
-    RootFS: { Type: "layers", Layers: record.layers },
-    LayerDirs: [...record.layers].reverse().map((d) => store.layerPath(d)),
-    History: config.history ?? [],
-  };
 }

@@ -16,7 +16,7 @@
 
 import { Store } from "./store.ts";
 import type { ImageSummary } from "./images.ts";
-import { humanSize } from "./progress.ts";
+import { humanAge, humanSize } from "./progress.ts";
 
 export { Store } from "./store.ts";
 export type { Expected, GcResult, ImageRecord, StoreIndex } from "./store.ts";
@@ -51,7 +51,7 @@ export { extractLayer, LayerError } from "./layer.ts";
 export type { LayerInfo } from "./layer.ts";
 export type { ImageConfig, Manifest } from "./schema.ts";
 export type { Digest } from "./digest.ts";
-export { humanSize, NO_PROGRESS, progressTo } from "./progress.ts";
+export { humanAge, humanSize, NO_PROGRESS, progressTo } from "./progress.ts";
 export type { Progress } from "./progress.ts";
 export { formatPlatform, hostPlatform, parsePlatform, selectManifest } from "./platform.ts";
 export type { Platform } from "./platform.ts";
@@ -66,34 +66,6 @@ export { credentialsFor, removeCredentials, saveCredentials } from "./registry_c
 /** Opens (creating when needed) the image store under ctr's --root. */
 export function openStore(root: string): Store {
   return Store.open(root);
-}
-
-/** How long ago, as docker prints it: "3 days ago" (go-units' HumanDuration). */
-export function humanAge(created: string | undefined, now = Date.now()): string {
-  const t = created ? Date.parse(created) : NaN;
-  if (isNaN(t)) return "N/A";
-  const s = Math.max(0, Math.floor((now - t) / 1000));
-  const m = Math.floor(s / 60), h = Math.floor(s / 3600);
-  const text = s < 1
-    ? "Less than a second"
-    : s < 60
-    ? `${s} seconds`
-    : m === 1
-    ? "About a minute"
-    : m < 60
-    ? `${m} minutes`
-    : h === 1
-    ? "About an hour"
-    : h < 48
-    ? `${h} hours`
-    : h < 24 * 7 * 2
-    ? `${Math.floor(h / 24)} days`
-    : h < 24 * 30 * 2
-    ? `${Math.floor(h / 24 / 7)} weeks`
-    : h < 24 * 365 * 2
-    ? `${Math.floor(h / 24 / 30)} months`
-    : `${Math.floor(h / 24 / 365)} years`;
-  return `${text} ago`;
 }
 
 /** The `ctr images` table: REPOSITORY TAG IMAGE ID CREATED SIZE, one row per name. */
