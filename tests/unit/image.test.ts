@@ -14,7 +14,7 @@ import {
   normalizeReference,
   parseReference,
 } from "../../lib/image/reference.ts";
-import { checkDigest, sha256 } from "../../lib/image/digest.ts";
+import { checkDigest, Hasher, sha256 } from "../../lib/image/digest.ts";
 import { entryPath, extractLayer, LayerError, whiteoutOf } from "../../lib/image/layer.ts";
 import { lgetxattr } from "../../lib/image/_fs.ts";
 import { Store } from "../../lib/image/store.ts";
@@ -747,4 +747,27 @@ Deno.test("the store's index is checked when read: a bad one names the file and 
   }
   Deno.writeTextFileSync(file, "{");
   assert.throws(() => store.readIndex(), /is not JSON/);
+});
+
+Deno.test("sha256() (JavaScript) agrees with the standard vectors and with the streaming Hasher (node:crypto)", async () => {
+  assert.equal(
+    sha256(""),
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
+  assert.equal(
+    sha256("abc"),
+    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  const data = crypto.getRandomValues(new Uint8Array(65536));
+  const big = new Uint8Array(3 * 65536 + 17);
+  for (let i = 0; i < big.length; i += data.length) big.set(data.subarray(0, big.length - i), i);
+  const h = new Hasher();
+  h.update(big.subarray(0, 1000));
+  h.update(big.subarray(1000));
+  assert.equal(sha256(big), h.digest());
+  const web = new Uint8Array(await crypto.subtle.digest("SHA-256", big));
+  assert.equal(
+    sha256(big),
+    `sha256:${Array.from(web, (b) => b.toString(16).padStart(2, "0")).join("")}`,
+  );
 });
