@@ -1,8 +1,9 @@
 /**
- * Finding an image of the store by name, ID or digest, and resolving it to
- * what a container needs (its manifest, config and layer directories). Kept
- * apart from images.ts so that the run of a stored image loads no schema
- * library: what it reads was checked when it was stored.
+ * Reading the store's images as stored: finding one by name, ID or digest,
+ * resolving it to what a container needs (its manifest, config and layer
+ * directories), listing them and inspecting one. Kept apart from images.ts
+ * so that these load no schema library and no node:crypto: what they read was
+ * checked when it was stored, and is hashed again here with WebCrypto.
  * @module
  */
 
