@@ -3,7 +3,7 @@
  * resolving it to what a container needs (its manifest, config and layer
  * directories), listing them and inspecting one. Kept apart from images.ts
  * so that these load no schema library and no node:crypto: what they read was
- * checked when it was stored, and is hashed again here with WebCrypto.
+ * checked when it was stored, and its bytes are hashed again on reading.
  * @module
  */
 
@@ -120,8 +120,8 @@ export async function resolveImage(
   const { record, name } = mustFind(index, ref);
   // Read as stored: each was checked against its schema when it entered the store, and
   // the bytes hash to the digests the index recorded then, so they are what was checked.
-  // (Not loading the schemas, zod among them, spares a run ~30 ms; WebCrypto rather than
-  // node:crypto another ~70.)
+  // (Not loading the schemas, zod among them, spares a run ~30 ms; sha256() hashes in
+  // JavaScript, not through node:crypto, which would start Deno's Node layer, ~70 more.)
   const manifest = storedJson<Manifest>(await store.readBlobAsync(record.digest));
   const config = storedJson<ImageConfig>(await store.readBlobAsync(record.config));
   const top: Digest[] = [];
@@ -185,8 +185,8 @@ export function listImages(store: Store): ImageSummary[] {
 
 /**
  * The config of a stored image as it was stored: checked against its schema
- * when it entered the store (a load, pull, build or commit) and hashed with
- * WebCrypto here, as a container's start reads it ({@linkcode resolveImage}):
+ * when it entered the store (a load, pull, build or commit) and hashed again
+ * here, as a container's start reads it ({@linkcode resolveImage}):
  * neither zod nor node:crypto is loaded. For the label filter of
  * `ctr images`, `history` and `image inspect`.
  */

@@ -309,8 +309,9 @@ export class Store {
   }
 
   /**
-   * readBlob, checked with WebCrypto instead: the run of a stored image reads
-   * its manifest and config this way, without loading node:crypto (~70 ms).
+   * readBlob through a cache of blobs already checked in this process: what
+   * reads a stored image's manifest and config (a container's start, a
+   * listing, an inspect).
    */
   async readBlobAsync(d: Digest, max = MAX_JSON_BLOB): Promise<Uint8Array> {
     // A blob checked once is known by its digest: a server starting many containers of one
@@ -318,9 +319,7 @@ export class Store {
     const known = checkedBlobs.get(`${this.root}\0${d}`);
     if (known) return known.slice();
     const data = this.#readSmallBlob(d, max);
-    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-    const hex = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
-    if (`sha256:${hex}` !== d) throw new Error(`Blob ${d} is corrupt in the store`);
+    if (sha256(data) !== d) throw new Error(`Blob ${d} is corrupt in the store`);
     if (data.length <= CHECKED_BLOB_MAX) {
       if (checkedBlobs.size >= CHECKED_BLOBS) {
         checkedBlobs.delete(checkedBlobs.keys().next().value!);

@@ -24,22 +24,6 @@ export interface Hook {
 }
 
 /**
- * Runs the hooks of one kind with the state on stdin; the first failure
- * throws. A hook's argv is exactly its `args` (argv[0] included: dockerd's
- * hook is its own binary under another argv[0]), so it is started with a
- * plan of its own rather than through Deno.Command, which sets argv[0] to
- * the path.
- */
-export async function runHooks(
-  kind: string,
-  hooks: readonly Hook[] | undefined,
-  state: Record<string, unknown>,
-  inside?: HookPlace,
-): Promise<void> {
-  for (const h of hooks ?? []) await runHook(kind, h, JSON.stringify(state), inside);
-}
-
-/**
  * Where a hook of the container's own runs: in the namespaces of its process
  * `pid`; with `root`, also in its root (startContainer: after pivot_root),
  * else in the mount namespace's own root (createContainer: before
@@ -50,7 +34,13 @@ export interface HookPlace {
   readonly root: boolean;
 }
 
-async function runHook(
+/**
+ * Runs one hook with the state on stdin; a failure throws. A hook's argv is
+ * exactly its `args` (argv[0] included: dockerd's hook is its own binary
+ * under another argv[0]), so it is started with a plan of its own rather
+ * than through Deno.Command, which sets argv[0] to the path.
+ */
+export async function runHook(
   kind: string,
   h: Hook,
   state: string,

@@ -18,7 +18,10 @@ import { checkId, OciError, type OciRecord, type OciRoot, removeContainerDir } f
 /** How long `start` waits for a created container to take its go. */
 const START_TIMEOUT_MS = 30_000;
 
-/** Runs the hooks of one kind, loading their launcher only when there are any. */
+/**
+ * Runs the hooks of one kind in order, the state on each one's stdin; the
+ * first failure throws. Their launcher is loaded only when there are any.
+ */
 export async function runHooks(
   kind: string,
   hooks: readonly Hook[] | undefined,
@@ -26,7 +29,9 @@ export async function runHooks(
   inside?: HookPlace,
 ): Promise<void> {
   if (!hooks?.length) return;
-  await (await import("./hooks.ts")).runHooks(kind, hooks, state, inside);
+  const { runHook } = await import("./hooks.ts");
+  const text = JSON.stringify(state);
+  for (const h of hooks) await runHook(kind, h, text, inside);
 }
 
 /**
