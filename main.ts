@@ -217,4 +217,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+/**
+ * Whether this is a worker thread: in a bundle, which has no file per module,
+ * ctr starts its own main module as the layer extraction worker
+ * (lib/image/extract_pool.ts).
+ */
+function isWorker(): boolean {
+  return "WorkerGlobalScope" in globalThis;
+}
+
+if (import.meta.main) {
+  if (isWorker()) await import("./lib/image/extract_worker.ts");
+  else Deno.exit(await main(Deno.args));
+}

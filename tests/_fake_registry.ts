@@ -186,19 +186,28 @@ export function fakeRegistry(opts: FakeOptions = {}): FakeRegistry {
   };
 }
 
-/** A one-layer image (a file `hello`), as bytes: layer, config, manifest. */
-export function testImage(arch = "amd64"): {
+/** An image as bytes: its layers (bottom first), config and manifest. */
+export interface TestImage {
+  /** The first layer. */
   layer: Uint8Array;
+  layers: Uint8Array[];
   config: Uint8Array;
   manifest: Uint8Array;
   manifestDigest: string;
-} {
-  const layer = makeTar([{ name: "hello", data: "hi\n", mode: 0o644 }]);
+}
+
+/** A one-layer image (a file `hello`), as bytes: layer, config, manifest. */
+export function testImage(arch = "amd64"): TestImage {
+  return layeredImage([makeTar([{ name: "hello", data: "hi\n", mode: 0o644 }])], arch);
+}
+
+/** An image of these (uncompressed) layer tars, bottom first. */
+export function layeredImage(layers: Uint8Array[], arch = "amd64"): TestImage {
   const config = new TextEncoder().encode(JSON.stringify({
     architecture: arch,
     os: "linux",
     config: { Cmd: ["/hello"] },
-    rootfs: { type: "layers", diff_ids: [sha256(layer)] },
+    rootfs: { type: "layers", diff_ids: layers.map((l) => sha256(l)) },
   }));
   const manifest = new TextEncoder().encode(JSON.stringify({
     schemaVersion: 2,
@@ -208,18 +217,18 @@ export function testImage(arch = "amd64"): {
       digest: sha256(config),
       size: config.length,
     },
-    layers: [{
+    layers: layers.map((l) => ({
       mediaType: "application/vnd.oci.image.layer.v1.tar",
-      digest: sha256(layer),
-      size: layer.length,
-    }],
+      digest: sha256(l),
+      size: l.length,
+    })),
   }));
-  return { layer, config, manifest, manifestDigest: sha256(manifest) };
+  return { layer: layers[0], layers, config, manifest, manifestDigest: sha256(manifest) };
 }
 
 /** Puts an image into a fake registry under `repo:tag`. */
 export function serveImage(reg: FakeRegistry, tag: string, img = testImage()): void {
-  reg.blobs.set(sha256(img.layer), img.layer);
+  for (const l of img.layers) reg.blobs.set(sha256(l), l);
   reg.blobs.set(sha256(img.config), img.config);
   const m = { bytes: img.manifest, mediaType: "application/vnd.oci.image.manifest.v1+json" };
   reg.manifests.set(tag, m);

@@ -65,7 +65,7 @@ export class ImageRoutes {
     const f = queryFilters(req, IMAGE_FILTER_KEYS);
     // selectImages gives a row per matching name; the API gives each image once with those names.
     const byId = new Map<string, { img: ImageSummary; tags: string[] }>();
-    for (const [img, t] of await selectImages(store, f)) {
+    for (const [img, t] of selectImages(store, f)) {
       const e = byId.get(img.digest) ?? { img, tags: [] };
       if (t !== undefined) e.tags.push(t);
       byId.set(img.digest, e);
@@ -74,7 +74,7 @@ export class ImageRoutes {
   }
 
   async #imageInspect(res: Response, ref: string): Promise<void> {
-    await res.json(200, await inspectImage(this.#store, ref));
+    await res.json(200, inspectImage(this.#store, ref));
   }
 
   /** `docker load`: the archive in the body; docker's JSON lines back. */
@@ -225,7 +225,7 @@ export class ImageRoutes {
   async #history(res: Response, ref: string): Promise<void> {
     const { historySource } = await import("../cli/history.ts");
     const src = await historySource(this.ctx.g, ref);
-    const tags = (await inspectImage(this.#store, src.id)).RepoTags as string[];
+    const tags = inspectImage(this.#store, src.id).RepoTags as string[];
     let layer = 0;
     const rows = src.history.map((h) => ({
       Comment: h.comment ?? "",
@@ -299,7 +299,7 @@ export class ImageRoutes {
     id: string,
     force: boolean,
   ): Promise<void> {
-    const names = (await inspectImage(store, id)).RepoTags as string[];
+    const names = inspectImage(store, id).RepoTags as string[];
     const users = await this.#containersOf(store, id);
     const short = (x: string) => x.replace(/^sha256:/, "").slice(0, 12);
     if (byName) {

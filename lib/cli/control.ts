@@ -360,7 +360,7 @@ async function inspectAny(
     const { inspectImage, NoSuchImageError } = await import("../image/find.ts");
     const { Store } = await import("../image/store.ts");
     try {
-      return await inspectImage(Store.open(g.root), ref);
+      return inspectImage(Store.open(g.root), ref);
     } catch (e) {
       if (o.type === "image" || !(e instanceof NoSuchImageError)) throw e;
     }

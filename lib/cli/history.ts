@@ -96,7 +96,7 @@ export async function historySource(g: Globals, ref: string): Promise<HistorySou
   const index = store.readIndex();
   const found = findImage(index, ref);
   if (!found) throw new NoSuchImageError(ref);
-  const config = await storedConfig(store, found.record.config);
+  const config = storedConfig(store, found.record.config);
   return {
     id: found.record.config,
     history: config.history ?? [],

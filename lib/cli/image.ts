@@ -129,7 +129,7 @@ export async function imageCommand(
   const store = Store.open(g.root);
   switch (cmd) {
     case "images":
-      printLines(await images(store, argv));
+      printLines(images(store, argv));
       return 0;
     case "load": {
       const { opts, positionals } = parseArgs(argv, LOAD_OPTIONS);
@@ -192,7 +192,7 @@ export async function imageCommand(
       let code = 0;
       for (const r of positionals) {
         try {
-          found.push(await inspectImage(store, r));
+          found.push(inspectImage(store, r));
         } catch (e) {
           console.error(`ctr: ${(e as Error).message}`);
           code = 1;
@@ -314,11 +314,11 @@ export function imageItem(
 }
 
 /** `ctr images`: the rows of the store's images that pass the filters, formatted. */
-async function images(store: Store, argv: readonly string[]): Promise<string> {
+function images(store: Store, argv: readonly string[]): string {
   const { opts, positionals } = parseArgs(argv, IMAGES_OPTIONS);
   if (positionals.length > 1) throw new UsageError(`"ctr images" accepts at most one REPOSITORY`);
   const f = Filters.parse(opts.filter as string[] | undefined, IMAGE_FILTERS);
-  const rows = await selectImages(store, f, positionals);
+  const rows = selectImages(store, f, positionals);
   const trunc = opts["no-trunc"] !== true;
   if (opts.quiet) {
     return [...new Set(rows.map(([img]) => trunc ? img.id.slice(7, 19) : img.id))]
@@ -340,11 +340,11 @@ export const IMAGE_FILTER_KEYS: readonly string[] = IMAGE_FILTERS;
  * The images that pass `ctr images`' filters, one row per name (`undefined`
  * for an image without one) that matches the reference filters and `refs`.
  */
-export async function selectImages(
+export function selectImages(
   store: Store,
   f: Filters,
   refs: readonly string[] = [],
-): Promise<[ImageSummary, string | undefined][]> {
+): [ImageSummary, string | undefined][] {
   const list = listImages(store);
   const index = store.readIndex();
   const createdOf = (ref: string) => {
@@ -361,7 +361,7 @@ export async function selectImages(
     if (!f.match("before", (v) => created < createdOf(v))) continue;
     if (!f.match("since", (v) => created > createdOf(v))) continue;
     if (needLabels) {
-      const labels = (await storedConfig(store, img.id)).config?.Labels ?? {};
+      const labels = storedConfig(store, img.id).config?.Labels ?? {};
       if (!labelsMatch(f, labels)) continue;
     }
     const wanted = [...f.values("reference"), ...refs];

@@ -122,8 +122,8 @@ export async function resolveImage(
   // the bytes hash to the digests the index recorded then, so they are what was checked.
   // (Not loading the schemas, zod among them, spares a run ~30 ms; sha256() hashes in
   // JavaScript, not through node:crypto, which would start Deno's Node layer, ~70 more.)
-  const manifest = storedJson<Manifest>(await store.readBlobAsync(record.digest));
-  const config = storedJson<ImageConfig>(await store.readBlobAsync(record.config));
+  const manifest = storedJson<Manifest>(store.readBlobCached(record.digest));
+  const config = storedJson<ImageConfig>(store.readBlobCached(record.config));
   const top: Digest[] = [];
   for (const d of [...record.layers].reverse()) if (!top.includes(d)) top.push(d);
   for (const d of top) {
@@ -190,18 +190,15 @@ export function listImages(store: Store): ImageSummary[] {
  * neither zod nor node:crypto is loaded. For the label filter of
  * `ctr images`, `history` and `image inspect`.
  */
-export async function storedConfig(store: Store, d: Digest): Promise<ImageConfig> {
-  return storedJson<ImageConfig>(await store.readBlobAsync(d));
+export function storedConfig(store: Store, d: Digest): ImageConfig {
+  return storedJson<ImageConfig>(store.readBlobCached(d));
 }
 
 /** Details of one image, as `ctr image inspect` prints them. */
-export async function inspectImage(
-  store: Store,
-  ref: string,
-): Promise<Record<string, unknown>> {
+export function inspectImage(store: Store, ref: string): Record<string, unknown> {
   const index = store.readIndex();
   const { record } = mustFind(index, ref);
-  const config = await storedConfig(store, record.config);
+  const config = storedConfig(store, record.config);
   const names = namesOf(index, record.digest).map((n) => parseReference(n));
   return {
     Id: record.config,

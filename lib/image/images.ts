@@ -15,6 +15,8 @@ import {
 import { ImageConfig, Manifest, parseJsonWith } from "./schema.ts";
 import type { GcResult, ImageRecord, Store } from "./store.ts";
 import { mustFind, namesOf } from "./find.ts";
+import { withExtraction } from "./extract_pool.ts";
+import { allSettledFirstError } from "../os/async.ts";
 
 export {
   findImage,
@@ -84,11 +86,22 @@ export async function registerImage(
       `Invalid ${what}: its config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
     );
   }
-  let size = 0;
+  const blobOf = new Map<Digest, Digest>();
   for (const [i, layer] of manifest.layers.entries()) {
     checkBlob(store, layer.digest as Digest, layer.size, "layer");
-    size += await store.ensureLayer(diffIds[i], layer.digest as Digest);
+    if (!blobOf.has(diffIds[i])) blobOf.set(diffIds[i], layer.digest as Digest);
   }
+  // Missing layers are extracted side by side (each into a directory of its own).
+  const index = store.readIndex();
+  const missing = [...blobOf.keys()].filter((d) => !store.hasLayer(d, index)).length;
+  const sizes = new Map<Digest, number>();
+  await withExtraction(missing, (extract) =>
+    allSettledFirstError(
+      [...blobOf].map(async ([diffId, blob]) =>
+        sizes.set(diffId, await store.ensureLayer(diffId, blob, extract))
+      ),
+    ));
+  const size = diffIds.reduce((n, d) => n + sizes.get(d)!, 0);
   const record: ImageRecord = {
     digest: manifestDigest,
     mediaType: manifest.mediaType ?? mediaType ?? "application/vnd.oci.image.manifest.v1+json",

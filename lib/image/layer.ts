@@ -569,6 +569,15 @@ export async function readTar(
   return { digest: hasher.digest(), size: hasher.size, compression };
 }
 
+/** extractLayer of a file: a stored blob, any compression. */
+export async function extractLayerFile(
+  path: string,
+  dir: string,
+  opts: ExtractOptions = {},
+): Promise<LayerInfo> {
+  return await extractLayer((await Deno.open(path)).readable, dir, opts);
+}
+
 /**
  * Extracts a layer tar into `dir`, which must not exist yet and is created
  * here (mode 0700 until the end). On any failure `dir` is deleted and a

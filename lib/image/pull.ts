@@ -4,7 +4,9 @@
  * the config are fetched into memory and verified; the missing layer blobs
  * are downloaded, three at a time, each streamed to a temporary file while
  * it is hashed, and renamed into place only when its digest and size are
- * right; the layers are extracted; only then are the config and manifest
+ * right; each layer is extracted as soon as its blob is in, side by side
+ * with the others on worker threads (lib/image/extract_pool.ts) while the
+ * downloads go on; only then are the config and manifest
  * written and the image registered. A failed pull leaves no temporary file,
  * and nothing referenced: only verified layer blobs it finished, which a
  * later pull reuses and garbage collection removes.
@@ -12,6 +14,8 @@
  */
 
 import { inPool } from "./_pool.ts";
+import { withExtraction } from "./extract_pool.ts";
+import { allSettledFirstError } from "../os/async.ts";
 import { type Digest, Hasher, hexOf, sha256 } from "./digest.ts";
 import { registerImage } from "./images.ts";
 import {
@@ -242,10 +246,9 @@ export async function pullImage(
     ];
     const limit = opts.concurrency ?? 3;
     for (const l of fetch.slice(limit)) progress.update(l.id, "Waiting");
-    // Layers are extracted in order, each as soon as its blob is in (while the others still
-    // download), as docker does. A failed download stops the extraction; a failed extraction
-    // stops the downloads; either way both have settled (no temporary file is being written)
-    // before the error goes up.
+    // A failed download stops the extraction; a failed extraction stops the downloads;
+    // either way both have settled (no temporary file is being written) before the error
+    // goes up.
     const downloaded = new Map(fetch.map((l) => [l.blob.digest, Promise.withResolvers<void>()]));
     for (const d of downloaded.values()) d.promise.catch(() => {}); // awaited below, or moot
     const stop = new AbortController();
@@ -257,20 +260,33 @@ export async function pullImage(
       for (const d of downloaded.values()) d.reject(e);
       throw e;
     });
-    const extracted = new Set<string>();
-    const extraction = (async () => {
-      for (const l of layers) {
-        if (extracted.has(l.diffId) || store.hasLayer(l.diffId, index)) continue;
-        extracted.add(l.diffId);
-        await downloaded.get(l.blob.digest)?.promise;
-        progress.update(l.id, "Extracting");
-        await store.ensureLayer(l.diffId, l.blob.digest);
-        progress.update(l.id, "Pull complete");
-      }
-    })().catch((e) => {
-      stop.abort(e);
-      throw e;
-    });
+    // Each missing layer is extracted as soon as its blob is in, side by side with the
+    // others (on the extraction pool's workers when there are two or more) while the
+    // downloads go on.
+    const extract = [
+      ...new Map(
+        layers.filter((l) => !store.hasLayer(l.diffId, index)).map((l) => [l.diffId, l]),
+      ).values(),
+    ];
+    const extraction = withExtraction(
+      extract.length,
+      (run, pool) =>
+        allSettledFirstError(
+          extract.map(async (l) => {
+            await downloaded.get(l.blob.digest)?.promise;
+            progress.update(l.id, "Extracting");
+            await store.ensureLayer(l.diffId, l.blob.digest, run);
+            progress.update(l.id, "Pull complete");
+          }).map((p) =>
+            p.catch((e) => {
+              // The first failure: layers not yet begun are not begun, the downloads stop.
+              pool?.cancelWaiting(e);
+              stop.abort(e);
+              throw e;
+            })
+          ),
+        ),
+    );
     const [got, made] = await Promise.allSettled([downloads, extraction]);
     if (got.status === "rejected") throw got.reason;
     if (made.status === "rejected") throw made.reason;
@@ -279,7 +295,7 @@ export async function pullImage(
     const name = ref.digest ? undefined : formatReference(ref);
     const before = name ? index.names[name] : undefined;
     const record = await registerImage(store, m.digest, name ? [name] : [], m.mediaType);
-    const updated = fetch.length > 0 || extracted.size > 0 || !index.images[m.digest] ||
+    const updated = fetch.length > 0 || extract.length > 0 || !index.images[m.digest] ||
       (name !== undefined && before !== m.digest);
     progress.line(`Digest: ${top.digest}`);
     progress.line(

@@ -21,6 +21,7 @@
  */
 
 import { exists } from "../../ffi/sys.ts";
+import { type ExtractFile, extractHere } from "./extract_pool.ts";
 import { randomHex } from "../config/names.ts";
 import { removeTree } from "../os/tree.ts";
 import { type OwnedEntry, privilegedHelper } from "../os/privileged.ts";
@@ -313,7 +314,7 @@ export class Store {
    * reads a stored image's manifest and config (a container's start, a
    * listing, an inspect).
    */
-  async readBlobAsync(d: Digest, max = MAX_JSON_BLOB): Promise<Uint8Array> {
+  readBlobCached(d: Digest, max = MAX_JSON_BLOB): Uint8Array {
     // A blob checked once is known by its digest: a server starting many containers of one
     // image reads and hashes its manifest and config once (a copy each time: callers own it).
     const known = checkedBlobs.get(`${this.root}\0${d}`);
@@ -390,18 +391,22 @@ export class Store {
    * Makes sure the layer `diffId` is extracted, from the blob `blob` when it
    * is not yet: into a temporary directory, checked against the diff_id,
    * renamed and recorded. Call inside ingest(). Returns the uncompressed size.
+   * `extract` does the extraction (default: in this thread; an ExtractPool's
+   * on a worker).
    */
-  async ensureLayer(diffId: Digest, blob: Digest): Promise<number> {
+  async ensureLayer(
+    diffId: Digest,
+    blob: Digest,
+    extract: ExtractFile = extractHere,
+  ): Promise<number> {
     const known = this.readIndex().layers[diffId];
     if (known && exists(this.layerPath(diffId))) return known.size;
+    if (!this.hasBlob(blob)) throw new Error(`Blob ${blob} is missing from the store`);
     const tmp = `${this.root}/layers/sha256/.tmp-${randomHex(8)}`;
     // Without privileges the owners go to the helper that has them over the user's ids.
     const helper = Deno.uid() === 0 ? undefined : privilegedHelper();
     const owners: OwnedEntry[] = [];
-    // Loaded here: the tar reader (an npm module on Node's compatibility layer) costs
-    // a run of a stored image ~60 ms to load, and only extraction needs it.
-    const { extractLayer } = await import("./layer.ts");
-    const info = await extractLayer(await this.openBlob(blob), tmp, helper ? { owners } : {});
+    const info = await extract(this.blobPath(blob), tmp, helper ? { owners } : {});
     if (info.diffId !== diffId) {
       removeTree(tmp);
       throw new Error(

@@ -19,3 +19,14 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
   ]);
   clearTimeout(timer);
 }
+
+/**
+ * Waits for every promise, then throws the first failure in list order (or
+ * returns the values): for work that must all have ended (no file half
+ * written) before an error goes up.
+ */
+export async function allSettledFirstError<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

@@ -83,7 +83,7 @@ rootTest("image: busybox_image.sh makes an image that loads, lists and resolves"
   assert.match(img.config.config?.Env?.[0] ?? "", /^PATH=/);
   assert.equal(img.config.history?.length, 1);
   assert.equal(img.config.rootfs.diff_ids.length, 1);
-  const info = await inspectImage(store, "busybox:latest");
+  const info = inspectImage(store, "busybox:latest");
   assert.equal(info.Id, img.id);
   assert.deepEqual(info.RepoTags, ["busybox:latest"]);
   assert.deepEqual(info.LayerDirs, img.layers);

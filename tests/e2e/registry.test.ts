@@ -151,6 +151,56 @@ registryTest("registry: ctr push, then ctr pull into an empty store, then ctr ru
 });
 
 registryTest(
+  "registry: a three-layer image pulls with its layers extracted side by side on worker threads",
+  async () => {
+    const reg = await startRegistry();
+    try {
+      const src = tempStore();
+      const tar = `${tempDir()}/multi.tar`;
+      await run("bash", [`${repo}scripts/busybox_image.sh`, "--multi", tar]);
+      await ok(["--root", src, "load", "-i", tar]);
+      const name = `${reg.domain}/test/multi:1`;
+      await ok(["--root", src, "tag", "busybox:multi", name]);
+      await ok(["--root", src, "push", name]);
+
+      // The built program starts its own main module as the worker (a bundle has no
+      // file per module): the trace says so, and nothing fell back to this thread.
+      const empty = tempStore();
+      const pull = await ctr(["--root", empty, "pull", name], { env: { CTR_TRACE: "1" } });
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stderr, /\] +[\d.]+ ms {2}extract: worker 1 started$/m);
+      assert.doesNotMatch(pull.stderr, /a worker failed/);
+      assert.equal(pull.stderr.match(/^[0-9a-f]{12}: Pull complete$/gm)?.length, 3, pull.stderr);
+      assert.deepEqual(storeContent(empty).filter((p) => p.includes(".tmp-")), []);
+      const r = await ok([
+        "--root",
+        empty,
+        "run",
+        "--rm",
+        name,
+        "sh",
+        "-c",
+        "cat /data/keep /data/added /data/dir/new; ls /data /data/dir; test -e /etc/motd || echo no motd",
+      ]);
+      const local = await ok([
+        "--root",
+        src,
+        "run",
+        "--rm",
+        "busybox:multi",
+        "sh",
+        "-c",
+        "cat /data/keep /data/added /data/dir/new; ls /data /data/dir; test -e /etc/motd || echo no motd",
+      ]);
+      assert.equal(r.stdout, local.stdout);
+      assert.match(r.stdout, /no motd\n$/);
+    } finally {
+      await reg.stop();
+    }
+  },
+);
+
+registryTest(
   "registry: a multi-platform index gives the host's image, or lists what it has",
   async () => {
     const reg = await startRegistry();

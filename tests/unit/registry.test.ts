@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
-import { blobServer, fakeRegistry, serveImage, testImage } from "../_fake_registry.ts";
+import {
+  blobServer,
+  fakeRegistry,
+  layeredImage,
+  serveImage,
+  testImage,
+} from "../_fake_registry.ts";
+import { makeTar } from "../_tar.ts";
 import { type Digest, sha256 } from "../../lib/image/digest.ts";
 import {
   formatPlatform,
@@ -391,6 +398,73 @@ Deno.test("pull: a manifest or blob that does not match its digest is refused", 
     );
     assert.deepEqual([...Deno.readDirSync(`${root}/blobs/sha256`)], []);
     assert.deepEqual([...Deno.readDirSync(`${root}/layers/sha256`)], []);
+  } finally {
+    await reg.close();
+  }
+});
+
+/** Three layers: files, more files with a whiteout of one of the first, one more file. */
+function threeLayers(): Uint8Array[] {
+  return [
+    makeTar([
+      { name: "base/keep", data: "kept\n" },
+      { name: "base/gone", data: "deleted above\n" },
+      ...Array.from({ length: 100 }, (_, i) => ({ name: `small/f${i}`, data: `${i}\n` })),
+    ]),
+    makeTar([{ name: "base/.wh.gone", data: "" }, { name: "mid/file", data: "mid\n" }]),
+    makeTar([{ name: "top/file", data: "top\n", mode: 0o600 }]),
+  ];
+}
+
+Deno.test("pull: layers are extracted side by side, each as the image says", async () => {
+  const reg = fakeRegistry();
+  try {
+    const img = layeredImage(threeLayers());
+    serveImage(reg, "3", img);
+    const store = Store.open(tempDir());
+    const r = await pullImage(store, `${reg.domain}/test/img:3`, FAST);
+    assert.equal(r.downloaded, 3);
+    const stored = store.readIndex();
+    assert.deepEqual(
+      Object.keys(stored.layers).sort(),
+      img.layers.map((l) => sha256(l)).sort(),
+    );
+    const dir = (l: Uint8Array) => store.layerPath(sha256(l) as Digest);
+    assert.equal(Deno.readTextFileSync(`${dir(img.layers[0])}/small/f99`), "99\n");
+    assert.ok(Deno.lstatSync(`${dir(img.layers[1])}/base/gone`).isCharDevice);
+    assert.equal(Deno.statSync(`${dir(img.layers[2])}/top/file`).mode! & 0o777, 0o600);
+    assert.deepEqual(
+      [...Deno.readDirSync(`${store.root}/layers/sha256`)].filter((e) => e.name.startsWith(".tmp")),
+      [],
+    );
+  } finally {
+    await reg.close();
+  }
+});
+
+Deno.test("pull: a refused layer among others fails the pull and leaves nothing half made", async () => {
+  const reg = fakeRegistry();
+  try {
+    const [a, , c] = threeLayers();
+    const hostile = makeTar([{ name: "ok", data: "x" }, { name: "../../escaped", data: "pwned" }]);
+    serveImage(reg, "bad", layeredImage([a, hostile, c]));
+    const root = `${tempDir()}/store`;
+    await assert.rejects(
+      pullImage(Store.open(root), `${reg.domain}/test/img:bad`, FAST),
+      (e: Error) => {
+        assert.equal(e.message, "Cannot extract the layer: Entry escapes the root: ../../escaped");
+        return true;
+      },
+    );
+    // Nothing outside the layer's directory; no temporary directory; no image.
+    assert.throws(() => Deno.lstatSync(`${root}/layers/escaped`), Deno.errors.NotFound);
+    assert.throws(() => Deno.lstatSync(`${root}/escaped`), Deno.errors.NotFound);
+    const left = [...Deno.readDirSync(`${root}/layers/sha256`)].map((e) => e.name);
+    assert.deepEqual(
+      left.filter((n) => n.startsWith(".tmp") || n === sha256(hostile).slice(7)),
+      [],
+    );
+    assert.deepEqual(Store.open(root).readIndex().images, {});
   } finally {
     await reg.close();
   }
