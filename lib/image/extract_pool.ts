@@ -92,14 +92,19 @@ export class ExtractPool {
   readonly #module: string;
 
   /**
-   * `size` workers, started now: a worker takes tens of milliseconds to load
-   * its code, which a pull's first downloads hide. `module` is the worker's
-   * (default: extract_worker.ts, or the main module of a bundle).
+   * `size` workers, started on the next turn of the event loop (or by the
+   * first jobs, if sooner): a worker takes tens of milliseconds to load its
+   * code, which a pull's first downloads hide, but creating one holds this
+   * thread for several, so the requests made meanwhile go out first.
+   * `module` is the worker's (default: extract_worker.ts, or the main
+   * module of a bundle).
    */
   constructor(size: number, module = workerModule()) {
     this.#size = Math.max(1, size);
     this.#module = module;
-    for (let i = 0; i < this.#size; i++) this.#start();
+    setTimeout(() => {
+      while (!this.#closed && !this.#broken && this.#slots.length < this.#size) this.#start();
+    }, 0);
   }
 
   /** Extracts on a worker as soon as one is free (an ExtractFile). */
