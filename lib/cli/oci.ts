@@ -177,6 +177,7 @@ async function command(
         throw new UsageError(`invalid --preserve-fds ${JSON.stringify(preserve)}`);
       }
       const { ociCreate } = await import("../oci/runtime.ts");
+      trace("oci: create code loaded");
       const r = await ociCreate(root, id, {
         bundle: (opts.bundle as string | undefined) ?? ".",
         preserveFds: Number(preserve),
