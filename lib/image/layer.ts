@@ -575,7 +575,16 @@ export async function extractLayerFile(
   dir: string,
   opts: ExtractOptions = {},
 ): Promise<LayerInfo> {
-  return await extractLayer((await Deno.open(path)).readable, dir, opts);
+  const f = await Deno.open(path);
+  try {
+    return await extractLayer(f.readable, dir, opts);
+  } catch (e) {
+    // A stream read to its end or cancelled has closed the file; one never read has not.
+    try {
+      f.close();
+    } catch { /* closed with its stream */ }
+    throw e;
+  }
 }
 
 /**

@@ -180,3 +180,13 @@ Deno.test("poolSize() is at most the jobs, the processors and 4", () => {
   assert.equal(poolSize(1), 1);
   assert.equal(poolSize(100), Math.min(navigator.hardwareConcurrency, 4));
 });
+
+Deno.test("extractHere(): a directory that exists already is refused, the blob's file closed", async () => {
+  const a = blobFile(LAYER);
+  const dir = tempDir();
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = fds();
+  await assert.rejects(() => extractHere(a.path, dir), Deno.errors.AlreadyExists);
+  assert.equal(fds(), before);
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
+});
