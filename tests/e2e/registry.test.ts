@@ -67,6 +67,11 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
+/** `ctr --root STORE run --rm IMAGE sh -c SCRIPT`, which must succeed. */
+function runSh(store: string, image: string, script: string): Promise<Result> {
+  return ok(["--root", store, "run", "--rm", image, "sh", "-c", script]);
+}
+
 function imageId(r: Result): string {
   return JSON.parse(r.stdout)[0].Id;
 }
@@ -111,16 +116,7 @@ registryTest("registry: ctr push, then ctr pull into an empty store, then ctr ru
       imageId(await ok(["--root", empty, "image", "inspect", name])),
       imageId(await ok(["--root", src, "image", "inspect", "busybox"])),
     );
-    const r = await ok([
-      "--root",
-      empty,
-      "run",
-      "--rm",
-      name,
-      "sh",
-      "-c",
-      "echo pulled; head -1 /etc/passwd",
-    ]);
+    const r = await runSh(empty, name, "echo pulled; head -1 /etc/passwd");
     assert.equal(r.stdout, "pulled\nroot:x:0:0:root:/root:/bin/sh\n");
     const uptodate = await ok(["--root", empty, "pull", name]);
     assert.match(uptodate.stderr, /^[0-9a-f]{12}: Already exists$/m);
@@ -172,26 +168,10 @@ registryTest(
       assert.doesNotMatch(pull.stderr, /a worker failed/);
       assert.equal(pull.stderr.match(/^[0-9a-f]{12}: Pull complete$/gm)?.length, 3, pull.stderr);
       assert.deepEqual(storeContent(empty).filter((p) => p.includes(".tmp-")), []);
-      const r = await ok([
-        "--root",
-        empty,
-        "run",
-        "--rm",
-        name,
-        "sh",
-        "-c",
-        "cat /data/keep /data/added /data/dir/new; ls /data /data/dir; test -e /etc/motd || echo no motd",
-      ]);
-      const local = await ok([
-        "--root",
-        src,
-        "run",
-        "--rm",
-        "busybox:multi",
-        "sh",
-        "-c",
-        "cat /data/keep /data/added /data/dir/new; ls /data /data/dir; test -e /etc/motd || echo no motd",
-      ]);
+      const look =
+        "cat /data/keep /data/added /data/dir/new; ls /data /data/dir; test -e /etc/motd || echo no motd";
+      const r = await runSh(empty, name, look);
+      const local = await runSh(src, "busybox:multi", look);
       assert.equal(r.stdout, local.stdout);
       assert.match(r.stdout, /no motd\n$/);
     } finally {
@@ -274,7 +254,7 @@ registryTest(
       ]);
       const empty = tempStore();
       await ok(["--root", empty, "pull", sk]);
-      const r = await ok(["--root", empty, "run", "--rm", sk, "sh", "-c", "echo from-skopeo"]);
+      const r = await runSh(empty, sk, "echo from-skopeo");
       assert.equal(r.stdout, "from-skopeo\n");
 
       const src = await busyboxStore();
