@@ -6,6 +6,8 @@
  * @module
  */
 
+import { humanDuration } from "../format/units.ts";
+
 /** Where pulls and pushes report. */
 export interface Progress {
   /** A line of its own: a heading or a status. */
@@ -103,27 +105,5 @@ export function progressTo(out: ProgressOut): Progress {
 /** How long ago, as docker prints it: "3 days ago" (go-units' HumanDuration). */
 export function humanAge(created: string | undefined, now = Date.now()): string {
   const t = created ? Date.parse(created) : NaN;
-  if (isNaN(t)) return "N/A";
-  const s = Math.max(0, Math.floor((now - t) / 1000));
-  const m = Math.floor(s / 60), h = Math.floor(s / 3600);
-  const text = s < 1
-    ? "Less than a second"
-    : s < 60
-    ? `${s} seconds`
-    : m === 1
-    ? "About a minute"
-    : m < 60
-    ? `${m} minutes`
-    : h === 1
-    ? "About an hour"
-    : h < 48
-    ? `${h} hours`
-    : h < 24 * 7 * 2
-    ? `${Math.floor(h / 24)} days`
-    : h < 24 * 30 * 2
-    ? `${Math.floor(h / 24 / 7)} weeks`
-    : h < 24 * 365 * 2
-    ? `${Math.floor(h / 24 / 30)} months`
-    : `${Math.floor(h / 24 / 365)} years`;
-  return `${text} ago`;
+  return isNaN(t) ? "N/A" : `${humanDuration(now - t)} ago`;
 }
