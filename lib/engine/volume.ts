@@ -18,10 +18,9 @@ import { addressOf, cString, sys } from "../../ffi/sys.ts";
 import { FileLock } from "../os/lock.ts";
 import { isAlive } from "../os/proc.ts";
 import { randomHex } from "../config/names.ts";
-import { mountPoints, removeTree } from "../os/tree.ts";
+import { mountPoints, removeTree, treeSize } from "../os/tree.ts";
 import { StateDir } from "./state.ts";
 import { isVolumeName, VOLUME_NAME_MAX } from "../config/rules.ts";
-import { treeSize } from "../os/tree.ts";
 
 /** What `ctr volume inspect` shows of a volume (docker's keys). */
 export interface Volume {
